@@ -1,0 +1,212 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// IP protocol numbers portclass names; any other protocol is reported as "ip-N".
+const (
+	ProtoICMP   uint8 = 1
+	ProtoTCP    uint8 = 6
+	ProtoUDP    uint8 = 17
+	ProtoICMPv6 uint8 = 58
+	ProtoSCTP   uint8 = 132
+)
+
+// HasPorts reports whether flows of protocol p are keyed by ports.
+func HasPorts(p uint8) bool { return p == ProtoTCP || p == ProtoUDP || p == ProtoSCTP }
+
+// ProtoName is the flow record's name for IP protocol p: "tcp", "udp", "sctp",
+// "icmp", "icmpv6", or "ip-N".
+func ProtoName(p uint8) string {
+	switch p {
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	case ProtoSCTP:
+		return "sctp"
+	case ProtoICMP:
+		return "icmp"
+	case ProtoICMPv6:
+		return "icmpv6"
+	}
+	return "ip-" + itoa(int(p))
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// Direction says which rule decided who is the client of a flow. The zero value is
+// DirUnknown; the names are the flow record's `direction` values.
+type Direction uint8
+
+const (
+	DirUnknown     Direction = iota
+	DirSYN                   // "syn": the client sent the first SYN seen
+	DirSYNACK                // "syn-ack": the client received a SYN-ACK (its SYN was missed)
+	DirServicePort           // "service-port": only the server side uses a known service port
+	DirPortClass             // "port-class": the server port is in a lower IANA class than the client port
+	DirICMP                  // "icmp": the client sent the request of an ICMP request/reply pair
+	DirFirstPacket           // "first-packet": the client sent the first packet seen (no better evidence)
+)
+
+var directionNames = [...]string{"unknown", "syn", "syn-ack", "service-port", "port-class", "icmp", "first-packet"}
+
+func (d Direction) String() string {
+	if int(d) < len(directionNames) {
+		return directionNames[d]
+	}
+	return "unknown"
+}
+
+// Confident reports whether the direction came from the handshake itself rather
+// than from a heuristic.
+func (d Direction) Confident() bool { return d == DirSYN || d == DirSYNACK || d == DirICMP }
+
+// ParseDirection is the inverse of Direction.String.
+func ParseDirection(s string) Direction {
+	for i, n := range directionNames {
+		if n == s {
+			return Direction(i)
+		}
+	}
+	return DirUnknown
+}
+
+// State is a connection state in Zeek's conn_state vocabulary. The zero value is
+// StateUnknown, which a finished flow never has. Flows without a handshake (UDP, ICMP,
+// SCTP, other IP protocols) follow Zeek's rule for UDP: S0 when only the client sent,
+// SF when both sides sent, SHR when only the server sent.
+type State uint8
+
+const (
+	StateUnknown State = iota
+	S0                 // connection attempt seen, no reply
+	S1                 // established, not terminated
+	SF                 // normal establishment and termination
+	REJ                // connection attempt rejected (RST answered the SYN)
+	S2                 // established, close attempt by originator seen (no reply from responder)
+	S3                 // established, close attempt by responder seen (no reply from originator)
+	RSTO               // established, originator aborted (sent a RST)
+	RSTR               // responder sent a RST
+	RSTOS0             // originator sent a SYN followed by a RST; no SYN-ACK from the responder
+	RSTRH              // responder sent a SYN-ACK followed by a RST; no SYN from the originator
+	SH                 // originator sent a SYN followed by a FIN; no SYN-ACK from the responder
+	SHR                // responder sent a SYN-ACK followed by a FIN; no SYN from the originator
+	OTH                // no SYN seen, just midstream traffic
+)
+
+var stateNames = [...]string{"", "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return ""
+}
+
+// ParseState is the inverse of State.String; unknown names give StateUnknown.
+func ParseState(name string) State {
+	for i, n := range stateNames {
+		if i > 0 && n == name {
+			return State(i)
+		}
+	}
+	return StateUnknown
+}
+
+// TCP flag bits as they appear in the TCP header's flags byte.
+const (
+	FlagFIN uint8 = 0x01
+	FlagSYN uint8 = 0x02
+	FlagRST uint8 = 0x04
+	FlagPSH uint8 = 0x08
+	FlagACK uint8 = 0x10
+	FlagURG uint8 = 0x20
+	FlagECE uint8 = 0x40
+	FlagCWR uint8 = 0x80
+)
+
+// FlagString renders TCP flag bits as tcpdump-like letters in a fixed order: "SAFRPUEC".
+func FlagString(f uint8) string {
+	const letters = "FSRPAUEC"
+	order := [...]uint8{FlagSYN, FlagACK, FlagFIN, FlagRST, FlagPSH, FlagURG, FlagECE, FlagCWR}
+	idx := [...]int{1, 4, 0, 2, 3, 5, 6, 7}
+	var b []byte
+	for i, bit := range order {
+		if f&bit != 0 {
+			b = append(b, letters[idx[i]])
+		}
+	}
+	return string(b)
+}
+
+// ICMPError counts the ICMP or ICMPv6 error messages of one type and code that quoted a flow.
+type ICMPError struct {
+	V6    bool       // ICMPv6 rather than ICMP
+	Type  uint8      // ICMP type, e.g. 3 (destination unreachable)
+	Code  uint8      // ICMP code, e.g. 3 (port unreachable)
+	From  netip.Addr // the router or host that sent the first such error
+	Count uint32
+}
+
+// EndReason says why a flow record was emitted.
+type EndReason uint8
+
+const (
+	EndUnknown EndReason = iota
+	EndTimeout           // idle longer than its protocol's timeout
+	EndInput             // the input ended with the flow still open
+	EndEvicted           // pushed out early by Options.MaxFlows
+	EndReused            // a new SYN arrived on the 4-tuple of a closed connection
+)
+
+var endNames = [...]string{"", "timeout", "end-of-input", "evicted", "port-reuse"}
+
+func (e EndReason) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return ""
+}
+
+// Flow is one bidirectional flow, the record that crosses from capture to classify.
+// Index 0 of the per-direction arrays is client→server, index 1 server→client.
+// A Flow is a plain value; the ICMPErrors slice belongs to the Flow.
+type Flow struct {
+	Proto      uint8          // IP protocol number
+	Client     netip.AddrPort // port 0 for protocols without ports
+	Server     netip.AddrPort
+	VLAN       uint16 // outermost 802.1Q VLAN ID, 0 if untagged
+	Direction  Direction
+	State      State
+	First      time.Time // first packet, UTC
+	Last       time.Time // last packet, UTC
+	Packets    [2]uint64
+	Bytes      [2]uint64 // frames' original wire lengths
+	TCPFlags   [2]uint8  // OR of the TCP flags seen in each direction
+	ICMPType   uint8     // for ICMP/ICMPv6 flows: the type of the first message
+	ICMPCode   uint8
+	ICMPErrors []ICMPError // errors that quoted this flow; they are not in Packets/Bytes
+	Input      string      // file path or interface name
+	End        EndReason
+}
+
+// ToServer and ToClient index the per-direction arrays of a Flow.
+const (
+	ToServer = 0
+	ToClient = 1
+)

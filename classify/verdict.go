@@ -1,0 +1,67 @@
+package classify
+
+// PortClass is the IANA range a port number falls in (RFC 6335 section 6). The zero
+// value, ClassNone, is used for protocols without ports.
+type PortClass uint8
+
+const (
+	ClassNone       PortClass = iota // protocol has no ports
+	ClassWellKnown                   // 0-1023 ("system ports")
+	ClassRegistered                  // 1024-49151 ("user ports")
+	ClassDynamic                     // 49152-65535 ("dynamic and/or private ports")
+)
+
+var classNames = [...]string{"", "well-known", "registered", "dynamic"}
+
+// String is the flow record's port_class value: "well-known", "registered", "dynamic" or "".
+func (c PortClass) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return ""
+}
+
+// ClassOf returns the IANA class of port.
+func ClassOf(port uint16) PortClass {
+	switch {
+	case port <= 1023:
+		return ClassWellKnown
+	case port <= 49151:
+		return ClassRegistered
+	}
+	return ClassDynamic
+}
+
+// Flag names a Verdict can carry, in the flow record's `flags` list.
+const (
+	// FlagDynamicServer: the server port is in IANA's dynamic range 49152-65535.
+	FlagDynamicServer = "dynamic-server-port"
+	// FlagServerEphemeral + ":" + range name (e.g. "server-ephemeral:linux"): the server
+	// port lies in that configured OS ephemeral range.
+	FlagServerEphemeral = "server-ephemeral"
+	// FlagBothEphemeral: both ports lie in some configured ephemeral range and neither is a
+	// known service port, so who is the server is a guess.
+	FlagBothEphemeral = "both-ephemeral"
+	// FlagGuessedDirection: client and server were decided by a heuristic, not a handshake.
+	FlagGuessedDirection = "direction-guessed"
+	// FlagVeeam: one or more Veeam rules explain the flow.
+	FlagVeeam = "veeam"
+	// FlagUnexplained: server port in an ephemeral/dynamic range and nothing explains it.
+	FlagUnexplained = "unexplained-ephemeral"
+)
+
+// VeeamMatch is one Veeam Backup & Replication rule that explains a flow.
+type VeeamMatch struct {
+	Rule    string `json:"rule"`    // rule id in the matrix, e.g. "backup-server-to-component-6160"
+	Service string `json:"service"` // e.g. "Veeam Installer Service"
+	From    string `json:"from"`    // role that opens the connection
+	To      string `json:"to"`      // role that accepts it
+}
+
+// Verdict is what classify adds to a flow record. Slices belong to the Verdict.
+type Verdict struct {
+	PortClass PortClass    // class of the server port; ClassNone without ports
+	Service   string       // IANA (or user-defined) service name of the server port, "" if none
+	Flags     []string     // sorted, see the Flag constants
+	Veeam     []VeeamMatch // sorted by Rule
+}
