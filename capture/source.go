@@ -1,0 +1,241 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// ErrNotCapture is returned (wrapped in a *FormatError) when an input is neither a
+// pcap nor a pcapng file, compressed or not.
+var ErrNotCapture = errors.New("not a pcap or pcapng file")
+
+// FormatError says which input could not be used as a capture and why.
+type FormatError struct {
+	Path  string
+	First []byte // the first bytes of the (decompressed) stream, at most 8
+	Err   error
+}
+
+func (e *FormatError) Error() string {
+	if errors.Is(e.Err, ErrNotCapture) {
+		return fmt.Sprintf("%s: %v (first bytes 0x%s)", e.Path, e.Err, hex.EncodeToString(e.First))
+	}
+	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// Limits on what one record may claim; a record beyond them is treated as corruption.
+// They keep a hostile file from making portclass allocate gigabytes.
+const (
+	// MaxCapLen is the largest captured length of one packet accepted (256 KiB; the
+	// largest real snaplen, Linux's 262144).
+	MaxCapLen = 256 << 10
+	// MaxBlockLen is the largest pcapng block accepted (16 MiB).
+	MaxBlockLen = 16 << 20
+	// maxZstdWindow bounds the memory a zstd stream may ask for.
+	maxZstdWindow = 64 << 20
+)
+
+// record is one packet as read from an input. Data aliases the reader's buffer and
+// is valid only until the next call to next.
+type record struct {
+	Data     []byte
+	TS       int64 // Unix nanoseconds
+	WireLen  int
+	LinkType uint16
+	Offset   int64 // byte offset of the record in the (decompressed) stream
+}
+
+// packetReader is what the pipeline needs from a file format.
+type packetReader interface {
+	// next returns the next packet record. io.EOF ends the input cleanly; a
+	// *CorruptError ends it early, everything before it being valid.
+	next() (record, error)
+	format() string
+	// warnings lists problems that did not stop reading; called at the end.
+	warnings() []string
+}
+
+// CorruptError says where a capture stops being readable.
+type CorruptError struct {
+	Offset int64  // byte offset in the (decompressed) stream
+	Field  string // e.g. "record header", "block length"
+	Msg    string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("offset %d: %s: %s", e.Offset, e.Field, e.Msg)
+}
+
+// countingReader counts bytes read from the underlying file, for progress.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
+}
+
+// source is one opened input.
+type source struct {
+	path  string
+	stats InputStats
+	rd    packetReader
+	close func() error
+}
+
+// open opens path ("-" for standard input), detects compression and format from
+// the content (never from the name) and returns a reader positioned at the first packet.
+func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) {
+	var (
+		f    io.Reader
+		size int64 = -1
+		cl         = func() error { return nil }
+	)
+	if path == "-" {
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		f = stdin
+	} else {
+		fh, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := fh.Stat(); err == nil {
+			if st.IsDir() {
+				fh.Close()
+				return nil, &FormatError{Path: path, Err: errors.New("is a directory")}
+			}
+			size = st.Size()
+		}
+		f, cl = fh, fh.Close
+	}
+	s := &source{path: path, close: cl}
+	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
+	br := bufio.NewReaderSize(countingReader{f, counter}, 1<<20)
+	magic, _ := br.Peek(4)
+	var stream io.Reader = br
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			cl()
+			return nil, &FormatError{Path: path, Err: fmt.Errorf("gzip: %w", err)}
+		}
+		s.stats.Compression = "gzip"
+		stream = zr
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(MaxBlockLen*4))
+		if err != nil {
+			cl()
+			return nil, &FormatError{Path: path, Err: fmt.Errorf("zstd: %w", err)}
+		}
+		s.stats.Compression = "zstd"
+		stream = zr
+		cl0 := cl
+		cl = func() error { zr.Close(); return cl0() }
+		s.close = cl
+	}
+	if stream != io.Reader(br) {
+		br = bufio.NewReaderSize(stream, 1<<20)
+	}
+	head, err := br.Peek(4)
+	if len(head) < 4 {
+		cl()
+		if err == nil || err == io.EOF {
+			err = ErrNotCapture
+		}
+		if s.stats.Compression != "" && !errors.Is(err, ErrNotCapture) {
+			err = fmt.Errorf("%s: %w", s.stats.Compression, err)
+		}
+		return nil, &FormatError{Path: path, First: append([]byte(nil), head...), Err: err}
+	}
+	switch {
+	case isPcapMagic(head):
+		s.rd, err = newPcapReader(br)
+	case bytes.Equal(head, []byte{0x0a, 0x0d, 0x0d, 0x0a}):
+		s.rd, err = newNgReader(br)
+	default:
+		first, _ := br.Peek(8)
+		cl()
+		return nil, &FormatError{Path: path, First: append([]byte(nil), first...), Err: ErrNotCapture}
+	}
+	if err != nil {
+		cl()
+		return nil, &FormatError{Path: path, Err: err}
+	}
+	s.stats.Format = s.rd.format()
+	return s, nil
+}
+
+// Expand turns the command line's inputs into a list of inputs: files as given,
+// directories walked recursively with their regular files in lexical order, "-" as is.
+// It fails on the first input that does not exist.
+func Expand(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if a == "-" {
+			out = append(out, a)
+			continue
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(files)
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+// Check opens each input that is a regular file and reads its header, so that a
+// run can refuse bad input before it reads anything. Standard input is not checked.
+func Check(paths []string) error {
+	for _, p := range paths {
+		if p == "-" {
+			continue
+		}
+		s, err := open(p, nil, nil)
+		if err != nil {
+			return err
+		}
+		s.close()
+	}
+	return nil
+}

@@ -1,0 +1,521 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// key identifies a flow in both directions. It has no pointers, so map lookups never
+// allocate; lo is the (address, port) that sorts first.
+type key struct {
+	lo, hi         [16]byte
+	loPort, hiPort uint16
+	vlan           uint16
+	proto          uint8
+}
+
+func less(a [16]byte, ap uint16, b [16]byte, bp uint16) bool {
+	ah, bh := be.Uint64(a[:8]), be.Uint64(b[:8])
+	if ah != bh {
+		return ah < bh
+	}
+	al, bl := be.Uint64(a[8:]), be.Uint64(b[8:])
+	if al != bl {
+		return al < bl
+	}
+	return ap < bp
+}
+
+// makeKey returns the flow key of a packet and the side (0 = lo, 1 = hi) that sent it.
+func makeKey(proto uint8, src, dst [16]byte, sport, dport, vlan uint16) (key, uint8) {
+	if less(dst, dport, src, sport) {
+		return key{lo: dst, hi: src, loPort: dport, hiPort: sport, vlan: vlan, proto: proto}, 1
+	}
+	return key{lo: src, hi: dst, loPort: sport, hiPort: dport, vlan: vlan, proto: proto}, 0
+}
+
+// hash is a cheap, well-mixed hash of a key, used to pick a worker; it is symmetric
+// because keys are.
+func (k *key) hash() uint64 {
+	h := be.Uint64(k.lo[8:])*0x9e3779b97f4a7c15 ^ be.Uint64(k.hi[8:])*0xc2b2ae3d27d4eb4f
+	h ^= be.Uint64(k.lo[:8]) ^ be.Uint64(k.hi[:8])<<1
+	h ^= uint64(k.loPort)<<48 | uint64(k.hiPort)<<32 | uint64(k.vlan)<<16 | uint64(k.proto)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 29
+	return h
+}
+
+func addrFrom16(b [16]byte) netip.Addr { return netip.AddrFrom16(b).Unmap() }
+
+// TCP endpoint states, after Zeek's TCP_Endpoint states.
+const (
+	epInactive uint8 = iota
+	epSynSent
+	epSynAckSent
+	epPartial
+	epEstablished
+	epClosed
+	epReset
+)
+
+// Per-side event bits of a TCP flow.
+const (
+	evFirstSYN uint8 = 1 << iota // the side's first packet was a pure SYN
+	evACK                        // sent an ACK without SYN
+	evFIN
+	evSYNACK
+	evData
+)
+
+// timeout classes: one LRU list each.
+const (
+	lruTCP = iota
+	lruUDP
+	lruICMP
+	lruOther
+	nLRU
+)
+
+func lruOf(proto uint8) int {
+	switch proto {
+	case ProtoTCP:
+		return lruTCP
+	case ProtoUDP:
+		return lruUDP
+	case ProtoICMP, ProtoICMPv6:
+		return lruICMP
+	}
+	return lruOther
+}
+
+// entry is a flow in the table. Per-side arrays are indexed by key side (0 = lo).
+type entry struct {
+	key         key
+	first, last int64
+	pkts, bytes [2]uint64
+	flags       [2]uint8
+	ep          [2]uint8
+	ev          [2]uint8
+	client      uint8
+	dir         Direction
+	icmpType    uint8
+	icmpCode    uint8
+	inUse       bool
+	errs        *[]ICMPError // rare, so kept behind a pointer
+	prev, next  int32
+}
+
+type lru struct{ head, tail int32 }
+
+// Defaults for TableOptions, as in Zeek: TCP idle 5 minutes, UDP and ICMP 1 minute.
+const (
+	DefaultTCPTimeout   = 5 * time.Minute
+	DefaultUDPTimeout   = time.Minute
+	DefaultICMPTimeout  = time.Minute
+	DefaultOtherTimeout = time.Minute
+)
+
+// table is one flow table (one per worker). It is not safe for concurrent use.
+type table struct {
+	m         map[key]int32
+	entries   []entry
+	free      []int32
+	lists     [nLRU]lru
+	timeout   [nLRU]int64
+	maxFlows  int
+	now       int64
+	lastSweep int64
+	input     string
+	server    func(proto uint8, port uint16) bool
+	emit      func(*Flow)
+	evicted   uint64
+	orphanErr uint64 // ICMP errors quoting a flow not in the table
+	flow      Flow   // reused for emission
+}
+
+func newTable(o *Options, maxFlows int, emit func(*Flow)) *table {
+	t := &table{m: make(map[key]int32, 1024), maxFlows: maxFlows, server: o.ServerPort, emit: emit}
+	t.timeout = [nLRU]int64{int64(o.TCPTimeout), int64(o.UDPTimeout), int64(o.ICMPTimeout), int64(o.OtherTimeout)}
+	for i := range t.lists {
+		t.lists[i] = lru{-1, -1}
+	}
+	return t
+}
+
+func (t *table) unlink(i int32) {
+	e := &t.entries[i]
+	l := &t.lists[lruOf(e.key.proto)]
+	if e.prev >= 0 {
+		t.entries[e.prev].next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next >= 0 {
+		t.entries[e.next].prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (t *table) pushBack(i int32) {
+	e := &t.entries[i]
+	l := &t.lists[lruOf(e.key.proto)]
+	e.prev, e.next = l.tail, -1
+	if l.tail >= 0 {
+		t.entries[l.tail].next = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+}
+
+// add updates the table with one decoded packet.
+func (t *table) add(p *pkt) {
+	if p.ts > t.now {
+		t.now = p.ts
+		if t.now-t.lastSweep >= int64(time.Second) {
+			t.sweep()
+			t.lastSweep = t.now
+		}
+	}
+	if p.kind == kindICMPQuote {
+		t.annotate(p)
+		return
+	}
+	k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan)
+	idx, ok := t.m[k]
+	if ok {
+		e := &t.entries[idx]
+		switch {
+		case p.ts-e.last > t.timeout[lruOf(k.proto)]:
+			t.finish(idx, EndTimeout)
+			ok = false
+		case p.proto == ProtoTCP && p.tcpFlags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && closed(e):
+			t.finish(idx, EndReused)
+			ok = false
+		}
+	}
+	if !ok {
+		if t.maxFlows > 0 && len(t.m) >= t.maxFlows {
+			t.evictOldest()
+		}
+		idx = t.alloc(k, p, side)
+	} else if t.lists[lruOf(k.proto)].tail != idx {
+		t.unlink(idx)
+		t.pushBack(idx)
+	}
+	e := &t.entries[idx]
+	if p.ts > e.last {
+		e.last = p.ts
+	}
+	if p.ts < e.first {
+		e.first = p.ts
+	}
+	e.pkts[side]++
+	e.bytes[side] += uint64(p.wire)
+	switch p.proto {
+	case ProtoTCP:
+		if p.kind == kindFlow {
+			e.tcp(side, p.tcpFlags, p.tcpPayload)
+		}
+	case ProtoICMP, ProtoICMPv6:
+		if e.dir != DirICMP {
+			if req, rep := icmpRole(p.proto, p.icmpType); req {
+				e.client, e.dir = side, DirICMP
+			} else if rep {
+				e.client, e.dir = 1-side, DirICMP
+			}
+		}
+	}
+}
+
+// closed reports whether a TCP connection has ended (FIN both ways, or a RST), so
+// that a new SYN on its 4-tuple starts a new connection.
+func closed(e *entry) bool {
+	return (e.ep[0] == epClosed && e.ep[1] == epClosed) || e.ep[0] == epReset || e.ep[1] == epReset
+}
+
+// icmpRole says whether an ICMP/ICMPv6 type is a request (its sender is the client)
+// or a reply (its receiver is the client).
+func icmpRole(proto, typ uint8) (request, reply bool) {
+	if proto == ProtoICMP {
+		switch typ {
+		case 8, 13, 15, 17, 10: // echo, timestamp, information, address mask, router solicitation
+			return true, false
+		case 0, 14, 16, 18, 9:
+			return false, true
+		}
+		return false, false
+	}
+	switch typ {
+	case 128, 130, 133, 135, 139: // echo, MLD query, router/neighbour solicitation, node info query
+		return true, false
+	case 129, 131, 134, 136, 140:
+		return false, true
+	}
+	return false, false
+}
+
+// tcp advances the endpoint state machine of side s for a segment with flags f.
+func (e *entry) tcp(s uint8, f uint8, payload bool) {
+	peer := 1 - s
+	first := e.flags[s] == 0 && e.ev[s] == 0 && e.ep[s] == epInactive
+	e.flags[s] |= f
+	syn, ack := f&FlagSYN != 0, f&FlagACK != 0
+	if payload {
+		e.ev[s] |= evData
+	}
+	switch {
+	case f&FlagRST != 0:
+		e.ep[s] = epReset
+	case syn && !ack:
+		if first {
+			e.ev[s] |= evFirstSYN
+		}
+		if e.dir != DirSYN {
+			e.client, e.dir = s, DirSYN
+		}
+		switch e.ep[peer] {
+		case epSynSent, epSynAckSent: // simultaneous open
+			e.ep[s], e.ep[peer] = epEstablished, epEstablished
+		default:
+			if e.ep[s] == epInactive {
+				e.ep[s] = epSynSent
+			}
+		}
+	case syn && ack:
+		e.ev[s] |= evSYNACK
+		if e.dir != DirSYN && e.dir != DirSYNACK {
+			e.client, e.dir = peer, DirSYNACK
+		}
+		if e.ep[peer] == epSynSent {
+			e.ep[peer] = epEstablished
+			e.ep[s] = epEstablished
+		} else if e.ep[s] == epInactive {
+			e.ep[s] = epSynAckSent
+		}
+	}
+	if f&FlagFIN != 0 {
+		e.ev[s] |= evFIN
+		if e.ep[s] != epReset {
+			e.ep[s] = epClosed
+		}
+	}
+	if ack && !syn {
+		e.ev[s] |= evACK
+	}
+	if e.ep[s] == epInactive {
+		e.ep[s] = epPartial
+	}
+}
+
+// state computes Zeek's conn_state for the flow, with the client as originator
+// (Zeek's conn/main.zeek, function conn_state).
+func (e *entry) state() State {
+	c, r := e.client, 1-e.client
+	if e.key.proto != ProtoTCP {
+		switch {
+		case e.pkts[c] > 0 && e.pkts[r] > 0:
+			return SF
+		case e.pkts[c] > 0:
+			return S0
+		case e.pkts[r] > 0:
+			return SHR
+		}
+		return OTH
+	}
+	os, rs := e.ep[c], e.ep[r]
+	oInactive := os == epInactive || os == epPartial
+	rInactive := rs == epInactive || rs == epPartial
+	switch {
+	case rs == epReset:
+		if os == epSynSent || os == epSynAckSent || (os == epReset && e.ev[c]&evData == 0 && e.ev[r]&evData == 0) {
+			return REJ
+		}
+		if oInactive {
+			return RSTRH
+		}
+		return RSTR
+	case os == epReset:
+		if rInactive {
+			if e.ev[c]&evFirstSYN != 0 && e.ev[c]&(evACK|evFIN|evSYNACK) == 0 {
+				return RSTOS0
+			}
+			return OTH
+		}
+		return RSTO
+	case rs == epClosed && os == epClosed:
+		return SF
+	case os == epClosed:
+		if rInactive {
+			return SH
+		}
+		return S2
+	case rs == epClosed:
+		if oInactive {
+			return SHR
+		}
+		return S3
+	case os == epSynSent && rs == epInactive:
+		return S0
+	case os == epEstablished && rs == epEstablished:
+		return S1
+	}
+	return OTH
+}
+
+func (t *table) alloc(k key, p *pkt, side uint8) int32 {
+	var idx int32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		t.entries = append(t.entries, entry{})
+		idx = int32(len(t.entries) - 1)
+	}
+	e := &t.entries[idx]
+	*e = entry{key: k, first: p.ts, last: p.ts, inUse: true, prev: -1, next: -1}
+	e.client, e.dir = t.guessClient(p, side)
+	if p.proto == ProtoICMP || p.proto == ProtoICMPv6 {
+		e.icmpType, e.icmpCode = p.icmpType, p.icmpCode
+	}
+	t.m[k] = idx
+	t.pushBack(idx)
+	return idx
+}
+
+// guessClient decides the client of a new flow from its first packet when no
+// handshake or ICMP request says it (those are applied by add): a side that uses a
+// known service port (as ServerPort says) and whose peer does not is the server;
+// else the side with the lower IANA port class is the server; else the sender of
+// the first packet is the client.
+func (t *table) guessClient(p *pkt, side uint8) (uint8, Direction) {
+	if !HasPorts(p.proto) {
+		return side, DirFirstPacket
+	}
+	if t.server != nil {
+		s, d := t.server(p.proto, p.sport), t.server(p.proto, p.dport)
+		if d && !s {
+			return side, DirServicePort
+		}
+		if s && !d {
+			return 1 - side, DirServicePort
+		}
+	}
+	cs, cd := portClass(p.sport), portClass(p.dport)
+	if cd < cs {
+		return side, DirPortClass
+	}
+	if cs < cd {
+		return 1 - side, DirPortClass
+	}
+	return side, DirFirstPacket
+}
+
+func portClass(p uint16) int {
+	switch {
+	case p < 1024:
+		return 0
+	case p < 49152:
+		return 1
+	}
+	return 2
+}
+
+// annotate records an ICMP error on the flow it quotes. The quoted packet was sent
+// by qsrc, so the key is built the same way as for that packet.
+func (t *table) annotate(p *pkt) {
+	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan)
+	idx, ok := t.m[k]
+	if !ok {
+		t.orphanErr++
+		return
+	}
+	e := &t.entries[idx]
+	if e.errs == nil {
+		e.errs = new([]ICMPError)
+	}
+	v6 := p.proto == ProtoICMPv6
+	for i := range *e.errs {
+		x := &(*e.errs)[i]
+		if x.V6 == v6 && x.Type == p.icmpType && x.Code == p.icmpCode {
+			x.Count++
+			return
+		}
+	}
+	if len(*e.errs) < 8 {
+		*e.errs = append(*e.errs, ICMPError{V6: v6, Type: p.icmpType, Code: p.icmpCode, From: addrFrom16(p.src), Count: 1})
+	}
+}
+
+// finish emits flow idx and frees it.
+func (t *table) finish(idx int32, why EndReason) {
+	e := &t.entries[idx]
+	t.unlink(idx)
+	delete(t.m, e.key)
+	f := &t.flow
+	c := e.client
+	k := &e.key
+	lo := netip.AddrPortFrom(addrFrom16(k.lo), k.loPort)
+	hi := netip.AddrPortFrom(addrFrom16(k.hi), k.hiPort)
+	if c == 0 {
+		f.Client, f.Server = lo, hi
+	} else {
+		f.Client, f.Server = hi, lo
+	}
+	f.Proto, f.VLAN, f.Direction, f.State = k.proto, k.vlan, e.dir, e.state()
+	f.First, f.Last = time.Unix(0, e.first).UTC(), time.Unix(0, e.last).UTC()
+	f.Packets = [2]uint64{e.pkts[c], e.pkts[1-c]}
+	f.Bytes = [2]uint64{e.bytes[c], e.bytes[1-c]}
+	f.TCPFlags = [2]uint8{e.flags[c], e.flags[1-c]}
+	f.ICMPType, f.ICMPCode = e.icmpType, e.icmpCode
+	f.ICMPErrors = nil
+	if e.errs != nil {
+		f.ICMPErrors = *e.errs
+	}
+	f.Input, f.End = t.input, why
+	t.emit(f)
+	*e = entry{}
+	t.free = append(t.free, idx)
+}
+
+// sweep emits flows idle longer than their timeout at the table's packet time.
+func (t *table) sweep() {
+	for i := range t.lists {
+		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
+			if t.now-t.entries[h].last <= t.timeout[i] {
+				break
+			}
+			t.finish(h, EndTimeout)
+		}
+	}
+}
+
+// evictOldest emits the flow idle the longest, to make room under MaxFlows.
+func (t *table) evictOldest() {
+	best := int32(-1)
+	for i := range t.lists {
+		h := t.lists[i].head
+		if h >= 0 && (best < 0 || t.entries[h].last < t.entries[best].last) {
+			best = h
+		}
+	}
+	if best >= 0 {
+		t.evicted++
+		t.finish(best, EndEvicted)
+	}
+}
+
+// flush emits every flow still open, in order of last activity.
+func (t *table) flush(why EndReason) {
+	for i := range t.lists {
+		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
+			t.finish(h, why)
+		}
+	}
+	clear(t.m)
+	t.entries = t.entries[:0]
+	t.free = t.free[:0]
+}
