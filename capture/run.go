@@ -100,6 +100,9 @@ func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Resu
 // to amortise channel operations, small enough to stay in L2 cache (256 × 112 bytes).
 const batchSize = 256
 
+// batchesPerWorker bounds the batches in flight to one worker (and so the memory).
+const batchesPerWorker = 6
+
 // stage is the per-input state of the reading goroutine.
 type stage struct {
 	o        *Options
@@ -154,9 +157,9 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 		free := make([]chan []pkt, n)
 		bufs := make([][]pkt, n)
 		for w := range n {
-			ins[w] = make(chan []pkt, 8)
-			free[w] = make(chan []pkt, 10)
-			for range 10 {
+			ins[w] = make(chan []pkt, batchesPerWorker-2)
+			free[w] = make(chan []pkt, batchesPerWorker)
+			for range batchesPerWorker {
 				free[w] <- make([]pkt, 0, batchSize)
 			}
 			bufs[w] = <-free[w]

@@ -45,6 +45,8 @@ const (
 	MaxCapLen = 256 << 10
 	// MaxBlockLen is the largest pcapng block accepted (16 MiB).
 	MaxBlockLen = 16 << 20
+	// readBuf is the read buffer: records up to MaxCapLen are decoded in place.
+	readBuf = 512 << 10
 	// maxZstdWindow bounds the memory a zstd stream may ask for.
 	maxZstdWindow = 64 << 20
 )
@@ -131,7 +133,7 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 	}
 	s := &source{path: path, close: cl}
 	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
-	br := bufio.NewReaderSize(countingReader{f, counter}, 1<<20)
+	br := bufio.NewReaderSize(countingReader{f, counter}, readBuf)
 	magic, _ := br.Peek(4)
 	var stream io.Reader = br
 	switch {
@@ -156,7 +158,7 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 		s.close = cl
 	}
 	if stream != io.Reader(br) {
-		br = bufio.NewReaderSize(stream, 1<<20)
+		br = bufio.NewReaderSize(stream, readBuf)
 	}
 	head, err := br.Peek(4)
 	if len(head) < 4 {

@@ -1,0 +1,60 @@
+# portclass — run `make` for the list of targets.
+GO        ?= go
+BIN       ?= bin/portclass
+PKGS      := ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1x
+export CGO_ENABLED ?= 0
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build the static binary into bin/portclass
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o $(BIN) ./cmd/portclass
+
+demo: build ## analyse the bundled sample capture (testdata/sample.pcapng)
+	./$(BIN) analyze --format text testdata/sample.pcapng
+
+test: ## vet, then all tests with the race detector (fuzz seeds included)
+	$(GO) vet $(PKGS)
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS)
+
+test-short: ## the tests without the race detector (faster)
+	$(GO) test -count=1 $(PKGS)
+
+fuzz-ci: ## every fuzz target for a few seconds each (CI)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=8s
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet, allocs/packet, bytes/flow)
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
+
+generate: ## regenerate the IANA service table from the committed CSV
+	$(GO) generate ./classify/...
+
+testdata: ## regenerate the project's own captures in testdata/
+	$(GO) run ./cmd/pcapgen -scenario sample -format pcapng -o testdata/sample.pcapng
+	$(GO) run ./cmd/pcapgen -scenario veeam -format pcap -o testdata/veeam.pcap
+	$(GO) run ./cmd/pcapgen -scenario formats -o testdata/formats
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+check: lint ## lint, plus go mod tidy and generated files up to date
+	@cp go.mod /tmp/portclass.go.mod.bak; cp go.sum /tmp/portclass.go.sum.bak; \
+	$(GO) mod tidy; if ! git diff --quiet go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum"; \
+	cp /tmp/portclass.go.mod.bak go.mod; cp /tmp/portclass.go.sum.bak go.sum; exit 1; fi
+	@$(MAKE) --no-print-directory generate; if ! git diff --quiet classify/; then echo "generated files are stale: run make generate"; exit 1; fi
+
+clean: ## remove build outputs
+	rm -rf bin
+
+.PHONY: help build demo test test-short fuzz fuzz-ci bench generate testdata lint check clean

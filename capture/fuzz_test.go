@@ -1,0 +1,272 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// seedFrames are hand-made Ethernet frames: TCP SYN over IPv4, UDP over IPv6 with a
+// hop-by-hop header, an ICMP port unreachable quoting UDP, a QinQ frame, a fragment.
+func seedFrames() [][]byte {
+	eth := func(et uint16, payload []byte) []byte {
+		b := make([]byte, 14, 14+len(payload))
+		copy(b, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1})
+		binary.BigEndian.PutUint16(b[12:], et)
+		return append(b, payload...)
+	}
+	ip4 := func(proto byte, frag uint16, payload []byte) []byte {
+		h := []byte{0x45, 0, 0, 0, 0, 7, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2}
+		binary.BigEndian.PutUint16(h[2:], uint16(20+len(payload)))
+		binary.BigEndian.PutUint16(h[6:], frag)
+		return append(h, payload...)
+	}
+	tcp := []byte{0xc3, 0x50, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0}
+	udp := []byte{0x9c, 0x40, 0x00, 0x35, 0, 12, 0, 0, 1, 2, 3, 4}
+	ip6 := func(next byte, payload []byte) []byte {
+		h := make([]byte, 40)
+		h[0] = 0x60
+		binary.BigEndian.PutUint16(h[4:], uint16(len(payload)))
+		h[6], h[7] = next, 64
+		copy(h[8:], netip.MustParseAddr("2001:db8::1").AsSlice())
+		copy(h[24:], netip.MustParseAddr("2001:db8::2").AsSlice())
+		return append(h, payload...)
+	}
+	hbh := append([]byte{17, 0, 1, 4, 0, 0, 0, 0}, udp...)
+	icmp := append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, ip4(17, 0, udp)...)
+	qinq := append([]byte{0, 100, 0x81, 0x00, 0, 200, 0x08, 0x00}, ip4(6, 0, tcp)...)
+	return [][]byte{
+		eth(0x0800, ip4(6, 0, tcp)),
+		eth(0x86dd, ip6(0, hbh)),
+		eth(0x0800, ip4(1, 0, icmp)),
+		eth(0x88a8, qinq),
+		eth(0x0800, ip4(17, 0x2000, udp)),
+		eth(0x0800, ip4(17, 3, []byte{1, 2, 3, 4, 5, 6, 7, 8})),
+		eth(0x0806, make([]byte, 28)),
+	}
+}
+
+func TestDecodeSeeds(t *testing.T) {
+	want := []struct {
+		res          int
+		proto        uint8
+		sport, dport uint16
+	}{{decOK, 6, 50000, 443}, {decOK, 17, 40000, 53}, {decOK, 1, 0, 0}, {decOK, 6, 50000, 443}, {decOK, 17, 40000, 53}, {decOK, 17, 0, 0}, {decNonIP, 0, 0, 0}}
+	var d decoder
+	for i, fr := range seedFrames() {
+		var p pkt
+		r := d.decode(LinkEthernet, fr, &p)
+		if r != want[i].res || p.proto != want[i].proto || p.sport != want[i].sport || p.dport != want[i].dport {
+			t.Errorf("frame %d: result %d proto %d ports %d>%d, want %+v", i, r, p.proto, p.sport, p.dport, want[i])
+		}
+	}
+	var p pkt
+	d.decode(LinkEthernet, seedFrames()[2], &p)
+	if !p.hasQuote || p.qproto != 17 || p.qsport != 40000 || p.qdport != 53 || p.icmpType != 3 || p.icmpCode != 3 {
+		t.Errorf("ICMP quote not parsed: %+v", p)
+	}
+	d.decode(LinkEthernet, seedFrames()[3], &p)
+	if p.vlan != 100 {
+		t.Errorf("QinQ: outer VLAN %d, want 100", p.vlan)
+	}
+}
+
+func TestDecodeAllocs(t *testing.T) {
+	frames := seedFrames()
+	var d decoder
+	var p pkt
+	if n := testing.AllocsPerRun(100, func() {
+		for _, fr := range frames {
+			d.decode(LinkEthernet, fr, &p)
+		}
+	}); n != 0 {
+		t.Fatalf("decode allocates %.1f times per run", n)
+	}
+}
+
+// FuzzDecode checks the decoder never panics and agrees with gopacket (the slow
+// oracle) on addresses, protocol and ports whenever both decode a TCP or UDP packet.
+func FuzzDecode(f *testing.F) {
+	for _, fr := range seedFrames() {
+		f.Add(fr)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var d decoder
+		var p pkt
+		if d.decode(LinkEthernet, frame, &p) != decOK || p.kind != kindFlow || p.vlan != 0 {
+			return
+		}
+		pk := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.DecodeOptions{Lazy: false, NoCopy: true})
+		if pk.ErrorLayer() != nil {
+			return
+		}
+		var src, dst netip.Addr
+		if l, ok := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+			if l.Flags&layers.IPv4MoreFragments != 0 || l.IHL < 5 {
+				return
+			}
+			src, _ = netip.AddrFromSlice(l.SrcIP)
+			dst, _ = netip.AddrFromSlice(l.DstIP)
+		} else if l, ok := pk.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
+			src, _ = netip.AddrFromSlice(l.SrcIP)
+			dst, _ = netip.AddrFromSlice(l.DstIP)
+		} else {
+			return
+		}
+		if addrFrom16(p.src) != src.Unmap() || addrFrom16(p.dst) != dst.Unmap() {
+			t.Fatalf("addresses %v>%v, gopacket %v>%v", addrFrom16(p.src), addrFrom16(p.dst), src, dst)
+		}
+		if l, ok := pk.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && p.proto == ProtoTCP {
+			if uint16(l.SrcPort) != p.sport || uint16(l.DstPort) != p.dport {
+				t.Fatalf("tcp ports %d>%d, gopacket %d>%d", p.sport, p.dport, l.SrcPort, l.DstPort)
+			}
+		}
+		if l, ok := pk.Layer(layers.LayerTypeUDP).(*layers.UDP); ok && p.proto == ProtoUDP {
+			if uint16(l.SrcPort) != p.sport || uint16(l.DstPort) != p.dport {
+				t.Fatalf("udp ports %d>%d, gopacket %d>%d", p.sport, p.dport, l.SrcPort, l.DstPort)
+			}
+		}
+	})
+}
+
+// pcapOf wraps frames in a little-endian microsecond pcap file.
+func pcapOf(lt uint32, frames ...[]byte) []byte {
+	var b bytes.Buffer
+	h := make([]byte, 24)
+	copy(h, pcapMicroLE[:])
+	binary.LittleEndian.PutUint16(h[4:], 2)
+	binary.LittleEndian.PutUint16(h[6:], 4)
+	binary.LittleEndian.PutUint32(h[16:], 65535)
+	binary.LittleEndian.PutUint32(h[20:], lt)
+	b.Write(h)
+	for i, fr := range frames {
+		r := make([]byte, 16)
+		binary.LittleEndian.PutUint32(r, uint32(1768471200+i))
+		binary.LittleEndian.PutUint32(r[8:], uint32(len(fr)))
+		binary.LittleEndian.PutUint32(r[12:], uint32(len(fr)))
+		b.Write(r)
+		b.Write(fr)
+	}
+	return b.Bytes()
+}
+
+// ngOf wraps frames in a one-interface little-endian pcapng file.
+func ngOf(frames ...[]byte) []byte {
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	blk := func(typ uint32, body []byte) {
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+		n := uint32(12 + len(body))
+		h := make([]byte, 8)
+		le.PutUint32(h, typ)
+		le.PutUint32(h[4:], n)
+		b.Write(h)
+		b.Write(body)
+		t := make([]byte, 4)
+		le.PutUint32(t, n)
+		b.Write(t)
+	}
+	shb := make([]byte, 16)
+	le.PutUint32(shb, 0x1a2b3c4d)
+	le.PutUint16(shb[4:], 1)
+	le.PutUint64(shb[8:], ^uint64(0))
+	blk(ngSHB, shb)
+	idb := make([]byte, 8)
+	le.PutUint16(idb, 1)
+	idb = append(idb, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0) // if_tsresol = 9 (ns), end of options
+	blk(ngIDB, idb)
+	for _, fr := range frames {
+		e := make([]byte, 20)
+		le.PutUint32(e[8:], 0x1881) // timestamp, low word
+		le.PutUint32(e[12:], uint32(len(fr)))
+		le.PutUint32(e[16:], uint32(len(fr)))
+		blk(ngEPB, append(e, fr...))
+	}
+	return b.Bytes()
+}
+
+// fuzzRead runs the whole pipeline over data as a capture on stdin and checks the
+// invariants that must hold for any input.
+func fuzzRead(t *testing.T, data []byte) {
+	for _, w := range []int{1, 2} {
+		// emit runs on a collector goroutine with several workers: record, then fail here
+		var bad *Flow
+		res, err := Run(context.Background(), []string{"-"}, Options{Workers: w, Stdin: bytes.NewReader(data)}, func(f *Flow) {
+			if f.Packets[0]+f.Packets[1] == 0 && bad == nil {
+				c := *f
+				bad = &c
+			}
+		})
+		if bad != nil {
+			t.Fatalf("workers=%d: flow without packets: %+v", w, bad)
+		}
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error is not a *FormatError: %v", err)
+			}
+			continue
+		}
+		in := res.Inputs[0]
+		if in.Packets > uint64(len(data)/12+1) {
+			t.Fatalf("%d packets from %d bytes", in.Packets, len(data))
+		}
+		if in.Decoded+in.NonIP+in.DecodeErrors+in.Filtered+sum(in.Unsupported) != in.Packets {
+			t.Fatalf("packet accounting broken: %+v", in)
+		}
+	}
+}
+
+func FuzzPcap(f *testing.F) {
+	frames := seedFrames()
+	f.Add(pcapOf(1, frames...))
+	f.Add(pcapOf(101, frames[0][14:]))
+	f.Add(pcapOf(1, frames[0])[:50])
+	f.Fuzz(fuzzRead)
+}
+
+func FuzzPcapng(f *testing.F) {
+	frames := seedFrames()
+	f.Add(ngOf(frames...))
+	f.Add(ngOf(frames[0])[:60])
+	f.Fuzz(fuzzRead)
+}
+
+func TestReadersOnHandmadeFiles(t *testing.T) {
+	frames := seedFrames()
+	for name, data := range map[string][]byte{"pcap": pcapOf(1, frames...), "pcapng": ngOf(frames...)} {
+		res, err := Run(context.Background(), []string{"-"}, Options{Workers: 1, Stdin: bytes.NewReader(data)}, func(*Flow) {})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		in := res.Inputs[0]
+		if in.Format != name || in.Packets != uint64(len(frames)) || in.NonIP != 1 || in.Fragments != 1 || in.Truncated {
+			t.Errorf("%s: %+v", name, in)
+		}
+		if name == "pcapng" && in.FirstTS != 0x1881 {
+			t.Errorf("pcapng ns timestamp: %d", in.FirstTS)
+		}
+	}
+	// cut in the middle of the last packet record
+	data := pcapOf(1, frames...)
+	res, err := Run(context.Background(), []string{"-"}, Options{Workers: 1, Stdin: bytes.NewReader(data[:len(data)-5])}, func(*Flow) {})
+	if err != nil || !res.Inputs[0].Truncated || res.Inputs[0].Packets != uint64(len(frames)-1) {
+		t.Fatalf("truncated file: %v %+v", err, res.Inputs)
+	}
+	if at := res.Inputs[0].TruncatedAt; at != int64(len(data)-16-len(frames[len(frames)-1])) {
+		t.Errorf("truncated at %d", at)
+	}
+	// not a capture
+	_, err = Run(context.Background(), []string{"-"}, Options{Stdin: bytes.NewReader([]byte("GET / HTTP/1.1\r\n"))}, func(*Flow) {})
+	if !errors.Is(err, ErrNotCapture) || err.Error() != "-: not a pcap or pcapng file (first bytes 0x474554202f204854)" {
+		t.Fatalf("not a capture: %v", err)
+	}
+}
