@@ -1,0 +1,211 @@
+package classify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/portclass/portclass/capture"
+)
+
+// Options configures a Classifier. The zero value is usable: the default ephemeral
+// ranges, no user-defined services, no Veeam rules.
+type Options struct {
+	// Ephemeral lists the OS ephemeral port ranges the flags are computed against. nil
+	// means DefaultEphemeral; a non-nil empty slice means none. Each range needs a
+	// unique name of letters, digits, '.', '_' or '-' and Lo <= Hi.
+	Ephemeral []PortRange
+
+	// Services are user-defined services. They take precedence over IANA's names, the
+	// first matching entry winning, and their ports count as service ports for the
+	// direction heuristic (see Classifier.ServerPort) and for "both-ephemeral".
+	Services []UserService
+
+	// Explain, if set, returns the Veeam rules that explain a flow; the Veeam matrix of
+	// this package provides it. Classify calls it first, so that a flow it explains is
+	// flagged "veeam" and not "unexplained-ephemeral". The returned slice becomes
+	// Verdict.Veeam and is sorted by Rule in place. Explain must be safe for concurrent
+	// use if Classify is called concurrently.
+	Explain func(*capture.Flow) []VeeamMatch
+}
+
+// Classifier turns flow records into verdicts. Create one with New; it is read-only
+// afterwards and safe for concurrent use (as far as Options.Explain is).
+type Classifier struct {
+	ephemeral []PortRange
+	ephFlags  []string  // FlagServerEphemeral+":"+ephemeral[i].Name, built once so Classify does not concatenate
+	user      []Service // Options.Services, validated, in configuration order
+	explain   func(*capture.Flow) []VeeamMatch
+}
+
+// New validates opts and returns a Classifier. Errors name the offending entry and
+// field, e.g. "services[2] (backup).ports: ...".
+func New(opts Options) (*Classifier, error) {
+	eph := opts.Ephemeral
+	if eph == nil {
+		eph = DefaultEphemeral
+	}
+	c := &Classifier{explain: opts.Explain}
+	seen := map[string]bool{}
+	for i, r := range eph {
+		if err := checkRangeName(r.Name); err != nil {
+			return nil, fmt.Errorf("ephemeral[%d].name: %w", i, err)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("ephemeral[%d].name: %q used twice", i, r.Name)
+		}
+		seen[r.Name] = true
+		if r.Lo > r.Hi {
+			return nil, fmt.Errorf("ephemeral[%d] (%s): lo %d is above hi %d", i, r.Name, r.Lo, r.Hi)
+		}
+		c.ephemeral = append(c.ephemeral, r)
+		c.ephFlags = append(c.ephFlags, FlagServerEphemeral+":"+r.Name)
+	}
+	for i, u := range opts.Services {
+		s, err := u.service(i)
+		if err != nil {
+			return nil, err
+		}
+		c.user = append(c.user, s)
+	}
+	return c, nil
+}
+
+// checkRangeName accepts names that are safe inside a flag and a CSV or NDJSON list.
+func checkRangeName(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty")
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-')
+	}); i >= 0 {
+		return fmt.Errorf("%q: character %q at %d; use letters, digits, '.', '_' or '-'", name, name[i:i+1], i)
+	}
+	return nil
+}
+
+// LookupService returns the service of port for protocol proto: the first matching
+// user-defined service, else IANA's (see the package function LookupService).
+func (c *Classifier) LookupService(proto uint8, port uint16) (Service, bool) {
+	if s, ok := c.userService(proto, port); ok {
+		return s, true
+	}
+	return LookupService(proto, port)
+}
+
+// userService returns the first user-defined service on proto/port. The list is short
+// and in configuration order, which decides overlaps, so it is scanned.
+func (c *Classifier) userService(proto uint8, port uint16) (Service, bool) {
+	for _, s := range c.user {
+		if s.Proto == proto && s.Lo <= port && port <= s.Hi {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// ServicesByName returns the user-defined services named name (ignoring case), in
+// configuration order, followed by IANA's (see the package function ServicesByName).
+// IANA entries on ports a user service overrides are still listed.
+func (c *Classifier) ServicesByName(name string) []Service {
+	var out []Service
+	for _, s := range c.user {
+		if strings.EqualFold(s.Name, name) {
+			out = append(out, s)
+		}
+	}
+	return append(out, ServicesByName(name)...)
+}
+
+// ServerPort reports whether port is a service port for protocol proto: IsServicePort,
+// or a port of a user-defined service. It is what the flow table's direction heuristic
+// (capture's Options.ServerPort) should be given.
+func (c *Classifier) ServerPort(proto uint8, port uint16) bool {
+	if IsServicePort(proto, port) {
+		return true
+	}
+	_, ok := c.userService(proto, port)
+	return ok
+}
+
+// inEphemeral reports whether port lies in any configured ephemeral range.
+func (c *Classifier) inEphemeral(port uint16) bool {
+	for _, r := range c.ephemeral {
+		if r.Contains(port) {
+			return true
+		}
+	}
+	return false
+}
+
+// Classify returns the verdict of f; it does not modify f.
+//
+// Options.Explain runs first and fills Verdict.Veeam. For protocols without ports
+// (capture.HasPorts false) the verdict has ClassNone, no service, and only the "veeam"
+// flag if Explain matched. Otherwise PortClass is the class of the server port, Service
+// the name of the server port (user-defined first, then IANA; "" if none), and Flags
+// holds, sorted:
+//
+//   - "dynamic-server-port": the server port is 49152 or above;
+//   - "server-ephemeral:<name>": for each configured range holding the server port;
+//   - "both-ephemeral": both ports lie in some configured range (not necessarily the
+//     same one) and neither is a service port per ServerPort, so who is the server is
+//     a guess;
+//   - "direction-guessed": f.Direction came from a heuristic, not a handshake;
+//   - "veeam": Explain returned at least one rule;
+//   - "unexplained-ephemeral": the server port is dynamic or in a configured range, and
+//     neither a Veeam rule nor a service name (user or IANA) explains it.
+//
+// Flags is nil when there are none, so a plain flow costs no allocation; otherwise
+// Flags is one allocation.
+func (c *Classifier) Classify(f *capture.Flow) Verdict {
+	var v Verdict
+	if c.explain != nil {
+		v.Veeam = c.explain(f)
+		if len(v.Veeam) > 1 {
+			slices.SortFunc(v.Veeam, func(a, b VeeamMatch) int { return strings.Compare(a.Rule, b.Rule) })
+		}
+	}
+	if !capture.HasPorts(f.Proto) {
+		if len(v.Veeam) > 0 {
+			v.Flags = []string{FlagVeeam}
+		}
+		return v
+	}
+	sp, cp := f.Server.Port(), f.Client.Port()
+	v.PortClass = ClassOf(sp)
+	if s, ok := c.LookupService(f.Proto, sp); ok {
+		v.Service = s.Name
+	}
+
+	// Collect into a buffer on the stack, then copy once into a slice the Verdict owns.
+	var buf [8]string
+	flags := buf[:0]
+	serverEph := false
+	for i, r := range c.ephemeral {
+		if r.Contains(sp) {
+			serverEph = true
+			flags = append(flags, c.ephFlags[i])
+		}
+	}
+	if sp >= 49152 {
+		flags = append(flags, FlagDynamicServer)
+	}
+	if serverEph && c.inEphemeral(cp) && !c.ServerPort(f.Proto, sp) && !c.ServerPort(f.Proto, cp) {
+		flags = append(flags, FlagBothEphemeral)
+	}
+	if !f.Direction.Confident() {
+		flags = append(flags, FlagGuessedDirection)
+	}
+	if len(v.Veeam) > 0 {
+		flags = append(flags, FlagVeeam)
+	}
+	if (serverEph || sp >= 49152) && len(v.Veeam) == 0 && v.Service == "" {
+		flags = append(flags, FlagUnexplained)
+	}
+	if len(flags) > 0 {
+		v.Flags = slices.Clone(flags)
+		slices.Sort(v.Flags)
+	}
+	return v
+}
