@@ -191,7 +191,8 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	if sp >= 49152 {
 		flags = append(flags, FlagDynamicServer)
 	}
-	if serverEph && c.inEphemeral(cp) && !c.ServerPort(f.Proto, sp) && !c.ServerPort(f.Proto, cp) {
+	// Both ports ephemeral and no handshake to say who listened: the server is unknown.
+	if serverEph && c.inEphemeral(cp) && !f.Direction.Confident() && !c.ServerPort(f.Proto, sp) && !c.ServerPort(f.Proto, cp) {
 		flags = append(flags, FlagBothEphemeral)
 	}
 	if !f.Direction.Confident() {
@@ -200,7 +201,9 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	if len(v.Veeam) > 0 {
 		flags = append(flags, FlagVeeam)
 	}
-	if (serverEph || sp >= 49152) && len(v.Veeam) == 0 && v.Service == "" {
+	// IANA names most ports of 32768-49151, so an IANA name explains nothing here: only a
+	// Veeam rule, a user-defined service or a curated service port (ServerPort) does.
+	if (serverEph || sp >= 49152) && len(v.Veeam) == 0 && !c.ServerPort(f.Proto, sp) {
 		flags = append(flags, FlagUnexplained)
 	}
 	if len(flags) > 0 {

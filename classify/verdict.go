@@ -39,14 +39,16 @@ const (
 	// FlagServerEphemeral + ":" + range name (e.g. "server-ephemeral:linux"): the server
 	// port lies in that configured OS ephemeral range.
 	FlagServerEphemeral = "server-ephemeral"
-	// FlagBothEphemeral: both ports lie in some configured ephemeral range and neither is a
-	// known service port, so who is the server is a guess.
+	// FlagBothEphemeral: both ports lie in some configured ephemeral range, neither is a
+	// known service port and no handshake said who listened, so the server is unknown.
 	FlagBothEphemeral = "both-ephemeral"
 	// FlagGuessedDirection: client and server were decided by a heuristic, not a handshake.
 	FlagGuessedDirection = "direction-guessed"
 	// FlagVeeam: one or more Veeam rules explain the flow.
 	FlagVeeam = "veeam"
-	// FlagUnexplained: server port in an ephemeral/dynamic range and nothing explains it.
+	// FlagUnexplained: server port in an ephemeral/dynamic range and nothing explains it:
+	// no Veeam rule, no user-defined service, no curated service port (an IANA name alone
+	// does not count: IANA names most ports of 32768-49151).
 	FlagUnexplained = "unexplained-ephemeral"
 )
 
