@@ -1,0 +1,226 @@
+package reports
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
+)
+
+// The fixture is a small, deterministic Veeam-like site: backup server 192.0.2.10,
+// proxies 192.0.2.21/.22, Linux repository 192.0.2.30, DNS 192.0.2.53, admin PC
+// 192.0.2.100, outside hosts in 198.51.100.0/24 and 203.0.113.0/24, and IPv6 hosts in
+// 2001:db8::/32. All values are built by hand, not read from captures.
+
+var fixtureT0 = time.Date(2024, 5, 6, 10, 0, 0, 0, time.UTC)
+
+func at(ms int) time.Time { return fixtureT0.Add(time.Duration(ms) * time.Millisecond) }
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func addr(s string) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr(s), 0) }
+
+const (
+	inputA = "captures/site-a.pcapng.gz"
+	inputB = "eth0"
+)
+
+type fixtureFlow struct {
+	flow    capture.Flow
+	verdict classify.Verdict
+}
+
+var (
+	veeamInstaller = classify.VeeamMatch{Rule: "backup-server-to-component-6160", Service: "Veeam Installer Service", From: "backup-server", To: "component"}
+	veeamDataMover = classify.VeeamMatch{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}
+	veeamRPC       = classify.VeeamMatch{Rule: "backup-server-to-windows-rpc-dynamic", Service: "Microsoft RPC (dynamic)", From: "backup-server", To: "windows-component"}
+	veeamData      = classify.VeeamMatch{Rule: "proxy-to-repository-2500-3300", Service: "Veeam data transfer", From: "backup-proxy", To: "backup-repository"}
+)
+
+func fixtureFlows() []fixtureFlow {
+	const sa, sfin = capture.FlagSYN | capture.FlagACK | capture.FlagPSH | capture.FlagFIN, capture.FlagSYN | capture.FlagACK | capture.FlagFIN
+	return []fixtureFlow{
+		{ // backup server → proxy, Veeam installer, clean close
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.10:50123"), Server: ap("192.0.2.21:6160"),
+				Direction: capture.DirSYN, State: capture.SF, First: at(0), Last: at(1500),
+				Packets: [2]uint64{12, 10}, Bytes: [2]uint64{2400, 5300}, TCPFlags: [2]uint8{sa, sa},
+				Input: inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassRegistered, Flags: []string{classify.FlagVeeam},
+				Veeam: []classify.VeeamMatch{veeamInstaller}},
+		},
+		{ // backup server → proxy, data mover, biggest flow
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.10:50124"), Server: ap("192.0.2.21:6162"),
+				Direction: capture.DirSYN, State: capture.SF, First: at(1600), Last: at(61600),
+				Packets: [2]uint64{900, 4200}, Bytes: [2]uint64{72000, 5800000}, TCPFlags: [2]uint8{sa, sa},
+				Input: inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassRegistered, Flags: []string{classify.FlagVeeam},
+				Veeam: []classify.VeeamMatch{veeamDataMover}},
+		},
+		{ // backup server → proxy on a dynamic RPC port, explained by Veeam
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.10:50200"), Server: ap("192.0.2.22:49700"),
+				Direction: capture.DirSYN, State: capture.SF, First: at(2000), Last: at(2600),
+				Packets: [2]uint64{8, 7}, Bytes: [2]uint64{1600, 2100}, TCPFlags: [2]uint8{sa, sa},
+				Input: inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassDynamic,
+				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":windows", classify.FlagVeeam},
+				Veeam: []classify.VeeamMatch{veeamRPC}},
+		},
+		{ // proxy → repository data channel, reset by the server
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.21:41000"), Server: ap("192.0.2.30:2500"),
+				Direction: capture.DirSYN, State: capture.RSTR, First: at(3000), Last: at(33000),
+				Packets: [2]uint64{2000, 1000}, Bytes: [2]uint64{2900000, 66000},
+				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK | capture.FlagRST},
+				Input:    inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassRegistered, Service: "cisco-gdoi", Flags: []string{classify.FlagVeeam},
+				Veeam: []classify.VeeamMatch{veeamData}},
+		},
+		{ // proxy → outside web proxy, unanswered SYN
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.21:40000"), Server: ap("203.0.113.80:8080"),
+				Direction: capture.DirSYN, State: capture.S0, First: at(4000), Last: at(7000),
+				Packets: [2]uint64{3, 0}, Bytes: [2]uint64{222, 0}, TCPFlags: [2]uint8{capture.FlagSYN, 0},
+				Input: inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassRegistered, Service: "http-alt", Flags: []string{}},
+		},
+		{ // repository → outside host on an unexplained dynamic port, refused
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.30:41001"), Server: ap("198.51.100.7:51515"),
+				Direction: capture.DirSYN, State: capture.REJ, First: at(5000), Last: at(5001),
+				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{74, 60},
+				TCPFlags: [2]uint8{capture.FlagSYN, capture.FlagRST | capture.FlagACK},
+				Input:    inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassDynamic,
+				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":linux",
+					classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
+		},
+		{ // the same unexplained port over UDP, answered by ICMP port unreachable
+			capture.Flow{Proto: capture.ProtoUDP, Client: ap("192.0.2.30:41002"), Server: ap("198.51.100.7:51515"),
+				Direction: capture.DirFirstPacket, State: capture.S0, First: at(5100), Last: at(6100),
+				Packets: [2]uint64{2, 0}, Bytes: [2]uint64{180, 0},
+				ICMPErrors: []capture.ICMPError{{Type: 3, Code: 3, From: netip.MustParseAddr("198.51.100.7"), Count: 2}},
+				Input:      inputA, End: capture.EndInput},
+			classify.Verdict{PortClass: classify.ClassDynamic,
+				Flags: []string{classify.FlagDynamicServer, classify.FlagGuessedDirection, classify.FlagServerEphemeral + ":linux",
+					classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
+		},
+		{ // DNS on VLAN 20
+			capture.Flow{Proto: capture.ProtoUDP, Client: ap("192.0.2.100:53000"), Server: ap("192.0.2.53:53"),
+				VLAN: 20, Direction: capture.DirServicePort, State: capture.SF, First: at(5500), Last: at(5520),
+				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{80, 140}, Input: inputB, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassWellKnown, Service: "domain", Flags: []string{classify.FlagGuessedDirection}},
+		},
+		{ // ping from the admin PC
+			capture.Flow{Proto: capture.ProtoICMP, Client: addr("192.0.2.100"), Server: addr("192.0.2.10"),
+				Direction: capture.DirICMP, State: capture.SF, First: at(6000), Last: at(9000),
+				Packets: [2]uint64{4, 4}, Bytes: [2]uint64{392, 392}, ICMPType: 8, ICMPCode: 0,
+				Input: inputB, End: capture.EndInput},
+			classify.Verdict{},
+		},
+		{ // an echo reply whose request was not seen: type 0 must still be written
+			capture.Flow{Proto: capture.ProtoICMP, Client: addr("203.0.113.9"), Server: addr("192.0.2.100"),
+				Direction: capture.DirFirstPacket, State: capture.S0, First: at(6500), Last: at(6500),
+				Packets: [2]uint64{1, 0}, Bytes: [2]uint64{98, 0}, ICMPType: 0, ICMPCode: 0,
+				Input: inputB, End: capture.EndInput},
+			classify.Verdict{Flags: []string{classify.FlagGuessedDirection}},
+		},
+		{ // IPv6 HTTPS, reset by the server
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("[2001:db8::10]:49800"), Server: ap("[2001:db8::20]:443"),
+				Direction: capture.DirSYNACK, State: capture.RSTR, First: at(7000), Last: at(7400),
+				Packets: [2]uint64{10, 12}, Bytes: [2]uint64{1900, 14200}, TCPFlags: [2]uint8{sa, sfin | capture.FlagRST},
+				Input: inputA, End: capture.EndTimeout},
+			classify.Verdict{PortClass: classify.ClassWellKnown, Service: "https", Flags: []string{}},
+		},
+		{ // IPv6 NTP answered by ICMPv6 administratively prohibited
+			capture.Flow{Proto: capture.ProtoUDP, Client: ap("[2001:db8::10]:50000"), Server: ap("[2001:db8::30]:123"),
+				Direction: capture.DirServicePort, State: capture.S0, First: at(7500), Last: at(7500),
+				Packets: [2]uint64{1, 0}, Bytes: [2]uint64{110, 0},
+				ICMPErrors: []capture.ICMPError{{V6: true, Type: 1, Code: 1, From: netip.MustParseAddr("2001:db8::1"), Count: 1}},
+				Input:      inputA, End: capture.EndInput},
+			classify.Verdict{PortClass: classify.ClassWellKnown, Service: "ntp", Flags: []string{classify.FlagGuessedDirection}},
+		},
+		{ // GRE: a protocol without ports
+			capture.Flow{Proto: 47, Client: addr("198.51.100.1"), Server: addr("198.51.100.2"),
+				Direction: capture.DirFirstPacket, State: capture.SF, First: at(8000), Last: at(18000),
+				Packets: [2]uint64{50, 48}, Bytes: [2]uint64{7000, 6800}, Input: inputA, End: capture.EndInput},
+			classify.Verdict{Flags: []string{classify.FlagGuessedDirection}},
+		},
+		{ // RDP seen midstream
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("203.0.113.5:51000"), Server: ap("192.0.2.10:3389"),
+				Direction: capture.DirServicePort, State: capture.OTH, First: at(9000), Last: at(19000),
+				Packets: [2]uint64{30, 40}, Bytes: [2]uint64{3000, 48000},
+				TCPFlags: [2]uint8{capture.FlagACK | capture.FlagPSH, capture.FlagACK | capture.FlagPSH},
+				Input:    inputA, End: capture.EndInput},
+			classify.Verdict{PortClass: classify.ClassRegistered, Service: "ms-wbt-server", Flags: []string{classify.FlagGuessedDirection}},
+		},
+		{ // both ports ephemeral, still open when the capture was evicted
+			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.22:55000"), Server: ap("192.0.2.30:60000"),
+				Direction: capture.DirPortClass, State: capture.S1, First: at(10000), Last: at(12000),
+				Packets: [2]uint64{20, 20}, Bytes: [2]uint64{16000, 1500},
+				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK},
+				Input:    inputA, End: capture.EndEvicted},
+			classify.Verdict{PortClass: classify.ClassDynamic,
+				Flags: []string{classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer,
+					classify.FlagServerEphemeral + ":linux", classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
+		},
+		{ // SCTP on VLAN 30
+			capture.Flow{Proto: capture.ProtoSCTP, Client: ap("198.51.100.20:2905"), Server: ap("198.51.100.21:2905"),
+				VLAN: 30, Direction: capture.DirFirstPacket, State: capture.SF, First: at(11000), Last: at(11100),
+				Packets: [2]uint64{3, 3}, Bytes: [2]uint64{300, 300}, Input: inputB, End: capture.EndInput},
+			classify.Verdict{PortClass: classify.ClassRegistered, Service: "m3ua", Flags: []string{classify.FlagGuessedDirection}},
+		},
+	}
+}
+
+func fixtureRecords() []Record {
+	ff := fixtureFlows()
+	recs := make([]Record, len(ff))
+	for i := range ff {
+		recs[i] = NewRecord(&ff[i].flow, &ff[i].verdict)
+	}
+	return recs
+}
+
+func fixtureInputs() []capture.InputStats {
+	return []capture.InputStats{
+		{Path: inputA, Format: "pcapng", Compression: "gzip", Size: 812345,
+			LinkTypes: map[string]uint64{"EN10MB": 8140, "LINUX_SLL": 12}, Packets: 8157, Bytes: 9012345,
+			Decoded: 8140, NonIP: 10, DecodeErrors: 2, Filtered: 0, Fragments: 4,
+			Unsupported: map[string]uint64{"IEEE802_11": 5},
+			Truncated:   true, TruncatedAt: 10485760,
+			Warnings: []string{"packet 5731 at offset 7340032: ipv4 header length 16 < 20",
+				"block at offset 10485760: truncated enhanced packet block"},
+			FirstTS: at(-500).UnixNano(), LastTS: at(61600).UnixNano()},
+		{Path: inputB, Format: "live", Size: -1, LinkTypes: map[string]uint64{"EN10MB": 20},
+			Packets: 20, Bytes: 2200, Decoded: 17, NonIP: 3,
+			FirstTS: at(5500).UnixNano(), LastTS: at(11100).UnixNano(),
+			KernelReceived: 25, KernelDropped: 5},
+	}
+}
+
+func fixtureHosts() []Host {
+	return []Host{
+		{Addr: "192.0.2.21", Roles: []HostRole{
+			{Role: "backup-proxy-vmware", Confidence: 0.8, Evidence: []string{"accepts tcp/6162 from backup server 192.0.2.10"}},
+			{Role: "backup-proxy", Confidence: 0.9, Evidence: []string{"opens tcp/2500 to repository 192.0.2.30"}},
+		}},
+		{Addr: "192.0.2.10", Roles: []HostRole{
+			{Role: "backup-server", Confidence: 0.95, Evidence: []string{"opens tcp/6160 and tcp/6162 to 2 hosts"}},
+		}},
+		{Addr: "192.0.2.30", Roles: []HostRole{
+			{Role: "backup-repository-linux", Confidence: 1, Declared: true, Evidence: []string{"inventory"}},
+		}},
+	}
+}
+
+// fixtureSummary aggregates the whole fixture.
+func fixtureSummary(top int) *Summary {
+	agg := NewAggregator(Options{Top: top})
+	for _, in := range fixtureInputs() {
+		agg.AddInput(in)
+	}
+	for _, r := range fixtureRecords() {
+		agg.Add(r)
+	}
+	agg.SetHosts(fixtureHosts())
+	agg.AddEvicted(1)
+	return agg.Summary()
+}

@@ -1,0 +1,79 @@
+package reports
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/portclass/portclass/reports/internal/termesc"
+)
+
+// Markdown writes the human report as GitHub-flavoured Markdown: the same header and
+// sections as Text, each section a table. Every cell is escaped for the terminal first
+// and then for Markdown (mdEscape), so that a capture can neither break a table nor
+// inject links, emphasis, code spans or HTML.
+type Markdown struct{}
+
+// Encode implements Encoder.
+func (Markdown) Encode(w io.Writer, s *Summary) error {
+	if s == nil {
+		return errors.New("encode markdown: nil summary")
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString("# portclass report\n\n")
+	for _, p := range overview(s) {
+		bw.WriteString("- **" + p[0] + ":** " + mdEscape(p[1]) + "\n")
+	}
+	for _, sec := range sections(s) {
+		bw.WriteString("\n## " + sec.title + "\n\n")
+		if len(sec.rows) == 0 {
+			bw.WriteString(sec.empty + "\n")
+			continue
+		}
+		bw.WriteString("|")
+		for _, c := range sec.cols {
+			bw.WriteString(" " + c.name + " |")
+		}
+		bw.WriteString("\n|")
+		for _, c := range sec.cols {
+			if c.right {
+				bw.WriteString(" ---: |")
+			} else {
+				bw.WriteString(" --- |")
+			}
+		}
+		bw.WriteString("\n")
+		for _, r := range sec.rows {
+			bw.WriteString("|")
+			for _, cell := range r {
+				bw.WriteString(" " + mdEscape(cell) + " |")
+			}
+			bw.WriteString("\n")
+		}
+		if len(sec.notes) > 0 {
+			bw.WriteString("\n")
+			for _, n := range sec.notes {
+				bw.WriteString("- " + mdEscape(n) + "\n")
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("encode markdown: %w", err)
+	}
+	return nil
+}
+
+// mdReplacer backslash-escapes the characters that would end a table cell (|) or start
+// Markdown or HTML markup inside one. The backslash goes first so that the escapes the
+// terminal escaper wrote (\x1b) render as typed.
+var mdReplacer = strings.NewReplacer(
+	`\`, `\\`, "|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`,
+	"[", `\[`, "]", `\]`, "<", `\<`, ">", `\>`, "~", `\~`, "#", `\#`,
+)
+
+// mdEscape makes a string safe for a Markdown table cell or list item.
+func mdEscape(s string) string {
+	return mdReplacer.Replace(termesc.String(s))
+}

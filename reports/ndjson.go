@@ -1,0 +1,33 @@
+package reports
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// NDJSON writes the summary's flow records only, one JSON object per line, each with
+// "schema_version" first; the other sections are not written. This is the format for
+// loading flows into another tool. Encoding does not allocate per record.
+type NDJSON struct{}
+
+// Encode implements Encoder.
+func (NDJSON) Encode(w io.Writer, s *Summary) error {
+	if s == nil {
+		return errors.New("encode ndjson: nil summary")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	buf := make([]byte, 0, 1024)
+	for i := range s.Flows {
+		buf = s.Flows[i].AppendJSON(buf[:0], true)
+		buf = append(buf, '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return fmt.Errorf("encode ndjson: record %d: %w", i+1, err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("encode ndjson: %w", err)
+	}
+	return nil
+}
