@@ -1,0 +1,22 @@
+// Package synth makes the captures portclass tests itself with: deterministic,
+// synthetic traffic written as pcap or pcapng. It is a test and development aid that
+// sits beside the pipeline, not in it: nothing in capture, classify or reports imports
+// it outside tests, and it imports none of them (capture's own tests import synth, so
+// synth must not import capture or the import would be a cycle).
+//
+// Three layers, each usable alone:
+//
+//   - Writers: [PcapWriter] (both byte orders, micro- and nanosecond magic, FCS bits in
+//     the link-type field) and [NgWriter] (several sections of either byte order,
+//     several interfaces with any if_tsresol, Enhanced and Simple Packet Blocks). They
+//     are hand-written because gopacket's pcapgo writers cannot produce big-endian
+//     files, several sections or arbitrary timestamp resolutions.
+//   - [Packet] and [Packet.Frame]: one packet described by its fields, serialized with
+//     valid checksums for the link types portclass reads.
+//   - Scenarios ([Generate], [Write], [Formats]): traffic built from a seed. The same
+//     seed and options always give the same bytes: timestamps derive from [BaseTime],
+//     never the wall clock, and the only randomness is a math/rand/v2 PCG seeded by
+//     the caller.
+//
+// Addresses are documentation ranges only (RFC 5737 and RFC 3849).
+package synth
