@@ -1,0 +1,825 @@
+package classify
+
+//go:generate go run ./internal/veeamconv -in ../../shared/reference/veeam-ports.yaml -out veeam.yaml
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portclass/portclass/capture"
+)
+
+// veeamYAML is the Veeam Backup & Replication port matrix: 73 roles and 323 rules
+// converted from the project's reference (shared/reference/veeam-ports.yaml and .md)
+// by internal/veeamconv. TestDefaultMatrix guarantees that it loads. It is never
+// written to.
+//
+//go:embed veeam.yaml
+var veeamYAML []byte
+
+// VeeamPre10Upgraded is the version qualifier of components added before v10 and upgraded
+// in place, which keep the 2500-5000 transmission range. A version that starts with a
+// digit is a release ("12" is 12.0-12.3, "13" is 13.x); any other is such a qualifier.
+const VeeamPre10Upgraded = "pre-10-upgraded"
+
+// veeamCurrentVersions are the releases a Matrix covers when VeeamOptions.Versions names
+// none. It is never written to.
+var veeamCurrentVersions = []string{"12", "13"}
+
+// veeamDefaultTransmission is the Data Mover transmission-channel range of installs made
+// with v10 or later; VeeamOptions.DataMoverRange replaces it.
+var veeamDefaultTransmission = PortSpan{2500, 3300}
+
+// PortSpan is an inclusive range of ports; Lo == Hi for a single port. Its text form is
+// "6162" or "2500-3300", in JSON too.
+type PortSpan struct {
+	Lo, Hi uint16
+}
+
+// Contains reports whether Lo <= port <= Hi.
+func (s PortSpan) Contains(port uint16) bool { return s.Lo <= port && port <= s.Hi }
+
+// Overlaps reports whether s and o share a port.
+func (s PortSpan) Overlaps(o PortSpan) bool { return s.Lo <= o.Hi && o.Lo <= s.Hi }
+
+// String is "6162" or "2500-3300".
+func (s PortSpan) String() string {
+	if s.Lo == s.Hi {
+		return strconv.Itoa(int(s.Lo))
+	}
+	return strconv.Itoa(int(s.Lo)) + "-" + strconv.Itoa(int(s.Hi))
+}
+
+// MarshalText writes s.String().
+func (s PortSpan) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses "6162" or "2500-3300" with ParsePortRange.
+func (s *PortSpan) UnmarshalText(b []byte) error {
+	lo, hi, err := ParsePortRange(string(b))
+	if err != nil {
+		return err
+	}
+	*s = PortSpan{lo, hi}
+	return nil
+}
+
+// veeamSpansString joins spans with ", ".
+func veeamSpansString(spans []PortSpan) string {
+	var b strings.Builder
+	for i, s := range spans {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.String())
+	}
+	return b.String()
+}
+
+// Role is one role of the Veeam matrix, such as "backup-server" or "esxi". A rule
+// written for a role applies to the role's descendants (Parents, transitively).
+type Role struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Parents     []string `json:"parents"` // direct parents; empty for a root
+}
+
+// Rule is one fact of the Veeam matrix: a host in role From opens connections to a host
+// in role To on one of Ports (destination ports) over Protocol. Every rule keeps the
+// public page it was read on (Source). Rules returned by a Matrix are shared and must not
+// be modified.
+type Rule struct {
+	ID          string     `json:"id"`
+	From        string     `json:"from"`     // role that opens the connection
+	To          string     `json:"to"`       // role that accepts it
+	Protocol    string     `json:"protocol"` // "tcp", "udp" or "both"
+	Ports       []PortSpan `json:"ports"`    // destination ports on To, after VeeamOptions
+	Service     string     `json:"service"`
+	Description string     `json:"description"`
+	Source      string     `json:"source"`   // URL of the documentation page
+	Versions    []string   `json:"versions"` // releases and qualifiers the rule holds for
+	Notes       string     `json:"notes,omitempty"`
+	Verified    []string   `json:"verified,omitempty"` // documentation generations actually read
+	AlsoSee     []string   `json:"also_see,omitempty"` // corroborating URLs
+	Caveats     []string   `json:"caveats,omitempty"`  // keys of Matrix.Caveat
+}
+
+// hasProto reports whether r applies to IP protocol proto.
+func (r *Rule) hasProto(proto uint8) bool {
+	switch r.Protocol {
+	case "tcp":
+		return proto == capture.ProtoTCP
+	case "udp":
+		return proto == capture.ProtoUDP
+	case "both":
+		return proto == capture.ProtoTCP || proto == capture.ProtoUDP
+	}
+	return false
+}
+
+// singlePort reports whether r names port as a single port, not inside a range.
+func (r *Rule) singlePort(port uint16) bool {
+	for _, s := range r.Ports {
+		if s.Lo == port && s.Hi == port {
+			return true
+		}
+	}
+	return false
+}
+
+// VeeamOptions adapts the matrix to an installation; its zero value gives the current
+// versions with Veeam's default ports. It comes from the `veeam` section of
+// portclass.yaml.
+type VeeamOptions struct {
+	// Versions selects rules by their versions: releases ("12", "13") and qualifiers
+	// ("pre-10-upgraded"). A rule is active when one of its releases is selected (the
+	// current releases when Versions names none) and every qualifier it carries is
+	// selected, so ["pre-10-upgraded"] means the current releases plus the 2500-5000
+	// transmission range of components added before v10.
+	Versions []string `mapstructure:"versions"`
+	// DataMoverRange replaces the Data Mover transmission-channel range 2500-3300 in every
+	// rule that uses it, e.g. "2500-5000" or a custom range set per Linux server.
+	DataMoverRange string `mapstructure:"data_mover_range"`
+	// Ports replaces ports an administrator can change at setup, by key (see
+	// VeeamPortKeys): {"backup-service": 9500} moves every rule on 9392 towards a backup
+	// server to 9500.
+	Ports map[string]uint16 `mapstructure:"ports"`
+}
+
+// veeamConfigurablePorts lists the ports VeeamOptions.Ports can change: the ones the
+// reference's "configurable" caveat names (VBR installer, Enterprise Manager installer,
+// registry values of Veeam KB4519, the SSH port of a credential record and the vPower NFS
+// ports of a mount server). A key replaces each of its default ports in the rules whose
+// To role is (a descendant of) to, or in every rule when to is "". It is never written
+// to.
+var veeamConfigurablePorts = [...]struct {
+	key      string
+	defaults []uint16
+	to       string
+	what     string
+}{
+	{"backup-service", []uint16{9392}, "backup-server", "Veeam Backup Service (VBR installer)"},
+	{"catalog-service", []uint16{9393}, "backup-server", "Veeam Guest Catalog Service (VBR installer)"},
+	{"secure-connections", []uint16{9401}, "backup-server", "secure connections port for mount servers (VBR installer)"},
+	{"rest-api", []uint16{9419}, "backup-server", "VBR REST API (VBR installer)"},
+	{"installer", []uint16{6160}, "", "Veeam Installer / Deployer Service (registry, Veeam KB4519)"},
+	{"data-mover", []uint16{6162}, "", "Veeam Data Mover service (registry, Veeam KB4519)"},
+	{"ssh", []uint16{22}, "", "SSH (per credential record)"},
+	{"enterprise-manager-http", []uint16{9080}, "enterprise-manager", "Enterprise Manager web UI, HTTP (EM installer)"},
+	{"enterprise-manager-https", []uint16{9443}, "enterprise-manager", "Enterprise Manager web UI, HTTPS (EM installer)"},
+	{"enterprise-manager-service", []uint16{9394}, "enterprise-manager", "Enterprise Manager service (EM installer)"},
+	{"enterprise-manager-rest-https", []uint16{9398}, "enterprise-manager", "Enterprise Manager REST API, HTTPS (EM installer)"},
+	{"enterprise-manager-rest-http", []uint16{9399}, "enterprise-manager", "Enterprise Manager REST API, HTTP (EM installer)"},
+	{"vpower-nfs-mount", []uint16{1058, 1063}, "mount-server", "vPower NFS mount port (mount server settings)"},
+	{"vpower-nfs", []uint16{2049}, "mount-server", "vPower NFS port (mount server settings)"},
+}
+
+// VeeamPortKeys returns the keys VeeamOptions.Ports accepts, sorted.
+func VeeamPortKeys() []string {
+	keys := make([]string, len(veeamConfigurablePorts))
+	for i, c := range veeamConfigurablePorts {
+		keys[i] = c.key
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Matrix is the Veeam Backup & Replication port matrix: roles with their hierarchy and
+// rules, filtered and adjusted by VeeamOptions, with an index from (protocol, port) to
+// rules. A Matrix is immutable once built and safe for concurrent use; its zero value is
+// not usable (use DefaultMatrix or LoadMatrix).
+type Matrix struct {
+	title   string
+	caveats map[string]string
+	roles   []*Role // file order
+	roleIdx map[string]int
+	anc     [][]uint64 // anc[i]: bitset of the ancestors of roles[i], itself included
+	all     []*Rule    // every rule as loaded, file order
+	rules   []*Rule    // active rules after VeeamOptions, file order
+	byID    map[string]*Rule
+	opts    VeeamOptions // normalized
+	known   []string     // every version named by a rule, sorted
+	tcp     veeamIndex
+	udp     veeamIndex
+}
+
+// veeamIndex maps ports to the rules that name them for one protocol. Segment i covers
+// ports starts[i] to starts[i+1]-1 (the last one up to 65535); rules[i] and matches[i]
+// are sorted by rule id and are nil when no rule names the segment.
+type veeamIndex struct {
+	starts  []uint32
+	rules   [][]*Rule
+	matches [][]VeeamMatch
+}
+
+var (
+	defaultMatrixOnce sync.Once
+	defaultMatrix     *Matrix
+)
+
+// DefaultMatrix returns the embedded matrix with default VeeamOptions. It is parsed once;
+// it panics only if the embedded file is invalid, which TestDefaultMatrix rules out.
+func DefaultMatrix() *Matrix {
+	defaultMatrixOnce.Do(func() {
+		m, err := LoadMatrix(veeamYAML)
+		if err != nil {
+			panic("classify: embedded veeam.yaml: " + err.Error())
+		}
+		defaultMatrix = m
+	})
+	return defaultMatrix
+}
+
+// veeamFile is the format of veeam.yaml (written by internal/veeamconv).
+type veeamFile struct {
+	Schema  int    `yaml:"schema"`
+	Title   string `yaml:"title"`
+	Caveats []struct {
+		Key  string `yaml:"key"`
+		Text string `yaml:"text"`
+	} `yaml:"caveats"`
+	Roles []struct {
+		Name        string   `yaml:"name"`
+		Parents     []string `yaml:"parents"`
+		Description string   `yaml:"description"`
+	} `yaml:"roles"`
+	Rules []struct {
+		ID          string      `yaml:"id"`
+		From        string      `yaml:"from"`
+		To          string      `yaml:"to"`
+		Protocol    string      `yaml:"protocol"`
+		Ports       []yaml.Node `yaml:"ports"`
+		Service     string      `yaml:"service"`
+		Description string      `yaml:"description"`
+		Versions    []string    `yaml:"versions"`
+		Verified    []string    `yaml:"verified"`
+		Source      string      `yaml:"source"`
+		AlsoSee     []string    `yaml:"also_see"`
+		Caveats     []string    `yaml:"caveats"`
+		Notes       string      `yaml:"notes"`
+	} `yaml:"rules"`
+}
+
+// LoadMatrix parses a matrix in veeam.yaml's format and validates it: schema 1; role
+// names unique, parents known, no cycles; every rule with a unique id, known from and to
+// roles, protocol tcp, udp or both, at least one port and every port or "lo-hi" range
+// valid, at least one version, known caveat keys and an http(s) source URL. Errors name
+// the rule id (or role) and the field. The result has default VeeamOptions; see With.
+func LoadMatrix(data []byte) (*Matrix, error) {
+	var f veeamFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("veeam matrix: %w", err)
+	}
+	if f.Schema != 1 {
+		return nil, fmt.Errorf("veeam matrix: schema %d, want 1", f.Schema)
+	}
+	m := &Matrix{title: f.Title, caveats: make(map[string]string), roleIdx: make(map[string]int)}
+	for _, c := range f.Caveats {
+		m.caveats[c.Key] = c.Text
+	}
+	for i, r := range f.Roles {
+		if r.Name == "" {
+			return nil, fmt.Errorf("veeam matrix: role %d: name: empty", i+1)
+		}
+		if _, dup := m.roleIdx[r.Name]; dup {
+			return nil, fmt.Errorf("veeam matrix: role %s: name: duplicate", r.Name)
+		}
+		m.roleIdx[r.Name] = len(m.roles)
+		m.roles = append(m.roles, &Role{Name: r.Name, Description: r.Description, Parents: append([]string{}, r.Parents...)})
+	}
+	if len(m.roles) == 0 {
+		return nil, fmt.Errorf("veeam matrix: no roles")
+	}
+	for _, r := range m.roles {
+		for _, p := range r.Parents {
+			if _, ok := m.roleIdx[p]; !ok {
+				return nil, fmt.Errorf("veeam matrix: role %s: parents: unknown role %q", r.Name, p)
+			}
+		}
+	}
+	if err := m.buildAncestors(); err != nil {
+		return nil, err
+	}
+	versions := make(map[string]bool)
+	seen := make(map[string]bool, len(f.Rules))
+	for i, fr := range f.Rules {
+		if fr.ID == "" {
+			return nil, fmt.Errorf("veeam matrix: rule %d: id: empty", i+1)
+		}
+		if seen[fr.ID] {
+			return nil, fmt.Errorf("veeam matrix: rule %s: id: duplicate", fr.ID)
+		}
+		seen[fr.ID] = true
+		where := "veeam matrix: rule " + fr.ID
+		if _, ok := m.roleIdx[fr.From]; !ok {
+			return nil, fmt.Errorf("%s: from: unknown role %q", where, fr.From)
+		}
+		if _, ok := m.roleIdx[fr.To]; !ok {
+			return nil, fmt.Errorf("%s: to: unknown role %q", where, fr.To)
+		}
+		switch fr.Protocol {
+		case "tcp", "udp", "both":
+		default:
+			return nil, fmt.Errorf("%s: protocol: %q is not tcp, udp or both", where, fr.Protocol)
+		}
+		if len(fr.Ports) == 0 {
+			return nil, fmt.Errorf("%s: ports: empty", where)
+		}
+		spans := make([]PortSpan, 0, len(fr.Ports))
+		for _, n := range fr.Ports {
+			if n.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%s: ports: line %d: not a port or range", where, n.Line)
+			}
+			lo, hi, err := ParsePortRange(n.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%s: ports: line %d: %w", where, n.Line, err)
+			}
+			spans = append(spans, PortSpan{lo, hi})
+		}
+		if !strings.HasPrefix(fr.Source, "https://") && !strings.HasPrefix(fr.Source, "http://") {
+			return nil, fmt.Errorf("%s: source: %q is not an http(s) URL", where, fr.Source)
+		}
+		if len(fr.Versions) == 0 {
+			return nil, fmt.Errorf("%s: versions: empty", where)
+		}
+		for _, v := range fr.Versions {
+			if strings.TrimSpace(v) == "" {
+				return nil, fmt.Errorf("%s: versions: empty version", where)
+			}
+			versions[v] = true
+		}
+		for _, c := range fr.Caveats {
+			if _, ok := m.caveats[c]; !ok {
+				return nil, fmt.Errorf("%s: caveats: unknown caveat %q", where, c)
+			}
+		}
+		if strings.TrimSpace(fr.Service) == "" {
+			return nil, fmt.Errorf("%s: service: empty", where)
+		}
+		m.all = append(m.all, &Rule{
+			ID: fr.ID, From: fr.From, To: fr.To, Protocol: fr.Protocol, Ports: spans,
+			Service: fr.Service, Description: fr.Description, Source: fr.Source,
+			Versions: fr.Versions, Notes: fr.Notes, Verified: fr.Verified,
+			AlsoSee: fr.AlsoSee, Caveats: fr.Caveats,
+		})
+	}
+	if len(m.all) == 0 {
+		return nil, fmt.Errorf("veeam matrix: no rules")
+	}
+	for v := range versions {
+		m.known = append(m.known, v)
+	}
+	sort.Strings(m.known)
+	return m.With(VeeamOptions{})
+}
+
+// buildAncestors fills m.anc, rejecting cycles in the role hierarchy.
+func (m *Matrix) buildAncestors() error {
+	n := len(m.roles)
+	words := (n + 63) / 64
+	m.anc = make([][]uint64, n)
+	state := make([]uint8, n) // 0 new, 1 in progress, 2 done
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch state[i] {
+		case 1:
+			return fmt.Errorf("veeam matrix: role %s: parents: cycle", m.roles[i].Name)
+		case 2:
+			return nil
+		}
+		state[i] = 1
+		set := make([]uint64, words)
+		set[i/64] |= 1 << (i % 64)
+		for _, p := range m.roles[i].Parents {
+			j := m.roleIdx[p]
+			if err := visit(j); err != nil {
+				return err
+			}
+			for w := range set {
+				set[w] |= m.anc[j][w]
+			}
+		}
+		m.anc[i] = set
+		state[i] = 2
+		return nil
+	}
+	for i := range m.roles {
+		if err := visit(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// With returns a copy of m adapted to o: the version filter, the Data Mover range and
+// changed ports, applied to the rules as loaded (so options never accumulate over
+// repeated calls). Rules whose ports changed get a note saying so. Errors name the
+// option: an unknown version or port key lists the valid ones.
+func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
+	norm, err := m.normalize(o)
+	if err != nil {
+		return nil, err
+	}
+	n := &Matrix{
+		title: m.title, caveats: m.caveats, roles: m.roles, roleIdx: m.roleIdx, anc: m.anc,
+		all: m.all, known: m.known, opts: norm, byID: make(map[string]*Rule),
+	}
+	selected := make(map[string]bool, len(norm.Versions))
+	for _, v := range norm.Versions {
+		selected[v] = true
+	}
+	var dm PortSpan
+	if norm.DataMoverRange != "" {
+		dm.Lo, dm.Hi, _ = ParsePortRange(norm.DataMoverRange) // checked by normalize
+	}
+	for _, r := range m.all {
+		if !veeamActive(r.Versions, selected) {
+			continue
+		}
+		var notes []string
+		ports, cloned := r.Ports, false
+		changed := func() { // copy on first write: r is shared with m
+			if !cloned {
+				ports, cloned = slices.Clone(r.Ports), true
+			}
+		}
+		if norm.DataMoverRange != "" && dm != veeamDefaultTransmission {
+			for i, s := range r.Ports {
+				if s == veeamDefaultTransmission {
+					changed()
+					ports[i] = dm
+					notes = append(notes, fmt.Sprintf("range %s replaced by %s (veeam.data_mover_range)", s, dm))
+				}
+			}
+		}
+		for _, c := range veeamConfigurablePorts {
+			p, ok := norm.Ports[c.key]
+			if !ok || (c.to != "" && !m.IsA(r.To, c.to)) {
+				continue
+			}
+			for i, s := range r.Ports {
+				if s.Lo == s.Hi && slices.Contains(c.defaults, s.Lo) && s.Lo != p {
+					changed()
+					ports[i] = PortSpan{p, p}
+					notes = append(notes, fmt.Sprintf("port %d replaced by %d (veeam.ports.%s)", s.Lo, p, c.key))
+				}
+			}
+		}
+		rule := r
+		if len(notes) > 0 {
+			c := *r
+			c.Ports = ports
+			c.Notes = strings.TrimSpace(r.Notes + " Changed by the configuration: " + strings.Join(notes, "; ") + ".")
+			rule = &c
+		}
+		n.rules = append(n.rules, rule)
+		n.byID[rule.ID] = rule
+	}
+	n.tcp = n.buildIndex(capture.ProtoTCP)
+	n.udp = n.buildIndex(capture.ProtoUDP)
+	return n, nil
+}
+
+// normalize validates o and fills in defaults.
+func (m *Matrix) normalize(o VeeamOptions) (VeeamOptions, error) {
+	var n VeeamOptions
+	release := false
+	for _, v := range o.Versions {
+		v = strings.TrimSpace(v)
+		if !slices.Contains(m.known, v) {
+			return n, fmt.Errorf("veeam.versions: unknown version %q (valid: %s)", v, strings.Join(m.known, ", "))
+		}
+		if !slices.Contains(n.Versions, v) {
+			n.Versions = append(n.Versions, v)
+		}
+		release = release || veeamIsRelease(v)
+	}
+	if !release {
+		n.Versions = append(n.Versions, veeamCurrentVersions...)
+	}
+	sort.Strings(n.Versions)
+	if s := strings.TrimSpace(o.DataMoverRange); s != "" {
+		if _, _, err := ParsePortRange(s); err != nil {
+			return n, fmt.Errorf("veeam.data_mover_range: %w", err)
+		}
+		n.DataMoverRange = s
+	}
+	for k, p := range o.Ports {
+		key := strings.ToLower(strings.TrimSpace(k))
+		if !slices.Contains(VeeamPortKeys(), key) {
+			return n, fmt.Errorf("veeam.ports: unknown key %q (valid: %s)", k, strings.Join(VeeamPortKeys(), ", "))
+		}
+		if p == 0 {
+			return n, fmt.Errorf("veeam.ports.%s: port 0 is not a port", k)
+		}
+		if n.Ports == nil {
+			n.Ports = make(map[string]uint16)
+		}
+		n.Ports[key] = p
+	}
+	return n, nil
+}
+
+// veeamIsRelease reports whether version v is a release ("12") rather than a qualifier.
+func veeamIsRelease(v string) bool { return v != "" && v[0] >= '0' && v[0] <= '9' }
+
+// veeamActive reports whether a rule with versions vs is active for the selected set:
+// one of its releases is selected (or it names none) and all its qualifiers are.
+func veeamActive(vs []string, selected map[string]bool) bool {
+	hasRelease, releaseOK := false, false
+	for _, v := range vs {
+		if veeamIsRelease(v) {
+			hasRelease = true
+			releaseOK = releaseOK || selected[v]
+		} else if !selected[v] {
+			return false
+		}
+	}
+	return !hasRelease || releaseOK
+}
+
+// buildIndex cuts the port space of proto into segments where the set of rules is
+// constant, so that Match is one binary search.
+func (m *Matrix) buildIndex(proto uint8) veeamIndex {
+	bounds := []uint32{0}
+	var rs []*Rule
+	for _, r := range m.rules {
+		if !r.hasProto(proto) {
+			continue
+		}
+		rs = append(rs, r)
+		for _, s := range r.Ports {
+			bounds = append(bounds, uint32(s.Lo), uint32(s.Hi)+1)
+		}
+	}
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
+	if bounds[len(bounds)-1] == 65536 {
+		bounds = bounds[:len(bounds)-1]
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+	var ix veeamIndex
+	for _, b := range bounds {
+		var set []*Rule
+		for _, r := range rs {
+			for _, s := range r.Ports {
+				if s.Contains(uint16(b)) {
+					set = append(set, r)
+					break
+				}
+			}
+		}
+		// Merge with the previous segment when the set is the same.
+		if k := len(ix.rules) - 1; k >= 0 && slices.Equal(ix.rules[k], set) {
+			continue
+		}
+		var ms []VeeamMatch
+		for _, r := range set {
+			ms = append(ms, VeeamMatch{Rule: r.ID, Service: r.Service, From: r.From, To: r.To})
+		}
+		ix.starts = append(ix.starts, b)
+		ix.rules = append(ix.rules, set)
+		ix.matches = append(ix.matches, ms)
+	}
+	return ix
+}
+
+// find returns the segment of port.
+func (ix *veeamIndex) find(port uint16) int {
+	i, j := 0, len(ix.starts)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if ix.starts[h] <= uint32(port) {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i - 1
+}
+
+func (m *Matrix) index(proto uint8) *veeamIndex {
+	switch proto {
+	case capture.ProtoTCP:
+		return &m.tcp
+	case capture.ProtoUDP:
+		return &m.udp
+	}
+	return nil
+}
+
+// Match returns the active rules that name port for IP protocol proto (tcp or udp),
+// sorted by id, or nil. The slice is shared: do not modify it. It does not allocate.
+func (m *Matrix) Match(proto uint8, port uint16) []*Rule {
+	ix := m.index(proto)
+	if ix == nil || len(ix.starts) == 0 {
+		return nil
+	}
+	return ix.rules[ix.find(port)]
+}
+
+// Explain returns the Veeam rules whose protocol and ports match the server port of f,
+// sorted by rule id, or nil: nil too for protocols without ports. It is the function a
+// Classifier calls through Options.Explain; the returned slice belongs to the caller.
+// Explain knows nothing of the hosts' roles; Refine narrows the result once they are
+// known.
+func (m *Matrix) Explain(f *capture.Flow) []VeeamMatch {
+	if f == nil || !capture.HasPorts(f.Proto) {
+		return nil
+	}
+	ix := m.index(f.Proto)
+	if ix == nil || len(ix.starts) == 0 {
+		return nil
+	}
+	ms := ix.matches[ix.find(f.Server.Port())]
+	if len(ms) == 0 {
+		return nil
+	}
+	return slices.Clone(ms)
+}
+
+// ExplainFor is Explain narrowed to the roles of the flow's hosts (from an Inventory or
+// an Inferer; nil when unknown): Refine, plus one rule for flows between two hosts of
+// unknown roles. Those keep only the rules that name the server port itself, and only
+// if it is not a general-purpose port: a port drawn from a range (Windows dynamic RPC
+// 49152-65535, the Data Mover channels 2500-3300) or SSH, HTTP(S), SMB, RDP... between
+// hosts nothing identifies is not Veeam traffic on the port's word alone. The Veeam
+// ranges are documented traffic between the right roles; once a side's role is known,
+// Refine decides. It is the function to plug into Options.Explain once roles are known.
+func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) []VeeamMatch {
+	ms := m.Explain(f)
+	if len(ms) == 0 {
+		return nil
+	}
+	if len(clientRoles) > 0 || len(serverRoles) > 0 {
+		return m.Refine(ms, clientRoles, serverRoles)
+	}
+	port := f.Server.Port()
+	if veeamGeneralPort(port) {
+		return nil
+	}
+	out := ms[:0]
+	for _, v := range ms {
+		if r := m.byID[v.Rule]; r != nil && r.singlePort(port) {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Rules returns the active rules (after VeeamOptions) in file order. The slice and the
+// rules are shared: do not modify them.
+func (m *Matrix) Rules() []*Rule { return m.rules }
+
+// AllRules returns every rule as loaded, whatever the options, in file order. Shared.
+func (m *Matrix) AllRules() []*Rule { return m.all }
+
+// Rule returns the active rule with id.
+func (m *Matrix) Rule(id string) (*Rule, bool) {
+	r, ok := m.byID[id]
+	return r, ok
+}
+
+// Roles returns the roles in file order. Shared: do not modify.
+func (m *Matrix) Roles() []*Role { return m.roles }
+
+// Role returns the role called name.
+func (m *Matrix) Role(name string) (*Role, bool) {
+	i, ok := m.roleIdx[name]
+	if !ok {
+		return nil, false
+	}
+	return m.roles[i], true
+}
+
+// Options returns the options m was built with, normalized: Versions sorted and never
+// empty.
+func (m *Matrix) Options() VeeamOptions { return m.opts }
+
+// Versions returns every version some rule names, sorted.
+func (m *Matrix) Versions() []string { return slices.Clone(m.known) }
+
+// Caveat returns the text of a caveat key that rules cite, or "".
+func (m *Matrix) Caveat(key string) string { return m.caveats[key] }
+
+// Title is the matrix's title line.
+func (m *Matrix) Title() string { return m.title }
+
+// IsA reports whether role is ancestor or one of its ancestors (parents, transitively).
+// Every role is an "any". Unknown roles are only themselves.
+func (m *Matrix) IsA(role, ancestor string) bool {
+	if role == ancestor || ancestor == "any" {
+		return true
+	}
+	i, ok := m.roleIdx[role]
+	if !ok {
+		return false
+	}
+	j, ok := m.roleIdx[ancestor]
+	if !ok {
+		return false
+	}
+	return m.anc[i][j/64]&(1<<(j%64)) != 0
+}
+
+// Ancestors returns the ancestors of role (not role itself), in file order.
+func (m *Matrix) Ancestors(role string) []string {
+	i, ok := m.roleIdx[role]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for j, r := range m.roles {
+		if j != i && m.anc[i][j/64]&(1<<(j%64)) != 0 {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// Children returns the roles whose direct parents include role, in file order.
+func (m *Matrix) Children(role string) []string {
+	var out []string
+	for _, r := range m.roles {
+		if slices.Contains(r.Parents, role) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// veeamSideOK reports whether a rule written for ruleRole applies to a host known to
+// play one of hostRoles: ruleRole is "any", or one of hostRoles is ruleRole or a
+// descendant of it (a rule for a parent role applies to its children). A host with no
+// known role does not constrain.
+func (m *Matrix) veeamSideOK(ruleRole string, hostRoles []string) bool {
+	if len(hostRoles) == 0 || ruleRole == "any" {
+		return true
+	}
+	for _, h := range hostRoles {
+		if h == "any" || m.IsA(h, ruleRole) {
+			return true
+		}
+	}
+	return false
+}
+
+// veeamSideLoose is veeamSideOK for partial knowledge: it also accepts a rule written for
+// a descendant of a host's role, since a host known as "veeam-component-linux" may well
+// be the "repository" a rule names. The inference uses it for peers' roles.
+func (m *Matrix) veeamSideLoose(ruleRole string, hostRoles []string) bool {
+	if m.veeamSideOK(ruleRole, hostRoles) {
+		return true
+	}
+	for _, h := range hostRoles {
+		if m.IsA(ruleRole, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// Refine keeps the matches consistent with the roles of the flow's two hosts: those whose
+// From is one of clientRoles or an ancestor of one, and whose To is one of serverRoles or
+// an ancestor of one (a rule for a parent role applies to its children); role "any"
+// matches anything. A side with no known roles does not constrain. It is deliberately
+// strict the other way: a host known only by an abstract role (say "veeam-component")
+// does not take rules written for its possible children (say "backup-server"), so that
+// unrelated traffic of a half-identified host stays unexplained. The result is matches itself when nothing is dropped,
+// a new slice otherwise, and nil when nothing is kept.
+func (m *Matrix) Refine(matches []VeeamMatch, clientRoles, serverRoles []string) []VeeamMatch {
+	if len(clientRoles) == 0 && len(serverRoles) == 0 {
+		return matches
+	}
+	keep := 0
+	for _, v := range matches {
+		if m.veeamSideOK(v.From, clientRoles) && m.veeamSideOK(v.To, serverRoles) {
+			keep++
+		}
+	}
+	switch keep {
+	case len(matches):
+		return matches
+	case 0:
+		return nil
+	}
+	out := make([]VeeamMatch, 0, keep)
+	for _, v := range matches {
+		if m.veeamSideOK(v.From, clientRoles) && m.veeamSideOK(v.To, serverRoles) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
