@@ -1,0 +1,216 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/portclass/portclass/classify"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// app is the one place that holds configuration, I/O streams and the logger.
+type app struct {
+	v      *viper.Viper
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    zerolog.Logger
+	cfg    Config
+}
+
+// Config is every setting portclass reads from flags, PORTCLASS_* variables and
+// portclass.yaml, in that order of precedence. Every key has a default (see
+// setDefaults), so that viper also sees environment variables for keys no file sets.
+type Config struct {
+	LogLevel  string                 `mapstructure:"log-level"`
+	Quiet     bool                   `mapstructure:"quiet"`
+	Format    string                 `mapstructure:"format"`
+	Output    string                 `mapstructure:"output"`
+	Top       int                    `mapstructure:"top"`
+	Filter    string                 `mapstructure:"filter"`
+	Workers   int                    `mapstructure:"workers"`
+	MaxFlows  int                    `mapstructure:"max-flows"`
+	NoFlows   bool                   `mapstructure:"no-flows"`
+	Timeouts  Timeouts               `mapstructure:"timeouts"`
+	Ephemeral map[string]string      `mapstructure:"ephemeral"`
+	Services  []classify.UserService `mapstructure:"services"`
+	Veeam     classify.VeeamOptions  `mapstructure:"veeam"`
+	Inventory map[string][]string    `mapstructure:"inventory"`
+}
+
+// Timeouts are the flow idle timeouts, by packet time.
+type Timeouts struct {
+	TCP   time.Duration `mapstructure:"tcp"`
+	UDP   time.Duration `mapstructure:"udp"`
+	ICMP  time.Duration `mapstructure:"icmp"`
+	Other time.Duration `mapstructure:"other"`
+}
+
+func setDefaults(v *viper.Viper) {
+	v.SetDefault("log-level", "info")
+	v.SetDefault("quiet", false)
+	v.SetDefault("format", "")
+	v.SetDefault("output", "")
+	v.SetDefault("top", 10)
+	v.SetDefault("filter", "")
+	v.SetDefault("workers", 1)
+	v.SetDefault("max-flows", 0)
+	v.SetDefault("no-flows", false)
+	v.SetDefault("timeouts.tcp", 5*time.Minute)
+	v.SetDefault("timeouts.udp", time.Minute)
+	v.SetDefault("timeouts.icmp", time.Minute)
+	v.SetDefault("timeouts.other", time.Minute)
+	eph := map[string]string{}
+	for _, r := range classify.DefaultEphemeral {
+		eph[r.Name] = fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+	}
+	v.SetDefault("ephemeral", eph)
+	v.SetDefault("services", []map[string]any{})
+	v.SetDefault("veeam.versions", []string{})
+	v.SetDefault("veeam.data_mover_range", "")
+	v.SetDefault("veeam.ports", map[string]any{})
+	v.SetDefault("inventory", map[string]any{})
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	a := &app{v: viper.New(), stdin: stdin, stdout: stdout, stderr: stderr}
+	a.log = newLogger(stderr, "info")
+	return a
+}
+
+// newLogger writes human-readable lines to a terminal and JSON lines otherwise.
+func newLogger(w io.Writer, level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	if isTerminal(w) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "portclass",
+		Short: "Classify captured traffic by port class, service and Veeam role",
+		Long: `portclass reads pcap and pcapng captures (also gzip/zstd-compressed, or from stdin),
+groups packets into flows, classifies each flow by transport protocol, IANA port class
+(well-known 0-1023, registered 1024-49151, dynamic 49152-65535), IANA service and
+Veeam Backup & Replication rule, and reports what talked to what and what nothing explains.
+
+Configuration: flags > PORTCLASS_* environment variables > portclass.yaml (in ./, the XDG
+config directory, /etc/portclass) > defaults. Exit codes: 0 ok, 1 findings, 2 usage or input
+error, 130 interrupted.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return a.loadConfig(cmd)
+		},
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	pf := root.PersistentFlags()
+	pf.String("config", "", "configuration file (default: portclass.yaml in ./, $XDG_CONFIG_HOME/portclass, /etc/portclass)")
+	pf.String("log-level", "info", "log level: debug, info, warn, error")
+	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
+	root.AddCommand(a.analyzeCmd(), newPortsCmd(a.v))
+	return root
+}
+
+// loadConfig reads the configuration for cmd: one viper instance, flags bound to keys.
+func (a *app) loadConfig(cmd *cobra.Command) error {
+	v := a.v
+	setDefaults(v)
+	v.SetEnvPrefix("PORTCLASS")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	v.AutomaticEnv()
+	bind := func(fs *pflag.FlagSet) {
+		fs.VisitAll(func(f *pflag.Flag) {
+			key := f.Name
+			if k, ok := f.Annotations["viper-key"]; ok && len(k) == 1 {
+				key = k[0]
+			}
+			_ = v.BindPFlag(key, f)
+		})
+	}
+	bind(cmd.Flags())
+	bind(cmd.InheritedFlags())
+	if path, _ := cmd.Flags().GetString("config"); path != "" {
+		v.SetConfigFile(path)
+	} else {
+		// No SetConfigType: with it viper also takes a file named plain "portclass"
+		// (such as the binary itself) for the configuration.
+		v.SetConfigName("portclass")
+		v.AddConfigPath(".")
+		if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+			v.AddConfigPath(filepath.Join(x, "portclass"))
+		} else if h, err := os.UserHomeDir(); err == nil {
+			v.AddConfigPath(filepath.Join(h, ".config", "portclass"))
+		}
+		v.AddConfigPath("/etc/portclass")
+	}
+	if err := v.ReadInConfig(); err != nil && !errors.As(err, new(viper.ConfigFileNotFoundError)) {
+		return usageErr(fmt.Errorf("config: %w", err))
+	}
+	if err := v.Unmarshal(&a.cfg); err != nil {
+		return usageErr(fmt.Errorf("config %s: %w", v.ConfigFileUsed(), err))
+	}
+	level := a.cfg.LogLevel
+	if a.cfg.Quiet && (level == "info" || level == "debug") {
+		level = "warn"
+	}
+	if _, err := zerolog.ParseLevel(level); err != nil {
+		return usageErr(fmt.Errorf("--log-level %q: want debug, info, warn or error", a.cfg.LogLevel))
+	}
+	a.log = newLogger(a.stderr, level)
+	if f := v.ConfigFileUsed(); f != "" {
+		a.log.Debug().Str("file", f).Msg("configuration read")
+	}
+	return nil
+}
+
+// keyFlag marks flag name as setting configuration key (when they differ).
+func keyFlag(fs *pflag.FlagSet, name, key string) {
+	_ = fs.SetAnnotation(name, "viper-key", []string{key})
+}
+
+// ephemeralRanges turns the ephemeral map of the configuration into ranges, sorted by name.
+func (c *Config) ephemeralRanges() ([]classify.PortRange, error) {
+	names := make([]string, 0, len(c.Ephemeral))
+	for n := range c.Ephemeral {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := []classify.PortRange{}
+	for _, n := range names {
+		lo, hi, err := classify.ParsePortRange(c.Ephemeral[n])
+		if err != nil {
+			return nil, fmt.Errorf("ephemeral.%s: %w", n, err)
+		}
+		out = append(out, classify.PortRange{Name: n, Lo: lo, Hi: hi})
+	}
+	return out, nil
+}

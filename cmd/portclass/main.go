@@ -1,0 +1,75 @@
+// Command portclass classifies the traffic in packet captures by protocol, IANA
+// port class, service and Veeam Backup & Replication role, and reports what is
+// unexpected. See the README for the command-line contract and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, the contract scripts and CI gates rely on.
+const (
+	exitOK       = 0
+	exitFindings = 1 // verify found problems (later commands)
+	exitUsage    = 2 // bad usage, bad configuration or unusable input
+	exitSignal   = 130
+)
+
+// exitError carries an exit code through cobra's error return.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(err error) error { return &exitError{exitUsage, err} }
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, so that long work stops
+// and still writes its report; a second signal exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "portclass: second signal, exiting at once")
+		os.Exit(exitSignal)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string) int {
+	app := newApp(os.Stdin, os.Stdout, os.Stderr)
+	root := app.rootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	app.log.Error().Msg(err.Error())
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitSignal
+	}
+	// cobra's own errors (unknown flag or command, bad arguments) are usage errors
+	return exitUsage
+}
