@@ -76,7 +76,8 @@ func (as *assembler) gen(e bexpr, t, f int) {
 }
 
 // assemble turns e into a program that returns snaplen for a match and 0 otherwise.
-func assemble(e bexpr, snaplen uint32) []bpf.Instruction {
+// Without optimize it only resolves labels (tests compare the two).
+func assemble(e bexpr, snaplen uint32, optimize bool) []bpf.Instruction {
 	as := &assembler{}
 	t, f := as.newLabel(), as.newLabel()
 	as.gen(e, t, f)
@@ -84,7 +85,7 @@ func assemble(e bexpr, snaplen uint32) []bpf.Instruction {
 	as.items = append(as.items, item{kind: itemRet, k: snaplen})
 	as.place(f)
 	as.items = append(as.items, item{kind: itemRet, k: 0})
-	for range 8 {
+	for i := 0; optimize && i < 8; i++ {
 		as.optimize()
 		as.dedupLoads()
 		if !as.thread() {
@@ -368,7 +369,13 @@ func (as *assembler) dedupLoads() {
 					cur.x = known{}
 				}
 			case bpf.StoreScratch:
-			default: // arithmetic, scratch loads, txa
+			case bpf.LoadScratch:
+				if ins.Dst == bpf.RegX {
+					cur.x = known{}
+				} else {
+					cur.a = known{}
+				}
+			default: // arithmetic, txa
 				cur.a = known{}
 			}
 		case itemCond:

@@ -18,17 +18,18 @@ import (
 // error wrapping ErrLinkType; a program longer than MaxInstructions returns an error
 // wrapping ErrTooLong. For Ethernet, any expression Parse accepts compiles.
 func (f *Filter) Compile(linkType uint16, snaplen uint32) ([]bpf.Instruction, error) {
-	prog, err := f.program(linkType, snaplen)
+	prog, err := f.program(linkType, snaplen, true)
 	if err != nil {
 		return nil, err
 	}
 	if len(prog) > MaxInstructions {
-		return nil, fmt.Errorf("filter: %d instructions for link type %d: %w (the kernel accepts %d)", len(prog), linkType, ErrTooLong, MaxInstructions)
+		return nil, fmt.Errorf("filter %q: %d instructions for link type %d: %w (the kernel accepts %d)", f.expr, len(prog), linkType, ErrTooLong, MaxInstructions)
 	}
 	return prog, nil
 }
 
-func (f *Filter) program(linkType uint16, snaplen uint32) ([]bpf.Instruction, error) {
+// program compiles without the length limit; optimize is off only in tests.
+func (f *Filter) program(linkType uint16, snaplen uint32, optimize bool) ([]bpf.Instruction, error) {
 	if snaplen == 0 {
 		return nil, errors.New("filter: snaplen 0 would reject every packet")
 	}
@@ -41,16 +42,16 @@ func (f *Filter) program(linkType uint16, snaplen uint32) ([]bpf.Instruction, er
 		lw := &lowerer{li: li}
 		e = lw.lower(f.root)
 		if lw.err != nil {
-			return nil, lw.err
+			return nil, fmt.Errorf("filter %q: %w", f.expr, lw.err)
 		}
 	}
-	return assemble(e, snaplen), nil
+	return assemble(e, snaplen, optimize), nil
 }
 
 // Matcher compiles the filter for a link type into a Matcher. Unlike Compile it has no
 // length limit. The errors are those of Compile.
 func (f *Filter) Matcher(linkType uint16) (*Matcher, error) {
-	prog, err := f.program(linkType, 262144)
+	prog, err := f.program(linkType, 262144, true)
 	if err != nil {
 		return nil, err
 	}

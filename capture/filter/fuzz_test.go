@@ -41,7 +41,7 @@ func FuzzParse(f *testing.F) {
 		}
 		prog, err := flt.Compile(linkEthernet, 262144)
 		if errors.Is(err, ErrTooLong) {
-			full, perr := flt.program(linkEthernet, 262144)
+			full, perr := flt.program(linkEthernet, 262144, true)
 			if perr != nil || len(full) <= MaxInstructions {
 				t.Fatalf("Compile(%q): %v, but the program has %d instructions (%v)", expr, err, len(full), perr)
 			}
@@ -66,9 +66,25 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Matcher(%q): %v", canon, err)
 		}
+		// The optimizer must not change any verdict, also on truncated frames.
+		plain, err := flt.program(linkEthernet, 262144, false)
+		if err != nil {
+			t.Fatalf("unoptimized program for %q: %v", expr, err)
+		}
+		checkProgram(t, expr, plain)
+		raw, err := bpf.Assemble(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := &Matcher{prog: raw}
 		for _, fr := range frames {
 			if a, b := m.Match(fr.data, len(fr.data)), m2.Match(fr.data, len(fr.data)); a != b {
 				t.Fatalf("%q and its canonical form %q disagree on %s", expr, canon, fr.name)
+			}
+			for n := 0; n <= len(fr.data); n += 3 {
+				if a, b := m.Match(fr.data[:n], len(fr.data)), ref.Match(fr.data[:n], len(fr.data)); a != b {
+					t.Fatalf("%q: optimized %v, unoptimized %v on %s cut to %d bytes", expr, a, b, fr.name, n)
+				}
 			}
 		}
 	})

@@ -80,14 +80,14 @@ const (
 	kwUnsupported
 )
 
-var keywords = map[string]kw{
+var keywords = withUnsupported(map[string]kw{
 	"host": kwHost, "net": kwNet, "port": kwPort, "portrange": kwPortrange, "proto": kwProto,
 	"src": kwSrc, "dst": kwDst, "mask": kwMask,
 	"ip": kwIP, "ip6": kwIP6, "arp": kwARP, "rarp": kwRARP, "tcp": kwTCP, "udp": kwUDP,
 	"sctp": kwSCTP, "icmp": kwICMP, "icmp6": kwICMP6, "igmp": kwIGMP, "ah": kwAH, "esp": kwESP,
 	"ether": kwLink, "link": kwLink, "vlan": kwVLAN, "less": kwLess, "greater": kwGreater,
 	"len": kwLen, "length": kwLen,
-}
+})
 
 // unsupportedKeywords are libpcap keywords outside the supported subset.
 var unsupportedKeywords = []string{
@@ -103,10 +103,11 @@ var unsupportedKeywords = []string{
 	"hfisu", "hlssu", "hmsu", "hsio", "hopc", "hdpc", "hsls",
 }
 
-func init() {
+func withUnsupported(m map[string]kw) map[string]kw {
 	for _, w := range unsupportedKeywords {
-		keywords[w] = kwUnsupported
+		m[w] = kwUnsupported
 	}
+	return m
 }
 
 // namedConstants are libpcap's named numbers for byte-offset expressions.

@@ -407,7 +407,7 @@ func (lw *lowerer) port(n *portNode) bexpr {
 func (lw *lowerer) vlan(n *vlanNode) bexpr {
 	if lw.li.typ != linkEthernet {
 		if lw.err == nil {
-			lw.err = fmt.Errorf("filter: vlan on link type %d: %w (vlan works on Ethernet only, as in libpcap)", lw.li.typ, ErrLinkType)
+			lw.err = fmt.Errorf("vlan on link type %d: %w (vlan works on Ethernet only, as in libpcap)", lw.li.typ, ErrLinkType)
 		}
 		return bConst(false)
 	}

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -51,6 +52,8 @@ var matchCases = []matchCase{
 	{expr: "arp or rarp", want: []string{arp}},
 	{expr: "host 192.0.2.1", want: []string{syn, synack, frag, opts22, dns4, echo4, arp}},
 	{expr: "src host 192.0.2.1", want: []string{syn, frag, dns4, echo4, arp}},
+	{expr: "src host 3221225985", want: []string{syn, frag, dns4, echo4, arp}},
+	{expr: "host 192.0.2", want: []string{syn, synack, frag, opts22, dns4, echo4, sctp4, gre4, arp}},
 	{expr: "dst host 192.0.2.254 or 203.0.113.9", want: []string{arp, dns4}},
 	{expr: "src and dst host 192.0.2.1", want: nil},
 	{expr: "ip host 192.0.2.1 and not port 443", want: []string{frag, opts22, dns4, echo4}},
@@ -288,6 +291,19 @@ func BenchmarkMatch(b *testing.B) {
 
 func benchFrames(b *testing.B) [][]byte {
 	var out [][]byte
+	dir := filepath.Join(moduleRoot(b), "..", "shared", "pcaps")
+	for _, name := range []string{"ndpi/sites.pcapng", "zeek/pppoe-over-qinq.pcap", "ndpi/synscan.pcap"} {
+		frames, lt, _, err := readCapture(filepath.Join(dir, name))
+		if err != nil || lt != linkEthernet {
+			continue
+		}
+		for _, fr := range frames {
+			out = append(out, fr.data)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
 	for _, fr := range craftedFrames(linkEthernet) {
 		out = append(out, fr.data)
 	}

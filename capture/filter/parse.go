@@ -562,6 +562,8 @@ func (p *parser) checkPortProto(q qual, t token) error {
 func (p *parser) protoNum(q qual, v uint32, t token) (node, error) {
 	switch q.proto {
 	case pDefault, pIP, pIP6:
+	case pLink:
+		return nil, p.semantic(t, "\"ether proto\" is not supported; use ether[12:2] = N on Ethernet")
 	default:
 		return nil, p.semantic(t, fmt.Sprintf("\"%s proto\" is meaningless; use ip proto, ip6 proto or proto", q.proto.String()))
 	}
