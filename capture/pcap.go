@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,7 +30,7 @@ const (
 
 // pcapReader reads classic libpcap files of either byte order and timestamp resolution.
 type pcapReader struct {
-	br       *bufio.Reader
+	br       byteReader
 	order    binary.ByteOrder
 	nano     bool
 	linkType uint16
@@ -48,7 +47,7 @@ func (r *pcapReader) warnings() []string {
 	return r.warn
 }
 
-func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
+func newPcapReader(br byteReader) (*pcapReader, error) {
 	h, err := br.Peek(24)
 	if err != nil {
 		return nil, fmt.Errorf("pcap file header: %w", errShort(err))

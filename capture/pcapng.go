@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -33,7 +32,7 @@ type ngInterface struct {
 // ngReader reads pcapng files: several sections of either byte order, several
 // interfaces per section with their own link types and timestamp resolutions.
 type ngReader struct {
-	br      *bufio.Reader
+	br      byteReader
 	order   binary.ByteOrder
 	ifaces  []ngInterface
 	off     int64
@@ -45,7 +44,7 @@ type ngReader struct {
 	big bool
 }
 
-func newNgReader(br *bufio.Reader) (*ngReader, error) {
+func newNgReader(br byteReader) (*ngReader, error) {
 	r := &ngReader{br: br}
 	if err := r.readSHB(); err != nil {
 		return nil, err
@@ -173,6 +172,7 @@ func (r *ngReader) next() (record, error) {
 			var rec record
 			rec, err = r.readEPB(typ, body, start)
 			if err == nil {
+				rec.detached = r.big
 				// the record aliases the buffer: consume only moves the read position,
 				// the bytes stay valid until the next Peek.
 				r.consume(int(blen))
@@ -182,6 +182,7 @@ func (r *ngReader) next() (record, error) {
 			var rec record
 			rec, err = r.readSPB(body, start)
 			if err == nil {
+				rec.detached = r.big
 				r.consume(int(blen))
 				return rec, nil
 			}

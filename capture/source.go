@@ -45,20 +45,27 @@ const (
 	MaxCapLen = 256 << 10
 	// MaxBlockLen is the largest pcapng block accepted (16 MiB).
 	MaxBlockLen = 16 << 20
-	// readBuf is the read buffer: records up to MaxCapLen are decoded in place.
+	// readBuf is the read buffer of the format readers: records up to MaxCapLen are
+	// decoded in place.
 	readBuf = 512 << 10
+	// rawBuf buffers the file under a decompressor (and under the format readers,
+	// which read large blocks past it, for an uncompressed file).
+	rawBuf = 64 << 10
 	// maxZstdWindow bounds the memory a zstd stream may ask for.
 	maxZstdWindow = 64 << 20
 )
 
 // record is one packet as read from an input. Data aliases the reader's buffer and
-// is valid only until the next call to next.
+// is valid only until the next call to next (see blockReader for the exception).
 type record struct {
 	Data     []byte
 	TS       int64 // Unix nanoseconds
 	WireLen  int
 	LinkType uint16
 	Offset   int64 // byte offset of the record in the (decompressed) stream
+	// detached is set when Data is not in the blockReader's buffer but in the format
+	// reader's own (a pcapng block larger than the buffer).
+	detached bool
 }
 
 // packetReader is what the pipeline needs from a file format.
@@ -100,6 +107,7 @@ func (c countingReader) Read(p []byte) (int, error) {
 type source struct {
 	path  string
 	stats InputStats
+	br    *blockReader // what rd reads from
 	rd    packetReader
 	close func() error
 }
@@ -133,7 +141,7 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 	}
 	s := &source{path: path, close: cl}
 	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
-	br := bufio.NewReaderSize(countingReader{f, counter}, readBuf)
+	br := bufio.NewReaderSize(countingReader{f, counter}, rawBuf)
 	magic, _ := br.Peek(4)
 	var stream io.Reader = br
 	switch {
@@ -157,10 +165,8 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 		cl = func() error { zr.Close(); return cl0() }
 		s.close = cl
 	}
-	if stream != io.Reader(br) {
-		br = bufio.NewReaderSize(stream, readBuf)
-	}
-	head, err := br.Peek(4)
+	s.br = newBlockReader(stream, readBuf)
+	head, err := s.br.Peek(4)
 	if len(head) < 4 {
 		cl()
 		if err == nil || err == io.EOF {
@@ -173,11 +179,11 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 	}
 	switch {
 	case isPcapMagic(head):
-		s.rd, err = newPcapReader(br)
+		s.rd, err = newPcapReader(s.br)
 	case bytes.Equal(head, []byte{0x0a, 0x0d, 0x0d, 0x0a}):
-		s.rd, err = newNgReader(br)
+		s.rd, err = newNgReader(s.br)
 	default:
-		first, _ := br.Peek(8)
+		first, _ := s.br.Peek(8)
 		cl()
 		return nil, &FormatError{Path: path, First: append([]byte(nil), first...), Err: ErrNotCapture}
 	}

@@ -24,3 +24,19 @@ type InputStats struct {
 	KernelReceived uint64 // live capture only: packets the kernel passed to the ring
 	KernelDropped  uint64 // live capture only: packets the ring dropped
 }
+
+// addCounts adds the packet counters of o (a worker's share) to s.
+func (s *InputStats) addCounts(o *InputStats) {
+	s.Decoded += o.Decoded
+	s.NonIP += o.NonIP
+	s.DecodeErrors += o.DecodeErrors
+	s.Filtered += o.Filtered
+	s.Fragments += o.Fragments
+	for k, v := range o.Unsupported {
+		if s.Unsupported == nil {
+			s.Unsupported = map[string]uint64{}
+		}
+		s.Unsupported[k] += v
+	}
+	s.Warnings = append(s.Warnings, o.Warnings...)
+}

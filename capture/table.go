@@ -104,6 +104,7 @@ type entry struct {
 	inUse       bool
 	errs        *[]ICMPError // rare, so kept behind a pointer
 	prev, next  int32
+	seq         uint64 // tag.at of the packet that set last: with last, the flow's place in its list
 }
 
 type lru struct{ head, tail int32 }
@@ -132,7 +133,45 @@ type table struct {
 	evicted   uint64
 	orphanErr uint64 // ICMP errors quoting a flow not in the table
 	flow      Flow   // reused for emission
+	seq       uint64 // tag.at of the packet being added (see tag)
+	tag       tag    // the emission order of the flow being emitted, valid during emit
 }
+
+// tag orders flow emissions so that several workers, each with a part of the flows,
+// together emit them in exactly the order one table would (see runParallel). A table
+// emits flows at three moments, and the tag says which:
+//
+//   - sweeping before record r: at = r<<8, then the flow's place in its list (list,
+//     last, seq: see place);
+//   - adding the k-th packet record r gives the table (a record gives several with
+//     ICMP quotes and IP fragments): at = r<<8 | (1+k), seq 0 for the flow the packet
+//     ends (timeout, port reuse) and 1 for the one it evicts;
+//   - at the end of the input (n records): at = n<<8 for the final sweep and
+//     n<<8 | 255 for the flush, then as for sweeps.
+//
+// Record indexes stay below 2^56, so at never overflows.
+type tag struct {
+	at   uint64
+	list uint8
+	last int64
+	seq  uint64
+}
+
+func (a tag) less(b tag) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if a.list != b.list {
+		return a.list < b.list
+	}
+	if a.last != b.last {
+		return a.last < b.last
+	}
+	return a.seq < b.seq
+}
+
+// atFlush is the phase of the final flush in tag.at.
+const atFlush = 255
 
 func newTable(o *Options, maxFlows int, emit func(*Flow)) *table {
 	t := &table{m: make(map[key]int32, 1024), maxFlows: maxFlows, server: o.ServerPort, emit: emit}
@@ -159,41 +198,81 @@ func (t *table) unlink(i int32) {
 	e.prev, e.next = -1, -1
 }
 
-func (t *table) pushBack(i int32) {
+// maxPlaceWalk bounds how far place walks back from the tail of a list.
+const maxPlaceWalk = 64
+
+// place links unlinked entry i into its list, which is kept in order of last
+// activity (e.last, then e.seq): after the entries active no later than it. That is
+// the tail unless packet times went backwards, so the walk back from the tail is
+// short; it stops after maxPlaceWalk entries, leaving the order approximate only for
+// captures whose times jump back and forth among many flows.
+//
+// The order makes sweeps exact (a sweep stops at the first flow not idle long
+// enough: every flow after it is more recent) and lets several workers, each with
+// some of the flows, emit them in the order one table would.
+func (t *table) place(i int32) {
 	e := &t.entries[i]
 	l := &t.lists[lruOf(e.key.proto)]
-	e.prev, e.next = l.tail, -1
-	if l.tail >= 0 {
-		t.entries[l.tail].next = i
+	after := l.tail
+	for n := 0; after >= 0 && t.entries[after].last > e.last && n < maxPlaceWalk; n++ {
+		after = t.entries[after].prev
+	}
+	e.prev = after
+	if after >= 0 {
+		e.next = t.entries[after].next
+		t.entries[after].next = i
 	} else {
+		e.next = l.head
 		l.head = i
 	}
-	l.tail = i
+	if e.next >= 0 {
+		t.entries[e.next].prev = i
+	} else {
+		l.tail = i
+	}
 }
 
-// add updates the table with one decoded packet.
+// add advances the table's clock to p's time, then adds p (a test helper: the
+// pipeline advances the clock per record, see advance).
 func (t *table) add(p *pkt) {
-	if p.ts > t.now {
-		t.now = p.ts
+	t.advance(p.ts, t.seq>>8)
+	t.addPkt(p)
+}
+
+// advance moves the table's clock to ts, the time of record rec, and sweeps when it
+// moved by a second or more since the last sweep. The pipeline calls it for every
+// record read, decoded or not, so that every worker sweeps at the same records.
+func (t *table) advance(ts int64, rec uint64) {
+	if ts > t.now {
+		t.now = ts
 		if t.now-t.lastSweep >= int64(time.Second) {
-			t.sweep()
+			t.sweep(rec << 8)
 			t.lastSweep = t.now
 		}
 	}
+}
+
+// addPkt updates the table with one decoded packet; t.seq is its tag.at.
+func (t *table) addPkt(p *pkt) {
 	if p.kind == kindICMPQuote {
 		t.annotate(p)
 		return
 	}
 	k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan)
+	t.addKey(p, k, side)
+}
+
+// addKey is addPkt for a flow packet whose key and side are known.
+func (t *table) addKey(p *pkt, k key, side uint8) {
 	idx, ok := t.m[k]
 	if ok {
 		e := &t.entries[idx]
 		switch {
 		case p.ts-e.last > t.timeout[lruOf(k.proto)]:
-			t.finish(idx, EndTimeout)
+			t.finish(idx, EndTimeout, tag{at: t.seq})
 			ok = false
 		case p.proto == ProtoTCP && p.tcpFlags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && closed(e):
-			t.finish(idx, EndReused)
+			t.finish(idx, EndReused, tag{at: t.seq})
 			ok = false
 		}
 	}
@@ -202,14 +281,14 @@ func (t *table) add(p *pkt) {
 			t.evictOldest()
 		}
 		idx = t.alloc(k, p, side)
-	} else if t.lists[lruOf(k.proto)].tail != idx {
-		t.unlink(idx)
-		t.pushBack(idx)
+	} else if e := &t.entries[idx]; p.ts >= e.last {
+		e.last, e.seq = p.ts, t.seq
+		if t.lists[lruOf(k.proto)].tail != idx {
+			t.unlink(idx)
+			t.place(idx)
+		}
 	}
 	e := &t.entries[idx]
-	if p.ts > e.last {
-		e.last = p.ts
-	}
 	if p.ts < e.first {
 		e.first = p.ts
 	}
@@ -381,8 +460,9 @@ func (t *table) alloc(k key, p *pkt, side uint8) int32 {
 	if p.proto == ProtoICMP || p.proto == ProtoICMPv6 {
 		e.icmpType, e.icmpCode = p.icmpType, p.icmpCode
 	}
+	e.seq = t.seq
 	t.m[k] = idx
-	t.pushBack(idx)
+	t.place(idx)
 	return idx
 }
 
@@ -450,8 +530,14 @@ func (t *table) annotate(p *pkt) {
 	}
 }
 
-// finish emits flow idx and frees it.
-func (t *table) finish(idx int32, why EndReason) {
+// lruTag is the tag of entry idx in a sweep or flush at at.
+func (t *table) lruTag(idx int32, at uint64) tag {
+	e := &t.entries[idx]
+	return tag{at, uint8(lruOf(e.key.proto)), e.last, e.seq}
+}
+
+// finish emits flow idx with tag tg and frees it.
+func (t *table) finish(idx int32, why EndReason, tg tag) {
 	e := &t.entries[idx]
 	t.unlink(idx)
 	delete(t.m, e.key)
@@ -476,19 +562,21 @@ func (t *table) finish(idx int32, why EndReason) {
 		f.ICMPErrors = *e.errs
 	}
 	f.Input, f.End = t.input, why
+	t.tag = tg
 	t.emit(f)
 	*e = entry{}
 	t.free = append(t.free, idx)
 }
 
-// sweep emits flows idle longer than their timeout at the table's packet time.
-func (t *table) sweep() {
+// sweep emits flows idle longer than their timeout at the table's packet time; at is
+// the sweep's tag.at.
+func (t *table) sweep(at uint64) {
 	for i := range t.lists {
 		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
 			if t.now-t.entries[h].last <= t.timeout[i] {
 				break
 			}
-			t.finish(h, EndTimeout)
+			t.finish(h, EndTimeout, t.lruTag(h, at))
 		}
 	}
 }
@@ -504,7 +592,7 @@ func (t *table) evictOldest() {
 	}
 	if best >= 0 {
 		t.evicted++
-		t.finish(best, EndEvicted)
+		t.finish(best, EndEvicted, tag{at: t.seq, seq: 1})
 	}
 }
 
@@ -513,19 +601,23 @@ func (t *table) evictOldest() {
 // as EndInput. The final sweep makes the end reasons independent of the number of
 // workers (a worker's clock only advances with its own packets) and of the one-second
 // sweep interval.
-func (t *table) end(lastTS int64) {
+//
+// records is the number of records of the input, for the tags.
+func (t *table) end(lastTS int64, records uint64) {
 	if lastTS > t.now {
 		t.now = lastTS
 	}
-	t.sweep()
-	t.flush(EndInput)
+	t.sweep(records << 8)
+	t.flushAt(EndInput, records<<8|atFlush)
 }
 
 // flush emits every flow still open, in order of last activity.
-func (t *table) flush(why EndReason) {
+func (t *table) flush(why EndReason) { t.flushAt(why, t.seq|atFlush) }
+
+func (t *table) flushAt(why EndReason, at uint64) {
 	for i := range t.lists {
 		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
-			t.finish(h, why)
+			t.finish(h, why, t.lruTag(h, at))
 		}
 	}
 	clear(t.m)

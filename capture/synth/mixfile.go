@@ -1,0 +1,36 @@
+package synth
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// MixFile returns the path of the mix capture of the given size (seed 1, pcap,
+// Ethernet) in dir, generating it first when it is not there. Benchmarks and the
+// benchmark comparison (internal/benchcompare) share these files, which take a while
+// to generate: 1M packets are about 1 GB. The file appears atomically (written
+// under a temporary name, then renamed), so concurrent callers never read half of it.
+func MixFile(dir string, packets, flows int) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("portclass-bench-mix-%d-%d-v1.pcap", packets, flows))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("mix capture: %w", err)
+	}
+	s := Scenario{Kind: KindMix, Seed: 1, Packets: packets, Flows: flows}
+	err = Write(f, s, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("mix capture %s: %w", path, err)
+	}
+	return path, nil
+}
