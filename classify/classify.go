@@ -138,6 +138,8 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 	return false
 }
 
+func compareMatches(a, b VeeamMatch) int { return strings.Compare(a.Rule, b.Rule) }
+
 // Classify returns the verdict of f; it does not modify f.
 //
 // Options.Explain runs first and fills Verdict.Veeam. For protocols without ports
@@ -162,8 +164,8 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	var v Verdict
 	if c.explain != nil {
 		v.Veeam = c.explain(f)
-		if len(v.Veeam) > 1 {
-			slices.SortFunc(v.Veeam, func(a, b VeeamMatch) int { return strings.Compare(a.Rule, b.Rule) })
+		if len(v.Veeam) > 1 && !slices.IsSortedFunc(v.Veeam, compareMatches) {
+			slices.SortFunc(v.Veeam, compareMatches)
 		}
 	}
 	if !capture.HasPorts(f.Proto) {

@@ -3,6 +3,7 @@ package classify
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sort"
@@ -245,6 +246,9 @@ type Inferer struct {
 	fresh  bool       // result is up to date
 	result []HostRoles
 	roles  map[netip.Addr][]string
+	lists  map[netip.Addr]*roleList // the same roles with their sets, for Explain
+
+	declLists sync.Map // netip.Addr → *roleList of its declared roles, for Explain
 }
 
 // veeamHost is the evidence kept for one host.
@@ -323,11 +327,26 @@ func (in *Inferer) Add(f *capture.Flow, matches []VeeamMatch) {
 	if f == nil || len(matches) == 0 || !capture.HasPorts(f.Proto) || !veeamOpen(f) {
 		return
 	}
-	port := f.Server.Port()
-	rules := in.rulesFor(f.Proto, port, matches)
+	in.addRules(f, in.rulesFor(f.Proto, f.Server.Port(), matches))
+}
+
+// AddFlow is Add(f, m.Explain(f)) for the Inferer's matrix m, without the copy of the
+// matches: what the pipeline calls for every finished flow. It does not allocate once
+// f's hosts and ports are known.
+func (in *Inferer) AddFlow(f *capture.Flow) {
+	in.stats.Flows++
+	if f == nil || !capture.HasPorts(f.Proto) || !veeamOpen(f) {
+		return
+	}
+	in.addRules(f, in.m.Match(f.Proto, f.Server.Port()))
+}
+
+// addRules records open flow f with the rules that match its server port.
+func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	if len(rules) == 0 {
 		return
 	}
+	port := f.Server.Port()
 	in.stats.Evidence++
 	in.fresh = false
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
@@ -339,6 +358,19 @@ func (in *Inferer) Add(f *capture.Flow, matches []VeeamMatch) {
 // shared index slice when all are, so the common case does not allocate.
 func (in *Inferer) rulesFor(proto uint8, port uint16, matches []VeeamMatch) []*Rule {
 	shared := in.m.Match(proto, port)
+	if len(matches) == len(shared) {
+		// The common case: matches is Explain's, the same rules in the same order.
+		same := true
+		for i, r := range shared {
+			if matches[i].Rule != r.ID {
+				same = false
+				break
+			}
+		}
+		if same {
+			return shared
+		}
+	}
 	n := 0
 	for _, r := range shared {
 		if veeamHasRule(matches, r.ID) {
@@ -422,6 +454,54 @@ func (in *Inferer) RolesOf(addr netip.Addr) []string {
 	return in.roles[addr]
 }
 
+// Explain is m.ExplainFor(f, in.RolesOf(client), in.RolesOf(server)) for the
+// Inferer's matrix m: the Veeam rules that explain f once the roles of its hosts are
+// known, the function to plug into Options.Explain after the last Add. It is faster
+// (role sets, no copy of the rules before refining them) and safe for concurrent use
+// like RolesOf.
+func (in *Inferer) Explain(f *capture.Flow) []VeeamMatch {
+	rules, ms := in.m.segment(f)
+	if len(ms) == 0 {
+		return nil
+	}
+	c, s := in.listOf(f.Client.Addr()), in.listOf(f.Server.Addr())
+	if c == nil && s == nil {
+		return in.m.unknownRoles(f.Server.Port(), rules, ms)
+	}
+	keep := 0
+	for _, r := range rules {
+		if in.m.sideOK(r.from, c) && in.m.sideOK(r.to, s) {
+			keep++
+		}
+	}
+	if keep == 0 {
+		return nil
+	}
+	out := make([]VeeamMatch, 0, keep)
+	for i, r := range rules {
+		if in.m.sideOK(r.from, c) && in.m.sideOK(r.to, s) {
+			out = append(out, ms[i])
+		}
+	}
+	return out
+}
+
+// listOf is RolesOf(addr) with the roles' sets, or nil.
+func (in *Inferer) listOf(addr netip.Addr) *roleList {
+	addr = addr.Unmap()
+	if in.declared.Len() > 0 {
+		if d := in.declared.RolesOf(addr); len(d) > 0 {
+			if l, ok := in.declLists.Load(addr); ok {
+				return l.(*roleList)
+			}
+			l, _ := in.declLists.LoadOrStore(addr, in.m.newRoleList(d))
+			return l.(*roleList)
+		}
+	}
+	in.compute()
+	return in.lists[addr]
+}
+
 // Hosts returns every host with a declared or inferred role, sorted by address: hosts
 // the flows showed, plus single addresses declared in the inventory even if unseen.
 // Computing it may take a moment for many hosts; the result is cached until the next
@@ -431,11 +511,14 @@ func (in *Inferer) Hosts() []HostRoles {
 	return in.result
 }
 
-// veeamScore holds the points and evidence lines of one host in one round. Points are
-// kept in tenths, as integers, so that sums do not depend on map order.
+// veeamScore holds the points of one host in one round, by role index, in tenths of a
+// point, as integers, so that sums do not depend on order; and, when text is set, the
+// evidence lines. Rounds that only decide roles leave text unset: the lines are written
+// once, in a last pass over the final round (see compute).
 type veeamScore struct {
-	own map[string]int
-	ev  map[string][]veeamEvidence
+	own  []int
+	ev   [][]veeamEvidence
+	text bool
 }
 
 type veeamEvidence struct {
@@ -443,18 +526,254 @@ type veeamEvidence struct {
 	text string
 }
 
-// add gives role w points (rounded to tenths) with an evidence line.
-func (s *veeamScore) add(role string, w float64, text string) {
-	t := int(math.Round(w * 10))
-	if t <= 0 || role == "" || role == "any" {
-		return
+func (s *veeamScore) reset(n int, text bool) {
+	if cap(s.own) < n {
+		s.own = make([]int, n)
+		s.ev = make([][]veeamEvidence, n)
 	}
-	if s.own == nil {
-		s.own = make(map[string]int)
-		s.ev = make(map[string][]veeamEvidence)
+	s.own = s.own[:n]
+	clear(s.own)
+	s.ev = s.ev[:n]
+	for i := range s.ev {
+		s.ev[i] = s.ev[i][:0]
+	}
+	s.text = text
+}
+
+// add gives role w points (rounded to tenths) and returns them; 0 (nothing added) for
+// no points, no role (-1) or "any". The caller then writes the evidence line with note
+// when s.text.
+func (s *veeamScore) add(role, anyRole int, w float64) int {
+	t := int(math.Round(w * 10))
+	if t <= 0 || role < 0 || role == anyRole {
+		return 0
 	}
 	s.own[role] += t
+	return t
+}
+
+// note records the evidence line of points t just added to role.
+func (s *veeamScore) note(role, t int, text string) {
 	s.ev[role] = append(s.ev[role], veeamEvidence{t, text})
+}
+
+// Role indexes the clues name; -1 when the matrix lacks one (its clue then gives
+// nothing).
+type clueRoles struct {
+	component, componentWindows, componentLinux, backupServer, cdpProxy int
+	proxy, proxyVMware, repository, esxi, vcenter                       int
+}
+
+// Bits of the rules the clues look for, per group (see inferGroup.clue).
+const (
+	clueInstaller uint16 = 1 << iota
+	clueDataMover
+	clueWindowsDeploy
+	clueWindowsRPC
+	clueLinuxSSH
+	clueProxyToRepo
+	clueProxyESXi902
+	clueVCenter443
+	clueRDP
+)
+
+var clueRuleIDs = [...]struct {
+	id  string
+	bit uint16
+}{
+	{ruleInstaller, clueInstaller}, {ruleDataMover, clueDataMover}, {ruleWindowsDeploy, clueWindowsDeploy},
+	{ruleWindowsRPC, clueWindowsRPC}, {ruleLinuxSSH, clueLinuxSSH}, {ruleProxyToRepo, clueProxyToRepo},
+	{ruleProxyESXi902, clueProxyESXi902}, {ruleVCenter443, clueVCenter443}, {ruleRDP, clueRDP},
+}
+
+// inferRun is the state of one computation: every address the evidence names, the
+// hosts with evidence prepared for scoring, and the roles of every address in the
+// current round.
+type inferRun struct {
+	in      *Inferer
+	m       *Matrix
+	cr      clueRoles
+	nodes   []inferNode
+	hosts   []inferHost // sorted by address
+	roles   []*roleList // per node: its roles in this round (nil: none)
+	lists   roleLists
+	sc      veeamScore
+	scratch roleBits
+	spec    []int
+	// per group being scored: the role each distinct peer role list gives (clues 1-2)
+	memo  []peerRole
+	accs  []roleAcc
+	sides []int   // peerRole's scratch
+	cands []*Rule // likewise
+}
+
+// inferNode is an address: a host with evidence or a peer of one.
+type inferNode struct {
+	addr     netip.Addr
+	declared *roleList // roles from the inventory, nil if none
+	host     int       // index in inferRun.hosts, -1 for a peer without evidence
+}
+
+// inferHost is a host with evidence, with what does not change between rounds.
+type inferHost struct {
+	addr       netip.Addr
+	node       int
+	h          *veeamHost
+	order      []int // group indexes: accepted first, by protocol and port
+	groups     []inferGroup
+	peers      []int32 // nodes of all its peers, each once
+	acceptsAny bool
+	// clue 3: the hosts it opened the installer and Data Mover ports to
+	installer, dataMover fan
+}
+
+// inferGroup is a group of a host prepared for scoring.
+type inferGroup struct {
+	peers   []int32 // nodes of its peers, in recording order
+	single  []*Rule // its rules that name the port itself, not in a range
+	service int     // clue 1: the third-party role every single rule leads to, or -1
+	clue    uint16  // clue rules among its rules
+}
+
+type fan struct {
+	peers []netip.Addr
+	label string
+}
+
+// peerRole memoizes clues 1-2 for one peer role list in one group.
+type peerRole struct {
+	pr   *roleList
+	role int    // -1: the peer gives nothing
+	cite string // the rule the evidence cites (text rounds only)
+}
+
+type roleAcc struct {
+	role  int
+	n     int
+	peers []netip.Addr
+	rules []string
+}
+
+// prepare builds a run from the recorded evidence.
+func (in *Inferer) prepare() *inferRun {
+	m := in.m
+	x := &inferRun{in: in, m: m, lists: roleLists{m: m}}
+	x.cr = clueRoles{
+		component: m.roleIndex("veeam-component"), componentWindows: m.roleIndex("veeam-component-windows"),
+		componentLinux: m.roleIndex("veeam-component-linux"), backupServer: m.roleIndex("backup-server"),
+		cdpProxy: m.roleIndex("cdp-proxy"), proxy: m.roleIndex("backup-proxy"),
+		proxyVMware: m.roleIndex("backup-proxy-vmware"), repository: m.roleIndex("repository"),
+		esxi: m.roleIndex("esxi"), vcenter: m.roleIndex("vcenter"),
+	}
+	x.scratch = make(roleBits, (len(m.roles)+63)/64)
+	x.spec = make([]int, len(m.roles))
+	addrs := make([]netip.Addr, 0, len(in.hosts))
+	for a := range in.hosts {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	nodeOf := make(map[netip.Addr]int32, len(addrs)*2)
+	node := func(a netip.Addr) int32 {
+		if n, ok := nodeOf[a]; ok {
+			return n
+		}
+		n := int32(len(x.nodes))
+		nodeOf[a] = n
+		x.nodes = append(x.nodes, inferNode{addr: a, declared: x.lists.get(in.declared.RolesOf(a)), host: -1})
+		return n
+	}
+	x.hosts = make([]inferHost, len(addrs))
+	for i, a := range addrs {
+		n := node(a)
+		x.nodes[n].host = i
+		x.hosts[i] = inferHost{addr: a, node: int(n), h: in.hosts[a]}
+	}
+	var installer, dataMover *Rule
+	if r, ok := m.Rule(ruleInstaller); ok {
+		installer = r
+	}
+	if r, ok := m.Rule(ruleDataMover); ok {
+		dataMover = r
+	}
+	for i := range x.hosts {
+		ih := &x.hosts[i]
+		h := ih.h
+		ih.order = h.sortedGroups()
+		ih.groups = make([]inferGroup, len(h.groups))
+		for gi := range h.groups {
+			g := &h.groups[gi]
+			ig := &ih.groups[gi]
+			ig.service = -1
+			if !g.out {
+				ih.acceptsAny = true
+			}
+			for _, r := range g.rules {
+				if r.singlePort(g.port) {
+					ig.single = append(ig.single, r)
+				}
+				for _, c := range clueRuleIDs {
+					if r.ID == c.id {
+						ig.clue |= c.bit
+					}
+				}
+			}
+			if !g.out && !veeamGeneralPort(g.port) && len(ig.single) > 0 {
+				tos := make([]int, len(ig.single))
+				for k, r := range ig.single {
+					tos[k] = r.to
+				}
+				if c := m.commonRole(tos, x.scratch); c >= 0 && c != m.anyRole && !m.isA(c, x.cr.component) {
+					ig.service = c
+				}
+			}
+		}
+		for _, p := range h.peers {
+			n := node(p.addr)
+			ih.groups[p.group].peers = append(ih.groups[p.group].peers, n)
+			if !slices.Contains(ih.peers, n) {
+				ih.peers = append(ih.peers, n)
+			}
+		}
+		if installer != nil {
+			ih.installer.peers, ih.installer.label = in.fanOut(h, installer, true)
+		}
+		if dataMover != nil {
+			ih.dataMover.peers, ih.dataMover.label = in.fanOut(h, dataMover, true)
+		}
+	}
+	x.roles = make([]*roleList, len(x.nodes))
+	return x
+}
+
+// setRoles makes hostRoles (by host) and the declared roles the roles of this round,
+// and marks in changed the nodes whose roles changed since the last round.
+func (x *inferRun) setRoles(hostRoles []*roleList, changed []bool) {
+	for i := range x.nodes {
+		n := &x.nodes[i]
+		var l *roleList
+		switch {
+		case n.declared != nil:
+			l = n.declared
+		case n.host >= 0:
+			l = hostRoles[n.host]
+		}
+		changed[i] = l != x.roles[i]
+		x.roles[i] = l
+	}
+}
+
+// dirty reports whether the roles of host hi or of one of its peers changed.
+func (x *inferRun) dirty(hi int, changed []bool) bool {
+	ih := &x.hosts[hi]
+	if changed[ih.node] {
+		return true
+	}
+	for _, p := range ih.peers {
+		if changed[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // compute runs the rounds and fills in.result and in.roles.
@@ -464,49 +783,42 @@ func (in *Inferer) compute() {
 	if in.fresh {
 		return
 	}
-	addrs := make([]netip.Addr, 0, len(in.hosts))
-	for a := range in.hosts {
-		addrs = append(addrs, a)
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
-
-	prev := map[netip.Addr][]string{}
-	var final map[netip.Addr][]HostRole
+	x := in.prepare()
+	prev := make([]*roleList, len(x.hosts))
+	changed := make([]bool, len(x.nodes))
 	for round := 0; round < inferMaxRounds; round++ {
-		rolesOf := func(a netip.Addr) []string {
-			if d := in.declared.RolesOf(a); len(d) > 0 {
-				return d
-			}
-			return prev[a]
-		}
-		next := make(map[netip.Addr][]string, len(addrs))
-		reports := make(map[netip.Addr][]HostRole, len(addrs))
-		for _, a := range addrs {
-			sc := in.score(a, in.hosts[a], rolesOf)
-			rep := in.m.veeamReport(&sc)
-			if len(rep) == 0 {
+		x.setRoles(prev, changed)
+		next := make([]*roleList, len(x.hosts))
+		for hi := range x.hosts {
+			// A host whose roles and peers' roles did not change since the last
+			// round scores as it did then.
+			if round > 0 && !x.dirty(hi, changed) {
+				next[hi] = prev[hi]
 				continue
 			}
-			reports[a] = rep
-			names := make([]string, len(rep))
-			for i, r := range rep {
-				names[i] = r.Role
-			}
-			next[a] = names
+			x.score(hi, false)
+			next[hi] = x.lists.get(x.m.veeamRoleNames(&x.sc, x.spec))
 		}
-		final = reports
 		in.rounds = round + 1
-		same := len(next) == len(prev)
-		for a, n := range next {
-			if !slices.Equal(n, prev[a]) {
-				same = false
-				break
-			}
-		}
+		same := slices.Equal(next, prev)
 		prev = next
 		if same {
 			break
 		}
+	}
+	// The evidence of the last round, with the roles it was computed from (still set).
+	final := make(map[netip.Addr][]HostRole, len(x.hosts))
+	in.roles = make(map[netip.Addr][]string, len(x.hosts))
+	in.lists = make(map[netip.Addr]*roleList, len(x.hosts))
+	for hi, l := range prev {
+		if l == nil {
+			continue
+		}
+		x.score(hi, true)
+		a := x.hosts[hi].addr
+		final[a] = x.m.veeamReport(&x.sc, x.spec)
+		in.roles[a] = l.names
+		in.lists[a] = l
 	}
 
 	// Declared hosts: seen ones, plus single addresses.
@@ -537,8 +849,543 @@ func (in *Inferer) compute() {
 	}
 	slices.SortFunc(out, func(x, y HostRoles) int { return x.Addr.Compare(y.Addr) })
 	in.result = out
-	in.roles = prev
 	in.fresh = true
+}
+
+// peerAddrs returns the addresses of nodes ns.
+func (x *inferRun) peerAddrs(ns []int32) []netip.Addr {
+	out := make([]netip.Addr, len(ns))
+	for i, n := range ns {
+		out[i] = x.nodes[n].addr
+	}
+	return out
+}
+
+// has reports whether roles l (nil: none) hold an a (anyIsA).
+func has(l *roleList, a int) bool { return l != nil && l.up.has(a) }
+
+// managed reports whether roles say "a managed Veeam server other than a backup server".
+func (x *inferRun) managed(l *roleList) bool {
+	return has(l, x.cr.component) && !has(l, x.cr.backupServer)
+}
+
+// score applies the clues (see Inferer) to host hi into x.sc, with evidence lines
+// when text is set.
+func (x *inferRun) score(hi int, text bool) {
+	m, in, cr := x.m, x.in, &x.cr
+	ih := &x.hosts[hi]
+	h := ih.h
+	sc := &x.sc
+	sc.reset(len(m.roles), text)
+	self := x.roles[ih.node]
+
+	// Clues 1 and 2: listener and opener.
+	for _, gi := range ih.order {
+		g := &h.groups[gi]
+		ig := &ih.groups[gi]
+		general := veeamGeneralPort(g.port)
+		if general && !g.out {
+			continue
+		}
+		x.memo, x.accs = x.memo[:0], x.accs[:0]
+		for _, pn := range ig.peers {
+			pr := x.roles[pn]
+			k := slices.IndexFunc(x.memo, func(e peerRole) bool { return e.pr == pr })
+			if k < 0 {
+				role, cite := x.peerRole(ih, gi, pr, self, general, text)
+				x.memo = append(x.memo, peerRole{pr, role, cite})
+				k = len(x.memo) - 1
+			}
+			e := &x.memo[k]
+			if e.role < 0 {
+				continue
+			}
+			a := slices.IndexFunc(x.accs, func(a roleAcc) bool { return a.role == e.role })
+			if a < 0 {
+				x.accs = append(x.accs, roleAcc{role: e.role})
+				a = len(x.accs) - 1
+			}
+			ac := &x.accs[a]
+			ac.n++
+			if text {
+				ac.peers = append(ac.peers, x.nodes[pn].addr)
+				if !slices.Contains(ac.rules, e.cite) {
+					ac.rules = append(ac.rules, e.cite)
+				}
+			}
+		}
+		verb, prep := "accepts", "from"
+		if g.out {
+			verb, prep = "opens", "to"
+		}
+		for _, ac := range x.accs {
+			if t := sc.add(ac.role, m.anyRole, math.Min(float64(ac.n), 3)); t > 0 && text {
+				sc.note(ac.role, t, fmt.Sprintf("%s %s %s %s (%s)", verb, g.label(), prep, veeamPeers(ac.peers), veeamRulesText(ac.rules)))
+			}
+		}
+	}
+
+	// Clue 3: backup server fan-out.
+	if ps := ih.installer.peers; len(ps) > 0 {
+		if t := sc.add(cr.backupServer, m.anyRole, math.Min(0.5*float64(len(ps)), 2.5)); t > 0 && text {
+			sc.note(cr.backupServer, t, fmt.Sprintf("opens %s to %s (rule %s)", ih.installer.label, veeamPeers(ps), ruleInstaller))
+		}
+	}
+	if ps := ih.dataMover.peers; len(ps) >= 3 {
+		if t := sc.add(cr.backupServer, m.anyRole, math.Min(0.2*float64(len(ps)), 1)); t > 0 && text {
+			sc.note(cr.backupServer, t, fmt.Sprintf("opens %s to %s (rule %s)", ih.dataMover.label, veeamPeers(ps), ruleDataMover))
+		}
+	}
+
+	// Clue 4: managed Windows or Linux server.
+	fromBS := func(mask uint16) (peers []int32, label int, seen bool) {
+		label = -1
+		for _, gi := range ih.order {
+			g, ig := &h.groups[gi], &ih.groups[gi]
+			if g.out || ig.clue&mask == 0 {
+				continue
+			}
+			seen = true
+			for _, p := range ig.peers {
+				if has(x.roles[p], cr.backupServer) && !slices.Contains(peers, p) {
+					peers = append(peers, p)
+					if label < 0 {
+						label = gi
+					}
+				}
+			}
+		}
+		return peers, label, seen
+	}
+	if managed, _, _ := fromBS(clueInstaller | clueDataMover); len(managed) > 0 {
+		win, wl, _ := fromBS(clueWindowsDeploy | clueWindowsRPC)
+		_, _, anyWin := fromBS(clueWindowsDeploy) // SMB/RPC from anyone
+		ssh, sl, _ := fromBS(clueLinuxSSH)
+		switch {
+		case len(win) > 0:
+			if t := sc.add(cr.componentWindows, m.anyRole, 1); t > 0 && text {
+				sc.note(cr.componentWindows, t, fmt.Sprintf("accepts %s from %s on a managed server (rule %s)", h.groups[wl].label(), veeamPeersAs("backup server", "backup servers", x.peerAddrs(win)), ruleWindowsDeploy))
+			}
+		case len(ssh) > 0 && !anyWin:
+			if t := sc.add(cr.componentLinux, m.anyRole, 1); t > 0 && text {
+				sc.note(cr.componentLinux, t, fmt.Sprintf("accepts %s from %s and no SMB/RPC on a managed server (rule %s)", h.groups[sl].label(), veeamPeersAs("backup server", "backup servers", x.peerAddrs(ssh)), ruleLinuxSSH))
+			}
+		}
+	}
+	if has(self, cr.component) && !has(self, cr.componentLinux) {
+		for _, gi := range ih.order {
+			if g := &h.groups[gi]; !g.out && ih.groups[gi].clue&clueRDP != 0 {
+				if t := sc.add(cr.componentWindows, m.anyRole, 1); t > 0 && text {
+					sc.note(cr.componentWindows, t, fmt.Sprintf("accepts %s (RDP) from %s on a Veeam server (rule %s)", g.label(), veeamPeers(x.peerAddrs(ih.groups[gi].peers)), ruleRDP))
+				}
+				break
+			}
+		}
+	}
+
+	// Clue 5: data path between two managed servers.
+	if x.managed(self) {
+		for _, gi := range ih.order {
+			g := &h.groups[gi]
+			if ih.groups[gi].clue&clueProxyToRepo == 0 {
+				continue
+			}
+			role, other := cr.repository, cr.proxy
+			verb, prep := "accepts", "from"
+			if g.out {
+				role, other = other, role
+				verb, prep = "opens", "to"
+			}
+			var w float64
+			var ps []int32
+			for _, p := range ih.groups[gi].peers {
+				pr := x.roles[p]
+				if !x.managed(pr) {
+					continue
+				}
+				ps = append(ps, p)
+				if has(pr, other) {
+					w++
+				} else {
+					w += 0.5
+				}
+			}
+			if len(ps) > 0 {
+				if t := sc.add(role, m.anyRole, math.Min(w, 3)); t > 0 && text {
+					sc.note(role, t, fmt.Sprintf("%s %s %s %s: Data Mover path between managed servers (rule %s)", verb, g.label(), prep, veeamPeersAs("managed server", "managed servers", x.peerAddrs(ps)), ruleProxyToRepo))
+				}
+			}
+		}
+	}
+
+	// Clue 6: VMware proxy.
+	if !has(self, cr.backupServer) && !has(self, cr.cdpProxy) {
+		for _, gi := range ih.order {
+			g := &h.groups[gi]
+			if !g.out || ih.groups[gi].clue&clueProxyESXi902 == 0 {
+				continue
+			}
+			var ps []int32
+			for _, p := range ih.groups[gi].peers {
+				if pr := x.roles[p]; pr == nil || has(pr, cr.esxi) {
+					ps = append(ps, p)
+				}
+			}
+			if len(ps) > 0 {
+				if t := sc.add(cr.proxyVMware, m.anyRole, math.Min(float64(len(ps)), 3)); t > 0 && text {
+					sc.note(cr.proxyVMware, t, fmt.Sprintf("opens %s to %s and is no backup server (rule %s)", g.label(), veeamPeersAs("ESXi host", "ESXi hosts", x.peerAddrs(ps)), ruleProxyESXi902))
+				}
+			}
+		}
+	}
+
+	// Clue 7: vSphere targets.
+	accepts902 := false
+	for _, gi := range ih.order {
+		if !h.groups[gi].out && ih.groups[gi].clue&clueProxyESXi902 != 0 {
+			accepts902 = true
+		}
+	}
+	veeamSpecific := false
+	for role, p := range sc.own {
+		if p > 0 && m.isA(role, cr.component) {
+			veeamSpecific = true
+		}
+	}
+	for _, gi := range ih.order {
+		g := &h.groups[gi]
+		if g.out || ih.groups[gi].clue&clueVCenter443 == 0 {
+			continue
+		}
+		var ps []int32
+		w := 0.0
+		for _, p := range ih.groups[gi].peers {
+			switch pr := x.roles[p]; {
+			case has(pr, cr.backupServer):
+				w++
+			case has(pr, cr.proxyVMware):
+				w += 0.5
+			default:
+				continue
+			}
+			ps = append(ps, p)
+		}
+		if len(ps) == 0 {
+			continue
+		}
+		w = math.Min(w, 3)
+		who := func() string {
+			return veeamPeersAs("vSphere client", "vSphere clients", x.peerAddrs(ps)) + " (backup server or VMware proxy)"
+		}
+		switch {
+		case accepts902:
+			if t := sc.add(cr.esxi, m.anyRole, w); t > 0 && text {
+				sc.note(cr.esxi, t, fmt.Sprintf("accepts %s from %s and tcp/902 (rule %s)", g.label(), who(), "proxy-to-esxi-443"))
+			}
+		case !veeamSpecific:
+			if t := sc.add(cr.vcenter, m.anyRole, w); t > 0 && text {
+				sc.note(cr.vcenter, t, fmt.Sprintf("accepts %s from %s, no tcp/902 and nothing Veeam-specific (rule %s)", g.label(), who(), ruleVCenter443))
+			}
+		}
+	}
+
+	// Clue 8: combination of two parents.
+	for ri, r := range m.roles {
+		if len(r.Parents) < 2 {
+			continue
+		}
+		w := math.MaxInt
+		for _, p := range r.Parents {
+			w = min(w, sc.own[m.roleIdx[p]])
+		}
+		if w < 10 {
+			continue
+		}
+		blocked := false
+		for role, pts := range sc.own {
+			if pts < 10 || m.isA(role, ri) || slices.Contains(r.Parents, m.roles[role].Name) {
+				continue
+			}
+			for _, p := range r.Parents {
+				if m.isA(role, m.roleIdx[p]) {
+					blocked = true
+				}
+			}
+		}
+		if !blocked {
+			if t := sc.add(ri, m.anyRole, float64(w)/10); t > 0 && text {
+				sc.note(ri, t, fmt.Sprintf("is both %s", strings.Join(r.Parents, " and ")))
+			}
+		}
+	}
+	_ = in
+}
+
+// peerRole is clues 1 and 2 for one peer of group gi of host ih, known by roles pr:
+// the role the peer gives the host (-1: none) and, with text, the rule to cite.
+func (x *inferRun) peerRole(ih *inferHost, gi int, pr, self *roleList, general, text bool) (int, string) {
+	m, in := x.m, x.in
+	g := &ih.h.groups[gi]
+	ig := &ih.groups[gi]
+	if g.out && !has(pr, x.cr.component) {
+		return -1, ""
+	}
+	sides, cands := x.sides[:0], x.cands[:0]
+	defer func() { x.sides, x.cands = sides[:0], cands[:0] }()
+	for _, r := range ig.single {
+		if g.out && m.isA(r.to, x.cr.component) && m.sideLoose(r.to, pr) {
+			cands = append(cands, r)
+			sides = append(sides, r.from)
+		} else if !g.out && m.sideLoose(r.from, pr) {
+			cands = append(cands, r)
+			sides = append(sides, r.to)
+		}
+	}
+	role := m.commonRole(sides, x.scratch)
+	if role < 0 && ig.service >= 0 {
+		role, cands, sides = ig.service, cands[:0], sides[:0]
+		for _, r := range ig.single {
+			cands, sides = append(cands, r), append(sides, r.to)
+		}
+	}
+	if len(cands) == 0 {
+		return -1, ""
+	}
+	if role < 0 && g.out && !ih.acceptsAny {
+		only := -1
+		for _, s := range sides {
+			if in.clientOnly[m.roles[s].Name] && s != only {
+				if only >= 0 {
+					only = -1
+					break
+				}
+				only = s
+			}
+		}
+		role = only
+	}
+	if role < 0 || role == m.anyRole || (general && !in.clientOnly[m.roles[role].Name]) {
+		return -1, ""
+	}
+	if !text {
+		return role, ""
+	}
+	return role, m.veeamCite(cands, g.out, role, self, pr)
+}
+
+// veeamGeneralPort reports whether port is a general-purpose service that any server
+// may run (FTP, SSH, Telnet, HTTP, HTTPS and alternates, RPC, NetBIOS, SMB, RDP, WinRM):
+// clue 1 ignores it and clue 2 counts it only for roles that never accept connections.
+func veeamGeneralPort(port uint16) bool {
+	switch port {
+	case 20, 21, 22, 23, 80, 135, 137, 138, 139, 443, 445, 3389, 5985, 5986, 8008, 8080, 8443:
+		return true
+	}
+	return false
+}
+
+// veeamPeersAs renders peers with what they are: "backup server 192.0.2.10" or
+// "2 backup servers: a, b".
+func veeamPeersAs(one, many string, ps []netip.Addr) string {
+	if len(ps) == 1 {
+		return one + " " + ps[0].String()
+	}
+	return strings.Replace(veeamPeers(ps), "peers", many, 1)
+}
+
+// veeamCite picks the rule an evidence line cites among the candidates of one peer: the
+// first (by id) whose host side is the inferred role and whose peer side fits the peer's
+// known roles, else whose both sides fit the known roles, else whose host side is the
+// role, else the first.
+func (m *Matrix) veeamCite(cands []*Rule, out bool, role int, self, peer *roleList) string {
+	sides := func(r *Rule) (host, other int) {
+		if out {
+			return r.from, r.to
+		}
+		return r.to, r.from
+	}
+	known := func(l *roleList) bool { return l != nil && len(l.names) > 0 }
+	for _, r := range cands {
+		if h, o := sides(r); h == role && known(peer) && m.sideOK(o, peer) {
+			return r.ID
+		}
+	}
+	for _, r := range cands {
+		if h, o := sides(r); known(self) && known(peer) && m.sideOK(h, self) && m.sideOK(o, peer) {
+			return r.ID
+		}
+	}
+	for _, r := range cands {
+		if h, _ := sides(r); h == role {
+			return r.ID
+		}
+	}
+	return cands[0].ID
+}
+
+// fanOut returns the distinct hosts h opened one of r's single ports to (not its ranges),
+// and the label of the lowest such port.
+func (in *Inferer) fanOut(h *veeamHost, r *Rule, out bool) ([]netip.Addr, string) {
+	var ps []netip.Addr
+	label := ""
+	for _, gi := range h.sortedGroups() {
+		g := &h.groups[gi]
+		if g.out != out || !g.hasRule(r.ID) {
+			continue
+		}
+		single := false
+		for _, s := range r.Ports {
+			single = single || (s.Lo == s.Hi && s.Lo == g.port)
+		}
+		if !single {
+			continue
+		}
+		if label == "" {
+			label = g.label()
+		}
+		for _, p := range h.groupPeers(gi) {
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps, label
+}
+
+// veeamCands fills spec with each role's points plus its descendants' and returns the
+// roles reaching one point (10 tenths), in file order.
+func (m *Matrix) veeamCands(sc *veeamScore, spec []int) []int {
+	clear(spec)
+	for x, p := range sc.own {
+		if p == 0 {
+			continue
+		}
+		for w, set := range m.anc[x] {
+			for ; set != 0; set &= set - 1 {
+				spec[w*64+bits.TrailingZeros64(set)] += p
+			}
+		}
+		if m.anyRole >= 0 && !roleBits(m.anc[x]).has(m.anyRole) {
+			spec[m.anyRole] += p // every role is an "any"
+		}
+	}
+	var cands []int
+	for r, s := range spec {
+		if s >= 10 {
+			cands = append(cands, r)
+		}
+	}
+	return cands
+}
+
+// veeamRoleNames is the names of veeamReport's roles, in its order, without the
+// evidence.
+func (m *Matrix) veeamRoleNames(sc *veeamScore, spec []int) []string {
+	rep := m.veeamRoles(sc, spec)
+	if len(rep) == 0 {
+		return nil
+	}
+	names := make([]string, len(rep))
+	for i, r := range rep {
+		names[i] = m.roles[r.role].Name
+	}
+	return names
+}
+
+type reportedRole struct {
+	role  int
+	total int
+	conf  float64
+}
+
+// veeamRoles is the roles a host's points report: the most specific of those reaching
+// one point with their own, their ancestors' and their descendants' points, by
+// confidence then name.
+func (m *Matrix) veeamRoles(sc *veeamScore, spec []int) []reportedRole {
+	cands := m.veeamCands(sc, spec)
+	var out []reportedRole
+	for _, c := range cands {
+		moreSpecific := false
+		for _, d := range cands {
+			if d != c && m.isA(d, c) {
+				moreSpecific = true
+				break
+			}
+		}
+		if moreSpecific {
+			continue
+		}
+		total := 0
+		for role, p := range sc.own {
+			if p > 0 && (m.isA(role, c) || m.isA(c, role)) {
+				total += p
+			}
+		}
+		conf := math.Min(1-math.Pow(0.5, float64(total)/10), 0.99)
+		conf = math.Round(conf*100) / 100
+		out = append(out, reportedRole{c, total, conf})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].conf != out[j].conf {
+			return out[i].conf > out[j].conf
+		}
+		return m.roles[out[i].role].Name < m.roles[out[j].role].Name
+	})
+	return out
+}
+
+// veeamReport turns a host's points and evidence into its reported roles (see Inferer).
+func (m *Matrix) veeamReport(sc *veeamScore, spec []int) []HostRole {
+	roles := m.veeamRoles(sc, spec)
+	if len(roles) == 0 {
+		return nil
+	}
+	out := make([]HostRole, 0, len(roles))
+	type ranked struct {
+		veeamEvidence
+		rank int // 0: the role or a descendant; 1: an ancestor
+	}
+	var ev []ranked
+	for _, rr := range roles {
+		c := rr.role
+		ev = ev[:0]
+		for role, p := range sc.own {
+			if p == 0 {
+				continue
+			}
+			rank := 0
+			switch {
+			case m.isA(role, c):
+			case m.isA(c, role):
+				rank = 1
+			default:
+				continue
+			}
+			for _, e := range sc.ev[role] {
+				ev = append(ev, ranked{e, rank})
+			}
+		}
+		sort.SliceStable(ev, func(i, j int) bool {
+			if ev[i].rank != ev[j].rank {
+				return ev[i].rank < ev[j].rank
+			}
+			if ev[i].w != ev[j].w {
+				return ev[i].w > ev[j].w
+			}
+			return ev[i].text < ev[j].text
+		})
+		var lines []string
+		for _, e := range ev {
+			if len(lines) == inferEvidenceLines {
+				break
+			}
+			if !slices.Contains(lines, e.text) {
+				lines = append(lines, e.text)
+			}
+		}
+		out = append(out, HostRole{Role: m.roles[c].Name, Confidence: rr.conf, Evidence: lines})
+	}
+	return out
 }
 
 // sortedGroups returns the indexes of h.groups ordered by direction (accepted first),
@@ -622,517 +1469,4 @@ func veeamRulesText(ids []string) string {
 		ids = append(ids[:3:3], "...")
 	}
 	return "rules " + strings.Join(ids, ", ")
-}
-
-func (m *Matrix) anyIsA(roles []string, ancestor string) bool {
-	for _, r := range roles {
-		if m.IsA(r, ancestor) {
-			return true
-		}
-	}
-	return false
-}
-
-// veeamManaged reports whether roles say "a managed Veeam server other than a backup
-// server".
-func (m *Matrix) veeamManaged(roles []string) bool {
-	return m.anyIsA(roles, "veeam-component") && !m.anyIsA(roles, "backup-server")
-}
-
-// score applies the clues (see Inferer) to host a.
-func (in *Inferer) score(a netip.Addr, h *veeamHost, rolesOf func(netip.Addr) []string) veeamScore {
-	m := in.m
-	var sc veeamScore
-	order := h.sortedGroups()
-	self := rolesOf(a)
-	acceptsAny := false
-	for _, g := range h.groups {
-		if !g.out {
-			acceptsAny = true
-			break
-		}
-	}
-
-	// Clues 1 and 2: listener and opener.
-	for _, gi := range order {
-		g := &h.groups[gi]
-		type acc struct {
-			peers []netip.Addr
-			rules []string
-		}
-		accs := map[string]*acc{}
-		var roles []string
-		general := veeamGeneralPort(g.port)
-		if general && !g.out {
-			continue
-		}
-		single := make([]*Rule, 0, len(g.rules)) // rules naming the port itself, not a range
-		for _, r := range g.rules {
-			if r.singlePort(g.port) {
-				single = append(single, r)
-			}
-		}
-		// service is the role every rule of an accepted port leads to, when that role is
-		// a third-party service (dns-server, ntp-server, esxi): a host answering NTP is
-		// an NTP server whoever asks, so it holds even for peers no rule fits.
-		service := ""
-		if !g.out && !general && len(single) > 0 {
-			var tos []string
-			for _, r := range single {
-				tos = append(tos, r.To)
-			}
-			if c := m.veeamCommon(tos); c != "any" && !m.IsA(c, "veeam-component") {
-				service = c
-			}
-		}
-		for _, p := range h.groupPeers(gi) {
-			pr := rolesOf(p)
-			if g.out && !m.anyIsA(pr, "veeam-component") {
-				continue
-			}
-			var sides []string
-			var cands []*Rule
-			for _, r := range single {
-				if g.out && m.IsA(r.To, "veeam-component") && m.veeamSideLoose(r.To, pr) {
-					cands = append(cands, r)
-					sides = append(sides, r.From)
-				} else if !g.out && m.veeamSideLoose(r.From, pr) {
-					cands = append(cands, r)
-					sides = append(sides, r.To)
-				}
-			}
-			role := m.veeamCommon(sides)
-			if role == "" && service != "" {
-				role, cands, sides = service, nil, nil
-				for _, r := range single {
-					cands, sides = append(cands, r), append(sides, r.To)
-				}
-			}
-			if len(cands) == 0 {
-				continue
-			}
-			if role == "" && g.out && !acceptsAny {
-				only := ""
-				for _, s := range sides {
-					if in.clientOnly[s] && s != only {
-						if only != "" {
-							only = ""
-							break
-						}
-						only = s
-					}
-				}
-				role = only
-			}
-			if role == "" || role == "any" || (general && !in.clientOnly[role]) {
-				continue
-			}
-			id := m.veeamCite(cands, g.out, role, self, pr)
-			ac := accs[role]
-			if ac == nil {
-				ac = &acc{}
-				accs[role] = ac
-				roles = append(roles, role)
-			}
-			ac.peers = append(ac.peers, p)
-			if !slices.Contains(ac.rules, id) {
-				ac.rules = append(ac.rules, id)
-			}
-		}
-		verb, prep := "accepts", "from"
-		if g.out {
-			verb, prep = "opens", "to"
-		}
-		for _, role := range roles {
-			ac := accs[role]
-			sc.add(role, math.Min(float64(len(ac.peers)), 3),
-				fmt.Sprintf("%s %s %s %s (%s)", verb, g.label(), prep, veeamPeers(ac.peers), veeamRulesText(ac.rules)))
-		}
-	}
-
-	// Clue 3: backup server fan-out.
-	if r, ok := m.Rule(ruleInstaller); ok {
-		if ps, label := in.fanOut(h, r, true); len(ps) > 0 {
-			sc.add("backup-server", math.Min(0.5*float64(len(ps)), 2.5),
-				fmt.Sprintf("opens %s to %s (rule %s)", label, veeamPeers(ps), r.ID))
-		}
-	}
-	if r, ok := m.Rule(ruleDataMover); ok {
-		if ps, label := in.fanOut(h, r, true); len(ps) >= 3 {
-			sc.add("backup-server", math.Min(0.2*float64(len(ps)), 1),
-				fmt.Sprintf("opens %s to %s (rule %s)", label, veeamPeers(ps), r.ID))
-		}
-	}
-
-	// Clue 4: managed Windows or Linux server.
-	fromBS := func(ids ...string) (peers []netip.Addr, label string, seen bool) {
-		for _, gi := range order {
-			g := &h.groups[gi]
-			if g.out {
-				continue
-			}
-			hit := false
-			for _, id := range ids {
-				hit = hit || g.hasRule(id)
-			}
-			if !hit {
-				continue
-			}
-			seen = true
-			for _, p := range h.groupPeers(gi) {
-				if m.anyIsA(rolesOf(p), "backup-server") && !slices.Contains(peers, p) {
-					peers = append(peers, p)
-					if label == "" {
-						label = g.label()
-					}
-				}
-			}
-		}
-		return peers, label, seen
-	}
-	if managed, _, _ := fromBS(ruleInstaller, ruleDataMover); len(managed) > 0 {
-		win, wl, _ := fromBS(ruleWindowsDeploy, ruleWindowsRPC)
-		_, _, anyWin := fromBS(ruleWindowsDeploy) // SMB/RPC from anyone
-		ssh, sl, _ := fromBS(ruleLinuxSSH)
-		switch {
-		case len(win) > 0:
-			sc.add("veeam-component-windows", 1, fmt.Sprintf("accepts %s from %s on a managed server (rule %s)", wl, veeamPeersAs("backup server", "backup servers", win), ruleWindowsDeploy))
-		case len(ssh) > 0 && !anyWin:
-			sc.add("veeam-component-linux", 1, fmt.Sprintf("accepts %s from %s and no SMB/RPC on a managed server (rule %s)", sl, veeamPeersAs("backup server", "backup servers", ssh), ruleLinuxSSH))
-		}
-	}
-	if m.anyIsA(self, "veeam-component") && !m.anyIsA(self, "veeam-component-linux") {
-		for _, gi := range order {
-			if g := &h.groups[gi]; !g.out && g.hasRule(ruleRDP) {
-				sc.add("veeam-component-windows", 1, fmt.Sprintf("accepts %s (RDP) from %s on a Veeam server (rule %s)", g.label(), veeamPeers(h.groupPeers(gi)), ruleRDP))
-				break
-			}
-		}
-	}
-
-	// Clue 5: data path between two managed servers.
-	if m.veeamManaged(self) {
-		for _, gi := range order {
-			g := &h.groups[gi]
-			if !g.hasRule(ruleProxyToRepo) {
-				continue
-			}
-			role, other := "repository", "backup-proxy"
-			verb, prep := "accepts", "from"
-			if g.out {
-				role, other = other, role
-				verb, prep = "opens", "to"
-			}
-			var w float64
-			var ps []netip.Addr
-			for _, p := range h.groupPeers(gi) {
-				pr := rolesOf(p)
-				if !m.veeamManaged(pr) {
-					continue
-				}
-				ps = append(ps, p)
-				if m.anyIsA(pr, other) {
-					w++
-				} else {
-					w += 0.5
-				}
-			}
-			if len(ps) > 0 {
-				sc.add(role, math.Min(w, 3), fmt.Sprintf("%s %s %s %s: Data Mover path between managed servers (rule %s)", verb, g.label(), prep, veeamPeersAs("managed server", "managed servers", ps), ruleProxyToRepo))
-			}
-		}
-	}
-
-	// Clue 6: VMware proxy.
-	if !m.anyIsA(self, "backup-server") && !m.anyIsA(self, "cdp-proxy") {
-		for _, gi := range order {
-			g := &h.groups[gi]
-			if !g.out || !g.hasRule(ruleProxyESXi902) {
-				continue
-			}
-			var ps []netip.Addr
-			for _, p := range h.groupPeers(gi) {
-				if pr := rolesOf(p); len(pr) == 0 || m.anyIsA(pr, "esxi") {
-					ps = append(ps, p)
-				}
-			}
-			if len(ps) > 0 {
-				sc.add("backup-proxy-vmware", math.Min(float64(len(ps)), 3),
-					fmt.Sprintf("opens %s to %s and is no backup server (rule %s)", g.label(), veeamPeersAs("ESXi host", "ESXi hosts", ps), ruleProxyESXi902))
-			}
-		}
-	}
-
-	// Clue 7: vSphere targets.
-	accepts902 := false
-	for _, gi := range order {
-		if g := &h.groups[gi]; !g.out && g.hasRule(ruleProxyESXi902) {
-			accepts902 = true
-		}
-	}
-	veeamSpecific := false
-	for role, p := range sc.own {
-		if p > 0 && m.IsA(role, "veeam-component") {
-			veeamSpecific = true
-		}
-	}
-	for _, gi := range order {
-		g := &h.groups[gi]
-		if g.out || !g.hasRule(ruleVCenter443) {
-			continue
-		}
-		var ps []netip.Addr
-		w := 0.0
-		for _, p := range h.groupPeers(gi) {
-			switch pr := rolesOf(p); {
-			case m.anyIsA(pr, "backup-server"):
-				w++
-			case m.anyIsA(pr, "backup-proxy-vmware"):
-				w += 0.5
-			default:
-				continue
-			}
-			ps = append(ps, p)
-		}
-		if len(ps) == 0 {
-			continue
-		}
-		w = math.Min(w, 3)
-		who := veeamPeersAs("vSphere client", "vSphere clients", ps) + " (backup server or VMware proxy)"
-		switch {
-		case accepts902:
-			sc.add("esxi", w, fmt.Sprintf("accepts %s from %s and tcp/902 (rule %s)", g.label(), who, "proxy-to-esxi-443"))
-		case !veeamSpecific:
-			sc.add("vcenter", w, fmt.Sprintf("accepts %s from %s, no tcp/902 and nothing Veeam-specific (rule %s)", g.label(), who, ruleVCenter443))
-		}
-	}
-
-	// Clue 8: combination of two parents.
-	for _, r := range m.roles {
-		if len(r.Parents) < 2 {
-			continue
-		}
-		w := math.MaxInt
-		for _, p := range r.Parents {
-			w = min(w, sc.own[p])
-		}
-		if w < 10 {
-			continue
-		}
-		blocked := false
-		for role, pts := range sc.own {
-			if pts < 10 || m.IsA(role, r.Name) || slices.Contains(r.Parents, role) {
-				continue
-			}
-			for _, p := range r.Parents {
-				if m.IsA(role, p) {
-					blocked = true
-				}
-			}
-		}
-		if !blocked {
-			sc.add(r.Name, float64(w)/10, fmt.Sprintf("is both %s", strings.Join(r.Parents, " and ")))
-		}
-	}
-	return sc
-}
-
-// veeamGeneralPort reports whether port is a general-purpose service that any server
-// may run (FTP, SSH, Telnet, HTTP, HTTPS and alternates, RPC, NetBIOS, SMB, RDP, WinRM):
-// clue 1 ignores it and clue 2 counts it only for roles that never accept connections.
-func veeamGeneralPort(port uint16) bool {
-	switch port {
-	case 20, 21, 22, 23, 80, 135, 137, 138, 139, 443, 445, 3389, 5985, 5986, 8008, 8080, 8443:
-		return true
-	}
-	return false
-}
-
-// veeamPeersAs renders peers with what they are: "backup server 192.0.2.10" or
-// "2 backup servers: a, b".
-func veeamPeersAs(one, many string, ps []netip.Addr) string {
-	if len(ps) == 1 {
-		return one + " " + ps[0].String()
-	}
-	return strings.Replace(veeamPeers(ps), "peers", many, 1)
-}
-
-// veeamCite picks the rule an evidence line cites among the candidates of one peer: the
-// first (by id) whose host side is the inferred role and whose peer side fits the peer's
-// known roles, else whose both sides fit the known roles, else whose host side is the
-// role, else the first.
-func (m *Matrix) veeamCite(cands []*Rule, out bool, role string, self, peer []string) string {
-	sides := func(r *Rule) (host, other string) {
-		if out {
-			return r.From, r.To
-		}
-		return r.To, r.From
-	}
-	for _, r := range cands {
-		if h, o := sides(r); h == role && len(peer) > 0 && m.veeamSideOK(o, peer) {
-			return r.ID
-		}
-	}
-	for _, r := range cands {
-		if h, o := sides(r); len(self) > 0 && len(peer) > 0 && m.veeamSideOK(h, self) && m.veeamSideOK(o, peer) {
-			return r.ID
-		}
-	}
-	for _, r := range cands {
-		if h, _ := sides(r); h == role {
-			return r.ID
-		}
-	}
-	return cands[0].ID
-}
-
-// fanOut returns the distinct hosts h opened one of r's single ports to (not its ranges),
-// and the label of the lowest such port.
-func (in *Inferer) fanOut(h *veeamHost, r *Rule, out bool) ([]netip.Addr, string) {
-	var ps []netip.Addr
-	label := ""
-	for _, gi := range h.sortedGroups() {
-		g := &h.groups[gi]
-		if g.out != out || !g.hasRule(r.ID) {
-			continue
-		}
-		single := false
-		for _, s := range r.Ports {
-			single = single || (s.Lo == s.Hi && s.Lo == g.port)
-		}
-		if !single {
-			continue
-		}
-		if label == "" {
-			label = g.label()
-		}
-		for _, p := range h.groupPeers(gi) {
-			if !slices.Contains(ps, p) {
-				ps = append(ps, p)
-			}
-		}
-	}
-	return ps, label
-}
-
-// veeamCommon returns the most specific role that every role in roles is or descends
-// from, or "" if there is none. Among incomparable candidates (possible with several
-// parents) it takes the one with the most ancestors, then the first in file order.
-func (m *Matrix) veeamCommon(roles []string) string {
-	if len(roles) == 0 {
-		return ""
-	}
-	var set []uint64
-	for _, r := range roles {
-		i, ok := m.roleIdx[r]
-		if !ok {
-			return ""
-		}
-		if set == nil {
-			set = slices.Clone(m.anc[i])
-			continue
-		}
-		for w := range set {
-			set[w] &= m.anc[i][w]
-		}
-	}
-	best, bestN := -1, -1
-	for j := range m.roles {
-		if set[j/64]&(1<<(j%64)) == 0 {
-			continue
-		}
-		n := 0
-		for _, w := range m.anc[j] {
-			for ; w != 0; w &= w - 1 {
-				n++
-			}
-		}
-		if n > bestN {
-			best, bestN = j, n
-		}
-	}
-	if best < 0 {
-		return ""
-	}
-	return m.roles[best].Name
-}
-
-// veeamReport turns a host's points into its reported roles (see Inferer).
-func (m *Matrix) veeamReport(sc *veeamScore) []HostRole {
-	if len(sc.own) == 0 {
-		return nil
-	}
-	var cands []string
-	for _, r := range m.roles {
-		spec := 0
-		for role, p := range sc.own {
-			if m.IsA(role, r.Name) {
-				spec += p
-			}
-		}
-		if spec >= 10 {
-			cands = append(cands, r.Name)
-		}
-	}
-	var out []HostRole
-	for _, c := range cands {
-		moreSpecific := false
-		for _, d := range cands {
-			if d != c && m.IsA(d, c) {
-				moreSpecific = true
-				break
-			}
-		}
-		if moreSpecific {
-			continue
-		}
-		total := 0
-		type ranked struct {
-			veeamEvidence
-			rank int // 0: the role or a descendant; 1: an ancestor
-		}
-		var ev []ranked
-		for role, p := range sc.own {
-			rank := 0
-			switch {
-			case m.IsA(role, c):
-			case m.IsA(c, role):
-				rank = 1
-			default:
-				continue
-			}
-			total += p
-			for _, e := range sc.ev[role] {
-				ev = append(ev, ranked{e, rank})
-			}
-		}
-		conf := math.Min(1-math.Pow(0.5, float64(total)/10), 0.99)
-		conf = math.Round(conf*100) / 100
-		sort.SliceStable(ev, func(i, j int) bool {
-			if ev[i].rank != ev[j].rank {
-				return ev[i].rank < ev[j].rank
-			}
-			if ev[i].w != ev[j].w {
-				return ev[i].w > ev[j].w
-			}
-			return ev[i].text < ev[j].text
-		})
-		var lines []string
-		for _, e := range ev {
-			if len(lines) == inferEvidenceLines {
-				break
-			}
-			if !slices.Contains(lines, e.text) {
-				lines = append(lines, e.text)
-			}
-		}
-		out = append(out, HostRole{Role: c, Confidence: conf, Evidence: lines})
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Confidence != out[j].Confidence {
-			return out[i].Confidence > out[j].Confidence
-		}
-		return out[i].Role < out[j].Role
-	})
-	return out
 }

@@ -3,8 +3,11 @@ package classify
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,8 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // vtFlow builds a finished flow from "addr:port" strings. Established states and UDP get
 // packets both ways; S0 only to the server; REJ a RST back.
@@ -548,6 +553,128 @@ func TestInferClues(t *testing.T) {
 			if got := vtSorted(in.RolesOf(netip.MustParseAddr(tt.addr))); !slices.Equal(got, tt.want) {
 				b, _ := json.MarshalIndent(in.Hosts(), "", "  ")
 				t.Errorf("roles of %s = %v, want %v\n%s", tt.addr, got, tt.want, b)
+			}
+		})
+	}
+}
+
+// vtRandomFlows returns n flows between hosts drawn from a pool of about hosts
+// addresses (a tenth IPv6), on ports the matrix names (single ports, range ends and
+// middles) and a few others, in assorted states: traffic that makes the inference work
+// hard (many roles per host, rounds that do not settle).
+func vtRandomFlows(m *Matrix, seed uint64, hosts, n int) []*capture.Flow {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var ports []uint16
+	for _, r := range m.Rules() {
+		for _, s := range r.Ports {
+			ports = append(ports, s.Lo, s.Hi, s.Lo+(s.Hi-s.Lo)/2)
+		}
+	}
+	ports = append(ports, 80, 443, 22, 3389, 445, 135, 53, 123, 8080, 50000, 33000)
+	states := []capture.State{capture.SF, capture.S1, capture.S0, capture.REJ, capture.RSTO, capture.OTH, capture.S2}
+	addr := func() netip.Addr {
+		return netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(hosts) / 250), byte(rng.IntN(250))})
+	}
+	var out []*capture.Flow
+	for range n {
+		c, s := addr(), addr()
+		if rng.IntN(10) == 0 {
+			s = netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 15: byte(rng.IntN(40))})
+			c = netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 14: 1, 15: byte(rng.IntN(40))})
+		}
+		proto := capture.ProtoTCP
+		if rng.IntN(5) == 0 {
+			proto = capture.ProtoUDP
+		}
+		out = append(out, &capture.Flow{
+			Proto: proto, Client: netip.AddrPortFrom(c, 50000), Server: netip.AddrPortFrom(s, ports[rng.IntN(len(ports))]),
+			State: states[rng.IntN(len(states))], Packets: [2]uint64{uint64(rng.IntN(3)), uint64(rng.IntN(3))},
+		})
+	}
+	return out
+}
+
+// TestInferFastPaths: AddFlow is Add with Explain's matches, and Inferer.Explain is
+// ExplainFor with RolesOf, flow by flow, with and without an inventory.
+func TestInferFastPaths(t *testing.T) {
+	m := DefaultMatrix()
+	all, err := m.With(VeeamOptions{Versions: m.Versions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := m.ParseInventory(Inventory{"backup-server": {"10.0.0.7", "192.0.2.8/29"}, "gateway-server": {"10.0.1.0/28"}, "repository-linux": {"10.0.2.3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range []struct {
+		m     *Matrix
+		decl  *HostSet
+		flows []*capture.Flow
+	}{
+		{m, nil, vtScenarioFlows(t)},
+		{m, hs, vtScenarioFlows(t)},
+		{m, nil, vtRandomFlows(m, 1, 60, 2000)},
+		{all, hs, vtRandomFlows(all, 2, 300, 3000)},
+	} {
+		slow, fast := tt.m.NewInferer(tt.decl), tt.m.NewInferer(tt.decl)
+		for _, f := range tt.flows {
+			slow.Add(f, tt.m.Explain(f))
+			fast.AddFlow(f)
+		}
+		a, _ := json.Marshal(slow.Hosts())
+		b, _ := json.Marshal(fast.Hosts())
+		if string(a) != string(b) || slow.Stats() != fast.Stats() {
+			t.Errorf("case %d: AddFlow infers differently from Add", i)
+		}
+		for _, f := range tt.flows {
+			want := tt.m.ExplainFor(f, slow.RolesOf(f.Client.Addr()), slow.RolesOf(f.Server.Addr()))
+			if got := fast.Explain(f); !slices.Equal(got, want) {
+				t.Errorf("case %d: %v -> %v: Inferer.Explain %v, ExplainFor %v", i, f.Client, f.Server, got, want)
+				break
+			}
+		}
+	}
+}
+
+// TestInferGolden pins what the inference says on random Veeam-heavy traffic (see
+// vtRandomFlows), evidence included, so that optimising it cannot change it unseen.
+// Run with -update to rewrite testdata/infer-*.golden after a deliberate change.
+func TestInferGolden(t *testing.T) {
+	m := DefaultMatrix()
+	hs, err := m.ParseInventory(Inventory{"backup-server": {"10.0.0.7"}, "gateway-server": {"10.0.0.16/29"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		decl  *HostSet
+		seed  uint64
+		hosts int
+		flows int
+	}{
+		{"random-small", nil, 3, 25, 400},
+		{"random-inventory", hs, 4, 40, 900},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := vtInfer(t, m, tt.decl, vtRandomFlows(m, tt.seed, tt.hosts, tt.flows))
+			got, _ := json.MarshalIndent(struct {
+				Rounds int
+				Stats  InferStats
+				Hosts  []HostRoles
+			}{in.rounds, in.Stats(), in.Hosts()}, "", " ")
+			got = append(got, '\n')
+			path := filepath.Join("testdata", "infer-"+tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("inference differs from %s (rerun with -update if the change is deliberate):\n%s", path, got)
 			}
 		})
 	}

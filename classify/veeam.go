@@ -6,6 +6,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strconv"
@@ -109,6 +110,8 @@ type Rule struct {
 	Verified    []string   `json:"verified,omitempty"` // documentation generations actually read
 	AlsoSee     []string   `json:"also_see,omitempty"` // corroborating URLs
 	Caveats     []string   `json:"caveats,omitempty"`  // keys of Matrix.Caveat
+
+	from, to int // indexes of From and To in the matrix's roles
 }
 
 // hasProto reports whether r applies to IP protocol proto.
@@ -201,6 +204,8 @@ type Matrix struct {
 	roles   []*Role // file order
 	roleIdx map[string]int
 	anc     [][]uint64 // anc[i]: bitset of the ancestors of roles[i], itself included
+	ancN    []int      // ancN[i]: the number of roles in anc[i]
+	anyRole int        // index of the role "any", -1 if the matrix has none
 	all     []*Rule    // every rule as loaded, file order
 	rules   []*Rule    // active rules after VeeamOptions, file order
 	byID    map[string]*Rule
@@ -309,6 +314,7 @@ func LoadMatrix(data []byte) (*Matrix, error) {
 	if err := m.buildAncestors(); err != nil {
 		return nil, err
 	}
+	m.anyRole = m.roleIndex("any")
 	versions := make(map[string]bool)
 	seen := make(map[string]bool, len(f.Rules))
 	for i, fr := range f.Rules {
@@ -370,6 +376,7 @@ func LoadMatrix(data []byte) (*Matrix, error) {
 			Service: fr.Service, Description: fr.Description, Source: fr.Source,
 			Versions: fr.Versions, Notes: fr.Notes, Verified: fr.Verified,
 			AlsoSee: fr.AlsoSee, Caveats: fr.Caveats,
+			from: m.roleIdx[fr.From], to: m.roleIdx[fr.To],
 		})
 	}
 	if len(m.all) == 0 {
@@ -417,6 +424,12 @@ func (m *Matrix) buildAncestors() error {
 			return err
 		}
 	}
+	m.ancN = make([]int, n)
+	for i, set := range m.anc {
+		for _, w := range set {
+			m.ancN[i] += bits.OnesCount64(w)
+		}
+	}
 	return nil
 }
 
@@ -431,6 +444,7 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 	}
 	n := &Matrix{
 		title: m.title, caveats: m.caveats, roles: m.roles, roleIdx: m.roleIdx, anc: m.anc,
+		ancN: m.ancN, anyRole: m.anyRole,
 		all: m.all, known: m.known, opts: norm, byID: make(map[string]*Rule),
 	}
 	selected := make(map[string]bool, len(norm.Versions))
@@ -627,20 +641,27 @@ func (m *Matrix) Match(proto uint8, port uint16) []*Rule {
 	return ix.rules[ix.find(port)]
 }
 
+// segment returns the rules of the index that name the server port of f and their
+// matches (shared, sorted by rule id), or nils.
+func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []VeeamMatch) {
+	if f == nil || !capture.HasPorts(f.Proto) {
+		return nil, nil
+	}
+	ix := m.index(f.Proto)
+	if ix == nil || len(ix.starts) == 0 {
+		return nil, nil
+	}
+	i := ix.find(f.Server.Port())
+	return ix.rules[i], ix.matches[i]
+}
+
 // Explain returns the Veeam rules whose protocol and ports match the server port of f,
 // sorted by rule id, or nil: nil too for protocols without ports. It is the function a
 // Classifier calls through Options.Explain; the returned slice belongs to the caller.
 // Explain knows nothing of the hosts' roles; Refine narrows the result once they are
 // known.
 func (m *Matrix) Explain(f *capture.Flow) []VeeamMatch {
-	if f == nil || !capture.HasPorts(f.Proto) {
-		return nil
-	}
-	ix := m.index(f.Proto)
-	if ix == nil || len(ix.starts) == 0 {
-		return nil
-	}
-	ms := ix.matches[ix.find(f.Server.Port())]
+	_, ms := m.segment(f)
 	if len(ms) == 0 {
 		return nil
 	}
@@ -654,27 +675,43 @@ func (m *Matrix) Explain(f *capture.Flow) []VeeamMatch {
 // 49152-65535, the Data Mover channels 2500-3300) or SSH, HTTP(S), SMB, RDP... between
 // hosts nothing identifies is not Veeam traffic on the port's word alone. The Veeam
 // ranges are documented traffic between the right roles; once a side's role is known,
-// Refine decides. It is the function to plug into Options.Explain once roles are known.
+// Refine decides. It is the function to plug into Options.Explain once roles are known
+// (Inferer.Explain is the same, faster). The returned slice belongs to the caller.
 func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) []VeeamMatch {
-	ms := m.Explain(f)
+	rules, ms := m.segment(f)
 	if len(ms) == 0 {
 		return nil
 	}
 	if len(clientRoles) > 0 || len(serverRoles) > 0 {
-		return m.Refine(ms, clientRoles, serverRoles)
+		out := m.Refine(ms, clientRoles, serverRoles)
+		if len(out) == len(ms) {
+			return slices.Clone(ms) // Refine kept them all and returned the shared slice
+		}
+		return out
 	}
-	port := f.Server.Port()
+	return m.unknownRoles(f.Server.Port(), rules, ms)
+}
+
+// unknownRoles is ExplainFor between two hosts of unknown roles: the matches (shared,
+// with their rules) that name port itself, unless it is a general-purpose port.
+func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []VeeamMatch) []VeeamMatch {
 	if veeamGeneralPort(port) {
 		return nil
 	}
-	out := ms[:0]
-	for _, v := range ms {
-		if r := m.byID[v.Rule]; r != nil && r.singlePort(port) {
-			out = append(out, v)
+	n := 0
+	for _, r := range rules {
+		if r.singlePort(port) {
+			n++
 		}
 	}
-	if len(out) == 0 {
+	if n == 0 {
 		return nil
+	}
+	out := make([]VeeamMatch, 0, n)
+	for i, r := range rules {
+		if r.singlePort(port) {
+			out = append(out, ms[i])
+		}
 	}
 	return out
 }

@@ -165,7 +165,7 @@ func (an *analysis) add(f *capture.Flow) {
 		an.fail(err)
 		return
 	}
-	an.inf.Add(f, an.p.matrix.Explain(f))
+	an.inf.AddFlow(f)
 }
 
 // summary classifies every flow with the inferred host roles and aggregates the report.
@@ -173,11 +173,9 @@ func (an *analysis) add(f *capture.Flow) {
 // classified again, in order, from the spool while the report is encoded (which costs
 // a second classification but no memory).
 func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
-	m, inf := an.p.matrix, an.inf
+	inf := an.inf
 	o := an.p.clsOpts
-	o.Explain = func(f *capture.Flow) []classify.VeeamMatch {
-		return m.ExplainFor(f, inf.RolesOf(f.Client.Addr()), inf.RolesOf(f.Server.Addr()))
-	}
+	o.Explain = inf.Explain // ExplainFor with the inferred roles
 	cls, err := classify.New(o)
 	if err != nil {
 		panic(err) // the same options were validated by newPipeline

@@ -1,53 +1,67 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
 
-// BenchmarkAnalyze is the whole analyze pipeline — read, decode, flows, Veeam
-// inference, classification, aggregation and the JSON report to io.Discard — on a
-// generated capture of 1M packets and 20k flows held in memory (CPU, not disk).
-func BenchmarkAnalyze(b *testing.B) {
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("portclass-bench-mix-%d-%d-v1.pcap", synth.DefaultMixPackets, synth.DefaultMixFlows))
-	data, err := os.ReadFile(path)
+// benchFile is the generated mix capture the benchmarks read (1M packets, 20k flows),
+// kept in the temporary directory between runs.
+func benchFile(b *testing.B) string {
+	b.Helper()
+	path, err := synth.MixFile(os.TempDir(), synth.DefaultMixPackets, synth.DefaultMixFlows)
 	if err != nil {
-		var buf bytes.Buffer
-		s := synth.Scenario{Kind: synth.KindMix, Seed: 1}
-		if err := synth.Write(&buf, s, synth.FileOptions{Format: synth.FormatPcap, LinkType: capture.LinkEthernet}); err != nil {
-			b.Fatal(err)
-		}
-		data = buf.Bytes()
-		os.WriteFile(path+".tmp", data, 0o644)
-		os.Rename(path+".tmp", path)
+		b.Fatal(err)
 	}
+	return path
+}
+
+// cpuTime is the CPU time (user and system) of the process so far: on a shared machine
+// the steadier measure beside wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchConfig(workers int) Config {
+	return Config{Top: 10, Workers: workers, Ephemeral: map[string]string{"linux": "32768-60999", "windows": "49152-65535"}}
+}
+
+// BenchmarkAnalyze is the whole analyze pipeline — read, decode, flows, spool, Veeam
+// inference, classification, aggregation and the JSON report to io.Discard — on the
+// generated capture file, with one worker and with one per CPU.
+func BenchmarkAnalyze(b *testing.B) {
+	path := benchFile(b)
 	for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
-			cfg := Config{Top: 10, Workers: w, Ephemeral: map[string]string{"linux": "32768-60999", "windows": "49152-65535"}}
+			cfg := benchConfig(w)
 			p, err := newPipeline(&cfg, zerolog.Nop())
 			if err != nil {
 				b.Fatal(err)
 			}
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
+			cpu0 := cpuTime()
 			packets, flows := 0, 0
 			for b.Loop() {
-				o := p.captureOptions()
-				o.Stdin = bytes.NewReader(data)
 				an := p.newAnalysis(func(error) {})
-				res, err := capture.Run(context.Background(), []string{"-"}, o, an.add)
+				res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(), an.add)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -65,8 +79,117 @@ func BenchmarkAnalyze(b *testing.B) {
 			runtime.ReadMemStats(&m1)
 			b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(packets), "ns/packet")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(packets), "cpu-ns/packet")
 			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(packets), "allocs/packet")
 			b.ReportMetric(float64(flows)/float64(b.N), "flows")
 		})
+	}
+}
+
+// BenchmarkStages times the stages after the capture one by one, on the flows of the
+// generated capture: Veeam evidence (Inferer.AddFlow, per flow as the capture emits
+// them), inference (Inferer.Hosts), classification (Inferer.Explain, then Classify), records and aggregation, and the JSON report.
+// Each reports ns/flow and, spread over the capture's packets, ns/packet: the share of
+// the whole pipeline's cost per packet.
+func BenchmarkStages(b *testing.B) {
+	path := benchFile(b)
+	cfg := benchConfig(1)
+	p, err := newPipeline(&cfg, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var flows []capture.Flow
+	res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(), func(f *capture.Flow) { flows = append(flows, *f) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	packets := float64(res.Inputs[0].Packets)
+	m := p.matrix
+	newInferer := func() *classify.Inferer {
+		in := m.NewInferer(p.declared)
+		for i := range flows {
+			in.AddFlow(&flows[i])
+		}
+		return in
+	}
+	inf := newInferer()
+	inf.Hosts()
+	o := p.clsOpts
+	o.Explain = inf.Explain
+	cls, err := classify.New(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	verdicts := make([]classify.Verdict, len(flows))
+	for i := range flows {
+		verdicts[i] = cls.Classify(&flows[i])
+	}
+	agg := reports.NewAggregator(reports.Options{Top: cfg.Top})
+	for i := range flows {
+		agg.Add(reports.NewRecord(&flows[i], &verdicts[i]))
+	}
+	agg.SetHosts(hostsOf(inf.Hosts()))
+	summary := agg.Summary()
+
+	stage := func(name string, fn func()) {
+		b.Run(name, func(b *testing.B) {
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			cpu0 := cpuTime()
+			for b.Loop() {
+				fn()
+			}
+			runtime.ReadMemStats(&m1)
+			n := float64(b.N)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n/float64(len(flows)), "ns/flow")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n/packets, "ns/packet")
+			b.ReportMetric(float64(cpuTime()-cpu0)/n/packets, "cpu-ns/packet")
+			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/n/float64(len(flows)), "allocs/flow")
+		})
+	}
+	stage("evidence", func() { newInferer() })
+	stage("infer", func() {
+		in := newInferer()
+		in.Hosts()
+	})
+	stage("classify", func() {
+		for i := range flows {
+			_ = cls.Classify(&flows[i])
+		}
+	})
+	stage("aggregate", func() {
+		a := reports.NewAggregator(reports.Options{Top: cfg.Top})
+		for i := range flows {
+			a.Add(reports.NewRecord(&flows[i], &verdicts[i]))
+		}
+		a.SetHosts(hostsOf(inf.Hosts()))
+		_ = a.Summary()
+	})
+	stage("encode-json", func() {
+		if err := (reports.JSON{}).Encode(io.Discard, summary); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkStartup is what analyze pays before it reads a packet: the commands, the
+// configuration (defaults, environment, no file) and the analysis pipeline. The
+// embedded Veeam matrix is built once per process (classify's BenchmarkDefaultMatrix
+// measures that); benchcompare measures the start-up of the whole process.
+func BenchmarkStartup(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		a := newApp(nil, io.Discard, io.Discard)
+		root := a.rootCmd()
+		cmd, _, err := root.Find([]string{"analyze"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.loadConfig(cmd); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := newPipeline(&a.cfg, zerolog.Nop()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
