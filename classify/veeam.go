@@ -1,10 +1,10 @@
 package classify
 
 //go:generate go run ./internal/veeamconv -in ../../shared/reference/veeam-ports.yaml -out veeam.yaml
+//go:generate go test -run ^TestVeeamGenerated$ . -update
 
 import (
 	"bytes"
-	_ "embed"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -17,14 +17,6 @@ import (
 
 	"github.com/portclass/portclass/capture"
 )
-
-// veeamYAML is the Veeam Backup & Replication port matrix: 73 roles and 323 rules
-// converted from the project's reference (shared/reference/veeam-ports.yaml and .md)
-// by internal/veeamconv. TestDefaultMatrix guarantees that it loads. It is never
-// written to.
-//
-//go:embed veeam.yaml
-var veeamYAML []byte
 
 // VeeamPre10Upgraded is the version qualifier of components added before v10 and upgraded
 // in place, which keep the 2500-5000 transmission range. A version that starts with a
@@ -229,47 +221,69 @@ var (
 	defaultMatrix     *Matrix
 )
 
-// DefaultMatrix returns the embedded matrix with default VeeamOptions. It is parsed once;
-// it panics only if the embedded file is invalid, which TestDefaultMatrix rules out.
+// DefaultMatrix returns the matrix of veeam.yaml with default VeeamOptions. It is built
+// once, from veeamDefault: veeam.yaml compiled into Go by TestVeeamGenerated, so that
+// start-up does not parse YAML (that took 20-25 ms); TestDefaultMatrix guarantees that
+// it is valid, and TestVeeamGenerated that it is veeam.yaml.
 func DefaultMatrix() *Matrix {
 	defaultMatrixOnce.Do(func() {
-		m, err := LoadMatrix(veeamYAML)
+		m, err := buildMatrix(&veeamDefault)
 		if err != nil {
-			panic("classify: embedded veeam.yaml: " + err.Error())
+			panic("classify: veeam.yaml: " + err.Error())
 		}
 		defaultMatrix = m
 	})
 	return defaultMatrix
 }
 
-// veeamFile is the format of veeam.yaml (written by internal/veeamconv).
+// veeamFile is the format of veeam.yaml (written by internal/veeamconv), and the type
+// of veeamDefault (veeam_gen.go).
 type veeamFile struct {
-	Schema  int    `yaml:"schema"`
-	Title   string `yaml:"title"`
-	Caveats []struct {
-		Key  string `yaml:"key"`
-		Text string `yaml:"text"`
-	} `yaml:"caveats"`
-	Roles []struct {
-		Name        string   `yaml:"name"`
-		Parents     []string `yaml:"parents"`
-		Description string   `yaml:"description"`
-	} `yaml:"roles"`
-	Rules []struct {
-		ID          string      `yaml:"id"`
-		From        string      `yaml:"from"`
-		To          string      `yaml:"to"`
-		Protocol    string      `yaml:"protocol"`
-		Ports       []yaml.Node `yaml:"ports"`
-		Service     string      `yaml:"service"`
-		Description string      `yaml:"description"`
-		Versions    []string    `yaml:"versions"`
-		Verified    []string    `yaml:"verified"`
-		Source      string      `yaml:"source"`
-		AlsoSee     []string    `yaml:"also_see"`
-		Caveats     []string    `yaml:"caveats"`
-		Notes       string      `yaml:"notes"`
-	} `yaml:"rules"`
+	Schema  int           `yaml:"schema"`
+	Title   string        `yaml:"title"`
+	Caveats []veeamCaveat `yaml:"caveats"`
+	Roles   []veeamRole   `yaml:"roles"`
+	Rules   []veeamRule   `yaml:"rules"`
+}
+
+type veeamCaveat struct {
+	Key  string `yaml:"key"`
+	Text string `yaml:"text"`
+}
+
+type veeamRole struct {
+	Name        string   `yaml:"name"`
+	Parents     []string `yaml:"parents"`
+	Description string   `yaml:"description"`
+}
+
+type veeamRule struct {
+	ID          string      `yaml:"id"`
+	From        string      `yaml:"from"`
+	To          string      `yaml:"to"`
+	Protocol    string      `yaml:"protocol"`
+	Ports       []veeamPort `yaml:"ports"`
+	Service     string      `yaml:"service"`
+	Description string      `yaml:"description"`
+	Versions    []string    `yaml:"versions"`
+	Verified    []string    `yaml:"verified"`
+	Source      string      `yaml:"source"`
+	AlsoSee     []string    `yaml:"also_see"`
+	Caveats     []string    `yaml:"caveats"`
+	Notes       string      `yaml:"notes"`
+}
+
+// veeamPort is one entry of a rule's ports as written: a port or "lo-hi" (Scalar), with
+// its line for errors.
+type veeamPort struct {
+	Value  string
+	Line   int
+	Scalar bool
+}
+
+func (p *veeamPort) UnmarshalYAML(n *yaml.Node) error {
+	*p = veeamPort{Value: n.Value, Line: n.Line, Scalar: n.Kind == yaml.ScalarNode}
+	return nil
 }
 
 // LoadMatrix parses a matrix in veeam.yaml's format and validates it: schema 1; role
@@ -278,12 +292,25 @@ type veeamFile struct {
 // valid, at least one version, known caveat keys and an http(s) source URL. Errors name
 // the rule id (or role) and the field. The result has default VeeamOptions; see With.
 func LoadMatrix(data []byte) (*Matrix, error) {
+	f, err := parseVeeamFile(data)
+	if err != nil {
+		return nil, err
+	}
+	return buildMatrix(f)
+}
+
+func parseVeeamFile(data []byte) (*veeamFile, error) {
 	var f veeamFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("veeam matrix: %w", err)
 	}
+	return &f, nil
+}
+
+// buildMatrix validates f (see LoadMatrix) and builds its matrix.
+func buildMatrix(f *veeamFile) (*Matrix, error) {
 	if f.Schema != 1 {
 		return nil, fmt.Errorf("veeam matrix: schema %d, want 1", f.Schema)
 	}
@@ -342,7 +369,7 @@ func LoadMatrix(data []byte) (*Matrix, error) {
 		}
 		spans := make([]PortSpan, 0, len(fr.Ports))
 		for _, n := range fr.Ports {
-			if n.Kind != yaml.ScalarNode {
+			if !n.Scalar {
 				return nil, fmt.Errorf("%s: ports: line %d: not a port or range", where, n.Line)
 			}
 			lo, hi, err := ParsePortRange(n.Value)
@@ -581,24 +608,32 @@ func (m *Matrix) buildIndex(proto uint8) veeamIndex {
 		bounds = bounds[:len(bounds)-1]
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
-	var ix veeamIndex
-	for _, b := range bounds {
-		var set []*Rule
-		for _, r := range rs {
-			for _, s := range r.Ports {
-				if s.Contains(uint16(b)) {
-					set = append(set, r)
-					break
+	// Each rule joins the sets of the segments its spans cover, in id order, so every
+	// set comes out sorted.
+	sets := make([][]*Rule, len(bounds))
+	for _, r := range rs {
+		for _, sp := range r.Ports {
+			first, _ := slices.BinarySearch(bounds, uint32(sp.Lo))
+			for k := first; k < len(bounds) && bounds[k] <= uint32(sp.Hi); k++ {
+				if n := len(sets[k]); n == 0 || sets[k][n-1] != r {
+					sets[k] = append(sets[k], r)
 				}
 			}
 		}
+	}
+	var ix veeamIndex
+	for k, b := range bounds {
+		set := sets[k]
 		// Merge with the previous segment when the set is the same.
-		if k := len(ix.rules) - 1; k >= 0 && slices.Equal(ix.rules[k], set) {
+		if n := len(ix.rules) - 1; n >= 0 && slices.Equal(ix.rules[n], set) {
 			continue
 		}
 		var ms []VeeamMatch
-		for _, r := range set {
-			ms = append(ms, VeeamMatch{Rule: r.ID, Service: r.Service, From: r.From, To: r.To})
+		if len(set) > 0 {
+			ms = make([]VeeamMatch, len(set))
+			for i, r := range set {
+				ms[i] = VeeamMatch{Rule: r.ID, Service: r.Service, From: r.From, To: r.To}
+			}
 		}
 		ix.starts = append(ix.starts, b)
 		ix.rules = append(ix.rules, set)
