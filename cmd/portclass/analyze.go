@@ -188,7 +188,11 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 		})
 	}
 	spilled := an.spool.Spilled()
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows})
+	// Records are never held: the report's flows are classified again, from the spool,
+	// while they are encoded (as when the flows spilled). That costs a second
+	// classification (~0.3 µs a flow) and saves holding, growing and sorting the
+	// records (20k flows: 9 MB, and a third of the time after the capture).
+	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: true})
 	for _, in := range res.Inputs {
 		agg.AddInput(in)
 	}
@@ -198,11 +202,10 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	}
 	agg.SetHosts(hostsOf(inf.Hosts()))
 	s := agg.Summary()
-	switch {
-	case an.p.cfg.NoFlows:
-		s.Flows = nil
-	case spilled:
+	if !an.p.cfg.NoFlows {
 		s.SetFlowIter(records)
+	}
+	if spilled {
 		an.p.log.Info().Uint64("flows", an.spool.Len()).Int("runs", an.spool.Runs()).
 			Int64("bytes", an.spool.DiskBytes()).Msg("flows spilled to a temporary file")
 	}
