@@ -3,7 +3,9 @@ GO        ?= go
 BIN       ?= bin/portclass
 PKGS      := ./...
 FUZZTIME  ?= 30s
-BENCHTIME ?= 1x
+BENCHTIME ?= 3x
+BENCHCOUNT ?= 3
+ROUNDS    ?= 5
 export CGO_ENABLED ?= 0
 
 .DEFAULT_GOAL := help
@@ -33,8 +35,14 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet, allocs/packet, bytes/flow)
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
+bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet, cpu-ns/packet, allocs/packet, bytes/flow)
+	$(GO) test -run '^$$' -bench 'Read|Decode|FlowUpdate|Pipeline|FlowMemory|ReferenceGopacket' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./capture
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./classify ./reports
+	$(GO) test -run '^$$' -bench 'Stages|Analyze' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./cmd/portclass
+	$(GO) test -run '^$$' -bench 'Startup' -benchmem -count $(BENCHCOUNT) ./cmd/portclass
+
+bench-compare: build ## portclass (1 worker, every core) against tcpdump, argus, ndpiReader, tshark on one capture: medians of ROUNDS rounds
+	$(GO) run ./internal/benchcompare -rounds $(ROUNDS) -portclass $(BIN) $(BENCHCOMPARE_FLAGS)
 
 generate: ## regenerate the IANA service table from the committed CSV
 	$(GO) generate ./classify/...
@@ -57,4 +65,4 @@ check: lint ## lint, plus go mod tidy and generated files up to date
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help build demo test test-short fuzz fuzz-ci bench generate testdata lint check clean
+.PHONY: help build demo test test-short fuzz fuzz-ci bench bench-compare generate testdata lint check clean

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,5 +116,105 @@ func TestWorkersSameFlowsCorpus(t *testing.T) {
 			}
 			sameFlows(t, []string{path}, o, nil)
 		})
+	}
+}
+
+// TestNoAllocsPerPacket: once its flows exist, a packet costs no allocation on the
+// way through the reader, the decoder and the flow table, with one worker and with
+// several (where the reader hands chunks to the workers).
+func TestNoAllocsPerPacket(t *testing.T) {
+	// 300 flows (TCP established, UDP, ICMP echo; a fifth IPv6, a tenth tagged), 60
+	// packets each, interleaved, within every timeout.
+	var frames bytes.Buffer
+	pw, err := synth.NewPcapWriter(&frames, synth.PcapOptions{LinkType: LinkEthernet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := synth.BaseTime()
+	var buf []byte
+	const flows, rounds = 300, 60
+	for r := range rounds {
+		for i := range flows {
+			p := synth.Packet{Time: base.Add(time.Duration(r*flows+i) * time.Microsecond), Proto: []uint8{synth.ProtoTCP, synth.ProtoUDP, synth.ProtoICMP}[i%3]}
+			p.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 250)})
+			p.Dst = netip.AddrFrom4([4]byte{198, 51, 100, byte(i / 250)})
+			if i%5 == 0 && p.Proto != synth.ProtoICMP {
+				p.Src = netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+				p.Dst = netip.MustParseAddr("2001:db8::53")
+			}
+			if i%10 == 3 {
+				p.VLAN[0] = 100
+			}
+			p.SrcPort, p.DstPort = uint16(40000+i), 443
+			switch p.Proto {
+			case synth.ProtoTCP:
+				p.TCPFlags = synth.ACK | synth.PSH
+				if r == 0 {
+					p.TCPFlags = synth.SYN
+				}
+			case synth.ProtoICMP:
+				p.ICMPType = synth.ICMPEchoRequest
+			}
+			if r%2 == 1 { // the reply
+				p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
+				switch p.Proto {
+				case synth.ProtoTCP:
+					p.TCPFlags = synth.ACK
+					if r == 1 {
+						p.TCPFlags = synth.SYN | synth.ACK
+					}
+				case synth.ProtoICMP:
+					p.ICMPType = synth.ICMPEchoReply
+				}
+			}
+			buf = p.Frame(LinkEthernet, buf[:0])
+			if err := pw.WritePacket(p.Time, buf, len(buf)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	data := frames.Bytes()
+	for _, n := range []int{1, 3} {
+		src, err := open("-", nil, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := make([]record, 0, flows*rounds)
+		for {
+			rec, err := src.rd.next()
+			if err != nil {
+				break
+			}
+			rec.Data = slices.Clone(rec.Data)
+			recs = append(recs, rec)
+		}
+		o := Options{Workers: n}
+		o.defaults()
+		var stages []*stage
+		var emitted int
+		for w := range n {
+			var st InputStats
+			tb := newTable(&o, 0, func(*Flow) { emitted++ })
+			stages = append(stages, newStage(&o, &st, tb, w, n))
+		}
+		var p pkt
+		feed := func(from, to int) {
+			for _, s := range stages {
+				for i := from; i < to; i++ {
+					s.packet(&recs[i], uint64(i), &p)
+				}
+			}
+		}
+		warm := flows * 4 // every flow seen both ways
+		feed(0, warm)
+		chunk := 2 * flows
+		next := warm
+		allocs := testing.AllocsPerRun(10, func() {
+			feed(next, next+chunk)
+			next += chunk
+		})
+		if allocs != 0 || emitted != 0 {
+			t.Errorf("workers=%d: %v allocations per %d packets of known flows (%d flows emitted)", n, allocs, chunk, emitted)
+		}
 	}
 }

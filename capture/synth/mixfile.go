@@ -21,7 +21,10 @@ func MixFile(dir string, packets, flows int) (string, error) {
 		return "", fmt.Errorf("mix capture: %w", err)
 	}
 	s := Scenario{Kind: KindMix, Seed: 1, Packets: packets, Flows: flows}
-	err = Write(f, s, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+	err = f.Chmod(0o644) // readable by tools that drop privileges (tcpdump -Z)
+	if err == nil {
+		err = Write(f, s, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,0 +1,333 @@
+// Command benchcompare measures portclass against the peers Debian packages, on the
+// same generated capture, and prints a table of medians and ratios. It is the
+// `make bench-compare` target and a development tool: it is not part of the portclass
+// binary.
+//
+//	go run ./internal/benchcompare [-packets N] [-flows F] [-rounds R] [-portclass BIN]
+//	        [-peers tcpdump,argus,ndpiReader,tshark] [-extra NAME=BIN] [-rss-scale K]
+//
+// Every round runs each command once, in an order rotated from round to round, after
+// one warm-up round that is not counted (the capture is then in the page cache for
+// everyone). Each run's wall time, CPU time (user + system) and peak resident memory
+// (getrusage's ru_maxrss of the child) are recorded; the table shows medians, and
+// wall time as a ratio to `tcpdump -r F -w /dev/null`, which only reads the file and
+// writes it back out. The commands:
+//
+//	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null
+//	portclass -wN   portclass analyze --workers 0 --format json F > /dev/null (every core)
+//	tcpdump         tcpdump -r F -w /dev/null
+//	argus           argus -r F -w /dev/null
+//	ndpiReader      ndpiReader -q -i F > /dev/null
+//	tshark          tshark -r F -q -z conv,tcp -z conv,udp > /dev/null
+//
+// A peer that is not installed is skipped with a note. -extra adds another portclass
+// binary (run as portclass -w1), to compare builds in the same run. -rss-scale K also
+// runs portclass on a capture of K times the packets over the same flows, to show
+// that peak memory does not grow with the size of the file. Start-up is the median
+// wall time of `portclass analyze` on a capture of 100 packets.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portclass/portclass/capture/synth"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "benchcompare:", err)
+		os.Exit(1)
+	}
+}
+
+// command is one thing measured.
+type command struct {
+	name string
+	argv []string // with "{}" for the capture file
+	pc   bool     // a portclass run (its packets/s is the one compared)
+}
+
+// sample is one run's cost.
+type sample struct {
+	wall, cpu time.Duration
+	rss       int64 // bytes
+}
+
+type options struct {
+	packets, flows, rounds int
+	dir, portclass, peers  string
+	extra                  multiFlag
+	rssScale               int
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, "packets of the generated mix capture")
+	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, "flows of the generated mix capture")
+	fs.IntVar(&o.rounds, "rounds", 5, "measured rounds (after one warm-up round)")
+	fs.StringVar(&o.dir, "dir", os.TempDir(), "directory for the generated captures (kept between runs)")
+	fs.StringVar(&o.portclass, "portclass", "bin/portclass", "the portclass binary")
+	fs.StringVar(&o.peers, "peers", "tcpdump,argus,ndpiReader,tshark", "peers to run, comma-separated")
+	fs.Var(&o.extra, "extra", "NAME=BIN: another portclass binary to run with --workers 1 (repeatable)")
+	fs.IntVar(&o.rssScale, "rss-scale", 0, "also run portclass on a capture of this many times the packets over the same flows (0: no)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	if _, err := os.Stat(o.portclass); err != nil {
+		return fmt.Errorf("portclass binary: %w (run make build first)", err)
+	}
+	fmt.Fprintf(stderr, "generating or reusing the mix capture (%d packets, %d flows) in %s ...\n", o.packets, o.flows, o.dir)
+	file, err := synth.MixFile(o.dir, o.packets, o.flows)
+	if err != nil {
+		return err
+	}
+	cmds, notes := commands(&o)
+	fmt.Fprintf(stderr, "%d commands, %d rounds + 1 warm-up\n", len(cmds), o.rounds)
+	samples := make(map[string][]sample)
+	for round := 0; round <= o.rounds; round++ {
+		for i := range cmds {
+			c := cmds[(i+round)%len(cmds)]
+			s, err := measure(c.argv, file)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			if round > 0 {
+				samples[c.name] = append(samples[c.name], s)
+			}
+			fmt.Fprintf(stderr, "round %d/%d %-14s %v\n", round, o.rounds, c.name, s.wall.Round(time.Millisecond))
+		}
+	}
+	startup, err := measureStartup(&o)
+	if err != nil {
+		return err
+	}
+	var scaled map[string]sample
+	var scaledFile string
+	if o.rssScale > 1 {
+		scaledFile, scaled, err = measureScaled(&o, stderr)
+		if err != nil {
+			return err
+		}
+	}
+
+	// The report.
+	host, _ := os.Hostname()
+	fmt.Fprintf(stdout, "benchcompare %s, %s (%s/%s, %d CPUs: %s)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+	st, _ := os.Stat(file)
+	fmt.Fprintf(stdout, "capture: %s, %d packets, %d flows requested, %.0f MB; %d rounds, medians [min-max]\n\n", filepath.Base(file), o.packets, o.flows, float64(st.Size())/1e6, o.rounds)
+	base := median(samples["tcpdump"], func(s sample) float64 { return s.wall.Seconds() })
+	one := median(samples["portclass -w1"], func(s sample) float64 { return s.wall.Seconds() })
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "command\twall s\t[min-max]\tvs tcpdump\tpackets/s\tCPU s\tpeak RSS MB\t")
+	for _, c := range cmds {
+		ss := samples[c.name]
+		wall := median(ss, func(s sample) float64 { return s.wall.Seconds() })
+		lo, hi := minMax(ss, func(s sample) float64 { return s.wall.Seconds() })
+		ratio := "-"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2fx", wall/base)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t[%.3f-%.3f]\t%s\t%.2f M\t%.3f\t%.1f\t\n", c.name, wall, lo, hi, ratio,
+			float64(o.packets)/wall/1e6, median(ss, func(s sample) float64 { return s.cpu.Seconds() }),
+			median(ss, func(s sample) float64 { return float64(s.rss) / 1e6 }))
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	if all := median(samples["portclass -wN"], func(s sample) float64 { return s.wall.Seconds() }); all > 0 && one > 0 {
+		fmt.Fprintf(stdout, "portclass, every core (%d) vs one worker: %.2fx the packets/s\n", runtime.NumCPU(), one/all)
+	}
+	if one > 0 && base > 0 {
+		fmt.Fprintf(stdout, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", one/base)
+	}
+	fmt.Fprintf(stdout, "portclass start-up (analyze of a 100-packet capture, %d runs): %.1f ms median\n", len(startup), 1e3*median(startup, func(s sample) float64 { return s.wall.Seconds() }))
+	if scaled != nil {
+		st2, _ := os.Stat(scaledFile)
+		fmt.Fprintf(stdout, "peak RSS over %d times the packets (%.0f MB, same flows):", o.rssScale, float64(st2.Size())/1e6)
+		for _, name := range []string{"portclass -w1", "portclass -wN"} {
+			small := median(samples[name], func(s sample) float64 { return float64(s.rss) / 1e6 })
+			fmt.Fprintf(stdout, " %s %.1f MB (%.2fx);", name, float64(scaled[name].rss)/1e6, float64(scaled[name].rss)/1e6/small)
+		}
+		fmt.Fprintln(stdout)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
+	return nil
+}
+
+// commands lists what to run: portclass with one worker and every core, the extra
+// binaries, and the peers that are installed.
+func commands(o *options) ([]command, []string) {
+	pc := func(name, bin, workers string) command {
+		return command{name, []string{bin, "analyze", "-q", "--workers", workers, "--format", "json", "{}"}, true}
+	}
+	cmds := []command{pc("portclass -w1", o.portclass, "1"), pc("portclass -wN", o.portclass, "0")}
+	for _, e := range o.extra {
+		name, bin, ok := strings.Cut(e, "=")
+		if !ok {
+			name, bin = filepath.Base(e), e
+		}
+		cmds = append(cmds, pc(name, bin, "1"))
+	}
+	peers := map[string][]string{
+		"tcpdump":    {"tcpdump", "-r", "{}", "-w", "/dev/null"},
+		"argus":      {"argus", "-r", "{}", "-w", "/dev/null"},
+		"ndpiReader": {"ndpiReader", "-q", "-i", "{}"},
+		"tshark":     {"tshark", "-r", "{}", "-q", "-z", "conv,tcp", "-z", "conv,udp"},
+	}
+	var notes []string
+	for _, p := range strings.Split(o.peers, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		argv, ok := peers[p]
+		if !ok {
+			notes = append(notes, fmt.Sprintf("unknown peer %q skipped (known: tcpdump, argus, ndpiReader, tshark)", p))
+			continue
+		}
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			notes = append(notes, fmt.Sprintf("%s is not installed: skipped (Debian: apt-get install %s)", p, debianPackage(p)))
+			continue
+		}
+		cmds = append(cmds, command{name: p, argv: argv})
+	}
+	if !slices.ContainsFunc(cmds, func(c command) bool { return c.name == "tcpdump" }) {
+		notes = append(notes, "no tcpdump: no ratios")
+	}
+	return cmds, notes
+}
+
+func debianPackage(peer string) string {
+	switch peer {
+	case "ndpiReader":
+		return "libndpi-bin"
+	case "argus":
+		return "argus-server"
+	}
+	return peer
+}
+
+// measure runs argv (with "{}" replaced by file), stdout to /dev/null, and returns
+// its costs. A command that fails is an error, with the end of its stderr.
+func measure(argv []string, file string) (sample, error) {
+	args := make([]string, len(argv))
+	for i, a := range argv {
+		args[i] = strings.ReplaceAll(a, "{}", file)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		tail := errb.String()
+		if len(tail) > 500 {
+			tail = tail[len(tail)-500:]
+		}
+		return sample{}, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, tail)
+	}
+	cpu, rss := usage(cmd.ProcessState)
+	return sample{wall: wall, cpu: cpu, rss: rss}, nil
+}
+
+// measureStartup runs portclass on a tiny capture 20 times.
+func measureStartup(o *options) ([]sample, error) {
+	tiny, err := synth.MixFile(o.dir, 100, 10)
+	if err != nil {
+		return nil, err
+	}
+	var out []sample
+	for range 20 {
+		s, err := measure([]string{o.portclass, "analyze", "-q", "--format", "json", "{}"}, tiny)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// measureScaled runs portclass once per worker setting on a capture of rssScale times
+// the packets over the same number of flows.
+func measureScaled(o *options, stderr io.Writer) (string, map[string]sample, error) {
+	fmt.Fprintf(stderr, "generating or reusing the mix capture (%d packets, %d flows) ...\n", o.packets*o.rssScale, o.flows)
+	file, err := synth.MixFile(o.dir, o.packets*o.rssScale, o.flows)
+	if err != nil {
+		return "", nil, err
+	}
+	out := map[string]sample{}
+	cmds, _ := commands(&options{portclass: o.portclass})
+	for _, c := range cmds[:2] {
+		s, err := measure(c.argv, file)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		out[c.name] = s
+		fmt.Fprintf(stderr, "scaled %-14s %v, %.1f MB\n", c.name, s.wall.Round(time.Millisecond), float64(s.rss)/1e6)
+	}
+	return file, out, nil
+}
+
+func median(ss []sample, f func(sample) float64) float64 {
+	if len(ss) == 0 {
+		return 0
+	}
+	v := make([]float64, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func minMax(ss []sample, f func(sample) float64) (float64, float64) {
+	if len(ss) == 0 {
+		return 0, 0
+	}
+	lo, hi := f(ss[0]), f(ss[0])
+	for _, s := range ss[1:] {
+		lo, hi = min(lo, f(s)), max(hi, f(s))
+	}
+	return lo, hi
+}
+
+// cpuModel is the "model name" of /proc/cpuinfo, or "".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
