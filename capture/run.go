@@ -401,8 +401,16 @@ type flowBatch struct {
 	w     int
 	flows []Flow
 	tags  []tag
-	mark  uint64
+	mark  tag
 }
+
+const (
+	// markEvery is how many chunks a worker without flows to emit goes before it tells
+	// the collector how far it got (so that other workers' flows can go out).
+	markEvery = 8
+	// flushBatch is how many flows a worker hands over at a time at the end of an input.
+	flushBatch = 1024
+)
 
 // runParallel reads one input with o.Workers workers; see the comment above chunk.
 func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow)) sourceResult {
@@ -447,37 +455,50 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 			spare[w] <- &flowBatch{w: w}
 		}
 		b := <-spare[w]
-		t := newTable(o, maxPer, func(f *Flow) {
-			b.flows = append(b.flows, *f)
-			b.tags = append(b.tags, tables[w].tag)
-		})
-		t.input = src.path
-		tables[w] = t
-		s := newStage(o, &stats[w], t, w, n)
-		send := func(mark uint64) {
+		send := func(mark tag) {
 			b.mark = mark
 			out <- b
 			b = <-spare[w]
 			b.flows, b.tags = b.flows[:0], b.tags[:0]
 		}
+		ending := false
+		t := newTable(o, maxPer, func(f *Flow) {
+			tg := tables[w].tag
+			b.flows = append(b.flows, *f)
+			b.tags = append(b.tags, tg)
+			if ending && len(b.flows) >= flushBatch {
+				// At the end most flows go at once: hand them over in pieces, so that
+				// the collector merges and emits while the tables still flush.
+				tg.seq++
+				send(tg)
+			}
+		})
+		t.input = src.path
+		tables[w] = t
+		s := newStage(o, &stats[w], t, w, n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var p pkt
+			quiet := 0 // chunks since the last batch
 			for c := range ins[w] {
 				for i := range c.recs {
 					s.packet(&c.recs[i], c.first+uint64(i), &p)
 				}
-				mark := (c.first + uint64(len(c.recs))) << 8
+				mark := tag{at: (c.first + uint64(len(c.recs))) << 8}
 				if c.refs.Add(-1) == 0 {
 					c.recs = c.recs[:0]
 					free <- c
 				}
-				send(mark)
+				if quiet++; len(b.flows) > 0 || quiet == markEvery {
+					send(mark)
+					quiet = 0
+				}
 			}
 			s.drainFrags()
+			ending = true
 			t.end(lastTS, records)
-			send(math.MaxUint64)
+			send(tag{at: math.MaxUint64})
 		}()
 	}
 
@@ -541,13 +562,13 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 
 // collect receives the workers' batches and emits their flows in tag order: a flow
 // goes out once every other worker has either a later flow waiting or a mark beyond
-// it. It returns the number of flows emitted.
+// it (tags are unique). It returns the number of flows emitted.
 func collect(n int, in <-chan *flowBatch, spare []chan *flowBatch, emit func(*Flow)) uint64 {
 	type queue struct {
 		flows []Flow
 		tags  []tag
 		head  int
-		mark  uint64
+		mark  tag
 	}
 	qs := make([]queue, n)
 	var emitted uint64
@@ -564,9 +585,9 @@ func collect(n int, in <-chan *flowBatch, spare []chan *flowBatch, emit func(*Fl
 				return
 			}
 			q := &qs[best]
-			at := q.tags[q.head].at
+			h := q.tags[q.head]
 			for w := range qs {
-				if o := &qs[w]; w != best && o.head == len(o.tags) && o.mark <= at {
+				if o := &qs[w]; w != best && o.head == len(o.tags) && !h.less(o.mark) {
 					return // worker w may still emit something earlier
 				}
 			}
