@@ -88,7 +88,9 @@ func BenchmarkAnalyze(b *testing.B) {
 
 // BenchmarkStages times the stages after the capture one by one, on the flows of the
 // generated capture: Veeam evidence (Inferer.AddFlow, per flow as the capture emits
-// them), inference (Inferer.Hosts), classification (Inferer.Explain, then Classify), records and aggregation, and the JSON report.
+// them), inference (Inferer.Hosts), classification (Inferer.Explain, then Classify),
+// records (NewRecord), records folded into an aggregator as analyze does it (without
+// keeping them), and the JSON report.
 // Each reports ns/flow and, spread over the capture's packets, ns/packet: the share of
 // the whole pipeline's cost per packet.
 func BenchmarkStages(b *testing.B) {
@@ -157,8 +159,13 @@ func BenchmarkStages(b *testing.B) {
 			_ = cls.Classify(&flows[i])
 		}
 	})
+	stage("records", func() {
+		for i := range flows {
+			_ = reports.NewRecord(&flows[i], &verdicts[i])
+		}
+	})
 	stage("aggregate", func() {
-		a := reports.NewAggregator(reports.Options{Top: cfg.Top})
+		a := reports.NewAggregator(reports.Options{Top: cfg.Top, DiscardFlows: true})
 		for i := range flows {
 			a.Add(reports.NewRecord(&flows[i], &verdicts[i]))
 		}
