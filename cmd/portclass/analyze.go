@@ -52,7 +52,7 @@ a capture cut short is reported up to the damage, with a warning.`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
-	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU). 1 is fastest on 2 cores today: the sequential read+decode stage is the bottleneck")
+	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU); the report is the same for any number. 1 is fastest on small machines: reading is bound by memory bandwidth and handing chunks to other cores costs more than it saves (docs/performance.md)")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")

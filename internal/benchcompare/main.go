@@ -21,7 +21,7 @@
 //	tshark          tshark -r F -q -z conv,tcp -z conv,udp > /dev/null
 //
 // A peer that is not installed is skipped with a note. -extra adds another portclass
-// binary (run as portclass -w1), to compare builds in the same run. -rss-scale K also
+// binary (run with one worker and with every core), to compare builds in the same run. -rss-scale K also
 // runs portclass on a capture of K times the packets over the same flows (after a
 // warm-up run), to show that peak memory does not grow with the size of the file.
 // Start-up is the median wall and CPU time of `portclass analyze` on a capture of 100
@@ -88,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "directory for the generated captures (kept between runs)")
 	fs.StringVar(&o.portclass, "portclass", "bin/portclass", "the portclass binary")
 	fs.StringVar(&o.peers, "peers", "tcpdump,argus,ndpiReader,tshark", "peers to run, comma-separated")
-	fs.Var(&o.extra, "extra", "NAME=BIN: another portclass binary to run with --workers 1 (repeatable)")
+	fs.Var(&o.extra, "extra", "NAME=BIN: another portclass binary to run, with one worker and every core (repeatable)")
 	fs.IntVar(&o.rssScale, "rss-scale", 0, "also run portclass on a capture of this many times the packets over the same flows (0: no)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -191,7 +191,7 @@ func commands(o *options) ([]command, []string) {
 		if !ok {
 			name, bin = filepath.Base(e), e
 		}
-		cmds = append(cmds, pc(name, bin, "1"))
+		cmds = append(cmds, pc(name+" -w1", bin, "1"), pc(name+" -wN", bin, "0"))
 	}
 	peers := map[string][]string{
 		"tcpdump":    {"tcpdump", "-r", "{}", "-w", "/dev/null"},
