@@ -8,6 +8,8 @@ const (
 	kindFlow                   // a packet of a flow (ports filled for TCP/UDP/SCTP)
 	kindFragment               // a non-first IP fragment: ports unknown until matched with its first fragment
 	kindICMPQuote              // annotation: an ICMP error quoted the flow in q*; sent to the quoted flow's shard
+	kindTick                   // control: the wall clock advanced to ts (live capture), sent to every shard
+	kindMark                   // control: an interval ends at ts; every shard emits status records
 )
 
 // Results of decoding one frame.

@@ -40,6 +40,11 @@ type Options struct {
 	Stdin io.Reader
 	// Log receives one line per input problem; the hot path never logs.
 	Log zerolog.Logger
+	// Interval, when set, is called at the end of every interval of a live capture
+	// (see Live.Run) and once when it ends, after every flow record of the interval
+	// was emitted and from the goroutine that calls emit. res holds the interval's
+	// input statistics (counters since the previous call), flow records and evictions.
+	Interval func(res Result)
 }
 
 func (o *Options) defaults() {
@@ -116,6 +121,9 @@ type stage struct {
 	lastTS   int64
 	sink     func(p *pkt)
 	quoteOut func(p *pkt)
+	bcast    func(p *pkt)  // sends a control record to every worker
+	marks    chan Result   // interval statistics, from the stage to whoever ends the interval
+	passed   chan struct{} // with workers: every worker has passed the last mark
 }
 
 func runSource(ctx context.Context, rd packetReader, st InputStats, input string, o *Options, emit func(*Flow)) (InputStats, uint64, uint64, error) {
@@ -134,19 +142,46 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 	if o.MaxFlows > 0 {
 		maxPer = max(1, o.MaxFlows/n)
 	}
+	s.marks = make(chan Result, 1)
+	var lastFlows, lastEvicted uint64 // at the last interval's end
+	endInterval := func(r Result, ev uint64) {
+		r.Flows, r.Evicted = flows-lastFlows, ev
+		lastFlows = flows
+		o.Interval(r)
+	}
 	if n == 1 {
 		t := newTable(o, maxPer, func(f *Flow) { flows++; emit(f) })
 		t.input = input
+		t.mark = func() {
+			endInterval(<-s.marks, t.evicted-lastEvicted)
+			lastEvicted = t.evicted
+		}
 		tables = append(tables, t)
-		s.sink = t.add
+		s.sink, s.bcast = t.add, t.add
 	} else {
 		// Workers send finished flows in batches to one collector goroutine, which
 		// calls emit; so emit is never called concurrently.
 		out = make(chan []Flow, 4*n)
 		done = make(chan struct{})
+		s.passed = make(chan struct{})
 		go func() {
+			var seen int // workers past the current mark
+			var ev uint64
 			for batch := range out {
 				for i := range batch {
+					if batch[i].End == endMark {
+						seen++
+						ev += batch[i].Packets[0]
+						if seen == n {
+							// The stage sends nothing more until every worker has passed
+							// the mark, so no flow of the next interval is emitted before.
+							seen = 0
+							s.passed <- struct{}{}
+							endInterval(<-s.marks, ev)
+							ev = 0
+						}
+						continue
+					}
 					flows++
 					emit(&batch[i])
 				}
@@ -173,6 +208,13 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 			})
 			pending = make([]Flow, 0, 64)
 			t.input = input
+			var lastEv uint64
+			t.mark = func() {
+				pending = append(pending, Flow{End: endMark, Packets: [2]uint64{t.evicted - lastEv}})
+				lastEv = t.evicted
+				out <- pending
+				pending = make([]Flow, 0, 64)
+			}
 			tables = append(tables, t)
 			wg.Add(1)
 			go func(in, fr chan []pkt, t *table) {
@@ -206,7 +248,13 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 			}
 			route(p, &k)
 		}
-		defer func() {}()
+		s.bcast = func(p *pkt) {
+			for w := range n {
+				bufs[w] = append(bufs[w], *p)
+				ins[w] <- bufs[w]
+				bufs[w] = <-free[w]
+			}
+		}
 		finish := func() {
 			for w := range n {
 				if len(bufs[w]) > 0 {
@@ -224,12 +272,18 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 			evicted += t.evicted
 		}
 		s.finishStats(rd)
+		if o.Interval != nil {
+			endInterval(Result{Inputs: []InputStats{st}}, evicted-lastEvicted)
+		}
 		return st, evicted, flows, err
 	}
 	err := s.loop(ctx, rd)
 	tables[0].flush(EndInput)
 	evicted = tables[0].evicted
 	s.finishStats(rd)
+	if o.Interval != nil {
+		endInterval(Result{Inputs: []InputStats{st}}, evicted-lastEvicted)
+	}
 	return st, evicted, flows, err
 }
 
@@ -242,6 +296,10 @@ func (s *stage) loop(ctx context.Context, rd packetReader) error {
 			return ctx.Err()
 		}
 		rec, err := rd.next()
+		if rec.Tick != 0 && err == nil {
+			s.control(rd, rec)
+			continue
+		}
 		if err != nil {
 			if err == io.EOF {
 				s.drainFrags()
@@ -304,6 +362,22 @@ func (s *stage) loop(ctx context.Context, rd packetReader) error {
 	}
 }
 
+// control passes a live source's tick or interval mark to every worker. At a mark,
+// the input statistics so far go to the end of the interval and start again from 0.
+func (s *stage) control(rd packetReader, rec record) {
+	p := pkt{ts: rec.TS, kind: rec.Tick}
+	if rec.Tick == kindMark {
+		s.finishStats(rd)
+		s.marks <- Result{Inputs: []InputStats{*s.st}}
+		st := s.st
+		*st = InputStats{Path: st.Path, Format: st.Format, Compression: st.Compression, Size: st.Size, LinkTypes: map[string]uint64{}}
+	}
+	s.bcast(&p)
+	if rec.Tick == kindMark && s.passed != nil {
+		<-s.passed
+	}
+}
+
 func (s *stage) filter(rec record) bool {
 	m, ok := s.match[rec.LinkType]
 	if !ok {
@@ -355,4 +429,14 @@ func (s *stage) flushLT() {
 func (s *stage) finishStats(rd packetReader) {
 	s.flushLT()
 	s.st.Warnings = append(s.st.Warnings, rd.warnings()...)
+	if k, ok := rd.(kernelCounter); ok {
+		s.st.KernelReceived, s.st.KernelDropped = k.kernelStats()
+	}
+}
+
+// kernelCounter is a packet source whose kernel counts packets: a live capture.
+type kernelCounter interface {
+	// kernelStats returns the packets the kernel passed to the source and those it
+	// dropped since the previous call.
+	kernelStats() (received, dropped uint64)
 }

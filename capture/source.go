@@ -59,6 +59,9 @@ type record struct {
 	WireLen  int
 	LinkType uint16
 	Offset   int64 // byte offset of the record in the (decompressed) stream
+	// Tick, when not 0, makes the record a control record of a live source with no
+	// packet: kindTick (TS is the wall clock) or kindMark (an interval ends at TS).
+	Tick uint8
 }
 
 // packetReader is what the pipeline needs from a file format.
