@@ -140,3 +140,38 @@ func (e *UnknownInterfaceError) Error() string {
 // liveInputName is the input name of the flows of a live capture: the interfaces as
 // given, joined by commas.
 func liveInputName(ifaces []string) string { return strings.Join(ifaces, ",") }
+
+// Add adds o, the statistics of a later part of the same input (the next interval of
+// a live capture), to s: counters and per-link-type maps are summed, warnings
+// appended, the time span widened. Path, format, compression and size stay s's.
+func (s *InputStats) Add(o InputStats) {
+	if s.LinkTypes == nil {
+		s.LinkTypes = map[string]uint64{}
+	}
+	for k, v := range o.LinkTypes {
+		s.LinkTypes[k] += v
+	}
+	for k, v := range o.Unsupported {
+		if s.Unsupported == nil {
+			s.Unsupported = map[string]uint64{}
+		}
+		s.Unsupported[k] += v
+	}
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.Decoded += o.Decoded
+	s.NonIP += o.NonIP
+	s.DecodeErrors += o.DecodeErrors
+	s.Filtered += o.Filtered
+	s.Fragments += o.Fragments
+	s.KernelReceived += o.KernelReceived
+	s.KernelDropped += o.KernelDropped
+	s.Warnings = append(s.Warnings, o.Warnings...)
+	if o.Truncated && !s.Truncated {
+		s.Truncated, s.TruncatedAt = true, o.TruncatedAt
+	}
+	if o.FirstTS != 0 && (s.FirstTS == 0 || o.FirstTS < s.FirstTS) {
+		s.FirstTS = o.FirstTS
+	}
+	s.LastTS = max(s.LastTS, o.LastTS)
+}

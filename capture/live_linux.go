@@ -54,6 +54,7 @@ type Live struct {
 	// owned by the goroutine running the pipeline
 	cur   *liveBatch
 	pos   int
+	drain bool // stopping: the batches left, then io.EOF
 	count uint64
 	done  <-chan struct{}
 	tick  *time.Ticker
@@ -318,16 +319,15 @@ func (l *Live) Run(ctx context.Context, o Options, emit func(*Flow)) error {
 	l.start(ctx)
 	o.defaults()
 	st := InputStats{Path: l.name, Format: "live", Size: -1, LinkTypes: map[string]uint64{}}
-	_, _, _, err := runSource(ctx, l, st, l.name, &o, emit)
+	// ctx ends the capture through next, which first passes on the packets already
+	// read from the rings, so the pipeline itself runs to the end.
+	_, _, _, err := runSource(context.Background(), l, st, l.name, &o, emit)
 	l.stopReaders()
 	if l.w != nil {
 		if cerr := l.w.closeFile(); cerr != nil && err == nil {
 			err = cerr
 		}
 		l.w = nil
-	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		err = nil
 	}
 	return err
 }
@@ -376,14 +376,15 @@ func (l *Live) reader(ix int) {
 	var b *liveBatch
 	var first int64 // time of the batch's first packet
 	send := func() bool {
-		select {
-		case l.batches <- b:
-			b = nil
-			return true
-		case <-l.stop:
-			return false
-		}
+		l.batches <- b // never blocks: batches has room for every batch
+		b = nil
+		return true
 	}
+	defer func() { // a stop passes on what was read
+		if b != nil && len(b.recs) > 0 {
+			send()
+		}
+	}()
 	for !l.stopping.Load() {
 		data, ci, err := ifc.tp.ZeroCopyReadPacketData()
 		if err != nil {
@@ -451,6 +452,15 @@ func (l *Live) next() (record, error) {
 			l.free <- l.cur // never blocks: free has room for every batch
 			l.cur = nil
 		}
+		if l.drain {
+			select {
+			case b := <-l.batches:
+				l.cur, l.pos = b, 0
+				continue
+			default:
+				return record{}, io.EOF
+			}
+		}
 		select {
 		case b := <-l.batches:
 			l.cur, l.pos = b, 0
@@ -460,9 +470,11 @@ func (l *Live) next() (record, error) {
 			l.mark.Reset(now.Truncate(l.o.Every).Add(l.o.Every).Sub(time.Now()))
 			return record{Tick: kindMark, TS: now.UnixNano()}, nil
 		case <-l.endC:
-			return record{}, io.EOF
+			l.stopReaders()
+			l.drain = true
 		case <-l.done:
-			return record{}, io.EOF
+			l.stopReaders()
+			l.drain = true
 		case msg := <-l.warnCh:
 			l.warn(msg)
 		}

@@ -70,6 +70,9 @@ type Result struct {
 	Inputs  []InputStats
 	Flows   uint64 // flow records emitted
 	Evicted uint64 // flows emitted early because of MaxFlows
+	// Mark is, for an interval of a live capture (Options.Interval), the wall-clock
+	// time of the mark that ended it; zero for the capture's last part.
+	Mark time.Time
 }
 
 // Run reads every input in order and calls emit for every finished flow, from one
@@ -368,7 +371,7 @@ func (s *stage) control(rd packetReader, rec record) {
 	p := pkt{ts: rec.TS, kind: rec.Tick}
 	if rec.Tick == kindMark {
 		s.finishStats(rd)
-		s.marks <- Result{Inputs: []InputStats{*s.st}}
+		s.marks <- Result{Inputs: []InputStats{*s.st}, Mark: time.Unix(0, rec.TS)}
 		st := s.st
 		*st = InputStats{Path: st.Path, Format: st.Format, Compression: st.Compression, Size: st.Size, LinkTypes: map[string]uint64{}}
 	}

@@ -50,6 +50,7 @@ type Config struct {
 	Services  []classify.UserService `mapstructure:"services"`
 	Veeam     classify.VeeamOptions  `mapstructure:"veeam"`
 	Inventory map[string][]string    `mapstructure:"inventory"`
+	Capture   CaptureConfig          `mapstructure:"capture"`
 }
 
 // Timeouts are the flow idle timeouts, by packet time.
@@ -84,6 +85,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("veeam.data_mover_range", "")
 	v.SetDefault("veeam.ports", map[string]any{})
 	v.SetDefault("inventory", map[string]any{})
+	captureDefaults(v)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -136,7 +138,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.captureCmd(), newPortsCmd(a.v))
 	return root
 }
 

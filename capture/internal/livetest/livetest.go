@@ -84,11 +84,11 @@ func RxPackets(t testing.TB) uint64 {
 // Traffic is what Send sent: the addresses of both ends of every flow.
 type Traffic struct {
 	TCP       []*Conn        // the connections, in order, closed
-	UDPServer netip.AddrPort // on [::1]
+	UDPServer netip.AddrPort // [::1]:999
 	UDPClient netip.AddrPort
 }
 
-// Conn is a TCP connection on 127.0.0.1 to a listener of its own that echoes.
+// Conn is a TCP connection to a listener of its own that echoes.
 type Conn struct {
 	Client, Server netip.AddrPort
 	c              net.Conn
@@ -96,24 +96,35 @@ type Conn struct {
 	buf            []byte
 }
 
-// Open listens on 127.0.0.1, connects and accepts.
+// Open listens on 127.0.0.1 (any port), connects and accepts.
 func Open(t testing.TB) *Conn {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	return OpenAt(t, "127.0.0.1:0")
+}
+
+// OpenAt listens on addr, connects and accepts.
+func OpenAt(t testing.TB, addr string) *Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	c := &Conn{Server: ln.Addr().(*net.TCPAddr).AddrPort(), served: make(chan error, 1), buf: make([]byte, 100)}
+	accepted := make(chan error, 1)
 	go func() {
 		s, err := ln.Accept()
+		accepted <- err
 		if err == nil {
 			_, err = io.Copy(s, s) // echo until the client's FIN
 			s.Close()
 		}
 		c.served <- err
 	}()
-	if c.c, err = net.Dial("tcp4", c.Server.String()); err != nil {
+	if c.c, err = net.Dial("tcp", c.Server.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil { // closing the listener before would reset the connection
 		t.Fatal(err)
 	}
 	c.Client = c.c.LocalAddr().(*net.TCPAddr).AddrPort()
@@ -146,9 +157,10 @@ func (c *Conn) Close(t testing.TB) {
 }
 
 // Send makes known traffic on loopback and returns once it is over: conns TCP
-// connections (see Conn), each exchanging msgs request/response pairs of 100 bytes and
-// then closed, and datagrams UDP datagrams of 50 bytes from a client on [::1] to a
-// server on [::1], each answered.
+// connections to 127.0.0.1 (see Conn), each exchanging msgs request/response pairs of
+// 100 bytes and then closed, and datagrams UDP datagrams of 50 bytes from a client on
+// [::1] to a server on [::1]:999 (a well-known port, so that the direction heuristic
+// names the client), each answered.
 func Send(t testing.TB, conns, msgs, datagrams int) Traffic {
 	t.Helper()
 	var tr Traffic
@@ -160,35 +172,47 @@ func Send(t testing.TB, conns, msgs, datagrams int) Traffic {
 		c.Close(t)
 		tr.TCP = append(tr.TCP, c)
 	}
-	buf := make([]byte, 100)
-	srv, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	tr.UDPClient, tr.UDPServer = UDP(t, "[::1]:999", datagrams)
+	return tr
+}
+
+// UDP sends n datagrams of 50 bytes from a client to a server on addr, which answers
+// each, and returns the client's and the server's addresses.
+func UDP(t testing.TB, addr string, n int) (client, server netip.AddrPort) {
+	t.Helper()
+	a, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := net.ListenUDP("udp", a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	tr.UDPServer = srv.LocalAddr().(*net.UDPAddr).AddrPort()
-	cl, err := net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(tr.UDPServer))
+	server = srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	cl, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	tr.UDPClient = cl.LocalAddr().(*net.UDPAddr).AddrPort()
-	for range datagrams {
+	client = cl.LocalAddr().(*net.UDPAddr).AddrPort()
+	buf := make([]byte, 100)
+	for range n {
 		if _, err := cl.Write(buf[:50]); err != nil {
 			t.Fatal(err)
 		}
-		n, from, err := srv.ReadFromUDPAddrPort(buf)
+		m, from, err := srv.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := srv.WriteToUDPAddrPort(buf[:n], from); err != nil {
+		if _, err := srv.WriteToUDPAddrPort(buf[:m], from); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := cl.Read(buf); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return tr
+	return client, server
 }
 
 // WaitFor polls cond every 20 ms until it holds or 10 s have passed.
