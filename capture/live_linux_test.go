@@ -18,7 +18,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
-	"github.com/portclass/portclass/capture/internal/livetest"
+	"github.com/portclass/portclass/internal/livetest"
 )
 
 // liveRun is a live capture running in the background, collecting what it emits.

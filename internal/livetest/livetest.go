@@ -18,8 +18,12 @@ import (
 	"time"
 )
 
-// env names the test the re-executed test binary runs inside the namespace.
-const env = "PORTCLASS_LIVETEST_NETNS"
+// env names the test the re-executed test binary runs inside the namespace; envDir
+// is the directory Dir returns.
+const (
+	env    = "PORTCLASS_LIVETEST_NETNS"
+	envDir = "PORTCLASS_LIVETEST_DIR"
+)
 
 var seq atomic.Int64
 
@@ -50,8 +54,16 @@ func InNetns(t *testing.T) bool {
 		t.Fatalf("ip -n %s link set lo up: %v: %s", name, err, out)
 	}
 	args := []string{"netns", "exec", name, os.Args[0], "-test.run", "^" + regexp.QuoteMeta(t.Name()) + "$", "-test.v", "-test.count=1", "-test.timeout=5m"}
+	dir, err := os.MkdirTemp("", "portclass-livetest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o777); err != nil { // for tests that drop root (--user)
+		t.Fatal(err)
+	}
 	cmd := exec.Command(ip, args...)
-	cmd.Env = append(os.Environ(), env+"="+t.Name())
+	cmd.Env = append(os.Environ(), env+"="+t.Name(), envDir+"="+dir)
 	out, err := cmd.CombinedOutput()
 	t.Logf("in network namespace %s:\n%s", name, out)
 	switch {
@@ -63,6 +75,17 @@ func InNetns(t *testing.T) bool {
 		t.Fatalf("test did not run in network namespace %s", name)
 	}
 	return false
+}
+
+// Dir returns a directory for the test's files inside the namespace, writable by
+// every user (a test may drop root) and removed by the parent test afterwards.
+func Dir(t testing.TB) string {
+	t.Helper()
+	d := os.Getenv(envDir)
+	if d == "" {
+		t.Fatal("livetest.Dir outside InNetns")
+	}
+	return d
 }
 
 // RxPackets returns the packets lo has received in this network namespace
@@ -172,17 +195,23 @@ func Send(t testing.TB, conns, msgs, datagrams int) Traffic {
 		c.Close(t)
 		tr.TCP = append(tr.TCP, c)
 	}
-	tr.UDPClient, tr.UDPServer = UDP(t, "[::1]:999", datagrams)
+	tr.UDPClient, tr.UDPServer = UDP(t, "", "[::1]:999", datagrams)
 	return tr
 }
 
-// UDP sends n datagrams of 50 bytes from a client to a server on addr, which answers
-// each, and returns the client's and the server's addresses.
-func UDP(t testing.TB, addr string, n int) (client, server netip.AddrPort) {
+// UDP sends n datagrams of 50 bytes from a client on from ("": any port) to a server
+// on addr, which answers each, and returns the client's and the server's addresses.
+func UDP(t testing.TB, from, addr string, n int) (client, server netip.AddrPort) {
 	t.Helper()
 	a, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var local *net.UDPAddr
+	if from != "" {
+		if local, err = net.ResolveUDPAddr("udp", from); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv, err := net.ListenUDP("udp", a)
 	if err != nil {
@@ -190,7 +219,7 @@ func UDP(t testing.TB, addr string, n int) (client, server netip.AddrPort) {
 	}
 	defer srv.Close()
 	server = srv.LocalAddr().(*net.UDPAddr).AddrPort()
-	cl, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	cl, err := net.DialUDP("udp", local, net.UDPAddrFromAddrPort(server))
 	if err != nil {
 		t.Fatal(err)
 	}
