@@ -3,6 +3,7 @@ GO        ?= go
 BIN       ?= bin/portclass
 PKGS      := ./...
 FUZZTIME  ?= 30s
+SOAK_TIME ?= 3m
 BENCHTIME ?= 1x
 export CGO_ENABLED ?= 0
 
@@ -36,6 +37,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet, allocs/packet, bytes/flow)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
 
+soak: ## live capture on loopback with churning flows for SOAK_TIME (default 3m), RSS over time (root)
+	SOAK_TIME=$(SOAK_TIME) ./scripts/soak.sh
+
 generate: ## regenerate the IANA service table from the committed CSV
 	$(GO) generate ./classify/...
 
@@ -57,4 +61,4 @@ check: lint ## lint, plus go mod tidy and generated files up to date
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help build demo test test-short fuzz fuzz-ci bench generate testdata lint check clean
+.PHONY: help build demo test test-short fuzz fuzz-ci bench soak generate testdata lint check clean

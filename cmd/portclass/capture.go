@@ -211,7 +211,8 @@ func (a *app) capture(ctx context.Context) error {
 	}
 	ev.Str("why", why).Uint64("packets", w.Packets).Uint64("kernel_received", w.KernelReceived).
 		Uint64("kernel_dropped", w.KernelDropped).Uint64("flows", s.flows).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("capture done")
-	return s.report(s.from)
+	s.report(s.from)
+	return s.wait()
 }
 
 // liveOptions turns the configuration into the live capture's options.
@@ -283,6 +284,10 @@ type session struct {
 	metrics *metricsServer
 	mark    *analysis // this mark's records, for the metrics
 	mp      *pipeline // for the metrics: all records, no top
+
+	jobs     chan func() error // reports and metrics, in order, in the background
+	jobsDone chan struct{}
+	jobErr   error // set by the background goroutine, read after jobsDone
 }
 
 func (a *app) newSession(p *pipeline, enc reports.Encoder, ms *metricsServer, marks time.Duration) *session {
@@ -381,25 +386,23 @@ func (s *session) interval(res capture.Result) {
 	in := res.Inputs[0]
 	s.whole.Add(in)
 	s.res.Evicted += res.Evicted
-	if len(s.res.Inputs) == 0 {
-		s.res.Inputs = []capture.InputStats{in}
-	} else {
-		s.res.Inputs[0].Add(in)
+	if len(s.res.Inputs) == 0 { // a copy: res goes to the metrics in the background
+		s.res.Inputs = []capture.InputStats{{Path: in.Path, Format: in.Format, Size: in.Size}}
 	}
+	s.res.Inputs[0].Add(in)
 	if dropped(in.KernelReceived, in.KernelDropped) {
 		s.a.log.Warn().Str("input", in.Path).Uint64("kernel_received", in.KernelReceived).Uint64("kernel_dropped", in.KernelDropped).
 			Msgf("the kernel dropped %.2f %% of the packets: raise --buffer-size or narrow --filter", 100*float64(in.KernelDropped)/float64(in.KernelReceived))
 	}
 	if s.metrics != nil {
-		s.metrics.m.observe(s.mark.summary(res))
+		mark := s.mark
 		s.mark = s.mp.newAnalysis()
+		s.later(func() error { s.metrics.m.observe(mark.summary(res)); return nil })
 	}
 	if s.every > 0 && !res.Mark.IsZero() {
 		// The mark's timer fires a little after its boundary of the wall clock.
 		if b := res.Mark.Round(s.marks); b.Truncate(s.every).Equal(b) {
-			if err := s.report(s.from); err != nil {
-				s.a.log.Error().Err(err).Msg("report not written")
-			}
+			s.report(s.from)
 			s.from = b
 		}
 	}
@@ -407,17 +410,53 @@ func (s *session) interval(res capture.Result) {
 
 // report writes the report of the records since the last one; from is the start of
 // its interval (for strftime names).
-func (s *session) report(from time.Time) error {
+//
+// The records are handed over at once; classifying them and writing the report runs
+// in the background (see later), so the capture goes on meanwhile.
+func (s *session) report(from time.Time) {
 	for _, f := range s.open {
 		s.rep.add(f)
 	}
 	clear(s.open)
-	res := s.res
+	rep, res := s.rep, s.res
 	if len(res.Inputs) == 0 { // nothing came (the capture ended before its first interval)
 		res.Inputs = []capture.InputStats{{Path: strings.Join(s.a.cfg.Capture.Interfaces, ","), Format: "live", Size: -1}}
 	}
-	sum := s.rep.summary(res)
 	s.rep, s.res = s.p.newAnalysis(), capture.Result{}
+	s.later(func() error { return s.write(rep.summary(res), from) })
+}
+
+// later runs job in the session's background goroutine, after the jobs before it.
+// Reports take seconds on large intervals: done in the goroutine that receives the
+// capture's records, they would stall the capture until the kernel ring overflows.
+func (s *session) later(job func() error) {
+	if s.jobs == nil {
+		s.jobs, s.jobsDone = make(chan func() error, 2), make(chan struct{})
+		go func() {
+			defer close(s.jobsDone)
+			for j := range s.jobs {
+				if err := j(); err != nil {
+					s.a.log.Error().Err(err).Msg("report not written")
+					s.jobErr = err
+				}
+			}
+		}()
+	}
+	s.jobs <- job
+}
+
+// wait waits for the background jobs and returns the last one's error, if any.
+func (s *session) wait() error {
+	if s.jobs == nil {
+		return nil
+	}
+	close(s.jobs)
+	<-s.jobsDone
+	return s.jobErr
+}
+
+// write writes one report.
+func (s *session) write(sum *reports.Summary, from time.Time) error {
 	path := s.a.cfg.Output
 	if strings.Contains(path, "%") {
 		path = strftime(path, from.UTC())
