@@ -47,7 +47,7 @@ type Live struct {
 	free     chan *liveBatch
 	warnCh   chan string
 	stop     chan struct{}
-	stopping atomic.Bool
+	stopAt   atomic.Int64 // Unix ns after which readers stop; 0 while running
 	wg       sync.WaitGroup
 	running  bool
 
@@ -98,6 +98,10 @@ const (
 	livePollTimeout = 50 * time.Millisecond // readers notice a stop within this
 	liveMaxHold     = int64(100 * time.Millisecond)
 	liveBlockSize   = 256 << 10
+	// liveDrain is how long readers go on reading after a stop: longer than the
+	// kernel's block timeout (afpacket's 64 ms), so that the packets of the block being
+	// filled when the stop came are handed over and read too.
+	liveDrain = 150 * time.Millisecond
 )
 
 // OpenLive opens a packet socket on each interface of o, attaches the kernel filter
@@ -358,10 +362,10 @@ func (l *Live) start(ctx context.Context) {
 }
 
 func (l *Live) stopReaders() {
-	if l.stopping.Swap(true) {
+	if !l.stopAt.CompareAndSwap(0, time.Now().Add(liveDrain).UnixNano()) {
 		return
 	}
-	close(l.stop)
+	close(l.stop) // releases readers waiting for a free batch
 	l.wg.Wait()
 	l.tick.Stop()
 	if l.mark != nil {
@@ -385,7 +389,10 @@ func (l *Live) reader(ix int) {
 			send()
 		}
 	}()
-	for !l.stopping.Load() {
+	for {
+		if at := l.stopAt.Load(); at != 0 && time.Now().UnixNano() > at {
+			return
+		}
 		data, ci, err := ifc.tp.ZeroCopyReadPacketData()
 		if err != nil {
 			if errors.Is(err, afpacket.ErrTimeout) {

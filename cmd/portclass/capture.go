@@ -162,6 +162,12 @@ func (a *app) capture(ctx context.Context) error {
 	if err := checkPattern(cfg.Output); err != nil {
 		return usageErr(err)
 	}
+	var as *runAs
+	if cc.User != "" {
+		if as, err = lookupUser(cc.User); err != nil {
+			return usageErr(err)
+		}
+	}
 	var ms *metricsServer
 	if cc.Metrics != "" {
 		if ms, err = newMetricsServer(cc.Metrics, a.log); err != nil {
@@ -178,8 +184,8 @@ func (a *app) capture(ctx context.Context) error {
 	for _, li := range live.Interfaces() {
 		names = append(names, li.Name)
 	}
-	if cc.User != "" {
-		if err := dropPrivileges(cc.User, a.log); err != nil {
+	if as != nil {
+		if err := as.drop(a.log); err != nil {
 			return usageErr(err)
 		}
 	}

@@ -9,7 +9,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// dropPrivileges is not available on this system.
-func dropPrivileges(name string, log zerolog.Logger) error {
-	return fmt.Errorf("--user %s: not supported on %s", name, runtime.GOOS)
+// runAs is the user --user names; switching users is not available on this system.
+type runAs struct{}
+
+func lookupUser(name string) (*runAs, error) {
+	return nil, fmt.Errorf("--user %s: not supported on %s", name, runtime.GOOS)
 }
+
+func (r *runAs) drop(log zerolog.Logger) error { return nil }

@@ -12,25 +12,37 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// dropPrivileges makes the process run as user name, with its primary and
-// supplementary groups, for good (all threads: Go's Setuid applies to every thread).
-// The packet sockets stay open; files written afterwards (reports, --write) belong
-// to name, and the capabilities are gone.
-func dropPrivileges(name string, log zerolog.Logger) error {
+// runAs is the user --user names, looked up before anything is opened.
+type runAs struct {
+	name     string
+	uid, gid int
+	u        *user.User
+}
+
+func lookupUser(name string) (*runAs, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return fmt.Errorf("--user: %w", err)
+		return nil, fmt.Errorf("--user: %w", err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
-		return fmt.Errorf("--user %s: uid %q gid %q are not numbers", name, u.Uid, u.Gid)
+		return nil, fmt.Errorf("--user %s: uid %q gid %q are not numbers", name, u.Uid, u.Gid)
 	}
-	if os.Geteuid() != 0 {
-		if os.Geteuid() == uid {
-			return nil
-		}
-		return fmt.Errorf("--user %s: only root can switch users (portclass runs as uid %d); drop --user, or run as root", name, os.Geteuid())
+	if e := os.Geteuid(); e != 0 && e != uid {
+		return nil, fmt.Errorf("--user %s: only root can switch users (portclass runs as uid %d); drop --user, or run as root", name, e)
+	}
+	return &runAs{name: name, uid: uid, gid: gid, u: u}, nil
+}
+
+// drop makes the process run as the user, with its primary and supplementary groups,
+// for good (all threads: Go's Setuid applies to every thread). The packet sockets stay
+// open; files written afterwards (reports, --write) belong to the user, and the
+// capabilities are gone.
+func (r *runAs) drop(log zerolog.Logger) error {
+	name, uid, gid, u := r.name, r.uid, r.gid, r.u
+	if os.Geteuid() == uid {
+		return nil
 	}
 	groups := []int{gid}
 	if ids, err := u.GroupIds(); err == nil {

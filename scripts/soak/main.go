@@ -79,15 +79,23 @@ func run(bin string, dur, every time.Duration, udpRate, tcpRate int) error {
 		return fmt.Errorf("no final report: %w", err)
 	}
 	if len(rss) >= 4 {
-		warm := rss[len(rss)/3] // after the flow tables filled up
-		maxR := 0.0
-		for _, r := range rss {
-			maxR = max(maxR, r)
-		}
-		fmt.Printf("RSS after warm-up %.1f MiB, at the end %.1f MiB (%+.1f %%), max %.1f MiB; final report written after SIGINT\n",
-			warm, rss[len(rss)-1], 100*(rss[len(rss)-1]-warm)/warm, maxR)
+		// RSS saws up and down with the reports; flat means the second half's range
+		// is the first half's.
+		h := len(rss) / 2
+		lo1, hi1 := minMax(rss[:h])
+		lo2, hi2 := minMax(rss[h:])
+		fmt.Printf("RSS first half %.0f-%.0f MiB, second half %.0f-%.0f MiB (max %+.0f %%); final report written after SIGINT\n",
+			lo1, hi1, lo2, hi2, 100*(hi2-hi1)/hi1)
 	}
 	return nil
+}
+
+func minMax(xs []float64) (lo, hi float64) {
+	lo, hi = xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
 }
 
 // udpChurn opens rate new UDP flows per second: a new client socket each, 2 datagrams
