@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
@@ -48,13 +49,20 @@ a capture cut short is reported up to the damage, with a warning.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
+	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	addPipelineFlags(fs)
+	return cmd
+}
+
+// addPipelineFlags defines the flags of every command that reads captures through the
+// pipeline (filter, flow table, spool, timeouts).
+func addPipelineFlags(fs *pflag.FlagSet) {
+	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU). 1 is fastest on 2 cores today: the sequential read+decode stage is the bottleneck")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
-	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
@@ -65,7 +73,6 @@ a capture cut short is reported up to the damage, with a warning.`,
 	keyFlag(fs, "udp-timeout", "timeouts.udp")
 	keyFlag(fs, "icmp-timeout", "timeouts.icmp")
 	keyFlag(fs, "other-timeout", "timeouts.other")
-	return cmd
 }
 
 // pipeline is everything an analysis needs, built from the configuration.
@@ -238,52 +245,76 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	an, res, runErr, err := a.collect(ctx, p, args)
+	if err != nil {
+		return err
+	}
+	defer an.close()
+	s, err := an.summary(res)
+	if err != nil {
+		return err
+	}
+	if err := a.writeReport(enc, s); err != nil {
+		return err
+	}
+	return a.interrupted(runErr)
+}
+
+// collect reads the inputs args name through p into a new analysis, which the caller
+// closes. Inputs are expanded and checked first, so that a file that is not a capture
+// stops the run before anything is read or written; a progress bar runs on a terminal.
+// runErr is non-nil (context.Canceled) when the run was interrupted: the analysis then
+// holds what was read. err is a usage error for bad inputs, a spool failure or a read
+// error; no analysis is returned with it.
+func (a *app) collect(ctx context.Context, p *pipeline, args []string) (an *analysis, res capture.Result, runErr, err error) {
 	inputs, err := capture.Expand(args)
 	if err != nil {
-		return usageErr(err)
+		return nil, res, nil, usageErr(err)
 	}
 	if len(inputs) == 0 {
-		return usageErr(errors.New("no input files found"))
+		return nil, res, nil, usageErr(errors.New("no input files found"))
 	}
 	// Refuse bad input before reading anything, so that no report is written.
 	if err := capture.Check(inputs); err != nil {
-		return usageErr(err)
+		return nil, res, nil, usageErr(err)
 	}
 	opts := p.captureOptions()
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	an := p.newAnalysis(fail)
-	defer an.close()
+	an = p.newAnalysis(fail)
 	start := time.Now()
-	res, runErr := capture.Run(runCtx, inputs, opts, an.add)
+	res, runErr = capture.Run(runCtx, inputs, opts, an.add)
 	stopProgress()
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+		an.close()
+		return nil, res, nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return usageErr(runErr)
+		an.close()
+		return nil, res, nil, usageErr(runErr)
 	}
-	s, err := an.summary(res)
-	if err != nil {
-		return err
-	}
-	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", s.Totals.Packets).Uint64("flows", res.Flows).
-		Dur("took", time.Since(start)).Msg("analysis done")
+	var packets uint64
 	for _, in := range res.Inputs {
+		packets += in.Packets
 		if in.Truncated {
 			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
 		}
 	}
-	if err := a.writeReport(enc, s); err != nil {
-		return err
+	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", packets).Uint64("flows", res.Flows).
+		Dur("took", time.Since(start)).Msg("capture read")
+	return an, res, runErr, nil
+}
+
+// interrupted turns the runErr of collect into the exit status of an interrupted run,
+// once its report is written.
+func (a *app) interrupted(runErr error) error {
+	if runErr == nil {
+		return nil
 	}
-	if runErr != nil {
-		a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-		return &exitError{exitSignal, runErr}
-	}
-	return nil
+	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
+	return &exitError{exitSignal, runErr}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on
@@ -307,15 +338,7 @@ func (a *app) reportFormat() (string, error) {
 
 // writeReport writes s to -o atomically, or to stdout.
 func (a *app) writeReport(enc reports.Encoder, s *reports.Summary) error {
-	if a.cfg.Output == "" || a.cfg.Output == "-" {
-		return enc.Encode(a.stdout, s)
-	}
-	err := reports.WriteFile(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	a.log.Info().Str("file", a.cfg.Output).Msg("report written")
-	return nil
+	return a.writeOutput(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
 }
 
 // progress shows a progress bar of bytes read on a terminal stderr (unless --quiet)

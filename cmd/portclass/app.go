@@ -53,6 +53,29 @@ type Config struct {
 	Services   []classify.UserService `mapstructure:"services"`
 	Veeam      classify.VeeamOptions  `mapstructure:"veeam"`
 	Inventory  map[string][]string    `mapstructure:"inventory"`
+	Policy     string                 `mapstructure:"policy"`
+	Verify     VerifyConfig           `mapstructure:"verify"`
+	Learn      LearnConfig            `mapstructure:"learn"`
+	Rules      RulesConfig            `mapstructure:"rules"`
+}
+
+// VerifyConfig is the verify command's own settings.
+type VerifyConfig struct {
+	Format string `mapstructure:"format"`  // text, json or md
+	FailOn string `mapstructure:"fail-on"` // finding kinds that give exit code 1
+}
+
+// LearnConfig is the settings of policy learn.
+type LearnConfig struct {
+	MinConfidence float64 `mapstructure:"min-confidence"`
+	MaxClients    int     `mapstructure:"max-clients"`
+}
+
+// RulesConfig is the settings of policy rules.
+type RulesConfig struct {
+	Format string `mapstructure:"format"`
+	Table  string `mapstructure:"table"`
+	Chain  string `mapstructure:"chain"`
 }
 
 // Timeouts are the flow idle timeouts, by packet time.
@@ -89,6 +112,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("veeam.data_mover_range", "")
 	v.SetDefault("veeam.ports", map[string]any{})
 	v.SetDefault("inventory", map[string]any{})
+	v.SetDefault("policy", "")
+	v.SetDefault("verify.format", "")
+	v.SetDefault("verify.fail-on", strings.Join(classify.FailDefault.Names(), ","))
+	v.SetDefault("learn.min-confidence", 0.5)
+	v.SetDefault("learn.max-clients", 16)
+	v.SetDefault("rules.format", "nftables")
+	v.SetDefault("rules.table", "filter")
+	v.SetDefault("rules.chain", "")
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -141,7 +172,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.verifyCmd(), a.policyCmd(), newPortsCmd(a.v))
 	return root
 }
 
