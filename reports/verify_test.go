@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
@@ -129,14 +128,7 @@ func TestVerifyEscaping(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := buf.String()
-			if !utf8.ValidString(out) {
-				t.Error("output is not valid UTF-8")
-			}
-			for i, c := range out {
-				if (c < 0x20 && c != '\n') || c == 0x7f || (c >= 0x80 && c <= 0x9f) || c == '\u202e' {
-					t.Fatalf("raw %U at byte %d in:\n%s", c, i, out)
-				}
-			}
+			checkTerminalSafe(t, out)
 			switch format {
 			case "text":
 				mustContain(t, out, `policyx\x1b[2Jy\x0dz\x00w\xff|`+"`*v"+`\xc2\x9b\u202e.yaml`)

@@ -1,9 +1,6 @@
 package synth
 
-import (
-	"net/netip"
-	"slices"
-)
+import "net/netip"
 
 // The outcomes a connection of the veeam-firewall scenario can have, in the words of
 // `portclass verify`.
@@ -103,18 +100,7 @@ func VeeamFirewallFacts() []FirewallFact {
 	for _, st := range veeamFirewallPlan() {
 		facts = append(facts, FirewallFact{st.fact, st.outcome})
 	}
-	slices.SortFunc(facts, func(a, b FirewallFact) int {
-		if c := a.Client.Compare(b.Client); c != 0 {
-			return c
-		}
-		if c := a.Server.Compare(b.Server); c != 0 {
-			return c
-		}
-		return int(a.Proto) - int(b.Proto)
-	})
-	return slices.CompactFunc(facts, func(a, b FirewallFact) bool {
-		return a.Proto == b.Proto && a.Client == b.Client && a.Server == b.Server
-	})
+	return sortFacts(facts, func(f FirewallFact) VeeamFact { return f.VeeamFact })
 }
 
 func veeamFirewallScript(sc *scripter) {
@@ -137,13 +123,6 @@ func veeamFirewallScript(sc *scripter) {
 			sc.specs = append(sc.specs, sp)
 			continue
 		}
-		for k := range st.count {
-			at := sec(st.at + float64(k)*st.every)
-			if f.Proto == ProtoUDP {
-				sc.udp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.shape, st.name, st.rounds)
-				continue
-			}
-			sc.tcp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.rounds, st.req, st.resp)
-		}
+		sc.play(&st.veeamStep)
 	}
 }

@@ -22,16 +22,7 @@ func TestProhibitedPackets(t *testing.T) {
 	fw := netip.MustParseAddr("192.0.2.1")
 	sp := spec{kind: kindTCPProhibited, tries: 3, icmpFrom: fw, icmpCode: 13, rtt: time.Millisecond,
 		client: netip.MustParseAddrPort("192.0.2.22:50000"), server: netip.MustParseAddrPort("192.0.2.30:3100")}
-	done := false
-	if err := e.run(func() (spec, bool) {
-		if done {
-			return spec{}, false
-		}
-		done = true
-		return sp, true
-	}, 0); err != nil {
-		t.Fatal(err)
-	}
+	runSpec(t, e, sp)
 	if len(got) != sp.packets() || len(got) != 6 {
 		t.Fatalf("%d packets, packets() says %d", len(got), sp.packets())
 	}
@@ -46,5 +37,20 @@ func TestProhibitedPackets(t *testing.T) {
 			p.Dst != sp.client.Addr() || p.Quote == nil || p.Quote.TCPFlags != SYN || p.Quote.DstPort != 3100 {
 			t.Errorf("packet %d: %+v, want ICMP 3/13 from the firewall quoting the SYN", i, p)
 		}
+	}
+}
+
+// runSpec runs the one flow sp through e.
+func runSpec(t *testing.T, e *engine, sp spec) {
+	t.Helper()
+	done := false
+	if err := e.run(func() (spec, bool) {
+		if done {
+			return spec{}, false
+		}
+		done = true
+		return sp, true
+	}, 0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -241,80 +241,86 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	p, err := newPipeline(cfg, a.log)
-	if err != nil {
-		return usageErr(err)
-	}
-	an, res, runErr, err := a.collect(ctx, p, args)
+	r, err := a.collect(ctx, cfg, args)
 	if err != nil {
 		return err
 	}
-	defer an.close()
-	s, err := an.summary(res)
+	defer r.an.close()
+	s, err := r.an.summary(r.res)
 	if err != nil {
 		return err
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
 	}
-	return a.interrupted(runErr)
+	return r.interrupted(a)
 }
 
-// collect reads the inputs args name through p into a new analysis, which the caller
-// closes. Inputs are expanded and checked first, so that a file that is not a capture
+// pass is one run of the pipeline over a command's inputs.
+type pass struct {
+	p      *pipeline
+	an     *analysis // holds the flows; close it
+	res    capture.Result
+	runErr error // context.Canceled when the run was interrupted: an holds what was read
+}
+
+// collect builds the pipeline of cfg and reads the inputs args name into a new
+// analysis. Inputs are expanded and checked first, so that a file that is not a capture
 // stops the run before anything is read or written; a progress bar runs on a terminal.
-// runErr is non-nil (context.Canceled) when the run was interrupted: the analysis then
-// holds what was read. err is a usage error for bad inputs, a spool failure or a read
-// error; no analysis is returned with it.
-func (a *app) collect(ctx context.Context, p *pipeline, args []string) (an *analysis, res capture.Result, runErr, err error) {
+// The error is a usage error for bad configuration or inputs, a spool failure or a read
+// error; no run is returned with it.
+func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, error) {
+	p, err := newPipeline(cfg, a.log)
+	if err != nil {
+		return nil, usageErr(err)
+	}
 	inputs, err := capture.Expand(args)
 	if err != nil {
-		return nil, res, nil, usageErr(err)
+		return nil, usageErr(err)
 	}
 	if len(inputs) == 0 {
-		return nil, res, nil, usageErr(errors.New("no input files found"))
+		return nil, usageErr(errors.New("no input files found"))
 	}
 	// Refuse bad input before reading anything, so that no report is written.
 	if err := capture.Check(inputs); err != nil {
-		return nil, res, nil, usageErr(err)
+		return nil, usageErr(err)
 	}
 	opts := p.captureOptions()
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	an = p.newAnalysis(fail)
+	r := &pass{p: p, an: p.newAnalysis(fail)}
 	start := time.Now()
-	res, runErr = capture.Run(runCtx, inputs, opts, an.add)
+	r.res, r.runErr = capture.Run(runCtx, inputs, opts, r.an.add)
 	stopProgress()
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		an.close()
-		return nil, res, nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+		r.an.close()
+		return nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
 	}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		an.close()
-		return nil, res, nil, usageErr(runErr)
+	if r.runErr != nil && !errors.Is(r.runErr, context.Canceled) {
+		r.an.close()
+		return nil, usageErr(r.runErr)
 	}
 	var packets uint64
-	for _, in := range res.Inputs {
+	for _, in := range r.res.Inputs {
 		packets += in.Packets
 		if in.Truncated {
 			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
 		}
 	}
-	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", packets).Uint64("flows", res.Flows).
+	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
 		Dur("took", time.Since(start)).Msg("capture read")
-	return an, res, runErr, nil
+	return r, nil
 }
 
-// interrupted turns the runErr of collect into the exit status of an interrupted run,
-// once its report is written.
-func (a *app) interrupted(runErr error) error {
-	if runErr == nil {
+// interrupted is the exit status of an interrupted run, once its report is written.
+func (r *pass) interrupted(a *app) error {
+	if r.runErr == nil {
 		return nil
 	}
 	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-	return &exitError{exitSignal, runErr}
+	return &exitError{exitSignal, r.runErr}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on

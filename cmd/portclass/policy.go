@@ -89,38 +89,31 @@ func (a *app) learn(ctx context.Context, args []string) error {
 		return usageErr(fmt.Errorf("--max-clients %d: want at least 1", cfg.Learn.MaxClients))
 	}
 	cfg.NoFlows = true
-	p, err := newPipeline(&cfg, a.log)
-	if err != nil {
-		return usageErr(err)
-	}
-	an, res, runErr, err := a.collect(ctx, p, args)
+	r, err := a.collect(ctx, &cfg, args)
 	if err != nil {
 		return err
 	}
-	defer an.close()
+	defer r.an.close()
 	var paths []string
-	for _, in := range res.Inputs {
+	for _, in := range r.res.Inputs {
 		paths = append(paths, in.Path)
 	}
-	l, err := classify.NewLearner(p.matrix, an.inf.Hosts(), classify.LearnOptions{
+	l, err := classify.NewLearner(r.p.matrix, r.an.inf.Hosts(), classify.LearnOptions{
 		MinConfidence: cfg.Learn.MinConfidence,
 		MaxClients:    cfg.Learn.MaxClients,
-		Service: func(proto uint8, port uint16) string {
-			s, _ := p.cls.LookupService(proto, port)
-			return s.Name
-		},
-		Comment: "Policy written by portclass policy learn from " + strings.Join(paths, ", "),
+		Service:       r.p.serviceName,
+		Comment:       "Policy written by portclass policy learn from " + strings.Join(paths, ", "),
 	})
 	if err != nil {
 		return err
 	}
-	if err := an.spool.Each(func(f *capture.Flow) error { l.Add(f); return nil }); err != nil {
+	if err := r.an.spool.Each(func(f *capture.Flow) error { l.Add(f); return nil }); err != nil {
 		return fmt.Errorf("learn: %w", err)
 	}
 	if err := a.writeOutput(cfg.Output, l.Write); err != nil {
 		return err
 	}
-	return a.interrupted(runErr)
+	return r.interrupted(a)
 }
 
 func (a *app) policyRulesCmd() *cobra.Command {

@@ -109,31 +109,24 @@ func (a *app) verify(ctx context.Context, args []string) error {
 	cfg.Veeam = pol.Matrix().Options()
 	cfg.Inventory = mergeInventory(cfg.Inventory, pol.Inventory())
 	cfg.NoFlows = true
-	p, err := newPipeline(&cfg, a.log)
-	if err != nil {
-		return usageErr(err)
-	}
-	an, res, runErr, err := a.collect(ctx, p, args)
+	r, err := a.collect(ctx, &cfg, args)
 	if err != nil {
 		return err
 	}
-	defer an.close()
-	s, err := an.summary(res)
+	defer r.an.close()
+	s, err := r.an.summary(r.res)
 	if err != nil {
 		return err
 	}
 	ver := pol.NewVerifier()
-	if err := an.spool.Each(func(f *capture.Flow) error { ver.Add(f); return nil }); err != nil {
+	if err := r.an.spool.Each(func(f *capture.Flow) error { ver.Add(f); return nil }); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	rep := reports.NewVerifyReport(ver.Result(), s, reports.VerifyOptions{FailOn: failOn, Service: func(proto uint8, port uint16) string {
-		svc, _ := p.cls.LookupService(proto, port)
-		return svc.Name
-	}})
+	rep := reports.NewVerifyReport(ver.Result(), s, reports.VerifyOptions{FailOn: failOn, Service: r.p.serviceName})
 	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.Encode(w, rep) }); err != nil {
 		return err
 	}
-	if err := a.interrupted(runErr); err != nil {
+	if err := r.interrupted(a); err != nil {
 		return err
 	}
 	if rep.Result == "fail" {
@@ -160,6 +153,13 @@ func findingsText(f reports.VerifyFindings, fo classify.FailOn) string {
 	add(classify.FailUndocumented, f.Undocumented, "undocumented (client, server, port) group", "undocumented (client, server, port) groups")
 	add(classify.FailNotTested, f.NotTested, "required flow not tested", "required flows not tested")
 	return strings.Join(parts, ", ")
+}
+
+// serviceName is the service name of a server port ("" if none): user-defined first,
+// then IANA's.
+func (p *pipeline) serviceName(proto uint8, port uint16) string {
+	s, _ := p.cls.LookupService(proto, port)
+	return s.Name
 }
 
 // mergeInventory returns the configuration's inventory with the policy's added.
