@@ -53,6 +53,8 @@ a capture cut short is reported up to the damage, with a warning.`,
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
+	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
 	addPipelineFlags(fs)
 	return cmd
 }
@@ -197,7 +199,8 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 		})
 	}
 	spilled := an.spool.Spilled()
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows})
+	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows,
+		SweepHosts: an.p.cfg.SweepHosts, SweepPorts: an.p.cfg.SweepPorts})
 	for _, in := range res.Inputs {
 		agg.AddInput(in)
 	}

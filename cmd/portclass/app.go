@@ -18,6 +18,7 @@ import (
 
 	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +47,8 @@ type Config struct {
 	Workers    int                    `mapstructure:"workers"`
 	MaxFlows   int                    `mapstructure:"max-flows"`
 	NoFlows    bool                   `mapstructure:"no-flows"`
+	SweepHosts int                    `mapstructure:"sweep-hosts"`
+	SweepPorts int                    `mapstructure:"sweep-ports"`
 	SpillAfter int                    `mapstructure:"spill-after"`
 	TempDir    string                 `mapstructure:"temp-dir"`
 	Timeouts   Timeouts               `mapstructure:"timeouts"`
@@ -96,6 +99,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("workers", 1)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
+	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
+	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
 	v.SetDefault("spill-after", spool.DefaultLimit)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
