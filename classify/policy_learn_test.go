@@ -32,7 +32,7 @@ func TestLearner(t *testing.T) {
 	add(6, "192.0.2.101:50001", "192.0.2.6:443", capture.SF)
 	add(6, "192.0.2.100:50002", "192.0.2.5:80", capture.SF) // same hosts as 443? no: .6 lacks it
 	add(6, "192.0.2.100:50003", "192.0.2.7:22", capture.SF) // one host, two ports: merged
-	add(6, "192.0.2.100:50004", "192.0.2.7:3389", capture.RSTR)
+	add(6, "192.0.2.100:50004", "192.0.2.7:3389", capture.S1)
 	add(6, "192.0.2.100:50005", "192.0.2.7:55555", capture.SF) // dynamic port: a note says so
 	add(17, "[2001:db8::1]:5353", "[2001:db8::53]:53", capture.SF)
 	add(1, "192.0.2.100", "192.0.2.1", capture.SF)

@@ -330,6 +330,10 @@ rules:
 }
 
 func TestFlowOutcome(t *testing.T) {
+	synack := func(f *capture.Flow) *capture.Flow {
+		f.TCPFlags[capture.ToClient] = capture.FlagSYN | capture.FlagACK | capture.FlagRST
+		return f
+	}
 	unreach := func(f *capture.Flow, v6 bool, typ, code uint8) *capture.Flow {
 		f.ICMPErrors = []capture.ICMPError{{V6: v6, Type: typ, Code: code, From: netip.MustParseAddr("192.0.2.1"), Count: 1}}
 		return f
@@ -341,27 +345,29 @@ func TestFlowOutcome(t *testing.T) {
 	}{
 		{"SF", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), OutcomeOK},
 		{"S1", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S1), OutcomeOK},
-		{"RSTR", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR), OutcomeOK},
+		{"RSTR without SYN-ACK", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR), OutcomeRefused},
+		{"RSTR after SYN-ACK", synack(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR)), OutcomeOK},
 		{"RSTO", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTO), OutcomeOK},
 		{"S2", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S2), OutcomeOK},
 		{"S3", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S3), OutcomeOK},
 		{"SHR", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SHR, 0, 2), OutcomeOK},
 		{"OTH both ways", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 3), OutcomeOK},
-		{"OTH one way", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 0), OutcomeUnanswered},
+		{"OTH one way", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 0), OutcomeUnknown},
 		{"S0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 3, 0), OutcomeUnanswered},
 		{"SH", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SH, 2, 0), OutcomeUnanswered},
 		{"RSTOS0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTOS0, 2, 0), OutcomeUnanswered},
 		{"REJ", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), OutcomeRefused},
 		{"S0 admin-prohibited", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 13), OutcomeICMP},
-		{"REJ and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), false, 3, 10), OutcomeICMP},
-		{"S0 frag needed", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 4), OutcomeUnanswered},
+		{"REJ and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), false, 3, 10), OutcomeRefused}, // answered
+		{"S0 frag needed", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 4), OutcomeICMP},
 		{"SF and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), false, 3, 13), OutcomeOK},
 		{"UDP SF", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SF), OutcomeOK},
+		{"UDP SHR", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SHR, 0, 2), OutcomeUnknown},
 		{"UDP S0", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.S0, 4, 0), OutcomeUnanswered},
 		{"UDP port unreachable", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 3, 3), OutcomeICMP},
 		{"UDP v6 admin-prohibited", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 1, 1), OutcomeICMP},
 		{"UDP v6 too big", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 2, 0), OutcomeUnanswered},
-		{"UDP time exceeded", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 11, 0), OutcomeICMP},
+		{"UDP time exceeded", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 11, 0), OutcomeUnanswered},
 		{"ping answered", flow(1, "192.0.2.1", "192.0.2.2", capture.SF), OutcomeOK},
 		{"ping unanswered", flow(1, "192.0.2.1", "192.0.2.2", capture.S0, 4, 0), OutcomeUnanswered},
 	} {

@@ -16,7 +16,7 @@ import (
 type Outcome uint8
 
 const (
-	OutcomeUnknown    Outcome = iota
+	OutcomeUnknown    Outcome = iota // the flow does not tell (e.g. one-way mid-stream TCP)
 	OutcomeOK                 // "ok": established (TCP S1, SF, S2, S3, RSTO, RSTR...) or answered (UDP, ICMP)
 	OutcomeUnanswered         // "blocked-unanswered": attempts only (TCP S0, SH, RSTOS0; one-way UDP), no answer
 	OutcomeRefused            // "blocked-refused": a RST answered the SYN (TCP REJ)
@@ -39,46 +39,66 @@ func (o Outcome) Blocked() bool {
 	return o == OutcomeUnanswered || o == OutcomeRefused || o == OutcomeICMP
 }
 
-// FlowOutcome says what happened to flow f. A TCP flow is ok once the server answered
-// the SYN (S1, SF, S2, S3, RSTO, RSTR; RSTRH and SHR, whose SYN the capture missed; OTH
-// with packets both ways), refused for REJ, and otherwise unanswered (S0, SH, RSTOS0,
-// one-way OTH). Other protocols are ok when the server sent anything. An attempt that
-// an ICMP error quoted (destination unreachable, time exceeded; not "fragmentation
-// needed" or "packet too big", which are path-MTU signals) is blocked-icmp, even when it
-// was also refused: the error names the device that blocked it.
+// FlowOutcome says what happened to flow f, by the rules reports.Reachability also
+// uses for the attempts section:
+//
+//   - blocked-icmp: nothing came back from the server and an ICMP destination
+//     unreachable (ICMP type 3, any code; ICMPv6 type 1) quoted the attempt. It wins over
+//     the flow's own state, since a firewall that rejects with ICMP leaves a TCP flow in S0.
+//   - TCP: ok once the server answered the SYN (S1, SF, S2, S3, RSTO; RSTR when the
+//     server sent a SYN-ACK; RSTRH and SHR, whose SYN the capture missed; OTH with packets
+//     both ways, a connection picked up mid-stream), refused for REJ and for RSTR without
+//     a SYN-ACK, unanswered for S0, SH and RSTOS0. One-way OTH tells nothing (unknown).
+//   - Other protocols: ok when both sides sent, unanswered when only the client did
+//     (a one-way UDP protocol such as syslog looks the same: make such rules allowed,
+//     not required), unknown when only the server did.
 func FlowOutcome(f *capture.Flow) Outcome {
-	both := f.Packets[capture.ToServer] > 0 && f.Packets[capture.ToClient] > 0
-	if f.Proto == capture.ProtoTCP {
-		switch f.State {
-		case capture.S1, capture.SF, capture.S2, capture.S3, capture.RSTO, capture.RSTR, capture.RSTRH, capture.SHR:
-			return OutcomeOK
-		case capture.OTH, capture.StateUnknown:
-			if both {
-				return OutcomeOK
+	toServer, toClient := f.Packets[capture.ToServer] > 0, f.Packets[capture.ToClient] > 0
+	if !toClient {
+		for _, e := range f.ICMPErrors {
+			if BlockingICMP(e.V6, e.Type) {
+				return OutcomeICMP
 			}
 		}
-	} else if f.Packets[capture.ToClient] > 0 {
-		return OutcomeOK
 	}
-	for _, e := range f.ICMPErrors {
-		if BlockingICMP(e.V6, e.Type, e.Code) {
-			return OutcomeICMP
+	if f.Proto != capture.ProtoTCP {
+		switch {
+		case toServer && toClient:
+			return OutcomeOK
+		case toServer:
+			return OutcomeUnanswered
+		}
+		return OutcomeUnknown
+	}
+	switch f.State {
+	case capture.S1, capture.SF, capture.S2, capture.S3, capture.RSTO, capture.RSTRH, capture.SHR:
+		return OutcomeOK
+	case capture.RSTR:
+		if f.TCPFlags[capture.ToClient]&capture.FlagSYN != 0 {
+			return OutcomeOK
+		}
+		return OutcomeRefused
+	case capture.REJ:
+		return OutcomeRefused
+	case capture.S0, capture.SH, capture.RSTOS0:
+		return OutcomeUnanswered
+	case capture.OTH:
+		if toServer && toClient {
+			return OutcomeOK
 		}
 	}
-	if f.Proto == capture.ProtoTCP && f.State == capture.REJ {
-		return OutcomeRefused
-	}
-	return OutcomeUnanswered
+	return OutcomeUnknown
 }
 
-// BlockingICMP reports whether an ICMP error of this type and code says a packet did not
-// reach its destination: destination unreachable (except IPv4 "fragmentation needed")
-// or time exceeded.
-func BlockingICMP(v6 bool, typ, code uint8) bool {
+// BlockingICMP reports whether an ICMP error of this type says the quoted packet did
+// not reach its destination: destination unreachable (ICMP type 3, ICMPv6 type 1), of
+// any code (port unreachable from the server, administratively prohibited from a
+// firewall, ...).
+func BlockingICMP(v6 bool, typ uint8) bool {
 	if v6 {
-		return typ == 1 || typ == 3
+		return typ == 1
 	}
-	return typ == 3 && code != 4 || typ == 11
+	return typ == 3
 }
 
 // IsICMPError reports whether f is a flow of ICMP error messages (destination
@@ -222,7 +242,8 @@ func (e *Evidence) sortLists() {
 
 // Outcome is the verdict of the flows together: ok when any flow was ok (the path works,
 // even if some attempts failed), else blocked-icmp, blocked-refused, blocked-unanswered
-// in that order (the most explicit evidence first), else not-tested.
+// in that order (the most explicit evidence first), else not-tested (no flow, or only
+// flows whose outcome is unknown).
 func (e *Evidence) Outcome() Outcome {
 	for _, o := range []Outcome{OutcomeOK, OutcomeICMP, OutcomeRefused, OutcomeUnanswered} {
 		if e.Outcomes[o] > 0 {

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 )
 
 // Reachability outcomes of a flow, as the attempts section and verify name them.
@@ -17,36 +20,48 @@ const (
 
 // Reachability says whether a flow shows its server port reachable: ReachEstablished,
 // ReachRefused, ReachUnanswered, ReachICMP, or "" when the flow cannot tell (one-way
-// UDP, a TCP flow picked up mid-stream, ICMP). An ICMP unreachable (ICMP type 3, ICMPv6
-// type 1) that quoted a flow without an answer wins over the flow's own state, since a
-// firewall that rejects with ICMP leaves the TCP flow in S0.
+// UDP, a TCP flow picked up mid-stream, ICMP). The TCP states and the ICMP rule are
+// classify.FlowOutcome's, which verify uses for required flows: an ICMP unreachable
+// (ICMP type 3, ICMPv6 type 1) that quoted a flow without an answer wins over the
+// flow's own state, since a firewall that rejects with ICMP leaves the TCP flow in S0.
+// Unlike verify, which checks flows a policy requires, the attempts section counts no
+// one-way datagram as a failure: it may belong to a one-way protocol (syslog).
 func Reachability(r *Record) string {
-	answered := r.PacketsToClient > 0
-	if !answered {
-		for _, e := range r.ICMPErrors {
-			if (!e.V6 && e.Type == 3) || (e.V6 && e.Type == 1) {
-				return ReachICMP
-			}
+	proto, _ := capture.ParseProtoName(r.Proto)
+	f := capture.Flow{Proto: proto, State: capture.ParseState(r.State), Packets: [2]uint64{r.PacketsToServer, r.PacketsToClient}}
+	if strings.Contains(r.TCPFlagsToClient, "S") {
+		f.TCPFlags[capture.ToClient] = capture.FlagSYN
+	}
+	var blocking [1]capture.ICMPError // FlowOutcome only asks whether one blocks: no allocation
+	for _, e := range r.ICMPErrors {
+		if classify.BlockingICMP(e.V6, e.Type) {
+			blocking[0] = capture.ICMPError{V6: e.V6, Type: e.Type, Code: e.Code, Count: e.Count}
+			f.ICMPErrors = blocking[:]
+			break
 		}
 	}
-	switch r.Proto {
-	case "tcp":
-		switch r.State {
-		case "S1", "SF", "S2", "S3", "RSTO", "RSTR":
-			if r.State == "RSTR" && !strings.Contains(r.TCPFlagsToClient, "S") {
-				return ReachRefused
-			}
-			return ReachEstablished
-		case "REJ":
-			return ReachRefused
-		case "S0", "SH", "RSTOS0":
-			return ReachUnanswered
+	o := classify.FlowOutcome(&f)
+	switch {
+	case o == classify.OutcomeICMP:
+		return ReachICMP
+	case proto == capture.ProtoTCP:
+		if f.State == capture.OTH || f.State == capture.RSTRH || f.State == capture.SHR {
+			return "" // no SYN seen: no attempt to judge
 		}
+	case proto == capture.ProtoUDP || proto == capture.ProtoSCTP:
+		if o != classify.OutcomeOK {
+			return ""
+		}
+	default:
 		return ""
-	case "udp", "sctp":
-		if answered && r.PacketsToServer > 0 {
-			return ReachEstablished
-		}
+	}
+	switch o {
+	case classify.OutcomeOK:
+		return ReachEstablished
+	case classify.OutcomeRefused:
+		return ReachRefused
+	case classify.OutcomeUnanswered:
+		return ReachUnanswered
 	}
 	return ""
 }
