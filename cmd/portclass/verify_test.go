@@ -215,3 +215,17 @@ func TestVerifyGolden(t *testing.T) {
 		t.Errorf("-o verify.md wrote %.80q", b)
 	}
 }
+
+// TestVerifySpilled: when the flows do not fit in memory and wait on disk, verify reads
+// them back from the spool and writes the same report.
+func TestVerifySpilled(t *testing.T) {
+	args := []string{"verify", "--quiet", "--policy", testdata(firewallPolicy), "--format", "json", testdata("veeam-firewall.pcap")}
+	_, inMemory, _ := runCLI(t, args...)
+	code, spilled, errs := runCLI(t, append(args, "--spill-after", "4", "--temp-dir", t.TempDir())...)
+	if code != exitFindings {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if spilled != inMemory || len(inMemory) < 1000 {
+		t.Error("the report differs when the flows are spilled to disk")
+	}
+}
