@@ -27,10 +27,12 @@ forbidden; with "veeam: true" the required rules come from the Veeam port matrix
 the declared roles.
 
 For every required (from host, to host, protocol, port) it says:
-  ok                  a connection was established (TCP S1, SF, S2, S3, RSTO, RSTR) or answered
+  ok                  a connection was established (TCP S1, SF, S2, S3, RSTO, RSTR after a
+                      SYN-ACK) or a UDP/ICMP exchange was answered
   blocked-unanswered  only attempts (TCP S0, SH, RSTOS0; one-way UDP), no answer
   blocked-refused     a RST answered the SYN (REJ)
-  blocked-icmp        an ICMP unreachable (e.g. administratively prohibited) quoted the attempt
+  blocked-icmp        an ICMP unreachable (e.g. administratively prohibited) quoted the
+                      attempt and nothing else came back
   not-tested          no attempt in the capture: nothing can be said
 Every other flow is documented (by the first rule that matches it, in file order),
 forbidden or undocumented. A port range (2500-3300) is checked per port tried.
