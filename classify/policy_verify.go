@@ -17,11 +17,11 @@ type Outcome uint8
 
 const (
 	OutcomeUnknown    Outcome = iota // the flow does not tell (e.g. one-way mid-stream TCP)
-	OutcomeOK                 // "ok": established (TCP S1, SF, S2, S3, RSTO, RSTR...) or answered (UDP, ICMP)
-	OutcomeUnanswered         // "blocked-unanswered": attempts only (TCP S0, SH, RSTOS0; one-way UDP), no answer
-	OutcomeRefused            // "blocked-refused": a RST answered the SYN (TCP REJ)
-	OutcomeICMP               // "blocked-icmp": an ICMP unreachable (e.g. administratively prohibited) quoted the attempt
-	OutcomeNotTested          // "not-tested": no attempt in the capture; nothing can be said
+	OutcomeOK                        // "ok": established (TCP S1, SF, S2, S3, RSTO, RSTR...) or answered (UDP, ICMP)
+	OutcomeUnanswered                // "blocked-unanswered": attempts only (TCP S0, SH, RSTOS0; one-way UDP), no answer
+	OutcomeRefused                   // "blocked-refused": a RST answered the SYN (TCP REJ)
+	OutcomeICMP                      // "blocked-icmp": an ICMP unreachable (e.g. administratively prohibited) quoted the attempt
+	OutcomeNotTested                 // "not-tested": no attempt in the capture; nothing can be said
 )
 
 var outcomeNames = [...]string{"", "ok", "blocked-unanswered", "blocked-refused", "blocked-icmp", "not-tested"}
