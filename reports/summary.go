@@ -58,7 +58,7 @@ type Summary struct {
 	Attempts         []Attempt `json:"attempts,omitempty"`
 	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
 	Sweeps           []Sweep   `json:"sweeps,omitempty"`
-	Flows         []Record        `json:"flows,omitempty"`
+	Flows            []Record  `json:"flows,omitempty"`
 
 	flowIter FlowIter // when set, the encoders take the records from it instead of Flows
 }
