@@ -46,14 +46,7 @@ func TestEscaping(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := buf.String()
-			if !utf8.ValidString(out) {
-				t.Errorf("output is not valid UTF-8")
-			}
-			for i, r := range out {
-				if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u202e' {
-					t.Fatalf("raw %U at byte %d in:\n%s", r, i, out)
-				}
-			}
+			checkTerminalSafe(t, out)
 			switch format {
 			case "text":
 				mustContain(t, out, `x\x1b[2Jy\x0dz\x00w\xff\xfe|`+"`"+`v\xc2\x9b\u202e`)
@@ -108,6 +101,20 @@ func TestEscaping(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkTerminalSafe checks that out is valid UTF-8 without a raw control character
+// (other than newlines) or bidi override.
+func checkTerminalSafe(t *testing.T, out string) {
+	t.Helper()
+	if !utf8.ValidString(out) {
+		t.Errorf("output is not valid UTF-8")
+	}
+	for i, r := range out {
+		if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u202e' {
+			t.Fatalf("raw %U at byte %d in:\n%s", r, i, out)
+		}
 	}
 }
 

@@ -21,12 +21,18 @@ func (Markdown) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode markdown: nil summary")
 	}
+	return writeMarkdown(w, "portclass report", overview(s), sections(s))
+}
+
+// writeMarkdown writes a human report as Markdown: the title, the label/value pairs of
+// kv as a list and each section as a table (see Markdown).
+func writeMarkdown(w io.Writer, title string, kv [][2]string, secs []section) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString("# portclass report\n\n")
-	for _, p := range overview(s) {
+	bw.WriteString("# " + title + "\n\n")
+	for _, p := range kv {
 		bw.WriteString("- **" + p[0] + ":** " + mdEscape(p[1]) + "\n")
 	}
-	for _, sec := range sections(s) {
+	for _, sec := range secs {
 		bw.WriteString("\n## " + sec.title + "\n\n")
 		if len(sec.rows) == 0 {
 			bw.WriteString(sec.empty + "\n")

@@ -19,9 +19,13 @@ const (
 	KindMix          // "mix": benchmark traffic, Packets packets over about Flows flows
 	KindSample       // "sample": an office/backup segment for `make demo`, a few thousand packets
 	KindVeeam        // "veeam": a Veeam Backup & Replication job; every connection is in VeeamFacts
+	// "veeam-firewall": the same deployment after a firewall change, with refused,
+	// unanswered and ICMP-blocked connections and undocumented traffic; every connection
+	// and its outcome is in VeeamFirewallFacts.
+	KindVeeamFirewall
 )
 
-var kindNames = [...]string{"", "mix", "sample", "veeam"}
+var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-firewall"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -37,7 +41,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(i), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, sample or veeam)", s)
+	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, sample, veeam or veeam-firewall)", s)
 }
 
 // Mix defaults.
@@ -80,6 +84,8 @@ func Generate(s Scenario, sink func(Packet) error) error {
 		return runScript(s.Seed, start, sampleScript, sink)
 	case KindVeeam:
 		return runScript(s.Seed, start, veeamScript, sink)
+	case KindVeeamFirewall:
+		return runScript(s.Seed, start, veeamFirewallScript, sink)
 	}
 	return fmt.Errorf("scenario: unknown kind %d", s.Kind)
 }

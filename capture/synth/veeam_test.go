@@ -119,7 +119,12 @@ type veeamMatrix struct {
 
 // TestVeeamFactsRules checks each fact's Rules against the shared Veeam port matrix,
 // given the roles VeeamHosts assigns: exactly the listed rules match.
-func TestVeeamFactsRules(t *testing.T) {
+func TestVeeamFactsRules(t *testing.T) { checkFactsRules(t, synth.VeeamFacts()) }
+
+// checkFactsRules checks that each fact lists exactly the rules of the shared Veeam
+// matrix that match it between the roles VeeamHosts assigns.
+func checkFactsRules(t *testing.T, facts []synth.VeeamFact) {
+	t.Helper()
 	path := filepath.Join(moduleRoot(t), "..", "shared", "reference", "veeam-ports.yaml")
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -153,7 +158,7 @@ func TestVeeamFactsRules(t *testing.T) {
 		}
 		roles[h.Addr] = set
 	}
-	for _, f := range synth.VeeamFacts() {
+	for _, f := range facts {
 		cr, sr := roles[f.Client], roles[f.Server.Addr()]
 		if cr == nil || sr == nil {
 			t.Errorf("fact %v → %v: host not in VeeamHosts", f.Client, f.Server)

@@ -12,9 +12,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
+	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
@@ -47,13 +49,24 @@ a capture cut short is reported up to the damage, with a warning.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
+	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
+	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
+	addPipelineFlags(fs)
+	return cmd
+}
+
+// addPipelineFlags defines the flags of every command that reads captures through the
+// pipeline (filter, flow table, spool, timeouts).
+func addPipelineFlags(fs *pflag.FlagSet) {
+	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU). 1 is fastest on 2 cores today: the sequential read+decode stage is the bottleneck")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
-	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
+	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
 	fs.Duration("icmp-timeout", time.Minute, "ICMP idle timeout")
@@ -62,7 +75,6 @@ a capture cut short is reported up to the damage, with a warning.`,
 	keyFlag(fs, "udp-timeout", "timeouts.udp")
 	keyFlag(fs, "icmp-timeout", "timeouts.icmp")
 	keyFlag(fs, "other-timeout", "timeouts.other")
-	return cmd
 }
 
 // pipeline is everything an analysis needs, built from the configuration.
@@ -132,27 +144,44 @@ func (p *pipeline) captureOptions() capture.Options {
 	return o
 }
 
-// analysis collects the flows of a run and turns them into a summary. Flows are kept
-// until the end because Veeam role inference needs all of them before any flow's
-// rules can be narrowed to the roles of its two hosts.
+// analysis collects the flows of a run and turns them into a summary. Every flow waits
+// in a spool until the run is over, because Veeam role inference needs all of them
+// before any flow's rules can be narrowed to the roles of its two hosts. The spool
+// keeps up to --spill-after flows in memory and the rest in sorted runs on disk, so
+// memory does not grow with the number of flows in the inputs.
 type analysis struct {
 	p     *pipeline
-	flows []capture.Flow
+	spool *spool.Spool
 	inf   *classify.Inferer
+	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
 }
 
-func (p *pipeline) newAnalysis() *analysis {
-	return &analysis{p: p, inf: p.matrix.NewInferer(p.declared)}
+func (p *pipeline) newAnalysis(fail context.CancelCauseFunc) *analysis {
+	return &analysis{
+		p:     p,
+		spool: spool.New(p.cfg.TempDir, p.cfg.SpillAfter),
+		inf:   p.matrix.NewInferer(p.declared),
+		fail:  fail,
+	}
 }
+
+// close releases the spool's temporary file.
+func (an *analysis) close() error { return an.spool.Close() }
 
 // add takes one finished flow from the capture stage (called from one goroutine).
 func (an *analysis) add(f *capture.Flow) {
-	an.flows = append(an.flows, *f)
+	if err := an.spool.Add(f); err != nil {
+		an.fail(err)
+		return
+	}
 	an.inf.Add(f, an.p.matrix.Explain(f))
 }
 
 // summary classifies every flow with the inferred host roles and aggregates the report.
-func (an *analysis) summary(res capture.Result) *reports.Summary {
+// When the flows did not fit in memory, the summary's records are not kept: they are
+// classified again, in order, from the spool while the report is encoded (which costs
+// a second classification but no memory).
+func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	m, inf := an.p.matrix, an.inf
 	o := an.p.clsOpts
 	o.Explain = func(f *capture.Flow) []classify.VeeamMatch {
@@ -162,22 +191,34 @@ func (an *analysis) summary(res capture.Result) *reports.Summary {
 	if err != nil {
 		panic(err) // the same options were validated by newPipeline
 	}
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top})
+	records := func(yield func(*reports.Record) error) error {
+		return an.spool.Each(func(f *capture.Flow) error {
+			v := cls.Classify(f)
+			r := reports.NewRecord(f, &v)
+			return yield(&r)
+		})
+	}
+	spilled := an.spool.Spilled()
+	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows,
+		SweepHosts: an.p.cfg.SweepHosts, SweepPorts: an.p.cfg.SweepPorts})
 	for _, in := range res.Inputs {
 		agg.AddInput(in)
 	}
 	agg.AddEvicted(res.Evicted)
-	for i := range an.flows {
-		f := &an.flows[i]
-		v := cls.Classify(f)
-		agg.Add(reports.NewRecord(f, &v))
+	if err := records(func(r *reports.Record) error { agg.Add(*r); return nil }); err != nil {
+		return nil, err
 	}
 	agg.SetHosts(hostsOf(inf.Hosts()))
 	s := agg.Summary()
-	if an.p.cfg.NoFlows {
+	switch {
+	case an.p.cfg.NoFlows:
 		s.Flows = nil
+	case spilled:
+		s.SetFlowIter(records)
+		an.p.log.Info().Uint64("flows", an.spool.Len()).Int("runs", an.spool.Runs()).
+			Int64("bytes", an.spool.DiskBytes()).Msg("flows spilled to a temporary file")
 	}
-	return s
+	return s, nil
 }
 
 func hostsOf(hs []classify.HostRoles) []reports.Host {
@@ -203,47 +244,86 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	p, err := newPipeline(cfg, a.log)
+	r, err := a.collect(ctx, cfg, args)
 	if err != nil {
-		return usageErr(err)
+		return err
 	}
-	inputs, err := capture.Expand(args)
+	defer r.an.close()
+	s, err := r.an.summary(r.res)
 	if err != nil {
-		return usageErr(err)
-	}
-	if len(inputs) == 0 {
-		return usageErr(errors.New("no input files found"))
-	}
-	// Refuse bad input before reading anything, so that no report is written.
-	if err := capture.Check(inputs); err != nil {
-		return usageErr(err)
-	}
-	opts := p.captureOptions()
-	opts.Stdin = a.stdin
-	stopProgress := a.progress(inputs, &opts)
-	an := p.newAnalysis()
-	start := time.Now()
-	res, runErr := capture.Run(ctx, inputs, opts, an.add)
-	stopProgress()
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return usageErr(runErr)
-	}
-	s := an.summary(res)
-	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", s.Totals.Packets).Uint64("flows", res.Flows).
-		Dur("took", time.Since(start)).Msg("analysis done")
-	for _, in := range res.Inputs {
-		if in.Truncated {
-			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
-		}
+		return err
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
 	}
-	if runErr != nil {
-		a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-		return &exitError{exitSignal, runErr}
+	return r.interrupted(a)
+}
+
+// pass is one run of the pipeline over a command's inputs.
+type pass struct {
+	p      *pipeline
+	an     *analysis // holds the flows; close it
+	res    capture.Result
+	runErr error // context.Canceled when the run was interrupted: an holds what was read
+}
+
+// collect builds the pipeline of cfg and reads the inputs args name into a new
+// analysis. Inputs are expanded and checked first, so that a file that is not a capture
+// stops the run before anything is read or written; a progress bar runs on a terminal.
+// The error is a usage error for bad configuration or inputs, a spool failure or a read
+// error; no run is returned with it.
+func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, error) {
+	p, err := newPipeline(cfg, a.log)
+	if err != nil {
+		return nil, usageErr(err)
 	}
-	return nil
+	inputs, err := capture.Expand(args)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if len(inputs) == 0 {
+		return nil, usageErr(errors.New("no input files found"))
+	}
+	// Refuse bad input before reading anything, so that no report is written.
+	if err := capture.Check(inputs); err != nil {
+		return nil, usageErr(err)
+	}
+	opts := p.captureOptions()
+	opts.Stdin = a.stdin
+	stopProgress := a.progress(inputs, &opts)
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	r := &pass{p: p, an: p.newAnalysis(fail)}
+	start := time.Now()
+	r.res, r.runErr = capture.Run(runCtx, inputs, opts, r.an.add)
+	stopProgress()
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		r.an.close()
+		return nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+	}
+	if r.runErr != nil && !errors.Is(r.runErr, context.Canceled) {
+		r.an.close()
+		return nil, usageErr(r.runErr)
+	}
+	var packets uint64
+	for _, in := range r.res.Inputs {
+		packets += in.Packets
+		if in.Truncated {
+			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
+		}
+	}
+	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
+		Dur("took", time.Since(start)).Msg("capture read")
+	return r, nil
+}
+
+// interrupted is the exit status of an interrupted run, once its report is written.
+func (r *pass) interrupted(a *app) error {
+	if r.runErr == nil {
+		return nil
+	}
+	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
+	return &exitError{exitSignal, r.runErr}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on
@@ -267,15 +347,7 @@ func (a *app) reportFormat() (string, error) {
 
 // writeReport writes s to -o atomically, or to stdout.
 func (a *app) writeReport(enc reports.Encoder, s *reports.Summary) error {
-	if a.cfg.Output == "" || a.cfg.Output == "-" {
-		return enc.Encode(a.stdout, s)
-	}
-	err := reports.WriteFile(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	a.log.Info().Str("file", a.cfg.Output).Msg("report written")
-	return nil
+	return a.writeOutput(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
 }
 
 // progress shows a progress bar of bytes read on a terminal stderr (unless --quiet)

@@ -16,7 +16,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -36,21 +38,48 @@ type app struct {
 // portclass.yaml, in that order of precedence. Every key has a default (see
 // setDefaults), so that viper also sees environment variables for keys no file sets.
 type Config struct {
-	LogLevel  string                 `mapstructure:"log-level"`
-	Quiet     bool                   `mapstructure:"quiet"`
-	Format    string                 `mapstructure:"format"`
-	Output    string                 `mapstructure:"output"`
-	Top       int                    `mapstructure:"top"`
-	Filter    string                 `mapstructure:"filter"`
-	Workers   int                    `mapstructure:"workers"`
-	MaxFlows  int                    `mapstructure:"max-flows"`
-	NoFlows   bool                   `mapstructure:"no-flows"`
-	Timeouts  Timeouts               `mapstructure:"timeouts"`
-	Ephemeral map[string]string      `mapstructure:"ephemeral"`
-	Services  []classify.UserService `mapstructure:"services"`
-	Veeam     classify.VeeamOptions  `mapstructure:"veeam"`
-	Inventory map[string][]string    `mapstructure:"inventory"`
-	Capture   CaptureConfig          `mapstructure:"capture"`
+	LogLevel   string                 `mapstructure:"log-level"`
+	Quiet      bool                   `mapstructure:"quiet"`
+	Format     string                 `mapstructure:"format"`
+	Output     string                 `mapstructure:"output"`
+	Top        int                    `mapstructure:"top"`
+	Filter     string                 `mapstructure:"filter"`
+	Workers    int                    `mapstructure:"workers"`
+	MaxFlows   int                    `mapstructure:"max-flows"`
+	NoFlows    bool                   `mapstructure:"no-flows"`
+	SweepHosts int                    `mapstructure:"sweep-hosts"`
+	SweepPorts int                    `mapstructure:"sweep-ports"`
+	SpillAfter int                    `mapstructure:"spill-after"`
+	TempDir    string                 `mapstructure:"temp-dir"`
+	Timeouts   Timeouts               `mapstructure:"timeouts"`
+	Ephemeral  map[string]string      `mapstructure:"ephemeral"`
+	Services   []classify.UserService `mapstructure:"services"`
+	Veeam      classify.VeeamOptions  `mapstructure:"veeam"`
+	Inventory  map[string][]string    `mapstructure:"inventory"`
+	Policy     string                 `mapstructure:"policy"`
+	Capture    CaptureConfig          `mapstructure:"capture"`
+	Verify     VerifyConfig           `mapstructure:"verify"`
+	Learn      LearnConfig            `mapstructure:"learn"`
+	Rules      RulesConfig            `mapstructure:"rules"`
+}
+
+// VerifyConfig is the verify command's own settings.
+type VerifyConfig struct {
+	Format string `mapstructure:"format"`  // text, json or md
+	FailOn string `mapstructure:"fail-on"` // finding kinds that give exit code 1
+}
+
+// LearnConfig is the settings of policy learn.
+type LearnConfig struct {
+	MinConfidence float64 `mapstructure:"min-confidence"`
+	MaxClients    int     `mapstructure:"max-clients"`
+}
+
+// RulesConfig is the settings of policy rules.
+type RulesConfig struct {
+	Format string `mapstructure:"format"`
+	Table  string `mapstructure:"table"`
+	Chain  string `mapstructure:"chain"`
 }
 
 // Timeouts are the flow idle timeouts, by packet time.
@@ -71,6 +100,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("workers", 1)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
+	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
+	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
+	v.SetDefault("spill-after", spool.DefaultLimit)
+	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
 	v.SetDefault("timeouts.udp", time.Minute)
 	v.SetDefault("timeouts.icmp", time.Minute)
@@ -85,6 +118,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("veeam.data_mover_range", "")
 	v.SetDefault("veeam.ports", map[string]any{})
 	v.SetDefault("inventory", map[string]any{})
+	v.SetDefault("policy", "")
+	v.SetDefault("verify.format", "")
+	v.SetDefault("verify.fail-on", strings.Join(classify.FailDefault.Names(), ","))
+	v.SetDefault("learn.min-confidence", 0.5)
+	v.SetDefault("learn.max-clients", 16)
+	v.SetDefault("rules.format", "nftables")
+	v.SetDefault("rules.table", "filter")
+	v.SetDefault("rules.chain", "")
 	captureDefaults(v)
 }
 
@@ -138,7 +179,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), a.captureCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.captureCmd(), a.verifyCmd(), a.policyCmd(), newPortsCmd(a.v))
 	return root
 }
 

@@ -189,7 +189,11 @@ func (a *app) capture(ctx context.Context) error {
 			return usageErr(err)
 		}
 	}
-	s := a.newSession(p, enc, ms, lo.Every)
+	// fail stops the capture when a spool (the flows of a report, on disk when they
+	// are many) cannot be written.
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	s := a.newSession(p, enc, ms, lo.Every, fail)
 	if ms != nil {
 		ms.m.watch(live)
 	}
@@ -198,8 +202,14 @@ func (a *app) capture(ctx context.Context) error {
 	a.log.Info().Strs("interfaces", names).Int("snaplen", lo.Snaplen).Str("filter", cfg.Filter).
 		Dur("every", cc.Every).Msg("capturing")
 	start := time.Now()
-	if err := live.Run(ctx, opts, s.emit); err != nil {
-		return err
+	runErr := live.Run(runCtx, opts, s.emit)
+	if cause := context.Cause(runCtx); runErr == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause
+	}
+	if runErr != nil {
+		s.report(s.from) // what was captured is still reported
+		s.wait()
+		return runErr
 	}
 	why := "stopped"
 	switch {
@@ -290,14 +300,15 @@ type session struct {
 	metrics *metricsServer
 	mark    *analysis // this mark's records, for the metrics
 	mp      *pipeline // for the metrics: all records, no top
+	fail    context.CancelCauseFunc
 
 	jobs     chan func() error // reports and metrics, in order, in the background
 	jobsDone chan struct{}
 	jobErr   error // set by the background goroutine, read after jobsDone
 }
 
-func (a *app) newSession(p *pipeline, enc reports.Encoder, ms *metricsServer, marks time.Duration) *session {
-	s := &session{a: a, p: p, enc: enc, every: a.cfg.Capture.Every, marks: marks, rep: p.newAnalysis(),
+func (a *app) newSession(p *pipeline, enc reports.Encoder, ms *metricsServer, marks time.Duration, fail context.CancelCauseFunc) *session {
+	s := &session{a: a, p: p, enc: enc, every: a.cfg.Capture.Every, marks: marks, fail: fail, rep: p.newAnalysis(fail),
 		open: map[flowID]*capture.Flow{}, from: time.Now(), metrics: ms}
 	if ms != nil {
 		mc := *p.cfg
@@ -305,7 +316,7 @@ func (a *app) newSession(p *pipeline, enc reports.Encoder, ms *metricsServer, ma
 		mp := *p
 		mp.cfg = &mc
 		s.mp = &mp
-		s.mark = mp.newAnalysis()
+		s.mark = mp.newAnalysis(fail)
 	}
 	return s
 }
@@ -402,8 +413,15 @@ func (s *session) interval(res capture.Result) {
 	}
 	if s.metrics != nil {
 		mark := s.mark
-		s.mark = s.mp.newAnalysis()
-		s.later(func() error { s.metrics.m.observe(mark.summary(res)); return nil })
+		s.mark = s.mp.newAnalysis(s.fail)
+		s.later(func() error {
+			defer mark.close()
+			sum, err := mark.summary(res)
+			if err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
+			return s.metrics.m.observe(sum)
+		})
 	}
 	if s.every > 0 && !res.Mark.IsZero() {
 		// The mark's timer fires a little after its boundary of the wall clock.
@@ -428,8 +446,15 @@ func (s *session) report(from time.Time) {
 	if len(res.Inputs) == 0 { // nothing came (the capture ended before its first interval)
 		res.Inputs = []capture.InputStats{{Path: strings.Join(s.a.cfg.Capture.Interfaces, ","), Format: "live", Size: -1}}
 	}
-	s.rep, s.res = s.p.newAnalysis(), capture.Result{}
-	s.later(func() error { return s.write(rep.summary(res), from) })
+	s.rep, s.res = s.p.newAnalysis(s.fail), capture.Result{}
+	s.later(func() error {
+		defer rep.close()
+		sum, err := rep.summary(res)
+		if err != nil {
+			return err
+		}
+		return s.write(sum, from)
+	})
 }
 
 // later runs job in the session's background goroutine, after the jobs before it.

@@ -25,12 +25,12 @@ import (
 // number of series.
 const maxPortLabels = 1000
 
-// metrics are the Prometheus metrics of a live capture. Flow metrics are brought up
+// liveMetrics are the Prometheus metrics of a live capture. Flow metrics are brought up
 // to date at every interval of the capture (--metrics-every) from the interval's
 // classified records, so they agree with the reports: packets and bytes grow while a
 // flow is open (status records), a flow is counted once, when it ends. Interface and
 // kernel counters are read at every scrape.
-type metrics struct {
+type liveMetrics struct {
 	packets, bytes *prometheus.CounterVec // proto, port_class
 	flows          *prometheus.CounterVec // proto, port_class
 	dynFlows       *prometheus.CounterVec // proto, port, unexplained
@@ -54,13 +54,13 @@ var (
 	descKernDrop  = prometheus.NewDesc("portclass_kernel_dropped_packets_total", "Packets the kernel dropped because the ring was full.", []string{"interface"}, nil)
 )
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) *liveMetrics {
 	f := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "portclass_" + name, Help: help}, labels)
 		reg.MustRegister(c)
 		return c
 	}
-	m := &metrics{
+	m := &liveMetrics{
 		packets:    f("packets_total", "Packets of flows, both directions, by protocol and IANA class of the server port.", "proto", "port_class"),
 		bytes:      f("bytes_total", "Wire bytes of flows, both directions, by protocol and IANA class of the server port.", "proto", "port_class"),
 		flows:      f("flows_total", "Flows ended, by protocol and IANA class of the server port.", "proto", "port_class"),
@@ -78,14 +78,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // watch makes the interface and kernel counters of l part of every scrape.
-func (m *metrics) watch(l *capture.Live) {
+func (m *liveMetrics) watch(l *capture.Live) {
 	m.mu.Lock()
 	m.live = l
 	m.mu.Unlock()
 }
 
 // Describe implements prometheus.Collector for the interface counters.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+func (m *liveMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descIfPackets
 	ch <- descIfBytes
 	ch <- descKernRecv
@@ -93,7 +93,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector: the live capture's interface counters.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+func (m *liveMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	l := m.live
 	m.mu.Unlock()
@@ -111,9 +111,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // observe adds the records and input statistics of one interval's summary.
-func (m *metrics) observe(s *reports.Summary) {
-	for i := range s.Flows {
-		r := &s.Flows[i]
+func (m *liveMetrics) observe(s *reports.Summary) error {
+	err := s.EachFlow(func(r *reports.Record) error {
 		class := r.PortClass
 		if class == "" {
 			class = "none"
@@ -145,7 +144,8 @@ func (m *metrics) observe(s *reports.Summary) {
 				m.veeamFlows.WithLabelValues(v.Rule).Inc()
 			}
 		}
-	}
+		return nil
+	})
 	for _, in := range s.Inputs {
 		var unsupported uint64
 		for _, n := range in.Unsupported {
@@ -156,17 +156,18 @@ func (m *metrics) observe(s *reports.Summary) {
 			m.input.WithLabelValues(outcome).Add(float64(n))
 		}
 	}
+	return err
 }
 
 // reported counts a report written.
-func (m *metrics) reported() {
+func (m *liveMetrics) reported() {
 	m.reports.Inc()
 	m.lastReport.SetToCurrentTime()
 }
 
 // metricsServer serves the metrics over HTTP at /metrics.
 type metricsServer struct {
-	m    *metrics
+	m    *liveMetrics
 	srv  *http.Server
 	addr net.Addr
 }
