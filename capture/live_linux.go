@@ -43,13 +43,13 @@ type Live struct {
 	closed bool
 
 	// reader goroutines → pipeline
-	batches  chan *liveBatch
-	free     chan *liveBatch
-	warnCh   chan string
-	stop     chan struct{}
-	stopAt   atomic.Int64 // Unix ns after which readers stop; 0 while running
-	wg       sync.WaitGroup
-	running  bool
+	batches chan *liveBatch
+	free    chan *liveBatch
+	warnCh  chan string
+	stop    chan struct{}
+	stopAt  atomic.Int64 // Unix ns after which readers stop; 0 while running
+	wg      sync.WaitGroup
+	running bool
 
 	// owned by the goroutine running the pipeline
 	cur   *liveBatch
