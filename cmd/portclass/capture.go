@@ -126,9 +126,12 @@ packets is dropped, as libpcap does).`,
 	}
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
-	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
+	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
+		"spill-after", "temp-dir", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
 		f := *shared.Lookup(name)
 		switch name {
+		case "filter":
+			f.Usage = "tcpdump filter expression, compiled to classic BPF and run in the kernel (e.g. 'tcp port 443 and not host 192.0.2.1')"
 		case "output":
 			f.Usage = "write the reports to FILE atomically instead of stdout; strftime verbs (%Y%m%dT%H%M%S) make one file per interval"
 		case "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout":
