@@ -145,7 +145,8 @@ func TestLiveLoopback(t *testing.T) {
 }
 
 // TestLiveKernelFilter checks that the compiled filter runs in the kernel: only the
-// UDP packets reach the ring and the kernel's own counter counts only them.
+// UDP packets reach the ring and the kernel's own counter counts only them. It also
+// opens "any" in promiscuous mode.
 func TestLiveKernelFilter(t *testing.T) {
 	if !livetest.InNetns(t) {
 		return
@@ -154,10 +155,12 @@ func TestLiveKernelFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo := capture.LiveOptions{Interfaces: []string{"lo"}, Log: zerolog.Nop(), FilterExpr: "udp",
+	// "any" is every interface that is up: only lo in this namespace. Promiscuous mode
+	// changes nothing on loopback but must be accepted.
+	lo := capture.LiveOptions{Interfaces: []string{"any"}, Promisc: true, Log: zerolog.Nop(), FilterExpr: "udp",
 		KernelFilter: func(lt uint16, snap uint32) ([]bpf.Instruction, error) { return f.Compile(lt, snap) }}
 	r := startLive(t, lo, capture.Options{Workers: 1, Log: zerolog.Nop()})
-	if ifs := r.l.Interfaces(); len(ifs) != 1 || !ifs[0].KernelFilter || !ifs[0].Loopback || ifs[0].LinkType != capture.LinkEthernet {
+	if ifs := r.l.Interfaces(); len(ifs) != 1 || ifs[0].Name != "lo" || !ifs[0].KernelFilter || !ifs[0].Loopback || ifs[0].LinkType != capture.LinkEthernet {
 		t.Fatalf("interfaces %+v; want lo, Ethernet, loopback, filter in the kernel", ifs)
 	}
 	livetest.Send(t, 2, 3, 7)
@@ -166,8 +169,8 @@ func TestLiveKernelFilter(t *testing.T) {
 		t.Errorf("read %d packets, want the 14 UDP datagrams", got)
 	}
 	in := r.intervals[0].Inputs[0]
-	if in.KernelReceived != 14 || in.Filtered != 0 {
-		t.Errorf("kernel received %d, filtered in portclass %d; want 14 and 0", in.KernelReceived, in.Filtered)
+	if in.Path != "any" || in.KernelReceived != 14 || in.Filtered != 0 {
+		t.Errorf("input %q: kernel received %d, filtered in portclass %d; want any, 14 and 0", in.Path, in.KernelReceived, in.Filtered)
 	}
 	if len(r.flows) != 1 || r.flows[0].Proto != capture.ProtoUDP {
 		t.Errorf("flows %+v, want the one UDP flow", r.flows)
