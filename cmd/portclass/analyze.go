@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
@@ -41,7 +42,11 @@ a capture cut short is reported up to the damage, with a warning.`,
   portclass analyze --filter 'tcp and (port 6162 or portrange 2500-3300)' -o report.json captures/
 
   # one flow record per line, from a compressed capture on stdin
-  zstdcat big.pcap.zst | portclass analyze --format ndjson - > flows.ndjson`,
+  zstdcat big.pcap.zst | portclass analyze --format ndjson - > flows.ndjson
+
+  # one self-contained HTML page (charts, sortable and filterable flow table) to open
+  # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
+  portclass analyze --html-max-flows 20000 -o report.html captures/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
@@ -55,6 +60,7 @@ a capture cut short is reported up to the damage, with a warning.`,
 	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU). 1 is fastest on 2 cores today: the sequential read+decode stage is the bottleneck")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	htmlFlag(fs)
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
@@ -230,7 +236,7 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.EncoderFor(format)
+	enc, err := a.encoderFor(format)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -303,6 +309,21 @@ func (a *app) reportFormat() (string, error) {
 		return "text", nil
 	}
 	return "json", nil
+}
+
+// htmlFlag adds --html-max-flows to the flags of a command that writes summaries.
+func htmlFlag(fs *pflag.FlagSet) {
+	fs.Int("html-max-flows", reports.DefaultHTMLMaxFlows, "html: flow records embedded in the page, unexplained, failed and largest first; 0 for all")
+}
+
+// encoderFor returns the encoder of a report format, configured (--html-max-flows).
+func (a *app) encoderFor(format string) (reports.Encoder, error) {
+	enc, err := reports.EncoderFor(format)
+	if h, ok := enc.(reports.HTML); ok {
+		h.MaxFlows = a.cfg.HTMLFlows
+		enc = h
+	}
+	return enc, err
 }
 
 // writeReport writes s to -o atomically, or to stdout.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +47,7 @@ type Config struct {
 	Workers    int                    `mapstructure:"workers"`
 	MaxFlows   int                    `mapstructure:"max-flows"`
 	NoFlows    bool                   `mapstructure:"no-flows"`
+	HTMLFlows  int                    `mapstructure:"html-max-flows"`
 	SpillAfter int                    `mapstructure:"spill-after"`
 	TempDir    string                 `mapstructure:"temp-dir"`
 	Timeouts   Timeouts               `mapstructure:"timeouts"`
@@ -73,6 +75,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("workers", 1)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
+	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
 	v.SetDefault("spill-after", spool.DefaultLimit)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
