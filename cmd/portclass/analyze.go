@@ -231,7 +231,6 @@ func hostsOf(hs []classify.HostRoles) []reports.Host {
 
 // analyze is the analyze command.
 func (a *app) analyze(ctx context.Context, args []string) error {
-	cfg := &a.cfg
 	format, err := a.reportFormat()
 	if err != nil {
 		return usageErr(err)
@@ -240,40 +239,73 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	p, err := newPipeline(cfg, a.log)
+	p, err := newPipeline(&a.cfg, a.log)
 	if err != nil {
 		return usageErr(err)
 	}
+	inputs, err := captureInputs(args)
+	if err != nil {
+		return err
+	}
+	an, s, interrupted, err := a.runAnalysis(ctx, p, inputs)
+	if err != nil {
+		return err
+	}
+	defer an.close()
+	if err := a.writeReport(enc, s); err != nil {
+		return err
+	}
+	if interrupted != nil {
+		a.log.Warn().Msg("interrupted: the report covers the packets read so far")
+		return &exitError{exitSignal, interrupted}
+	}
+	return nil
+}
+
+// captureInputs expands the command-line inputs (files, directories, "-") and refuses
+// bad input before anything is read, so that no report is written.
+func captureInputs(args []string) ([]string, error) {
 	inputs, err := capture.Expand(args)
 	if err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
 	if len(inputs) == 0 {
-		return usageErr(errors.New("no input files found"))
+		return nil, usageErr(errors.New("no input files found"))
 	}
-	// Refuse bad input before reading anything, so that no report is written.
 	if err := capture.Check(inputs); err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
+	return inputs, nil
+}
+
+// runAnalysis reads inputs through p and returns the analysis and its summary. The
+// caller closes the analysis once it is done with the summary, whose records may
+// stream from the analysis's spool. interrupted is not nil when a signal stopped the
+// run: the summary then covers the packets read so far.
+func (a *app) runAnalysis(ctx context.Context, p *pipeline, inputs []string) (_ *analysis, _ *reports.Summary, interrupted, err error) {
 	opts := p.captureOptions()
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	an := p.newAnalysis(fail)
-	defer an.close()
+	defer func() {
+		if err != nil {
+			an.close()
+		}
+	}()
 	start := time.Now()
 	res, runErr := capture.Run(runCtx, inputs, opts, an.add)
 	stopProgress()
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+		return nil, nil, nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return usageErr(runErr)
+		return nil, nil, nil, usageErr(runErr)
 	}
 	s, err := an.summary(res)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", s.Totals.Packets).Uint64("flows", res.Flows).
 		Dur("took", time.Since(start)).Msg("analysis done")
@@ -282,14 +314,7 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
 		}
 	}
-	if err := a.writeReport(enc, s); err != nil {
-		return err
-	}
-	if runErr != nil {
-		a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-		return &exitError{exitSignal, runErr}
-	}
-	return nil
+	return an, s, runErr, nil
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on

@@ -144,7 +144,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.mergeCmd(), newPortsCmd(a.v))
 	return root
 }
 
