@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports/internal/termesc"
@@ -127,6 +128,7 @@ type htmlFlow struct {
 	VLAN                                  uint16
 	Packets, Bytes                        uint64
 	BytesH, First, Last, Duration, Input  string
+	FirstFull, LastFull                   string // TimeLayout; the cells show milliseconds
 	Unexplained, Failed                   bool
 }
 
@@ -220,13 +222,23 @@ func newHTMLFlow(r *Record) htmlFlow {
 		Packets:     r.Packets(),
 		Bytes:       r.Bytes(),
 		BytesH:      humanBytes(r.Bytes()),
-		First:       stamp(r.First),
-		Last:        stamp(r.Last),
+		First:       shortStamp(r.First),
+		Last:        shortStamp(r.Last),
+		FirstFull:   stamp(r.First),
+		LastFull:    stamp(r.Last),
 		Duration:    strconv.FormatFloat(secs, 'f', 3, 64),
 		Input:       termesc.String(r.Input),
 		Unexplained: slices.Contains(r.Flags, classify.FlagUnexplained),
 		Failed:      failedAttempt(r),
 	}
+}
+
+// shortStamp is t in UTC to the millisecond, for a table cell: "2026-01-15 10:00:01.003".
+func shortStamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
 }
 
 // failedAttempt reports whether a flow is a connection attempt that did not get
