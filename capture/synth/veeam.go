@@ -161,14 +161,19 @@ func veeamScript(sc *scripter) {
 		sc.host(h.Addr, h.Windows, 0)
 	}
 	for _, st := range veeamPlan() {
-		f := st.fact
-		for k := range st.count {
-			at := sec(st.at + float64(k)*st.every)
-			if f.Proto == ProtoUDP {
-				sc.udp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.shape, st.name, st.rounds)
-				continue
-			}
-			sc.tcp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.rounds, st.req, st.resp)
+		sc.veeamStep(st)
+	}
+}
+
+// veeamStep adds the connections of one step of a Veeam plan, all answered.
+func (sc *scripter) veeamStep(st veeamStep) {
+	f := st.fact
+	for k := range st.count {
+		at := sec(st.at + float64(k)*st.every)
+		if f.Proto == ProtoUDP {
+			sc.udp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.shape, st.name, st.rounds)
+			continue
 		}
+		sc.tcp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.rounds, st.req, st.resp)
 	}
 }
