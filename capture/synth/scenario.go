@@ -15,11 +15,11 @@ func BaseTime() time.Time { return time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
 type Kind uint8
 
 const (
-	KindUnknown Kind = iota
-	KindMix          // "mix": benchmark traffic, Packets packets over about Flows flows
-	KindSample       // "sample": an office/backup segment for `make demo`, a few thousand packets
-	KindVeeam        // "veeam": a Veeam Backup & Replication job; every connection is in VeeamFacts
-	KindVeeamAfter   // "veeam-after": the veeam job a day later, after a firewall change (VeeamChanges)
+	KindUnknown    Kind = iota
+	KindMix             // "mix": benchmark traffic, Packets packets over about Flows flows
+	KindSample          // "sample": an office/backup segment for `make demo`, a few thousand packets
+	KindVeeam           // "veeam": a Veeam Backup & Replication job; every connection is in VeeamFacts
+	KindVeeamAfter      // "veeam-after": the veeam job a day later, after a firewall change (VeeamChanges)
 )
 
 var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-after"}
