@@ -353,10 +353,15 @@ func (a *app) encoderFor(format string) (reports.Encoder, error) {
 
 // writeReport writes s to -o atomically, or to stdout.
 func (a *app) writeReport(enc reports.Encoder, s *reports.Summary) error {
+	return a.writeOutput(func(w io.Writer) error { return enc.Encode(w, s) })
+}
+
+// writeOutput writes what encode writes to -o atomically, or to stdout.
+func (a *app) writeOutput(encode func(io.Writer) error) error {
 	if a.cfg.Output == "" || a.cfg.Output == "-" {
-		return enc.Encode(a.stdout, s)
+		return encode(a.stdout)
 	}
-	err := reports.WriteFile(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
+	err := reports.WriteFile(a.cfg.Output, encode)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

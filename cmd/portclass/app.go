@@ -48,6 +48,7 @@ type Config struct {
 	MaxFlows   int                    `mapstructure:"max-flows"`
 	NoFlows    bool                   `mapstructure:"no-flows"`
 	HTMLFlows  int                    `mapstructure:"html-max-flows"`
+	Diff       DiffConfig             `mapstructure:"diff"`
 	SpillAfter int                    `mapstructure:"spill-after"`
 	TempDir    string                 `mapstructure:"temp-dir"`
 	Timeouts   Timeouts               `mapstructure:"timeouts"`
@@ -76,6 +77,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
 	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
+	v.SetDefault("diff.unchanged", false)
+	v.SetDefault("diff.fail-on", defaultFailOn())
 	v.SetDefault("spill-after", spool.DefaultLimit)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
@@ -144,7 +147,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), a.mergeCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.diffCmd(), a.mergeCmd(), newPortsCmd(a.v))
 	return root
 }
 

@@ -79,9 +79,8 @@ func (a *app) merge(paths []string) error {
 		if err != nil {
 			return usageErr(err)
 		}
-		if s.Totals.Flows != uint64(len(s.Flows)) {
-			return usageErr(fmt.Errorf("%s: %w: it counts %d flows but carries %d flow records; "+
-				"rerun analyze without --no-flows", path, errNoRecords, s.Totals.Flows, len(s.Flows)))
+		if err := checkRecords(path, s); err != nil {
+			return usageErr(err)
 		}
 		ss[i] = s
 	}
@@ -98,6 +97,15 @@ func (a *app) merge(paths []string) error {
 
 // errNoRecords is the reason a summary cannot be merged or diffed.
 var errNoRecords = errors.New("summary written without its flow records (--no-flows)")
+
+// checkRecords refuses a summary that does not carry all its flow records.
+func checkRecords(path string, s *reports.Summary) error {
+	if s.Totals.Flows == uint64(len(s.Flows)) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: it counts %d flows but carries %d flow records; rerun analyze without --no-flows",
+		path, errNoRecords, s.Totals.Flows, len(s.Flows))
+}
 
 // warnDuplicateInputs logs the inputs that appear in more than one summary: their flows
 // would be counted once per summary.
