@@ -326,3 +326,63 @@ func TestDiffEscaping(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDiff: for any summary LoadSummary accepts, a diff with itself finds no
+// difference and counts every conversation as the same, and a diff with the fixture
+// encodes in every diff format; the JSON diff reads back.
+func FuzzDiff(f *testing.F) {
+	fuzzSeeds(f)
+	fixture := fixtureSummary(0)
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := LoadSummary(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		self, err := Compare(s, s, DiffOptions{})
+		if err != nil {
+			if errors.Is(err, ErrNoFlowRecords) {
+				return
+			}
+			t.Fatal(err)
+		}
+		if self.Counts.Differences != 0 || self.Counts.Same != self.Before.Conversations || len(self.Entries) != 0 {
+			t.Fatalf("self diff: %+v", self.Counts)
+		}
+		d, err := Compare(fixture, s, DiffOptions{Unchanged: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Entries) != d.Counts.Differences+d.Counts.Same {
+			t.Fatalf("%d entries for counts %+v", len(d.Entries), d.Counts)
+		}
+		for _, format := range DiffFormats() {
+			out := encodeDiff(t, format, d)
+			if format == "json" {
+				var back Diff
+				if err := json.Unmarshal([]byte(out), &back); err != nil || back.Counts != d.Counts {
+					t.Fatalf("json diff does not read back: %v", err)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkCompare compares two summaries of 100k records each.
+func BenchmarkCompare(b *testing.B) {
+	const n = 100_000
+	before, after := benchSummary(n), benchSummary(n)
+	for i := range after.Flows {
+		if i%7 == 0 {
+			after.Flows[i].State = "REJ"
+		}
+	}
+	b.ReportAllocs()
+	records := 0
+	for b.Loop() {
+		if _, err := Compare(before, after, DiffOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		records += 2 * n
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+}

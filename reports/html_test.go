@@ -122,3 +122,65 @@ func TestHTMLStreamedFlows(t *testing.T) {
 		t.Errorf("a flow table without records")
 	}
 }
+
+// fuzzSeeds are the small summaries the fuzz targets of this package start from.
+func fuzzSeeds(f *testing.F) {
+	agg := NewAggregator(Options{Top: 1})
+	recs := fixtureRecords()
+	for _, i := range []int{0, 5, 6, 9} {
+		agg.Add(recs[i])
+	}
+	agg.AddInput(fixtureInputs()[1])
+	agg.SetHosts(fixtureHosts()[:1])
+	var small strings.Builder
+	if err := (JSON{}).Encode(&small, agg.Summary()); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(small.String())
+	f.Add(`{"schema_version":1,"flows":[{"proto":"tcp","client":"<script>","server":"\u202e:1","state":"REJ","flags":["unexplained-ephemeral"]}],"totals":{"flows":1}}`)
+	f.Add(`{"schema_version":1,"protocols":[{"proto":"</svg><script>","bytes":1}],"port_classes":[{"port_class":"\"'><x"}]}`)
+	f.Add(`{"schema_version":1,"flows":[{"proto":"udp","client":"[::1]:1","server":"[::1]:2","state":"S0","icmp_errors":[{"type":3,"code":13,"from":"\u0000","count":4294967295}]}],"totals":{"flows":1}}`)
+}
+
+// FuzzHTML: whatever summary LoadSummary accepts, the HTML page holds exactly its own
+// style sheet and script (allowed by their CSP hashes), no element or attribute that
+// a string of the summary put there, and no raw control or bidi character.
+func FuzzHTML(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := LoadSummary(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		page := encodeHTML(t, HTML{MaxFlows: 3}, s)
+		for i, r := range page {
+			if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u202e' {
+				t.Fatalf("raw %U at byte %d", r, i)
+			}
+		}
+		checkHTMLStructure(t, page)
+		if n := len(flowTableRows(t, page)); n > 3 || n > len(s.Flows) {
+			t.Fatalf("%d rows for %d flows with MaxFlows 3", n, len(s.Flows))
+		}
+	})
+}
+
+// BenchmarkHTML writes the page of 100k records, of which it embeds the default
+// 5000: the cost of streaming every record through the selection.
+func BenchmarkHTML(b *testing.B) {
+	const n = 100_000
+	s := benchSummary(n)
+	b.ReportAllocs()
+	records := 0
+	var size int
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := (HTML{MaxFlows: DefaultHTMLMaxFlows}).Encode(&buf, s); err != nil {
+			b.Fatal(err)
+		}
+		size = buf.Len()
+		records += n
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+	b.ReportMetric(float64(size), "page-bytes")
+}
