@@ -10,70 +10,16 @@ import (
 	"time"
 )
 
-// Reachability of one flow: whether its connection attempt got through, decided from
-// its connection state and the ICMP errors that quoted it. The names follow the
-// verdict vocabulary of the design (ok, blocked-refused, blocked-icmp,
-// blocked-unanswered).
-const (
-	// ReachOK: answered. TCP completed its handshake (S1, SF, S2, S3, RSTO, RSTR, or
-	// OTH with packets both ways); other protocols: both sides sent (SF).
-	ReachOK = "ok"
-	// ReachRefused: the server's host answered that nothing listens: a RST to the SYN
-	// (REJ), or ICMP port unreachable.
-	ReachRefused = "blocked-refused"
-	// ReachICMP: an ICMP error other than port unreachable quoted the flow and nothing
-	// answered: administratively prohibited, host or network unreachable, time
-	// exceeded (what a firewall or router sends).
-	ReachICMP = "blocked-icmp"
-	// ReachUnanswered: nothing answered (TCP S0, SH, RSTOS0; one-way datagrams, S0).
-	ReachUnanswered = "blocked-unanswered"
-	// ReachOther: the flow was seen without its start or only from the server (OTH
-	// one way, SHR, RSTRH): it says nothing about reachability.
-	ReachOther = "other"
-)
+// ReachUnknown is how a diff counts the flows whose reachability [Reachability]
+// cannot tell (one-way UDP, ICMP, TCP picked up mid-stream).
+const ReachUnknown = "unknown"
 
-// ReachOf returns the reachability of a flow record (one of the Reach constants).
-func ReachOf(r *Record) string {
-	reach := ReachOther
-	if r.Proto == "tcp" {
-		switch r.State {
-		case "S1", "SF", "S2", "S3", "RSTO", "RSTR":
-			reach = ReachOK
-		case "OTH":
-			if r.PacketsToServer > 0 && r.PacketsToClient > 0 {
-				reach = ReachOK
-			}
-		case "REJ":
-			reach = ReachRefused
-		case "S0", "SH", "RSTOS0":
-			reach = ReachUnanswered
-		}
-	} else {
-		switch r.State {
-		case "SF":
-			reach = ReachOK
-		case "S0":
-			reach = ReachUnanswered
-		}
-	}
-	if reach == ReachOK || len(r.ICMPErrors) == 0 {
+// reachOf is Reachability, with ReachUnknown for a flow that cannot tell.
+func reachOf(r *Record) string {
+	if reach := Reachability(r); reach != "" {
 		return reach
 	}
-	for _, e := range r.ICMPErrors {
-		if portUnreachable(e) {
-			return ReachRefused
-		}
-	}
-	return ReachICMP
-}
-
-// portUnreachable reports whether an ICMP error says the host is there but the port
-// is closed (ICMP 3/3, ICMPv6 1/4).
-func portUnreachable(e ICMPError) bool {
-	if e.V6 {
-		return e.Type == 1 && e.Code == 4
-	}
-	return e.Type == 3 && e.Code == 3
+	return ReachUnknown
 }
 
 func blocked(reach string) bool {
@@ -218,7 +164,8 @@ type DiffEntry struct {
 
 // DiffSide is a conversation's flows on one side.
 type DiffSide struct {
-	// Reach is the reachability of all its flows, or "mixed" when they differ.
+	// Reach is the reachability of all its flows (Reachability, or ReachUnknown), or
+	// ReachMixed when they differ.
 	Reach string `json:"reach"`
 	Counts
 	States     map[string]uint64 `json:"states"` // flows per connection state
@@ -312,7 +259,7 @@ func (d *Diff) add(s *Summary, after bool, src *DiffSource) error {
 func (s *DiffSide) add(r *Record) {
 	s.Counts.add(r)
 	s.States[r.State]++
-	s.ReachFlows[ReachOf(r)]++
+	s.ReachFlows[reachOf(r)]++
 	for _, e := range r.ICMPErrors {
 		i := slices.IndexFunc(s.ICMPErrors, func(x ICMPError) bool {
 			return x.Type == e.Type && x.Code == e.Code && x.V6 == e.V6 && x.From == e.From
@@ -410,7 +357,7 @@ func classifyChange(before, after *DiffSide) string {
 	case after == nil:
 		return ChangeGone
 	}
-	okB, okA := before.ReachFlows[ReachOK] > 0, after.ReachFlows[ReachOK] > 0
+	okB, okA := before.ReachFlows[ReachEstablished] > 0, after.ReachFlows[ReachEstablished] > 0
 	switch {
 	case okB && !okA && anyBlocked(after):
 		return ChangeBlocked

@@ -40,7 +40,7 @@ func TestMergeAll(t *testing.T) {
 					evicted += uint64(i)
 				}
 				all := aggregate(top, recs, inputs, hosts, evicted)
-				m, err := MergeAll(top, ss...)
+				m, err := MergeAll(Options{Top: top}, ss...)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -61,6 +61,8 @@ a capture cut short is reported up to the damage, with a warning.`,
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
 	htmlFlag(fs)
+	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
+	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
@@ -196,7 +198,8 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 		})
 	}
 	spilled := an.spool.Spilled()
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows})
+	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows,
+		SweepHosts: an.p.cfg.SweepHosts, SweepPorts: an.p.cfg.SweepPorts})
 	for _, in := range res.Inputs {
 		agg.AddInput(in)
 	}

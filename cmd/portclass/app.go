@@ -49,6 +49,8 @@ type Config struct {
 	NoFlows    bool                   `mapstructure:"no-flows"`
 	HTMLFlows  int                    `mapstructure:"html-max-flows"`
 	Diff       DiffConfig             `mapstructure:"diff"`
+	SweepHosts int                    `mapstructure:"sweep-hosts"`
+	SweepPorts int                    `mapstructure:"sweep-ports"`
 	SpillAfter int                    `mapstructure:"spill-after"`
 	TempDir    string                 `mapstructure:"temp-dir"`
 	Timeouts   Timeouts               `mapstructure:"timeouts"`
@@ -79,6 +81,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
 	v.SetDefault("diff.unchanged", false)
 	v.SetDefault("diff.fail-on", defaultFailOn())
+	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
+	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
 	v.SetDefault("spill-after", spool.DefaultLimit)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)

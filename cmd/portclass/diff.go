@@ -39,14 +39,16 @@ its content, not its name); "-" reads one side from standard input.
 Conversations are compared, not flows: a conversation is the protocol, client address,
 server address and server port. Client ports are ephemeral and do not count, so the 12
 connections a backup job opens to tcp/6162 are one conversation with 12 flows. Each flow's
-outcome comes from its connection state and the ICMP errors that quoted it: ok (answered),
-blocked-refused (TCP RST, ICMP port unreachable), blocked-icmp (administratively prohibited,
-host or network unreachable), blocked-unanswered (no answer at all).
+outcome is the reachability the attempts section uses, from its connection state and the
+ICMP errors that quoted it: established (answered), refused (a RST answered the SYN),
+icmp-blocked (an ICMP destination unreachable and no answer), unanswered (SYNs and nothing
+back), or unknown (one-way UDP, ICMP, TCP picked up mid-stream).
 
 Kinds of difference:
   blocked   answered before; after, only blocked attempts  (e.g. was SF ×12, now REJ ×12)
   opened    only blocked attempts before; answered after
-  changed   another mix of outcomes (unanswered became refused, partly blocked, ...)
+  changed   another mix of outcomes (unanswered became refused, partly blocked,
+            established became unknown: a UDP service that no longer answers, ...)
   new       only after
   gone      only before
 Conversations with the same outcomes are "same", whatever their volume; --unchanged lists

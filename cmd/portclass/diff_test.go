@@ -45,7 +45,7 @@ func TestDiffFirewallChange(t *testing.T) {
 	wantChange := map[synth.ChangeKind]string{synth.ChangeRefused: reports.ChangeBlocked, synth.ChangeUnanswered: reports.ChangeBlocked,
 		synth.ChangeProhibited: reports.ChangeBlocked, synth.ChangeGone: reports.ChangeGone, synth.ChangeNew: reports.ChangeNew}
 	wantReach := map[synth.ChangeKind]string{synth.ChangeRefused: reports.ReachRefused, synth.ChangeUnanswered: reports.ReachUnanswered,
-		synth.ChangeProhibited: reports.ReachICMP, synth.ChangeNew: reports.ReachOK}
+		synth.ChangeProhibited: reports.ReachICMP, synth.ChangeNew: reports.ReachEstablished}
 	protoName := map[uint8]string{synth.ProtoTCP: "tcp", synth.ProtoUDP: "udp"}
 	changes := synth.VeeamChanges()
 	changedFacts := 0
@@ -65,8 +65,8 @@ func TestDiffFirewallChange(t *testing.T) {
 		}
 		if c.Change != synth.ChangeNew {
 			changedFacts++
-			if e.Before == nil || e.Before.Reach != reports.ReachOK {
-				t.Errorf("%v → %v: before %+v, want ok", c.Client, c.Server, e.Before)
+			if e.Before == nil || e.Before.Reach != reports.ReachEstablished {
+				t.Errorf("%v → %v: before %+v, want established", c.Client, c.Server, e.Before)
 			}
 		}
 	}

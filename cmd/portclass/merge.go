@@ -24,8 +24,8 @@ func (a *app) mergeCmd() *cobra.Command {
 one per sensor, capture shard or day, and writes the report of all of them in any format.
 
 The merge is exact: every breakdown (protocols, port classes, services, server ports,
-talkers, ephemeral-range traffic, connection states, Veeam rules) is rebuilt from the flow
-records the summaries carry, so the result is what analyze writes for all the captures at
+talkers, ephemeral-range traffic, connection states, failed attempts and sweeps, Veeam
+rules) is rebuilt from the flow records the summaries carry, so the result is what analyze writes for all the captures at
 once, with one exception. Veeam host roles are combined address by address (the union of
 roles, the higher confidence, the union of evidence) instead of being inferred again from
 all flows, and each flow keeps the Veeam rules its own analysis matched. When a host shows
@@ -56,6 +56,8 @@ standard input.`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
+	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers")
+	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports")
 	htmlFlag(fs)
 	return cmd
 }
@@ -86,7 +88,7 @@ func (a *app) merge(paths []string) error {
 	}
 	a.warnDuplicateInputs(paths, ss)
 	start := time.Now()
-	m, err := reports.MergeAll(a.cfg.Top, ss...)
+	m, err := reports.MergeAll(reports.Options{Top: a.cfg.Top, SweepHosts: a.cfg.SweepHosts, SweepPorts: a.cfg.SweepPorts}, ss...)
 	if err != nil {
 		return usageErr(err) // cannot happen: every summary was checked above
 	}

@@ -61,7 +61,8 @@ func TestMergeMatchesAnalyze(t *testing.T) {
 	if !reflect.DeepEqual(m.Totals, joint.Totals) || !reflect.DeepEqual(m.Inputs, joint.Inputs) ||
 		!reflect.DeepEqual(m.Protocols, joint.Protocols) || !reflect.DeepEqual(m.PortClasses, joint.PortClasses) ||
 		!reflect.DeepEqual(m.Services, joint.Services) || !reflect.DeepEqual(m.ServerPorts, joint.ServerPorts) ||
-		!reflect.DeepEqual(m.Talkers, joint.Talkers) || !reflect.DeepEqual(m.States, joint.States) || m.Top != joint.Top {
+		!reflect.DeepEqual(m.Talkers, joint.Talkers) || !reflect.DeepEqual(m.States, joint.States) || m.Top != joint.Top ||
+		!reflect.DeepEqual(m.Attempts, joint.Attempts) || !reflect.DeepEqual(m.Sweeps, joint.Sweeps) || len(m.Attempts) == 0 {
 		t.Errorf("merged breakdowns differ from analyze of both captures")
 	}
 	if len(m.Flows) != len(joint.Flows) {
