@@ -242,17 +242,9 @@ func shortStamp(t time.Time) string {
 }
 
 // failedAttempt reports whether a flow is a connection attempt that did not get
-// through: no answer (S0, SH, RSTOS0), refused (REJ) or answered by an ICMP error.
-func failedAttempt(r *Record) bool {
-	if len(r.ICMPErrors) > 0 {
-		return true
-	}
-	switch r.State {
-	case "S0", "REJ", "SH", "RSTOS0":
-		return true
-	}
-	return false
-}
+// through, as the attempts section counts them: refused, unanswered or ICMP-blocked
+// (Reachability).
+func failedAttempt(r *Record) bool { return blocked(Reachability(r)) }
 
 // flowRank orders records by how much the HTML report wants to keep them: lower tier
 // first (0 unexplained, 1 failed attempt, 2 the rest), then more bytes, then earlier
@@ -412,9 +404,8 @@ func htmlCharts(s *Summary) []htmlChart {
 	slices.SortStableFunc(st, func(x, y StateCount) int { return cmp.Compare(y.Flows, x.Flows) })
 	for _, c := range st {
 		class := ""
-		switch c.State {
-		case "S0", "REJ", "SH", "RSTOS0":
-			class = "bad"
+		if c.Proto == "tcp" && slices.Contains([]string{"S0", "REJ", "SH", "RSTOS0"}, c.State) {
+			class = "bad" // refused or unanswered (RSTR may be either: not marked)
 		}
 		states = append(states, item{c.Proto + " " + orDash(c.State, "-"), c.Flows, class})
 	}

@@ -69,8 +69,8 @@ func TestHTMLMaxFlows(t *testing.T) {
 		got = append(got, r[0]+" "+r[2]+" "+r[4])
 	}
 	// 3 unexplained (tcp and udp 51515, tcp 60000), then the failed attempts, largest
-	// first: the unanswered SYNs to 8080 (222 B), the NTP datagram refused by ICMPv6
-	// (110 B); the unanswered echo reply (98 B) is left out. Report order.
+	// first: the unanswered SYNs to 8080 (222 B), the NTP datagram blocked by ICMPv6
+	// (110 B); the rest is left out. Report order.
 	want := []string{
 		"tcp 203.0.113.80:8080 S0",
 		"tcp 198.51.100.7:51515 REJ",
