@@ -752,6 +752,13 @@ func TestExplainFor(t *testing.T) {
 		{"dynamic RPC from a Linux repository", tcp, "198.51.100.7:55555", []string{"repository-linux"}, nil, nil, false},
 		{"data channel proxy to repository", tcp, "198.51.100.7:2600", []string{"backup-proxy-vmware"}, []string{"repository-linux"},
 			[]string{"proxy-to-repository"}, false},
+		{"data channel range from a proxy to an unknown host (a web proxy on 3128)", tcp, "198.51.100.7:3128", []string{"backup-proxy-vmware"}, nil, nil, false},
+		{"SSH from an unknown workstation to a Linux repository", tcp, "198.51.100.7:22", nil, []string{"repository-linux"}, nil, false},
+		{"SSH from the backup server to an unknown host", tcp, "198.51.100.7:22", []string{"backup-server"}, nil, nil, false},
+		{"Data Mover from the backup server to an unknown host", tcp, "198.51.100.7:6162", []string{"backup-server"}, nil,
+			[]string{"backup-server-to-agent-linux", "backup-server-to-agent-win-logs", "backup-server-to-component-datamover",
+				"backup-server-to-flr-helper", "backup-server-to-hyperv-installer-dm", "backup-server-to-lss", "backup-server-to-plugin-linux",
+				"backup-server-to-plugin-win", "backup-server-to-repo-linux", "backup-server-to-repo-windows", "repo-hardened-datamover"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
