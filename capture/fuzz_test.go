@@ -112,17 +112,20 @@ func FuzzDecode(f *testing.F) {
 		if pk.ErrorLayer() != nil {
 			return
 		}
+		// the outermost IP header: portclass keeps a tunnel (IPv4 or IPv6 in IPv6, ...)
+		// as a flow of the outer header, gopacket decodes on into the inner one
 		var src, dst netip.Addr
-		if l, ok := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+		switch l := pk.NetworkLayer().(type) {
+		case *layers.IPv4:
 			if l.Flags&layers.IPv4MoreFragments != 0 || l.IHL < 5 {
 				return
 			}
 			src, _ = netip.AddrFromSlice(l.SrcIP)
 			dst, _ = netip.AddrFromSlice(l.DstIP)
-		} else if l, ok := pk.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
+		case *layers.IPv6:
 			src, _ = netip.AddrFromSlice(l.SrcIP)
 			dst, _ = netip.AddrFromSlice(l.DstIP)
-		} else {
+		default:
 			return
 		}
 		if addrFrom16(p.src) != src.Unmap() || addrFrom16(p.dst) != dst.Unmap() {
