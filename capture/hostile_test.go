@@ -240,26 +240,23 @@ func TestHostilePcapngSectionHeaders(t *testing.T) {
 	frame := seedFrames()[0]
 	var good ngFile
 	good.shb(1).idb(LinkEthernet).epb(0, 1, frame)
-	t.Run("block length not a multiple of 4", func(t *testing.T) {
-		b := append([]byte(nil), good.Bytes()...)
-		le.PutUint32(b[4:], 29)
-		wantFormatError(t, b, "-: offset 4: section header block length: 29 is invalid")
-	})
-	t.Run("block length above 16 MiB", func(t *testing.T) {
-		b := append([]byte(nil), good.Bytes()...)
-		le.PutUint32(b[4:], MaxBlockLen+4)
-		wantFormatError(t, b, "offset 4: section header block length")
-	})
-	t.Run("block length past the file", func(t *testing.T) {
-		b := append([]byte(nil), good.Bytes()...)
-		le.PutUint32(b[4:], 4000)
-		wantFormatError(t, b, "offset 0: section header block: file ends after")
-	})
-	t.Run("byte-order magic", func(t *testing.T) {
-		b := append([]byte(nil), good.Bytes()...)
-		b[8] = 0
-		wantFormatError(t, b, "offset 8: section header byte-order magic")
-	})
+	for _, c := range []struct {
+		name string
+		at   int    // where the section header's length (4) or byte-order magic (8) is
+		v    uint32 // written there, little-endian
+		want string
+	}{
+		{"block length not a multiple of 4", 4, 29, "-: offset 4: section header block length: 29 is invalid"},
+		{"block length above 16 MiB", 4, MaxBlockLen + 4, "offset 4: section header block length"},
+		{"block length past the file", 4, 4000, "offset 0: section header block: file ends after"},
+		{"byte-order magic", 8, 0x1a2b3c00, "offset 8: section header byte-order magic"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := append([]byte(nil), good.Bytes()...)
+			le.PutUint32(b[c.at:], c.v)
+			wantFormatError(t, b, c.want)
+		})
+	}
 	t.Run("unknown first version", func(t *testing.T) {
 		var n ngFile
 		n.shb(2).idb(LinkEthernet).epb(0, 1, frame)
