@@ -1,7 +1,10 @@
 package capture
 
 import (
+	"cmp"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -210,3 +213,64 @@ const (
 	ToServer = 0
 	ToClient = 1
 )
+
+// ParseProtoName is the inverse of ProtoName: "tcp" → 6, "ip-47" → 47. It reports
+// false for any other string.
+func ParseProtoName(s string) (uint8, bool) {
+	switch s {
+	case "tcp":
+		return ProtoTCP, true
+	case "udp":
+		return ProtoUDP, true
+	case "sctp":
+		return ProtoSCTP, true
+	case "icmp":
+		return ProtoICMP, true
+	case "icmpv6":
+		return ProtoICMPv6, true
+	}
+	rest, ok := strings.CutPrefix(s, "ip-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 8)
+	if err != nil || ProtoName(uint8(n)) != s { // "ip-6" is not a name: 6 is "tcp"; no leading zeros
+		return 0, false
+	}
+	return uint8(n), true
+}
+
+// ParseEndReason is the inverse of EndReason.String; unknown names give EndUnknown.
+func ParseEndReason(name string) EndReason {
+	for i, n := range endNames {
+		if i > 0 && n == name {
+			return EndReason(i)
+		}
+	}
+	return EndUnknown
+}
+
+// CompareFlows is the order in which reports list flows: first packet time, protocol
+// number, client (address, then port), server, VLAN, last packet time, input, state,
+// end reason, then the byte and packet counts, so that the order never depends on the
+// order flows were emitted in (which varies with the number of workers). Addresses
+// compare as netip does: IPv4 before IPv6, numerically.
+func CompareFlows(a, b *Flow) int {
+	if c := a.First.Compare(b.First); c != 0 {
+		return c
+	}
+	return cmp.Or(
+		cmp.Compare(a.Proto, b.Proto),
+		a.Client.Compare(b.Client),
+		a.Server.Compare(b.Server),
+		cmp.Compare(a.VLAN, b.VLAN),
+		a.Last.Compare(b.Last),
+		cmp.Compare(a.Input, b.Input),
+		cmp.Compare(a.State, b.State),
+		cmp.Compare(a.End, b.End),
+		cmp.Compare(a.Bytes[ToServer], b.Bytes[ToServer]),
+		cmp.Compare(a.Bytes[ToClient], b.Bytes[ToClient]),
+		cmp.Compare(a.Packets[ToServer], b.Packets[ToServer]),
+		cmp.Compare(a.Packets[ToClient], b.Packets[ToClient]),
+	)
+}

@@ -183,7 +183,7 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 					}
 					fr <- b[:0]
 				}
-				t.flush(EndInput)
+				t.end(s.st.LastTS) // written by the reader before it closed in
 				if len(pending) > 0 {
 					out <- pending
 				}
@@ -227,7 +227,7 @@ func runSource(ctx context.Context, rd packetReader, st InputStats, input string
 		return st, evicted, flows, err
 	}
 	err := s.loop(ctx, rd)
-	tables[0].flush(EndInput)
+	tables[0].end(st.LastTS)
 	evicted = tables[0].evicted
 	s.finishStats(rd)
 	return st, evicted, flows, err

@@ -508,6 +508,19 @@ func (t *table) evictOldest() {
 	}
 }
 
+// end emits every flow still open when an input ends: those idle longer than their
+// timeout at the input's last packet time (lastTS, Unix ns) as EndTimeout, the others
+// as EndInput. The final sweep makes the end reasons independent of the number of
+// workers (a worker's clock only advances with its own packets) and of the one-second
+// sweep interval.
+func (t *table) end(lastTS int64) {
+	if lastTS > t.now {
+		t.now = lastTS
+	}
+	t.sweep()
+	t.flush(EndInput)
+}
+
 // flush emits every flow still open, in order of last activity.
 func (t *table) flush(why EndReason) {
 	for i := range t.lists {

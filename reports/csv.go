@@ -42,8 +42,9 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 	}
 	row := make([]string, len(csvHeader))
 	var tb []byte
-	for i := range s.Flows {
-		r := &s.Flows[i]
+	n := 0
+	err := s.EachFlow(func(r *Record) error {
+		n++
 		tb = appendTime(tb[:0], r.First)
 		first := string(tb)
 		tb = appendTime(tb[:0], r.Last)
@@ -72,9 +73,10 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 			csvCell(strings.Join(r.Flags, ";")), csvCell(strings.Join(rules, ";")),
 			csvCell(strings.Join(errs, ";")), csvCell(r.Input), csvCell(r.End),
 		)
-		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("encode csv: record %d: %w", i+1, err)
-		}
+		return cw.Write(row)
+	})
+	if err != nil {
+		return fmt.Errorf("encode csv: record %d: %w", n, err)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -41,16 +41,22 @@ func (JSON) Encode(w io.Writer, s *Summary) error {
 	_, _ = bw.Write(b[:len(b)-2])
 	_, _ = bw.WriteString(",\n  \"flows\": [")
 	rec := make([]byte, 0, 1024)
-	for i := range s.Flows {
+	n := 0
+	err := s.EachFlow(func(r *Record) error {
 		rec = rec[:0]
-		if i > 0 {
+		if n > 0 {
 			rec = append(rec, ',')
 		}
+		n++
 		rec = append(rec, "\n    "...)
-		rec = s.Flows[i].AppendJSON(rec, false)
-		_, _ = bw.Write(rec)
+		rec = r.AppendJSON(rec, false)
+		_, err := bw.Write(rec)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("encode json: flow record %d: %w", n, err)
 	}
-	if len(s.Flows) > 0 {
+	if n > 0 {
 		_, _ = bw.WriteString("\n  ")
 	}
 	_, _ = bw.WriteString("]\n}\n")

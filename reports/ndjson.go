@@ -19,12 +19,16 @@ func (NDJSON) Encode(w io.Writer, s *Summary) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 1024)
-	for i := range s.Flows {
-		buf = s.Flows[i].AppendJSON(buf[:0], true)
+	n := 0
+	err := s.EachFlow(func(r *Record) error {
+		n++
+		buf = r.AppendJSON(buf[:0], true)
 		buf = append(buf, '\n')
-		if _, err := bw.Write(buf); err != nil {
-			return fmt.Errorf("encode ndjson: record %d: %w", i+1, err)
-		}
+		_, err := bw.Write(buf)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("encode ndjson: record %d: %w", n, err)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("encode ndjson: %w", err)

@@ -52,7 +52,44 @@ type Summary struct {
 	States        []StateCount    `json:"states"`       // per protocol and connection state
 	VeeamRules    []RuleCount     `json:"veeam_rules"`  // per Veeam rule that explains flows
 	Hosts         []Host          `json:"hosts"`        // Veeam host roles, sorted by address
+	// Attempts is the refused, unanswered and ICMP-blocked attempts per server address
+	// and port, most failed flows first; Sweeps the clients that failed on at least
+	// many distinct servers or ports (Options.SweepHosts). Both are cut to Top.
+	Attempts         []Attempt `json:"attempts,omitempty"`
+	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
+	Sweeps           []Sweep   `json:"sweeps,omitempty"`
 	Flows         []Record        `json:"flows,omitempty"`
+
+	flowIter FlowIter // when set, the encoders take the records from it instead of Flows
+}
+
+// FlowIter calls yield for every flow record of a summary, in the order of
+// capture.CompareFlows, and returns the first error yield or the iteration itself
+// returns. The *Record is valid only during the call to yield. A FlowIter may be
+// called more than once and yields the same records each time.
+type FlowIter func(yield func(*Record) error) error
+
+// SetFlowIter makes it the source of the summary's flow records for the encoders,
+// instead of Flows (which it empties), for summaries whose records do not fit in
+// memory. It does not change Totals.Flows, which must already count the records.
+func (s *Summary) SetFlowIter(it FlowIter) {
+	s.Flows = []Record{}
+	s.flowIter = it
+}
+
+// EachFlow calls fn for every flow record of the summary in order (from the iterator
+// set with SetFlowIter, else from Flows) and returns the first error. The *Record is
+// valid only during the call.
+func (s *Summary) EachFlow(fn func(*Record) error) error {
+	if s.flowIter != nil {
+		return s.flowIter(fn)
+	}
+	for i := range s.Flows {
+		if err := fn(&s.Flows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Totals sums the inputs and the flows of a summary.
@@ -229,6 +266,15 @@ type Options struct {
 	// Top keeps only the first Top entries of the long breakdown lists (services, server
 	// ports, talkers, ephemeral, Veeam rules); Top <= 0 keeps them all.
 	Top int
+	// DiscardFlows folds records into the aggregates without keeping them: the
+	// Summary's Flows is then empty and the caller attaches the records with
+	// [Summary.SetFlowIter] (analyze does so for runs with more flows than it keeps in
+	// memory). Totals.Flows still counts every record added.
+	DiscardFlows bool
+	// SweepHosts and SweepPorts are the distinct servers, or distinct ports, with
+	// failed attempts from which a client is listed in Sweeps; 0 means
+	// DefaultSweepHosts and DefaultSweepPorts.
+	SweepHosts, SweepPorts int
 }
 
 // Aggregator folds flow records and input statistics into a Summary. The zero value is
@@ -240,6 +286,7 @@ type Aggregator struct {
 	evicted uint64
 	hosts   []Host
 	flows   []Record
+	nflows  uint64 // records added, kept or not
 
 	first, last time.Time // of the flows
 
@@ -251,6 +298,7 @@ type Aggregator struct {
 	ephem    map[portKey]*EphemeralPort
 	states   map[stateKey]*Counts
 	rules    map[string]*RuleCount
+	att      attempts
 }
 
 type portKey struct {
@@ -275,6 +323,7 @@ func NewAggregator(o Options) *Aggregator {
 		ephem:    map[portKey]*EphemeralPort{},
 		states:   map[stateKey]*Counts{},
 		rules:    map[string]*RuleCount{},
+		att:      newAttempts(),
 	}
 }
 
@@ -325,12 +374,16 @@ func (a *Aggregator) AddEvicted(n uint64) { a.evicted += n }
 // combined as Merge combines them. The slice is copied, the strings are shared.
 func (a *Aggregator) SetHosts(h []Host) { a.hosts = normaliseHosts(h) }
 
-// Add folds one flow record into the aggregates and keeps it for Summary.Flows. It is
-// O(1) amortised and allocates only when it meets a new breakdown key or the record
-// slice grows; map keys share the record's strings.
+// Add folds one flow record into the aggregates and keeps it for Summary.Flows (unless
+// Options.DiscardFlows). It is O(1) amortised and allocates only when it meets a new
+// breakdown key or the record slice grows; map keys share the record's strings.
 func (a *Aggregator) Add(rec Record) {
-	a.flows = append(a.flows, rec)
-	r := &a.flows[len(a.flows)-1]
+	a.nflows++
+	r := &rec
+	if !a.opts.DiscardFlows {
+		a.flows = append(a.flows, rec)
+		r = &a.flows[len(a.flows)-1]
+	}
 
 	if a.first.IsZero() || r.First.Before(a.first) {
 		a.first = r.First
@@ -370,6 +423,7 @@ func (a *Aggregator) Add(rec Record) {
 	ts.AsServer++
 	ts.BytesSent += r.BytesToClient
 	ts.BytesReceived += r.BytesToServer
+	a.att.add(r, client, server, port)
 
 	var ephemeral, unexplained, veeam bool
 	for _, f := range r.Flags {
@@ -448,7 +502,7 @@ func getOrNew[K comparable, V any](m map[K]*V, k K) *V {
 // the Aggregator; adding more afterwards is allowed but changes what the returned
 // Summary sees, so call Summary again instead.
 func (a *Aggregator) Summary() *Summary {
-	slices.SortStableFunc(a.flows, compareRecords)
+	sortRecords(a.flows)
 	slices.SortStableFunc(a.inputs, compareInputs)
 
 	s := &Summary{
@@ -461,7 +515,7 @@ func (a *Aggregator) Summary() *Summary {
 	}
 	t := &s.Totals
 	t.Inputs = len(a.inputs)
-	t.Flows = uint64(len(a.flows))
+	t.Flows = a.nflows
 	t.EvictedFlows = a.evicted
 	first, last := a.first, a.last
 	for i := range a.inputs {
@@ -508,6 +562,8 @@ func (a *Aggregator) Summary() *Summary {
 	}, top)
 	s.States = breakdown(a.states, func(k stateKey, c *Counts) StateCount { return StateCount{k.proto, k.state, *c} },
 		func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
+	s.Attempts, s.Sweeps = a.att.summary(top, cmp.Or(a.opts.SweepHosts, DefaultSweepHosts), cmp.Or(a.opts.SweepPorts, DefaultSweepPorts))
+	s.AttemptsOverflow = a.att.overflow
 	s.VeeamRules = breakdown(a.rules, func(_ string, r *RuleCount) RuleCount { return *r },
 		func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
 	return s
@@ -542,26 +598,71 @@ func comparePortCounts(x, y PortCount) int {
 	return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))
 }
 
-// compareRecords is the order of Summary.Flows: first packet time, protocol, client,
-// server, then every other field that could tell two records apart, so the order never
-// depends on the order records were added in.
-func compareRecords(x, y Record) int {
-	if c := x.First.Compare(y.First); c != 0 {
-		return c
+// sortRecords puts records in the order of capture.CompareFlows (first packet time,
+// protocol number, client and server as addresses, ...), the order in which analyze
+// writes the flows of a spooled run, so that a summary lists its flows the same way
+// whether they were kept in memory, spooled to disk or merged from saved reports.
+// Strings that do not parse (a hand-edited report) sort as zero values and then as
+// strings, so the order stays total and deterministic.
+func sortRecords(rs []Record) {
+	if len(rs) < 2 {
+		return
 	}
+	keys := make([]capture.Flow, len(rs))
+	idx := make([]int32, len(rs))
+	for i := range rs {
+		keys[i] = recordKey(&rs[i])
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(x, y int32) int {
+		return cmp.Or(capture.CompareFlows(&keys[x], &keys[y]), compareRecordStrings(&rs[x], &rs[y]))
+	})
+	sorted := make([]Record, len(rs))
+	for i, j := range idx {
+		sorted[i] = rs[j]
+	}
+	copy(rs, sorted)
+}
+
+// recordKey is the part of a capture.Flow that CompareFlows looks at, parsed back from r.
+func recordKey(r *Record) capture.Flow {
+	f := capture.Flow{
+		VLAN:    r.VLAN,
+		First:   r.First,
+		Last:    r.Last,
+		Input:   r.Input,
+		State:   capture.ParseState(r.State),
+		End:     capture.ParseEndReason(r.End),
+		Packets: [2]uint64{r.PacketsToServer, r.PacketsToClient},
+		Bytes:   [2]uint64{r.BytesToServer, r.BytesToClient},
+	}
+	f.Proto, _ = capture.ParseProtoName(r.Proto)
+	f.Client = parseEndpoint(r.Client)
+	f.Server = parseEndpoint(r.Server)
+	return f
+}
+
+// parseEndpoint is the inverse of endpoint: "addr:port", "[addr]:port" or a bare
+// address (port 0); the zero AddrPort for anything else.
+func parseEndpoint(s string) netip.AddrPort {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 0)
+	}
+	return netip.AddrPort{}
+}
+
+// compareRecordStrings breaks ties between records whose parsed keys are equal but
+// whose strings differ (only possible for strings that do not parse).
+func compareRecordStrings(x, y *Record) int {
 	return cmp.Or(
 		cmp.Compare(x.Proto, y.Proto),
 		cmp.Compare(x.Client, y.Client),
 		cmp.Compare(x.Server, y.Server),
-		cmp.Compare(x.VLAN, y.VLAN),
-		x.Last.Compare(y.Last),
-		cmp.Compare(x.Input, y.Input),
 		cmp.Compare(x.State, y.State),
 		cmp.Compare(x.End, y.End),
-		cmp.Compare(x.BytesToServer, y.BytesToServer),
-		cmp.Compare(x.BytesToClient, y.BytesToClient),
-		cmp.Compare(x.PacketsToServer, y.PacketsToServer),
-		cmp.Compare(x.PacketsToClient, y.PacketsToClient),
 	)
 }
 
@@ -735,6 +836,8 @@ func (s *Summary) normalise() {
 	nonNil(&s.States)
 	nonNil(&s.VeeamRules)
 	nonNil(&s.Hosts)
+	nonNil(&s.Attempts)
+	nonNil(&s.Sweeps)
 	nonNil(&s.Flows)
 	for i := range s.Inputs {
 		in := &s.Inputs[i]

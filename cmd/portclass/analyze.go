@@ -15,6 +15,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
+	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
@@ -54,6 +55,10 @@ a capture cut short is reported up to the damage, with a warning.`,
 	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU). 1 is fastest on 2 cores today: the sequential read+decode stage is the bottleneck")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
+	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
+	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
+	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
 	fs.Duration("icmp-timeout", time.Minute, "ICMP idle timeout")
@@ -132,27 +137,44 @@ func (p *pipeline) captureOptions() capture.Options {
 	return o
 }
 
-// analysis collects the flows of a run and turns them into a summary. Flows are kept
-// until the end because Veeam role inference needs all of them before any flow's
-// rules can be narrowed to the roles of its two hosts.
+// analysis collects the flows of a run and turns them into a summary. Every flow waits
+// in a spool until the run is over, because Veeam role inference needs all of them
+// before any flow's rules can be narrowed to the roles of its two hosts. The spool
+// keeps up to --spill-after flows in memory and the rest in sorted runs on disk, so
+// memory does not grow with the number of flows in the inputs.
 type analysis struct {
 	p     *pipeline
-	flows []capture.Flow
+	spool *spool.Spool
 	inf   *classify.Inferer
+	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
 }
 
-func (p *pipeline) newAnalysis() *analysis {
-	return &analysis{p: p, inf: p.matrix.NewInferer(p.declared)}
+func (p *pipeline) newAnalysis(fail context.CancelCauseFunc) *analysis {
+	return &analysis{
+		p:     p,
+		spool: spool.New(p.cfg.TempDir, p.cfg.SpillAfter),
+		inf:   p.matrix.NewInferer(p.declared),
+		fail:  fail,
+	}
 }
+
+// close releases the spool's temporary file.
+func (an *analysis) close() error { return an.spool.Close() }
 
 // add takes one finished flow from the capture stage (called from one goroutine).
 func (an *analysis) add(f *capture.Flow) {
-	an.flows = append(an.flows, *f)
+	if err := an.spool.Add(f); err != nil {
+		an.fail(err)
+		return
+	}
 	an.inf.Add(f, an.p.matrix.Explain(f))
 }
 
 // summary classifies every flow with the inferred host roles and aggregates the report.
-func (an *analysis) summary(res capture.Result) *reports.Summary {
+// When the flows did not fit in memory, the summary's records are not kept: they are
+// classified again, in order, from the spool while the report is encoded (which costs
+// a second classification but no memory).
+func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	m, inf := an.p.matrix, an.inf
 	o := an.p.clsOpts
 	o.Explain = func(f *capture.Flow) []classify.VeeamMatch {
@@ -162,22 +184,34 @@ func (an *analysis) summary(res capture.Result) *reports.Summary {
 	if err != nil {
 		panic(err) // the same options were validated by newPipeline
 	}
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top})
+	records := func(yield func(*reports.Record) error) error {
+		return an.spool.Each(func(f *capture.Flow) error {
+			v := cls.Classify(f)
+			r := reports.NewRecord(f, &v)
+			return yield(&r)
+		})
+	}
+	spilled := an.spool.Spilled()
+	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: spilled || an.p.cfg.NoFlows,
+		SweepHosts: an.p.cfg.SweepHosts, SweepPorts: an.p.cfg.SweepPorts})
 	for _, in := range res.Inputs {
 		agg.AddInput(in)
 	}
 	agg.AddEvicted(res.Evicted)
-	for i := range an.flows {
-		f := &an.flows[i]
-		v := cls.Classify(f)
-		agg.Add(reports.NewRecord(f, &v))
+	if err := records(func(r *reports.Record) error { agg.Add(*r); return nil }); err != nil {
+		return nil, err
 	}
 	agg.SetHosts(hostsOf(inf.Hosts()))
 	s := agg.Summary()
-	if an.p.cfg.NoFlows {
+	switch {
+	case an.p.cfg.NoFlows:
 		s.Flows = nil
+	case spilled:
+		s.SetFlowIter(records)
+		an.p.log.Info().Uint64("flows", an.spool.Len()).Int("runs", an.spool.Runs()).
+			Int64("bytes", an.spool.DiskBytes()).Msg("flows spilled to a temporary file")
 	}
-	return s
+	return s, nil
 }
 
 func hostsOf(hs []classify.HostRoles) []reports.Host {
@@ -221,14 +255,23 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	opts := p.captureOptions()
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
-	an := p.newAnalysis()
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	an := p.newAnalysis(fail)
+	defer an.close()
 	start := time.Now()
-	res, runErr := capture.Run(ctx, inputs, opts, an.add)
+	res, runErr := capture.Run(runCtx, inputs, opts, an.add)
 	stopProgress()
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return usageErr(runErr)
 	}
-	s := an.summary(res)
+	s, err := an.summary(res)
+	if err != nil {
+		return err
+	}
 	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", s.Totals.Packets).Uint64("flows", res.Flows).
 		Dur("took", time.Since(start)).Msg("analysis done")
 	for _, in := range res.Inputs {

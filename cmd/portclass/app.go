@@ -16,7 +16,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -36,20 +38,24 @@ type app struct {
 // portclass.yaml, in that order of precedence. Every key has a default (see
 // setDefaults), so that viper also sees environment variables for keys no file sets.
 type Config struct {
-	LogLevel  string                 `mapstructure:"log-level"`
-	Quiet     bool                   `mapstructure:"quiet"`
-	Format    string                 `mapstructure:"format"`
-	Output    string                 `mapstructure:"output"`
-	Top       int                    `mapstructure:"top"`
-	Filter    string                 `mapstructure:"filter"`
-	Workers   int                    `mapstructure:"workers"`
-	MaxFlows  int                    `mapstructure:"max-flows"`
-	NoFlows   bool                   `mapstructure:"no-flows"`
-	Timeouts  Timeouts               `mapstructure:"timeouts"`
-	Ephemeral map[string]string      `mapstructure:"ephemeral"`
-	Services  []classify.UserService `mapstructure:"services"`
-	Veeam     classify.VeeamOptions  `mapstructure:"veeam"`
-	Inventory map[string][]string    `mapstructure:"inventory"`
+	LogLevel   string                 `mapstructure:"log-level"`
+	Quiet      bool                   `mapstructure:"quiet"`
+	Format     string                 `mapstructure:"format"`
+	Output     string                 `mapstructure:"output"`
+	Top        int                    `mapstructure:"top"`
+	Filter     string                 `mapstructure:"filter"`
+	Workers    int                    `mapstructure:"workers"`
+	MaxFlows   int                    `mapstructure:"max-flows"`
+	NoFlows    bool                   `mapstructure:"no-flows"`
+	SweepHosts int                    `mapstructure:"sweep-hosts"`
+	SweepPorts int                    `mapstructure:"sweep-ports"`
+	SpillAfter int                    `mapstructure:"spill-after"`
+	TempDir    string                 `mapstructure:"temp-dir"`
+	Timeouts   Timeouts               `mapstructure:"timeouts"`
+	Ephemeral  map[string]string      `mapstructure:"ephemeral"`
+	Services   []classify.UserService `mapstructure:"services"`
+	Veeam      classify.VeeamOptions  `mapstructure:"veeam"`
+	Inventory  map[string][]string    `mapstructure:"inventory"`
 }
 
 // Timeouts are the flow idle timeouts, by packet time.
@@ -70,6 +76,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("workers", 1)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
+	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
+	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
+	v.SetDefault("spill-after", spool.DefaultLimit)
+	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
 	v.SetDefault("timeouts.udp", time.Minute)
 	v.SetDefault("timeouts.icmp", time.Minute)

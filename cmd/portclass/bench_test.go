@@ -46,17 +46,21 @@ func BenchmarkAnalyze(b *testing.B) {
 			for b.Loop() {
 				o := p.captureOptions()
 				o.Stdin = bytes.NewReader(data)
-				an := p.newAnalysis()
+				an := p.newAnalysis(func(error) {})
 				res, err := capture.Run(context.Background(), []string{"-"}, o, an.add)
 				if err != nil {
 					b.Fatal(err)
 				}
-				s := an.summary(res)
+				s, err := an.summary(res)
+				if err != nil {
+					b.Fatal(err)
+				}
 				if err := (reports.JSON{}).Encode(io.Discard, s); err != nil {
 					b.Fatal(err)
 				}
 				packets += int(res.Inputs[0].Packets)
-				flows += len(s.Flows)
+				flows += int(s.Totals.Flows)
+				an.close()
 			}
 			runtime.ReadMemStats(&m1)
 			b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")

@@ -1,0 +1,408 @@
+// Package spool keeps finished flows until a run is over, in the order reports list
+// them (capture.CompareFlows), in bounded memory.
+//
+// analyze cannot write a flow's verdict when the flow ends: the Veeam rules that
+// explain it depend on the roles of its two hosts, which are inferred from all the
+// flows of the run. So every flow waits until the end. A Spool holds up to Limit flows
+// in memory; beyond that it sorts them and appends them as one sorted run to a
+// temporary file, and Each merges the runs (a k-way merge, as sort(1) does). Memory
+// is then Limit flows plus one read buffer per run, whatever the number of flows,
+// and the file is unlinked as soon as it is created on systems that allow it, so a
+// crash leaves nothing behind.
+//
+// The run file uses a private, versionless encoding: it is read back only by the
+// process that wrote it.
+package spool
+
+import (
+	"bufio"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/portclass/portclass/capture"
+)
+
+// DefaultLimit is the number of flows a Spool keeps in memory by default (about
+// 200 bytes each, so some 40 MB).
+const DefaultLimit = 200_000
+
+// readBuf is the read buffer of each run during a merge.
+const readBuf = 64 << 10
+
+// Spool collects flows and gives them back in capture.CompareFlows order. The zero
+// value is not usable; call New. It is not safe for concurrent use. Close removes the
+// temporary file.
+type Spool struct {
+	dir   string
+	limit int
+
+	mem    []capture.Flow // not yet spilled; sorted by Each
+	file   *os.File       // the runs, one after the other; nil until the first spill
+	runs   []run
+	size   int64 // bytes written to file
+	n      uint64
+	inputs []string // Flow.Input values by index, so records store a small number
+	inIdx  map[string]uint32
+	buf    []byte
+}
+
+// run is one sorted segment of the file.
+type run struct {
+	off, len int64
+	flows    uint64
+}
+
+// New returns a Spool that keeps up to limit flows in memory (limit <= 0 means
+// DefaultLimit) and spills to a temporary file in dir (os.TempDir() when "").
+func New(dir string, limit int) *Spool {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return &Spool{dir: dir, limit: limit, inIdx: map[string]uint32{}}
+}
+
+// Add stores a copy of f (its ICMPErrors slice is shared, not copied: the capture
+// stage gives every flow its own). It fails only when a spill cannot be written.
+func (s *Spool) Add(f *capture.Flow) error {
+	s.mem = append(s.mem, *f)
+	s.n++
+	if len(s.mem) >= s.limit {
+		return s.spill()
+	}
+	return nil
+}
+
+// Len is the number of flows added.
+func (s *Spool) Len() uint64 { return s.n }
+
+// Spilled reports whether any flows went to the temporary file.
+func (s *Spool) Spilled() bool { return len(s.runs) > 0 }
+
+// Runs is the number of sorted runs in the temporary file.
+func (s *Spool) Runs() int { return len(s.runs) }
+
+// DiskBytes is the size of the temporary file.
+func (s *Spool) DiskBytes() int64 { return s.size }
+
+func (s *Spool) spill() error {
+	if len(s.mem) == 0 {
+		return nil
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp(s.dir, "portclass-spool-*")
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		// Unlinked while open: the data lives until Close, and a crash leaves no file.
+		// Where that is not allowed (Windows), Close removes it.
+		if os.Remove(f.Name()) == nil {
+			s.dir = ""
+		}
+		s.file = f
+	}
+	sortFlows(s.mem)
+	w := bufio.NewWriterSize(io.NewOffsetWriter(s.file, s.size), 256<<10)
+	var written int64
+	for i := range s.mem {
+		s.buf = s.appendFlow(s.buf[:0], &s.mem[i])
+		n, err := w.Write(s.buf)
+		written += int64(n)
+		if err != nil {
+			return fmt.Errorf("spool: write %s: %w", s.file.Name(), err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("spool: write %s: %w", s.file.Name(), err)
+	}
+	s.runs = append(s.runs, run{off: s.size, len: written, flows: uint64(len(s.mem))})
+	s.size += written
+	clear(s.mem) // drop the ICMPErrors and Input references
+	s.mem = s.mem[:0]
+	return nil
+}
+
+func sortFlows(fs []capture.Flow) {
+	slices.SortStableFunc(fs, func(a, b capture.Flow) int { return capture.CompareFlows(&a, &b) })
+}
+
+// Each calls fn for every flow in capture.CompareFlows order and returns the first
+// error fn or reading the spill returns. The *Flow is valid only during the call. Each
+// may be called again, and Add may be called between calls.
+func (s *Spool) Each(fn func(*capture.Flow) error) error {
+	sortFlows(s.mem)
+	if len(s.runs) == 0 {
+		for i := range s.mem {
+			if err := fn(&s.mem[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	h := make(mergeHeap, 0, len(s.runs)+1)
+	for i, r := range s.runs {
+		c := &cursor{s: s, run: i, rd: bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.len), readBuf), left: r.flows}
+		ok, err := c.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h = append(h, c)
+		}
+	}
+	if len(s.mem) > 0 {
+		c := &cursor{s: s, run: len(s.runs), inMem: true, mem: s.mem}
+		_, _ = c.next()
+		h = append(h, c)
+	}
+	heap.Init(&h)
+	for len(h) > 0 {
+		c := h[0]
+		if err := fn(&c.cur); err != nil {
+			return err
+		}
+		ok, err := c.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+	}
+	return nil
+}
+
+// Close releases the temporary file. The Spool must not be used afterwards.
+func (s *Spool) Close() error {
+	s.mem = nil
+	if s.file == nil {
+		return nil
+	}
+	name := s.file.Name()
+	err := s.file.Close()
+	if s.dir != "" { // not unlinked at creation
+		if rerr := os.Remove(name); err == nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = rerr
+		}
+	}
+	s.file = nil
+	return err
+}
+
+// cursor reads one sorted run, or walks the in-memory flows (the newest "run").
+type cursor struct {
+	s     *Spool
+	run   int // order of the runs, for ties
+	inMem bool
+	rd    *bufio.Reader
+	left  uint64
+	mem   []capture.Flow
+	cur   capture.Flow
+}
+
+func (c *cursor) next() (bool, error) {
+	if c.inMem {
+		if len(c.mem) == 0 {
+			return false, nil
+		}
+		c.cur, c.mem = c.mem[0], c.mem[1:]
+		return true, nil
+	}
+	if c.left == 0 {
+		return false, nil
+	}
+	c.left--
+	if err := c.s.readFlow(c.rd, &c.cur); err != nil {
+		return false, fmt.Errorf("spool: run %d of %s: %w", c.run+1, c.s.file.Name(), err)
+	}
+	return true, nil
+}
+
+type mergeHeap []*cursor
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
+	if c := capture.CompareFlows(&h[i].cur, &h[j].cur); c != 0 {
+		return c < 0
+	}
+	return h[i].run < h[j].run // equal flows: keep the order they were spilled in
+}
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+// The record: fixed fields, then varints for the counts, then the ICMP errors.
+//
+//	proto u8 | vlan u16 | direction u8 | state u8 | end u8 | tcp flags 2×u8 | icmp type, code u8
+//	client addr | client port u16 | server addr | server port u16
+//	first, last: varint Unix ns | packets, bytes: 4 × uvarint | input index uvarint
+//	icmp errors: uvarint n, then n × (v6 u8 | type u8 | code u8 | from addr | count uvarint)
+//
+// addr is one length byte (0, 4 or 16) and the address bytes; zones are not kept
+// (addresses from packets have none).
+
+func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
+	b = append(b, f.Proto)
+	b = binary.BigEndian.AppendUint16(b, f.VLAN)
+	b = append(b, byte(f.Direction), byte(f.State), byte(f.End), f.TCPFlags[0], f.TCPFlags[1], f.ICMPType, f.ICMPCode)
+	b = appendAddr(b, f.Client.Addr())
+	b = binary.BigEndian.AppendUint16(b, f.Client.Port())
+	b = appendAddr(b, f.Server.Addr())
+	b = binary.BigEndian.AppendUint16(b, f.Server.Port())
+	b = binary.AppendVarint(b, f.First.UnixNano())
+	b = binary.AppendVarint(b, f.Last.UnixNano())
+	b = binary.AppendUvarint(b, f.Packets[0])
+	b = binary.AppendUvarint(b, f.Packets[1])
+	b = binary.AppendUvarint(b, f.Bytes[0])
+	b = binary.AppendUvarint(b, f.Bytes[1])
+	idx, ok := s.inIdx[f.Input]
+	if !ok {
+		idx = uint32(len(s.inputs))
+		s.inputs = append(s.inputs, f.Input)
+		s.inIdx[f.Input] = idx
+	}
+	b = binary.AppendUvarint(b, uint64(idx))
+	b = binary.AppendUvarint(b, uint64(len(f.ICMPErrors)))
+	for _, e := range f.ICMPErrors {
+		v6 := byte(0)
+		if e.V6 {
+			v6 = 1
+		}
+		b = append(b, v6, e.Type, e.Code)
+		b = appendAddr(b, e.From)
+		b = binary.AppendUvarint(b, uint64(e.Count))
+	}
+	return b
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	switch {
+	case !a.IsValid():
+		return append(b, 0)
+	case a.Is4():
+		v := a.As4()
+		return append(append(b, 4), v[:]...)
+	}
+	v := a.As16()
+	return append(append(b, 16), v[:]...)
+}
+
+// errCorrupt means the spill file does not hold what this process wrote (a disk or
+// file-system fault: nobody else writes it).
+var errCorrupt = errors.New("corrupt spill record")
+
+func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow) error {
+	var fixed [10]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return err
+	}
+	*f = capture.Flow{
+		Proto:     fixed[0],
+		VLAN:      binary.BigEndian.Uint16(fixed[1:3]),
+		Direction: capture.Direction(fixed[3]),
+		State:     capture.State(fixed[4]),
+		End:       capture.EndReason(fixed[5]),
+		TCPFlags:  [2]uint8{fixed[6], fixed[7]},
+		ICMPType:  fixed[8],
+		ICMPCode:  fixed[9],
+	}
+	var err error
+	if f.Client, err = readAddrPort(r); err != nil {
+		return err
+	}
+	if f.Server, err = readAddrPort(r); err != nil {
+		return err
+	}
+	first, err := binary.ReadVarint(r)
+	if err != nil {
+		return err
+	}
+	last, err := binary.ReadVarint(r)
+	if err != nil {
+		return err
+	}
+	f.First, f.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+	var u [6]uint64
+	for i := range u {
+		if u[i], err = binary.ReadUvarint(r); err != nil {
+			return err
+		}
+	}
+	f.Packets = [2]uint64{u[0], u[1]}
+	f.Bytes = [2]uint64{u[2], u[3]}
+	if u[4] >= uint64(len(s.inputs)) {
+		return errCorrupt
+	}
+	f.Input = s.inputs[u[4]]
+	if n := u[5]; n > 0 {
+		if n > 1<<16 {
+			return errCorrupt
+		}
+		f.ICMPErrors = make([]capture.ICMPError, n)
+		for i := range f.ICMPErrors {
+			e := &f.ICMPErrors[i]
+			var h [3]byte
+			if _, err := io.ReadFull(r, h[:]); err != nil {
+				return err
+			}
+			e.V6, e.Type, e.Code = h[0] == 1, h[1], h[2]
+			if e.From, err = readAddr(r); err != nil {
+				return err
+			}
+			c, err := binary.ReadUvarint(r)
+			if err != nil {
+				return err
+			}
+			e.Count = uint32(c)
+		}
+	}
+	return nil
+}
+
+func readAddr(r *bufio.Reader) (netip.Addr, error) {
+	n, err := r.ReadByte()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var b [16]byte
+	switch n {
+	case 0:
+		return netip.Addr{}, nil
+	case 4:
+		if _, err := io.ReadFull(r, b[:4]); err != nil {
+			return netip.Addr{}, err
+		}
+		return netip.AddrFrom4([4]byte(b[:4])), nil
+	case 16:
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return netip.Addr{}, err
+		}
+		return netip.AddrFrom16(b), nil
+	}
+	return netip.Addr{}, errCorrupt
+}
+
+func readAddrPort(r *bufio.Reader) (netip.AddrPort, error) {
+	a, err := readAddr(r)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	var p [2]byte
+	if _, err := io.ReadFull(r, p[:]); err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(p[:])), nil
+}

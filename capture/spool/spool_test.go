@@ -1,0 +1,214 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portclass/portclass/capture"
+)
+
+// sampleFlows are the flows of the project's sample capture, in emission order, plus
+// a few made-up ones that exercise every field of the encoding.
+func sampleFlows(t *testing.T) []capture.Flow {
+	t.Helper()
+	var out []capture.Flow
+	_, err := capture.Run(context.Background(), []string{"../../testdata/sample.pcapng", "../../testdata/veeam.pcap"},
+		capture.Options{Workers: 1}, func(f *capture.Flow) { out = append(out, *f) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 1, 15, 10, 0, 0, 123456789, time.UTC)
+	out = append(out,
+		capture.Flow{Proto: 47, Client: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), 0),
+			Server: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::2"), 0), VLAN: 4094, State: capture.S0,
+			Direction: capture.DirFirstPacket, First: ts, Last: ts.Add(time.Hour), Packets: [2]uint64{1 << 40, 0},
+			Bytes: [2]uint64{1<<63 + 5, 7}, Input: "other input", End: capture.EndEvicted},
+		capture.Flow{Proto: capture.ProtoUDP, Client: netip.MustParseAddrPort("192.0.2.1:5353"),
+			Server: netip.MustParseAddrPort("192.0.2.2:53"), First: ts, Last: ts, Packets: [2]uint64{1, 0},
+			Bytes: [2]uint64{80, 0}, State: capture.S0, End: capture.EndTimeout, Input: "other input",
+			ICMPErrors: []capture.ICMPError{{Type: 3, Code: 3, From: netip.MustParseAddr("192.0.2.2"), Count: 2},
+				{V6: true, Type: 1, Code: 4, Count: 1 << 31}}},
+		capture.Flow{Proto: capture.ProtoTCP, First: time.Unix(0, 0).UTC(), Last: time.Unix(0, 0).UTC(), Input: ""},
+	)
+	if len(out) < 50 {
+		t.Fatalf("only %d flows in the samples", len(out))
+	}
+	return out
+}
+
+func sorted(fs []capture.Flow) []capture.Flow {
+	c := slices.Clone(fs)
+	slices.SortStableFunc(c, func(a, b capture.Flow) int { return capture.CompareFlows(&a, &b) })
+	return c
+}
+
+func collect(t *testing.T, s *Spool) []capture.Flow {
+	t.Helper()
+	var got []capture.Flow
+	err := s.Each(func(f *capture.Flow) error {
+		c := *f
+		c.ICMPErrors = slices.Clone(f.ICMPErrors)
+		got = append(got, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestSpoolOrderAndRoundTrip(t *testing.T) {
+	flows := sampleFlows(t)
+	want := sorted(flows)
+	for _, limit := range []int{1, 2, 7, len(flows) - 1, len(flows), 10 * len(flows)} {
+		dir := t.TempDir()
+		s := New(dir, limit)
+		for i := range flows {
+			if err := s.Add(&flows[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.Len() != uint64(len(flows)) {
+			t.Errorf("limit %d: Len %d, want %d", limit, s.Len(), len(flows))
+		}
+		if spilled := limit <= len(flows); s.Spilled() != spilled {
+			t.Errorf("limit %d: Spilled %v, want %v", limit, s.Spilled(), spilled)
+		}
+		for pass := 1; pass <= 2; pass++ { // Each can be repeated
+			got := collect(t, s)
+			if len(got) != len(want) {
+				t.Fatalf("limit %d pass %d: %d flows, want %d", limit, pass, len(got), len(want))
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("limit %d pass %d: flow %d\n got %+v\nwant %+v", limit, pass, i, got[i], want[i])
+				}
+			}
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 && s.Spilled() {
+			t.Errorf("limit %d: the spill file is visible in %s while open: %v", limit, dir, ents)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("limit %d: %d files left in %s after Close", limit, len(ents), dir)
+		}
+	}
+}
+
+func TestSpoolAddAfterEach(t *testing.T) {
+	flows := sampleFlows(t)
+	s := New(t.TempDir(), 5)
+	defer s.Close()
+	half := len(flows) / 2
+	for i := range flows[:half] {
+		if err := s.Add(&flows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := collect(t, s); !reflect.DeepEqual(got, sorted(flows[:half])) {
+		t.Fatal("first half differs")
+	}
+	for i := half; i < len(flows); i++ {
+		if err := s.Add(&flows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := collect(t, s); !reflect.DeepEqual(got, sorted(flows)) {
+		t.Fatal("all flows differ")
+	}
+}
+
+func TestSpoolStopsAtError(t *testing.T) {
+	flows := sampleFlows(t)
+	s := New(t.TempDir(), 3)
+	defer s.Close()
+	for i := range flows {
+		if err := s.Add(&flows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := errors.New("stop")
+	n := 0
+	err := s.Each(func(*capture.Flow) error {
+		n++
+		if n == 10 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 10 {
+		t.Fatalf("Each returned %v after %d calls, want stop after 10", err, n)
+	}
+}
+
+func TestSpoolUnwritableDir(t *testing.T) {
+	flows := sampleFlows(t)
+	s := New(filepath.Join(t.TempDir(), "missing"), 1)
+	defer s.Close()
+	err := s.Add(&flows[0])
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Add with a missing spill directory: %v, want a not-exist error", err)
+	}
+}
+
+func TestSpoolCorruptRun(t *testing.T) {
+	flows := sampleFlows(t)
+	s := New(t.TempDir(), 4)
+	defer s.Close()
+	for i := range flows {
+		if err := s.Add(&flows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Overwrite the start of the file with address lengths no record has.
+	if _, err := s.file.WriteAt([]byte{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9}, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Each(func(*capture.Flow) error { return nil })
+	if !errors.Is(err, errCorrupt) {
+		t.Fatalf("Each over a damaged run: %v, want errCorrupt", err)
+	}
+}
+
+func BenchmarkSpool(b *testing.B) {
+	base := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+	const n = 100_000
+	flows := make([]capture.Flow, n)
+	for i := range flows {
+		flows[i] = capture.Flow{Proto: capture.ProtoTCP,
+			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), uint16(40000+i%20000)),
+			Server: netip.MustParseAddrPort("198.51.100.7:443"), First: base.Add(time.Duration((i*7919)%n) * time.Millisecond),
+			Last: base.Add(time.Hour), Packets: [2]uint64{10, 8}, Bytes: [2]uint64{1000, 8000}, Input: "x.pcap", State: capture.SF}
+	}
+	for _, limit := range []int{n + 1, n / 10} {
+		name := "memory"
+		if limit <= n {
+			name = "spilled"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s := New(b.TempDir(), limit)
+				for i := range flows {
+					if err := s.Add(&flows[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.Each(func(*capture.Flow) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/flow")
+		})
+	}
+}
