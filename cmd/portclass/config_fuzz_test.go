@@ -44,6 +44,8 @@ inventory:
 	"veeam: {versions: [\"7\"]}\n",
 	"timeouts: {tcp: -5m, udp: forever}\n",
 	"top: -1\nworkers: -3\nmax-flows: -10\n",
+	"spill-after: 1\nsweep-hosts: 0\nsweep-ports: -1\nno-flows: true\n",
+	"spill-after: -1\nworkers: 2\nmax-flows: 1\n",
 	"filter: \"tcp port\"\n",
 	"log-level: loud\n",
 	"services: {not: a list}\n",
@@ -100,8 +102,8 @@ func FuzzConfig(f *testing.F) {
 			}
 			return
 		}
-		// never let a fuzzed configuration write files or read other inputs
-		a.cfg.Output, a.cfg.Format = "", "json"
+		// never let a fuzzed configuration write files outside the test's directory
+		a.cfg.Output, a.cfg.Format, a.cfg.TempDir = "", "json", dir
 		var out bytes.Buffer
 		a.stdout = &out
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
