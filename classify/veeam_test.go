@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,31 +11,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
-)
 
-// vtReferencePath returns shared/reference/FILE next to the module root, or skips.
-func vtReferencePath(t *testing.T, file string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "reference", file)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference data absent: %v", err)
-	}
-	return p
-}
+	"github.com/portclass/portclass/internal/corpus"
+)
 
 func TestDefaultMatrix(t *testing.T) {
 	m := DefaultMatrix()
@@ -102,7 +79,7 @@ func TestDefaultMatrix(t *testing.T) {
 // TestMatrixMatchesReference checks every role and rule of the embedded file against
 // the reference it was converted from, fact by fact.
 func TestMatrixMatchesReference(t *testing.T) {
-	path := vtReferencePath(t, "veeam-ports.yaml")
+	path := corpus.Reference(t, "veeam-ports.yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/portclass/portclass/capture/synth"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 func write(t testing.TB, s synth.Scenario, o synth.FileOptions) []byte {
@@ -346,7 +348,7 @@ func TestWriteLinkTypes(t *testing.T) {
 // TestCommittedCaptures checks that the captures under testdata/ are what pcapgen
 // makes now; regenerate them with the Makefile's testdata target.
 func TestCommittedCaptures(t *testing.T) {
-	root := moduleRoot(t)
+	root := corpus.Root(t)
 	for _, c := range []struct {
 		path string
 		s    synth.Scenario
