@@ -219,6 +219,9 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		v.AddConfigPath("/etc/portclass")
 	}
 	if err := v.ReadInConfig(); err != nil && !errors.As(err, new(viper.ConfigFileNotFoundError)) {
+		if f := v.ConfigFileUsed(); f != "" {
+			return usageErr(fmt.Errorf("config %s: %w", f, err))
+		}
 		return usageErr(fmt.Errorf("config: %w", err))
 	}
 	if err := v.Unmarshal(&a.cfg); err != nil {
