@@ -752,7 +752,21 @@ func normaliseHosts(h []Host) []Host {
 // flow records (totals.flows differs from the number of records). a and b are not
 // modified; the result shares their strings and input maps.
 func Merge(a, b *Summary) (*Summary, error) {
-	for i, s := range []*Summary{a, b} {
+	top := 0
+	if a != nil && b != nil && a.Top > 0 && b.Top > 0 {
+		top = max(a.Top, b.Top)
+	}
+	return MergeAll(Options{Top: top}, a, b)
+}
+
+// MergeAll combines any number of summaries as [Merge] combines two, in one pass over
+// all their records (merging n summaries pairwise would rebuild the aggregates n−1
+// times). The breakdowns are rebuilt with o: cut to o.Top entries (<= 0: complete),
+// sweeps with o's thresholds; o.DiscardFlows is ignored. Errors name the summary by
+// its 1-based position in ss.
+func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
+	n := 0
+	for i, s := range ss {
 		if s == nil {
 			return nil, fmt.Errorf("merge: summary %d is nil", i+1)
 		}
@@ -762,21 +776,21 @@ func Merge(a, b *Summary) (*Summary, error) {
 		if s.Totals.Flows != uint64(len(s.Flows)) {
 			return nil, fmt.Errorf("merge: summary %d: totals.flows is %d but it has %d flow records, cannot merge exactly", i+1, s.Totals.Flows, len(s.Flows))
 		}
+		n += len(s.Flows)
 	}
-	top := max(a.Top, b.Top)
-	if a.Top <= 0 || b.Top <= 0 {
-		top = 0
-	}
-	agg := NewAggregator(Options{Top: top})
-	agg.flows = make([]Record, 0, len(a.Flows)+len(b.Flows))
-	for _, s := range []*Summary{a, b} {
+	o.DiscardFlows = false
+	agg := NewAggregator(o)
+	agg.flows = make([]Record, 0, n)
+	var hosts []Host
+	for _, s := range ss {
 		agg.inputs = append(agg.inputs, s.Inputs...)
 		agg.evicted += s.Totals.EvictedFlows
 		for i := range s.Flows {
 			agg.Add(s.Flows[i])
 		}
+		hosts = append(hosts, s.Hosts...)
 	}
-	agg.hosts = normaliseHosts(append(slices.Clip(a.Hosts), b.Hosts...))
+	agg.hosts = normaliseHosts(hosts)
 	return agg.Summary(), nil
 }
 

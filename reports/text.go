@@ -41,21 +41,27 @@ func writeText(w io.Writer, title string, kv [][2]string, secs []section) error 
 		bw.WriteString("  " + p[0] + ":" + strings.Repeat(" ", width-len(p[0])+1) + termesc.String(p[1]) + "\n")
 	}
 	for _, sec := range secs {
-		bw.WriteString("\n")
-		if len(sec.rows) == 0 {
-			bw.WriteString(sec.title + ": " + sec.empty + "\n")
-			continue
-		}
-		bw.WriteString(sec.title + "\n")
-		writeAligned(bw, &sec)
-		for _, n := range sec.notes {
-			bw.WriteString("  ! " + termesc.String(n) + "\n")
-		}
+		writeTextSection(bw, &sec)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("encode text: %w", err)
 	}
 	return nil
+}
+
+// writeTextSection writes one section after a blank line: its title and aligned table
+// and notes, or a single line when it has no rows.
+func writeTextSection(bw *bufio.Writer, sec *section) {
+	bw.WriteString("\n")
+	if len(sec.rows) == 0 {
+		bw.WriteString(sec.title + ": " + sec.empty + "\n")
+		return
+	}
+	bw.WriteString(sec.title + "\n")
+	writeAligned(bw, sec)
+	for _, n := range sec.notes {
+		bw.WriteString("  ! " + termesc.String(n) + "\n")
+	}
 }
 
 // writeAligned prints a section's table indented by two spaces with two spaces between

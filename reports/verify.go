@@ -326,13 +326,6 @@ func evidenceSummary(proto uint8, o classify.Outcome, e *VerifyEvidence, clients
 }
 
 // plural is "1 flow" or "3 flows".
-func plural(n uint64, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return strconv.FormatUint(n, 10) + " " + what + "s"
-}
-
 func peerList(ps []string, more bool) string {
 	s := strings.Join(ps, ", ")
 	if more {
@@ -489,7 +482,7 @@ func verifySections(r *VerifyReport) []section {
 		{"Flows", true}, {"Packets", true}, {"States", false}, {"First seen", false}, {"Last seen", false}, {"Evidence", false}}
 	reqRow := func(q *RequiredFlow) []string {
 		return []string{q.Verdict, q.Rule, q.From, q.To, port(q.Proto, q.Port), num(q.Flows), num(q.Packets),
-			statesText(q.States), shortStamp(q.First), shortStamp(q.Last), q.Summary}
+			statesText(q.States), secondStamp(q.First), secondStamp(q.Last), q.Summary}
 	}
 	grpCols := func(rule bool) []column {
 		c := []column{{"Client", false}, {"Server", false}, {"Port", false}, {"Service", false}, {"Outcome", false},
@@ -506,7 +499,7 @@ func verifySections(r *VerifyReport) []section {
 			p += "/" + strconv.Itoa(int(g.Port))
 		}
 		row := []string{g.Client, g.Server, p, orDash(g.Service, "-"), g.Outcome, num(g.Flows), num(g.Packets),
-			humanBytes(g.Bytes), statesText(g.States), shortStamp(g.First), shortStamp(g.Last), g.Summary}
+			humanBytes(g.Bytes), statesText(g.States), secondStamp(g.First), secondStamp(g.Last), g.Summary}
 		if rule {
 			row = append([]string{g.Rule}, row...)
 		}
@@ -566,7 +559,7 @@ func verifySections(r *VerifyReport) []section {
 			pairs = append(pairs, g.Client+" -> "+g.Server+" "+g.Proto+"/"+strconv.Itoa(int(g.Port)))
 		}
 		sec.rows = append(sec.rows, []string{d.Rule, d.Expect, num(d.Flows), num(d.Packets), humanBytes(d.Bytes),
-			shortStamp(d.First), shortStamp(d.Last), strings.Join(pairs, ", ")})
+			secondStamp(d.First), secondStamp(d.Last), strings.Join(pairs, ", ")})
 	}
 	if len(unused) > 0 {
 		sec.notes = append(sec.notes, fmt.Sprintf("%s documented no flow (no traffic, or an earlier rule matched it first): %s",
@@ -586,7 +579,8 @@ func statesText(ss []StateFlows) string {
 }
 
 // shortStamp is an instant to the second, "-" when zero: the human tables are wide.
-func shortStamp(t Time) string {
+// secondStamp is t to the second, or "-" for the zero time.
+func secondStamp(t Time) string {
 	if t.IsZero() {
 		return "-"
 	}

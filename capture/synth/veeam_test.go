@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture/synth"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 // opening is a connection as seen in packets: the client's first packet.
@@ -125,11 +126,8 @@ func TestVeeamFactsRules(t *testing.T) { checkFactsRules(t, synth.VeeamFacts()) 
 // matrix that match it between the roles VeeamHosts assigns.
 func checkFactsRules(t *testing.T, facts []synth.VeeamFact) {
 	t.Helper()
-	path := filepath.Join(moduleRoot(t), "..", "shared", "reference", "veeam-ports.yaml")
+	path := corpus.Reference(t, "veeam-ports.yaml")
 	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		t.Skipf("%s absent", path)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,23 +198,4 @@ func portIn(t *testing.T, port uint16, ports []any) bool {
 		}
 	}
 	return false
-}
-
-// moduleRoot finds the directory holding go.mod above the test's directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
 }

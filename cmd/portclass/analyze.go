@@ -42,7 +42,11 @@ a capture cut short is reported up to the damage, with a warning.`,
   portclass analyze --filter 'tcp and (port 6162 or portrange 2500-3300)' -o report.json captures/
 
   # one flow record per line, from a compressed capture on stdin
-  zstdcat big.pcap.zst | portclass analyze --format ndjson - > flows.ndjson`,
+  zstdcat big.pcap.zst | portclass analyze --format ndjson - > flows.ndjson
+
+  # one self-contained HTML page (charts, sortable and filterable flow table) to open
+  # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
+  portclass analyze --html-max-flows 20000 -o report.html captures/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
@@ -53,6 +57,7 @@ a capture cut short is reported up to the damage, with a warning.`,
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	htmlFlag(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
 	addPipelineFlags(fs)
@@ -235,16 +240,15 @@ func hostsOf(hs []classify.HostRoles) []reports.Host {
 
 // analyze is the analyze command.
 func (a *app) analyze(ctx context.Context, args []string) error {
-	cfg := &a.cfg
 	format, err := a.reportFormat()
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.EncoderFor(format)
+	enc, err := a.encoderFor(format)
 	if err != nil {
 		return usageErr(err)
 	}
-	r, err := a.collect(ctx, cfg, args)
+	r, err := a.collect(ctx, &a.cfg, args)
 	if err != nil {
 		return err
 	}
@@ -277,6 +281,16 @@ func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, e
 	if err != nil {
 		return nil, usageErr(err)
 	}
+	inputs, err := captureInputs(args)
+	if err != nil {
+		return nil, err
+	}
+	return a.read(ctx, p, inputs)
+}
+
+// captureInputs expands the command-line inputs (files, directories, "-") and refuses
+// bad input before anything is read, so that no report is written.
+func captureInputs(args []string) ([]string, error) {
 	inputs, err := capture.Expand(args)
 	if err != nil {
 		return nil, usageErr(err)
@@ -284,10 +298,14 @@ func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, e
 	if len(inputs) == 0 {
 		return nil, usageErr(errors.New("no input files found"))
 	}
-	// Refuse bad input before reading anything, so that no report is written.
 	if err := capture.Check(inputs); err != nil {
 		return nil, usageErr(err)
 	}
+	return inputs, nil
+}
+
+// read runs the pipeline p over inputs (already checked) into a new analysis.
+func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, error) {
 	opts := p.captureOptions()
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
@@ -343,6 +361,21 @@ func (a *app) reportFormat() (string, error) {
 		return "text", nil
 	}
 	return "json", nil
+}
+
+// htmlFlag adds --html-max-flows to the flags of a command that writes summaries.
+func htmlFlag(fs *pflag.FlagSet) {
+	fs.Int("html-max-flows", reports.DefaultHTMLMaxFlows, "html: flow records embedded in the page, unexplained, failed and largest first; 0 for all")
+}
+
+// encoderFor returns the encoder of a report format, configured (--html-max-flows).
+func (a *app) encoderFor(format string) (reports.Encoder, error) {
+	enc, err := reports.EncoderFor(format)
+	if h, ok := enc.(reports.HTML); ok {
+		h.MaxFlows = a.cfg.HTMLFlows
+		enc = h
+	}
+	return enc, err
 }
 
 // writeReport writes s to -o atomically, or to stdout.

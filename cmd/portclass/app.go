@@ -47,6 +47,8 @@ type Config struct {
 	Workers    int                    `mapstructure:"workers"`
 	MaxFlows   int                    `mapstructure:"max-flows"`
 	NoFlows    bool                   `mapstructure:"no-flows"`
+	HTMLFlows  int                    `mapstructure:"html-max-flows"`
+	Diff       DiffConfig             `mapstructure:"diff"`
 	SweepHosts int                    `mapstructure:"sweep-hosts"`
 	SweepPorts int                    `mapstructure:"sweep-ports"`
 	SpillAfter int                    `mapstructure:"spill-after"`
@@ -100,6 +102,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("workers", 1)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
+	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
+	v.SetDefault("diff.unchanged", false)
+	v.SetDefault("diff.fail-on", defaultFailOn())
 	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
 	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
 	v.SetDefault("spill-after", spool.DefaultLimit)
@@ -179,7 +184,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), a.captureCmd(), a.verifyCmd(), a.policyCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.captureCmd(), a.verifyCmd(), a.diffCmd(), a.mergeCmd(), a.policyCmd(), newPortsCmd(a.v))
 	return root
 }
 
@@ -216,6 +221,9 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		v.AddConfigPath("/etc/portclass")
 	}
 	if err := v.ReadInConfig(); err != nil && !errors.As(err, new(viper.ConfigFileNotFoundError)) {
+		if f := v.ConfigFileUsed(); f != "" {
+			return usageErr(fmt.Errorf("config %s: %w", f, err))
+		}
 		return usageErr(fmt.Errorf("config: %w", err))
 	}
 	if err := v.Unmarshal(&a.cfg); err != nil {
