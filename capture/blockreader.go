@@ -41,6 +41,12 @@ func newBlockReader(r io.Reader, size int) *blockReader {
 	return &blockReader{r: r, buf: make([]byte, size)}
 }
 
+// reset makes b read from r, keeping its buffer (rotated in or not: either is free
+// once the input that used it is done).
+func (b *blockReader) reset(r io.Reader) {
+	*b = blockReader{r: r, buf: b.buf[:cap(b.buf)]}
+}
+
 // fill reads until n bytes are buffered, the input ends or a read fails.
 func (b *blockReader) fill(n int) {
 	for b.wpos-b.rpos < n && b.err == nil {

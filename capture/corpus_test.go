@@ -1,75 +1,28 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
-
-// corpusDir returns ../shared/pcaps relative to the module root, or skips the test.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "pcaps")
-	if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err != nil {
-		t.Skip("shared capture corpus not present (../shared/pcaps)")
-	}
-	return c
-}
-
-type corpusEntry struct {
-	path, format, linktypes, packets, notes string
-}
-
-func readManifest(t testing.TB, dir string) []corpusEntry {
-	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []corpusEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for first := true; sc.Scan(); first = false {
-		if first {
-			continue
-		}
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) < 11 {
-			continue
-		}
-		out = append(out, corpusEntry{path: c[0], format: c[5], linktypes: c[6], packets: c[7], notes: c[10]})
-	}
-	return out
-}
 
 // TestCorpusReadable reads every capture of the shared corpus with one and with two
 // workers: readable files give the same flows both ways and, where the manifest
 // gives a packet count, exactly that many packets; unreadable ones a clear error.
 func TestCorpusReadable(t *testing.T) {
-	dir := corpusDir(t)
-	for _, e := range readManifest(t, dir) {
-		t.Run(e.path, func(t *testing.T) {
-			path := filepath.Join(dir, e.path)
+	dir, entries := corpus.Manifest(t)
+	for _, e := range entries {
+		t.Run(e.Path, func(t *testing.T) {
+			path := filepath.Join(dir, e.Path)
 			var sums [2]string
 			for i, w := range []int{1, 2} {
 				var flows []string
@@ -78,7 +31,7 @@ func TestCorpusReadable(t *testing.T) {
 					flows = append(flows, fmt.Sprintf("%d %v %v %d %v %v", f.Proto, f.Client, f.Server, f.VLAN, f.Packets, f.Bytes))
 				})
 				cancel()
-				if strings.HasPrefix(e.packets, "n/a") {
+				if e.Unreadable() {
 					var fe *FormatError
 					if !errors.As(err, &fe) || !strings.Contains(err.Error(), path) {
 						t.Fatalf("unreadable file: want a *FormatError naming the file, got %v", err)
@@ -89,8 +42,8 @@ func TestCorpusReadable(t *testing.T) {
 					t.Fatalf("workers=%d: %v", w, err)
 				}
 				in := res.Inputs[0]
-				malformed := strings.Contains(e.notes, "malformed")
-				if want, err := strconv.ParseUint(e.packets, 10, 64); err == nil && in.Packets != want && !(malformed && in.Truncated && in.Packets < want) {
+				malformed := e.Malformed()
+				if want, err := strconv.ParseUint(e.Packets, 10, 64); err == nil && in.Packets != want && !(malformed && in.Truncated && in.Packets < want) {
 					t.Errorf("workers=%d: read %d packets, manifest says %d (truncated=%v %v)", w, in.Packets, want, in.Truncated, in.Warnings)
 				}
 				if !malformed && in.Truncated {
@@ -134,25 +87,25 @@ type conv struct{ pkts, bytes uint64 }
 // tshark's for every corpus capture without tunnels or fragments. Flows are summed
 // per 4-tuple (tshark's conversation tables ignore VLANs, timeouts and port reuse).
 func TestTsharkConversations(t *testing.T) {
-	dir := corpusDir(t)
+	dir, entries := corpus.Manifest(t)
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed")
 	}
 	checked := 0
-	for _, e := range readManifest(t, dir) {
-		skip := strings.HasPrefix(e.packets, "n/a")
+	for _, e := range entries {
+		skip := e.Unreadable()
 		for _, w := range noTshark {
-			if strings.Contains(strings.ToLower(e.notes), strings.ToLower(w)) {
+			if strings.Contains(strings.ToLower(e.Notes), strings.ToLower(w)) {
 				skip = true
 			}
 		}
 		if skip {
 			continue
 		}
-		path := filepath.Join(dir, e.path)
+		path := filepath.Join(dir, e.Path)
 		want, err := tsharkConvs(path)
 		if err != nil {
-			t.Errorf("%s: tshark: %v", e.path, err)
+			t.Errorf("%s: tshark: %v", e.Path, err)
 			continue
 		}
 		got := map[string]conv{}
@@ -167,18 +120,18 @@ func TestTsharkConversations(t *testing.T) {
 			got[k] = c
 		})
 		if err != nil {
-			t.Errorf("%s: %v", e.path, err)
+			t.Errorf("%s: %v", e.Path, err)
 			continue
 		}
 		checked++
 		for k, w := range want {
 			if g := got[k]; g != w {
-				t.Errorf("%s: %s: portclass %d packets %d bytes, tshark %d packets %d bytes", e.path, k, g.pkts, g.bytes, w.pkts, w.bytes)
+				t.Errorf("%s: %s: portclass %d packets %d bytes, tshark %d packets %d bytes", e.Path, k, g.pkts, g.bytes, w.pkts, w.bytes)
 			}
 		}
 		for k, g := range got {
 			if _, ok := want[k]; !ok {
-				t.Errorf("%s: %s: portclass has %d packets %d bytes, tshark has no such conversation", e.path, k, g.pkts, g.bytes)
+				t.Errorf("%s: %s: portclass has %d packets %d bytes, tshark has no such conversation", e.Path, k, g.pkts, g.bytes)
 			}
 		}
 	}

@@ -8,6 +8,8 @@ const (
 	kindFlow                   // a packet of a flow (ports filled for TCP/UDP/SCTP)
 	kindFragment               // a non-first IP fragment: ports unknown until matched with its first fragment
 	kindICMPQuote              // annotation: an ICMP error quoted the flow in q*; sent to the quoted flow's shard
+	kindTick                   // control: the wall clock advanced to ts (live capture), sent to every shard
+	kindMark                   // control: an interval ends at ts; every shard emits status records
 )
 
 // Results of decoding one frame.
@@ -46,9 +48,18 @@ type pkt struct {
 var be = binary.BigEndian
 
 // decoder turns frames into pkt records. It keeps no state between packets and
-// never allocates; a decoder is not safe for concurrent use (it has none to share,
-// but callers keep one per goroutine by convention).
-type decoder struct{}
+// never allocates; a decoder is not safe for concurrent use (callers keep one per
+// goroutine).
+//
+// Every loop of the decoder consumes bytes (an IPv6 extension header at least 8, an
+// MPLS label 4, an NFLOG TLV 4), so a frame of n bytes is decoded in O(n) steps
+// whatever it claims. Nesting is bounded too: a PPI or PKTAP header may wrap any link
+// type but PPI and PKTAP, and the packet an ICMP error quotes is parsed only one level
+// deep (an ICMP error quoting an ICMP error quoting ... is read as one error quoting
+// an ICMP packet, which is all the flow table needs).
+type decoder struct {
+	quoting bool // inside the quote of an ICMP error
+}
 
 // decode fills p from frame. It returns decOK when p describes an IP packet.
 func (d *decoder) decode(lt uint16, frame []byte, p *pkt) int {
@@ -113,7 +124,7 @@ func (d *decoder) decode(lt uint16, frame []byte, p *pkt) int {
 		}
 		hl := int(binary.LittleEndian.Uint16(frame[2:]))
 		inner := binary.LittleEndian.Uint32(frame[4:])
-		if hl < 8 || hl > len(frame) || inner == uint32(LinkPPI) || inner > 0xffff {
+		if hl < 8 || hl > len(frame) || wrapper(inner) {
 			return decMalformed
 		}
 		return d.decode(uint16(inner), frame[hl:], p)
@@ -123,12 +134,18 @@ func (d *decoder) decode(lt uint16, frame []byte, p *pkt) int {
 		}
 		hl := int(binary.LittleEndian.Uint32(frame))
 		inner := binary.LittleEndian.Uint32(frame[4:])
-		if hl < 8 || hl > len(frame) || inner == uint32(LinkPKTAP) || inner > 0xffff {
+		if hl < 8 || hl > len(frame) || wrapper(inner) {
 			return decMalformed
 		}
 		return d.decode(uint16(inner), frame[hl:], p)
 	}
 	return decUnsupported
+}
+
+// wrapper reports whether the link type a PPI or PKTAP header names for its payload
+// is out of range or itself a wrapper (which would let a frame nest headers).
+func wrapper(inner uint32) bool {
+	return inner > 0xffff || inner == uint32(LinkPPI) || inner == uint32(LinkPKTAP)
 }
 
 func (d *decoder) ether(b []byte, p *pkt) int {
@@ -409,7 +426,7 @@ func (d *decoder) transport(b []byte, p *pkt) int {
 			return decMalformed
 		}
 		p.icmpType, p.icmpCode = b[0], b[1]
-		if isICMPError(p.proto, p.icmpType) && len(b) >= 8 {
+		if isICMPError(p.proto, p.icmpType) && len(b) >= 8 && !d.quoting {
 			d.quote(b[8:], p)
 		}
 	}
@@ -429,11 +446,13 @@ func isICMPError(proto, typ uint8) bool {
 func (d *decoder) quote(b []byte, p *pkt) {
 	var q pkt
 	var r int
+	d.quoting = true
 	if p.v6 {
 		r = d.ip6(b, &q)
 	} else {
 		r = d.ip4(b, &q)
 	}
+	d.quoting = false
 	if r != decOK && !(r == decMalformed && q.proto != 0 && q.sport|q.dport != 0) {
 		return
 	}

@@ -175,9 +175,17 @@ const (
 	EndInput             // the input ended with the flow still open
 	EndEvicted           // pushed out early by Options.MaxFlows
 	EndReused            // a new SYN arrived on the 4-tuple of a closed connection
+	// EndActive marks a status record of a flow that is still open at an interval
+	// boundary of a live capture: its counts, First and Last cover the packets since
+	// the flow's previous record, so the records of one flow add up to the whole flow.
+	EndActive
 )
 
-var endNames = [...]string{"", "timeout", "end-of-input", "evicted", "port-reuse"}
+// endMark is an internal marker that never leaves the package: a worker's end of an
+// interval, passed to the collector among the finished flows.
+const endMark EndReason = 255
+
+var endNames = [...]string{"", "timeout", "end-of-input", "evicted", "port-reuse", "active"}
 
 func (e EndReason) String() string {
 	if int(e) < len(endNames) {

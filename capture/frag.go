@@ -3,10 +3,13 @@ package capture
 // fragTable maps non-first IP fragments to the flow of their first fragment, which
 // alone carries the ports. It lives in the reading goroutine, before packets are
 // sharded, so a fragment reaches the same worker as its flow. Fragments that arrive
-// before their first fragment are held (at most fragHold per datagram).
+// before their first fragment are held (at most fragHold per datagram and fragHeldMax
+// in all), so a flood of fragments without first fragments costs at most fragMax
+// entries and fragHeldMax held records (about 8 MiB and 1.8 MiB) however long it lasts.
 type fragTable struct {
 	m       map[fragKey]*fragEntry
 	now     int64
+	held    int // records held over all entries
 	orphan  uint64
 	dropped uint64
 }
@@ -27,6 +30,7 @@ type fragEntry struct {
 
 const (
 	fragHold    = 8
+	fragHeldMax = 1 << 14         // records held at once, over all datagrams
 	fragMax     = 1 << 16         // datagrams tracked at once
 	fragTimeout = int64(30 * 1e9) // Linux's default ipfrag_time
 )
@@ -54,8 +58,9 @@ func (t *fragTable) attach(p *pkt) bool {
 		e = &fragEntry{ts: p.ts}
 		t.m[k] = e
 	}
-	if len(e.held) < fragHold {
+	if len(e.held) < fragHold && t.held < fragHeldMax {
 		e.held = append(e.held, *p)
+		t.held++
 	} else {
 		t.orphan++
 	}
@@ -81,6 +86,7 @@ func (t *fragTable) first(p *pkt, sink func(*pkt)) {
 		h.sport, h.dport = p.sport, p.dport
 		sink(h)
 	}
+	t.held -= len(e.held)
 	e.held = nil
 }
 
@@ -100,16 +106,20 @@ func (t *fragTable) tick(ts int64) {
 func (t *fragTable) expire(all bool) {
 	for k, e := range t.m {
 		if t.now-e.ts > fragTimeout {
-			t.orphan += uint64(len(e.held))
-			delete(t.m, k)
+			t.drop(k, e)
 		}
 	}
 	if all && len(t.m) >= fragMax {
 		for k, e := range t.m {
-			t.orphan += uint64(len(e.held))
-			delete(t.m, k)
+			t.drop(k, e)
 		}
 	}
+}
+
+func (t *fragTable) drop(k fragKey, e *fragEntry) {
+	t.orphan += uint64(len(e.held))
+	t.held -= len(e.held)
+	delete(t.m, k)
 }
 
 // orphans returns the number of fragments that never met their first fragment, and
@@ -120,6 +130,6 @@ func (t *fragTable) orphans() uint64 {
 	}
 	n := t.orphan
 	clear(t.m)
-	t.orphan = 0
+	t.orphan, t.held = 0, 0
 	return n
 }

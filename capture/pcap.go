@@ -2,7 +2,6 @@ package capture
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -37,14 +36,15 @@ type pcapReader struct {
 	snaplen  uint32
 	off      int64
 	badTS    int      // records with an out-of-range timestamp fraction
-	warn     []string // problems that did not stop reading
+	probs    problems // problems that did not stop reading
 }
 
 func (r *pcapReader) warnings() []string {
+	out := r.probs.all()
 	if r.badTS > 1 {
-		return append(r.warn, fmt.Sprintf("%d records in all have an out-of-range timestamp fraction", r.badTS))
+		out = append(out, fmt.Sprintf("%d records in all have an out-of-range timestamp fraction", r.badTS))
 	}
-	return r.warn
+	return out
 }
 
 func newPcapReader(br byteReader) (*pcapReader, error) {
@@ -95,7 +95,7 @@ func (r *pcapReader) next() (record, error) {
 		if err == io.EOF || err == nil {
 			return record{}, &CorruptError{Offset: r.off, Field: "record header", Msg: fmt.Sprintf("file ends after %d of 16 bytes", len(h))}
 		}
-		return record{}, err
+		return record{}, readErr(r.off, "record header", err)
 	}
 	sec := r.order.Uint32(h[0:])
 	frac := r.order.Uint32(h[4:])
@@ -108,16 +108,16 @@ func (r *pcapReader) next() (record, error) {
 		// Wireshark and tcpdump show such records; so does portclass, with a warning.
 		r.badTS++
 		if r.badTS == 1 {
-			r.warn = append(r.warn, fmt.Sprintf("offset %d: record timestamp: fraction %d is out of range (used as is)", r.off+4, frac))
+			r.probs.add("offset %d: record timestamp: fraction %d is out of range (used as is)", r.off+4, frac)
 		}
 	}
 	total := 16 + int(capLen)
 	buf, err := r.br.Peek(total)
 	if len(buf) < total {
-		if err == io.EOF || err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		if err == io.EOF || err == nil {
 			return record{}, &CorruptError{Offset: r.off, Field: "record data", Msg: fmt.Sprintf("file ends after %d of %d bytes", len(buf), total)}
 		}
-		return record{}, err
+		return record{}, readErr(r.off, "record data", err)
 	}
 	ns := int64(frac)
 	if !r.nano {

@@ -42,6 +42,11 @@ type Options struct {
 	Stdin io.Reader
 	// Log receives one line per input problem; the hot path never logs.
 	Log zerolog.Logger
+	// Interval, when set, is called at the end of every interval of a live capture
+	// (see Live.Run) and once when it ends, after every flow record of the interval
+	// was emitted and from the goroutine that calls emit. res holds the interval's
+	// input statistics (counters since the previous call), flow records and evictions.
+	Interval func(res Result)
 }
 
 func (o *Options) defaults() {
@@ -67,6 +72,9 @@ type Result struct {
 	Inputs  []InputStats
 	Flows   uint64 // flow records emitted
 	Evicted uint64 // flows emitted early because of MaxFlows
+	// Mark is, for an interval of a live capture (Options.Interval), the wall-clock
+	// time of the mark that ended it; zero for the capture's last part.
+	Mark time.Time
 }
 
 // Run reads every input in order and calls emit for every finished flow, from one
@@ -87,12 +95,7 @@ func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Resu
 		if err != nil {
 			return res, err
 		}
-		var r sourceResult
-		if o.Workers == 1 {
-			r = runSingle(ctx, src, &o, emit)
-		} else {
-			r = runParallel(ctx, src, &o, emit)
-		}
+		r := runInput(ctx, src, &o, emit)
 		src.close()
 		res.Inputs = append(res.Inputs, r.st)
 		res.Flows += r.flows
@@ -102,6 +105,21 @@ func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Resu
 		}
 	}
 	return res, nil
+}
+
+// runInput reads one input with o.Workers workers.
+func runInput(ctx context.Context, src *source, o *Options, emit func(*Flow)) sourceResult {
+	if o.Workers == 1 {
+		return runSingle(ctx, src, o, emit)
+	}
+	return runParallel(ctx, src, o, emit)
+}
+
+// runSource runs a packet source that is not a file (a live capture): its records'
+// Data are valid only until its next call to next.
+func runSource(ctx context.Context, rd packetReader, st InputStats, input string, o *Options, emit func(*Flow)) (InputStats, uint64, uint64, error) {
+	r := runInput(ctx, &source{path: input, stats: st, rd: rd}, o, emit)
+	return r.st, r.evicted, r.flows, r.err
 }
 
 // sourceResult is what reading one input gives.
@@ -326,23 +344,67 @@ func (r *reading) failed(err error) {
 func (r *reading) finish(rd packetReader) {
 	r.flushLT()
 	r.st.Warnings = append(r.st.Warnings, rd.warnings()...)
+	if k, ok := rd.(kernelCounter); ok {
+		r.st.KernelReceived, r.st.KernelDropped = k.kernelStats()
+	}
+}
+
+// cut ends an interval (a live capture's mark): it returns the statistics since the
+// previous one and starts again from 0.
+func (r *reading) cut(rd packetReader) InputStats {
+	r.finish(rd)
+	st := *r.st
+	*r.st = InputStats{Path: st.Path, Format: st.Format, Compression: st.Compression, Size: st.Size, LinkTypes: map[string]uint64{}}
+	return st
+}
+
+// kernelCounter is a packet source whose kernel counts packets: a live capture.
+type kernelCounter interface {
+	// kernelStats returns the packets the kernel passed to the source and those it
+	// dropped since the previous call.
+	kernelStats() (received, dropped uint64)
+}
+
+// control handles a live source's control record rec, the i-th record: the clock
+// advances to the wall clock, and at an interval mark every open flow gets a status
+// record. It reports whether rec was a mark.
+func (s *stage) control(rec *record, i uint64) bool {
+	s.t.advance(rec.TS, i)
+	if rec.Tick != kindMark {
+		return false
+	}
+	s.t.status(i << 8)
+	return true
+}
+
+// cut is reading.cut for the packet counters of a worker's stage.
+func (s *stage) cut() InputStats {
+	st := *s.st
+	*s.st = InputStats{}
+	return st
 }
 
 // runSingle reads, decodes and tracks the flows of one input in the calling goroutine.
 func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) sourceResult {
 	res := sourceResult{st: src.stats}
 	st := &res.st
-	maxFlows := o.MaxFlows
-	t := newTable(o, maxFlows, func(f *Flow) { res.flows++; emit(f) })
+	t := newTable(o, o.MaxFlows, func(f *Flow) { res.flows++; emit(f) })
 	t.input = src.path
 	s := newStage(o, st, t, 0, 1)
 	rd := reading{st: st, log: &o.Log}
 	var (
 		p   pkt
 		err error
+		i   uint64 // records, control records included
+		// at the previous interval's end
+		lastFlows, lastEvicted uint64
 	)
-	for {
-		if rd.n&1023 == 0 && ctx.Err() != nil {
+	interval := func(in InputStats, mark time.Time) {
+		o.Interval(Result{Inputs: []InputStats{in}, Flows: res.flows - lastFlows, Evicted: t.evicted - lastEvicted, Mark: mark})
+		lastFlows, lastEvicted = res.flows, t.evicted
+	}
+	for ; ; i++ {
+		if i&1023 == 0 && ctx.Err() != nil {
 			err = ctx.Err()
 			break
 		}
@@ -350,7 +412,13 @@ func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) s
 		if rec, err = src.rd.next(); err != nil {
 			break
 		}
-		s.packet(&rec, rd.n, &p)
+		if rec.Tick != 0 {
+			if s.control(&rec, i) && o.Interval != nil {
+				interval(rd.cut(src.rd), time.Unix(0, rec.TS))
+			}
+			continue
+		}
+		s.packet(&rec, i, &p)
 		rd.count(&rec)
 	}
 	switch {
@@ -361,25 +429,33 @@ func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) s
 		rd.failed(err)
 	}
 	s.drainFrags()
-	t.end(st.LastTS, rd.n)
+	t.end(st.LastTS, i)
 	res.evicted = t.evicted
 	rd.finish(src.rd)
+	if o.Interval != nil {
+		interval(*st, time.Time{})
+	}
 	return res
 }
 
 // Parallel reading. The calling goroutine reads the input and only delimits records:
-// it reads the input into the buffer of a chunk (see blockReader: no record is
-// copied) and, when the buffer is full, hands the chunk to every worker. Each worker decodes every record, which is cheap, but puts only the
-// packets of its own flows (flow hash modulo workers) in its table, which is where
-// the time goes; no packet is handed from one goroutine to another. Fragments and ICMP
-// errors, whose flows are known only after the fragment table or the quote, are
-// dispatched by every worker alike, and each keeps what is its own.
+// it reads a file into the buffer of a chunk (see blockReader: no record is copied;
+// the records of other sources, such as a live capture, are copied into it) and, when
+// the buffer is full, hands the chunk to every worker. Each worker decodes every
+// record, which is cheap, but puts only the packets of its own flows (flow hash modulo
+// workers) in its table, which is where the time goes; no packet is handed from one
+// goroutine to another. Fragments and ICMP errors, whose flows are known only after
+// the fragment table or the quote, are dispatched by every worker alike, and each
+// keeps what is its own.
 //
 // Every worker sweeps its table at the same records (the clock advances with every
 // record, filtered or not), and tags what it emits (see tag). A collector merges the
 // workers' flows by tag, which gives exactly the order of one table: the flows, the
 // reports and everything inferred from the order of flows do not depend on the
-// number of workers.
+// number of workers. A live capture's control records go to every worker like
+// packets; at an interval mark each worker emits its status records and hands over
+// its counters, and the collector ends the interval once every flow before the mark
+// is out.
 const (
 	chunkBytes    = 512 << 10 // a chunk's buffer; at least readBuf, so that every record fits
 	chunksInFight = 2         // chunks queued to each worker
@@ -396,12 +472,27 @@ type chunk struct {
 }
 
 // flowBatch carries a worker's emitted flows to the collector. Every flow the worker
-// emits later has a tag at or beyond mark.
+// emits later has a tag at or beyond mark. cuts holds the worker's share of the
+// intervals that ended in the batch (live capture).
 type flowBatch struct {
 	w     int
 	flows []Flow
 	tags  []tag
 	mark  tag
+	cuts  []workerCut
+}
+
+// workerCut is a worker's packet counters and evictions over one interval.
+type workerCut struct {
+	st      InputStats
+	evicted uint64
+}
+
+// intervalEnd is the reader's side of an interval mark.
+type intervalEnd struct {
+	end  tag // every flow of the interval sorts before it
+	st   InputStats
+	mark time.Time
 }
 
 const (
@@ -435,10 +526,12 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	// Collector: merges the workers' flows by tag and calls emit.
 	out := make(chan *flowBatch, 2*n)
 	spare := make([]chan *flowBatch, n)
+	ends := make(chan intervalEnd, 64)
+	col := &collector{n: n, in: out, spare: spare, ends: ends, emit: emit, interval: o.Interval}
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
-		res.flows = collect(n, out, spare, emit)
+		col.run()
 	}()
 
 	// Workers.
@@ -459,7 +552,7 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 			b.mark = mark
 			out <- b
 			b = <-spare[w]
-			b.flows, b.tags = b.flows[:0], b.tags[:0]
+			b.flows, b.tags, b.cuts = b.flows[:0], b.tags[:0], b.cuts[:0]
 		}
 		ending := false
 		t := newTable(o, maxPer, func(f *Flow) {
@@ -479,11 +572,21 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var p pkt
+			var (
+				p           pkt
+				lastEvicted uint64
+			)
 			quiet := 0 // chunks since the last batch
 			for c := range ins[w] {
-				for i := range c.recs {
-					s.packet(&c.recs[i], c.first+uint64(i), &p)
+				for k := range c.recs {
+					rec, i := &c.recs[k], c.first+uint64(k)
+					if rec.Tick == 0 {
+						s.packet(rec, i, &p)
+					} else if s.control(rec, i) && o.Interval != nil {
+						b.cuts = append(b.cuts, workerCut{s.cut(), t.evicted - lastEvicted})
+						lastEvicted = t.evicted
+						send(tag{at: (i + 1) << 8})
+					}
 				}
 				mark := tag{at: (c.first + uint64(len(c.recs))) << 8}
 				if c.refs.Add(-1) == 0 {
@@ -503,8 +606,10 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	}
 
 	// The reader: the records of a chunk live in its buffer, which the block reader
-	// fills and, when full, swaps for the buffer of the next chunk.
+	// fills and, when full, swaps for the buffer of the next chunk; a source without a
+	// block reader (live) has its records copied into the chunk's buffer.
 	rd := reading{st: st, log: &o.Log}
+	var i uint64 // records, control records included
 	c := <-free
 	c.first = 0
 	ship := func() {
@@ -513,15 +618,19 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 			in <- c
 		}
 		c = <-free
-		c.first = rd.n
+		c.first = i
+		c.buf = c.buf[:cap(c.buf)]
 	}
-	src.br.rotate = func() []byte {
-		ship()
-		return c.buf
+	used := 0 // of c.buf, in copy mode
+	if src.br != nil {
+		src.br.rotate = func() []byte {
+			ship()
+			return c.buf
+		}
 	}
 	var err error
-	for {
-		if rd.n&1023 == 0 && ctx.Err() != nil {
+	for ; ; i++ {
+		if i&1023 == 0 && ctx.Err() != nil {
 			err = ctx.Err()
 			break
 		}
@@ -529,9 +638,22 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 		if rec, err = src.rd.next(); err != nil {
 			break
 		}
-		rd.count(&rec)
-		if rec.detached {
-			rec.Data = append([]byte(nil), rec.Data...) // rare: a pcapng block larger than a chunk
+		if rec.Tick == kindMark && o.Interval != nil {
+			ends <- intervalEnd{tag{at: (i + 1) << 8}, rd.cut(src.rd), time.Unix(0, rec.TS)}
+		} else if rec.Tick == 0 {
+			rd.count(&rec)
+		}
+		switch { // copy what the reader will overwrite
+		case src.br == nil:
+			if used+len(rec.Data) > len(c.buf) {
+				ship()
+				used = 0
+			}
+			d := c.buf[used : used+len(rec.Data) : used+len(rec.Data)]
+			copy(d, rec.Data)
+			rec.Data, used = d, used+len(rec.Data)
+		case rec.detached: // rare: a pcapng block larger than a chunk
+			rec.Data = append([]byte(nil), rec.Data...)
 		}
 		c.recs = append(c.recs, rec)
 	}
@@ -545,63 +667,59 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	if len(c.recs) > 0 {
 		ship()
 	}
-	lastTS, records = st.LastTS, rd.n
+	lastTS, records = st.LastTS, i
 	for _, in := range ins {
 		close(in)
 	}
 	wg.Wait()
 	close(out)
+	close(ends)
 	<-collected
+	var evicted uint64
 	for w := range n {
 		st.addCounts(&stats[w])
 		res.evicted += tables[w].evicted
+		evicted += tables[w].evicted
 	}
 	rd.finish(src.rd)
+	res.flows = col.emitted
+	if o.Interval != nil {
+		o.Interval(Result{Inputs: []InputStats{*st}, Flows: col.emitted - col.lastEmitted, Evicted: evicted - col.evicted})
+	}
 	return res
 }
 
-// collect receives the workers' batches and emits their flows in tag order: a flow
+// collector receives the workers' batches and emits their flows in tag order: a flow
 // goes out once every other worker has either a later flow waiting or a mark beyond
-// it (tags are unique). It returns the number of flows emitted.
-func collect(n int, in <-chan *flowBatch, spare []chan *flowBatch, emit func(*Flow)) uint64 {
-	type queue struct {
-		flows []Flow
-		tags  []tag
-		head  int
-		mark  tag
-	}
-	qs := make([]queue, n)
-	var emitted uint64
-	drain := func() {
-		for {
-			best := -1
-			for w := range qs {
-				q := &qs[w]
-				if q.head < len(q.tags) && (best < 0 || q.tags[q.head].less(qs[best].tags[qs[best].head])) {
-					best = w
-				}
-			}
-			if best < 0 {
-				return
-			}
-			q := &qs[best]
-			h := q.tags[q.head]
-			for w := range qs {
-				if o := &qs[w]; w != best && o.head == len(o.tags) && !h.less(o.mark) {
-					return // worker w may still emit something earlier
-				}
-			}
-			emit(&q.flows[q.head])
-			q.flows[q.head] = Flow{}
-			q.head++
-			emitted++
-			if q.head == len(q.tags) {
-				q.flows, q.tags, q.head = q.flows[:0], q.tags[:0], 0
-			}
-		}
-	}
-	for b := range in {
-		q := &qs[b.w]
+// it (tags are unique). An interval ends (Options.Interval) once the reader has said
+// where and every worker has handed over its counters for it, before any later flow.
+type collector struct {
+	n        int
+	in       <-chan *flowBatch
+	spare    []chan *flowBatch
+	ends     <-chan intervalEnd
+	emit     func(*Flow)
+	interval func(Result)
+
+	qs          []queue
+	pending     []intervalEnd // ends the reader sent, not yet complete
+	emitted     uint64
+	lastEmitted uint64 // emitted at the last interval's end
+	evicted     uint64 // evictions reported at interval ends
+}
+
+type queue struct {
+	flows []Flow
+	tags  []tag
+	head  int
+	mark  tag
+	cuts  []workerCut // the worker's shares of intervals not yet ended
+}
+
+func (c *collector) run() {
+	c.qs = make([]queue, c.n)
+	for b := range c.in {
+		q := &c.qs[b.w]
 		if q.head > 0 && q.head >= len(q.tags)/2 {
 			q.flows = append(q.flows[:0], q.flows[q.head:]...)
 			q.tags = append(q.tags[:0], q.tags[q.head:]...)
@@ -609,10 +727,83 @@ func collect(n int, in <-chan *flowBatch, spare []chan *flowBatch, emit func(*Fl
 		}
 		q.flows = append(q.flows, b.flows...)
 		q.tags = append(q.tags, b.tags...)
+		q.cuts = append(q.cuts, b.cuts...)
 		q.mark = b.mark
 		clear(b.flows)
-		spare[b.w] <- b
-		drain()
+		c.spare[b.w] <- b
+		c.drain()
 	}
-	return emitted
+	for e := range c.ends { // ends after the last flows: none is ever complete
+		c.pending = append(c.pending, e)
+	}
+	c.drain()
+}
+
+func (c *collector) drain() {
+	for {
+		best := -1
+		for w := range c.qs {
+			q := &c.qs[w]
+			if q.head < len(q.tags) && (best < 0 || q.tags[q.head].less(c.qs[best].tags[c.qs[best].head])) {
+				best = w
+			}
+		}
+		if c.interval != nil && c.intervalDue(best) {
+			continue
+		}
+		if best < 0 {
+			return
+		}
+		q := &c.qs[best]
+		h := q.tags[q.head]
+		for w := range c.qs {
+			if o := &c.qs[w]; w != best && o.head == len(o.tags) && !h.less(o.mark) {
+				return // worker w may still emit something earlier
+			}
+		}
+		c.emit(&q.flows[q.head])
+		q.flows[q.head] = Flow{}
+		q.head++
+		c.emitted++
+		if q.head == len(q.tags) {
+			q.flows, q.tags, q.head = q.flows[:0], q.tags[:0], 0
+		}
+	}
+}
+
+// intervalDue ends the oldest pending interval when every worker has handed over its
+// share and the next flow (of worker best; -1: none queued) comes after it.
+func (c *collector) intervalDue(best int) bool {
+	if len(c.pending) == 0 {
+		select {
+		case e, ok := <-c.ends:
+			if !ok {
+				return false
+			}
+			c.pending = append(c.pending, e)
+		default:
+			return false
+		}
+	}
+	e := c.pending[0]
+	for w := range c.qs {
+		if len(c.qs[w].cuts) == 0 {
+			return false
+		}
+	}
+	if best >= 0 && c.qs[best].tags[c.qs[best].head].less(e.end) {
+		return false
+	}
+	st, ev := e.st, uint64(0)
+	for w := range c.qs {
+		q := &c.qs[w]
+		st.addCounts(&q.cuts[0].st)
+		ev += q.cuts[0].evicted
+		q.cuts = q.cuts[1:]
+	}
+	c.pending = c.pending[1:]
+	c.interval(Result{Inputs: []InputStats{st}, Flows: c.emitted - c.lastEmitted, Evicted: ev, Mark: e.mark})
+	c.lastEmitted = c.emitted
+	c.evicted += ev
+	return true
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
@@ -38,7 +40,9 @@ func (e *FormatError) Error() string {
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // Limits on what one record may claim; a record beyond them is treated as corruption.
-// They keep a hostile file from making portclass allocate gigabytes.
+// They keep a hostile file from making portclass allocate gigabytes: whatever the
+// input, one reader holds at most two read buffers (2 × 512 KiB), one pcapng block
+// (16 MiB, only when a block is larger than the buffer) and, for zstd, one window.
 const (
 	// MaxCapLen is the largest captured length of one packet accepted (256 KiB; the
 	// largest real snaplen, Linux's 262144).
@@ -48,12 +52,110 @@ const (
 	// readBuf is the read buffer of the format readers: records up to MaxCapLen are
 	// decoded in place.
 	readBuf = 512 << 10
-	// rawBuf buffers the file under a decompressor (and under the format readers,
-	// which read large blocks past it, for an uncompressed file).
+	// rawBuf buffers the file under a decompressor (and, for an uncompressed file,
+	// under the format readers, which read large blocks past it).
 	rawBuf = 64 << 10
-	// maxZstdWindow bounds the memory a zstd stream may ask for.
+	// maxZstdWindow bounds the memory a zstd stream may ask for; a frame that declares
+	// a larger window is refused (zstd's own default limit is 512 MiB).
 	maxZstdWindow = 64 << 20
+	// maxWarnings bounds the problems listed per input; the rest are counted.
+	maxWarnings = 50
 )
+
+// bufPool and blockPool recycle the read buffers: a run over many small inputs (a
+// directory of captures, or a fuzzer's millions of tiny files) would otherwise allocate
+// and zero half a megabyte per input, which made fuzzing spend most of its time in
+// memclr and GC.
+var (
+	bufPool   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, rawBuf) }}
+	blockPool = sync.Pool{New: func() any { return newBlockReader(nil, readBuf) }}
+)
+
+func getBuf(r io.Reader) *bufio.Reader {
+	br := bufPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func putBuf(br *bufio.Reader) {
+	br.Reset(nil)
+	bufPool.Put(br)
+}
+
+func getBlock(r io.Reader) *blockReader {
+	b := blockPool.Get().(*blockReader)
+	b.reset(r)
+	return b
+}
+
+func putBlock(b *blockReader) {
+	b.reset(nil)
+	blockPool.Put(b)
+}
+
+// StreamError is a decompression error (a corrupt or truncated gzip or zstd stream, a
+// zstd window above the limit). Readers turn it into a *CorruptError at the offset of
+// the decompressed stream where it happened.
+type StreamError struct {
+	Codec string // "gzip" or "zstd"
+	Err   error
+}
+
+func (e *StreamError) Error() string {
+	if msg := e.Err.Error(); strings.HasPrefix(msg, e.Codec) {
+		return msg // klauspost's gzip errors already start with "gzip: "
+	}
+	return e.Codec + ": " + e.Err.Error()
+}
+func (e *StreamError) Unwrap() error { return e.Err }
+
+// codecReader tags every error of a decompressor but io.EOF as a *StreamError.
+type codecReader struct {
+	r     io.Reader
+	codec string
+}
+
+func (c codecReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &StreamError{Codec: c.codec, Err: err}
+	}
+	return n, err
+}
+
+// readErr turns an error of the underlying stream met at offset off while reading
+// field into what next returns: a decompression error becomes a *CorruptError (the
+// input is used up to there, like a file cut short); other I/O errors pass as they are.
+func readErr(off int64, field string, err error) error {
+	var se *StreamError
+	if errors.As(err, &se) {
+		return &CorruptError{Offset: off, Field: field, Msg: se.Error()}
+	}
+	return err
+}
+
+// problems collects what went wrong in an input without stopping it, at most
+// maxWarnings messages; beyond that it only counts. Readers append their totals
+// (blocks skipped, timestamps out of range, ...) after all(), so those always show.
+type problems struct {
+	list []string
+	more int
+}
+
+func (p *problems) add(format string, args ...any) {
+	if len(p.list) < maxWarnings {
+		p.list = append(p.list, fmt.Sprintf(format, args...))
+		return
+	}
+	p.more++
+}
+
+func (p *problems) all() []string {
+	if p.more == 0 {
+		return p.list
+	}
+	return append(p.list[:len(p.list):len(p.list)], fmt.Sprintf("%d more problems not listed (only the first %d are)", p.more, maxWarnings))
+}
 
 // record is one packet as read from an input. Data aliases the reader's buffer and
 // is valid only until the next call to next (see blockReader for the exception).
@@ -66,6 +168,9 @@ type record struct {
 	// detached is set when Data is not in the blockReader's buffer but in the format
 	// reader's own (a pcapng block larger than the buffer).
 	detached bool
+	// Tick, when not 0, makes the record a control record of a live source with no
+	// packet: kindTick (TS is the wall clock) or kindMark (an interval ends at TS).
+	Tick uint8
 }
 
 // packetReader is what the pipeline needs from a file format.
@@ -139,43 +244,45 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 		}
 		f, cl = fh, fh.Close
 	}
-	s := &source{path: path, close: cl}
+	s := &source{path: path}
 	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
-	br := bufio.NewReaderSize(countingReader{f, counter}, rawBuf)
-	magic, _ := br.Peek(4)
-	var stream io.Reader = br
+	raw := getBuf(countingReader{f, counter})
+	var stream io.Reader = raw
+	cl0 := cl
+	cl = func() error { putBuf(raw); return cl0() }
+	magic, _ := raw.Peek(4)
 	switch {
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
+		zr, err := gzip.NewReader(raw)
 		if err != nil {
 			cl()
-			return nil, &FormatError{Path: path, Err: fmt.Errorf("gzip: %w", err)}
+			return nil, &FormatError{Path: path, Err: &StreamError{Codec: "gzip", Err: err}}
 		}
 		s.stats.Compression = "gzip"
-		stream = zr
+		stream = codecReader{zr, "gzip"}
 	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(MaxBlockLen*4))
+		zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(maxZstdWindow))
 		if err != nil {
 			cl()
-			return nil, &FormatError{Path: path, Err: fmt.Errorf("zstd: %w", err)}
+			return nil, &FormatError{Path: path, Err: &StreamError{Codec: "zstd", Err: err}}
 		}
 		s.stats.Compression = "zstd"
-		stream = zr
-		cl0 := cl
-		cl = func() error { zr.Close(); return cl0() }
-		s.close = cl
+		stream = codecReader{zr, "zstd"}
+		cl1 := cl
+		cl = func() error { zr.Close(); return cl1() }
 	}
-	s.br = newBlockReader(stream, readBuf)
+	s.br = getBlock(stream)
+	cl2 := cl
+	cl = func() error { putBlock(s.br); return cl2() }
+	s.close = cl
 	head, err := s.br.Peek(4)
 	if len(head) < 4 {
+		first := append([]byte(nil), head...) // copied before the buffer goes back to the pool
 		cl()
 		if err == nil || err == io.EOF {
 			err = ErrNotCapture
 		}
-		if s.stats.Compression != "" && !errors.Is(err, ErrNotCapture) {
-			err = fmt.Errorf("%s: %w", s.stats.Compression, err)
-		}
-		return nil, &FormatError{Path: path, First: append([]byte(nil), head...), Err: err}
+		return nil, &FormatError{Path: path, First: first, Err: err}
 	}
 	switch {
 	case isPcapMagic(head):
@@ -184,8 +291,9 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 		s.rd, err = newNgReader(s.br)
 	default:
 		first, _ := s.br.Peek(8)
+		first = append([]byte(nil), first...)
 		cl()
-		return nil, &FormatError{Path: path, First: append([]byte(nil), first...), Err: ErrNotCapture}
+		return nil, &FormatError{Path: path, First: first, Err: ErrNotCapture}
 	}
 	if err != nil {
 		cl()

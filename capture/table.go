@@ -102,6 +102,7 @@ type entry struct {
 	icmpType    uint8
 	icmpCode    uint8
 	inUse       bool
+	sent        uint8        // bit s: side s sent packets counted in an earlier status record
 	errs        *[]ICMPError // rare, so kept behind a pointer
 	prev, next  int32
 	seq         uint64 // tag.at of the packet that set last: with last, the flow's place in its list
@@ -252,10 +253,15 @@ func (t *table) advance(ts int64, rec uint64) {
 	}
 }
 
-// addPkt updates the table with one decoded packet; t.seq is its tag.at.
+// addPkt updates the table with one decoded packet; t.seq is its tag.at. Control
+// records (kindTick, kindMark) are the stage's business: it advances the clock and
+// calls status.
 func (t *table) addPkt(p *pkt) {
-	if p.kind == kindICMPQuote {
+	switch p.kind {
+	case kindICMPQuote:
 		t.annotate(p)
+		return
+	case kindTick, kindMark:
 		return
 	}
 	k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan)
@@ -396,11 +402,11 @@ func (e *entry) state() State {
 	c, r := e.client, 1-e.client
 	if e.key.proto != ProtoTCP {
 		switch {
-		case e.pkts[c] > 0 && e.pkts[r] > 0:
+		case e.sentBy(c) && e.sentBy(r):
 			return SF
-		case e.pkts[c] > 0:
+		case e.sentBy(c):
 			return S0
-		case e.pkts[r] > 0:
+		case e.sentBy(r):
 			return SHR
 		}
 		return OTH
@@ -536,11 +542,54 @@ func (t *table) lruTag(idx int32, at uint64) tag {
 	return tag{at, uint8(lruOf(e.key.proto)), e.last, e.seq}
 }
 
+// sentBy reports whether side s of the flow ever sent a packet, counting the packets
+// of status records already emitted.
+func (e *entry) sentBy(s uint8) bool { return e.pkts[s] > 0 || e.sent&(1<<s) != 0 }
+
+// noFirst marks an entry whose packets were all reported in a status record: the next
+// packet sets first again (add keeps the minimum).
+const noFirst = int64(^uint64(0) >> 1)
+
 // finish emits flow idx with tag tg and frees it.
 func (t *table) finish(idx int32, why EndReason, tg tag) {
 	e := &t.entries[idx]
 	t.unlink(idx)
 	delete(t.m, e.key)
+	t.tag = tg
+	t.emit(t.record(e, why))
+	*e = entry{}
+	t.free = append(t.free, idx)
+}
+
+// status emits a status record (EndActive) for every open flow that saw packets or
+// ICMP errors since its previous record, then starts its counts afresh, so that the
+// records of one flow add up to the flow: counts, ICMP errors, First and Last cover
+// the time since the previous record, while direction, state and TCP flags describe
+// the connection so far (Argus's status records). Flows stay in the table. at is the
+// tag.at of the interval mark; status records sort after the mark's sweep.
+func (t *table) status(at uint64) {
+	for i := range t.lists {
+		for h := t.lists[i].head; h >= 0; h = t.entries[h].next {
+			e := &t.entries[h]
+			if e.pkts[0]+e.pkts[1] == 0 && e.errs == nil {
+				continue
+			}
+			tg := t.lruTag(h, at)
+			tg.list += nLRU
+			t.tag = tg
+			t.emit(t.record(e, EndActive))
+			for s := range uint8(2) {
+				if e.pkts[s] > 0 {
+					e.sent |= 1 << s
+				}
+			}
+			e.pkts, e.bytes, e.errs, e.first = [2]uint64{}, [2]uint64{}, nil, noFirst
+		}
+	}
+}
+
+// record fills the table's reusable Flow from entry e.
+func (t *table) record(e *entry, why EndReason) *Flow {
 	f := &t.flow
 	c := e.client
 	k := &e.key
@@ -552,7 +601,11 @@ func (t *table) finish(idx int32, why EndReason, tg tag) {
 		f.Client, f.Server = hi, lo
 	}
 	f.Proto, f.VLAN, f.Direction, f.State = k.proto, k.vlan, e.dir, e.state()
-	f.First, f.Last = time.Unix(0, e.first).UTC(), time.Unix(0, e.last).UTC()
+	first := e.first
+	if first == noFirst { // nothing since the last status record
+		first = e.last
+	}
+	f.First, f.Last = time.Unix(0, first).UTC(), time.Unix(0, e.last).UTC()
 	f.Packets = [2]uint64{e.pkts[c], e.pkts[1-c]}
 	f.Bytes = [2]uint64{e.bytes[c], e.bytes[1-c]}
 	f.TCPFlags = [2]uint8{e.flags[c], e.flags[1-c]}
@@ -562,10 +615,7 @@ func (t *table) finish(idx int32, why EndReason, tg tag) {
 		f.ICMPErrors = *e.errs
 	}
 	f.Input, f.End = t.input, why
-	t.tag = tg
-	t.emit(f)
-	*e = entry{}
-	t.free = append(t.free, idx)
+	return f
 }
 
 // sweep emits flows idle longer than their timeout at the table's packet time; at is

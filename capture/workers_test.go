@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture/synth"
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 // runFlows runs paths with o and returns every flow emitted, in order, and the stats.
@@ -103,13 +104,13 @@ func TestWorkersSameFlows(t *testing.T) {
 // TestWorkersSameFlowsCorpus is TestWorkersSameFlows on every readable capture of the
 // shared corpus (fragments, ICMP errors, tunnels, damaged files).
 func TestWorkersSameFlowsCorpus(t *testing.T) {
-	dir := corpusDir(t)
-	for _, e := range readManifest(t, dir) {
-		if strings.HasPrefix(e.packets, "n/a") {
+	dir, entries := corpus.Manifest(t)
+	for _, e := range entries {
+		if e.Unreadable() {
 			continue
 		}
-		t.Run(e.path, func(t *testing.T) {
-			path := filepath.Join(dir, e.path)
+		t.Run(e.Path, func(t *testing.T) {
+			path := filepath.Join(dir, e.Path)
 			var o Options
 			if got, _ := runFlows(t, []string{path}, Options{Workers: 1}); len(got) == 0 {
 				t.Skip("no flows")
@@ -215,6 +216,84 @@ func TestNoAllocsPerPacket(t *testing.T) {
 		})
 		if allocs != 0 || emitted != 0 {
 			t.Errorf("workers=%d: %v allocations per %d packets of known flows (%d flows emitted)", n, allocs, chunk, emitted)
+		}
+	}
+}
+
+// markingReader inserts control records into a capture, as a live source does: a
+// tick after every 500 packets and an interval mark after every 2000.
+type markingReader struct {
+	packetReader
+	n    int
+	held *record
+}
+
+func (r *markingReader) next() (record, error) {
+	if r.held != nil {
+		rec := *r.held
+		r.held = nil
+		return rec, nil
+	}
+	rec, err := r.packetReader.next()
+	if err != nil {
+		return rec, err
+	}
+	r.n++
+	switch {
+	case r.n%2000 == 0:
+		r.held = &record{Tick: kindMark, TS: rec.TS}
+	case r.n%500 == 0:
+		r.held = &record{Tick: kindTick, TS: rec.TS + 1e6}
+	}
+	return rec, nil
+}
+
+// TestWorkersSameIntervals: with a live source's control records, the flows (status
+// records included), their order and every interval's statistics are the same for 1,
+// 2 and 3 workers.
+func TestWorkersSameIntervals(t *testing.T) {
+	var buf bytes.Buffer
+	s := synth.Scenario{Kind: synth.KindMix, Seed: 5, Packets: 30_000, Flows: 2_000}
+	if err := synth.Write(&buf, s, synth.FileOptions{Format: synth.FormatPcap, LinkType: LinkEthernet, Snaplen: 160}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, w := range []int{1, 2, 3} {
+		src, err := open("-", nil, bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		o := Options{Workers: w, UDPTimeout: 200 * time.Millisecond, Interval: func(r Result) {
+			slices.Sort(r.Inputs[0].Warnings)
+			got = append(got, fmt.Sprintf("interval %+v", r))
+		}}
+		o.defaults()
+		st, ev, n, err := runSource(context.Background(), &markingReader{packetReader: src.rd}, src.stats, "live", &o, func(f *Flow) {
+			got = append(got, fmt.Sprintf("%+v", *f))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("end %+v %d %d", st, ev, n))
+		if w == 1 {
+			want = got
+			if c := strings.Count(strings.Join(got, "\n"), "interval "); c < 10 {
+				t.Fatalf("%d intervals", c)
+			}
+			if !strings.Contains(strings.Join(got, "\n"), "End:active") {
+				t.Fatal("no status records")
+			}
+			continue
+		}
+		if len(got) != len(want) {
+			t.Errorf("workers=%d: %d lines, one worker %d", w, len(got), len(want))
+		}
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("workers=%d: line %d differs:\n got %s\nwant %s", w, i, got[i], want[i])
+				break
+			}
 		}
 	}
 }

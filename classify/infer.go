@@ -464,13 +464,30 @@ func (in *Inferer) Explain(f *capture.Flow) []VeeamMatch {
 	if len(ms) == 0 {
 		return nil
 	}
+	m := in.m
 	c, s := in.listOf(f.Client.Addr()), in.listOf(f.Server.Addr())
+	port := f.Server.Port()
 	if c == nil && s == nil {
-		return in.m.unknownRoles(f.Server.Port(), rules, ms)
+		return m.unknownRoles(port, rules, ms)
+	}
+	// Refine, and with one side unknown, that side on the port's word (see ExplainFor).
+	general := veeamGeneralPort(port)
+	keepRule := func(r *Rule) bool {
+		if !m.sideOK(r.from, c) || !m.sideOK(r.to, s) {
+			return false
+		}
+		if c != nil && s != nil {
+			return true
+		}
+		unknown := r.to
+		if c == nil {
+			unknown = r.from
+		}
+		return unknown == m.anyRole || (!general && (r.singlePort(port) || port >= 49152))
 	}
 	keep := 0
 	for _, r := range rules {
-		if in.m.sideOK(r.from, c) && in.m.sideOK(r.to, s) {
+		if keepRule(r) {
 			keep++
 		}
 	}
@@ -479,7 +496,7 @@ func (in *Inferer) Explain(f *capture.Flow) []VeeamMatch {
 	}
 	out := make([]VeeamMatch, 0, keep)
 	for i, r := range rules {
-		if in.m.sideOK(r.from, c) && in.m.sideOK(r.to, s) {
+		if keepRule(r) {
 			out = append(out, ms[i])
 		}
 	}

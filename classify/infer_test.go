@@ -3,7 +3,6 @@ package classify
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -16,8 +15,6 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // vtFlow builds a finished flow from "addr:port" strings. Established states and UDP get
 // packets both ways; S0 only to the server; REJ a RST back.

@@ -709,22 +709,50 @@ func (m *Matrix) Explain(f *capture.Flow) []VeeamMatch {
 // if it is not a general-purpose port: a port drawn from a range (Windows dynamic RPC
 // 49152-65535, the Data Mover channels 2500-3300) or SSH, HTTP(S), SMB, RDP... between
 // hosts nothing identifies is not Veeam traffic on the port's word alone. The Veeam
-// ranges are documented traffic between the right roles; once a side's role is known,
-// Refine decides. It is the function to plug into Options.Explain once roles are known
-// (Inferer.Explain is the same, faster). The returned slice belongs to the caller.
+// ranges are documented traffic between the right roles: with both sides' roles known,
+// Refine decides; with one side known, Refine checks it and the unknown side is held to
+// the port's word (range rules still count in the dynamic range). It is the function
+// to plug into Options.Explain once roles are known (Inferer.Explain is the same,
+// faster). The returned slice belongs to the caller.
 func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) []VeeamMatch {
 	rules, ms := m.segment(f)
 	if len(ms) == 0 {
 		return nil
 	}
-	if len(clientRoles) > 0 || len(serverRoles) > 0 {
+	port := f.Server.Port()
+	if len(clientRoles) > 0 && len(serverRoles) > 0 {
 		out := m.Refine(ms, clientRoles, serverRoles)
 		if len(out) == len(ms) {
 			return slices.Clone(ms) // Refine kept them all and returned the shared slice
 		}
 		return out
 	}
-	return m.unknownRoles(f.Server.Port(), rules, ms)
+	if len(clientRoles) > 0 || len(serverRoles) > 0 {
+		// One side is unknown: Refine checks the known side, and the unknown side takes
+		// a rule only on the port's word, as between two unknown hosts, except that a
+		// range rule still counts in the dynamic range (49152-65535), where no service
+		// lives: a backup server's dynamic RPC to a guest it processes. So a proxy's
+		// tcp/3128 to a web proxy is no Data Mover channel (2500-3300), and a
+		// workstation's SSH to a repository is no backup server's SSH.
+		ms = m.Refine(ms, clientRoles, serverRoles) // ms itself when all are kept: not modified below
+		general := veeamGeneralPort(port)
+		out := ms[:0:0]
+		for _, v := range ms {
+			unknownRole := v.To
+			if len(clientRoles) == 0 {
+				unknownRole = v.From
+			}
+			r := m.byID[v.Rule]
+			if unknownRole == "any" || (!general && r != nil && (r.singlePort(port) || port >= 49152)) {
+				out = append(out, v)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	return m.unknownRoles(port, rules, ms)
 }
 
 // unknownRoles is ExplainFor between two hosts of unknown roles: the matches (shared,

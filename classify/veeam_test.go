@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,31 +11,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
-)
 
-// vtReferencePath returns shared/reference/FILE next to the module root, or skips.
-func vtReferencePath(t *testing.T, file string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "reference", file)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference data absent: %v", err)
-	}
-	return p
-}
+	"github.com/portclass/portclass/internal/corpus"
+)
 
 func TestDefaultMatrix(t *testing.T) {
 	m := DefaultMatrix()
@@ -102,7 +79,7 @@ func TestDefaultMatrix(t *testing.T) {
 // TestMatrixMatchesReference checks every role and rule of the embedded file against
 // the reference it was converted from, fact by fact.
 func TestMatrixMatchesReference(t *testing.T) {
-	path := vtReferencePath(t, "veeam-ports.yaml")
+	path := corpus.Reference(t, "veeam-ports.yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -752,6 +729,13 @@ func TestExplainFor(t *testing.T) {
 		{"dynamic RPC from a Linux repository", tcp, "198.51.100.7:55555", []string{"repository-linux"}, nil, nil, false},
 		{"data channel proxy to repository", tcp, "198.51.100.7:2600", []string{"backup-proxy-vmware"}, []string{"repository-linux"},
 			[]string{"proxy-to-repository"}, false},
+		{"data channel range from a proxy to an unknown host (a web proxy on 3128)", tcp, "198.51.100.7:3128", []string{"backup-proxy-vmware"}, nil, nil, false},
+		{"SSH from an unknown workstation to a Linux repository", tcp, "198.51.100.7:22", nil, []string{"repository-linux"}, nil, false},
+		{"SSH from the backup server to an unknown host", tcp, "198.51.100.7:22", []string{"backup-server"}, nil, nil, false},
+		{"Data Mover from the backup server to an unknown host", tcp, "198.51.100.7:6162", []string{"backup-server"}, nil,
+			[]string{"backup-server-to-agent-linux", "backup-server-to-agent-win-logs", "backup-server-to-component-datamover",
+				"backup-server-to-flr-helper", "backup-server-to-hyperv-installer-dm", "backup-server-to-lss", "backup-server-to-plugin-linux",
+				"backup-server-to-plugin-win", "backup-server-to-repo-linux", "backup-server-to-repo-windows", "repo-hardened-datamover"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 )
 
 // Encoder writes a summary in one output format. Each format is its own type in its own
-// file (text.go, json.go, ndjson.go, csv.go, markdown.go); adding one is adding a file
+// file (text.go, json.go, ndjson.go, csv.go, markdown.go, html.go); adding one is adding a file
 // and a line to the formats table below.
 type Encoder interface {
 	Encode(w io.Writer, s *Summary) error
@@ -28,6 +28,7 @@ type formatInfo struct {
 // formats is read-only: the one table of output formats, sorted by name.
 var formats = []formatInfo{
 	{"csv", []string{".csv"}, CSV{}},
+	{"html", []string{".html", ".htm"}, HTML{MaxFlows: DefaultHTMLMaxFlows}},
 	{"json", []string{".json"}, JSON{}},
 	{"md", []string{".md", ".markdown"}, Markdown{}},
 	{"ndjson", []string{".ndjson", ".jsonl"}, NDJSON{}},
@@ -44,7 +45,7 @@ func Formats() []string {
 }
 
 // EncoderFor returns the encoder of a format name ("text", "json", "ndjson", "csv",
-// "md"). An unknown name gives an error wrapping ErrUnknownFormat that lists the valid
+// "md", "html"). An unknown name gives an error wrapping ErrUnknownFormat that lists the valid
 // names.
 func EncoderFor(format string) (Encoder, error) {
 	for _, f := range formats {
@@ -57,7 +58,7 @@ func EncoderFor(format string) (Encoder, error) {
 
 // FormatFromPath returns the format a file name's extension selects (case-insensitive):
 // .json → json, .ndjson/.jsonl → ndjson, .csv → csv, .md/.markdown → md,
-// .txt/.text → text. It returns false for any other extension, so that the caller
+// .txt/.text → text, .html/.htm → html. It returns false for any other extension, so that the caller
 // falls back to its --format.
 func FormatFromPath(path string) (string, bool) {
 	ext := strings.ToLower(filepath.Ext(path))

@@ -8,18 +8,18 @@ import (
 )
 
 func TestEncoderFor(t *testing.T) {
-	for _, name := range []string{"text", "json", "ndjson", "csv", "md"} {
+	for _, name := range []string{"text", "json", "ndjson", "csv", "md", "html"} {
 		if _, err := EncoderFor(name); err != nil {
 			t.Errorf("EncoderFor(%q): %v", name, err)
 		}
 	}
-	for _, name := range []string{"", "html", "JSON", "yaml", "txt"} {
+	for _, name := range []string{"", "HTML", "JSON", "yaml", "txt"} {
 		_, err := EncoderFor(name)
 		if !errors.Is(err, ErrUnknownFormat) {
 			t.Errorf("EncoderFor(%q) error %v, want ErrUnknownFormat", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "valid: csv, json, md, ndjson, text") {
+		if !strings.Contains(err.Error(), "valid: csv, html, json, md, ndjson, text") {
 			t.Errorf("EncoderFor(%q) error %q does not list the formats", name, err)
 		}
 	}
@@ -38,7 +38,9 @@ func TestFormatFromPath(t *testing.T) {
 		{"report.markdown", "md", true},
 		{"report.txt", "text", true},
 		{"report", "", false},
-		{"report.html", "", false},
+		{"report.html", "html", true},
+		{"report.HTM", "html", true},
+		{"report.xhtml", "", false},
 		{"report.json.gz", "", false},
 		{"-", "", false},
 		{"dir.json/report", "", false},

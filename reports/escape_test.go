@@ -8,8 +8,11 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"golang.org/x/net/html"
+
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
 const (
@@ -46,14 +49,7 @@ func TestEscaping(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := buf.String()
-			if !utf8.ValidString(out) {
-				t.Errorf("output is not valid UTF-8")
-			}
-			for i, r := range out {
-				if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u202e' {
-					t.Fatalf("raw %U at byte %d in:\n%s", r, i, out)
-				}
-			}
+			checkTerminalSafe(t, out)
 			switch format {
 			case "text":
 				mustContain(t, out, `x\x1b[2Jy\x0dz\x00w\xff\xfe|`+"`"+`v\xc2\x9b\u202e`)
@@ -98,6 +94,11 @@ func TestEscaping(t *testing.T) {
 				if got.Inputs[0].Path != hostileFormula || !strings.HasPrefix(got.Flows[0].Service, "x"+hostileClear+"y\rz\x00w") {
 					t.Errorf("json did not keep the strings: path %q service %q", got.Inputs[0].Path, got.Flows[0].Service)
 				}
+			case "html":
+				// the browser must show the escaped text, not act on it
+				texts := htmlTexts(t, out)
+				mustContain(t, texts, `x\x1b[2Jy\x0dz\x00w\xff\xfe|`+"`"+`v\xc2\x9b\u202e`)
+				mustContain(t, texts, hostileFormula)
 			case "ndjson":
 				var r Record
 				if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &r); err != nil {
@@ -108,6 +109,20 @@ func TestEscaping(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkTerminalSafe checks that out is valid UTF-8 without a raw control character
+// (other than newlines) or bidi override.
+func checkTerminalSafe(t *testing.T, out string) {
+	t.Helper()
+	if !utf8.ValidString(out) {
+		t.Errorf("output is not valid UTF-8")
+	}
+	for i, r := range out {
+		if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u202e' {
+			t.Fatalf("raw %U at byte %d in:\n%s", r, i, out)
+		}
 	}
 }
 
@@ -139,4 +154,138 @@ func mustContain(t *testing.T, out, want string) {
 	if !strings.Contains(out, want) {
 		t.Errorf("output does not contain %q:\n%s", want, out)
 	}
+}
+
+// hostileMarkup is a string that tries every way out of an HTML text node or
+// attribute value: tags, a script, quotes, an entity, a comment, CDATA, a URL scheme,
+// plus control and bidi characters.
+const hostileMarkup = `<script>alert(1)</script>"><img src=x onerror=alert(2)>'` +
+	"</style></title><!-- ]]> &amp; javascript:alert(3) \x1b[31m\u202e\u2066"
+
+// TestHTMLEscapingMarkup puts hostileMarkup in every string of a summary (input,
+// warnings, link types, protocol, addresses, state, service, flags, Veeam rule and
+// roles, hosts) and checks with an HTML parser that the page holds exactly its own
+// style sheet and script, allowed by their CSP hashes, no element or attribute a
+// capture put there, and every hostile string as visible text.
+func TestHTMLEscapingMarkup(t *testing.T) {
+	bad := hostileMarkup
+	agg := NewAggregator(Options{})
+	agg.AddInput(capture.InputStats{Path: bad, Format: bad, Compression: bad, LinkTypes: map[string]uint64{bad: 1},
+		Unsupported: map[string]uint64{bad: 2}, Warnings: []string{bad}, Packets: 3})
+	for i, r := range fixtureRecords() {
+		if i%2 == 0 {
+			r.Proto, r.Client, r.Server, r.State, r.Input, r.End = bad, bad, bad, bad, bad, bad
+		}
+		r.Service, r.PortClass, r.Flags = bad, bad, []string{bad, classify.FlagUnexplained}
+		r.Veeam = []classify.VeeamMatch{{Rule: bad, Service: bad, From: bad, To: bad}}
+		r.ICMPErrors = []ICMPError{{Type: 3, Code: 13, From: bad, Count: 1}}
+		agg.Add(r)
+	}
+	agg.SetHosts([]Host{{Addr: bad, Roles: []HostRole{{Role: bad, Confidence: 0.5, Evidence: []string{bad}}}}})
+	s := agg.Summary()
+	var buf bytes.Buffer
+	if err := (HTML{MaxFlows: 5}).Encode(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for i, r := range out {
+		if (r < 0x20 && r != '\n') || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u202e' || r == '\u2066' {
+			t.Fatalf("raw %U at byte %d", r, i)
+		}
+	}
+	doc := checkHTMLStructure(t, out)
+	want := termesc.String(bad)
+	if n := strings.Count(doc.text, want); n < 20 {
+		t.Errorf("the hostile string shows as text %d times, want it in every section (20+)", n)
+	}
+	if strings.Contains(doc.text, bad) {
+		t.Errorf("the hostile string reached the page's text unescaped by termesc")
+	}
+	if !strings.Contains(doc.attrs, want) {
+		t.Errorf("hostile string not found in attribute values (title tooltips)")
+	}
+}
+
+// htmlDoc is what checkHTMLStructure collected: all text outside style and script,
+// and all attribute values.
+type htmlDoc struct{ text, attrs string }
+
+// checkHTMLStructure parses page and fails the test unless it has one style and one
+// script element whose SHA-256 hashes its Content-Security-Policy lists, a CSP that
+// forbids everything else, no element that loads or runs anything, no event-handler
+// attribute and no link out of the page.
+func checkHTMLStructure(t *testing.T, page string) htmlDoc {
+	t.Helper()
+	root, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatalf("page does not parse: %v", err)
+	}
+	var doc htmlDoc
+	var text, attrs strings.Builder
+	var csp string
+	var styles, scripts []string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "iframe", "img", "object", "embed", "link", "base", "form", "frame", "audio", "video", "source", "image", "use", "foreignobject":
+				t.Errorf("element <%s> in the page", n.Data)
+			case "style", "script":
+				var b strings.Builder
+				for c := n.FirstChild; c != nil; c = c.NextSibling {
+					b.WriteString(c.Data)
+				}
+				if n.Data == "style" {
+					styles = append(styles, b.String())
+				} else {
+					scripts = append(scripts, b.String())
+				}
+				return
+			}
+			for _, a := range n.Attr {
+				key := strings.ToLower(a.Key)
+				attrs.WriteString(a.Val + "\n")
+				switch {
+				case strings.HasPrefix(key, "on"), key == "src", key == "srcdoc", key == "style", key == "xlink:href", key == "action", key == "formaction":
+					t.Errorf("attribute %s=%q on <%s>", a.Key, a.Val, n.Data)
+				case key == "href" && !strings.HasPrefix(a.Val, "#"):
+					t.Errorf("link out of the page: href=%q", a.Val)
+				case key == "http-equiv" && strings.EqualFold(a.Val, "content-security-policy"):
+					for _, b := range n.Attr {
+						if b.Key == "content" {
+							csp = b.Val
+						}
+					}
+				case key == "http-equiv":
+					t.Errorf("meta http-equiv=%q", a.Val)
+				}
+			}
+		}
+		if n.Type == html.TextNode {
+			text.WriteString(n.Data + "\n")
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(root)
+	if len(styles) != 1 || len(scripts) != 1 {
+		t.Fatalf("%d style and %d script elements, want one each", len(styles), len(scripts))
+	}
+	for _, want := range []string{"default-src 'none'", "style-src '" + cspHash(styles[0]) + "'", "script-src '" + cspHash(scripts[0]) + "'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "http") {
+		t.Errorf("Content-Security-Policy %q allows more than the page's own code", csp)
+	}
+	doc.text, doc.attrs = text.String(), attrs.String()
+	return doc
+}
+
+// htmlTexts returns the visible text of an HTML page after checking its structure.
+func htmlTexts(t *testing.T, page string) string {
+	t.Helper()
+	return checkHTMLStructure(t, page).text
 }

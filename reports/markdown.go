@@ -21,48 +21,60 @@ func (Markdown) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode markdown: nil summary")
 	}
+	return writeMarkdown(w, "portclass report", overview(s), sections(s))
+}
+
+// writeMarkdown writes a human report as Markdown: the title, the label/value pairs of
+// kv as a list and each section as a table (see Markdown).
+func writeMarkdown(w io.Writer, title string, kv [][2]string, secs []section) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString("# portclass report\n\n")
-	for _, p := range overview(s) {
+	bw.WriteString("# " + title + "\n\n")
+	for _, p := range kv {
 		bw.WriteString("- **" + p[0] + ":** " + mdEscape(p[1]) + "\n")
 	}
-	for _, sec := range sections(s) {
-		bw.WriteString("\n## " + sec.title + "\n\n")
-		if len(sec.rows) == 0 {
-			bw.WriteString(sec.empty + "\n")
-			continue
-		}
-		bw.WriteString("|")
-		for _, c := range sec.cols {
-			bw.WriteString(" " + c.name + " |")
-		}
-		bw.WriteString("\n|")
-		for _, c := range sec.cols {
-			if c.right {
-				bw.WriteString(" ---: |")
-			} else {
-				bw.WriteString(" --- |")
-			}
-		}
-		bw.WriteString("\n")
-		for _, r := range sec.rows {
-			bw.WriteString("|")
-			for _, cell := range r {
-				bw.WriteString(" " + mdEscape(cell) + " |")
-			}
-			bw.WriteString("\n")
-		}
-		if len(sec.notes) > 0 {
-			bw.WriteString("\n")
-			for _, n := range sec.notes {
-				bw.WriteString("- " + mdEscape(n) + "\n")
-			}
-		}
+	for _, sec := range secs {
+		writeMarkdownSection(bw, &sec)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("encode markdown: %w", err)
 	}
 	return nil
+}
+
+// writeMarkdownSection writes one section as a level-2 heading and a table (or its
+// empty line), then its notes as a list.
+func writeMarkdownSection(bw *bufio.Writer, sec *section) {
+	bw.WriteString("\n## " + sec.title + "\n\n")
+	if len(sec.rows) == 0 {
+		bw.WriteString(sec.empty + "\n")
+		return
+	}
+	bw.WriteString("|")
+	for _, c := range sec.cols {
+		bw.WriteString(" " + c.name + " |")
+	}
+	bw.WriteString("\n|")
+	for _, c := range sec.cols {
+		if c.right {
+			bw.WriteString(" ---: |")
+		} else {
+			bw.WriteString(" --- |")
+		}
+	}
+	bw.WriteString("\n")
+	for _, r := range sec.rows {
+		bw.WriteString("|")
+		for _, cell := range r {
+			bw.WriteString(" " + mdEscape(cell) + " |")
+		}
+		bw.WriteString("\n")
+	}
+	if len(sec.notes) > 0 {
+		bw.WriteString("\n")
+		for _, n := range sec.notes {
+			bw.WriteString("- " + mdEscape(n) + "\n")
+		}
+	}
 }
 
 // mdReplacer backslash-escapes the characters that would end a table cell (|) or start

@@ -129,6 +129,7 @@ func sections(s *Summary) []section {
 		sec.rows = append(sec.rows, append([]string{st.Proto, orDash(st.State, "-"), stateMeaning(st.Proto, st.State)}, counts(st.Counts)...))
 	}
 	out = append(out, sec)
+	out = append(out, attemptsSections(s, top)...)
 
 	sec = section{title: "Veeam hosts", empty: "No Veeam hosts identified.",
 		cols: []column{{"Address", false}, {"Role", false}, {"Confidence", true}, {"Source", false}, {"Evidence", false}}}

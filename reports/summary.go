@@ -52,7 +52,13 @@ type Summary struct {
 	States        []StateCount    `json:"states"`       // per protocol and connection state
 	VeeamRules    []RuleCount     `json:"veeam_rules"`  // per Veeam rule that explains flows
 	Hosts         []Host          `json:"hosts"`        // Veeam host roles, sorted by address
-	Flows         []Record        `json:"flows,omitempty"`
+	// Attempts is the refused, unanswered and ICMP-blocked attempts per server address
+	// and port, most failed flows first; Sweeps the clients that failed on at least
+	// many distinct servers or ports (Options.SweepHosts). Both are cut to Top.
+	Attempts         []Attempt `json:"attempts,omitempty"`
+	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
+	Sweeps           []Sweep   `json:"sweeps,omitempty"`
+	Flows            []Record  `json:"flows,omitempty"`
 
 	flowIter FlowIter // when set, the encoders take the records from it instead of Flows
 }
@@ -265,6 +271,10 @@ type Options struct {
 	// [Summary.SetFlowIter] (analyze does so for runs with more flows than it keeps in
 	// memory). Totals.Flows still counts every record added.
 	DiscardFlows bool
+	// SweepHosts and SweepPorts are the distinct servers, or distinct ports, with
+	// failed attempts from which a client is listed in Sweeps; 0 means
+	// DefaultSweepHosts and DefaultSweepPorts.
+	SweepHosts, SweepPorts int
 }
 
 // Aggregator folds flow records and input statistics into a Summary. The zero value is
@@ -288,6 +298,7 @@ type Aggregator struct {
 	ephem    map[portKey]*EphemeralPort
 	states   map[stateKey]*Counts
 	rules    map[string]*RuleCount
+	att      attempts
 }
 
 type portKey struct {
@@ -312,6 +323,7 @@ func NewAggregator(o Options) *Aggregator {
 		ephem:    map[portKey]*EphemeralPort{},
 		states:   map[stateKey]*Counts{},
 		rules:    map[string]*RuleCount{},
+		att:      newAttempts(),
 	}
 }
 
@@ -411,6 +423,7 @@ func (a *Aggregator) Add(rec Record) {
 	ts.AsServer++
 	ts.BytesSent += r.BytesToClient
 	ts.BytesReceived += r.BytesToServer
+	a.att.add(r, client, server, port)
 
 	var ephemeral, unexplained, veeam bool
 	for _, f := range r.Flags {
@@ -549,6 +562,8 @@ func (a *Aggregator) Summary() *Summary {
 	}, top)
 	s.States = breakdown(a.states, func(k stateKey, c *Counts) StateCount { return StateCount{k.proto, k.state, *c} },
 		func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
+	s.Attempts, s.Sweeps = a.att.summary(top, cmp.Or(a.opts.SweepHosts, DefaultSweepHosts), cmp.Or(a.opts.SweepPorts, DefaultSweepPorts))
+	s.AttemptsOverflow = a.att.overflow
 	s.VeeamRules = breakdown(a.rules, func(_ string, r *RuleCount) RuleCount { return *r },
 		func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
 	return s
@@ -737,7 +752,21 @@ func normaliseHosts(h []Host) []Host {
 // flow records (totals.flows differs from the number of records). a and b are not
 // modified; the result shares their strings and input maps.
 func Merge(a, b *Summary) (*Summary, error) {
-	for i, s := range []*Summary{a, b} {
+	top := 0
+	if a != nil && b != nil && a.Top > 0 && b.Top > 0 {
+		top = max(a.Top, b.Top)
+	}
+	return MergeAll(Options{Top: top}, a, b)
+}
+
+// MergeAll combines any number of summaries as [Merge] combines two, in one pass over
+// all their records (merging n summaries pairwise would rebuild the aggregates n−1
+// times). The breakdowns are rebuilt with o: cut to o.Top entries (<= 0: complete),
+// sweeps with o's thresholds; o.DiscardFlows is ignored. Errors name the summary by
+// its 1-based position in ss.
+func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
+	n := 0
+	for i, s := range ss {
 		if s == nil {
 			return nil, fmt.Errorf("merge: summary %d is nil", i+1)
 		}
@@ -747,21 +776,21 @@ func Merge(a, b *Summary) (*Summary, error) {
 		if s.Totals.Flows != uint64(len(s.Flows)) {
 			return nil, fmt.Errorf("merge: summary %d: totals.flows is %d but it has %d flow records, cannot merge exactly", i+1, s.Totals.Flows, len(s.Flows))
 		}
+		n += len(s.Flows)
 	}
-	top := max(a.Top, b.Top)
-	if a.Top <= 0 || b.Top <= 0 {
-		top = 0
-	}
-	agg := NewAggregator(Options{Top: top})
-	agg.flows = make([]Record, 0, len(a.Flows)+len(b.Flows))
-	for _, s := range []*Summary{a, b} {
+	o.DiscardFlows = false
+	agg := NewAggregator(o)
+	agg.flows = make([]Record, 0, n)
+	var hosts []Host
+	for _, s := range ss {
 		agg.inputs = append(agg.inputs, s.Inputs...)
 		agg.evicted += s.Totals.EvictedFlows
 		for i := range s.Flows {
 			agg.Add(s.Flows[i])
 		}
+		hosts = append(hosts, s.Hosts...)
 	}
-	agg.hosts = normaliseHosts(append(slices.Clip(a.Hosts), b.Hosts...))
+	agg.hosts = normaliseHosts(hosts)
 	return agg.Summary(), nil
 }
 
@@ -821,6 +850,8 @@ func (s *Summary) normalise() {
 	nonNil(&s.States)
 	nonNil(&s.VeeamRules)
 	nonNil(&s.Hosts)
+	nonNil(&s.Attempts)
+	nonNil(&s.Sweeps)
 	nonNil(&s.Flows)
 	for i := range s.Inputs {
 		in := &s.Inputs[i]

@@ -25,9 +25,14 @@ func (Text) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode text: nil summary")
 	}
+	return writeText(w, "portclass report", overview(s), sections(s))
+}
+
+// writeText writes a human report: the title, the aligned label/value pairs of kv and
+// each section (see Text).
+func writeText(w io.Writer, title string, kv [][2]string, secs []section) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString("portclass report\n\n")
-	kv := overview(s)
+	bw.WriteString(title + "\n\n")
 	width := 0
 	for _, p := range kv {
 		width = max(width, len(p[0]))
@@ -35,22 +40,28 @@ func (Text) Encode(w io.Writer, s *Summary) error {
 	for _, p := range kv {
 		bw.WriteString("  " + p[0] + ":" + strings.Repeat(" ", width-len(p[0])+1) + termesc.String(p[1]) + "\n")
 	}
-	for _, sec := range sections(s) {
-		bw.WriteString("\n")
-		if len(sec.rows) == 0 {
-			bw.WriteString(sec.title + ": " + sec.empty + "\n")
-			continue
-		}
-		bw.WriteString(sec.title + "\n")
-		writeAligned(bw, &sec)
-		for _, n := range sec.notes {
-			bw.WriteString("  ! " + termesc.String(n) + "\n")
-		}
+	for _, sec := range secs {
+		writeTextSection(bw, &sec)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("encode text: %w", err)
 	}
 	return nil
+}
+
+// writeTextSection writes one section after a blank line: its title and aligned table
+// and notes, or a single line when it has no rows.
+func writeTextSection(bw *bufio.Writer, sec *section) {
+	bw.WriteString("\n")
+	if len(sec.rows) == 0 {
+		bw.WriteString(sec.title + ": " + sec.empty + "\n")
+		return
+	}
+	bw.WriteString(sec.title + "\n")
+	writeAligned(bw, sec)
+	for _, n := range sec.notes {
+		bw.WriteString("  ! " + termesc.String(n) + "\n")
+	}
 }
 
 // writeAligned prints a section's table indented by two spaces with two spaces between

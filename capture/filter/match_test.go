@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 // The names of craftedPackets, for the expectations below.
@@ -291,7 +293,7 @@ func BenchmarkMatch(b *testing.B) {
 
 func benchFrames(b *testing.B) [][]byte {
 	var out [][]byte
-	dir := filepath.Join(moduleRoot(b), "..", "shared", "pcaps")
+	dir := corpus.Pcaps(b)
 	for _, name := range []string{"ndpi/sites.pcapng", "zeek/pppoe-over-qinq.pcap", "ndpi/synscan.pcap"} {
 		frames, lt, _, err := readCapture(filepath.Join(dir, name))
 		if err != nil || lt != linkEthernet {

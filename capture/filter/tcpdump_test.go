@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 // equivExprs cover every construct the package supports. {A4}/{B4} are IPv4 addresses
@@ -49,34 +50,6 @@ var equivExprs = []string{
 	"ip[6:2] & 0x1fff != 0", "udp[0:2] ^ 1 & 0xff00 = 0 or udp[4:2] % 7 = 3", "arp[7] = 2",
 }
 
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("getwd: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// corpusDir is ../shared/pcaps next to the module root; tests skip when it is absent.
-func corpusDir(t testing.TB) string {
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "pcaps")
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		t.Skipf("corpus %s not present", dir)
-	}
-	return dir
-}
-
 var equivLinkTypes = map[string]bool{
 	"EN10MB(1)": true, "LINUX_SLL(113)": true, "LINUX_SLL2(276)": true, "RAW(101)": true,
 	"NULL(0)": true, "IPV4(228)": true, "IPV6(229)": true, "PPP(9)": true, "LOOP(108)": true,
@@ -84,31 +57,35 @@ var equivLinkTypes = map[string]bool{
 
 type corpusFile struct {
 	name      string
-	malformed bool // the manifest's notes start with "malformed"
+	malformed bool   // the manifest's notes start with "malformed"
+	linkType  string // the manifest's link type name
 }
 
 // corpusFiles lists the MANIFEST.tsv entries with one supported link type.
-func corpusFiles(t testing.TB, dir string) []corpusFile {
-	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatalf("open manifest: %v", err)
-	}
-	defer f.Close()
-	var files []corpusFile
-	sc := bufio.NewScanner(f)
-	for first := true; sc.Scan(); first = false {
-		cols := strings.Split(sc.Text(), "\t")
-		if first || len(cols) < 11 {
-			continue
+// equivSample keeps every malformed capture and the first perLink of each link type, in
+// manifest order: every link type and every kind of damage, at a third of the cost of
+// running each of the 60-odd expressions through tcpdump on every capture (which takes
+// ten minutes under the race detector on two cores).
+func equivSample(files []corpusFile, perLink int) []corpusFile {
+	seen := map[string]int{}
+	var out []corpusFile
+	for _, f := range files {
+		if f.malformed || seen[f.linkType] < perLink {
+			out = append(out, f)
+			seen[f.linkType]++
 		}
-		lt, rest, _ := strings.Cut(cols[6], " ")
+	}
+	return out
+}
+
+func corpusFiles(entries []corpus.Entry) []corpusFile {
+	var files []corpusFile
+	for _, e := range entries {
+		lt, rest, _ := strings.Cut(e.LinkTypes, " ")
 		if !equivLinkTypes[lt] || rest != "" { // rest: reserved link-type bits libpcap refuses
 			continue
 		}
-		files = append(files, corpusFile{cols[0], strings.HasPrefix(cols[10], "malformed")})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read manifest: %v", err)
+		files = append(files, corpusFile{e.Path, strings.HasPrefix(e.Notes, "malformed"), lt})
 	}
 	return files
 }
@@ -269,13 +246,18 @@ func TestTcpdumpEquivalence(t *testing.T) {
 	if err != nil {
 		t.Skip("tcpdump not on PATH")
 	}
-	dir := corpusDir(t)
-	files := corpusFiles(t, dir)
+	dir, entries := corpus.Manifest(t)
+	files := corpusFiles(entries)
 	if len(files) == 0 {
 		t.Fatal("no corpus files selected")
 	}
-	if testing.Short() && len(files) > 12 {
+	switch {
+	case testing.Short() && len(files) > 12:
 		files = files[:12]
+	case os.Getenv("PORTCLASS_EQUIV_ALL") == "":
+		all := len(files)
+		files = equivSample(files, 3)
+		t.Logf("%d of %d corpus captures (every malformed one, the first 3 of each link type); PORTCLASS_EQUIV_ALL=1 runs them all", len(files), all)
 	}
 	for _, cf := range files {
 		t.Run(cf.name, func(t *testing.T) {
@@ -378,9 +360,9 @@ func TestTcpdumpTruncated(t *testing.T) {
 	if err != nil {
 		t.Skip("tcpdump not on PATH")
 	}
-	dir := corpusDir(t)
+	dir, entries := corpus.Manifest(t)
 	byLink := map[uint16][]frame{}
-	for _, cf := range corpusFiles(t, dir) {
+	for _, cf := range corpusFiles(entries) {
 		frames, lt, _, err := readCapture(filepath.Join(dir, cf.name))
 		if err != nil {
 			continue

@@ -18,6 +18,7 @@ const (
 	kindUDP                     // request/response rounds
 	kindUDPUnreachable          // datagram answered by ICMP port unreachable, tries times
 	kindICMPEcho                // echo request/reply, tries pairs one second apart
+	kindTCPProhibited           // SYN answered by an ICMP unreachable (a firewall's reject), tries times (S0 + icmp_errors)
 )
 
 // payloadShape says what UDP payloads look like.
@@ -48,8 +49,8 @@ type spec struct {
 	name           uint8         // shapeDNS: index into dnsNames
 	cttl, sttl     uint8         // TTL of client and server packets as captured
 	closeByServer  bool          // kindTCP: the server sends the first FIN
-	icmpCode       uint8         // kindUDPUnreachable: ICMP code (default port unreachable)
-	icmpFrom       netip.Addr    // kindUDPUnreachable: sender of the error (default the server)
+	icmpCode       uint8         // kindUDPUnreachable, kindTCPProhibited: ICMP code (default port unreachable)
+	icmpFrom       netip.Addr    // kindUDPUnreachable, kindTCPProhibited: sender of the error (default the server)
 }
 
 // packets returns how many packets s produces; the mix scenario budgets with it.
@@ -59,7 +60,7 @@ func (s *spec) packets() int {
 		n := 6
 		n += s.rounds * (s.req + s.req/2 + s.resp + s.resp/2)
 		return n
-	case kindTCPRefused, kindUDPUnreachable, kindICMPEcho:
+	case kindTCPRefused, kindUDPUnreachable, kindICMPEcho, kindTCPProhibited:
 		return 2 * s.tries
 	case kindTCPUnanswered:
 		return s.tries
@@ -186,7 +187,7 @@ func (e *engine) start(s spec) {
 	f.sid = uint16(e.rng.Uint32())
 	f.echoID = uint16(e.rng.Uint32())
 	switch s.kind {
-	case kindTCP, kindTCPRefused, kindTCPUnanswered:
+	case kindTCP, kindTCPRefused, kindTCPUnanswered, kindTCPProhibited:
 		f.phase = phSYN
 	default:
 		f.phase = phRequest
@@ -246,6 +247,10 @@ func (e *engine) emit(f *flow, p *Packet) bool {
 		switch s.kind {
 		case kindTCPRefused:
 			f.phase = phRST
+			f.at += s.rtt
+		case kindTCPProhibited:
+			f.quote = *p // the ICMP error quotes the SYN
+			f.phase = phAnswer
 			f.at += s.rtt
 		case kindTCPUnanswered:
 			f.i++
@@ -349,6 +354,10 @@ func (e *engine) emit(f *flow, p *Packet) bool {
 			}
 		}
 		f.phase = phRequest
+		if s.kind == kindTCPProhibited {
+			f.cseq-- // the retransmitted SYN reuses the initial sequence number
+			f.phase = phSYN
+		}
 	}
 	return false
 }
@@ -416,7 +425,7 @@ func (f *flow) answer(e *engine, p *Packet) {
 		p.ICMPSeq = uint16(f.i + 1)
 		p.PayloadLen = s.reqLen
 		return
-	case kindUDPUnreachable:
+	case kindUDPUnreachable, kindTCPProhibited:
 		p.SrcPort, p.DstPort = 0, 0
 		if s.icmpFrom.IsValid() {
 			p.Src = s.icmpFrom

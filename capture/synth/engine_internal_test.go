@@ -45,16 +45,7 @@ func TestSpecPackets(t *testing.T) {
 		sp := m.flow()
 		n = 0
 		e.heap, e.free = e.heap[:0], e.free[:0]
-		done := false
-		if err := e.run(func() (spec, bool) {
-			if done {
-				return spec{}, false
-			}
-			done = true
-			return sp, true
-		}, 0); err != nil {
-			t.Fatal(err)
-		}
+		runSpec(t, e, sp)
 		if n != sp.packets() {
 			t.Fatalf("flow %d (kind %d): emitted %d packets, packets() says %d", i, sp.kind, n, sp.packets())
 		}

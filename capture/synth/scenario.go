@@ -19,9 +19,14 @@ const (
 	KindMix          // "mix": benchmark traffic, Packets packets over about Flows flows
 	KindSample       // "sample": an office/backup segment for `make demo`, a few thousand packets
 	KindVeeam        // "veeam": a Veeam Backup & Replication job; every connection is in VeeamFacts
+	// "veeam-firewall": the same deployment after a firewall change, with refused,
+	// unanswered and ICMP-blocked connections and undocumented traffic; every connection
+	// and its outcome is in VeeamFirewallFacts.
+	KindVeeamFirewall
+	KindVeeamAfter // "veeam-after": the veeam job a day later, after a firewall change (VeeamChanges)
 )
 
-var kindNames = [...]string{"", "mix", "sample", "veeam"}
+var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-firewall", "veeam-after"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -37,7 +42,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(i), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, sample or veeam)", s)
+	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, sample, veeam, veeam-firewall or veeam-after)", s)
 }
 
 // Mix defaults.
@@ -47,7 +52,7 @@ const (
 )
 
 // CommittedSnaplen is the snaplen of the scripted captures committed under testdata/
-// (sample.pcapng, veeam.pcap): every header survives (Ethernet + QinQ + IPv6 + TCP
+// (sample.pcapng, veeam.pcap, veeam-after.pcap): every header survives (Ethernet + QinQ + IPv6 + TCP
 // with options is 86 bytes), payload mostly does not, and the original lengths keep
 // the real byte counts. It keeps those files near 150 KB.
 const CommittedSnaplen = 96
@@ -59,7 +64,7 @@ type Scenario struct {
 	Seed    uint64
 	Packets int       // KindMix: exact number of packets; 0 means DefaultMixPackets
 	Flows   int       // KindMix: flows to start (roughly met); 0 means DefaultMixFlows
-	Start   time.Time // first packet's time is at or after Start; zero means BaseTime()
+	Start   time.Time // first packet's time is at or after Start; zero means BaseTime() (a day later for veeam-after)
 }
 
 // Generate calls sink with every packet of s in time order (timestamps never
@@ -72,6 +77,9 @@ func Generate(s Scenario, sink func(Packet) error) error {
 	start := s.Start
 	if start.IsZero() {
 		start = BaseTime()
+		if s.Kind == KindVeeamAfter {
+			start = start.Add(veeamAfterDelay)
+		}
 	}
 	switch s.Kind {
 	case KindMix:
@@ -80,6 +88,10 @@ func Generate(s Scenario, sink func(Packet) error) error {
 		return runScript(s.Seed, start, sampleScript, sink)
 	case KindVeeam:
 		return runScript(s.Seed, start, veeamScript, sink)
+	case KindVeeamFirewall:
+		return runScript(s.Seed, start, veeamFirewallScript, sink)
+	case KindVeeamAfter:
+		return runScript(s.Seed, start, veeamAfterScript, sink)
 	}
 	return fmt.Errorf("scenario: unknown kind %d", s.Kind)
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/portclass/portclass/capture/synth"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 func write(t testing.TB, s synth.Scenario, o synth.FileOptions) []byte {
@@ -33,6 +35,7 @@ func TestDeterministic(t *testing.T) {
 	}{
 		{synth.Scenario{Kind: synth.KindSample, Seed: 7}, ng},
 		{synth.Scenario{Kind: synth.KindVeeam, Seed: 7}, pcap},
+		{synth.Scenario{Kind: synth.KindVeeamFirewall, Seed: 7}, pcap},
 		{synth.Scenario{Kind: synth.KindMix, Seed: 7, Packets: 30000, Flows: 600}, pcap},
 	} {
 		t.Run(c.s.Kind.String(), func(t *testing.T) {
@@ -213,7 +216,7 @@ func TestGenerateErrors(t *testing.T) {
 	if err := synth.Write(&bytes.Buffer{}, synth.Scenario{Kind: synth.KindSample}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkIPv4}); err == nil {
 		t.Error("IPv6 packets were written to a LINKTYPE_IPV4 file")
 	}
-	for _, s := range []string{"mix", "sample", "veeam"} {
+	for _, s := range []string{"mix", "sample", "veeam", "veeam-firewall", "veeam-after"} {
 		if k, err := synth.ParseKind(s); err != nil || k.String() != s {
 			t.Errorf("ParseKind(%q) = %v, %v", s, k, err)
 		}
@@ -345,7 +348,7 @@ func TestWriteLinkTypes(t *testing.T) {
 // TestCommittedCaptures checks that the captures under testdata/ are what pcapgen
 // makes now; regenerate them with the Makefile's testdata target.
 func TestCommittedCaptures(t *testing.T) {
-	root := moduleRoot(t)
+	root := corpus.Root(t)
 	for _, c := range []struct {
 		path string
 		s    synth.Scenario
@@ -353,6 +356,8 @@ func TestCommittedCaptures(t *testing.T) {
 	}{
 		{"testdata/sample.pcapng", synth.Scenario{Kind: synth.KindSample, Seed: 1}, synth.FileOptions{Format: synth.FormatPcapng, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
 		{"testdata/veeam.pcap", synth.Scenario{Kind: synth.KindVeeam, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
+		{"testdata/veeam-firewall.pcap", synth.Scenario{Kind: synth.KindVeeamFirewall, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
+		{"testdata/veeam-after.pcap", synth.Scenario{Kind: synth.KindVeeamAfter, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
 	} {
 		got, err := os.ReadFile(filepath.Join(root, c.path))
 		if err != nil {

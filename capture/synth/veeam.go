@@ -142,7 +142,13 @@ func VeeamFacts() []VeeamFact {
 	for _, st := range veeamPlan() {
 		facts = append(facts, st.fact)
 	}
-	slices.SortFunc(facts, func(a, b VeeamFact) int {
+	return sortFacts(facts, func(f VeeamFact) VeeamFact { return f })
+}
+
+// sortFacts sorts facts by client, server and protocol and drops repeated connections.
+func sortFacts[T any](facts []T, fact func(T) VeeamFact) []T {
+	slices.SortFunc(facts, func(x, y T) int {
+		a, b := fact(x), fact(y)
 		if c := a.Client.Compare(b.Client); c != 0 {
 			return c
 		}
@@ -151,7 +157,8 @@ func VeeamFacts() []VeeamFact {
 		}
 		return int(a.Proto) - int(b.Proto)
 	})
-	return slices.CompactFunc(facts, func(a, b VeeamFact) bool {
+	return slices.CompactFunc(facts, func(x, y T) bool {
+		a, b := fact(x), fact(y)
 		return a.Proto == b.Proto && a.Client == b.Client && a.Server == b.Server
 	})
 }
@@ -161,14 +168,19 @@ func veeamScript(sc *scripter) {
 		sc.host(h.Addr, h.Windows, 0)
 	}
 	for _, st := range veeamPlan() {
-		f := st.fact
-		for k := range st.count {
-			at := sec(st.at + float64(k)*st.every)
-			if f.Proto == ProtoUDP {
-				sc.udp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.shape, st.name, st.rounds)
-				continue
-			}
-			sc.tcp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.rounds, st.req, st.resp)
+		sc.play(&st)
+	}
+}
+
+// play adds the connections or exchanges of one step.
+func (sc *scripter) play(st *veeamStep) {
+	f := st.fact
+	for k := range st.count {
+		at := sec(st.at + float64(k)*st.every)
+		if f.Proto == ProtoUDP {
+			sc.udp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.shape, st.name, st.rounds)
+			continue
 		}
+		sc.tcp(at, f.Client, f.Server.Addr(), f.Server.Port(), st.rounds, st.req, st.resp)
 	}
 }

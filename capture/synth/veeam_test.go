@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture/synth"
+
+	"github.com/portclass/portclass/internal/corpus"
 )
 
 // opening is a connection as seen in packets: the client's first packet.
@@ -119,12 +120,14 @@ type veeamMatrix struct {
 
 // TestVeeamFactsRules checks each fact's Rules against the shared Veeam port matrix,
 // given the roles VeeamHosts assigns: exactly the listed rules match.
-func TestVeeamFactsRules(t *testing.T) {
-	path := filepath.Join(moduleRoot(t), "..", "shared", "reference", "veeam-ports.yaml")
+func TestVeeamFactsRules(t *testing.T) { checkFactsRules(t, synth.VeeamFacts()) }
+
+// checkFactsRules checks that each fact lists exactly the rules of the shared Veeam
+// matrix that match it between the roles VeeamHosts assigns.
+func checkFactsRules(t *testing.T, facts []synth.VeeamFact) {
+	t.Helper()
+	path := corpus.Reference(t, "veeam-ports.yaml")
 	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		t.Skipf("%s absent", path)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +156,7 @@ func TestVeeamFactsRules(t *testing.T) {
 		}
 		roles[h.Addr] = set
 	}
-	for _, f := range synth.VeeamFacts() {
+	for _, f := range facts {
 		cr, sr := roles[f.Client], roles[f.Server.Addr()]
 		if cr == nil || sr == nil {
 			t.Errorf("fact %v → %v: host not in VeeamHosts", f.Client, f.Server)
@@ -195,23 +198,4 @@ func portIn(t *testing.T, port uint16, ports []any) bool {
 		}
 	}
 	return false
-}
-
-// moduleRoot finds the directory holding go.mod above the test's directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
 }

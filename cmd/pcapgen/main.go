@@ -1,9 +1,11 @@
 // Command pcapgen writes portclass's synthetic test captures (package capture/synth).
 // It is a development tool: the Makefile's testdata target runs it to regenerate
-// testdata/sample.pcapng, testdata/veeam.pcap and testdata/formats/. Output is
-// deterministic: the same flags give byte-identical files.
+// testdata/sample.pcapng, testdata/veeam.pcap, testdata/veeam-firewall.pcap (for
+// portclass verify), testdata/veeam-after.pcap (the veeam job after a firewall change,
+// for portclass diff) and testdata/formats/. Output is deterministic: the same flags give
+// byte-identical files.
 //
-//	pcapgen -scenario mix|sample|veeam|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
+//	pcapgen -scenario mix|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
 //	        [-format pcap|pcapng] [-link ethernet|sll|sll2|raw|null|loop|ppp] [-snaplen N]
 //	        [-nano] [-gzip|-zstd]
 //
@@ -60,19 +62,19 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pcapgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.scenario, "scenario", "", "mix, sample, veeam or formats (required)")
+	fs.StringVar(&o.scenario, "scenario", "", "mix, sample, veeam, veeam-firewall, veeam-after or formats (required)")
 	fs.StringVar(&o.out, "o", "", "output file, or directory for -scenario formats (required)")
 	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, "mix: exact number of packets")
 	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, "mix: number of flows (roughly)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.StringVar(&o.format, "format", "", "pcap or pcapng (default: from the -o extension, else pcap)")
 	fs.StringVar(&o.link, "link", "ethernet", "link type: ethernet, sll, sll2, raw, null, loop or ppp")
-	fs.UintVar(&o.snaplen, "snaplen", 0, "cut records to this many bytes (default: 262144 for mix, 96 for sample and veeam)")
+	fs.UintVar(&o.snaplen, "snaplen", 0, "cut records to this many bytes (default: 262144 for mix, 96 for the scripted scenarios)")
 	fs.BoolVar(&o.nano, "nano", false, "nanosecond timestamps (pcap magic a1b23c4d, pcapng if_tsresol 9)")
 	fs.BoolVar(&o.gzip, "gzip", false, "gzip-compress the output")
 	fs.BoolVar(&o.zstd, "zstd", false, "zstd-compress the output")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pcapgen -scenario mix|sample|veeam|formats -o FILE|DIR [flags]")
+		fmt.Fprintln(stderr, "usage: pcapgen -scenario mix|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

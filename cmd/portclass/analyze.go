@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
@@ -41,20 +42,34 @@ a capture cut short is reported up to the damage, with a warning.`,
   portclass analyze --filter 'tcp and (port 6162 or portrange 2500-3300)' -o report.json captures/
 
   # one flow record per line, from a compressed capture on stdin
-  zstdcat big.pcap.zst | portclass analyze --format ndjson - > flows.ndjson`,
+  zstdcat big.pcap.zst | portclass analyze --format ndjson - > flows.ndjson
+
+  # one self-contained HTML page (charts, sortable and filterable flow table) to open
+  # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
+  portclass analyze --html-max-flows 20000 -o report.html captures/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
 		},
 	}
 	fs := cmd.Flags()
-	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
+	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	htmlFlag(fs)
+	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
+	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
+	addPipelineFlags(fs)
+	return cmd
+}
+
+// addPipelineFlags defines the flags of every command that reads captures through the
+// pipeline (filter, flow table, spool, timeouts).
+func addPipelineFlags(fs *pflag.FlagSet) {
+	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU); the report is the same for any number. 1 is fastest on small machines: reading is bound by memory bandwidth and handing chunks to other cores costs more than it saves (docs/performance.md)")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
-	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
@@ -65,7 +80,6 @@ a capture cut short is reported up to the damage, with a warning.`,
 	keyFlag(fs, "udp-timeout", "timeouts.udp")
 	keyFlag(fs, "icmp-timeout", "timeouts.icmp")
 	keyFlag(fs, "other-timeout", "timeouts.other")
-	return cmd
 }
 
 // pipeline is everything an analysis needs, built from the configuration.
@@ -192,7 +206,8 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	// while they are encoded (as when the flows spilled). That costs a second
 	// classification (~0.3 µs a flow) and saves holding, growing and sorting the
 	// records (20k flows: 9 MB, and a third of the time after the capture).
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: true})
+	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: true,
+		SweepHosts: an.p.cfg.SweepHosts, SweepPorts: an.p.cfg.SweepPorts})
 	for _, in := range res.Inputs {
 		agg.AddInput(in)
 	}
@@ -226,65 +241,108 @@ func hostsOf(hs []classify.HostRoles) []reports.Host {
 
 // analyze is the analyze command.
 func (a *app) analyze(ctx context.Context, args []string) error {
-	cfg := &a.cfg
 	format, err := a.reportFormat()
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.EncoderFor(format)
+	enc, err := a.encoderFor(format)
 	if err != nil {
 		return usageErr(err)
 	}
+	r, err := a.collect(ctx, &a.cfg, args)
+	if err != nil {
+		return err
+	}
+	defer r.an.close()
+	s, err := r.an.summary(r.res)
+	if err != nil {
+		return err
+	}
+	if err := a.writeReport(enc, s); err != nil {
+		return err
+	}
+	return r.interrupted(a)
+}
+
+// pass is one run of the pipeline over a command's inputs.
+type pass struct {
+	p      *pipeline
+	an     *analysis // holds the flows; close it
+	res    capture.Result
+	runErr error // context.Canceled when the run was interrupted: an holds what was read
+}
+
+// collect builds the pipeline of cfg and reads the inputs args name into a new
+// analysis. Inputs are expanded and checked first, so that a file that is not a capture
+// stops the run before anything is read or written; a progress bar runs on a terminal.
+// The error is a usage error for bad configuration or inputs, a spool failure or a read
+// error; no run is returned with it.
+func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, error) {
 	p, err := newPipeline(cfg, a.log)
 	if err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
+	inputs, err := captureInputs(args)
+	if err != nil {
+		return nil, err
+	}
+	return a.read(ctx, p, inputs)
+}
+
+// captureInputs expands the command-line inputs (files, directories, "-") and refuses
+// bad input before anything is read, so that no report is written.
+func captureInputs(args []string) ([]string, error) {
 	inputs, err := capture.Expand(args)
 	if err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
 	if len(inputs) == 0 {
-		return usageErr(errors.New("no input files found"))
+		return nil, usageErr(errors.New("no input files found"))
 	}
-	// Refuse bad input before reading anything, so that no report is written.
 	if err := capture.Check(inputs); err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
+	return inputs, nil
+}
+
+// read runs the pipeline p over inputs (already checked) into a new analysis.
+func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, error) {
 	opts := p.captureOptions()
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	an := p.newAnalysis(fail)
-	defer an.close()
+	r := &pass{p: p, an: p.newAnalysis(fail)}
 	start := time.Now()
-	res, runErr := capture.Run(runCtx, inputs, opts, an.add)
+	r.res, r.runErr = capture.Run(runCtx, inputs, opts, r.an.add)
 	stopProgress()
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+		r.an.close()
+		return nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
 	}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return usageErr(runErr)
+	if r.runErr != nil && !errors.Is(r.runErr, context.Canceled) {
+		r.an.close()
+		return nil, usageErr(r.runErr)
 	}
-	s, err := an.summary(res)
-	if err != nil {
-		return err
-	}
-	a.log.Info().Int("inputs", len(res.Inputs)).Uint64("packets", s.Totals.Packets).Uint64("flows", res.Flows).
-		Dur("took", time.Since(start)).Msg("analysis done")
-	for _, in := range res.Inputs {
+	var packets uint64
+	for _, in := range r.res.Inputs {
+		packets += in.Packets
 		if in.Truncated {
 			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
 		}
 	}
-	if err := a.writeReport(enc, s); err != nil {
-		return err
+	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
+		Dur("took", time.Since(start)).Msg("capture read")
+	return r, nil
+}
+
+// interrupted is the exit status of an interrupted run, once its report is written.
+func (r *pass) interrupted(a *app) error {
+	if r.runErr == nil {
+		return nil
 	}
-	if runErr != nil {
-		a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-		return &exitError{exitSignal, runErr}
-	}
-	return nil
+	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
+	return &exitError{exitSignal, r.runErr}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on
@@ -306,17 +364,24 @@ func (a *app) reportFormat() (string, error) {
 	return "json", nil
 }
 
+// htmlFlag adds --html-max-flows to the flags of a command that writes summaries.
+func htmlFlag(fs *pflag.FlagSet) {
+	fs.Int("html-max-flows", reports.DefaultHTMLMaxFlows, "html: flow records embedded in the page, unexplained, failed and largest first; 0 for all")
+}
+
+// encoderFor returns the encoder of a report format, configured (--html-max-flows).
+func (a *app) encoderFor(format string) (reports.Encoder, error) {
+	enc, err := reports.EncoderFor(format)
+	if h, ok := enc.(reports.HTML); ok {
+		h.MaxFlows = a.cfg.HTMLFlows
+		enc = h
+	}
+	return enc, err
+}
+
 // writeReport writes s to -o atomically, or to stdout.
 func (a *app) writeReport(enc reports.Encoder, s *reports.Summary) error {
-	if a.cfg.Output == "" || a.cfg.Output == "-" {
-		return enc.Encode(a.stdout, s)
-	}
-	err := reports.WriteFile(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	a.log.Info().Str("file", a.cfg.Output).Msg("report written")
-	return nil
+	return a.writeOutput(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
 }
 
 // progress shows a progress bar of bytes read on a terminal stderr (unless --quiet)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +47,10 @@ type Config struct {
 	Workers    int                    `mapstructure:"workers"`
 	MaxFlows   int                    `mapstructure:"max-flows"`
 	NoFlows    bool                   `mapstructure:"no-flows"`
+	HTMLFlows  int                    `mapstructure:"html-max-flows"`
+	Diff       DiffConfig             `mapstructure:"diff"`
+	SweepHosts int                    `mapstructure:"sweep-hosts"`
+	SweepPorts int                    `mapstructure:"sweep-ports"`
 	SpillAfter int                    `mapstructure:"spill-after"`
 	TempDir    string                 `mapstructure:"temp-dir"`
 	Timeouts   Timeouts               `mapstructure:"timeouts"`
@@ -53,6 +58,30 @@ type Config struct {
 	Services   []classify.UserService `mapstructure:"services"`
 	Veeam      classify.VeeamOptions  `mapstructure:"veeam"`
 	Inventory  map[string][]string    `mapstructure:"inventory"`
+	Policy     string                 `mapstructure:"policy"`
+	Capture    CaptureConfig          `mapstructure:"capture"`
+	Verify     VerifyConfig           `mapstructure:"verify"`
+	Learn      LearnConfig            `mapstructure:"learn"`
+	Rules      RulesConfig            `mapstructure:"rules"`
+}
+
+// VerifyConfig is the verify command's own settings.
+type VerifyConfig struct {
+	Format string `mapstructure:"format"`  // text, json or md
+	FailOn string `mapstructure:"fail-on"` // finding kinds that give exit code 1
+}
+
+// LearnConfig is the settings of policy learn.
+type LearnConfig struct {
+	MinConfidence float64 `mapstructure:"min-confidence"`
+	MaxClients    int     `mapstructure:"max-clients"`
+}
+
+// RulesConfig is the settings of policy rules.
+type RulesConfig struct {
+	Format string `mapstructure:"format"`
+	Table  string `mapstructure:"table"`
+	Chain  string `mapstructure:"chain"`
 }
 
 // Timeouts are the flow idle timeouts, by packet time.
@@ -73,6 +102,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("workers", 1)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
+	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
+	v.SetDefault("diff.unchanged", false)
+	v.SetDefault("diff.fail-on", defaultFailOn())
+	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
+	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
 	v.SetDefault("spill-after", spool.DefaultLimit)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
@@ -89,6 +123,15 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("veeam.data_mover_range", "")
 	v.SetDefault("veeam.ports", map[string]any{})
 	v.SetDefault("inventory", map[string]any{})
+	v.SetDefault("policy", "")
+	v.SetDefault("verify.format", "")
+	v.SetDefault("verify.fail-on", strings.Join(classify.FailDefault.Names(), ","))
+	v.SetDefault("learn.min-confidence", 0.5)
+	v.SetDefault("learn.max-clients", 16)
+	v.SetDefault("rules.format", "nftables")
+	v.SetDefault("rules.table", "filter")
+	v.SetDefault("rules.chain", "")
+	captureDefaults(v)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -141,7 +184,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(a.analyzeCmd(), newPortsCmd(a.v))
+	root.AddCommand(a.analyzeCmd(), a.captureCmd(), a.verifyCmd(), a.diffCmd(), a.mergeCmd(), a.policyCmd(), newPortsCmd(a.v))
 	return root
 }
 
@@ -178,6 +221,9 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		v.AddConfigPath("/etc/portclass")
 	}
 	if err := v.ReadInConfig(); err != nil && !errors.As(err, new(viper.ConfigFileNotFoundError)) {
+		if f := v.ConfigFileUsed(); f != "" {
+			return usageErr(fmt.Errorf("config %s: %w", f, err))
+		}
 		return usageErr(fmt.Errorf("config: %w", err))
 	}
 	if err := v.Unmarshal(&a.cfg); err != nil {

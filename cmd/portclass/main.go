@@ -15,7 +15,7 @@ import (
 // Exit codes, the contract scripts and CI gates rely on.
 const (
 	exitOK       = 0
-	exitFindings = 1 // verify found problems (later commands)
+	exitFindings = 1 // diff found differences, verify found problems
 	exitUsage    = 2 // bad usage, bad configuration or unusable input
 	exitSignal   = 130
 )
@@ -62,9 +62,13 @@ func run(ctx context.Context, args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	app.log.Error().Msg(err.Error())
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.code == exitFindings {
+		app.log.Warn().Msg(err.Error()) // an answer, not a failure
+		return ee.code
+	}
+	app.log.Error().Msg(err.Error())
+	if ee != nil {
 		return ee.code
 	}
 	if errors.Is(err, context.Canceled) {

@@ -264,3 +264,26 @@ func TestAnalyzeFilter(t *testing.T) {
 		t.Fatalf("bad filter: exit %d, %q", code, errs)
 	}
 }
+
+// TestConfigSyntaxErrorNamesFile checks that a configuration file that is not YAML is
+// reported with its path, whether given with --config or found in the search path.
+func TestConfigSyntaxErrorNamesFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "portclass.yaml")
+	if err := os.WriteFile(path, []byte("top: [1,\n  workers: ]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "analyze", "--quiet", "--config", path, testdata("sample.pcapng"))
+	if code != exitUsage || !strings.Contains(stderr, path) {
+		t.Errorf("--config with a YAML error: exit %d, stderr %q; want exit 2 naming %s", code, stderr, path)
+	}
+	sample, err := filepath.Abs(testdata("sample.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	code, _, stderr = runCLI(t, "analyze", "--quiet", sample)
+	if code != exitUsage || !strings.Contains(stderr, "portclass.yaml") {
+		t.Errorf("./portclass.yaml with a YAML error: exit %d, stderr %q; want exit 2 naming the file", code, stderr)
+	}
+}

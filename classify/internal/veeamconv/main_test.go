@@ -6,37 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// referencePath returns shared/reference/veeam-ports.yaml next to the module root, or
-// skips the test when it is absent.
-func referencePath(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "reference", "veeam-ports.yaml")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference absent: %v", err)
-	}
-	return p
-}
+	"github.com/portclass/portclass/internal/corpus"
+)
 
 // TestCommittedFileIsFresh checks that classify/veeam.yaml is what the converter writes
 // from the reference; rerun `go generate ./classify` if it fails.
 func TestCommittedFileIsFresh(t *testing.T) {
-	src, err := os.ReadFile(referencePath(t))
+	src, err := os.ReadFile(corpus.Reference(t, "veeam-ports.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,132 @@
+package capture
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// pcapngWriter keeps the packets of a live capture in pcapng files (gopacket's
+// NgWriter), one interface description block per captured interface, rotating to a
+// new numbered file when a file reaches maxSize. It is used by one goroutine.
+type pcapngWriter struct {
+	path     string
+	maxSize  int64 // 0: never rotate
+	maxFiles int   // 0: keep every file
+	ifs      []pcapgo.NgInterface
+	seq      int
+	files    []string // written so far, oldest first (only when rotating)
+	f        *os.File
+	cw       *countWriter
+	ng       *pcapgo.NgWriter
+	ci       gopacket.CaptureInfo
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func newPcapngWriter(path string, maxSize int64, maxFiles int, ifs []LiveInterface, snaplen int, filter string) (*pcapngWriter, error) {
+	w := &pcapngWriter{path: path, maxSize: maxSize, maxFiles: maxFiles}
+	for _, li := range ifs {
+		desc := fmt.Sprintf("portclass live capture on %s (ifindex %d, snaplen %d)", li.Name, li.Index, snaplen)
+		if filter != "" {
+			desc += fmt.Sprintf(", filter %q %s", filter, map[bool]string{true: "in the kernel", false: "in portclass"}[li.KernelFilter])
+		}
+		w.ifs = append(w.ifs, pcapgo.NgInterface{
+			Name: li.Name, Description: desc, Filter: filter, OS: runtime.GOOS,
+			LinkType: layers.LinkType(li.LinkType), TimestampResolution: 9, SnapLength: uint32(snaplen),
+		})
+	}
+	if err := w.open(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// name is the file name of the current file: path itself, or path with "-NNNN"
+// before its extension when rotating.
+func (w *pcapngWriter) name() string {
+	if w.maxSize <= 0 {
+		return w.path
+	}
+	ext := filepath.Ext(w.path)
+	return fmt.Sprintf("%s-%04d%s", strings.TrimSuffix(w.path, ext), w.seq, ext)
+}
+
+func (w *pcapngWriter) open() error {
+	w.seq++
+	name := w.name()
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("--write: %w", err)
+	}
+	w.f, w.cw = f, &countWriter{w: f}
+	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "portclass capture",
+	}}
+	w.ng, err = pcapgo.NewNgWriterInterface(w.cw, w.ifs[0], opts)
+	for i := 1; err == nil && i < len(w.ifs); i++ {
+		_, err = w.ng.AddInterface(w.ifs[i])
+	}
+	if err == nil {
+		err = w.ng.Flush()
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("--write %s: %w", name, err)
+	}
+	if w.maxSize > 0 {
+		w.files = append(w.files, name)
+		for w.maxFiles > 0 && len(w.files) > w.maxFiles {
+			_ = os.Remove(w.files[0])
+			w.files = w.files[1:]
+		}
+	}
+	return nil
+}
+
+// write appends one packet captured on interface iface (an index into the
+// interfaces the writer was made with).
+func (w *pcapngWriter) write(rec record, iface int) error {
+	w.ci.Timestamp = time.Unix(0, rec.TS)
+	w.ci.CaptureLength, w.ci.Length = len(rec.Data), rec.WireLen
+	w.ci.InterfaceIndex = iface
+	if err := w.ng.WritePacket(w.ci, rec.Data); err != nil {
+		return fmt.Errorf("--write %s: %w", w.name(), err)
+	}
+	// cw.n lags by NgWriter's buffer (4 KiB): files end within that of maxSize.
+	if w.maxSize > 0 && w.cw.n >= w.maxSize {
+		if err := w.closeFile(); err != nil {
+			return err
+		}
+		return w.open()
+	}
+	return nil
+}
+
+func (w *pcapngWriter) closeFile() error {
+	err := w.ng.Flush()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--write %s: %w", w.name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portclass/portclass/capture/spool"
+	"github.com/portclass/portclass/reports"
+)
+
+// DiffConfig is the configuration of the diff command (key "diff").
+type DiffConfig struct {
+	Unchanged bool     `mapstructure:"unchanged"`
+	FailOn    []string `mapstructure:"fail-on"`
+}
+
+// defaultFailOn is every kind of difference: by default any difference exits 1.
+func defaultFailOn() []string {
+	return slices.DeleteFunc(reports.Changes(), func(c string) bool { return c == reports.ChangeSame })
+}
+
+func (a *app) diffCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "diff BEFORE AFTER",
+		Short: "Compare two captures or saved reports: new, gone, blocked and opened conversations",
+		Long: `diff compares the traffic of BEFORE and AFTER, typically captures taken before and after a
+firewall change. Each side is a capture file, a directory of captures (analysed as analyze
+does, with the same configuration) or a JSON summary saved by analyze or merge (recognised by
+its content, not its name); "-" reads one side from standard input.
+
+Conversations are compared, not flows: a conversation is the protocol, client address,
+server address and server port. Client ports are ephemeral and do not count, so the 12
+connections a backup job opens to tcp/6162 are one conversation with 12 flows. Each flow's
+outcome is the reachability the attempts section uses, from its connection state and the
+ICMP errors that quoted it: established (answered), refused (a RST answered the SYN),
+icmp-blocked (an ICMP destination unreachable and no answer), unanswered (SYNs and nothing
+back), or unknown (one-way UDP, ICMP, TCP picked up mid-stream).
+
+Kinds of difference:
+  blocked   answered before; after, only blocked attempts  (e.g. was SF ×12, now REJ ×12)
+  opened    only blocked attempts before; answered after
+  changed   another mix of outcomes (unanswered became refused, partly blocked,
+            established became unknown: a UDP service that no longer answers, ...)
+  new       only after
+  gone      only before
+Conversations with the same outcomes are "same", whatever their volume; --unchanged lists
+them too. The report shows the counts, the server ports with differences and every differing
+conversation grouped by server port, with flows and bytes before and after.
+
+Exit codes, for a CI gate after a firewall change: 0 when no conversation differs in a way
+--fail-on names (default: any difference), 1 when one does (the report is written either
+way), 2 on a usage or input error (nothing is written), 130 when interrupted (no report:
+a diff of half a capture would mislead).`,
+		Example: `  # what the firewall change of last night changed, on a terminal
+  portclass diff before.pcapng after.pcapng
+
+  # the same from saved reports (analyze -o before.json ...) and as JSON for a script
+  portclass diff --format json before.json after.json > diff.json
+
+  # CI gate: fail only if something that worked is now blocked, or something new appears
+  portclass diff --fail-on blocked,new -o diff.md baseline.json /captures/today/ || exit 1
+
+  # the Veeam job before and after, only the data mover ports, as CSV for a spreadsheet
+  portclass diff --filter 'tcp port 6162 or tcp portrange 2500-3300' -o diff.csv \
+      testdata/veeam.pcap testdata/veeam-after.pcap`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.diff(cmd.Context(), args[0], args[1])
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.DiffFormats())+" (default: from -o's extension; text on a terminal, else json)")
+	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
+	fs.Bool("unchanged", false, "also list the conversations and ports that did not change")
+	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
+	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
+	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory per capture side; beyond that they wait in a temporary file")
+	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	keyFlag(fs, "unchanged", "diff.unchanged")
+	keyFlag(fs, "fail-on", "diff.fail-on")
+	return cmd
+}
+
+// diffInput is one side of a diff: a loaded summary or capture inputs to analyse.
+type diffInput struct {
+	arg     string
+	summary *reports.Summary // a JSON summary, else nil
+	inputs  []string         // the capture files otherwise
+}
+
+func (in *diffInput) kind() string {
+	if in.summary != nil {
+		return "summary"
+	}
+	return "capture"
+}
+
+// diff is the diff command.
+func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
+	cfg := &a.cfg
+	format, err := a.reportFormat()
+	if err != nil {
+		return usageErr(err)
+	}
+	enc, err := reports.DiffEncoderFor(format)
+	if err != nil {
+		return usageErr(err)
+	}
+	failOn, err := failOnKinds(cfg.Diff.FailOn)
+	if err != nil {
+		return usageErr(err)
+	}
+	if beforeArg == "-" && afterArg == "-" {
+		return usageErr(errors.New(`BEFORE and AFTER are both "-": standard input holds one side`))
+	}
+	// Resolve and check both sides before reading any packet.
+	sides := make([]*diffInput, 2)
+	for i, arg := range []string{beforeArg, afterArg} {
+		if sides[i], err = a.diffInput(arg); err != nil {
+			return err
+		}
+		if sides[i].summary != nil && cfg.Filter != "" {
+			return usageErr(fmt.Errorf("--filter applies to captures, and %s is a JSON summary", arg))
+		}
+	}
+	summaries := make([]*reports.Summary, 2)
+	var p *pipeline
+	for i, side := range sides {
+		if side.summary != nil {
+			summaries[i] = side.summary
+			continue
+		}
+		if p == nil {
+			if p, err = newPipeline(cfg, a.log); err != nil {
+				return usageErr(err)
+			}
+		}
+		r, err := a.read(ctx, p, side.inputs)
+		if err != nil {
+			return err
+		}
+		defer r.an.close()
+		if r.runErr != nil {
+			return &exitError{exitSignal, fmt.Errorf("interrupted while reading %s: no diff of a partial capture", side.arg)}
+		}
+		if summaries[i], err = r.an.summary(r.res); err != nil {
+			return err
+		}
+	}
+	d, err := reports.Compare(summaries[0], summaries[1], reports.DiffOptions{Unchanged: cfg.Diff.Unchanged})
+	if err != nil {
+		return usageErr(err)
+	}
+	for i, src := range []*reports.DiffSource{&d.Before, &d.After} {
+		src.Source, src.Kind = sides[i].arg, sides[i].kind()
+		if src.Source == "-" {
+			src.Source = "standard input"
+		}
+	}
+	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.EncodeDiff(w, d) }); err != nil {
+		return err
+	}
+	var failing []string
+	for _, c := range failOn {
+		if n := d.Counts.Of(c); n > 0 {
+			failing = append(failing, fmt.Sprintf("%d %s", n, c))
+		}
+	}
+	a.log.Info().Int("differences", d.Counts.Differences).Int("same", d.Counts.Same).Msg("diff done")
+	if len(failing) > 0 {
+		return &exitError{exitFindings, fmt.Errorf("conversations differ: %s", strings.Join(failing, ", "))}
+	}
+	return nil
+}
+
+// failOnKinds checks --fail-on: kinds of difference, or "none".
+func failOnKinds(kinds []string) ([]string, error) {
+	valid := defaultFailOn()
+	var out []string
+	for _, k := range kinds {
+		for _, k := range strings.Split(k, ",") {
+			k = strings.TrimSpace(k)
+			switch {
+			case k == "none" || k == "":
+			case slices.Contains(valid, k):
+				if !slices.Contains(out, k) {
+					out = append(out, k)
+				}
+			default:
+				return nil, fmt.Errorf("--fail-on %q: want some of %s, or none", k, strings.Join(valid, ", "))
+			}
+		}
+	}
+	return out, nil
+}
+
+// diffInput tells a JSON summary from captures by content and loads or checks it.
+// Standard input is peeked at and, when it is a capture, handed on to the analysis.
+func (a *app) diffInput(arg string) (*diffInput, error) {
+	in := &diffInput{arg: arg}
+	isJSON := false
+	if arg == "-" {
+		br := bufio.NewReaderSize(a.stdin, 64<<10)
+		a.stdin = br
+		isJSON = looksLikeJSON(br)
+	} else if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		isJSON = looksLikeJSON(bufio.NewReader(f))
+		f.Close()
+	}
+	if !isJSON {
+		inputs, err := captureInputs([]string{arg})
+		if err != nil {
+			return nil, err
+		}
+		in.inputs = inputs
+		return in, nil
+	}
+	s, err := a.loadSummaryFile(arg)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if err := checkRecords(arg, s); err != nil {
+		return nil, usageErr(err)
+	}
+	in.summary = s
+	return in, nil
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
+)
+
+func (a *app) policyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy learn|rules",
+		Short: "Write a policy from captures, or firewall rules from a policy",
+		Long: `A policy (YAML, read by verify and policy rules) says which traffic a network is meant to
+carry:
+
+  version: 1
+  inventory:                    # Veeam role -> hosts, as in portclass.yaml
+    backup-server: [192.0.2.10]
+    repository-linux: [192.0.2.30]
+  groups:                       # named address sets
+    admins: [192.0.2.100, 192.0.2.101]
+  veeam: true                   # derive required rules from the Veeam port matrix
+  rules:                        # matched in order; the first match decides
+    - {name: console, from: admins, to: backup-server, proto: tcp, ports: [9392], expect: required}
+    - {name: no-ssh, from: any, to: repository-linux, proto: tcp, ports: 22, expect: forbidden}
+
+from and to take addresses, CIDR prefixes, group names, Veeam roles (a rule for a
+parent role covers its children) or any; expect is required, allowed or forbidden.
+See the README ("Policy file") for every key.
+
+policy learn writes a policy from what captures show; policy rules turns a policy into
+nftables, iptables or Windows Firewall rules.`,
+		Example: `  # learn before a change, verify after it
+  portclass policy learn -o policy.yaml before.pcapng
+  portclass verify --policy policy.yaml after.pcapng
+
+  # the firewall rules that allow exactly the policy
+  portclass policy rules --policy policy.yaml --format nftables > portclass.nft`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(a.policyLearnCmd(), a.policyRulesCmd())
+	return cmd
+}
+
+func (a *app) policyLearnCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "learn FILE|DIR|- ...",
+		Short: "Write a policy from the established flows of captures, for review",
+		Long: `learn reads captures like analyze and writes a policy from what worked in them: the hosts'
+Veeam roles (declared in portclass.yaml's inventory, or inferred with at least
+--min-confidence) as the inventory with "veeam: enabled", which derives the Veeam rules
+between those roles, and one required rule for every other group of established flows:
+flows to the same server port grouped by their servers and clients, merged across ports
+when the hosts are the same. Attempts that were never answered are not learned.
+
+Review the result before use: it says what happened, not what should. Typical use:
+learn from a capture taken before a firewall change, then verify one taken after it.`,
+		Example: `  portclass policy learn -o policy.yaml before-change.pcapng
+  portclass policy learn --min-confidence 0.8 captures/ > policy.yaml`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.learn(cmd.Context(), args)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringP("output", "o", "", "write the policy to FILE atomically instead of stdout")
+	fs.Float64("min-confidence", 0.5, "confidence an inferred Veeam role needs to enter the inventory")
+	fs.Int("max-clients", 16, "a learned rule with more clients than this is written from: any")
+	keyFlag(fs, "min-confidence", "learn.min-confidence")
+	keyFlag(fs, "max-clients", "learn.max-clients")
+	addPipelineFlags(fs)
+	return cmd
+}
+
+func (a *app) learn(ctx context.Context, args []string) error {
+	cfg := a.cfg
+	if cfg.Learn.MinConfidence < 0 || cfg.Learn.MinConfidence > 1 {
+		return usageErr(fmt.Errorf("--min-confidence %v: want 0 to 1", cfg.Learn.MinConfidence))
+	}
+	if cfg.Learn.MaxClients < 1 {
+		return usageErr(fmt.Errorf("--max-clients %d: want at least 1", cfg.Learn.MaxClients))
+	}
+	cfg.NoFlows = true
+	r, err := a.collect(ctx, &cfg, args)
+	if err != nil {
+		return err
+	}
+	defer r.an.close()
+	var paths []string
+	for _, in := range r.res.Inputs {
+		paths = append(paths, in.Path)
+	}
+	l, err := classify.NewLearner(r.p.matrix, r.an.inf.Hosts(), classify.LearnOptions{
+		MinConfidence: cfg.Learn.MinConfidence,
+		MaxClients:    cfg.Learn.MaxClients,
+		Service:       r.p.serviceName,
+		Comment:       "Policy written by portclass policy learn from " + strings.Join(paths, ", "),
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.an.spool.Each(func(f *capture.Flow) error { l.Add(f); return nil }); err != nil {
+		return fmt.Errorf("learn: %w", err)
+	}
+	if err := a.writeOutput(cfg.Output, l.Write); err != nil {
+		return err
+	}
+	return r.interrupted(a)
+}
+
+func (a *app) policyRulesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rules --policy FILE [--format nftables|iptables|ip6tables|windows-firewall]",
+		Short: "Write the firewall rules that allow exactly a policy's required and allowed traffic",
+		Long: `rules turns a policy into firewall rules: required and allowed rules accept new
+connections, forbidden rules drop, in the policy's order (the first match decides), after
+a rule that accepts established and related traffic (replies, ICMP errors); the chain's
+policy drops everything else. Rules derived from the Veeam matrix are included.
+
+  nftables          nft -f input: table inet TABLE, chain CHAIN (a base chain hooks forward,
+                    input or output with policy drop)
+  iptables          iptables-restore input (IPv4 rules); ip6tables: ip6tables-restore input
+  windows-firewall  PowerShell New-NetFirewallRule commands (inbound, on the hosts in To);
+                    Windows Firewall has no rule order: block rules win over allow rules
+
+Review the output before loading it: it replaces what the chain held.`,
+		Example: `  portclass policy rules --policy policy.yaml --format nftables > portclass.nft && nft -c -f portclass.nft
+  portclass policy rules --policy policy.yaml --format iptables --chain FORWARD | iptables-restore --test
+  portclass policy rules --policy policy.yaml --format windows-firewall -o portclass-firewall.ps1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.firewallRules()
+		},
+	}
+	fs := cmd.Flags()
+	fs.String("policy", "", "policy file (YAML) (required)")
+	fs.StringP("format", "f", "nftables", "rule format: "+strings.Join(classify.FirewallFormats(), ", "))
+	fs.String("table", "filter", "nftables table (family inet)")
+	fs.String("chain", "", "chain (default forward for nftables, FORWARD for iptables)")
+	fs.StringP("output", "o", "", "write the rules to FILE atomically instead of stdout")
+	keyFlag(fs, "format", "rules.format")
+	keyFlag(fs, "table", "rules.table")
+	keyFlag(fs, "chain", "rules.chain")
+	return cmd
+}
+
+func (a *app) firewallRules() error {
+	cfg := a.cfg
+	o := classify.FirewallOptions{Format: cfg.Rules.Format, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy}
+	if !slices.Contains(classify.FirewallFormats(), o.Format) {
+		return usageErr(fmt.Errorf("--format %q: want one of %s", o.Format, strings.Join(classify.FirewallFormats(), ", ")))
+	}
+	pol, err := a.loadPolicy(&cfg)
+	if err != nil {
+		return err
+	}
+	// Render into memory first: a bad table or chain name writes nothing.
+	var b strings.Builder
+	if err := pol.WriteFirewall(&b, o); err != nil {
+		return usageErr(err)
+	}
+	return a.writeOutput(cfg.Output, func(w io.Writer) error {
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
+}
