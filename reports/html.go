@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portclass/portclass/classify"
@@ -63,7 +64,11 @@ var (
 	//go:embed html.js
 	htmlJS string
 
-	htmlTemplate = template.Must(template.New("report").Parse(htmlTemplateText))
+	// htmlTemplate is parsed when first used, not at start-up (1,000 allocations that
+	// every command would pay).
+	htmlTemplate = sync.OnceValue(func() *template.Template {
+		return template.Must(template.New("report").Parse(htmlTemplateText))
+	})
 	// htmlCSP allows the page's own inline style sheet and script by hash and nothing
 	// else: no network access, no other inline code, no form posts, no framing.
 	htmlCSP = "default-src 'none'; style-src '" + cspHash(htmlCSS) + "'; script-src '" + cspHash(htmlJS) +
@@ -185,7 +190,7 @@ func (h HTML) Encode(w io.Writer, s *Summary) error {
 		p.Flows[i] = newHTMLFlow(&recs[i])
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := htmlTemplate.Execute(bw, p); err != nil {
+	if err := htmlTemplate().Execute(bw, p); err != nil {
 		return fmt.Errorf("encode html: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
