@@ -136,20 +136,6 @@ func sumOf(m map[string]float64, name string, labels ...string) (n float64) {
 	return n
 }
 
-func loadReport(t *testing.T, path string) *reports.Summary {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := reports.LoadSummary(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return s
-}
-
 func recordPackets(s *reports.Summary) (n uint64) {
 	for i := range s.Flows {
 		n += s.Flows[i].Packets()
@@ -214,7 +200,7 @@ func TestCaptureLive(t *testing.T) {
 	}
 	var merged *reports.Summary
 	for _, f := range files {
-		s := loadReport(t, f)
+		s := loadFile(t, f)
 		seen := map[string]bool{}
 		for _, r := range s.Flows {
 			k := r.Proto + r.Client + r.Server
@@ -275,11 +261,11 @@ func TestCaptureFilterEquivalence(t *testing.T) {
 	for _, c := range caps {
 		c.stop(t)
 	}
-	if got := loadReport(t, filepath.Join(dir, "all.json")).Totals.Packets; got != sent {
+	if got := loadFile(t, filepath.Join(dir, "all.json")).Totals.Packets; got != sent {
 		t.Fatalf("unfiltered capture: %d packets, lo received %d", got, sent)
 	}
 	for i, e := range exprs {
-		live := loadReport(t, filepath.Join(dir, fmt.Sprintf("live%d.json", i)))
+		live := loadFile(t, filepath.Join(dir, fmt.Sprintf("live%d.json", i)))
 		code, out, errs := runCLI(t, "analyze", "--format", "json", "--filter", e, all)
 		if code != 0 {
 			t.Fatalf("analyze --filter %q: exit %d: %s", e, code, errs)
@@ -391,7 +377,7 @@ func TestCaptureUser(t *testing.T) {
 	if owner := st.Sys().(*syscall.Stat_t).Uid; int(owner) != uid {
 		t.Errorf("report owned by uid %d, want nobody (%d)", owner, uid)
 	}
-	if s := loadReport(t, out); s.Totals.Packets != 10 {
+	if s := loadFile(t, out); s.Totals.Packets != 10 {
 		t.Errorf("--count 10: report holds %d packets", s.Totals.Packets)
 	}
 }
@@ -421,7 +407,7 @@ func TestCaptureSignal(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("after SIGINT: %v: %s", err, stderr)
 	}
-	if s := loadReport(t, out); s.Totals.Packets != sent {
+	if s := loadFile(t, out); s.Totals.Packets != sent {
 		t.Errorf("report after SIGINT holds %d packets, want %d", s.Totals.Packets, sent)
 	}
 	if !strings.Contains(stderr.String(), `"why":"interrupted"`) {
