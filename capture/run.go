@@ -343,7 +343,11 @@ func (r *reading) failed(err error) {
 
 func (r *reading) finish(rd packetReader) {
 	r.flushLT()
-	r.st.Warnings = append(r.st.Warnings, rd.warnings()...)
+	ws := rd.warnings()
+	for _, w := range ws { // skipped pcapng blocks and the like: on stderr too, not only in the report
+		r.log.Warn().Str("input", r.st.Path).Msg(w)
+	}
+	r.st.Warnings = append(r.st.Warnings, ws...)
 	if k, ok := rd.(kernelCounter); ok {
 		r.st.KernelReceived, r.st.KernelDropped = k.kernelStats()
 	}

@@ -362,3 +362,50 @@ func TestAnalyzeMutatedCaptures(t *testing.T) {
 	}
 	t.Logf("%d damaged captures analysed", total)
 }
+
+// TestAnalyzeWarnsOnSkippedBlock checks that a pcapng block portclass skips (here an
+// enhanced packet block naming an interface the file never described) is reported on
+// stderr, with the input, as well as under the input in the report.
+func TestAnalyzeWarnsOnSkippedBlock(t *testing.T) {
+	data, err := os.ReadFile(testdata("sample.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if binary.LittleEndian.Uint32(data[8:12]) != 0x1a2b3c4d {
+		t.Fatal("sample.pcapng is not little-endian")
+	}
+	// Walk the blocks to the third enhanced packet block and point it at interface 99.
+	epbs := 0
+	for off := 0; off+12 <= len(data); {
+		typ, n := binary.LittleEndian.Uint32(data[off:]), int(binary.LittleEndian.Uint32(data[off+4:]))
+		if typ == 6 {
+			if epbs++; epbs == 3 {
+				binary.LittleEndian.PutUint32(data[off+8:], 99)
+				break
+			}
+		}
+		off += n
+	}
+	path := filepath.Join(t.TempDir(), "damaged.pcapng")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "analyze", "--format", "json", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	s, err := reports.LoadSummary(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Inputs) != 1 || len(s.Inputs[0].Warnings) == 0 || s.Inputs[0].Truncated {
+		t.Fatalf("inputs %+v: want one warning and no truncation", s.Inputs)
+	}
+	w := s.Inputs[0].Warnings[0]
+	if !strings.Contains(stderr, "damaged.pcapng") || !strings.Contains(stderr, strings.SplitN(w, " (", 2)[0]) {
+		t.Errorf("stderr does not carry the warning %q for the input:\n%s", w, stderr)
+	}
+	if got, want := s.Totals.Packets, uint64(1638); got != want {
+		t.Errorf("%d packets read, want %d (one block skipped, the rest kept)", got, want)
+	}
+}
