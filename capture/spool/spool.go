@@ -36,6 +36,9 @@ const DefaultLimit = 200_000
 // readBuf is the read buffer of each run during a merge.
 const readBuf = 64 << 10
 
+// blockFlows is the number of flows in one in-memory block (about 800 KB).
+const blockFlows = 4096
+
 // Spool collects flows and gives them back in capture.CompareFlows order. The zero
 // value is not usable; call New. It is not safe for concurrent use. Close removes the
 // temporary file.
@@ -43,8 +46,13 @@ type Spool struct {
 	dir   string
 	limit int
 
-	mem    []capture.Flow // not yet spilled; sorted by Each
-	file   *os.File       // the runs, one after the other; nil until the first spill
+	// The flows not yet spilled, in blocks of blockFlows so that adding never copies
+	// what is there (a growing slice of 200-byte flows did, at 10 % of a whole run);
+	// sorted is a sorted view of them, valid until the next Add.
+	blocks [][]capture.Flow
+	nmem   int
+	sorted []*capture.Flow
+	file   *os.File // the runs, one after the other; nil until the first spill
 	runs   []run
 	size   int64 // bytes written to file
 	n      uint64
@@ -71,12 +79,34 @@ func New(dir string, limit int) *Spool {
 // Add stores a copy of f (its ICMPErrors slice is shared, not copied: the capture
 // stage gives every flow its own). It fails only when a spill cannot be written.
 func (s *Spool) Add(f *capture.Flow) error {
-	s.mem = append(s.mem, *f)
+	if len(s.blocks) == 0 || len(s.blocks[len(s.blocks)-1]) == blockFlows {
+		s.blocks = append(s.blocks, make([]capture.Flow, 0, min(blockFlows, s.limit)))
+	}
+	last := &s.blocks[len(s.blocks)-1]
+	*last = append(*last, *f)
+	s.nmem++
 	s.n++
-	if len(s.mem) >= s.limit {
+	s.sorted = s.sorted[:0]
+	if s.nmem >= s.limit {
 		return s.spill()
 	}
 	return nil
+}
+
+// order returns the in-memory flows sorted (stable: equal flows keep the order they
+// were added in). Pointers are sorted rather than the 200-byte flows themselves.
+func (s *Spool) order() []*capture.Flow {
+	if len(s.sorted) == s.nmem {
+		return s.sorted
+	}
+	s.sorted = s.sorted[:0]
+	for _, b := range s.blocks {
+		for i := range b {
+			s.sorted = append(s.sorted, &b[i])
+		}
+	}
+	slices.SortStableFunc(s.sorted, capture.CompareFlows)
+	return s.sorted
 }
 
 // Len is the number of flows added.
@@ -92,7 +122,7 @@ func (s *Spool) Runs() int { return len(s.runs) }
 func (s *Spool) DiskBytes() int64 { return s.size }
 
 func (s *Spool) spill() error {
-	if len(s.mem) == 0 {
+	if s.nmem == 0 {
 		return nil
 	}
 	if s.file == nil {
@@ -107,11 +137,10 @@ func (s *Spool) spill() error {
 		}
 		s.file = f
 	}
-	sortFlows(s.mem)
 	w := bufio.NewWriterSize(io.NewOffsetWriter(s.file, s.size), 256<<10)
 	var written int64
-	for i := range s.mem {
-		s.buf = s.appendFlow(s.buf[:0], &s.mem[i])
+	for _, f := range s.order() {
+		s.buf = s.appendFlow(s.buf[:0], f)
 		n, err := w.Write(s.buf)
 		written += int64(n)
 		if err != nil {
@@ -121,25 +150,28 @@ func (s *Spool) spill() error {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("spool: write %s: %w", s.file.Name(), err)
 	}
-	s.runs = append(s.runs, run{off: s.size, len: written, flows: uint64(len(s.mem))})
+	s.runs = append(s.runs, run{off: s.size, len: written, flows: uint64(s.nmem)})
 	s.size += written
-	clear(s.mem) // drop the ICMPErrors and Input references
-	s.mem = s.mem[:0]
+	// Keep the first block for the next flows; drop the others and every reference
+	// the flows held (ICMPErrors, Input).
+	first := s.blocks[0]
+	clear(first)
+	clear(s.blocks)
+	s.blocks = append(s.blocks[:0], first[:0])
+	clear(s.sorted)
+	s.sorted = s.sorted[:0]
+	s.nmem = 0
 	return nil
-}
-
-func sortFlows(fs []capture.Flow) {
-	slices.SortStableFunc(fs, func(a, b capture.Flow) int { return capture.CompareFlows(&a, &b) })
 }
 
 // Each calls fn for every flow in capture.CompareFlows order and returns the first
 // error fn or reading the spill returns. The *Flow is valid only during the call. Each
 // may be called again, and Add may be called between calls.
 func (s *Spool) Each(fn func(*capture.Flow) error) error {
-	sortFlows(s.mem)
+	mem := s.order()
 	if len(s.runs) == 0 {
-		for i := range s.mem {
-			if err := fn(&s.mem[i]); err != nil {
+		for _, f := range mem {
+			if err := fn(f); err != nil {
 				return err
 			}
 		}
@@ -156,8 +188,8 @@ func (s *Spool) Each(fn func(*capture.Flow) error) error {
 			h = append(h, c)
 		}
 	}
-	if len(s.mem) > 0 {
-		c := &cursor{s: s, run: len(s.runs), inMem: true, mem: s.mem}
+	if len(mem) > 0 {
+		c := &cursor{s: s, run: len(s.runs), inMem: true, mem: mem}
 		_, _ = c.next()
 		h = append(h, c)
 	}
@@ -182,7 +214,7 @@ func (s *Spool) Each(fn func(*capture.Flow) error) error {
 
 // Close releases the temporary file. The Spool must not be used afterwards.
 func (s *Spool) Close() error {
-	s.mem = nil
+	s.blocks, s.sorted, s.nmem = nil, nil, 0
 	if s.file == nil {
 		return nil
 	}
@@ -204,8 +236,9 @@ type cursor struct {
 	inMem bool
 	rd    *bufio.Reader
 	left  uint64
-	mem   []capture.Flow
+	mem   []*capture.Flow
 	cur   capture.Flow
+	buf   [16]byte // scratch for readFlow, so that reading allocates nothing
 }
 
 func (c *cursor) next() (bool, error) {
@@ -213,14 +246,14 @@ func (c *cursor) next() (bool, error) {
 		if len(c.mem) == 0 {
 			return false, nil
 		}
-		c.cur, c.mem = c.mem[0], c.mem[1:]
+		c.cur, c.mem = *c.mem[0], c.mem[1:]
 		return true, nil
 	}
 	if c.left == 0 {
 		return false, nil
 	}
 	c.left--
-	if err := c.s.readFlow(c.rd, &c.cur); err != nil {
+	if err := c.s.readFlow(c.rd, &c.cur, &c.buf); err != nil {
 		return false, fmt.Errorf("spool: run %d of %s: %w", c.run+1, c.s.file.Name(), err)
 	}
 	return true, nil
@@ -304,9 +337,9 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 // file-system fault: nobody else writes it).
 var errCorrupt = errors.New("corrupt spill record")
 
-func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow) error {
-	var fixed [10]byte
-	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error {
+	fixed := buf[:10]
+	if _, err := io.ReadFull(r, fixed); err != nil {
 		return err
 	}
 	*f = capture.Flow{
@@ -320,10 +353,10 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow) error {
 		ICMPCode:  fixed[9],
 	}
 	var err error
-	if f.Client, err = readAddrPort(r); err != nil {
+	if f.Client, err = readAddrPort(r, buf); err != nil {
 		return err
 	}
-	if f.Server, err = readAddrPort(r); err != nil {
+	if f.Server, err = readAddrPort(r, buf); err != nil {
 		return err
 	}
 	first, err := binary.ReadVarint(r)
@@ -354,12 +387,12 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow) error {
 		f.ICMPErrors = make([]capture.ICMPError, n)
 		for i := range f.ICMPErrors {
 			e := &f.ICMPErrors[i]
-			var h [3]byte
-			if _, err := io.ReadFull(r, h[:]); err != nil {
+			h := buf[:3]
+			if _, err := io.ReadFull(r, h); err != nil {
 				return err
 			}
 			e.V6, e.Type, e.Code = h[0] == 1, h[1], h[2]
-			if e.From, err = readAddr(r); err != nil {
+			if e.From, err = readAddr(r, buf); err != nil {
 				return err
 			}
 			c, err := binary.ReadUvarint(r)
@@ -372,37 +405,35 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow) error {
 	return nil
 }
 
-func readAddr(r *bufio.Reader) (netip.Addr, error) {
+func readAddr(r *bufio.Reader, buf *[16]byte) (netip.Addr, error) {
 	n, err := r.ReadByte()
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	var b [16]byte
 	switch n {
 	case 0:
 		return netip.Addr{}, nil
 	case 4:
-		if _, err := io.ReadFull(r, b[:4]); err != nil {
+		if _, err := io.ReadFull(r, buf[:4]); err != nil {
 			return netip.Addr{}, err
 		}
-		return netip.AddrFrom4([4]byte(b[:4])), nil
+		return netip.AddrFrom4([4]byte(buf[:4])), nil
 	case 16:
-		if _, err := io.ReadFull(r, b[:]); err != nil {
+		if _, err := io.ReadFull(r, buf[:]); err != nil {
 			return netip.Addr{}, err
 		}
-		return netip.AddrFrom16(b), nil
+		return netip.AddrFrom16(*buf), nil
 	}
 	return netip.Addr{}, errCorrupt
 }
 
-func readAddrPort(r *bufio.Reader) (netip.AddrPort, error) {
-	a, err := readAddr(r)
+func readAddrPort(r *bufio.Reader, buf *[16]byte) (netip.AddrPort, error) {
+	a, err := readAddr(r, buf)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	var p [2]byte
-	if _, err := io.ReadFull(r, p[:]); err != nil {
+	if _, err := io.ReadFull(r, buf[:2]); err != nil {
 		return netip.AddrPort{}, err
 	}
-	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(p[:])), nil
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(buf[:2])), nil
 }
