@@ -89,6 +89,9 @@ type Result struct {
 // stops reading, emits the open flows and returns ctx's error with the Result so far.
 func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Result, error) {
 	o.defaults()
+	if o.Workers > 1 && len(paths) > 1 {
+		return runInputs(ctx, paths, o, emit)
+	}
 	var res Result
 	for _, p := range paths {
 		src, err := open(p, o.BytesRead, o.Stdin)

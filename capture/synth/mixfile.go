@@ -37,3 +37,47 @@ func MixFile(dir string, packets, flows int) (string, error) {
 	}
 	return path, nil
 }
+
+// MixDir returns a directory in dir holding the mix capture split into parts inputs,
+// as a rotating capture writes it: part k (from 1) has packets/parts packets over
+// flows/parts flows, generated with seed k. Like MixFile, it is generated once and
+// reused.
+func MixDir(dir string, parts, packets, flows int) (string, error) {
+	if parts < 1 {
+		return "", fmt.Errorf("mix directory: %d parts", parts)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("portclass-bench-mix-%d-%d-x%d-v1", packets, flows, parts))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tmp, err := os.MkdirTemp(dir, filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("mix directory: %w", err)
+	}
+	for k := 1; k <= parts && err == nil; k++ {
+		var f *os.File
+		f, err = os.Create(filepath.Join(tmp, fmt.Sprintf("part-%03d.pcap", k)))
+		if err != nil {
+			break
+		}
+		s := Scenario{Kind: KindMix, Seed: uint64(k), Packets: packets / parts, Flows: max(1, flows/parts)}
+		err = f.Chmod(0o644)
+		if err == nil {
+			err = Write(f, s, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o755)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("mix directory %s: %w", path, err)
+	}
+	return path, nil
+}

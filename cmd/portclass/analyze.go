@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -68,7 +69,7 @@ a capture cut short is reported up to the damage, with a warning.`,
 // pipeline (filter, flow table, spool, timeouts).
 func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
-	fs.Int("workers", 1, "flow-table workers sharded by flow hash (0: one per CPU); the report is the same for any number. 1 is fastest on small machines: reading is bound by memory bandwidth and handing chunks to other cores costs more than it saves (docs/performance.md)")
+	fs.Int("workers", 0, "workers; the report is the same for any number. 0: one per CPU, each reading whole inputs side by side when there are several, and one for a single input or a live capture. N > 1 also shards a single input's flows across N workers by flow hash, which does not pay on small machines (docs/performance.md)")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
@@ -124,10 +125,21 @@ func newPipeline(cfg *Config, log zerolog.Logger) (*pipeline, error) {
 	return p, nil
 }
 
-// captureOptions are the capture stage's options for this pipeline.
-func (p *pipeline) captureOptions() capture.Options {
+// captureOptions are the capture stage's options for this pipeline, for a run over
+// the given number of inputs (live capture: 1).
+func (p *pipeline) captureOptions(inputs int) capture.Options {
+	workers := p.cfg.Workers
+	if workers <= 0 {
+		// Several inputs are read side by side, one worker each, which scales with
+		// the cores; one input stays on one worker, since sharding it costs more
+		// than it saves on small machines (docs/performance.md).
+		workers = 1
+		if inputs > 1 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+	}
 	o := capture.Options{
-		Workers:      p.cfg.Workers,
+		Workers:      workers,
 		TCPTimeout:   p.cfg.Timeouts.TCP,
 		UDPTimeout:   p.cfg.Timeouts.UDP,
 		ICMPTimeout:  p.cfg.Timeouts.ICMP,
@@ -307,7 +319,7 @@ func captureInputs(args []string) ([]string, error) {
 
 // read runs the pipeline p over inputs (already checked) into a new analysis.
 func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, error) {
-	opts := p.captureOptions()
+	opts := p.captureOptions(len(inputs))
 	opts.Stdin = a.stdin
 	stopProgress := a.progress(inputs, &opts)
 	runCtx, fail := context.WithCancelCause(ctx)

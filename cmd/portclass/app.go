@@ -99,7 +99,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("output", "")
 	v.SetDefault("top", 10)
 	v.SetDefault("filter", "")
-	v.SetDefault("workers", 1)
+	v.SetDefault("workers", 0)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)
 	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)

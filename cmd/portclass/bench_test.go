@@ -61,7 +61,7 @@ func BenchmarkAnalyze(b *testing.B) {
 			packets, flows := 0, 0
 			for b.Loop() {
 				an := p.newAnalysis(func(error) {})
-				res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(), an.add)
+				res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(1), an.add)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -101,7 +101,7 @@ func BenchmarkStages(b *testing.B) {
 		b.Fatal(err)
 	}
 	var flows []capture.Flow
-	res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(), func(f *capture.Flow) { flows = append(flows, *f) })
+	res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(1), func(f *capture.Flow) { flows = append(flows, *f) })
 	if err != nil {
 		b.Fatal(err)
 	}

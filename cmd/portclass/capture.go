@@ -200,7 +200,7 @@ func (a *app) capture(ctx context.Context) error {
 	if ms != nil {
 		ms.m.watch(live)
 	}
-	opts := p.captureOptions()
+	opts := p.captureOptions(1)
 	opts.Interval = s.interval
 	a.log.Info().Strs("interfaces", names).Int("snaplen", lo.Snaplen).Str("filter", cfg.Filter).
 		Dur("every", cc.Every).Msg("capturing")

@@ -63,7 +63,7 @@ func BenchmarkAnalyzeMemory(b *testing.B) {
 				runtime.GC()
 				base := heapBytes()
 				stop := sampleHeap(&peak)
-				o := p.captureOptions()
+				o := p.captureOptions(1)
 				an := p.newAnalysis(func(error) {})
 				res, err := capture.Run(context.Background(), []string{path}, o, an.add)
 				if err != nil {

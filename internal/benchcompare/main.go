@@ -14,7 +14,12 @@
 // writes it back out. The commands:
 //
 //	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null
-//	portclass -wN   portclass analyze --workers 0 --format json F > /dev/null (every core)
+//	portclass -wN   portclass analyze --workers N --format json F > /dev/null (N = every core,
+//	                the flows of the one input sharded across them)
+//	portclass -w1 D portclass analyze --workers 1 --format json D > /dev/null, where D is a
+//	                directory holding the same number of packets and flows in N inputs
+//	portclass -wN D portclass analyze --format json D > /dev/null (the default: every core,
+//	                each reading whole inputs)
 //	tcpdump         tcpdump -r F -w /dev/null
 //	argus           argus -r F -w /dev/null
 //	ndpiReader      ndpiReader -q -i F > /dev/null
@@ -104,13 +109,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dir, err := synth.MixDir(o.dir, runtime.NumCPU(), o.packets, o.flows)
+	if err != nil {
+		return err
+	}
 	cmds, notes := commands(&o)
 	fmt.Fprintf(stderr, "%d commands, %d rounds + 1 warm-up\n", len(cmds), o.rounds)
 	samples := make(map[string][]sample)
 	for round := 0; round <= o.rounds; round++ {
 		for i := range cmds {
 			c := cmds[(i+round)%len(cmds)]
-			s, err := measure(c.argv, file)
+			s, err := measure(c.argv, file, dir)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
@@ -137,7 +146,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	host, _ := os.Hostname()
 	fmt.Fprintf(stdout, "benchcompare %s, %s (%s/%s, %d CPUs: %s)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
 	st, _ := os.Stat(file)
-	fmt.Fprintf(stdout, "capture: %s, %d packets, %d flows requested, %.0f MB; %d rounds, medians [min-max]\n\n", filepath.Base(file), o.packets, o.flows, float64(st.Size())/1e6, o.rounds)
+	fmt.Fprintf(stdout, "capture: %s, %d packets, %d flows requested, %.0f MB; %d rounds, medians [min-max]\n", filepath.Base(file), o.packets, o.flows, float64(st.Size())/1e6, o.rounds)
+	fmt.Fprintf(stdout, "D: %s, the same number of packets and flows in %d inputs (seeds 1-%d)\n\n", filepath.Base(dir), runtime.NumCPU(), runtime.NumCPU())
 	base := median(samples["tcpdump"], func(s sample) float64 { return s.wall.Seconds() })
 	one := median(samples["portclass -w1"], func(s sample) float64 { return s.wall.Seconds() })
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -157,7 +167,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	tw.Flush()
 	fmt.Fprintln(stdout)
 	if all := median(samples["portclass -wN"], func(s sample) float64 { return s.wall.Seconds() }); all > 0 && one > 0 {
-		fmt.Fprintf(stdout, "portclass, every core (%d) vs one worker: %.2fx the packets/s\n", runtime.NumCPU(), one/all)
+		fmt.Fprintf(stdout, "portclass, one input, every core (%d) vs one worker: %.2fx the packets/s\n", runtime.NumCPU(), one/all)
+	}
+	oneD := median(samples["portclass -w1 D"], func(s sample) float64 { return s.wall.Seconds() })
+	if all := median(samples["portclass -wN D"], func(s sample) float64 { return s.wall.Seconds() }); all > 0 && oneD > 0 {
+		fmt.Fprintf(stdout, "portclass, %d inputs (D), every core vs one worker: %.2fx the packets/s\n", runtime.NumCPU(), oneD/all)
 	}
 	if one > 0 && base > 0 {
 		fmt.Fprintf(stdout, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", one/base)
@@ -182,16 +196,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 // commands lists what to run: portclass with one worker and every core, the extra
 // binaries, and the peers that are installed.
 func commands(o *options) ([]command, []string) {
-	pc := func(name, bin, workers string) command {
-		return command{name, []string{bin, "analyze", "-q", "--workers", workers, "--format", "json", "{}"}, true}
+	every := fmt.Sprint(runtime.NumCPU())
+	pc := func(name, bin, workers, input string) command {
+		return command{name, []string{bin, "analyze", "-q", "--workers", workers, "--format", "json", input}, true}
 	}
-	cmds := []command{pc("portclass -w1", o.portclass, "1"), pc("portclass -wN", o.portclass, "0")}
+	cmds := []command{
+		pc("portclass -w1", o.portclass, "1", "{}"), pc("portclass -wN", o.portclass, every, "{}"),
+		pc("portclass -w1 D", o.portclass, "1", "{dir}"), pc("portclass -wN D", o.portclass, "0", "{dir}"),
+	}
 	for _, e := range o.extra {
 		name, bin, ok := strings.Cut(e, "=")
 		if !ok {
 			name, bin = filepath.Base(e), e
 		}
-		cmds = append(cmds, pc(name+" -w1", bin, "1"), pc(name+" -wN", bin, "0"))
+		cmds = append(cmds, pc(name+" -w1", bin, "1", "{}"), pc(name+" -wN", bin, every, "{}"))
 	}
 	peers := map[string][]string{
 		"tcpdump":    {"tcpdump", "-r", "{}", "-w", "/dev/null"},
@@ -232,12 +250,13 @@ func debianPackage(peer string) string {
 	return peer
 }
 
-// measure runs argv (with "{}" replaced by file), stdout to /dev/null, and returns
-// its costs. A command that fails is an error, with the end of its stderr.
-func measure(argv []string, file string) (sample, error) {
+// measure runs argv (with "{}" replaced by file and "{dir}" by dir), stdout to
+// /dev/null, and returns its costs. A command that fails is an error, with the end of
+// its stderr.
+func measure(argv []string, file, dir string) (sample, error) {
 	args := make([]string, len(argv))
 	for i, a := range argv {
-		args[i] = strings.ReplaceAll(a, "{}", file)
+		args[i] = strings.ReplaceAll(strings.ReplaceAll(a, "{dir}", dir), "{}", file)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	var errb bytes.Buffer
@@ -264,7 +283,7 @@ func measureStartup(o *options) ([]sample, error) {
 	}
 	var out []sample
 	for range 20 {
-		s, err := measure([]string{o.portclass, "analyze", "-q", "--format", "json", "{}"}, tiny)
+		s, err := measure([]string{o.portclass, "analyze", "-q", "--format", "json", "{}"}, tiny, "")
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +304,7 @@ func measureScaled(o *options, stderr io.Writer) (string, map[string]sample, err
 	cmds, _ := commands(&options{portclass: o.portclass})
 	for round := range 2 { // the first round warms the page cache
 		for _, c := range cmds[:2] {
-			s, err := measure(c.argv, file)
+			s, err := measure(c.argv, file, "")
 			if err != nil {
 				return "", nil, fmt.Errorf("%s: %w", c.name, err)
 			}
