@@ -171,6 +171,9 @@ type analysis struct {
 	spool *spool.Spool
 	inf   *classify.Inferer
 	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
+	// parallel is set when the capture ran on more than one worker: the stage
+	// after it then uses two goroutines too (see recordIter).
+	parallel bool
 }
 
 func (p *pipeline) newAnalysis(fail context.CancelCauseFunc) *analysis {
@@ -206,13 +209,7 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	if err != nil {
 		panic(err) // the same options were validated by newPipeline
 	}
-	records := func(yield func(*reports.Record) error) error {
-		return an.spool.Each(func(f *capture.Flow) error {
-			v := cls.Classify(f)
-			r := reports.NewRecord(f, &v)
-			return yield(&r)
-		})
-	}
+	records := recordIter(an.spool.Each, cls, an.parallel)
 	spilled := an.spool.Spilled()
 	// Records are never held: the report's flows are classified again, from the spool,
 	// while they are encoded (as when the flows spilled). That costs a second
@@ -325,6 +322,7 @@ func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, er
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	r := &pass{p: p, an: p.newAnalysis(fail)}
+	r.an.parallel = opts.Workers > 1
 	start := time.Now()
 	r.res, r.runErr = capture.Run(runCtx, inputs, opts, r.an.add)
 	stopProgress()

@@ -149,6 +149,8 @@ func newLogger(w io.Writer, level string) zerolog.Logger {
 	if isTerminal(w) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
 	}
+	// Inputs read side by side log from several goroutines: one line at a time.
+	w = zerolog.SyncWriter(w)
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }
 

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/synth"
+	"github.com/portclass/portclass/reports"
+)
+
+// TestRecordIter: records classified ahead by another goroutine are the records of
+// the sequential iteration, in the same order, many batches long; a caller that stops
+// early gets its error back and no goroutine is left; an error of the spool's
+// iteration comes back as it is.
+func TestRecordIter(t *testing.T) {
+	var buf bytes.Buffer
+	s := synth.Scenario{Kind: synth.KindMix, Seed: 5, Packets: 60_000, Flows: 4_000}
+	if err := synth.Write(&buf, s, synth.FileOptions{Format: synth.FormatPcap, LinkType: capture.LinkEthernet}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mix.pcap")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := benchConfig(1)
+	p, err := newPipeline(&cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flows []capture.Flow
+	if _, err := capture.Run(context.Background(), []string{path}, p.captureOptions(1), func(f *capture.Flow) { flows = append(flows, *f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) < 10*recordBatch {
+		t.Fatalf("%d flows: too few for many batches", len(flows))
+	}
+	each := func(fn func(*capture.Flow) error) error {
+		for i := range flows {
+			if err := fn(&flows[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	collect := func(it reports.FlowIter) []string {
+		var out []string
+		if err := it(func(r *reports.Record) error { out = append(out, string(r.AppendJSON(nil, false))); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := collect(recordIter(each, p.cls, false))
+	got := collect(recordIter(each, p.cls, true))
+	if len(got) != len(want) {
+		t.Fatalf("%d records ahead, %d in order", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("record %d differs:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+
+	before := runtime.NumGoroutine()
+	stop := errors.New("enough")
+	n := 0
+	err = recordIter(each, p.cls, true)(func(*reports.Record) error {
+		if n++; n == 3*recordBatch+5 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3*recordBatch+5 {
+		t.Errorf("stopped after %d records with %v, want %d and %v", n, err, 3*recordBatch+5, stop)
+	}
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 100 {
+			t.Fatalf("%d goroutines left, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	broken := errors.New("spill file damaged")
+	n = 0
+	err = recordIter(func(fn func(*capture.Flow) error) error {
+		if err := each(func(f *capture.Flow) error {
+			if n++; n > 1000 {
+				return broken
+			}
+			return fn(f)
+		}); err != nil {
+			return err
+		}
+		return nil
+	}, p.cls, true)(func(*reports.Record) error { return nil })
+	if !errors.Is(err, broken) {
+		t.Errorf("error %v, want the iteration's %v", err, broken)
+	}
+}
