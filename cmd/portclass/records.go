@@ -19,6 +19,53 @@ const (
 	recordBatches = 8   // batches in flight
 )
 
+// addAhead hands the flows a single capture worker emits to another goroutine, in
+// batches, which puts them in the spool and gives them to the Veeam inference while
+// the worker reads on: the capture's flow table never waits for either.
+type addAhead struct {
+	to         func(*capture.Flow)
+	b          []capture.Flow
+	full, free chan []capture.Flow
+	done       chan struct{}
+}
+
+func newAddAhead(add func(*capture.Flow)) *addAhead {
+	x := &addAhead{to: add, full: make(chan []capture.Flow, recordBatches), free: make(chan []capture.Flow, recordBatches+1), done: make(chan struct{})}
+	for range recordBatches {
+		x.free <- make([]capture.Flow, 0, recordBatch)
+	}
+	x.b = make([]capture.Flow, 0, recordBatch)
+	go func() {
+		defer close(x.done)
+		for b := range x.full {
+			for i := range b {
+				x.to(&b[i])
+			}
+			clear(b)
+			x.free <- b[:0]
+		}
+	}()
+	return x
+}
+
+// add takes one flow from the capture (from one goroutine; f is copied).
+func (x *addAhead) add(f *capture.Flow) {
+	x.b = append(x.b, *f)
+	if len(x.b) == recordBatch {
+		x.full <- x.b
+		x.b = <-x.free
+	}
+}
+
+// close hands over the last flows and returns once every flow was added.
+func (x *addAhead) close() {
+	if len(x.b) > 0 {
+		x.full <- x.b
+	}
+	close(x.full)
+	<-x.done
+}
+
 // errStopped ends the classifying goroutine when the caller stops early.
 var errStopped = errors.New("records: stopped")
 

@@ -8,7 +8,8 @@ import (
 // TestAnalyzeWorkers: the report over several inputs (the project's captures and the
 // directory of its format samples) is byte-identical whatever the number of workers:
 // one, the default (every core, reading whole inputs side by side) and more workers
-// than cores, in every format, with flows spilled to disk or not.
+// than cores, in every format, with flows spilled to disk or not; and so is the
+// report over one input.
 func TestAnalyzeWorkers(t *testing.T) {
 	inputs := []string{testdata("sample.pcapng"), testdata("veeam.pcap"), testdata("veeam-firewall.pcap"), testdata("veeam-after.pcap")}
 	samples, err := filepath.Glob(testdata("formats/*.pcap*"))
@@ -20,6 +21,13 @@ func TestAnalyzeWorkers(t *testing.T) {
 			inputs = append(inputs, s)
 		}
 	}
+	t.Run("inputs", func(t *testing.T) { sameReports(t, inputs) })
+	// One input: one capture worker with the spool and the report on other
+	// goroutines (the default), or sharded.
+	t.Run("one-input", func(t *testing.T) { sameReports(t, inputs[1:2]) })
+}
+
+func sameReports(t *testing.T, inputs []string) {
 	for _, format := range []string{"json", "csv", "text"} {
 		base := append([]string{"analyze", "--quiet", "--format", format, "--workers", "1"}, inputs...)
 		code, want, stderr := runCLI(t, base...)
