@@ -13,13 +13,15 @@
 // wall time as a ratio to `tcpdump -r F -w /dev/null`, which only reads the file and
 // writes it back out. The commands:
 //
-//	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null
+//	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null (one core)
+//	portclass -w0   portclass analyze --workers 0 --format json F > /dev/null (the default:
+//	                every core; one capture worker, the stages after it on other goroutines)
 //	portclass -wN   portclass analyze --workers N --format json F > /dev/null (N = every core,
 //	                the flows of the one input sharded across them)
 //	portclass -w1 D portclass analyze --workers 1 --format json D > /dev/null, where D is a
 //	                directory holding the same number of packets and flows in N inputs
-//	portclass -wN D portclass analyze --format json D > /dev/null (the default: every core,
-//	                each reading whole inputs)
+//	portclass -w0 D portclass analyze --workers 0 --format json D > /dev/null (the default:
+//	                every core, each reading whole inputs)
 //	tcpdump         tcpdump -r F -w /dev/null
 //	argus           argus -r F -w /dev/null
 //	ndpiReader      ndpiReader -q -i F > /dev/null
@@ -166,13 +168,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout)
-	if all := median(samples["portclass -wN"], func(s sample) float64 { return s.wall.Seconds() }); all > 0 && one > 0 {
-		fmt.Fprintf(stdout, "portclass, one input, every core (%d) vs one worker: %.2fx the packets/s\n", runtime.NumCPU(), one/all)
+	ratio := func(what, slow, fast string) {
+		a := median(samples[slow], func(s sample) float64 { return s.wall.Seconds() })
+		b := median(samples[fast], func(s sample) float64 { return s.wall.Seconds() })
+		if a > 0 && b > 0 {
+			fmt.Fprintf(stdout, "portclass, %s: %.2fx the packets/s of one core (%s vs %s)\n", what, a/b, fast, slow)
+		}
 	}
-	oneD := median(samples["portclass -w1 D"], func(s sample) float64 { return s.wall.Seconds() })
-	if all := median(samples["portclass -wN D"], func(s sample) float64 { return s.wall.Seconds() }); all > 0 && oneD > 0 {
-		fmt.Fprintf(stdout, "portclass, %d inputs (D), every core vs one worker: %.2fx the packets/s\n", runtime.NumCPU(), oneD/all)
-	}
+	ratio(fmt.Sprintf("one input, every core (%d, the default)", runtime.NumCPU()), "portclass -w1", "portclass -w0")
+	ratio("one input sharded", "portclass -w1", "portclass -wN")
+	ratio(fmt.Sprintf("%d inputs, every core (the default)", runtime.NumCPU()), "portclass -w1 D", "portclass -w0 D")
 	if one > 0 && base > 0 {
 		fmt.Fprintf(stdout, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", one/base)
 	}
@@ -181,7 +186,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if scaled != nil {
 		st2, _ := os.Stat(scaledFile)
 		fmt.Fprintf(stdout, "peak RSS over %d times the packets (%.0f MB, same flows):", o.rssScale, float64(st2.Size())/1e6)
-		for _, name := range []string{"portclass -w1", "portclass -wN"} {
+		for _, name := range []string{"portclass -w1", "portclass -w0"} {
 			small := median(samples[name], func(s sample) float64 { return float64(s.rss) / 1e6 })
 			fmt.Fprintf(stdout, " %s %.1f MB (%.2fx);", name, float64(scaled[name].rss)/1e6, float64(scaled[name].rss)/1e6/small)
 		}
@@ -201,15 +206,16 @@ func commands(o *options) ([]command, []string) {
 		return command{name, []string{bin, "analyze", "-q", "--workers", workers, "--format", "json", input}, true}
 	}
 	cmds := []command{
-		pc("portclass -w1", o.portclass, "1", "{}"), pc("portclass -wN", o.portclass, every, "{}"),
-		pc("portclass -w1 D", o.portclass, "1", "{dir}"), pc("portclass -wN D", o.portclass, "0", "{dir}"),
+		pc("portclass -w1", o.portclass, "1", "{}"), pc("portclass -w0", o.portclass, "0", "{}"),
+		pc("portclass -wN", o.portclass, every, "{}"),
+		pc("portclass -w1 D", o.portclass, "1", "{dir}"), pc("portclass -w0 D", o.portclass, "0", "{dir}"),
 	}
 	for _, e := range o.extra {
 		name, bin, ok := strings.Cut(e, "=")
 		if !ok {
 			name, bin = filepath.Base(e), e
 		}
-		cmds = append(cmds, pc(name+" -w1", bin, "1", "{}"), pc(name+" -wN", bin, every, "{}"))
+		cmds = append(cmds, pc(name+" -w1", bin, "1", "{}"), pc(name+" -w0", bin, "0", "{}"))
 	}
 	peers := map[string][]string{
 		"tcpdump":    {"tcpdump", "-r", "{}", "-w", "/dev/null"},
