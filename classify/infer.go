@@ -1113,7 +1113,7 @@ func (x *inferRun) score(hi int, text bool) {
 		}
 		w := math.MaxInt
 		for _, p := range r.Parents {
-			w = min(w, sc.own[m.roleIdx[p]])
+			w = min(w, sc.own[m.roleIndex(p)])
 		}
 		if w < 10 {
 			continue
@@ -1124,7 +1124,7 @@ func (x *inferRun) score(hi int, text bool) {
 				continue
 			}
 			for _, p := range r.Parents {
-				if m.isA(role, m.roleIdx[p]) {
+				if m.isA(role, m.roleIndex(p)) {
 					blocked = true
 				}
 			}
