@@ -199,6 +199,7 @@ type Matrix struct {
 	caveats []veeamCaveat // file order
 	roles   []*Role       // file order
 	byName  []int         // indexes into roles, sorted by name
+	parents [][]int       // parents[i]: the indexes of roles[i].Parents
 	anc     [][]uint64    // anc[i]: bitset of the ancestors of roles[i], itself included
 	ancN    []int         // ancN[i]: the number of roles in anc[i]
 	anyRole int           // index of the role "any", -1 if the matrix has none
@@ -327,8 +328,13 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 		}
 	}
 	m.byName = make([]int, len(m.roles))
-	for i := range m.byName {
+	m.parents = make([][]int, len(m.roles))
+	for i, r := range m.roles {
 		m.byName[i] = i
+		m.parents[i] = make([]int, len(r.Parents))
+		for k, p := range r.Parents {
+			m.parents[i][k] = roleIdx[p]
+		}
 	}
 	slices.SortFunc(m.byName, func(i, j int) int { return strings.Compare(m.roles[i].Name, m.roles[j].Name) })
 	if err := m.buildAncestors(); err != nil {
@@ -426,8 +432,7 @@ func (m *Matrix) buildAncestors() error {
 		state[i] = 1
 		set := make([]uint64, words)
 		set[i/64] |= 1 << (i % 64)
-		for _, p := range m.roles[i].Parents {
-			j := m.roleIndex(p)
+		for _, j := range m.parents[i] {
 			if err := visit(j); err != nil {
 				return err
 			}
@@ -471,7 +476,7 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 		return m, nil
 	}
 	n := &Matrix{
-		title: m.title, caveats: m.caveats, roles: m.roles, byName: m.byName, anc: m.anc,
+		title: m.title, caveats: m.caveats, roles: m.roles, byName: m.byName, parents: m.parents, anc: m.anc,
 		ancN: m.ancN, anyRole: m.anyRole,
 		all: m.all, known: m.known, opts: norm,
 	}

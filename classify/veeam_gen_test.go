@@ -150,7 +150,11 @@ func renderVeeamGo(m *Matrix) ([]byte, error) {
 	for i := range m.roles {
 		fmt.Fprintf(&b, "&veeamRoles[%d],\n", i)
 	}
-	fmt.Fprintf(&b, "},\nbyName: %s,\nanc: [][]uint64{\n", ints("[]int", len(m.byName), func(i int) any { return m.byName[i] }))
+	fmt.Fprintf(&b, "},\nbyName: %s,\nparents: [][]int{\n", ints("[]int", len(m.byName), func(i int) any { return m.byName[i] }))
+	for _, ps := range m.parents {
+		b.WriteString(ints("", len(ps), func(i int) any { return ps[i] }) + ",\n")
+	}
+	b.WriteString("},\nanc: [][]uint64{\n")
 	for _, a := range m.anc {
 		b.WriteString(ints("", len(a), func(i int) any { return fmt.Sprintf("%#x", a[i]) }) + ",\n")
 	}
