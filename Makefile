@@ -46,6 +46,9 @@ bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet
 bench-compare: build ## portclass (1 worker, every core) against tcpdump, argus, ndpiReader, tshark on one capture: medians of ROUNDS rounds
 	$(GO) run ./internal/benchcompare -rounds $(ROUNDS) -portclass $(BIN) $(BENCHCOMPARE_FLAGS)
 
+bench-startup: build ## start-up of portclass (--version, analyze of an empty and a 100-packet capture) against a static Go hello world
+	$(GO) run ./internal/benchcompare -startup -portclass $(BIN)
+
 soak: ## live capture on loopback with churning flows for SOAK_TIME (default 3m), RSS over time (root)
 	SOAK_TIME=$(SOAK_TIME) ./scripts/soak.sh
 
@@ -72,4 +75,4 @@ check: lint ## lint, plus go mod tidy and generated files up to date
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help build demo test test-short fuzz fuzz-ci bench bench-compare soak generate testdata lint check clean
+.PHONY: help build demo test test-short fuzz fuzz-ci bench bench-compare bench-startup soak generate testdata lint check clean

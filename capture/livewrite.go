@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -9,25 +10,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/portclass/portclass/capture/pcapng"
 )
 
-// pcapngWriter keeps the packets of a live capture in pcapng files (gopacket's
-// NgWriter), one interface description block per captured interface, rotating to a
-// new numbered file when a file reaches maxSize. It is used by one goroutine.
+// pcapngWriter keeps the packets of a live capture in pcapng files (package pcapng's
+// Writer, not gopacket's pcapgo: that would link gopacket/layers, whose initialiser
+// every invocation would pay), one interface description block per captured
+// interface, rotating to a new numbered file when a file reaches maxSize. It is used
+// by one goroutine.
 type pcapngWriter struct {
 	path     string
 	maxSize  int64 // 0: never rotate
 	maxFiles int   // 0: keep every file
-	ifs      []pcapgo.NgInterface
+	ifs      []pcapng.Interface
 	seq      int
 	files    []string // written so far, oldest first (only when rotating)
 	f        *os.File
 	cw       *countWriter
-	ng       *pcapgo.NgWriter
-	ci       gopacket.CaptureInfo
+	bw       *bufio.Writer // 4 KiB, over cw
+	ng       *pcapng.Writer
 }
 
 type countWriter struct {
@@ -48,9 +49,9 @@ func newPcapngWriter(path string, maxSize int64, maxFiles int, ifs []LiveInterfa
 		if filter != "" {
 			desc += fmt.Sprintf(", filter %q %s", filter, map[bool]string{true: "in the kernel", false: "in portclass"}[li.KernelFilter])
 		}
-		w.ifs = append(w.ifs, pcapgo.NgInterface{
+		w.ifs = append(w.ifs, pcapng.Interface{
 			Name: li.Name, Description: desc, Filter: filter, OS: runtime.GOOS,
-			LinkType: layers.LinkType(li.LinkType), TimestampResolution: 9, SnapLength: uint32(snaplen),
+			LinkType: uint16(li.LinkType), TSResol: 9, Snaplen: uint32(snaplen),
 		})
 	}
 	if err := w.open(); err != nil {
@@ -77,15 +78,13 @@ func (w *pcapngWriter) open() error {
 		return fmt.Errorf("--write: %w", err)
 	}
 	w.f, w.cw = f, &countWriter{w: f}
-	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
-		Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "portclass capture",
-	}}
-	w.ng, err = pcapgo.NewNgWriterInterface(w.cw, w.ifs[0], opts)
-	for i := 1; err == nil && i < len(w.ifs); i++ {
-		_, err = w.ng.AddInterface(w.ifs[i])
+	w.bw = bufio.NewWriter(w.cw)
+	w.ng, err = pcapng.NewWriter(w.bw, pcapng.Options{Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: "portclass capture"})
+	for i := 0; err == nil && i < len(w.ifs); i++ {
+		_, err = w.ng.AddInterfaceWith(w.ifs[i])
 	}
 	if err == nil {
-		err = w.ng.Flush()
+		err = w.bw.Flush()
 	}
 	if err != nil {
 		f.Close()
@@ -104,13 +103,13 @@ func (w *pcapngWriter) open() error {
 // write appends one packet captured on interface iface (an index into the
 // interfaces the writer was made with).
 func (w *pcapngWriter) write(rec record, iface int) error {
-	w.ci.Timestamp = time.Unix(0, rec.TS)
-	w.ci.CaptureLength, w.ci.Length = len(rec.Data), rec.WireLen
-	w.ci.InterfaceIndex = iface
-	if err := w.ng.WritePacket(w.ci, rec.Data); err != nil {
+	// The writer rejects a wire length shorter than the captured bytes, which the
+	// kernel should never report; such a packet is kept as captured rather than end
+	// the capture.
+	if err := w.ng.WritePacket(iface, time.Unix(0, rec.TS), rec.Data, max(rec.WireLen, len(rec.Data))); err != nil {
 		return fmt.Errorf("--write %s: %w", w.name(), err)
 	}
-	// cw.n lags by NgWriter's buffer (4 KiB): files end within that of maxSize.
+	// cw.n lags by the buffer (4 KiB): files end within that of maxSize.
 	if w.maxSize > 0 && w.cw.n >= w.maxSize {
 		if err := w.closeFile(); err != nil {
 			return err
@@ -121,7 +120,7 @@ func (w *pcapngWriter) write(rec record, iface int) error {
 }
 
 func (w *pcapngWriter) closeFile() error {
-	err := w.ng.Flush()
+	err := w.bw.Flush()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}

@@ -175,7 +175,7 @@ func (a tag) less(b tag) bool {
 const atFlush = 255
 
 func newTable(o *Options, maxFlows int, emit func(*Flow)) *table {
-	t := &table{m: make(map[key]int32, 1024), maxFlows: maxFlows, server: o.ServerPort, emit: emit}
+	t := &table{m: make(map[key]int32), maxFlows: maxFlows, server: o.ServerPort, emit: emit}
 	t.timeout = [nLRU]int64{int64(o.TCPTimeout), int64(o.UDPTimeout), int64(o.ICMPTimeout), int64(o.OtherTimeout)}
 	for i := range t.lists {
 		t.lists[i] = lru{-1, -1}

@@ -1108,23 +1108,24 @@ func (x *inferRun) score(hi int, text bool) {
 
 	// Clue 8: combination of two parents.
 	for ri, r := range m.roles {
-		if len(r.Parents) < 2 {
+		parents := m.parents[ri]
+		if len(parents) < 2 {
 			continue
 		}
 		w := math.MaxInt
-		for _, p := range r.Parents {
-			w = min(w, sc.own[m.roleIdx[p]])
+		for _, p := range parents {
+			w = min(w, sc.own[p])
 		}
 		if w < 10 {
 			continue
 		}
 		blocked := false
 		for role, pts := range sc.own {
-			if pts < 10 || m.isA(role, ri) || slices.Contains(r.Parents, m.roles[role].Name) {
+			if pts < 10 || m.isA(role, ri) || slices.Contains(parents, role) {
 				continue
 			}
-			for _, p := range r.Parents {
-				if m.isA(role, m.roleIdx[p]) {
+			for _, p := range parents {
+				if m.isA(role, p) {
 					blocked = true
 				}
 			}

@@ -264,7 +264,7 @@ func (l *Learner) Write(w io.Writer) error {
 		for r := range l.inv {
 			roles = append(roles, r)
 		}
-		slices.SortFunc(roles, func(a, b string) int { return cmp.Compare(l.m.roleIdx[a], l.m.roleIdx[b]) })
+		slices.SortFunc(roles, func(a, b string) int { return cmp.Compare(l.m.roleIndex(a), l.m.roleIndex(b)) })
 		for _, role := range roles {
 			seq := &yaml.Node{Kind: yaml.SequenceNode}
 			addrs := slices.Clone(l.inv[role])

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"math/bits"
+	"slices"
 	"strings"
 )
 
@@ -40,10 +41,11 @@ type roleList struct {
 
 // roleIndex returns the index of role name, or -1.
 func (m *Matrix) roleIndex(name string) int {
-	if i, ok := m.roleIdx[name]; ok {
-		return i
+	i, ok := slices.BinarySearchFunc(m.byName, name, func(i int, name string) int { return strings.Compare(m.roles[i].Name, name) })
+	if !ok {
+		return -1
 	}
-	return -1
+	return m.byName[i]
 }
 
 // newRoleList computes the sets of names.

@@ -6,12 +6,12 @@ package classify
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -190,19 +190,24 @@ func VeeamPortKeys() []string {
 // rules, filtered and adjusted by VeeamOptions, with an index from (protocol, port) to
 // rules. A Matrix is immutable once built and safe for concurrent use; its zero value is
 // not usable (use DefaultMatrix or LoadMatrix).
+//
+// A Matrix holds no maps, only slices searched by bisection: so the default matrix is
+// static data the linker lays out (veeam_gen.go) and costs nothing at start-up, where
+// building its maps and index took 1-2 ms and ~120 page faults of fresh heap.
 type Matrix struct {
 	title   string
-	caveats map[string]string
-	roles   []*Role // file order
-	roleIdx map[string]int
-	anc     [][]uint64 // anc[i]: bitset of the ancestors of roles[i], itself included
-	ancN    []int      // ancN[i]: the number of roles in anc[i]
-	anyRole int        // index of the role "any", -1 if the matrix has none
-	all     []*Rule    // every rule as loaded, file order
-	rules   []*Rule    // active rules after VeeamOptions, file order
-	byID    map[string]*Rule
-	opts    VeeamOptions // normalized
-	known   []string     // every version named by a rule, sorted
+	caveats []veeamCaveat // file order
+	roles   []*Role       // file order
+	byName  []int         // indexes into roles, sorted by name
+	parents [][]int       // parents[i]: the indexes of roles[i].Parents
+	anc     [][]uint64    // anc[i]: bitset of the ancestors of roles[i], itself included
+	ancN    []int         // ancN[i]: the number of roles in anc[i]
+	anyRole int           // index of the role "any", -1 if the matrix has none
+	all     []*Rule       // every rule as loaded, file order
+	rules   []*Rule       // active rules after VeeamOptions, file order
+	byID    []*Rule       // the active rules sorted by id
+	opts    VeeamOptions  // normalized
+	known   []string      // every version named by a rule, sorted
 	tcp     veeamIndex
 	udp     veeamIndex
 }
@@ -216,28 +221,14 @@ type veeamIndex struct {
 	matches [][]VeeamMatch
 }
 
-var (
-	defaultMatrixOnce sync.Once
-	defaultMatrix     *Matrix
-)
+// DefaultMatrix returns the matrix of veeam.yaml with default VeeamOptions. It is
+// veeamDefaultMatrix: the matrix LoadMatrix builds from veeam.yaml, compiled into Go by
+// TestVeeamGenerated (go generate) as static data, so that start-up neither parses YAML
+// (that took 20-25 ms) nor builds the matrix (1-2 ms, mostly page faults on fresh heap).
+// TestVeeamGenerated guarantees that it is deeply equal to LoadMatrix of veeam.yaml.
+func DefaultMatrix() *Matrix { return &veeamDefaultMatrix }
 
-// DefaultMatrix returns the matrix of veeam.yaml with default VeeamOptions. It is built
-// once, from veeamDefault: veeam.yaml compiled into Go by TestVeeamGenerated, so that
-// start-up does not parse YAML (that took 20-25 ms); TestDefaultMatrix guarantees that
-// it is valid, and TestVeeamGenerated that it is veeam.yaml.
-func DefaultMatrix() *Matrix {
-	defaultMatrixOnce.Do(func() {
-		m, err := buildMatrix(&veeamDefault)
-		if err != nil {
-			panic("classify: veeam.yaml: " + err.Error())
-		}
-		defaultMatrix = m
-	})
-	return defaultMatrix
-}
-
-// veeamFile is the format of veeam.yaml (written by internal/veeamconv), and the type
-// of veeamDefault (veeam_gen.go).
+// veeamFile is the format of veeam.yaml (written by internal/veeamconv).
 type veeamFile struct {
 	Schema  int           `yaml:"schema"`
 	Title   string        `yaml:"title"`
@@ -314,18 +305,16 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 	if f.Schema != 1 {
 		return nil, fmt.Errorf("veeam matrix: schema %d, want 1", f.Schema)
 	}
-	m := &Matrix{title: f.Title, caveats: make(map[string]string), roleIdx: make(map[string]int)}
-	for _, c := range f.Caveats {
-		m.caveats[c.Key] = c.Text
-	}
+	m := &Matrix{title: f.Title, caveats: slices.Clone(f.Caveats)}
+	roleIdx := make(map[string]int, len(f.Roles))
 	for i, r := range f.Roles {
 		if r.Name == "" {
 			return nil, fmt.Errorf("veeam matrix: role %d: name: empty", i+1)
 		}
-		if _, dup := m.roleIdx[r.Name]; dup {
+		if _, dup := roleIdx[r.Name]; dup {
 			return nil, fmt.Errorf("veeam matrix: role %s: name: duplicate", r.Name)
 		}
-		m.roleIdx[r.Name] = len(m.roles)
+		roleIdx[r.Name] = len(m.roles)
 		m.roles = append(m.roles, &Role{Name: r.Name, Description: r.Description, Parents: append([]string{}, r.Parents...)})
 	}
 	if len(m.roles) == 0 {
@@ -333,11 +322,21 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 	}
 	for _, r := range m.roles {
 		for _, p := range r.Parents {
-			if _, ok := m.roleIdx[p]; !ok {
+			if _, ok := roleIdx[p]; !ok {
 				return nil, fmt.Errorf("veeam matrix: role %s: parents: unknown role %q", r.Name, p)
 			}
 		}
 	}
+	m.byName = make([]int, len(m.roles))
+	m.parents = make([][]int, len(m.roles))
+	for i, r := range m.roles {
+		m.byName[i] = i
+		m.parents[i] = make([]int, len(r.Parents))
+		for k, p := range r.Parents {
+			m.parents[i][k] = roleIdx[p]
+		}
+	}
+	slices.SortFunc(m.byName, func(i, j int) int { return strings.Compare(m.roles[i].Name, m.roles[j].Name) })
 	if err := m.buildAncestors(); err != nil {
 		return nil, err
 	}
@@ -353,10 +352,10 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 		}
 		seen[fr.ID] = true
 		where := "veeam matrix: rule " + fr.ID
-		if _, ok := m.roleIdx[fr.From]; !ok {
+		if _, ok := roleIdx[fr.From]; !ok {
 			return nil, fmt.Errorf("%s: from: unknown role %q", where, fr.From)
 		}
-		if _, ok := m.roleIdx[fr.To]; !ok {
+		if _, ok := roleIdx[fr.To]; !ok {
 			return nil, fmt.Errorf("%s: to: unknown role %q", where, fr.To)
 		}
 		switch fr.Protocol {
@@ -391,7 +390,7 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 			versions[v] = true
 		}
 		for _, c := range fr.Caveats {
-			if _, ok := m.caveats[c]; !ok {
+			if !slices.ContainsFunc(m.caveats, func(k veeamCaveat) bool { return k.Key == c }) {
 				return nil, fmt.Errorf("%s: caveats: unknown caveat %q", where, c)
 			}
 		}
@@ -403,7 +402,7 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 			Service: fr.Service, Description: fr.Description, Source: fr.Source,
 			Versions: fr.Versions, Notes: fr.Notes, Verified: fr.Verified,
 			AlsoSee: fr.AlsoSee, Caveats: fr.Caveats,
-			from: m.roleIdx[fr.From], to: m.roleIdx[fr.To],
+			from: roleIdx[fr.From], to: roleIdx[fr.To],
 		})
 	}
 	if len(m.all) == 0 {
@@ -433,8 +432,7 @@ func (m *Matrix) buildAncestors() error {
 		state[i] = 1
 		set := make([]uint64, words)
 		set[i/64] |= 1 << (i % 64)
-		for _, p := range m.roles[i].Parents {
-			j := m.roleIdx[p]
+		for _, j := range m.parents[i] {
 			if err := visit(j); err != nil {
 				return err
 			}
@@ -463,16 +461,24 @@ func (m *Matrix) buildAncestors() error {
 // With returns a copy of m adapted to o: the version filter, the Data Mover range and
 // changed ports, applied to the rules as loaded (so options never accumulate over
 // repeated calls). Rules whose ports changed get a note saying so. Errors name the
-// option: an unknown version or port key lists the valid ones.
+// option: an unknown version or port key lists the valid ones. Options that normalize
+// to m's own give m itself (a Matrix is immutable): so the default configuration
+// rebuilds nothing at start-up.
 func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 	norm, err := m.normalize(o)
 	if err != nil {
 		return nil, err
 	}
+	// m.opts.Versions is empty only in buildMatrix's matrix that has no rules yet, and
+	// norm.Versions never is.
+	if slices.Equal(norm.Versions, m.opts.Versions) && norm.DataMoverRange == m.opts.DataMoverRange &&
+		maps.Equal(norm.Ports, m.opts.Ports) {
+		return m, nil
+	}
 	n := &Matrix{
-		title: m.title, caveats: m.caveats, roles: m.roles, roleIdx: m.roleIdx, anc: m.anc,
+		title: m.title, caveats: m.caveats, roles: m.roles, byName: m.byName, parents: m.parents, anc: m.anc,
 		ancN: m.ancN, anyRole: m.anyRole,
-		all: m.all, known: m.known, opts: norm, byID: make(map[string]*Rule),
+		all: m.all, known: m.known, opts: norm,
 	}
 	selected := make(map[string]bool, len(norm.Versions))
 	for _, v := range norm.Versions {
@@ -523,8 +529,9 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 			rule = &c
 		}
 		n.rules = append(n.rules, rule)
-		n.byID[rule.ID] = rule
 	}
+	n.byID = slices.Clone(n.rules)
+	slices.SortFunc(n.byID, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
 	n.tcp = n.buildIndex(capture.ProtoTCP)
 	n.udp = n.buildIndex(capture.ProtoUDP)
 	return n, nil
@@ -742,7 +749,7 @@ func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) 
 			if len(clientRoles) == 0 {
 				unknownRole = v.From
 			}
-			r := m.byID[v.Rule]
+			r, _ := m.Rule(v.Rule)
 			if unknownRole == "any" || (!general && r != nil && (r.singlePort(port) || port >= 49152)) {
 				out = append(out, v)
 			}
@@ -788,8 +795,11 @@ func (m *Matrix) AllRules() []*Rule { return m.all }
 
 // Rule returns the active rule with id.
 func (m *Matrix) Rule(id string) (*Rule, bool) {
-	r, ok := m.byID[id]
-	return r, ok
+	i, ok := slices.BinarySearchFunc(m.byID, id, func(r *Rule, id string) int { return strings.Compare(r.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return m.byID[i], true
 }
 
 // Roles returns the roles in file order. Shared: do not modify.
@@ -797,8 +807,8 @@ func (m *Matrix) Roles() []*Role { return m.roles }
 
 // Role returns the role called name.
 func (m *Matrix) Role(name string) (*Role, bool) {
-	i, ok := m.roleIdx[name]
-	if !ok {
+	i := m.roleIndex(name)
+	if i < 0 {
 		return nil, false
 	}
 	return m.roles[i], true
@@ -812,7 +822,14 @@ func (m *Matrix) Options() VeeamOptions { return m.opts }
 func (m *Matrix) Versions() []string { return slices.Clone(m.known) }
 
 // Caveat returns the text of a caveat key that rules cite, or "".
-func (m *Matrix) Caveat(key string) string { return m.caveats[key] }
+func (m *Matrix) Caveat(key string) string {
+	for _, c := range m.caveats {
+		if c.Key == key {
+			return c.Text
+		}
+	}
+	return ""
+}
 
 // Title is the matrix's title line.
 func (m *Matrix) Title() string { return m.title }
@@ -823,12 +840,8 @@ func (m *Matrix) IsA(role, ancestor string) bool {
 	if role == ancestor || ancestor == "any" {
 		return true
 	}
-	i, ok := m.roleIdx[role]
-	if !ok {
-		return false
-	}
-	j, ok := m.roleIdx[ancestor]
-	if !ok {
+	i, j := m.roleIndex(role), m.roleIndex(ancestor)
+	if i < 0 || j < 0 {
 		return false
 	}
 	return m.anc[i][j/64]&(1<<(j%64)) != 0
@@ -836,8 +849,8 @@ func (m *Matrix) IsA(role, ancestor string) bool {
 
 // Ancestors returns the ancestors of role (not role itself), in file order.
 func (m *Matrix) Ancestors(role string) []string {
-	i, ok := m.roleIdx[role]
-	if !ok {
+	i := m.roleIndex(role)
+	if i < 0 {
 		return nil
 	}
 	var out []string

@@ -56,7 +56,9 @@ func isTransport(p qproto) bool {
 	return false
 }
 
-var aluOps = map[tokKind]bpf.ALUOp{
+// aluOps is indexed by tokKind; the tables of this package are arrays or built on
+// first use, not maps built at start-up, which every portclass invocation paid.
+var aluOps = [...]bpf.ALUOp{
 	tPlus: bpf.ALUOpAdd, tMinus: bpf.ALUOpSub, tStar: bpf.ALUOpMul, tSlash: bpf.ALUOpDiv,
 	tPercent: bpf.ALUOpMod, tAmp: bpf.ALUOpAnd, tPipe: bpf.ALUOpOr, tCaret: bpf.ALUOpXor,
 	tLsh: bpf.ALUOpShiftLeft, tRsh: bpf.ALUOpShiftRight,

@@ -34,7 +34,8 @@ var protoNames = [...]string{"", "", "ether", "ip", "ip6", "arp", "rarp", "tcp",
 
 func (p qproto) String() string { return protoNames[p] }
 
-var kwToProto = map[kw]qproto{
+// kwToProto is indexed by kw; pUndef for keywords that are not protocols.
+var kwToProto = [kwUnsupported + 1]qproto{
 	kwLink: pLink, kwIP: pIP, kwIP6: pIP6, kwARP: pARP, kwRARP: pRARP, kwTCP: pTCP,
 	kwUDP: pUDP, kwSCTP: pSCTP, kwICMP: pICMP, kwICMP6: pICMP6, kwIGMP: pIGMP, kwAH: pAH,
 	kwESP: pESP,
@@ -168,7 +169,7 @@ type binArith struct {
 	l, r arith
 }
 
-var binNames = map[tokKind]string{
+var binNames = [...]string{
 	tPlus: "+", tMinus: "-", tStar: "*", tSlash: "/", tPercent: "%", tAmp: "&", tPipe: "|",
 	tCaret: "^", tLsh: "<<", tRsh: ">>",
 }

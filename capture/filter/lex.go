@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // tokKind is the kind of a lexical token. The lexer follows libpcap's scanner.l: words
@@ -80,13 +81,18 @@ const (
 	kwUnsupported
 )
 
-var keywords = withUnsupported(map[string]kw{
-	"host": kwHost, "net": kwNet, "port": kwPort, "portrange": kwPortrange, "proto": kwProto,
-	"src": kwSrc, "dst": kwDst, "mask": kwMask,
-	"ip": kwIP, "ip6": kwIP6, "arp": kwARP, "rarp": kwRARP, "tcp": kwTCP, "udp": kwUDP,
-	"sctp": kwSCTP, "icmp": kwICMP, "icmp6": kwICMP6, "igmp": kwIGMP, "ah": kwAH, "esp": kwESP,
-	"ether": kwLink, "link": kwLink, "vlan": kwVLAN, "less": kwLess, "greater": kwGreater,
-	"len": kwLen, "length": kwLen,
+// keywords is built on first use (sync.OnceValue), like namedConstants: maps in
+// package variables are built by the package's initialiser, at every start of every
+// command.
+var keywords = sync.OnceValue(func() map[string]kw {
+	return withUnsupported(map[string]kw{
+		"host": kwHost, "net": kwNet, "port": kwPort, "portrange": kwPortrange, "proto": kwProto,
+		"src": kwSrc, "dst": kwDst, "mask": kwMask,
+		"ip": kwIP, "ip6": kwIP6, "arp": kwARP, "rarp": kwRARP, "tcp": kwTCP, "udp": kwUDP,
+		"sctp": kwSCTP, "icmp": kwICMP, "icmp6": kwICMP6, "igmp": kwIGMP, "ah": kwAH, "esp": kwESP,
+		"ether": kwLink, "link": kwLink, "vlan": kwVLAN, "less": kwLess, "greater": kwGreater,
+		"len": kwLen, "length": kwLen,
+	})
 })
 
 // unsupportedKeywords are libpcap keywords outside the supported subset.
@@ -111,30 +117,32 @@ func withUnsupported(m map[string]kw) map[string]kw {
 }
 
 // namedConstants are libpcap's named numbers for byte-offset expressions.
-var namedConstants = map[string]uint32{
-	"icmptype": 0, "icmpcode": 1,
-	"icmp-echoreply": 0, "icmp-unreach": 3, "icmp-sourcequench": 4, "icmp-redirect": 5,
-	"icmp-echo": 8, "icmp-routeradvert": 9, "icmp-routersolicit": 10, "icmp-timxceed": 11,
-	"icmp-paramprob": 12, "icmp-tstamp": 13, "icmp-tstampreply": 14, "icmp-ireq": 15,
-	"icmp-ireqreply": 16, "icmp-maskreq": 17, "icmp-maskreply": 18,
-	"icmp6type": 0, "icmp6code": 1,
-	"icmp6-destinationunreach": 1, "icmp6-packettoobig": 2, "icmp6-timeexceeded": 3,
-	"icmp6-parameterproblem": 4, "icmp6-echo": 128, "icmp6-echoreply": 129,
-	"icmp6-multicastlistenerquery": 130, "icmp6-multicastlistenerreportv1": 131,
-	"icmp6-multicastlistenerdone": 132, "icmp6-routersolicit": 133, "icmp6-routeradvert": 134,
-	"icmp6-neighborsolicit": 135, "icmp6-neighboradvert": 136, "icmp6-redirect": 137,
-	"icmp6-routerrenum": 138, "icmp6-nodeinformationquery": 139,
-	"icmp6-nodeinformationresponse": 140, "icmp6-ineighbordiscoverysolicit": 141,
-	"icmp6-ineighbordiscoveryadvert": 142, "icmp6-multicastlistenerreportv2": 143,
-	"icmp6-homeagentdiscoveryrequest": 144, "icmp6-homeagentdiscoveryreply": 145,
-	"icmp6-mobileprefixsolicit": 146, "icmp6-mobileprefixadvert": 147,
-	"icmp6-certpathsolicit": 148, "icmp6-certpathadvert": 149,
-	"icmp6-multicastrouteradvert": 151, "icmp6-multicastroutersolicit": 152,
-	"icmp6-multicastrouterterm": 153,
+var namedConstants = sync.OnceValue(func() map[string]uint32 {
+	return map[string]uint32{
+		"icmptype": 0, "icmpcode": 1,
+		"icmp-echoreply": 0, "icmp-unreach": 3, "icmp-sourcequench": 4, "icmp-redirect": 5,
+		"icmp-echo": 8, "icmp-routeradvert": 9, "icmp-routersolicit": 10, "icmp-timxceed": 11,
+		"icmp-paramprob": 12, "icmp-tstamp": 13, "icmp-tstampreply": 14, "icmp-ireq": 15,
+		"icmp-ireqreply": 16, "icmp-maskreq": 17, "icmp-maskreply": 18,
+		"icmp6type": 0, "icmp6code": 1,
+		"icmp6-destinationunreach": 1, "icmp6-packettoobig": 2, "icmp6-timeexceeded": 3,
+		"icmp6-parameterproblem": 4, "icmp6-echo": 128, "icmp6-echoreply": 129,
+		"icmp6-multicastlistenerquery": 130, "icmp6-multicastlistenerreportv1": 131,
+		"icmp6-multicastlistenerdone": 132, "icmp6-routersolicit": 133, "icmp6-routeradvert": 134,
+		"icmp6-neighborsolicit": 135, "icmp6-neighboradvert": 136, "icmp6-redirect": 137,
+		"icmp6-routerrenum": 138, "icmp6-nodeinformationquery": 139,
+		"icmp6-nodeinformationresponse": 140, "icmp6-ineighbordiscoverysolicit": 141,
+		"icmp6-ineighbordiscoveryadvert": 142, "icmp6-multicastlistenerreportv2": 143,
+		"icmp6-homeagentdiscoveryrequest": 144, "icmp6-homeagentdiscoveryreply": 145,
+		"icmp6-mobileprefixsolicit": 146, "icmp6-mobileprefixadvert": 147,
+		"icmp6-certpathsolicit": 148, "icmp6-certpathadvert": 149,
+		"icmp6-multicastrouteradvert": 151, "icmp6-multicastroutersolicit": 152,
+		"icmp6-multicastrouterterm": 153,
 
-	"tcpflags": 13, "tcp-fin": 0x01, "tcp-syn": 0x02, "tcp-rst": 0x04, "tcp-push": 0x08,
-	"tcp-ack": 0x10, "tcp-urg": 0x20, "tcp-ece": 0x40, "tcp-cwr": 0x80,
-}
+		"tcpflags": 13, "tcp-fin": 0x01, "tcp-syn": 0x02, "tcp-rst": 0x04, "tcp-push": 0x08,
+		"tcp-ack": 0x10, "tcp-urg": 0x20, "tcp-ece": 0x40, "tcp-cwr": 0x80,
+	}
+})
 
 type token struct {
 	kind tokKind
@@ -211,7 +219,7 @@ func lex(expr string) ([]token, error) {
 			op(tEQ, 2)
 			continue
 		}
-		if k, ok := singleOps[c]; ok {
+		if k := singleOps[c]; k != tUnknown {
 			if c != ':' || !startsIPv6(expr[i:]) {
 				op(k, 1)
 				continue
@@ -266,7 +274,8 @@ func lex(expr string) ([]token, error) {
 	}
 }
 
-var singleOps = map[byte]tokKind{
+// singleOps is indexed by byte; tUnknown for the others.
+var singleOps = [256]tokKind{
 	'(': tLParen, ')': tRParen, '[': tLBrack, ']': tRBrack, ':': tColon, '+': tPlus,
 	'-': tMinus, '*': tStar, '/': tSlash, '%': tPercent, '&': tAmp, '|': tPipe,
 	'^': tCaret, '>': tGT, '<': tLT, '=': tEQ, '!': tNot,
@@ -308,11 +317,11 @@ func classifyWord(expr string, pos int, w string) (token, error) {
 		t.kind = tNot
 		return t, nil
 	}
-	if k, ok := keywords[w]; ok {
+	if k, ok := keywords()[w]; ok {
 		t.kind, t.kw = tKw, k
 		return t, nil
 	}
-	if v, ok := namedConstants[w]; ok {
+	if v, ok := namedConstants()[w]; ok {
 		t.kind, t.num = tNum, v
 		return t, nil
 	}

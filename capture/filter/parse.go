@@ -261,7 +261,7 @@ func (p *parser) parseRterm(qin qual) (node, qual, error) {
 		case kwUnsupported:
 			return nil, qerr, p.errAt(t, fmt.Sprintf("%q is not supported by this filter compiler", t.text))
 		}
-		if pq, ok := kwToProto[t.kw]; ok {
+		if pq := kwToProto[t.kw]; pq != pUndef {
 			if p.peekAt(1).kind == tLBrack {
 				r, err := p.parseRelation()
 				return r, qerr, err
@@ -345,7 +345,7 @@ func (p *parser) parseHead(pq qproto) (node, qual, error) {
 }
 
 func kwName(k kw) string {
-	for s, v := range keywords {
+	for s, v := range keywords() {
 		if v == k && s != "length" && s != "ether" {
 			return s
 		}
@@ -877,7 +877,8 @@ func (p *parser) parsePrimary() (arith, error) {
 			p.next()
 			return &lenArith{}, nil
 		}
-		pq, ok := kwToProto[t.kw]
+		pq := kwToProto[t.kw]
+		ok := pq != pUndef
 		if !ok || p.peekAt(1).kind != tLBrack {
 			break
 		}

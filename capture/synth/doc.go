@@ -8,9 +8,10 @@
 //
 //   - Writers: [PcapWriter] (both byte orders, micro- and nanosecond magic, FCS bits in
 //     the link-type field) and [NgWriter] (several sections of either byte order,
-//     several interfaces with any if_tsresol, Enhanced and Simple Packet Blocks). They
-//     are hand-written because gopacket's pcapgo writers cannot produce big-endian
-//     files, several sections or arbitrary timestamp resolutions.
+//     several interfaces with any if_tsresol, Enhanced and Simple Packet Blocks; it is
+//     package pcapng's Writer, which live capture's --write uses too). They are
+//     hand-written because gopacket's pcapgo writers cannot produce big-endian files,
+//     several sections or arbitrary timestamp resolutions.
 //   - [Packet] and [Packet.Frame]: one packet described by its fields, serialized with
 //     valid checksums for the link types portclass reads.
 //   - Scenarios ([Generate], [Write], [Formats]): traffic built from a seed. The same

@@ -378,7 +378,7 @@ func ngCutPoint(data []byte) (int, int) {
 	for off+8 <= len(data) {
 		typ := uint32(data[off]) | uint32(data[off+1])<<8 | uint32(data[off+2])<<16 | uint32(data[off+3])<<24
 		n := int(data[off+4]) | int(data[off+5])<<8 | int(data[off+6])<<16 | int(data[off+7])<<24
-		if typ == ngBlockEPB {
+		if typ == 6 { // Enhanced Packet Block
 			if pkts == 4 {
 				return off + n/2, pkts
 			}

@@ -2,14 +2,16 @@ package synth
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/portclass/portclass/capture/pcapng"
 )
 
 // DefaultSnaplen is the snapshot length written when an option leaves it zero; it is
-// Linux's largest (262144), which tcpdump and dumpcap also use by default.
+// Linux's largest (262144), which tcpdump and dumpcap also use by default (and
+// pcapng.DefaultSnaplen).
 const DefaultSnaplen = 262144
 
 // Link-layer header types (LINKTYPE_* values in the pcap and pcapng headers) that
@@ -126,8 +128,9 @@ func NewPcapWriter(w io.Writer, o PcapOptions) (*PcapWriter, error) {
 	return pw, nil
 }
 
-// errTime is returned for timestamps a capture format cannot hold.
-var errTime = errors.New("timestamp outside 1970-01-01..2106-02-07")
+// errTime is returned for timestamps a capture format cannot hold: the pcapng
+// writer's.
+var errTime = pcapng.ErrTime
 
 // WritePacket appends one record. frame is the captured bytes (cut to the snaplen
 // here if longer); origLen is the length on the wire, 0 meaning len(frame). The

@@ -47,12 +47,17 @@ type liveMetrics struct {
 	live *capture.Live
 }
 
-var (
-	descIfPackets = prometheus.NewDesc("portclass_interface_packets_total", "Packets read from the interface's kernel ring.", []string{"interface"}, nil)
-	descIfBytes   = prometheus.NewDesc("portclass_interface_bytes_total", "Wire bytes of the packets read from the interface.", []string{"interface"}, nil)
-	descKernRecv  = prometheus.NewDesc("portclass_kernel_received_packets_total", "Packets the kernel passed the filter and to the ring (read or dropped).", []string{"interface"}, nil)
-	descKernDrop  = prometheus.NewDesc("portclass_kernel_dropped_packets_total", "Packets the kernel dropped because the ring was full.", []string{"interface"}, nil)
-)
+// ifDescs are the descriptions of the interface counters: packets, bytes, kernel
+// received, kernel dropped. They are made on first use, not by main's initialiser that
+// every command runs.
+var ifDescs = sync.OnceValue(func() [4]*prometheus.Desc {
+	return [4]*prometheus.Desc{
+		prometheus.NewDesc("portclass_interface_packets_total", "Packets read from the interface's kernel ring.", []string{"interface"}, nil),
+		prometheus.NewDesc("portclass_interface_bytes_total", "Wire bytes of the packets read from the interface.", []string{"interface"}, nil),
+		prometheus.NewDesc("portclass_kernel_received_packets_total", "Packets the kernel passed the filter and to the ring (read or dropped).", []string{"interface"}, nil),
+		prometheus.NewDesc("portclass_kernel_dropped_packets_total", "Packets the kernel dropped because the ring was full.", []string{"interface"}, nil),
+	}
+})
 
 func newMetrics(reg prometheus.Registerer) *liveMetrics {
 	f := func(name, help string, labels ...string) *prometheus.CounterVec {
@@ -86,10 +91,9 @@ func (m *liveMetrics) watch(l *capture.Live) {
 
 // Describe implements prometheus.Collector for the interface counters.
 func (m *liveMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descIfPackets
-	ch <- descIfBytes
-	ch <- descKernRecv
-	ch <- descKernDrop
+	for _, d := range ifDescs() {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector: the live capture's interface counters.
@@ -100,12 +104,10 @@ func (m *liveMetrics) Collect(ch chan<- prometheus.Metric) {
 	if l == nil {
 		return
 	}
+	ds := ifDescs()
 	for _, s := range l.Stats() {
-		for _, c := range []struct {
-			d *prometheus.Desc
-			v uint64
-		}{{descIfPackets, s.Packets}, {descIfBytes, s.Bytes}, {descKernRecv, s.KernelReceived}, {descKernDrop, s.KernelDropped}} {
-			ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v), s.Name)
+		for i, v := range [4]uint64{s.Packets, s.Bytes, s.KernelReceived, s.KernelDropped} {
+			ch <- prometheus.MustNewConstMetric(ds[i], prometheus.CounterValue, float64(v), s.Name)
 		}
 	}
 }

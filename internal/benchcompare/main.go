@@ -5,6 +5,7 @@
 //
 //	go run ./internal/benchcompare [-packets N] [-flows F] [-rounds R] [-portclass BIN]
 //	        [-peers tcpdump,argus,ndpiReader,tshark] [-extra NAME=BIN] [-rss-scale K]
+//	go run ./internal/benchcompare -startup [-portclass BIN]
 //
 // Every round runs each command once, in an order rotated from round to round, after
 // one warm-up round that is not counted (the capture is then in the page cache for
@@ -31,8 +32,12 @@
 // binary (run with one worker and with every core), to compare builds in the same run. -rss-scale K also
 // runs portclass on a capture of K times the packets over the same flows (after a
 // warm-up run), to show that peak memory does not grow with the size of the file.
-// Start-up is the median wall and CPU time of `portclass analyze` on a capture of 100
-// packets.
+// Start-up is the median wall and CPU time, over 40 interleaved rounds, of `portclass
+// analyze` on a capture of 100 packets and on an empty (header-only) one and of
+// `portclass --version`, each also as a ratio to a static Go hello world built for the
+// purpose: the floor any Go process pays here (exec, runtime, page faults), so the
+// figures carry over between machines better than milliseconds do. -startup measures
+// only that (make bench-startup).
 package main
 
 import (
@@ -78,6 +83,7 @@ type options struct {
 	dir, portclass, peers  string
 	extra                  multiFlag
 	rssScale               int
+	startupOnly            bool
 }
 
 type multiFlag []string
@@ -97,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.peers, "peers", "tcpdump,argus,ndpiReader,tshark", "peers to run, comma-separated")
 	fs.Var(&o.extra, "extra", "NAME=BIN: another portclass binary to run, with one worker and every core (repeatable)")
 	fs.IntVar(&o.rssScale, "rss-scale", 0, "also run portclass on a capture of this many times the packets over the same flows (0: no)")
+	fs.BoolVar(&o.startupOnly, "startup", false, "measure only the start-up (against a static Go hello world)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,6 +112,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := os.Stat(o.portclass); err != nil {
 		return fmt.Errorf("portclass binary: %w (run make build first)", err)
+	}
+	if o.startupOnly {
+		runs, err := measureStartup(&o)
+		if err != nil {
+			return err
+		}
+		printMachine(stdout)
+		printStartup(stdout, runs)
+		return nil
 	}
 	fmt.Fprintf(stderr, "generating or reusing the mix capture (%d packets, %d flows) in %s ...\n", o.packets, o.flows, o.dir)
 	file, err := synth.MixFile(o.dir, o.packets, o.flows)
@@ -145,8 +161,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The report.
-	host, _ := os.Hostname()
-	fmt.Fprintf(stdout, "benchcompare %s, %s (%s/%s, %d CPUs: %s)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+	printMachine(stdout)
 	st, _ := os.Stat(file)
 	fmt.Fprintf(stdout, "capture: %s, %d packets, %d flows requested, %.0f MB; %d rounds, medians [min-max]\n", filepath.Base(file), o.packets, o.flows, float64(st.Size())/1e6, o.rounds)
 	fmt.Fprintf(stdout, "D: %s, the same number of packets and flows in %d inputs (seeds 1-%d)\n\n", filepath.Base(dir), runtime.NumCPU(), runtime.NumCPU())
@@ -181,8 +196,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if one > 0 && base > 0 {
 		fmt.Fprintf(stdout, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", one/base)
 	}
-	fmt.Fprintf(stdout, "portclass start-up (analyze of a 100-packet capture, %d runs): %.1f ms wall, %.1f ms CPU (medians)\n", len(startup),
-		1e3*median(startup, func(s sample) float64 { return s.wall.Seconds() }), 1e3*median(startup, func(s sample) float64 { return s.cpu.Seconds() }))
+	printStartup(stdout, startup)
 	if scaled != nil {
 		st2, _ := os.Stat(scaledFile)
 		fmt.Fprintf(stdout, "peak RSS over %d times the packets (%.0f MB, same flows):", o.rssScale, float64(st2.Size())/1e6)
@@ -281,21 +295,116 @@ func measure(argv []string, file, dir string) (sample, error) {
 	return sample{wall: wall, cpu: cpu, rss: rss}, nil
 }
 
-// measureStartup runs portclass on a tiny capture 20 times.
-func measureStartup(o *options) ([]sample, error) {
+// startupRounds is how many times each start-up command runs.
+const startupRounds = 40
+
+// startupRun is one start-up command and its samples.
+type startupRun struct {
+	name string
+	argv []string // "{}" is the capture: the 100-packet one, or the empty one for argv[0] == "{empty}"
+	ss   []sample
+}
+
+// measureStartup runs the start-up commands startupRounds times, interleaved: a
+// static Go hello world (the reference), portclass --version, portclass analyze of an
+// empty capture and of a 100-packet capture.
+func measureStartup(o *options) ([]startupRun, error) {
 	tiny, err := synth.MixFile(o.dir, 100, 10)
 	if err != nil {
 		return nil, err
 	}
-	var out []sample
-	for range 20 {
-		s, err := measure([]string{o.portclass, "analyze", "-q", "--format", "json", "{}"}, tiny, "")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
+	empty, err := emptyCapture(o.dir)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	hello, err := buildHello(o.dir)
+	if err != nil {
+		return nil, err
+	}
+	analyze := []string{o.portclass, "analyze", "-q", "--format", "json", "-o", "/dev/null", "{}"}
+	runs := []startupRun{
+		{name: "hello world (static Go)", argv: []string{hello}},
+		{name: "portclass --version", argv: []string{o.portclass, "--version"}},
+		{name: "analyze, empty capture", argv: append([]string{"{empty}"}, analyze...)},
+		{name: "analyze, 100 packets", argv: analyze},
+	}
+	for round := range startupRounds {
+		for i := range runs {
+			r := &runs[(i+round)%len(runs)]
+			argv, file := r.argv, tiny
+			if argv[0] == "{empty}" {
+				argv, file = argv[1:], empty
+			}
+			s, err := measure(argv, file, "")
+			if err != nil {
+				return nil, err
+			}
+			r.ss = append(r.ss, s)
+		}
+	}
+	return runs, nil
+}
+
+// printStartup prints the start-up medians, as ratios to the first run (hello world).
+func printStartup(w io.Writer, runs []startupRun) {
+	wall := func(s sample) float64 { return s.wall.Seconds() }
+	cpu := func(s sample) float64 { return s.cpu.Seconds() }
+	ref := median(runs[0].ss, wall)
+	fmt.Fprintf(w, "start-up, %d interleaved runs each (medians): ", startupRounds)
+	for i, r := range runs {
+		if i > 0 {
+			fmt.Fprint(w, "; ")
+		}
+		fmt.Fprintf(w, "%s %.1f ms wall", r.name, 1e3*median(r.ss, wall))
+		if i > 0 {
+			fmt.Fprintf(w, " (%.2fx)", median(r.ss, wall)/ref)
+		}
+		fmt.Fprintf(w, ", %.1f ms CPU", 1e3*median(r.ss, cpu))
+	}
+	fmt.Fprintln(w)
+}
+
+// emptyCapture writes (once) a pcap file with its header and no packet.
+func emptyCapture(dir string) (string, error) {
+	path := filepath.Join(dir, "portclass-bench-empty-v1.pcap")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	var b bytes.Buffer
+	if _, err := synth.NewPcapWriter(&b, synth.PcapOptions{LinkType: synth.LinkEthernet}); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("empty capture: %w", err)
+	}
+	return path, nil
+}
+
+// buildHello builds a static Go hello world into dir, with the go command on PATH
+// (make bench-compare runs benchcompare with go run).
+func buildHello(dir string) (string, error) {
+	src, err := os.MkdirTemp(dir, "portclass-hello-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
+	files := map[string]string{
+		"go.mod":  "module hello\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello, world\") }\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
+			return "", err
+		}
+	}
+	bin := filepath.Join(dir, "portclass-bench-hello")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the hello world reference: %w\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // measureScaled runs portclass once per worker setting on a capture of rssScale times
@@ -347,6 +456,12 @@ func minMax(ss []sample, f func(sample) float64) (float64, float64) {
 		lo, hi = min(lo, f(s)), max(hi, f(s))
 	}
 	return lo, hi
+}
+
+// printMachine prints the report's first line: date, host, platform and CPU.
+func printMachine(w io.Writer) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "benchcompare %s, %s (%s/%s, %d CPUs: %s)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
 }
 
 // cpuModel is the "model name" of /proc/cpuinfo, or "".
