@@ -18,8 +18,12 @@ export CGO_ENABLED ?= 0
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+# The binary is copied into place rather than linked there: the same bytes written by cp
+# start 2.5 ms faster on the VM of docs/performance.md than as the linker wrote them
+# (page-cache layout), which is how an installed binary is found anyway.
 build: ## build the static binary into bin/portclass
-	$(GO) build -trimpath -ldflags "-s -w -X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o $(BIN) ./cmd/portclass
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o $(BIN).link ./cmd/portclass
+	cp $(BIN).link $(BIN).new && mv $(BIN).new $(BIN) && rm -f $(BIN).link
 
 demo: build ## analyse the bundled sample capture (testdata/sample.pcapng)
 	./$(BIN) analyze --format text testdata/sample.pcapng
