@@ -572,17 +572,33 @@ func (a *Aggregator) Summary() *Summary {
 // breakdown turns an aggregate map into a list sorted by bytes (descending), then by
 // byKey, cut to top entries when top > 0.
 func breakdown[K comparable, V any, E interface{ counts() *Counts }](m map[K]*V, mk func(K, *V) E, byKey func(x, y E) int, top int) []E {
-	out := make([]E, 0, len(m))
-	for k, v := range m {
-		out = append(out, mk(k, v))
-	}
-	slices.SortFunc(out, func(x, y E) int {
+	order := func(x, y E) int {
 		return cmp.Or(cmp.Compare(y.counts().Bytes, x.counts().Bytes), byKey(x, y))
-	})
-	if top > 0 && len(out) > top {
-		out = out[:top:top]
 	}
-	return out
+	if top <= 0 || len(m) <= top {
+		out := make([]E, 0, len(m))
+		for k, v := range m {
+			out = append(out, mk(k, v))
+		}
+		slices.SortFunc(out, order)
+		return out
+	}
+	// The top entries of many (talkers, ports): keep the best top in order as they
+	// come instead of sorting them all. order is a total order (byKey breaks ties), so
+	// the result is that of sorting everything and cutting.
+	out := make([]E, 0, top+1)
+	for k, v := range m {
+		e := mk(k, v)
+		if len(out) == top && order(e, out[top-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(out, e, order)
+		out = slices.Insert(out, i, e)
+		if len(out) > top {
+			out = out[:top]
+		}
+	}
+	return out[:len(out):len(out)]
 }
 
 func (c ProtoCount) counts() *Counts    { return &c.Counts }
