@@ -200,8 +200,30 @@ func spanOf(first, last *Time, r *Record) {
 // summary returns the attempts (most failed flows first) and sweeps (most targets
 // first), cut to top (0: all).
 func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep) {
-	list := make([]Attempt, 0, len(at.targets))
+	// The order needs only the counts and the server: with a --top, the targets are
+	// chosen first and only those get their client lists.
+	type target struct {
+		k endpointKey
+		t *Attempt
+	}
+	order := func(x, y target) int {
+		return cmp.Or(cmp.Compare(y.t.Failed(), x.t.Failed()), cmp.Compare(x.t.Proto, y.t.Proto),
+			compareAddrs(HostOf(x.t.Proto, x.t.Server), HostOf(y.t.Proto, y.t.Server)), cmp.Compare(x.t.Port, y.t.Port), cmp.Compare(x.t.Server, y.t.Server))
+	}
+	var chosen []target
 	for k, t := range at.targets {
+		if top > 0 {
+			chosen = keepTop(chosen, target{k, t}, top, order)
+		} else {
+			chosen = append(chosen, target{k, t})
+		}
+	}
+	if top <= 0 {
+		slices.SortFunc(chosen, order)
+	}
+	list := make([]Attempt, 0, len(chosen))
+	for _, c := range chosen {
+		k, t := c.k, c.t
 		a := *t
 		a.Established = at.established[k]
 		a.ClientCount = uint64(len(t.clients))
@@ -215,10 +237,6 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		a.clients = nil
 		list = append(list, a)
 	}
-	slices.SortFunc(list, func(x, y Attempt) int {
-		return cmp.Or(cmp.Compare(y.Failed(), x.Failed()), cmp.Compare(x.Proto, y.Proto),
-			compareAddrs(HostOf(x.Proto, x.Server), HostOf(y.Proto, y.Server)), cmp.Compare(x.Port, y.Port), cmp.Compare(x.Server, y.Server))
-	})
 	sweeps := []Sweep{}
 	for _, s := range at.clients {
 		if len(s.hosts) < sweepHosts && len(s.ports) < sweepPorts {
@@ -234,7 +252,6 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		return cmp.Or(cmp.Compare(y.Targets, x.Targets), compareAddrs(x.Client, y.Client))
 	})
 	if top > 0 {
-		list = list[:min(len(list), top):min(len(list), top)]
 		sweeps = sweeps[:min(len(sweeps), top):min(len(sweeps), top)]
 	}
 	return list, sweeps

@@ -1,6 +1,11 @@
 package reports
 
-import "testing"
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
 
 func TestReachability(t *testing.T) {
 	unreach := []ICMPError{{Type: 3, Code: 13, From: "192.0.2.1", Count: 1}}
@@ -32,6 +37,34 @@ func TestReachability(t *testing.T) {
 	for _, c := range cases {
 		if got := Reachability(&c.r); got != c.want {
 			t.Errorf("%s: Reachability = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestAttemptsTop: the failed attempts of a --top summary are the first of the full
+// list, client lists included, with many ties in the counts.
+func TestAttemptsTop(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	at := newAttempts()
+	for i := range 3000 {
+		server := fmt.Sprintf("10.1.%d.%d:%d", r.IntN(4), r.IntN(50), 22+r.IntN(3))
+		client := fmt.Sprintf("10.2.0.%d", r.IntN(30))
+		rec := Record{Proto: "tcp", Client: client + ":40000", Server: server, State: "S0", PacketsToServer: 1}
+		if i%3 == 0 {
+			rec.State, rec.PacketsToClient, rec.TCPFlagsToClient = "REJ", 1, "AR"
+		}
+		port, _ := PortOf(rec.Proto, rec.Server)
+		at.add(&rec, client, HostOf(rec.Proto, rec.Server), port)
+	}
+	all, _ := at.summary(0, 20, 100)
+	if len(all) < 100 {
+		t.Fatalf("%d attempt targets: too few", len(all))
+	}
+	for _, top := range []int{1, 5, 10, len(all), len(all) + 3} {
+		got, _ := at.summary(top, 20, 100)
+		want := all[:min(top, len(all))]
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("top=%d: %d attempts differ from the first of the full list", top, len(got))
 		}
 	}
 }

@@ -584,21 +584,27 @@ func breakdown[K comparable, V any, E interface{ counts() *Counts }](m map[K]*V,
 		return out
 	}
 	// The top entries of many (talkers, ports): keep the best top in order as they
-	// come instead of sorting them all. order is a total order (byKey breaks ties), so
-	// the result is that of sorting everything and cutting.
+	// come instead of sorting them all.
 	out := make([]E, 0, top+1)
 	for k, v := range m {
-		e := mk(k, v)
-		if len(out) == top && order(e, out[top-1]) >= 0 {
-			continue
-		}
-		i, _ := slices.BinarySearchFunc(out, e, order)
-		out = slices.Insert(out, i, e)
-		if len(out) > top {
-			out = out[:top]
-		}
+		out = keepTop(out, mk(k, v), top, order)
 	}
 	return out[:len(out):len(out)]
+}
+
+// keepTop inserts e into best, the best top entries so far in order, and drops what
+// falls beyond top. With a total order (keys break ties) the entries kept over a
+// whole set are those of sorting it and cutting, without sorting it.
+func keepTop[E any](best []E, e E, top int, order func(x, y E) int) []E {
+	if len(best) == top && order(e, best[top-1]) >= 0 {
+		return best
+	}
+	i, _ := slices.BinarySearchFunc(best, e, order)
+	best = slices.Insert(best, i, e)
+	if len(best) > top {
+		best = best[:top]
+	}
+	return best
 }
 
 func (c ProtoCount) counts() *Counts    { return &c.Counts }
