@@ -239,8 +239,8 @@ func checkTable(t *testing.T, tb *table) {
 	seen := 0
 	for l := range tb.lists {
 		prev := int32(-1)
-		for i := tb.lists[l].head; i >= 0; i = tb.entries[i].next {
-			e := &tb.entries[i]
+		for i := tb.lists[l].head; i >= 0; i = tb.at(i).next {
+			e := tb.at(i)
 			if !e.inUse || e.prev != prev || lruOf(e.key.proto) != l || tb.m[e.key] != i {
 				t.Fatalf("flow table list %d broken at entry %d: %+v", l, i, e)
 			}
@@ -257,7 +257,7 @@ func checkTable(t *testing.T, tb *table) {
 		t.Fatalf("flow table: %d flows on lists, %d in the map", seen, len(tb.m))
 	}
 	for _, i := range tb.free {
-		if tb.entries[i].inUse {
+		if tb.at(i).inUse {
 			t.Fatalf("free slot %d is in use", i)
 		}
 	}

@@ -121,7 +121,8 @@ const (
 // table is one flow table (one per worker). It is not safe for concurrent use.
 type table struct {
 	m         map[key]int32
-	entries   []entry
+	chunks    [][]entry // the entries, 1<<entryChunkBits a chunk (see at)
+	n         int32     // entries ever allocated (free ones included)
 	free      []int32
 	lists     [nLRU]lru
 	timeout   [nLRU]int64
@@ -183,16 +184,27 @@ func newTable(o *Options, maxFlows int, emit func(*Flow)) *table {
 	return t
 }
 
+// entryChunkBits sizes the chunks the entries live in: the table grows by chunks
+// instead of doubling one slice, so a table of many flows never copies its entries
+// into fresh memory (whose page faults cost more than the copy on the VM of
+// docs/performance.md), and no chunk moves.
+const entryChunkBits = 10
+
+// at returns entry i.
+func (t *table) at(i int32) *entry {
+	return &t.chunks[i>>entryChunkBits][i&(1<<entryChunkBits-1)]
+}
+
 func (t *table) unlink(i int32) {
-	e := &t.entries[i]
+	e := t.at(i)
 	l := &t.lists[lruOf(e.key.proto)]
 	if e.prev >= 0 {
-		t.entries[e.prev].next = e.next
+		t.at(e.prev).next = e.next
 	} else {
 		l.head = e.next
 	}
 	if e.next >= 0 {
-		t.entries[e.next].prev = e.prev
+		t.at(e.next).prev = e.prev
 	} else {
 		l.tail = e.prev
 	}
@@ -212,22 +224,22 @@ const maxPlaceWalk = 64
 // enough: every flow after it is more recent) and lets several workers, each with
 // some of the flows, emit them in the order one table would.
 func (t *table) place(i int32) {
-	e := &t.entries[i]
+	e := t.at(i)
 	l := &t.lists[lruOf(e.key.proto)]
 	after := l.tail
-	for n := 0; after >= 0 && t.entries[after].last > e.last && n < maxPlaceWalk; n++ {
-		after = t.entries[after].prev
+	for n := 0; after >= 0 && t.at(after).last > e.last && n < maxPlaceWalk; n++ {
+		after = t.at(after).prev
 	}
 	e.prev = after
 	if after >= 0 {
-		e.next = t.entries[after].next
-		t.entries[after].next = i
+		e.next = t.at(after).next
+		t.at(after).next = i
 	} else {
 		e.next = l.head
 		l.head = i
 	}
 	if e.next >= 0 {
-		t.entries[e.next].prev = i
+		t.at(e.next).prev = i
 	} else {
 		l.tail = i
 	}
@@ -272,7 +284,7 @@ func (t *table) addPkt(p *pkt) {
 func (t *table) addKey(p *pkt, k key, side uint8) {
 	idx, ok := t.m[k]
 	if ok {
-		e := &t.entries[idx]
+		e := t.at(idx)
 		switch {
 		case p.ts-e.last > t.timeout[lruOf(k.proto)]:
 			t.finish(idx, EndTimeout, tag{at: t.seq})
@@ -287,14 +299,14 @@ func (t *table) addKey(p *pkt, k key, side uint8) {
 			t.evictOldest()
 		}
 		idx = t.alloc(k, p, side)
-	} else if e := &t.entries[idx]; p.ts >= e.last {
+	} else if e := t.at(idx); p.ts >= e.last {
 		e.last, e.seq = p.ts, t.seq
 		if t.lists[lruOf(k.proto)].tail != idx {
 			t.unlink(idx)
 			t.place(idx)
 		}
 	}
-	e := &t.entries[idx]
+	e := t.at(idx)
 	if p.ts < e.first {
 		e.first = p.ts
 	}
@@ -457,10 +469,13 @@ func (t *table) alloc(k key, p *pkt, side uint8) int32 {
 		idx = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
-		t.entries = append(t.entries, entry{})
-		idx = int32(len(t.entries) - 1)
+		if int(t.n) == len(t.chunks)<<entryChunkBits {
+			t.chunks = append(t.chunks, make([]entry, 1<<entryChunkBits))
+		}
+		idx = t.n
+		t.n++
 	}
-	e := &t.entries[idx]
+	e := t.at(idx)
 	*e = entry{key: k, first: p.ts, last: p.ts, inUse: true, prev: -1, next: -1}
 	e.client, e.dir = t.guessClient(p, side)
 	if p.proto == ProtoICMP || p.proto == ProtoICMPv6 {
@@ -519,7 +534,7 @@ func (t *table) annotate(p *pkt) {
 		t.orphanErr++
 		return
 	}
-	e := &t.entries[idx]
+	e := t.at(idx)
 	if e.errs == nil {
 		e.errs = new([]ICMPError)
 	}
@@ -538,7 +553,7 @@ func (t *table) annotate(p *pkt) {
 
 // lruTag is the tag of entry idx in a sweep or flush at at.
 func (t *table) lruTag(idx int32, at uint64) tag {
-	e := &t.entries[idx]
+	e := t.at(idx)
 	return tag{at, uint8(lruOf(e.key.proto)), e.last, e.seq}
 }
 
@@ -552,7 +567,7 @@ const noFirst = int64(^uint64(0) >> 1)
 
 // finish emits flow idx with tag tg and frees it.
 func (t *table) finish(idx int32, why EndReason, tg tag) {
-	e := &t.entries[idx]
+	e := t.at(idx)
 	t.unlink(idx)
 	delete(t.m, e.key)
 	t.tag = tg
@@ -569,8 +584,8 @@ func (t *table) finish(idx int32, why EndReason, tg tag) {
 // tag.at of the interval mark; status records sort after the mark's sweep.
 func (t *table) status(at uint64) {
 	for i := range t.lists {
-		for h := t.lists[i].head; h >= 0; h = t.entries[h].next {
-			e := &t.entries[h]
+		for h := t.lists[i].head; h >= 0; h = t.at(h).next {
+			e := t.at(h)
 			if e.pkts[0]+e.pkts[1] == 0 && e.errs == nil {
 				continue
 			}
@@ -623,7 +638,7 @@ func (t *table) record(e *entry, why EndReason) *Flow {
 func (t *table) sweep(at uint64) {
 	for i := range t.lists {
 		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
-			if t.now-t.entries[h].last <= t.timeout[i] {
+			if t.now-t.at(h).last <= t.timeout[i] {
 				break
 			}
 			t.finish(h, EndTimeout, t.lruTag(h, at))
@@ -636,7 +651,7 @@ func (t *table) evictOldest() {
 	best := int32(-1)
 	for i := range t.lists {
 		h := t.lists[i].head
-		if h >= 0 && (best < 0 || t.entries[h].last < t.entries[best].last) {
+		if h >= 0 && (best < 0 || t.at(h).last < t.at(best).last) {
 			best = h
 		}
 	}
@@ -671,6 +686,6 @@ func (t *table) flushAt(why EndReason, at uint64) {
 		}
 	}
 	clear(t.m)
-	t.entries = t.entries[:0]
+	t.n = 0
 	t.free = t.free[:0]
 }
