@@ -35,6 +35,14 @@ type blockReader struct {
 	// rotate, when set, returns the buffer to continue in; the unread bytes are
 	// copied to its front.
 	rotate func() []byte
+	// next, when set, replaces reading from r: it returns the next block of the
+	// input, already read (by a prefetcher, see prefetch), in buf[start:end], with
+	// at least head bytes of room before start, where the unread bytes of the
+	// current buffer are copied; err is the error met after the block (io.EOF at the
+	// end). Size is then head: a Peek never needs more than the unread bytes plus
+	// one block.
+	next func() (buf []byte, start, end int, err error)
+	head int
 }
 
 func newBlockReader(r io.Reader, size int) *blockReader {
@@ -49,6 +57,10 @@ func (b *blockReader) reset(r io.Reader) {
 
 // fill reads until n bytes are buffered, the input ends or a read fails.
 func (b *blockReader) fill(n int) {
+	if b.next != nil {
+		b.fillNext(n)
+		return
+	}
 	for b.wpos-b.rpos < n && b.err == nil {
 		if len(b.buf)-b.wpos < minRead || b.rpos+n > len(b.buf) {
 			dst := b.buf
@@ -77,8 +89,23 @@ func (b *blockReader) fill(n int) {
 	}
 }
 
+// fillNext is fill with blocks from next: the unread bytes (fewer than head, since
+// Peek asks for at most Size) go just before the new block's data.
+func (b *blockReader) fillNext(n int) {
+	for b.wpos-b.rpos < n && b.err == nil {
+		buf, start, end, err := b.next()
+		left := b.wpos - b.rpos
+		if start < left || start < b.head || end < start || end > len(buf) {
+			b.err = errors.New("capture: prefetched block without room for the unread bytes")
+			return
+		}
+		copy(buf[start-left:start], b.buf[b.rpos:b.wpos])
+		b.buf, b.rpos, b.wpos, b.err = buf, start-left, end, err
+	}
+}
+
 func (b *blockReader) Peek(n int) ([]byte, error) {
-	if n > len(b.buf) {
+	if n > b.Size() {
 		return b.buf[b.rpos:b.wpos], errBufferFull
 	}
 	if b.wpos-b.rpos < n {
@@ -91,6 +118,20 @@ func (b *blockReader) Peek(n int) ([]byte, error) {
 }
 
 func (b *blockReader) Discard(n int) (int, error) {
+	if b.next != nil {
+		done := 0
+		for done < n {
+			if b.rpos == b.wpos {
+				if b.fill(1); b.rpos == b.wpos {
+					return done, b.err
+				}
+			}
+			k := min(n-done, b.wpos-b.rpos)
+			b.rpos += k
+			done += k
+		}
+		return done, nil
+	}
 	if m := b.wpos - b.rpos; n > m {
 		b.rpos = b.wpos
 		k, err := io.CopyN(io.Discard, b.r, int64(n-m))
@@ -105,7 +146,7 @@ func (b *blockReader) Read(p []byte) (int, error) {
 		if b.err != nil {
 			return 0, b.err
 		}
-		if len(p) >= len(b.buf) {
+		if len(p) >= len(b.buf) && b.next == nil {
 			return b.r.Read(p) // large reads bypass the buffer
 		}
 		b.fill(1)
@@ -118,4 +159,9 @@ func (b *blockReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (b *blockReader) Size() int { return len(b.buf) }
+func (b *blockReader) Size() int {
+	if b.next != nil {
+		return b.head
+	}
+	return len(b.buf)
+}

@@ -19,6 +19,9 @@ type MatchFunc func(frame []byte, wireLen int) bool
 
 // Options configure a run. The zero value is usable: defaults are filled in by Run.
 type Options struct {
+	// Prefetch, with one worker, has an uncompressed regular file read ahead by another
+	// goroutine (see prefetcher); the flows are the same.
+	Prefetch bool
 	// Workers is the number of flow-table workers; packets are sharded across them by
 	// flow hash, so a flow is never split. 0 means runtime.GOMAXPROCS(0); 1 runs the
 	// whole pipeline in the calling goroutine. The flows emitted, and their order, do
@@ -393,6 +396,12 @@ func (s *stage) cut() InputStats {
 
 // runSingle reads, decodes and tracks the flows of one input in the calling goroutine.
 func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) sourceResult {
+	if o.Prefetch && o.Interval == nil {
+		if pf := startPrefetch(src); pf != nil {
+			defer pf.stop()
+			src.br.head, src.br.next = prefetchHead, pf.next
+		}
+	}
 	res := sourceResult{st: src.stats}
 	st := &res.st
 	t := newTable(o, o.MaxFlows, func(f *Flow) { res.flows++; emit(f) })

@@ -215,6 +215,11 @@ type source struct {
 	br    *blockReader // what rd reads from
 	rd    packetReader
 	close func() error
+	// file is the input when it is an uncompressed regular file, which parallel
+	// reading may read ahead with pread (see prefetch); raw buffers it under br.
+	file    *os.File
+	raw     *bufio.Reader
+	counter *atomic.Int64
 }
 
 // open opens path ("-" for standard input), detects compression and format from
@@ -244,7 +249,7 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 		}
 		f, cl = fh, fh.Close
 	}
-	s := &source{path: path}
+	s := &source{path: path, counter: counter}
 	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
 	raw := getBuf(countingReader{f, counter})
 	var stream io.Reader = raw
@@ -300,6 +305,11 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 		return nil, &FormatError{Path: path, Err: err}
 	}
 	s.stats.Format = s.rd.format()
+	if fh, ok := f.(*os.File); ok && stream == io.Reader(raw) {
+		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+			s.file, s.raw = fh, raw
+		}
+	}
 	return s, nil
 }
 

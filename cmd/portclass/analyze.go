@@ -330,6 +330,7 @@ func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, er
 	if r.an.parallel && opts.Workers == 1 {
 		ahead = newAddAhead(r.an.add)
 		add = ahead.add
+		opts.Prefetch = true
 	}
 	start := time.Now()
 	r.res, r.runErr = capture.Run(runCtx, inputs, opts, add)
