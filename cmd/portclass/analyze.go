@@ -69,7 +69,7 @@ a capture cut short is reported up to the damage, with a warning.`,
 // pipeline (filter, flow table, spool, timeouts).
 func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
-	fs.Int("workers", 0, "capture workers; the report is the same for any number. 0: every core: several inputs are read side by side, one worker each; a single input is read by one worker while the spool and the report run on other goroutines (a live capture: one worker). 1: everything on one core. N > 1: N workers, sharding even a single input by flow hash, which does not pay on small machines (docs/performance.md)")
+	fs.Int("workers", 0, "capture workers; the report is the same for any number. 0: every core: several inputs are read side by side, one worker each; a single input is read ahead by a fetcher goroutine for one worker, while the spool and the report run on other goroutines (a live capture: one worker). 1: everything on one core. N > 1: N workers, sharding even a single input by flow hash, which does not pay on small machines (docs/performance.md)")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
