@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +47,20 @@ func TestPrefetchSame(t *testing.T) {
 		for _, n := range cuts {
 			p := filepath.Join(dir, fmt.Sprintf("%s-%d", fo.Format, n))
 			if err := os.WriteFile(p, data[:n], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cases = append(cases, p)
+		}
+		// Damaged copies: bytes overwritten all over (record headers among them), so
+		// that reading stops or resynchronises in the middle of a block.
+		r := rand.New(rand.NewPCG(uint64(len(data)), 1))
+		for k := range 4 {
+			d := slices.Clone(data)
+			for range 40 {
+				d[100+r.IntN(len(d)-100)] = byte(r.IntN(256))
+			}
+			p := filepath.Join(dir, fmt.Sprintf("%s-damaged-%d", fo.Format, k))
+			if err := os.WriteFile(p, d, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			cases = append(cases, p)
