@@ -45,10 +45,13 @@ func benchConfig(workers int) Config {
 
 // BenchmarkAnalyze is the whole analyze pipeline — read, decode, flows, spool, Veeam
 // inference, classification, aggregation and the JSON report to io.Discard — on the
-// generated capture file, with one worker and with one per CPU.
+// generated capture file, with one worker, as by default (every core), and sharded
+// across one worker per CPU.
 func BenchmarkAnalyze(b *testing.B) {
 	path := benchFile(b)
-	for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
+	// workers=0 is the default on one input: one capture worker with the file read
+	// ahead, the spool and the report's reading on other goroutines (as analyze's read).
+	for _, w := range []int{1, 0, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
 			cfg := benchConfig(w)
 			p, err := newPipeline(&cfg, zerolog.Nop())
@@ -61,7 +64,18 @@ func BenchmarkAnalyze(b *testing.B) {
 			packets, flows := 0, 0
 			for b.Loop() {
 				an := p.newAnalysis(func(error) {})
-				res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(1), an.add)
+				opts := p.captureOptions(1)
+				add := an.add
+				var ahead *addAhead
+				if w == 0 {
+					an.parallel, opts.Prefetch = true, true
+					ahead = newAddAhead(an.add)
+					add = ahead.add
+				}
+				res, err := capture.Run(context.Background(), []string{path}, opts, add)
+				if ahead != nil {
+					ahead.close()
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
