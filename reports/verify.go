@@ -508,17 +508,23 @@ func verifySections(r *VerifyReport) []section {
 	var out []section
 
 	sec := section{title: "Blocked required flows", empty: "None: every required flow that was tried worked.", cols: reqCols}
+	var rules []string
 	for i := range r.Required {
 		if q := &r.Required[i]; strings.HasPrefix(q.Verdict, "blocked-") {
 			sec.rows = append(sec.rows, reqRow(q))
+			rules = append(rules, q.Rule)
 		}
 	}
+	sec.notes = ruleNotes(r, rules)
 	out = append(out, sec)
 
 	sec = section{title: "Forbidden traffic", empty: "None.", cols: grpCols(true)}
+	rules = rules[:0]
 	for i := range r.Forbidden {
 		sec.rows = append(sec.rows, grpRow(&r.Forbidden[i], true))
+		rules = append(rules, r.Forbidden[i].Rule)
 	}
+	sec.notes = ruleNotes(r, rules)
 	if r.Findings.ForbiddenAttempts > 0 {
 		sec.notes = append(sec.notes, "forbidden traffic that was refused, unanswered or blocked by ICMP is listed but is no finding: the block works")
 	}
@@ -566,6 +572,37 @@ func verifySections(r *VerifyReport) []section {
 			plural(uint64(len(unused)), "rule"), strings.Join(unused, ", ")))
 	}
 	out = append(out, sec)
+	return out
+}
+
+// ruleNotes are the notes of the named rules, each once, in the order given: what a
+// blocked or forbidden rule is for ("Veeam Data Mover", "the hardened repository is
+// managed by the backup server only") and, for a rule derived from the Veeam matrix,
+// the documentation page it comes from.
+func ruleNotes(r *VerifyReport, names []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		for i := range r.Rules {
+			ri := &r.Rules[i]
+			if ri.Name != n || (ri.Note == "" && ri.Source == "") {
+				continue
+			}
+			line := n + ": " + ri.Note
+			switch {
+			case ri.Note == "":
+				line = n + ": see " + ri.Source
+			case ri.Source != "":
+				line += " (" + ri.Source + ")"
+			}
+			out = append(out, line)
+			break
+		}
+	}
 	return out
 }
 

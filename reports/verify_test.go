@@ -85,6 +85,18 @@ func TestVerifyReport(t *testing.T) {
 	if len(r.Rules) != 3 || r.Rules[0].Line != 5 || r.Rules[0].Ports != "9392, 2500-2501" || r.Rules[2].To[0] != "203.0.113.0/24" {
 		t.Errorf("rules %+v", r.Rules)
 	}
+	// The text report says what a blocked rule is for (its note), once; a forbidden
+	// rule without a note gets no line.
+	var text bytes.Buffer
+	if err := (VerifyText{}).Encode(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(text.String(), "! console: say"); n != 1 {
+		t.Errorf("the blocked rule's note appears %d times in the text report:\n%s", n, text.String())
+	}
+	if strings.Contains(text.String(), "! no-telnet:") {
+		t.Errorf("a rule without a note got a note line:\n%s", text.String())
+	}
 	// JSON round trip.
 	var buf bytes.Buffer
 	if err := (VerifyJSON{}).Encode(&buf, r); err != nil {
