@@ -292,6 +292,27 @@ func (s *stage) drainFrags() {
 	}
 }
 
+// nextRecord reads record i of rd, unless ctx is done (checked every 1024 records).
+func nextRecord(ctx context.Context, rd packetReader, i uint64) (record, error) {
+	if i&1023 == 0 && ctx.Err() != nil {
+		return record{}, ctx.Err()
+	}
+	return rd.next()
+}
+
+// end takes the error that ended reading: the end of the input is none, a cancelled
+// ctx is the run's error, anything else is the input's problem (see failed).
+func (r *reading) end(ctx context.Context, err error) error {
+	switch {
+	case err == io.EOF:
+	case errors.Is(err, ctx.Err()) && ctx.Err() != nil:
+		return err
+	default:
+		r.failed(err)
+	}
+	return nil
+}
+
 // reading counts the records of one input and turns read errors into its stats.
 type reading struct {
 	st    *InputStats
@@ -420,12 +441,8 @@ func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) s
 		lastFlows, lastEvicted = res.flows, t.evicted
 	}
 	for ; ; i++ {
-		if i&1023 == 0 && ctx.Err() != nil {
-			err = ctx.Err()
-			break
-		}
 		var rec record
-		if rec, err = src.rd.next(); err != nil {
+		if rec, err = nextRecord(ctx, src.rd, i); err != nil {
 			break
 		}
 		if rec.Tick != 0 {
@@ -437,13 +454,7 @@ func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) s
 		s.packet(&rec, i, &p)
 		rd.count(&rec)
 	}
-	switch {
-	case err == io.EOF:
-	case errors.Is(err, ctx.Err()) && ctx.Err() != nil:
-		res.err = err
-	default:
-		rd.failed(err)
-	}
+	res.err = rd.end(ctx, err)
 	s.drainFrags()
 	t.end(st.LastTS, i)
 	res.evicted = t.evicted
@@ -646,12 +657,8 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	}
 	var err error
 	for ; ; i++ {
-		if i&1023 == 0 && ctx.Err() != nil {
-			err = ctx.Err()
-			break
-		}
 		var rec record
-		if rec, err = src.rd.next(); err != nil {
+		if rec, err = nextRecord(ctx, src.rd, i); err != nil {
 			break
 		}
 		if rec.Tick == kindMark && o.Interval != nil {
@@ -673,13 +680,7 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 		}
 		c.recs = append(c.recs, rec)
 	}
-	switch {
-	case err == io.EOF:
-	case errors.Is(err, ctx.Err()) && ctx.Err() != nil:
-		res.err = err
-	default:
-		rd.failed(err)
-	}
+	res.err = rd.end(ctx, err)
 	if len(c.recs) > 0 {
 		ship()
 	}

@@ -78,12 +78,17 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 	if err != nil {
 		return fmt.Errorf("encode csv: record %d: %w", n, err)
 	}
+	return flushCSV(cw, bw, "encode csv")
+}
+
+// flushCSV flushes a CSV writer and the buffer under it, naming what in an error.
+func flushCSV(cw *csv.Writer, bw *bufio.Writer, what string) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
-		return fmt.Errorf("encode csv: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("encode csv: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

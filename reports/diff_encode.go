@@ -310,14 +310,7 @@ func (DiffCSV) EncodeDiff(w io.Writer, d *Diff) error {
 			return fmt.Errorf("encode diff csv: entry %d: %w", i+1, err)
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("encode diff csv: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("encode diff csv: %w", err)
-	}
-	return nil
+	return flushCSV(cw, bw, "encode diff csv")
 }
 
 func stampOrEmpty(t Time) string {
