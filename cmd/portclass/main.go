@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/portclass/portclass/internal/hugeheap" // huge pages for the start of the heap
 )
 
 // Exit codes, the contract scripts and CI gates rely on.

@@ -1,0 +1,122 @@
+package hugeheap
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+func TestFindRun(t *testing.T) {
+	maps := []byte(`00400000-00b41000 r-xp 00000000 fe:00 9978202                            /tmp/portclass
+01307000-013f1000 rw-p 00f07000 fe:00 9978202                            /tmp/portclass
+013f1000-0344f000 rw-p 00000000 00:00 0
+garbage line
+3195c8000000-3195cac00000 ---p 00000000 00:00 0
+3195cac00000-3195cb000000 rw-p 00000000 00:00 0
+3195cb000000-3195cb400000 rw-p 00000000 00:00 0                          [anon: Go: heap]
+3195cb400000-3195cb800000 rw-p 00000000 00:00 0
+3195cb800000-3195cc000000 ---p 00000000 00:00 0
+7f0000000000-7f0000001000 rw-p 00000000 00:00 0
+7f0000001000-7f0000002000 rw-s 00000000 00:01 1234                       /dev/shm/x y
+7f0000002000-7f0000003000 rw-p 00000000 00:00 0
+7ffd8c95b000-7ffd8c97c000 rw-p 00000000 00:00 0                          [stack]
+7fff00000000-7fff00001000 rw-p 0000`)
+	for _, c := range []struct {
+		addr   uintptr
+		lo, hi uintptr
+		ok     bool
+	}{
+		{0x400000, 0, 0, false},                                // the binary's text
+		{0x1307000, 0, 0, false},                               // its data: file-backed
+		{0x13f1000, 0x13f1000, 0x344f000, true},                // its bss: anonymous
+		{0x3195cac00000, 0x3195cac00000, 0x3195cb800000, true}, // three adjacent mappings
+		{0x3195cb3fffff, 0x3195cac00000, 0x3195cb800000, true},
+		{0x3195cb7fffff, 0x3195cac00000, 0x3195cb800000, true},
+		{0x3195cb800000, 0, 0, false}, // reserved, not mapped
+		{0x3195c0000000, 0, 0, false}, // between mappings
+		{0x7f0000000800, 0x7f0000000000, 0x7f0000001000, true},
+		{0x7f0000001800, 0, 0, false}, // shared
+		{0x7f0000002800, 0x7f0000002000, 0x7f0000003000, true},
+		{0x7ffd8c95b000, 0, 0, false}, // [stack] is not a heap
+		{0x7fff00000000, 0, 0, false}, // on the line cut short
+	} {
+		lo, hi, ok := findRun(maps, c.addr)
+		if lo != c.lo || hi != c.hi || ok != c.ok {
+			t.Errorf("findRun(%#x) = %#x, %#x, %v; want %#x, %#x, %v", c.addr, lo, hi, ok, c.lo, c.hi, c.ok)
+		}
+	}
+	if _, _, ok := findRun([]byte("zz-10 rw-p 0 00:00 0\n10-zz rw-p 0 00:00 0\n20-10 rw-p 0 00:00 0\n"), 0x15); ok {
+		t.Error("malformed lines gave a mapping")
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	for v, want := range map[string]bool{
+		"":                            false,
+		"disablethp=1":                true,
+		"gctrace=1,disablethp=1":      true,
+		"disablethp=1,madvdontneed=1": true,
+		"disablethp=0":                false,
+		"xdisablethp=1":               false,
+		"disablethp=10":               false,
+	} {
+		if got := disabled(v); got != want {
+			t.Errorf("disabled(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// TestAdvised checks, in this test binary (whose start ran the initialiser), that the
+// kernel took the advice: the heap mapping is flagged for huge pages, and the ranges
+// counted as collapsed are backed by huge pages.
+func TestAdvised(t *testing.T) {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || bytes.Contains(mode, []byte("[never]")) {
+		t.Skipf("transparent huge pages unavailable (%q, %v)", bytes.TrimSpace(mode), err)
+	}
+	if Result.Skipped != "" {
+		t.Fatalf("initialiser skipped: %s", Result.Skipped)
+	}
+	Advise() // as main does: the heap has grown since the initialiser
+	p := uintptr(unsafe.Pointer(heapProbe))
+	if !Result.Advised || p < Result.Lo || p >= Result.Hi {
+		t.Fatalf("result %+v, heap probe at %#x", Result, p)
+	}
+	flags, anonHuge := smapsOf(t, Result.Lo)
+	if !strings.Contains(" "+flags+" ", " hg ") {
+		t.Errorf("heap mapping %#x-%#x: VmFlags %q lack hg (MADV_HUGEPAGE)", Result.Lo, Result.Hi, flags)
+	}
+	t.Logf("heap mapping %#x-%#x: %d range(s) collapsed, AnonHugePages %d kB", Result.Lo, Result.Hi, Result.Collapsed, anonHuge)
+	if Result.Collapsed > 0 && anonHuge == 0 {
+		t.Errorf("%d range(s) collapsed but AnonHugePages is 0", Result.Collapsed)
+	}
+}
+
+// smapsOf returns the VmFlags and AnonHugePages (kB) of the mapping at lo.
+func smapsOf(t *testing.T, lo uintptr) (flags string, anonHuge int) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	head := fmt.Sprintf("%x-", lo)
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, head):
+			in = true
+		case in && strings.HasPrefix(line, "AnonHugePages:"):
+			fmt.Sscanf(strings.TrimPrefix(line, "AnonHugePages:"), "%d", &anonHuge)
+		case in && strings.HasPrefix(line, "VmFlags:"):
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmFlags:")), anonHuge
+		}
+	}
+	t.Fatalf("mapping %#x not in /proc/self/smaps", lo)
+	return "", 0
+}
