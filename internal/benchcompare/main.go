@@ -23,6 +23,10 @@
 //	                directory holding the same number of packets and flows in N inputs
 //	portclass -w0 D portclass analyze --workers 0 --format json D > /dev/null (the default:
 //	                every core, each reading whole inputs)
+//	portclass ×N D  N processes at once, portclass analyze --workers 1 on one input of D
+//	                each: nothing shared but the machine, so its ratio to -w1 D is the
+//	                most that any split of this work across N cores can gain here
+//	tcpdump ×N D    the same with tcpdump -r P -w /dev/null, for comparison
 //	tcpdump         tcpdump -r F -w /dev/null
 //	argus           argus -r F -w /dev/null
 //	ndpiReader      ndpiReader -q -i F > /dev/null
@@ -193,6 +197,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ratio(fmt.Sprintf("one input, every core (%d, the default)", runtime.NumCPU()), "portclass -w1", "portclass -w0")
 	ratio("one input sharded", "portclass -w1", "portclass -wN")
 	ratio(fmt.Sprintf("%d inputs, every core (the default)", runtime.NumCPU()), "portclass -w1 D", "portclass -w0 D")
+	ratio(fmt.Sprintf("%d processes at once, one input of D each (the machine's ceiling)", runtime.NumCPU()), "portclass -w1 D", procs("portclass"))
+	if a, b := median(samples["tcpdump"], wallOf), median(samples[procs("tcpdump")], wallOf); a > 0 && b > 0 {
+		// tcpdump's F and D hold the same packets and flows
+		fmt.Fprintf(stdout, "tcpdump, %d processes at once, one input of D each: %.2fx the packets/s of one\n", runtime.NumCPU(), a/b)
+	}
 	if one > 0 && base > 0 {
 		fmt.Fprintf(stdout, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", one/base)
 	}
@@ -223,6 +232,7 @@ func commands(o *options) ([]command, []string) {
 		pc("portclass -w1", o.portclass, "1", "{}"), pc("portclass -w0", o.portclass, "0", "{}"),
 		pc("portclass -wN", o.portclass, every, "{}"),
 		pc("portclass -w1 D", o.portclass, "1", "{dir}"), pc("portclass -w0 D", o.portclass, "0", "{dir}"),
+		pc(procs("portclass"), o.portclass, "1", "{part}"),
 	}
 	for _, e := range o.extra {
 		name, bin, ok := strings.Cut(e, "=")
@@ -253,6 +263,9 @@ func commands(o *options) ([]command, []string) {
 			continue
 		}
 		cmds = append(cmds, command{name: p, argv: argv})
+		if p == "tcpdump" {
+			cmds = append(cmds, command{name: procs(p), argv: []string{"tcpdump", "-r", "{part}", "-w", "/dev/null"}})
+		}
 	}
 	if !slices.ContainsFunc(cmds, func(c command) bool { return c.name == "tcpdump" }) {
 		notes = append(notes, "no tcpdump: no ratios")
@@ -270,29 +283,61 @@ func debianPackage(peer string) string {
 	return peer
 }
 
+// procs names the command that runs one process of name per input of D, at once.
+func procs(name string) string { return fmt.Sprintf("%s ×%d D", name, runtime.NumCPU()) }
+
+func wallOf(s sample) float64 { return s.wall.Seconds() }
+
 // measure runs argv (with "{}" replaced by file and "{dir}" by dir), stdout to
-// /dev/null, and returns its costs. A command that fails is an error, with the end of
-// its stderr.
+// /dev/null, and returns its costs. An argv with "{part}" runs once per file of dir,
+// all at once: the wall time is until the last ends, the CPU time their sum, the peak
+// memory their largest. A command that fails is an error, with the end of its stderr.
 func measure(argv []string, file, dir string) (sample, error) {
-	args := make([]string, len(argv))
-	for i, a := range argv {
-		args[i] = strings.ReplaceAll(strings.ReplaceAll(a, "{dir}", dir), "{}", file)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		tail := errb.String()
-		if len(tail) > 500 {
-			tail = tail[len(tail)-500:]
+	parts := []string{""}
+	if slices.Contains(argv, "{part}") {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return sample{}, err
 		}
-		return sample{}, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, tail)
+		parts = parts[:0]
+		for _, e := range ents {
+			parts = append(parts, filepath.Join(dir, e.Name()))
+		}
 	}
-	cpu, rss := usage(cmd.ProcessState)
-	return sample{wall: wall, cpu: cpu, rss: rss}, nil
+	cmds := make([]*exec.Cmd, len(parts))
+	errbs := make([]bytes.Buffer, len(parts))
+	for p, part := range parts {
+		args := make([]string, len(argv))
+		for i, a := range argv {
+			args[i] = strings.NewReplacer("{dir}", dir, "{part}", part, "{}", file).Replace(a)
+		}
+		cmds[p] = exec.Command(args[0], args[1:]...)
+		cmds[p].Stderr = &errbs[p]
+	}
+	start := time.Now()
+	errs := make([]error, len(cmds))
+	for p, c := range cmds {
+		errs[p] = c.Start()
+	}
+	for p, c := range cmds {
+		if errs[p] == nil {
+			errs[p] = c.Wait()
+		}
+	}
+	s := sample{wall: time.Since(start)}
+	for p, c := range cmds {
+		if errs[p] != nil {
+			tail := errbs[p].String()
+			if len(tail) > 500 {
+				tail = tail[len(tail)-500:]
+			}
+			return sample{}, fmt.Errorf("%s: %w\n%s", strings.Join(c.Args, " "), errs[p], tail)
+		}
+		cpu, rss := usage(c.ProcessState)
+		s.cpu += cpu
+		s.rss = max(s.rss, rss)
+	}
+	return s, nil
 }
 
 // startupRounds is how many times each start-up command runs.
