@@ -102,7 +102,7 @@ func runInputs(ctx context.Context, paths []string, o Options, emit func(*Flow))
 // emits the open flows of the input it stopped in.
 func readInput(ctx context.Context, quit <-chan struct{}, path string, o *Options, r *inputRun, free *sync.Pool) {
 	defer close(r.batches)
-	src, err := open(path, o.BytesRead, o.Stdin)
+	src, err := openInput(ctx, path, o.BytesRead, o.Stdin)
 	if err != nil {
 		r.openErr = err
 		return

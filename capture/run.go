@@ -97,7 +97,7 @@ func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Resu
 	}
 	var res Result
 	for _, p := range paths {
-		src, err := open(p, o.BytesRead, o.Stdin)
+		src, err := openInput(ctx, p, o.BytesRead, o.Stdin)
 		if err != nil {
 			return res, err
 		}

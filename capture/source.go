@@ -3,6 +3,7 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -222,9 +223,16 @@ type source struct {
 	counter *atomic.Int64
 }
 
-// open opens path ("-" for standard input), detects compression and format from
-// the content (never from the name) and returns a reader positioned at the first packet.
+// open is openInput for a run that is not cancelled.
 func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) {
+	return openInput(context.Background(), path, counter, stdin)
+}
+
+// openInput opens path ("-" for standard input), detects compression and format from
+// the content (never from the name) and returns a reader positioned at the first packet.
+// A pipe on standard input is read so that ctx's cancellation interrupts a read that
+// waits (see interruptible): openInput then returns ctx's error.
+func openInput(ctx context.Context, path string, counter *atomic.Int64, stdin io.Reader) (*source, error) {
 	var (
 		f    io.Reader
 		size int64 = -1
@@ -235,6 +243,12 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 			stdin = os.Stdin
 		}
 		f = stdin
+		if fh, ok := stdin.(*os.File); ok {
+			if r, restore, ok := interruptible(ctx, fh); ok {
+				f = r
+				cl = func() error { restore(); return nil }
+			}
+		}
 	} else {
 		fh, err := os.Open(path)
 		if err != nil {
@@ -245,9 +259,15 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 				fh.Close()
 				return nil, &FormatError{Path: path, Err: errors.New("is a directory")}
 			}
-			size = st.Size()
+			if st.Mode().IsRegular() {
+				size = st.Size() // a FIFO's is 0: unknown
+			}
 		}
 		f, cl = fh, fh.Close
+		if r, restore, ok := interruptible(ctx, fh); ok {
+			f = r
+			cl = func() error { restore(); return fh.Close() }
+		}
 	}
 	s := &source{path: path, counter: counter}
 	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
@@ -284,6 +304,9 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 	if len(head) < 4 {
 		first := append([]byte(nil), head...) // copied before the buffer goes back to the pool
 		cl()
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, err // interrupted before the header came
+		}
 		if err == nil || err == io.EOF {
 			err = ErrNotCapture
 		}
@@ -351,10 +374,14 @@ func Expand(args []string) ([]string, error) {
 }
 
 // Check opens each input that is a regular file and reads its header, so that a
-// run can refuse bad input before it reads anything. Standard input is not checked.
+// run can refuse bad input before it reads anything. Standard input, FIFOs and other
+// inputs that cannot be read twice are not checked.
 func Check(paths []string) error {
 	for _, p := range paths {
 		if p == "-" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
 			continue
 		}
 		s, err := open(p, nil, nil)
