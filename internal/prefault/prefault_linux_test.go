@@ -1,11 +1,13 @@
-package hugeheap
+package prefault
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 )
@@ -54,6 +56,26 @@ garbage line
 	}
 }
 
+func TestEachExeMapping(t *testing.T) {
+	maps := []byte(`00400000-00b41000 r-xp 00000000 fe:00 9978202                            /usr/bin/port class
+00b41000-01307000 r--p 00741000 fe:00 9978202                            /usr/bin/port class
+01307000-013f1000 rw-p 00f07000 fe:00 9978202                            /usr/bin/port class
+013f1000-0344f000 rw-p 00000000 00:00 0
+7f0000000000-7f0000001000 r--p 00000000 fe:00 12                         /usr/lib/other
+`)
+	var got [][2]uintptr
+	eachExeMapping(maps, 0xb41234, func(lo, hi uintptr) { got = append(got, [2]uintptr{lo, hi}) })
+	want := [][2]uintptr{{0x400000, 0xb41000}, {0xb41000, 0x1307000}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("read-only mappings of the executable: %x, want %x", got, want)
+	}
+	got = nil
+	eachExeMapping(maps, 0x13f2000, func(lo, hi uintptr) { got = append(got, [2]uintptr{lo, hi}) })
+	if got != nil {
+		t.Errorf("an anonymous address gave mappings %x", got)
+	}
+}
+
 func TestDisabled(t *testing.T) {
 	for v, want := range map[string]bool{
 		"":                            false,
@@ -71,26 +93,33 @@ func TestDisabled(t *testing.T) {
 }
 
 // TestAdvised checks, in this test binary (whose start ran the initialiser), that the
-// kernel took the advice: the heap mapping is flagged for huge pages, and the ranges
-// counted as collapsed are backed by huge pages.
+// kernel took the advice: the heap mapping is flagged for huge pages, the ranges
+// counted as collapsed are backed by huge pages, and the executable's read-only
+// mappings were populated.
 func TestAdvised(t *testing.T) {
+	switch {
+	case errors.Is(Result.PopulateErr, syscall.EINVAL):
+		t.Logf("MADV_POPULATE_READ unknown to this kernel (Linux 5.14 and later): %+v", Result)
+	case Result.Populated == 0 || Result.PopulateErr != nil:
+		t.Errorf("the executable's mappings were not all populated: %+v", Result)
+	}
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil || bytes.Contains(mode, []byte("[never]")) {
 		t.Skipf("transparent huge pages unavailable (%q, %v)", bytes.TrimSpace(mode), err)
 	}
 	if Result.Skipped != "" {
-		t.Fatalf("initialiser skipped: %s", Result.Skipped)
+		t.Fatalf("initialiser skipped the heap: %s", Result.Skipped)
 	}
-	Advise() // as main does: the heap has grown since the initialiser
 	p := uintptr(unsafe.Pointer(heapProbe))
-	if !Result.Advised || p < Result.Lo || p >= Result.Hi {
+	if !Result.Advised || p < Result.HeapLo || p >= Result.HeapHi {
 		t.Fatalf("result %+v, heap probe at %#x", Result, p)
 	}
-	flags, anonHuge := smapsOf(t, Result.Lo)
+	flags, anonHuge := smapsOf(t, Result.HeapLo)
 	if !strings.Contains(" "+flags+" ", " hg ") {
-		t.Errorf("heap mapping %#x-%#x: VmFlags %q lack hg (MADV_HUGEPAGE)", Result.Lo, Result.Hi, flags)
+		t.Errorf("heap mapping %#x-%#x: VmFlags %q lack hg (MADV_HUGEPAGE)", Result.HeapLo, Result.HeapHi, flags)
 	}
-	t.Logf("heap mapping %#x-%#x: %d range(s) collapsed, AnonHugePages %d kB", Result.Lo, Result.Hi, Result.Collapsed, anonHuge)
+	t.Logf("heap mapping %#x-%#x: %d range(s) collapsed, AnonHugePages %d kB; %d bytes of the executable populated",
+		Result.HeapLo, Result.HeapHi, Result.Collapsed, anonHuge, Result.Populated)
 	if Result.Collapsed > 0 && anonHuge == 0 {
 		t.Errorf("%d range(s) collapsed but AnonHugePages is 0", Result.Collapsed)
 	}
