@@ -36,7 +36,8 @@ var ErrLiveUnsupported = errors.New("live capture is only supported on Linux (AF
 // LiveOptions configure a live capture. The zero value of each field is a default.
 type LiveOptions struct {
 	// Interfaces to capture on, by name; "any" means every interface that is up when
-	// the capture starts (one socket and ring each).
+	// the capture starts and every one that comes up while it runs (checked every
+	// second), one socket and ring each.
 	Interfaces []string
 	// Snaplen is the bytes kept per packet; 0 means DefaultSnaplen.
 	Snaplen int

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,16 +37,18 @@ import (
 //     a prefix that keeps IPv4 and IPv6 only.
 type Live struct {
 	o    LiveOptions
-	ifs  []*liveIface
+	ifs  []*liveIface // appended to by the goroutine running the pipeline, under mu
 	name string
+	any  bool // -i any: interfaces that come up later are opened too (see watch)
 
-	mu     sync.RWMutex // guards closed against Stats
+	mu     sync.RWMutex // guards closed and ifs against Stats, Interfaces and Close
 	closed bool
 
 	// reader goroutines → pipeline
 	batches chan *liveBatch
 	free    chan *liveBatch
 	warnCh  chan string
+	added   chan *liveIface // watch → the pipeline's goroutine (nil without -i any)
 	stop    chan struct{}
 	stopAt  atomic.Int64 // Unix ns after which readers stop; 0 while running
 	wg      sync.WaitGroup
@@ -98,6 +101,9 @@ const (
 	livePollTimeout = 50 * time.Millisecond // readers notice a stop within this
 	liveMaxHold     = int64(100 * time.Millisecond)
 	liveBlockSize   = 256 << 10
+	// liveMaxIfaces bounds the interfaces of one capture (-i any adds those that come
+	// up while it runs).
+	liveMaxIfaces = 256
 	// liveDrain is how long readers go on reading after a stop: longer than the
 	// kernel's block timeout (afpacket's 64 ms), so that the packets of the block being
 	// filled when the stop came are handed over and read too.
@@ -141,7 +147,7 @@ func OpenLive(o LiveOptions) (*Live, error) {
 	if len(want) == 0 {
 		return nil, errors.New("capture: -i any: no interface is up")
 	}
-	l := &Live{o: o, name: liveInputName(o.Interfaces)}
+	l := &Live{o: o, name: liveInputName(o.Interfaces), any: slices.Contains(o.Interfaces, "any")}
 	for _, ni := range want {
 		ifc, err := l.openIface(ni)
 		if err != nil {
@@ -154,6 +160,10 @@ func OpenLive(o LiveOptions) (*Live, error) {
 	}
 	return l, nil
 }
+
+// liveWatchEvery is how often -i any looks for interfaces that came up (a variable
+// for tests).
+var liveWatchEvery = time.Second
 
 // Kernel program prefixes (see Live).
 var (
@@ -258,6 +268,8 @@ func hardwareType(name string) (uint16, error) {
 
 // Interfaces describes the interfaces opened, in the order of their pcapng interface ids.
 func (l *Live) Interfaces() []LiveInterface {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	out := make([]LiveInterface, len(l.ifs))
 	for i, ifc := range l.ifs {
 		out[i] = ifc.LiveInterface
@@ -269,13 +281,22 @@ func (l *Live) Interfaces() []LiveInterface {
 func (l *Live) Stats() []InterfaceStats {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	out := make([]InterfaceStats, len(l.ifs))
-	for i, ifc := range l.ifs {
+	out := make([]InterfaceStats, 0, len(l.ifs))
+	for _, ifc := range l.ifs {
 		if !l.closed {
 			ifc.readKernel()
 		}
-		out[i] = InterfaceStats{Name: ifc.Name, Packets: ifc.packets.Load(), Bytes: ifc.bytes.Load(),
+		s := InterfaceStats{Name: ifc.Name, Packets: ifc.packets.Load(), Bytes: ifc.bytes.Load(),
 			KernelReceived: ifc.recv.Load(), KernelDropped: ifc.drop.Load()}
+		// An interface that went away and came back (-i any) is one entry.
+		if i := slices.IndexFunc(out, func(o InterfaceStats) bool { return o.Name == s.Name }); i >= 0 {
+			out[i].Packets += s.Packets
+			out[i].Bytes += s.Bytes
+			out[i].KernelReceived += s.KernelReceived
+			out[i].KernelDropped += s.KernelDropped
+			continue
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -337,11 +358,12 @@ func (l *Live) Run(ctx context.Context, o Options, emit func(*Flow)) error {
 }
 
 func (l *Live) start(ctx context.Context) {
-	n := len(l.ifs) * liveBatchesPer
+	// Room in both channels for every batch there may ever be (see addIface).
+	n := max(len(l.ifs), liveMaxIfaces) * liveBatchesPer
 	l.batches = make(chan *liveBatch, n)
 	l.free = make(chan *liveBatch, n)
-	for range n {
-		l.free <- &liveBatch{data: make([]byte, 0, max(64<<10, 16*l.o.Snaplen)), recs: make([]liveRec, 0, liveBatchRecs)}
+	for range len(l.ifs) * liveBatchesPer {
+		l.free <- l.newBatch()
 	}
 	l.warnCh = make(chan string, 16)
 	l.stop = make(chan struct{})
@@ -355,9 +377,100 @@ func (l *Live) start(ctx context.Context) {
 	if l.o.Duration > 0 {
 		l.endC = time.After(l.o.Duration)
 	}
-	for i := range l.ifs {
+	for i, ifc := range l.ifs {
 		l.wg.Add(1)
-		go l.reader(i)
+		go l.reader(i, ifc)
+	}
+	if l.any {
+		l.added = make(chan *liveIface)
+		known := map[int]bool{}
+		for _, ifc := range l.ifs {
+			known[ifc.Index] = true
+		}
+		l.wg.Add(1)
+		go l.watch(known)
+	}
+}
+
+func (l *Live) newBatch() *liveBatch {
+	return &liveBatch{data: make([]byte, 0, max(64<<10, 16*l.o.Snaplen)), recs: make([]liveRec, 0, liveBatchRecs)}
+}
+
+// watch opens, for -i any, every interface that comes up after the capture started
+// (checked every liveWatchEvery) and hands it to the pipeline's goroutine (addIface).
+// known holds the indexes of the interfaces opened; an interface that failed to open
+// is tried again at the next checks, and reported once.
+func (l *Live) watch(known map[int]bool) {
+	defer l.wg.Done()
+	t := time.NewTicker(liveWatchEvery)
+	defer t.Stop()
+	failed := map[int]bool{}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		all, err := net.Interfaces()
+		if err != nil {
+			continue
+		}
+		for _, ni := range all {
+			if ni.Flags&net.FlagUp == 0 || known[ni.Index] {
+				continue
+			}
+			ifc, err := l.openIface(ni)
+			if err != nil {
+				if !failed[ni.Index] {
+					failed[ni.Index] = true
+					l.warnAsync(fmt.Sprintf("-i any: interface %s came up but cannot be captured: %v", ni.Name, err))
+				}
+				continue
+			}
+			known[ni.Index] = true
+			select {
+			case l.added <- ifc:
+			case <-l.stop:
+				ifc.tp.Close()
+				return
+			}
+		}
+	}
+}
+
+// addIface starts capturing on ifc, which watch opened. It runs on the pipeline's
+// goroutine, the only one that appends to l.ifs.
+func (l *Live) addIface(ifc *liveIface) {
+	if len(l.ifs) >= liveMaxIfaces {
+		ifc.tp.Close()
+		l.warn(fmt.Sprintf("-i any: interface %s came up, but %d interfaces are captured already: not captured", ifc.Name, liveMaxIfaces))
+		return
+	}
+	l.mu.Lock()
+	l.ifs = append(l.ifs, ifc)
+	l.mu.Unlock()
+	for range liveBatchesPer {
+		l.free <- l.newBatch() // never blocks: free has room for liveMaxIfaces interfaces
+	}
+	if l.w != nil {
+		if err := l.w.addInterface(ifc.LiveInterface); err != nil {
+			l.warn(err.Error() + "; packets are no longer written")
+			_ = l.w.closeFile()
+			l.w = nil
+		}
+	}
+	l.wg.Add(1)
+	go l.reader(len(l.ifs)-1, ifc)
+	l.o.Log.Info().Str("interface", ifc.Name).Int("ifindex", ifc.Index).Str("link_type", LinkTypeName(ifc.LinkType)).
+		Bool("kernel_filter", ifc.KernelFilter).Msg("interface came up: capturing on it too")
+}
+
+// warnAsync passes a warning from a goroutine other than the pipeline's.
+func (l *Live) warnAsync(msg string) {
+	select {
+	case l.warnCh <- msg:
+	default:
+		l.o.Log.Warn().Str("input", l.name).Msg(msg)
 	}
 }
 
@@ -373,10 +486,9 @@ func (l *Live) stopReaders() {
 	}
 }
 
-// reader copies the packets of interface ix from its ring into batches.
-func (l *Live) reader(ix int) {
+// reader copies the packets of interface ifc, number ix, from its ring into batches.
+func (l *Live) reader(ix int, ifc *liveIface) {
 	defer l.wg.Done()
-	ifc := l.ifs[ix]
 	var b *liveBatch
 	var first int64 // time of the batch's first packet
 	send := func() bool {
@@ -401,10 +513,7 @@ func (l *Live) reader(ix int) {
 				}
 				continue
 			}
-			select {
-			case l.warnCh <- fmt.Sprintf("interface %s: read error: %v; capture on it stopped", ifc.Name, err):
-			default:
-			}
+			l.warnAsync(fmt.Sprintf("interface %s: read error: %v; capture on it stopped", ifc.Name, err))
 			return
 		}
 		ts := ci.Timestamp.UnixNano()
@@ -484,6 +593,8 @@ func (l *Live) next() (record, error) {
 			l.drain = true
 		case msg := <-l.warnCh:
 			l.warn(msg)
+		case ifc := <-l.added:
+			l.addIface(ifc)
 		}
 	}
 }

@@ -5,8 +5,10 @@ package capture_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
@@ -283,5 +286,101 @@ func TestLiveErrors(t *testing.T) {
 		if !strings.Contains(pe.Error(), want) {
 			t.Errorf("permission error %q does not name %q", pe.Error(), want)
 		}
+	}
+}
+
+// TestLiveAnyNewInterface brings an interface up while -i any captures: the capture
+// opens it too, its packets are counted, kept by --write (a second interface
+// description in the middle of the file) and make their flow.
+func TestLiveAnyNewInterface(t *testing.T) {
+	if !livetest.InNetns(t) {
+		return
+	}
+	defer func(d time.Duration) { *capture.LiveWatchEvery = d }(*capture.LiveWatchEvery)
+	*capture.LiveWatchEvery = 50 * time.Millisecond
+	pcapng := filepath.Join(t.TempDir(), "any.pcapng")
+	lo := capture.LiveOptions{Interfaces: []string{"any"}, Log: zerolog.Nop(), Write: pcapng}
+	r := startLive(t, lo, capture.Options{Workers: 1, Log: zerolog.Nop()})
+	if ifs := r.l.Interfaces(); len(ifs) != 1 || ifs[0].Name != "lo" {
+		t.Fatalf("interfaces at start %+v, want lo", ifs)
+	}
+	// A tun interface: what is sent to 198.51.100.2 leaves through it (packet sockets
+	// see it, "cooked": link type RAW) and waits, unread, on the descriptor that holds
+	// the interface; nothing reaches any other namespace. No IPv6 on it, to keep the
+	// kernel's own traffic (DAD, MLD) out.
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no tun device: %v", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("pc0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		t.Skipf("TUNSETIFF: %v", err)
+	}
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/pc0/disable_ipv6", []byte("1"), 0)
+	for _, args := range [][]string{
+		{"addr", "add", "198.51.100.1/24", "dev", "pc0"},
+		{"link", "set", "pc0", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	livetest.WaitFor(t, "the capture to open pc0", func() bool {
+		ifs := r.l.Interfaces()
+		return len(ifs) == 2 && ifs[1].Name == "pc0"
+	})
+	c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 2), Port: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 5
+	for range n {
+		if _, err := c.Write(make([]byte, 40)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc0 := func() (s capture.InterfaceStats) {
+		for _, s = range r.l.Stats() {
+			if s.Name == "pc0" {
+				return s
+			}
+		}
+		return capture.InterfaceStats{}
+	}
+	livetest.WaitFor(t, "the capture to read pc0's packets", func() bool { return pc0().Packets >= n })
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	server := netip.MustParseAddrPort("198.51.100.2:4000")
+	find := func(fs []capture.Flow) *capture.Flow {
+		for i := range fs {
+			if fs[i].Proto == capture.ProtoUDP && (fs[i].Server == server || fs[i].Client == server) {
+				return &fs[i]
+			}
+		}
+		return nil
+	}
+	if f := find(r.flows); f == nil || f.Packets[0]+f.Packets[1] != n {
+		t.Errorf("the UDP flow to %v: %+v, want %d packets", server, f, n)
+	}
+	// The file holds both interfaces' packets: read it back.
+	var written []capture.Flow
+	res, err := capture.Run(context.Background(), []string{pcapng}, capture.Options{Workers: 1, Log: zerolog.Nop()},
+		func(f *capture.Flow) { written = append(written, *f) })
+	if err != nil {
+		t.Fatalf("reading back --write: %v", err)
+	}
+	if f := find(written); f == nil || f.Packets[0]+f.Packets[1] != n {
+		t.Errorf("--write: the UDP flow to %v: %+v, want %d packets (inputs %+v)", server, f, n, res.Inputs)
+	}
+	if lt := res.Inputs[0].LinkTypes; lt["RAW"] < n {
+		t.Errorf("--write: link types %v", lt)
 	}
 }

@@ -23,6 +23,8 @@ type pcapngWriter struct {
 	maxSize  int64 // 0: never rotate
 	maxFiles int   // 0: keep every file
 	ifs      []pcapng.Interface
+	snaplen  int
+	filter   string
 	seq      int
 	files    []string // written so far, oldest first (only when rotating)
 	f        *os.File
@@ -43,21 +45,38 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 func newPcapngWriter(path string, maxSize int64, maxFiles int, ifs []LiveInterface, snaplen int, filter string) (*pcapngWriter, error) {
-	w := &pcapngWriter{path: path, maxSize: maxSize, maxFiles: maxFiles}
+	w := &pcapngWriter{path: path, maxSize: maxSize, maxFiles: maxFiles, snaplen: snaplen, filter: filter}
 	for _, li := range ifs {
-		desc := fmt.Sprintf("portclass live capture on %s (ifindex %d, snaplen %d)", li.Name, li.Index, snaplen)
-		if filter != "" {
-			desc += fmt.Sprintf(", filter %q %s", filter, map[bool]string{true: "in the kernel", false: "in portclass"}[li.KernelFilter])
-		}
-		w.ifs = append(w.ifs, pcapng.Interface{
-			Name: li.Name, Description: desc, Filter: filter, OS: runtime.GOOS,
-			LinkType: uint16(li.LinkType), TSResol: 9, Snaplen: uint32(snaplen),
-		})
+		w.ifs = append(w.ifs, w.describe(li))
 	}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// describe returns the interface description block of li.
+func (w *pcapngWriter) describe(li LiveInterface) pcapng.Interface {
+	desc := fmt.Sprintf("portclass live capture on %s (ifindex %d, snaplen %d)", li.Name, li.Index, w.snaplen)
+	if w.filter != "" {
+		desc += fmt.Sprintf(", filter %q %s", w.filter, map[bool]string{true: "in the kernel", false: "in portclass"}[li.KernelFilter])
+	}
+	return pcapng.Interface{
+		Name: li.Name, Description: desc, Filter: w.filter, OS: runtime.GOOS,
+		LinkType: uint16(li.LinkType), TSResol: 9, Snaplen: uint32(w.snaplen),
+	}
+}
+
+// addInterface describes an interface opened after the capture started (-i any): its
+// id is the next one. The description goes into the current file at once (pcapng
+// allows it anywhere before the interface's first packet) and into every later file.
+func (w *pcapngWriter) addInterface(li LiveInterface) error {
+	d := w.describe(li)
+	w.ifs = append(w.ifs, d)
+	if _, err := w.ng.AddInterfaceWith(d); err != nil {
+		return fmt.Errorf("--write %s: %w", w.name(), err)
+	}
+	return nil
 }
 
 // name is the file name of the current file: path itself, or path with "-NNNN"

@@ -104,7 +104,7 @@ packets is dropped, as libpcap does).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringSliceP("interface", "i", nil, `interface to capture on (repeat for several); "any" is every interface that is up`)
+	fs.StringSliceP("interface", "i", nil, `interface to capture on (repeat for several); "any" is every interface that is up, and those that come up later`)
 	fs.Int("snaplen", capture.DefaultSnaplen, "bytes kept of each packet (the headers a flow needs fit in the default)")
 	fs.Bool("promisc", false, "promiscuous mode: also packets not addressed to this host (needs CAP_NET_ADMIN)")
 	fs.String("buffer-size", "8MiB", "kernel ring size per interface (e.g. 64MiB); raise it when the kernel drops packets")
