@@ -30,10 +30,15 @@ var exeProbe = "portclass prefault"
 
 func init() {
 	var buf [mapsBufferLen]byte
-	maps := readMaps(buf[:])
+	maps := readFile("/proc/self/maps", buf[:])
 	heapProbe = new([64]byte) // escapes: a heap address
+	var info [4 << 10]byte
 	if v, _ := syscall.Getenv("GODEBUG"); disabled(v) {
 		Result.Skipped = "GODEBUG=disablethp=1"
+	} else if free := freeHugeBlocks(readFile("/proc/buddyinfo", info[:])); free < minFreeHugeBlocks {
+		// A huge page would then come from compaction, which can cost more than
+		// the faults it saves.
+		Result.Skipped = "too few free 2 MB blocks (/proc/buddyinfo)"
 	} else if lo, hi, ok := findRun(maps, uintptr(unsafe.Pointer(heapProbe))); ok {
 		adviseHeap(lo, hi)
 	} else {
@@ -93,10 +98,71 @@ func disabled(v string) bool {
 	return false
 }
 
-// readMaps reads /proc/self/maps into buf and returns what it read (nothing if it
+// minFreeHugeBlocks is how many free blocks of 2 MB or more the kernel must have for
+// the heap to be given huge pages: a short run uses up to four.
+const minFreeHugeBlocks = 16
+
+// freeHugeBlocks counts the free blocks of 2 MB or more in a /proc/buddyinfo text
+// ("Node 0, zone Normal n0 n1 ... n10": free blocks of 2^k pages, k = 0..10; 4 KB
+// pages, so 2 MB is order 9), over every zone.
+func freeHugeBlocks(info []byte) int {
+	total := 0
+	for len(info) > 0 {
+		end := 0
+		for end < len(info) && info[end] != '\n' {
+			end++
+		}
+		line := info[:end]
+		if end < len(info) {
+			end++
+		}
+		info = info[end:]
+		// The counts are the numbers after "zone NAME".
+		var counts []int
+		for i := 0; i < len(line); {
+			for i < len(line) && line[i] == ' ' {
+				i++
+			}
+			if i == len(line) {
+				break
+			}
+			j := i
+			for j < len(line) && line[j] != ' ' {
+				j++
+			}
+			if n, ok := decimal(line[i:j]); ok {
+				counts = append(counts, n)
+			} else {
+				counts = counts[:0] // "Node", "0,", "zone", the name
+			}
+			i = j
+		}
+		for order := 9; order < len(counts); order++ {
+			total += counts[order] << (order - 9)
+		}
+	}
+	return total
+}
+
+// decimal parses a non-negative decimal number.
+func decimal(s []byte) (int, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// readFile reads the file at path into buf and returns what it read (nothing if it
 // cannot be read).
-func readMaps(buf []byte) []byte {
-	fd, err := syscall.Open("/proc/self/maps", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+func readFile(path string, buf []byte) []byte {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
