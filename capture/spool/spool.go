@@ -16,6 +16,7 @@ package spool
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -52,7 +53,8 @@ type Spool struct {
 	blocks [][]capture.Flow
 	nmem   int
 	sorted []*capture.Flow
-	file   *os.File // the runs, one after the other; nil until the first spill
+	keyed  []addedFlow // order's scratch
+	file   *os.File    // the runs, one after the other; nil until the first spill
 	runs   []run
 	size   int64 // bytes written to file
 	n      uint64
@@ -99,14 +101,52 @@ func (s *Spool) order() []*capture.Flow {
 	if len(s.sorted) == s.nmem {
 		return s.sorted
 	}
-	s.sorted = s.sorted[:0]
+	// Sorted by CompareFlows and then by the order of adding, which is what a stable
+	// sort gives, with a fraction of the comparisons: SortStableFunc (insertion sort
+	// and in-place merges) makes about n·log²n, 30 million for 100k flows, against
+	// 2 million here. The flows' start times are copied next to the pointers, so that
+	// most comparisons do not touch the 200-byte flows, spread over megabytes.
+	keyed := s.keyed[:0]
+	if cap(keyed) < s.nmem {
+		keyed = make([]addedFlow, 0, s.nmem)
+	}
 	for _, b := range s.blocks {
 		for i := range b {
-			s.sorted = append(s.sorted, &b[i])
+			f := &b[i]
+			keyed = append(keyed, addedFlow{f.First.Unix(), int32(f.First.Nanosecond()), uint32(len(keyed)), f})
 		}
 	}
-	slices.SortStableFunc(s.sorted, capture.CompareFlows)
+	slices.SortFunc(keyed, func(a, b addedFlow) int {
+		if a.sec != b.sec {
+			return cmp.Compare(a.sec, b.sec)
+		}
+		if a.nsec != b.nsec {
+			return cmp.Compare(a.nsec, b.nsec)
+		}
+		if c := capture.CompareFlows(a.f, b.f); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	if cap(s.sorted) < s.nmem {
+		s.sorted = make([]*capture.Flow, 0, s.nmem)
+	}
+	s.sorted = s.sorted[:0]
+	for _, k := range keyed {
+		s.sorted = append(s.sorted, k.f)
+	}
+	clear(keyed) // no pointers kept beyond the sorted view
+	s.keyed = keyed[:0]
 	return s.sorted
+}
+
+// addedFlow is a flow in memory, its start time (as Time.Compare orders it: seconds,
+// then nanoseconds) and when it was added, for order.
+type addedFlow struct {
+	sec  int64
+	nsec int32
+	seq  uint32
+	f    *capture.Flow
 }
 
 // Len is the number of flows added.

@@ -212,3 +212,38 @@ func BenchmarkSpool(b *testing.B) {
 		})
 	}
 }
+
+// TestSpoolStableTies: flows that CompareFlows finds equal (they differ in fields it
+// does not compare) come back in the order they were added, in memory and across
+// spilled runs.
+func TestSpoolStableTies(t *testing.T) {
+	ts := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+	var flows []capture.Flow
+	for i := range 3000 {
+		f := capture.Flow{Proto: capture.ProtoTCP, Client: netip.MustParseAddrPort("192.0.2.1:40000"),
+			Server: netip.MustParseAddrPort("192.0.2.2:443"), First: ts.Add(time.Duration(i%3) * time.Second),
+			Last: ts.Add(time.Hour), Packets: [2]uint64{1, 1}, Bytes: [2]uint64{60, 60}, Input: "in",
+			// not compared: they tell equal flows apart
+			ICMPType: uint8(i), TCPFlags: [2]uint8{uint8(i >> 8), 0}, Direction: capture.Direction(i % 4)}
+		flows = append(flows, f)
+	}
+	want := sorted(flows)
+	for _, limit := range []int{1, 7, 1000, 5000} {
+		s := New(t.TempDir(), limit)
+		for i := range flows {
+			if err := s.Add(&flows[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := collect(t, s); !reflect.DeepEqual(got, want) {
+			for i := range got {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("limit %d: flow %d: got ICMPType %d TCPFlags %v, want %d %v", limit, i,
+						got[i].ICMPType, got[i].TCPFlags, want[i].ICMPType, want[i].TCPFlags)
+				}
+			}
+			t.Fatalf("limit %d: %d flows, want %d", limit, len(got), len(want))
+		}
+		s.Close()
+	}
+}
