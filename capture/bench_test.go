@@ -240,8 +240,8 @@ func BenchmarkFlowMemory(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
-		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/float64(len(t.m)), "bytes/flow")
-		b.ReportMetric(float64(len(t.m)), "flows")
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/float64(t.index.len()), "bytes/flow")
+		b.ReportMetric(float64(t.index.len()), "flows")
 		src.close()
 	}
 }

@@ -241,11 +241,11 @@ func checkTable(t *testing.T, tb *table) {
 		prev := int32(-1)
 		for i := tb.lists[l].head; i >= 0; i = tb.at(i).next {
 			e := tb.at(i)
-			if !e.inUse || e.prev != prev || lruOf(e.key.proto) != l || tb.m[e.key] != i {
+			if j, ok := tb.index.find(tb, &e.key, e.key.hash()); !e.inUse || e.prev != prev || lruOf(e.key.proto) != l || !ok || j != i {
 				t.Fatalf("flow table list %d broken at entry %d: %+v", l, i, e)
 			}
-			if seen++; seen > len(tb.m) {
-				t.Fatalf("flow table lists hold more entries than the map's %d", len(tb.m))
+			if seen++; seen > tb.index.len() {
+				t.Fatalf("flow table lists hold more entries than the index's %d", tb.index.len())
 			}
 			prev = i
 		}
@@ -253,9 +253,10 @@ func checkTable(t *testing.T, tb *table) {
 			t.Fatalf("flow table list %d: tail %d, last entry %d", l, tb.lists[l].tail, prev)
 		}
 	}
-	if seen != len(tb.m) {
-		t.Fatalf("flow table: %d flows on lists, %d in the map", seen, len(tb.m))
+	if seen != tb.index.len() {
+		t.Fatalf("flow table: %d flows on lists, %d in the index", seen, tb.index.len())
 	}
+	checkIndex(t, tb)
 	for _, i := range tb.free {
 		if tb.at(i).inUse {
 			t.Fatalf("free slot %d is in use", i)
@@ -304,8 +305,8 @@ func FuzzFlowTable(f *testing.F) {
 				reachedBytes += uint64(p.wire)
 			}
 			tb.add(p)
-			if maxFlows > 0 && len(tb.m) > maxFlows {
-				t.Fatalf("%d flows held, --max-flows %d", len(tb.m), maxFlows)
+			if maxFlows > 0 && tb.index.len() > maxFlows {
+				t.Fatalf("%d flows held, --max-flows %d", tb.index.len(), maxFlows)
 			}
 		}
 		for _, p := range fuzzPackets(data[1:]) {
@@ -314,8 +315,8 @@ func FuzzFlowTable(f *testing.F) {
 		}
 		s.drainFrags()
 		tb.flush(EndInput)
-		if len(tb.m) != 0 {
-			t.Fatalf("%d flows left after flush", len(tb.m))
+		if tb.index.len() != 0 {
+			t.Fatalf("%d flows left after flush", tb.index.len())
 		}
 		var pk, by, errs uint64
 		for _, fl := range flows {
@@ -339,4 +340,26 @@ func FuzzFlowTable(f *testing.F) {
 			t.Fatalf("%d ICMP errors recorded on flows from %d quotes", errs, quotes)
 		}
 	})
+}
+
+// checkIndex checks the flow index against the entries: every used slot holds an entry
+// in use, with its key's hash, that find reaches; the count is right.
+func checkIndex(t *testing.T, tb *table) {
+	used := 0
+	for i, s := range tb.index.slots {
+		if s.idx < 0 {
+			continue
+		}
+		used++
+		e := tb.at(s.idx)
+		if !e.inUse || uint32(e.key.hash()>>32) != s.h {
+			t.Fatalf("index slot %d: entry %d in use %v, hash %#x, slot's %#x", i, s.idx, e.inUse, uint32(e.key.hash()>>32), s.h)
+		}
+		if j, ok := tb.index.find(tb, &e.key, e.key.hash()); !ok || j != s.idx {
+			t.Fatalf("index slot %d (entry %d) not found from its key: %d, %v", i, s.idx, j, ok)
+		}
+	}
+	if used != tb.index.len() {
+		t.Fatalf("index: %d slots used, count %d", used, tb.index.len())
+	}
 }

@@ -120,7 +120,7 @@ const (
 
 // table is one flow table (one per worker). It is not safe for concurrent use.
 type table struct {
-	m         map[key]int32
+	index     flowIndex // key → entry
 	chunks    [][]entry // the entries, 1<<entryChunkBits a chunk (see at)
 	n         int32     // entries ever allocated (free ones included)
 	free      []int32
@@ -176,7 +176,7 @@ func (a tag) less(b tag) bool {
 const atFlush = 255
 
 func newTable(o *Options, maxFlows int, emit func(*Flow)) *table {
-	t := &table{m: make(map[key]int32), maxFlows: maxFlows, server: o.ServerPort, emit: emit}
+	t := &table{maxFlows: maxFlows, server: o.ServerPort, emit: emit}
 	t.timeout = [nLRU]int64{int64(o.TCPTimeout), int64(o.UDPTimeout), int64(o.ICMPTimeout), int64(o.OtherTimeout)}
 	for i := range t.lists {
 		t.lists[i] = lru{-1, -1}
@@ -282,7 +282,8 @@ func (t *table) addPkt(p *pkt) {
 
 // addKey is addPkt for a flow packet whose key and side are known.
 func (t *table) addKey(p *pkt, k key, side uint8) {
-	idx, ok := t.m[k]
+	h := k.hash()
+	idx, ok := t.index.find(t, &k, h)
 	if ok {
 		e := t.at(idx)
 		switch {
@@ -295,10 +296,10 @@ func (t *table) addKey(p *pkt, k key, side uint8) {
 		}
 	}
 	if !ok {
-		if t.maxFlows > 0 && len(t.m) >= t.maxFlows {
+		if t.maxFlows > 0 && t.index.len() >= t.maxFlows {
 			t.evictOldest()
 		}
-		idx = t.alloc(k, p, side)
+		idx = t.alloc(k, h, p, side)
 	} else if e := t.at(idx); p.ts >= e.last {
 		e.last, e.seq = p.ts, t.seq
 		if t.lists[lruOf(k.proto)].tail != idx {
@@ -463,7 +464,7 @@ func (e *entry) state() State {
 	return OTH
 }
 
-func (t *table) alloc(k key, p *pkt, side uint8) int32 {
+func (t *table) alloc(k key, h uint64, p *pkt, side uint8) int32 {
 	var idx int32
 	if n := len(t.free); n > 0 {
 		idx = t.free[n-1]
@@ -482,7 +483,7 @@ func (t *table) alloc(k key, p *pkt, side uint8) int32 {
 		e.icmpType, e.icmpCode = p.icmpType, p.icmpCode
 	}
 	e.seq = t.seq
-	t.m[k] = idx
+	t.index.insert(h, idx)
 	t.place(idx)
 	return idx
 }
@@ -529,7 +530,7 @@ func portClass(p uint16) int {
 // by qsrc, so the key is built the same way as for that packet.
 func (t *table) annotate(p *pkt) {
 	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan)
-	idx, ok := t.m[k]
+	idx, ok := t.index.find(t, &k, k.hash())
 	if !ok {
 		t.orphanErr++
 		return
@@ -569,7 +570,7 @@ const noFirst = int64(^uint64(0) >> 1)
 func (t *table) finish(idx int32, why EndReason, tg tag) {
 	e := t.at(idx)
 	t.unlink(idx)
-	delete(t.m, e.key)
+	t.index.remove(e.key.hash(), idx)
 	t.tag = tg
 	t.emit(t.record(e, why))
 	*e = entry{}
@@ -685,7 +686,7 @@ func (t *table) flushAt(why EndReason, at uint64) {
 			t.finish(h, why, t.lruTag(h, at))
 		}
 	}
-	clear(t.m)
+	t.index.clear()
 	t.n = 0
 	t.free = t.free[:0]
 }

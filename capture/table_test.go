@@ -189,8 +189,8 @@ func TestMaxFlowsEvictsOldest(t *testing.T) {
 	tb := newTable(&o, 4, func(f *Flow) { out = append(out, *f) })
 	for i := range pk {
 		tb.add(&pk[i])
-		if len(tb.m) > 4 {
-			t.Fatalf("table holds %d flows, cap 4", len(tb.m))
+		if tb.index.len() > 4 {
+			t.Fatalf("table holds %d flows, cap 4", tb.index.len())
 		}
 	}
 	if tb.evicted != 7 || out[0].Client.Addr().String() != "192.0.2.1" || out[0].End != EndEvicted {

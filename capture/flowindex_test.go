@@ -1,0 +1,62 @@
+package capture
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestFlowIndex runs random inserts, removals and lookups against a map, with hashes
+// crafted to collide (few distinct home slots, runs that wrap around the end of the
+// array) and with the real hash, through growth and back to empty.
+func TestFlowIndex(t *testing.T) {
+	const n = 1000
+	tb := &table{chunks: [][]entry{make([]entry, 1<<entryChunkBits)}}
+	for i := range n {
+		tb.at(int32(i)).key = key{proto: ProtoUDP, loPort: uint16(i), hiPort: uint16(i >> 8), vlan: 7}
+	}
+	hashes := map[string]func(i int32) uint64{
+		"real":    func(i int32) uint64 { k := tb.at(i).key; return k.hash() },
+		"5 homes": func(i int32) uint64 { return uint64(i%5) << 32 },
+		"wrap":    func(i int32) uint64 { return uint64(0xffffffff-uint32(i%3)) << 32 }, // homes at the array's end
+		"equal":   func(i int32) uint64 { return 42 << 32 },
+	}
+	for name, hash := range hashes {
+		rng := rand.New(rand.NewPCG(1, 2))
+		var x flowIndex
+		in := map[int32]bool{}
+		check := func(op int) {
+			for i := int32(0); i < n; i++ {
+				j, ok := x.find(tb, &tb.at(i).key, hash(i))
+				if ok != in[i] || (ok && j != i) {
+					t.Fatalf("%s, op %d: find(%d) = %d, %v; want present %v", name, op, i, j, ok, in[i])
+				}
+			}
+			if x.len() != len(in) {
+				t.Fatalf("%s, op %d: len %d, want %d", name, op, x.len(), len(in))
+			}
+		}
+		for op := range 6000 {
+			i := int32(rng.IntN(n))
+			grow := op < 3000 // inserts outnumber removals, then the other way round
+			switch {
+			case in[i] && (!grow || rng.IntN(3) == 0):
+				x.remove(hash(i), i)
+				delete(in, i)
+			case !in[i] && (grow || rng.IntN(3) == 0):
+				x.insert(hash(i), i)
+				in[i] = true
+			}
+			if op%500 == 0 || name == "equal" && op%50 == 0 {
+				check(op)
+			}
+		}
+		check(6000)
+		for i := range in {
+			x.remove(hash(i), i)
+			delete(in, i)
+		}
+		check(6001)
+		x.clear()
+		check(6002)
+	}
+}
