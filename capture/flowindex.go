@@ -40,7 +40,7 @@ func (x *flowIndex) find(t *table, k *key, h uint64) (int32, bool) {
 		if s.idx < 0 {
 			return 0, false
 		}
-		if s.h == h32 && t.at(s.idx).key == *k {
+		if s.h == h32 && t.at(s.idx).key.equal(k) {
 			return s.idx, true
 		}
 	}

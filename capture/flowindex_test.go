@@ -60,3 +60,28 @@ func TestFlowIndex(t *testing.T) {
 		check(6002)
 	}
 }
+
+// TestKeyEqual checks key.equal against == on keys that differ in one field each.
+func TestKeyEqual(t *testing.T) {
+	base := key{proto: ProtoTCP, loPort: 1, hiPort: 2, vlan: 3}
+	for i := range base.lo {
+		base.lo[i], base.hi[i] = byte(i), byte(100+i)
+	}
+	variants := []func(k *key){
+		func(k *key) {},
+		func(k *key) { k.proto = ProtoUDP },
+		func(k *key) { k.loPort++ },
+		func(k *key) { k.hiPort++ },
+		func(k *key) { k.vlan++ },
+	}
+	for i := range 16 {
+		variants = append(variants, func(k *key) { k.lo[i]++ }, func(k *key) { k.hi[i]++ })
+	}
+	for n, v := range variants {
+		o := base
+		v(&o)
+		if got, want := base.equal(&o), base == o; got != want {
+			t.Errorf("variant %d: equal %v, == %v", n, got, want)
+		}
+	}
+}
