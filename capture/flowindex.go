@@ -1,9 +1,14 @@
 package capture
 
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+)
+
 // flowIndex maps flow keys to table entries: open addressing with linear probing and
 // backward-shift deletion (no tombstones), in a power-of-two array of 8-byte slots
-// holding the high 32 bits of the key's hash and the entry's index (the low bits pick
-// the worker, hash % workers, so within one table they may all be alike). It stands where a
+// holding 32 bits of the key's hash and the entry's index. It stands where a
 // map[key]int32 did: with 40-byte keys, a flow-heavy capture (100k flows coming and
 // going) spent a fifth of its time in the map's lookups, key comparisons, deletions
 // and regrowth after deletions. Here a lookup compares 32-bit hashes and reads the
@@ -13,15 +18,43 @@ package capture
 //
 // The table keeps at most half its slots used, so probes stay short. It grows by
 // doubling, re-placing the slots from their stored hash without touching the entries.
+//
+// Captures are untrusted input: a file made so that many flows share a hash would
+// make every probe walk all of them. So the index hashes keys with a secret of its
+// own (hash, seeded from the runtime's random source), not with key.hash, which picks
+// workers and is the same in every run.
 type flowIndex struct {
-	slots []flowSlot
-	mask  uint32
-	n     int // slots used
+	slots  []flowSlot
+	mask   uint32
+	n      int // slots used
+	secret [6]uint64
+	seeded bool
+}
+
+// hash is the index's hash of k: three 64×64→128-bit multiplications of the key's
+// words mixed with the secret (as wyhash does), folded.
+func (x *flowIndex) hash(k *key) uint64 {
+	if !x.seeded {
+		for i := range x.secret {
+			x.secret[i] = rand.Uint64()
+		}
+		x.seeded = true
+	}
+	ne, s := binary.NativeEndian, &x.secret
+	tail := uint64(k.loPort) | uint64(k.hiPort)<<16 | uint64(k.vlan)<<32 | uint64(k.proto)<<48
+	return mix(ne.Uint64(k.lo[:8])^s[0], ne.Uint64(k.lo[8:])^s[1]) ^
+		mix(ne.Uint64(k.hi[:8])^s[2], ne.Uint64(k.hi[8:])^s[3]) ^
+		mix(tail^s[4], s[5])
+}
+
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 // flowSlot is one slot: idx < 0 marks it empty.
 type flowSlot struct {
-	h   uint32 // the high 32 bits of key.hash(); its low bits are the home slot
+	h   uint32 // the high 32 bits of the index's hash; its low bits are the home slot
 	idx int32
 }
 

@@ -241,7 +241,7 @@ func checkTable(t *testing.T, tb *table) {
 		prev := int32(-1)
 		for i := tb.lists[l].head; i >= 0; i = tb.at(i).next {
 			e := tb.at(i)
-			if j, ok := tb.index.find(tb, &e.key, e.key.hash()); !e.inUse || e.prev != prev || lruOf(e.key.proto) != l || !ok || j != i {
+			if j, ok := tb.index.find(tb, &e.key, tb.index.hash(&e.key)); !e.inUse || e.prev != prev || lruOf(e.key.proto) != l || !ok || j != i {
 				t.Fatalf("flow table list %d broken at entry %d: %+v", l, i, e)
 			}
 			if seen++; seen > tb.index.len() {
@@ -352,10 +352,11 @@ func checkIndex(t *testing.T, tb *table) {
 		}
 		used++
 		e := tb.at(s.idx)
-		if !e.inUse || uint32(e.key.hash()>>32) != s.h {
-			t.Fatalf("index slot %d: entry %d in use %v, hash %#x, slot's %#x", i, s.idx, e.inUse, uint32(e.key.hash()>>32), s.h)
+		h := tb.index.hash(&e.key)
+		if !e.inUse || uint32(h>>32) != s.h {
+			t.Fatalf("index slot %d: entry %d in use %v, hash %#x, slot's %#x", i, s.idx, e.inUse, uint32(h>>32), s.h)
 		}
-		if j, ok := tb.index.find(tb, &e.key, e.key.hash()); !ok || j != s.idx {
+		if j, ok := tb.index.find(tb, &e.key, h); !ok || j != s.idx {
 			t.Fatalf("index slot %d (entry %d) not found from its key: %d, %v", i, s.idx, j, ok)
 		}
 	}

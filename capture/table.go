@@ -292,7 +292,7 @@ func (t *table) addPkt(p *pkt) {
 
 // addKey is addPkt for a flow packet whose key and side are known.
 func (t *table) addKey(p *pkt, k key, side uint8) {
-	h := k.hash()
+	h := t.index.hash(&k)
 	idx, ok := t.index.find(t, &k, h)
 	if ok {
 		e := t.at(idx)
@@ -540,7 +540,7 @@ func portClass(p uint16) int {
 // by qsrc, so the key is built the same way as for that packet.
 func (t *table) annotate(p *pkt) {
 	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan)
-	idx, ok := t.index.find(t, &k, k.hash())
+	idx, ok := t.index.find(t, &k, t.index.hash(&k))
 	if !ok {
 		t.orphanErr++
 		return
@@ -580,7 +580,7 @@ const noFirst = int64(^uint64(0) >> 1)
 func (t *table) finish(idx int32, why EndReason, tg tag) {
 	e := t.at(idx)
 	t.unlink(idx)
-	t.index.remove(e.key.hash(), idx)
+	t.index.remove(t.index.hash(&e.key), idx)
 	t.tag = tg
 	t.emit(t.record(e, why))
 	*e = entry{}
