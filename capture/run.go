@@ -300,6 +300,17 @@ func nextRecord(ctx context.Context, rd packetReader, i uint64) (record, error) 
 	return rd.next()
 }
 
+// loopContext is the context a record loop checks (nextRecord): ctx itself, or, for
+// an input whose reads a cancellation interrupts (source.polled), one that is never
+// done, so that the records already read are all counted before the interrupted read
+// ends the loop with ctx's error.
+func loopContext(ctx context.Context, src *source) context.Context {
+	if src.polled {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // end takes the error that ended reading: the end of the input is none, a cancelled
 // ctx is the run's error, anything else is the input's problem (see failed).
 func (r *reading) end(ctx context.Context, err error) error {
@@ -440,9 +451,10 @@ func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) s
 		o.Interval(Result{Inputs: []InputStats{in}, Flows: res.flows - lastFlows, Evicted: t.evicted - lastEvicted, Mark: mark})
 		lastFlows, lastEvicted = res.flows, t.evicted
 	}
+	loopCtx := loopContext(ctx, src)
 	for ; ; i++ {
 		var rec record
-		if rec, err = nextRecord(ctx, src.rd, i); err != nil {
+		if rec, err = nextRecord(loopCtx, src.rd, i); err != nil {
 			break
 		}
 		if rec.Tick != 0 {
@@ -656,9 +668,10 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 		}
 	}
 	var err error
+	loopCtx := loopContext(ctx, src)
 	for ; ; i++ {
 		var rec record
-		if rec, err = nextRecord(ctx, src.rd, i); err != nil {
+		if rec, err = nextRecord(loopCtx, src.rd, i); err != nil {
 			break
 		}
 		if rec.Tick == kindMark && o.Interval != nil {

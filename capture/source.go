@@ -221,6 +221,10 @@ type source struct {
 	file    *os.File
 	raw     *bufio.Reader
 	counter *atomic.Int64
+	// polled is set when a cancelled run interrupts the input's reads (see
+	// interruptible): the record loop then reads on until that happens, so that the
+	// report covers every packet read, instead of stopping at its own checks.
+	polled bool
 }
 
 // open is openInput for a run that is not cancelled.
@@ -234,9 +238,10 @@ func open(path string, counter *atomic.Int64, stdin io.Reader) (*source, error) 
 // waits (see interruptible): openInput then returns ctx's error.
 func openInput(ctx context.Context, path string, counter *atomic.Int64, stdin io.Reader) (*source, error) {
 	var (
-		f    io.Reader
-		size int64 = -1
-		cl         = func() error { return nil }
+		f      io.Reader
+		size   int64 = -1
+		cl           = func() error { return nil }
+		polled bool
 	)
 	if path == "-" {
 		if stdin == nil {
@@ -245,7 +250,7 @@ func openInput(ctx context.Context, path string, counter *atomic.Int64, stdin io
 		f = stdin
 		if fh, ok := stdin.(*os.File); ok {
 			if r, restore, ok := interruptible(ctx, fh); ok {
-				f = r
+				f, polled = r, true
 				cl = func() error { restore(); return nil }
 			}
 		}
@@ -265,11 +270,11 @@ func openInput(ctx context.Context, path string, counter *atomic.Int64, stdin io
 		}
 		f, cl = fh, fh.Close
 		if r, restore, ok := interruptible(ctx, fh); ok {
-			f = r
+			f, polled = r, true
 			cl = func() error { restore(); return fh.Close() }
 		}
 	}
-	s := &source{path: path, counter: counter}
+	s := &source{path: path, counter: counter, polled: polled}
 	s.stats = InputStats{Path: path, Size: size, LinkTypes: map[string]uint64{}}
 	raw := getBuf(countingReader{f, counter})
 	var stream io.Reader = raw
