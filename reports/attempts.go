@@ -118,7 +118,7 @@ type Sweep struct {
 	First       Time   `json:"first,omitzero"`
 	Last        Time   `json:"last,omitzero"`
 
-	targets map[string]struct{}
+	targets map[endpointKey]struct{}
 	hosts   map[string]struct{}
 	ports   map[uint16]struct{}
 }
@@ -165,13 +165,13 @@ func (at *attempts) add(r *Record, client, server string, port uint16) {
 
 	s := at.clients[client]
 	if s == nil {
-		s = &Sweep{Client: client, targets: map[string]struct{}{}, hosts: map[string]struct{}{}, ports: map[uint16]struct{}{}}
+		s = &Sweep{Client: client, targets: map[endpointKey]struct{}{}, hosts: map[string]struct{}{}, ports: map[uint16]struct{}{}}
 		at.clients[client] = s
 	}
 	countReach(reach, &s.Refused, &s.Unanswered, &s.ICMPBlocked)
 	spanOf(&s.First, &s.Last, r)
 	if len(s.targets) < maxSweepTargets {
-		s.targets[r.Proto+" "+r.Server] = struct{}{}
+		s.targets[k] = struct{}{}
 		s.hosts[server] = struct{}{}
 		s.ports[port] = struct{}{}
 	}
