@@ -6,20 +6,21 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // Options configures a Classifier. The zero value is usable: the default ephemeral
 // ranges, no user-defined services, no Veeam rules.
 type Options struct {
 	// Ephemeral lists the OS ephemeral port ranges the flags are computed against. nil
-	// means DefaultEphemeral; a non-nil empty slice means none. Each range needs a
+	// means ports.DefaultEphemeral; a non-nil empty slice means none. Each range needs a
 	// unique name of letters, digits, '.', '_' or '-' and Lo <= Hi.
-	Ephemeral []PortRange
+	Ephemeral []ports.Range
 
 	// Services are user-defined services. They take precedence over IANA's names, the
 	// first matching entry winning, and their ports count as service ports for the
 	// direction heuristic (see Classifier.ServerPort) and for "both-ephemeral".
-	Services []UserService
+	Services []ports.UserService
 
 	// Explain, if set, returns the Veeam rules that explain a flow; the Veeam matrix of
 	// this package provides it. Classify calls it first, so that a flow it explains is
@@ -32,9 +33,9 @@ type Options struct {
 // Classifier turns flow records into verdicts. Create one with New; it is read-only
 // afterwards and safe for concurrent use (as far as Options.Explain is).
 type Classifier struct {
-	ephemeral []PortRange
-	ephFlags  []string  // FlagServerEphemeral+":"+ephemeral[i].Name, built once so Classify does not concatenate
-	user      []Service // Options.Services, validated, in configuration order
+	ephemeral []ports.Range
+	ephFlags  []string        // FlagServerEphemeral+":"+ephemeral[i].Name, built once so Classify does not concatenate
+	user      []ports.Service // Options.Services, validated, in configuration order
 	explain   func(*capture.Flow) []VeeamMatch
 }
 
@@ -43,7 +44,7 @@ type Classifier struct {
 func New(opts Options) (*Classifier, error) {
 	eph := opts.Ephemeral
 	if eph == nil {
-		eph = DefaultEphemeral
+		eph = ports.DefaultEphemeral
 	}
 	c := &Classifier{explain: opts.Explain}
 	seen := map[string]bool{}
@@ -62,7 +63,7 @@ func New(opts Options) (*Classifier, error) {
 		c.ephFlags = append(c.ephFlags, FlagServerEphemeral+":"+r.Name)
 	}
 	for i, u := range opts.Services {
-		s, err := u.service(i)
+		s, err := u.Resolve(i)
 		if err != nil {
 			return nil, err
 		}
@@ -85,43 +86,43 @@ func checkRangeName(name string) error {
 }
 
 // LookupService returns the service of port for protocol proto: the first matching
-// user-defined service, else IANA's (see the package function LookupService).
-func (c *Classifier) LookupService(proto uint8, port uint16) (Service, bool) {
+// user-defined service, else IANA's (see ports.Lookup).
+func (c *Classifier) LookupService(proto uint8, port uint16) (ports.Service, bool) {
 	if s, ok := c.userService(proto, port); ok {
 		return s, true
 	}
-	return LookupService(proto, port)
+	return ports.Lookup(proto, port)
 }
 
 // userService returns the first user-defined service on proto/port. The list is short
 // and in configuration order, which decides overlaps, so it is scanned.
-func (c *Classifier) userService(proto uint8, port uint16) (Service, bool) {
+func (c *Classifier) userService(proto uint8, port uint16) (ports.Service, bool) {
 	for _, s := range c.user {
 		if s.Proto == proto && s.Lo <= port && port <= s.Hi {
 			return s, true
 		}
 	}
-	return Service{}, false
+	return ports.Service{}, false
 }
 
 // ServicesByName returns the user-defined services named name (ignoring case), in
-// configuration order, followed by IANA's (see the package function ServicesByName).
+// configuration order, followed by IANA's (see ports.ByName).
 // IANA entries on ports a user service overrides are still listed.
-func (c *Classifier) ServicesByName(name string) []Service {
-	var out []Service
+func (c *Classifier) ServicesByName(name string) []ports.Service {
+	var out []ports.Service
 	for _, s := range c.user {
 		if strings.EqualFold(s.Name, name) {
 			out = append(out, s)
 		}
 	}
-	return append(out, ServicesByName(name)...)
+	return append(out, ports.ByName(name)...)
 }
 
 // ServerPort reports whether port is a service port for protocol proto: IsServicePort,
 // or a port of a user-defined service. It is what the flow table's direction heuristic
 // (capture's Options.ServerPort) should be given.
 func (c *Classifier) ServerPort(proto uint8, port uint16) bool {
-	if IsServicePort(proto, port) {
+	if ports.IsServicePort(proto, port) {
 		return true
 	}
 	_, ok := c.userService(proto, port)
@@ -143,7 +144,7 @@ func compareMatches(a, b VeeamMatch) int { return strings.Compare(a.Rule, b.Rule
 // Classify returns the verdict of f; it does not modify f.
 //
 // Options.Explain runs first and fills Verdict.Veeam. For protocols without ports
-// (capture.HasPorts false) the verdict has ClassNone, no service, and only the "veeam"
+// (capture.HasPorts false) the verdict has ports.ClassNone, no service, and only the "veeam"
 // flag if Explain matched. Otherwise PortClass is the class of the server port, Service
 // the name of the server port (user-defined first, then IANA; "" if none), and Flags
 // holds, sorted:
@@ -175,7 +176,7 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 		return v
 	}
 	sp, cp := f.Server.Port(), f.Client.Port()
-	v.PortClass = ClassOf(sp)
+	v.PortClass = ports.ClassOf(sp)
 	if s, ok := c.LookupService(f.Proto, sp); ok {
 		v.Service = s.Name
 	}

@@ -9,25 +9,32 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
+)
+
+const (
+	pTCP  = capture.ProtoTCP
+	pUDP  = capture.ProtoUDP
+	pSCTP = capture.ProtoSCTP
 )
 
 func TestClassOf(t *testing.T) {
 	tests := []struct {
 		port uint16
-		want PortClass
+		want ports.Class
 		name string
 	}{
-		{0, ClassWellKnown, "well-known"},
-		{1023, ClassWellKnown, "well-known"},
-		{1024, ClassRegistered, "registered"},
-		{49151, ClassRegistered, "registered"},
-		{49152, ClassDynamic, "dynamic"},
-		{65535, ClassDynamic, "dynamic"},
+		{0, ports.ClassWellKnown, "well-known"},
+		{1023, ports.ClassWellKnown, "well-known"},
+		{1024, ports.ClassRegistered, "registered"},
+		{49151, ports.ClassRegistered, "registered"},
+		{49152, ports.ClassDynamic, "dynamic"},
+		{65535, ports.ClassDynamic, "dynamic"},
 	}
 	for _, tt := range tests {
-		got := ClassOf(tt.port)
+		got := ports.ClassOf(tt.port)
 		if got != tt.want || got.String() != tt.name {
-			t.Errorf("ClassOf(%d) = %v (%q); want %v (%q)", tt.port, got, got.String(), tt.want, tt.name)
+			t.Errorf("ports.ClassOf(%d) = %v (%q); want %v (%q)", tt.port, got, got.String(), tt.want, tt.name)
 		}
 	}
 }
@@ -51,7 +58,7 @@ func docFlow(proto uint8, client, server string, dir capture.Direction) capture.
 func TestClassify(t *testing.T) {
 	icmp := docFlow(capture.ProtoICMP, "192.0.2.10:0", "198.51.100.20:0", capture.DirICMP)
 	icmpGuess := docFlow(capture.ProtoICMP, "192.0.2.10:0", "198.51.100.20:0", capture.DirFirstPacket)
-	userSvc := []UserService{
+	userSvc := []ports.UserService{
 		{Name: "app", Proto: "tcp", Ports: "50000-50010", Description: "in-house\n  application"},
 		{Name: "api", Proto: "TCP", Ports: "40000"},
 		{Name: "shadowed", Proto: "tcp", Ports: "50005"},
@@ -60,60 +67,60 @@ func TestClassify(t *testing.T) {
 		name    string
 		opts    Options
 		f       capture.Flow
-		class   PortClass
+		class   ports.Class
 		service string
 		flags   []string
 	}{
 		{"ssh handshake", Options{},
 			docFlow(pTCP, "192.0.2.10:51514", "198.51.100.20:22", capture.DirSYN),
-			ClassWellKnown, "ssh", nil},
+			ports.ClassWellKnown, "ssh", nil},
 		{"dns over udp, direction by service port", Options{},
 			docFlow(pUDP, "[2001:db8::1]:40123", "[2001:db8::53]:53", capture.DirServicePort),
-			ClassWellKnown, "domain", []string{FlagGuessedDirection}},
+			ports.ClassWellKnown, "domain", []string{FlagGuessedDirection}},
 		{"Veeam data mover port, IANA name", Options{},
 			docFlow(pTCP, "192.0.2.10:49800", "198.51.100.20:6162", capture.DirSYN),
-			ClassRegistered, "patrol-coll", nil},
+			ports.ClassRegistered, "patrol-coll", nil},
 		{"both sides ephemeral, nothing known", Options{},
 			docFlow(pTCP, "192.0.2.10:33000", "198.51.100.20:50000", capture.DirFirstPacket),
-			ClassDynamic, "", []string{FlagBothEphemeral, FlagGuessedDirection, FlagDynamicServer,
+			ports.ClassDynamic, "", []string{FlagBothEphemeral, FlagGuessedDirection, FlagDynamicServer,
 				"server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained}},
 		// IANA names most of 32768-49151; a name alone does not explain such a server port,
 		// and after a handshake the server is known, so not "both-ephemeral".
 		{"server in linux range, IANA name does not explain it", Options{},
 			docFlow(pTCP, "192.0.2.10:55000", "198.51.100.20:40000", capture.DirSYNACK),
-			ClassRegistered, "safetynetp", []string{"server-ephemeral:linux", FlagUnexplained}},
+			ports.ClassRegistered, "safetynetp", []string{"server-ephemeral:linux", FlagUnexplained}},
 		{"both ephemeral without a handshake", Options{},
 			docFlow(pTCP, "192.0.2.10:55000", "198.51.100.20:40000", capture.DirFirstPacket),
-			ClassRegistered, "safetynetp", []string{FlagBothEphemeral, FlagGuessedDirection, "server-ephemeral:linux", FlagUnexplained}},
+			ports.ClassRegistered, "safetynetp", []string{FlagBothEphemeral, FlagGuessedDirection, "server-ephemeral:linux", FlagUnexplained}},
 		{"server in windows range only, client below both ranges", Options{},
 			docFlow(pTCP, "192.0.2.10:1030", "198.51.100.20:61000", capture.DirSYN),
-			ClassDynamic, "", []string{FlagDynamicServer, "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagDynamicServer, "server-ephemeral:windows", FlagUnexplained}},
 		{"both ephemeral after a handshake: the server is known", Options{},
 			docFlow(pTCP, "192.0.2.10:51000", "198.51.100.20:61000", capture.DirSYN),
-			ClassDynamic, "", []string{FlagDynamicServer, "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagDynamicServer, "server-ephemeral:windows", FlagUnexplained}},
 		{"client ephemeral, server a curated service port", Options{},
 			docFlow(pTCP, "192.0.2.10:50001", "198.51.100.20:9392", capture.DirSYN),
-			ClassRegistered, "", nil},
-		{"no ephemeral ranges configured", Options{Ephemeral: []PortRange{}},
+			ports.ClassRegistered, "", nil},
+		{"no ephemeral ranges configured", Options{Ephemeral: []ports.Range{}},
 			docFlow(pTCP, "192.0.2.10:33000", "198.51.100.20:50000", capture.DirSYN),
-			ClassDynamic, "", []string{FlagDynamicServer, FlagUnexplained}},
-		{"custom range", Options{Ephemeral: []PortRange{{"appliance", 20000, 29999}}},
+			ports.ClassDynamic, "", []string{FlagDynamicServer, FlagUnexplained}},
+		{"custom range", Options{Ephemeral: []ports.Range{{Name: "appliance", Lo: 20000, Hi: 29999}}},
 			docFlow(pUDP, "192.0.2.10:20001", "198.51.100.20:24300", capture.DirFirstPacket),
-			ClassRegistered, "", []string{FlagBothEphemeral, FlagGuessedDirection, "server-ephemeral:appliance", FlagUnexplained}},
+			ports.ClassRegistered, "", []string{FlagBothEphemeral, FlagGuessedDirection, "server-ephemeral:appliance", FlagUnexplained}},
 		{"user service explains a dynamic port", Options{Services: userSvc},
 			docFlow(pTCP, "192.0.2.10:33000", "198.51.100.20:50005", capture.DirFirstPacket),
-			ClassDynamic, "app", []string{FlagGuessedDirection, FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows"}},
+			ports.ClassDynamic, "app", []string{FlagGuessedDirection, FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows"}},
 		{"user service overrides IANA", Options{Services: userSvc},
 			docFlow(pTCP, "192.0.2.10:55000", "198.51.100.20:40000", capture.DirSYN),
-			ClassRegistered, "api", []string{"server-ephemeral:linux"}},
+			ports.ClassRegistered, "api", []string{"server-ephemeral:linux"}},
 		{"user service is tcp only", Options{Services: userSvc},
 			docFlow(pUDP, "192.0.2.10:33000", "198.51.100.20:50005", capture.DirFirstPacket),
-			ClassDynamic, "", []string{FlagBothEphemeral, FlagGuessedDirection, FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagBothEphemeral, FlagGuessedDirection, FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained}},
 		{"sctp", Options{},
 			docFlow(pSCTP, "[2001:db8::1]:36412", "[2001:db8::2]:36412", capture.DirFirstPacket),
-			ClassRegistered, "s1-control", []string{FlagGuessedDirection, "server-ephemeral:linux"}},
-		{"icmp has no ports and no flags", Options{}, icmp, ClassNone, "", nil},
-		{"icmp direction is not flagged", Options{}, icmpGuess, ClassNone, "", nil},
+			ports.ClassRegistered, "s1-control", []string{FlagGuessedDirection, "server-ephemeral:linux"}},
+		{"icmp has no ports and no flags", Options{}, icmp, ports.ClassNone, "", nil},
+		{"icmp direction is not flagged", Options{}, icmpGuess, ports.ClassNone, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,23 +202,23 @@ func TestNewErrors(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{Options{Services: []UserService{{Name: "ok", Proto: "tcp", Ports: "1"}, {Name: "x", Proto: "icmp", Ports: "1"}}},
+		{Options{Services: []ports.UserService{{Name: "ok", Proto: "tcp", Ports: "1"}, {Name: "x", Proto: "icmp", Ports: "1"}}},
 			`services[1] (x).proto: "icmp" is not tcp, udp, sctp or dccp`},
-		{Options{Services: []UserService{{Name: "x", Proto: "", Ports: "1"}}},
+		{Options{Services: []ports.UserService{{Name: "x", Proto: "", Ports: "1"}}},
 			`services[0] (x).proto: "" is not`},
-		{Options{Services: []UserService{{Name: "x", Proto: "udp", Ports: "9010-9000"}}},
+		{Options{Services: []ports.UserService{{Name: "x", Proto: "udp", Ports: "9010-9000"}}},
 			`services[0] (x).ports: port range "9010-9000": starts at 9010`},
-		{Options{Services: []UserService{{Name: "x", Proto: "udp", Ports: "http"}}},
+		{Options{Services: []ports.UserService{{Name: "x", Proto: "udp", Ports: "http"}}},
 			`services[0] (x).ports: port range "http": "http" is not a port number`},
-		{Options{Services: []UserService{{Name: " ", Proto: "udp", Ports: "80"}}},
+		{Options{Services: []ports.UserService{{Name: " ", Proto: "udp", Ports: "80"}}},
 			`services[0].name: empty`},
-		{Options{Ephemeral: []PortRange{{"linux", 32768, 60999}, {"", 1, 2}}},
+		{Options{Ephemeral: []ports.Range{{Name: "linux", Lo: 32768, Hi: 60999}, {Name: "", Lo: 1, Hi: 2}}},
 			`ephemeral[1].name: empty`},
-		{Options{Ephemeral: []PortRange{{"my range", 1, 2}}},
+		{Options{Ephemeral: []ports.Range{{Name: "my range", Lo: 1, Hi: 2}}},
 			`ephemeral[0].name: "my range": character " " at 2`},
-		{Options{Ephemeral: []PortRange{{"a", 1, 2}, {"a", 3, 4}}},
+		{Options{Ephemeral: []ports.Range{{Name: "a", Lo: 1, Hi: 2}, {Name: "a", Lo: 3, Hi: 4}}},
 			`ephemeral[1].name: "a" used twice`},
-		{Options{Ephemeral: []PortRange{{"a", 5, 4}}},
+		{Options{Ephemeral: []ports.Range{{Name: "a", Lo: 5, Hi: 4}}},
 			`ephemeral[0] (a): lo 5 is above hi 4`},
 	}
 	for _, tt := range tests {
@@ -227,18 +234,18 @@ func TestNewCopiesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []PortRange{{"linux", 32768, 60999}, {"windows", 49152, 65535}}
-	if !slices.Equal(DefaultEphemeral, want) || !slices.Equal(c.ephemeral, want) {
-		t.Fatalf("DefaultEphemeral = %v, classifier uses %v; want %v", DefaultEphemeral, c.ephemeral, want)
+	want := []ports.Range{{Name: "linux", Lo: 32768, Hi: 60999}, {Name: "windows", Lo: 49152, Hi: 65535}}
+	if !slices.Equal(ports.DefaultEphemeral, want) || !slices.Equal(c.ephemeral, want) {
+		t.Fatalf("ports.DefaultEphemeral = %v, classifier uses %v; want %v", ports.DefaultEphemeral, c.ephemeral, want)
 	}
 	c.ephemeral[0].Hi = 1
-	if DefaultEphemeral[0].Hi != 60999 {
-		t.Errorf("the Classifier shares DefaultEphemeral's backing array")
+	if ports.DefaultEphemeral[0].Hi != 60999 {
+		t.Errorf("the Classifier shares ports.DefaultEphemeral's backing array")
 	}
 }
 
 func TestClassifierServices(t *testing.T) {
-	c, err := New(Options{Services: []UserService{
+	c, err := New(Options{Services: []ports.UserService{
 		{Name: "backup-agent", Proto: "tcp", Ports: "10005", Description: "Agent\nmanagement "},
 		{Name: "SSH", Proto: "tcp", Ports: "2222"},
 		{Name: "data", Proto: "tcp", Ports: "2500-3300"},
@@ -247,20 +254,20 @@ func TestClassifierServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s, ok := c.LookupService(pTCP, 10005); !ok || s.Name != "backup-agent" || s.Description != "Agent management" {
-		t.Errorf("LookupService(tcp, 10005) = %+v, %v; want the user's backup-agent", s, ok)
+		t.Errorf("ports.Lookup(tcp, 10005) = %+v, %v; want the user's backup-agent", s, ok)
 	}
 	if s, ok := c.LookupService(pUDP, 53); !ok || s.Name != "domain" {
-		t.Errorf("LookupService(udp, 53) = %+v, %v; want IANA's domain", s, ok)
+		t.Errorf("ports.Lookup(udp, 53) = %+v, %v; want IANA's domain", s, ok)
 	}
 	if s, ok := c.LookupService(pTCP, 2999); !ok || s.Name != "data" || s.Lo != 2500 || s.Hi != 3300 {
-		t.Errorf("LookupService(tcp, 2999) = %+v, %v; want data 2500-3300", s, ok)
+		t.Errorf("ports.Lookup(tcp, 2999) = %+v, %v; want data 2500-3300", s, ok)
 	}
 	var got []string
 	for _, s := range c.ServicesByName("ssh") {
 		got = append(got, capture.ProtoName(s.Proto)+"/"+s.Name+"/"+strconv.Itoa(int(s.Lo)))
 	}
 	if want := []string{"tcp/SSH/2222", "tcp/ssh/22", "udp/ssh/22", "sctp/ssh/22"}; !slices.Equal(got, want) {
-		t.Errorf("ServicesByName(ssh) = %q; want %q", got, want)
+		t.Errorf("ports.ByName(ssh) = %q; want %q", got, want)
 	}
 	for _, tt := range []struct {
 		proto uint8

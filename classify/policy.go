@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // A policy says which traffic a network is meant to carry: hosts and their Veeam roles
@@ -111,8 +112,8 @@ type PolicyRule struct {
 	Index  int // position in Policy.Rules, which is the match order
 	From   []PolicyTerm
 	To     []PolicyTerm
-	Proto  uint8      // IP protocol; 0 means any
-	Ports  []PortSpan // destination ports; nil means every port (and protocols without ports)
+	Proto  uint8        // IP protocol; 0 means any
+	Ports  []ports.Span // destination ports; nil means every port (and protocols without ports)
 	Expect Expect
 	Note   string
 	Veeam  *Rule // the matrix rule this rule was derived from, or nil for the user's rules
@@ -152,7 +153,7 @@ func (r *PolicyRule) Matches(f *capture.Flow) bool {
 	return r.from.contains(f.Client.Addr()) && r.to.contains(f.Server.Addr())
 }
 
-func spansContain(spans []PortSpan, port uint16) bool {
+func spansContain(spans []ports.Span, port uint16) bool {
 	for _, s := range spans {
 		if s.Contains(port) {
 			return true
@@ -549,7 +550,7 @@ func (l *policyLoader) veeamSection(e entry, defaults VeeamOptions) (*veeamSecti
 		if err != nil {
 			return nil, err
 		}
-		if _, _, err := ParsePortRange(r); err != nil {
+		if _, _, err := ports.ParseRange(r); err != nil {
 			return nil, l.at(v.val, "veeam.data_mover_range", "%v", err)
 		}
 		s.opts.DataMoverRange = r
@@ -903,19 +904,19 @@ func (l *policyLoader) terms(n *yaml.Node, field string) ([]PolicyTerm, error) {
 }
 
 // ports reads a ports value: a port, "lo-hi", a comma-separated list, or a list of those.
-func (l *policyLoader) ports(n *yaml.Node, field string) ([]PortSpan, error) {
+func (l *policyLoader) ports(n *yaml.Node, field string) ([]ports.Span, error) {
 	ws, ns, fs, err := l.words(n, field)
 	if err != nil {
 		return nil, err
 	}
-	var out []PortSpan
+	var out []ports.Span
 	for i, w := range ws {
 		for _, part := range strings.Split(w, ",") {
-			lo, hi, err := ParsePortRange(part)
+			lo, hi, err := ports.ParseRange(part)
 			if err != nil {
 				return nil, l.at(ns[i], fs[i], "%v", err)
 			}
-			s := PortSpan{lo, hi}
+			s := ports.Span{Lo: lo, Hi: hi}
 			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // FirewallOptions says how WriteFirewall renders a policy.
@@ -220,7 +221,7 @@ func nftSet(ps []netip.Prefix) string {
 	return "{ " + strings.Join(parts, ", ") + " }"
 }
 
-func nftPorts(spans []PortSpan) string {
+func nftPorts(spans []ports.Span) string {
 	parts := make([]string, len(spans))
 	for i, s := range spans {
 		parts[i] = s.String()
@@ -424,7 +425,7 @@ func rulesOverlap(a, b *PolicyRule) bool {
 	if a.Proto != 0 && b.Proto != 0 && a.Proto != b.Proto {
 		return false
 	}
-	if a.Ports != nil && b.Ports != nil && !slices.ContainsFunc(a.Ports, func(s PortSpan) bool {
+	if a.Ports != nil && b.Ports != nil && !slices.ContainsFunc(a.Ports, func(s ports.Span) bool {
 		return slices.ContainsFunc(b.Ports, s.Overlaps)
 	}) {
 		return false

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // LearnOptions configures a Learner. The zero value uses the defaults.
@@ -76,7 +77,7 @@ func NewLearner(m *Matrix, hosts []HostRoles, o LearnOptions) (*Learner, error) 
 	}
 	if o.Service == nil {
 		o.Service = func(proto uint8, port uint16) string {
-			s, _ := LookupService(proto, port)
+			s, _ := ports.Lookup(proto, port)
 			return s.Name
 		}
 	}
@@ -361,7 +362,7 @@ func (l *Learner) ruleNode(r *learnRule, names map[string]bool) *yaml.Node {
 		ps := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 		for _, p := range r.ports {
 			ps.Content = append(ps.Content, intNode(int(p)))
-			if ClassOf(p) == ClassDynamic {
+			if ports.ClassOf(p) == ports.ClassDynamic {
 				note += fmt.Sprintf("; %d is a dynamic port: check that it is fixed", p)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // testPolicy is a policy of every kind of term: addresses, prefixes, groups, roles
@@ -71,7 +72,7 @@ func TestLoadPolicy(t *testing.T) {
 	}
 	r := p.Rules[0]
 	if r.Name != "no-ssh-from-outside" || r.Expect != ExpectForbidden || r.Proto != capture.ProtoTCP || r.Line != 11 ||
-		!slices.Equal(r.Ports, []PortSpan{{22, 22}}) || r.Note != "nobody outside manages the repository" {
+		!slices.Equal(r.Ports, []ports.Span{{Lo: 22, Hi: 22}}) || r.Note != "nobody outside manages the repository" {
 		t.Errorf("rule 1: %+v", r)
 	}
 	// "repository" is a parent of repository-linux: both of its hosts are covered.
@@ -82,7 +83,7 @@ func TestLoadPolicy(t *testing.T) {
 	if !slices.Equal(to, []string{"192.0.2.30", "2001:db8::30"}) {
 		t.Errorf("rule 1 to units %v", to)
 	}
-	if got := p.Rules[1].Ports; !slices.Equal(got, []PortSpan{{9392, 9392}, {2500, 2502}}) {
+	if got := p.Rules[1].Ports; !slices.Equal(got, []ports.Span{{Lo: 9392, Hi: 9392}, {Lo: 2500, Hi: 2502}}) {
 		t.Errorf("console ports %v", got)
 	}
 	if u := p.Rules[2].FromUnits(); len(u) != 1 || !u[0].Any || u[0].Label != "any" {
@@ -279,7 +280,7 @@ rules:
 	if rules["veeam:proxy-to-esxi-902"] != nil {
 		t.Error("a rule to esxi was derived without an esxi host")
 	}
-	if r := rules["veeam:proxy-to-repository"]; r == nil || !slices.Contains(r.Ports, PortSpan{2500, 3300}) {
+	if r := rules["veeam:proxy-to-repository"]; r == nil || !slices.Contains(r.Ports, ports.Span{Lo: 2500, Hi: 3300}) {
 		t.Errorf("proxy-to-repository %+v", r)
 	}
 	// Options: the pre-v10 range, a changed port, allowed and excluded rules; the
@@ -295,7 +296,7 @@ rules:
 	if r := rules["veeam:legacy-transmission-range"]; r == nil || r.Expect != ExpectAllowed {
 		t.Errorf("legacy range not derived as allowed: %+v", r)
 	}
-	if r := rules["veeam:proxy-to-repository"]; r == nil || !slices.Contains(r.Ports, PortSpan{2500, 5000}) {
+	if r := rules["veeam:proxy-to-repository"]; r == nil || !slices.Contains(r.Ports, ports.Span{Lo: 2500, Hi: 5000}) {
 		t.Errorf("data_mover_range not applied: %+v", r)
 	}
 	if rules["veeam:backup-server-to-component-installer"] != nil {
@@ -312,7 +313,7 @@ rules:
 	if r := rules["veeam:console-to-backup-server-9392"]; r != nil {
 		t.Errorf("console rule derived without a console host: %+v", r)
 	}
-	if r := rules["veeam:backup-server-to-component-datamover"]; r == nil || !slices.Contains(r.Ports, PortSpan{7000, 7000}) {
+	if r := rules["veeam:backup-server-to-component-datamover"]; r == nil || !slices.Contains(r.Ports, ports.Span{Lo: 7000, Hi: 7000}) {
 		t.Errorf("veeam.ports.data-mover not applied: %+v", r)
 	}
 	if got := q.Matrix().Options(); !slices.Equal(got.Versions, []string{"12"}) || got.Ports["backup-service"] != 9500 || got.Ports["data-mover"] != 7000 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // Outcome is what the network did with a connection attempt, and the verdict of a
@@ -259,7 +260,7 @@ type RequiredCheck struct {
 	Rule     *PolicyRule
 	From, To PolicyUnit
 	Proto    uint8
-	Ports    PortSpan // the port checked; a whole range when none of its ports was tried
+	Ports    ports.Span // the port checked; a whole range when none of its ports was tried
 	Verdict  Outcome
 	Evidence
 }
@@ -336,9 +337,9 @@ func (p *Policy) NewVerifier() *Verifier {
 
 // checkSpans are the spans a required rule is checked over: its ports, or one
 // pseudo-port 0 for protocols without ports.
-func checkSpans(r *PolicyRule) []PortSpan {
+func checkSpans(r *PolicyRule) []ports.Span {
 	if r.Ports == nil {
-		return []PortSpan{{0, 0}}
+		return []ports.Span{{Lo: 0, Hi: 0}}
 	}
 	return r.Ports
 }
@@ -389,7 +390,7 @@ func (v *Verifier) Add(f *capture.Flow) {
 
 func (v *Verifier) addRequired(r *PolicyRule, f *capture.Flow, o Outcome) {
 	client, server, port := f.Client.Addr(), f.Server.Addr(), f.Server.Port()
-	si := slices.IndexFunc(checkSpans(r), func(s PortSpan) bool { return s.Contains(port) })
+	si := slices.IndexFunc(checkSpans(r), func(s ports.Span) bool { return s.Contains(port) })
 	if si < 0 {
 		return
 	}
@@ -412,7 +413,7 @@ func (v *Verifier) addRequired(r *PolicyRule, f *capture.Flow, o Outcome) {
 			}
 			c := v.required[k]
 			if c == nil {
-				c = &RequiredCheck{Rule: r, From: fu, To: tu, Proto: f.Proto, Ports: PortSpan{port, port}}
+				c = &RequiredCheck{Rule: r, From: fu, To: tu, Proto: f.Proto, Ports: ports.Span{Lo: port, Hi: port}}
 				v.required[k] = c
 			}
 			c.add(f, o)
@@ -434,8 +435,8 @@ func (v *Verifier) Result() *Verification {
 					continue
 				}
 				for si, span := range checkSpans(r) {
-					add := func(k reqKey, ports PortSpan) {
-						c := RequiredCheck{Rule: r, From: fu, To: tu, Proto: r.Proto, Ports: ports, Verdict: OutcomeNotTested}
+					add := func(k reqKey, span ports.Span) {
+						c := RequiredCheck{Rule: r, From: fu, To: tu, Proto: r.Proto, Ports: span, Verdict: OutcomeNotTested}
 						if seen := v.required[k]; seen != nil {
 							c = *seen
 							c.Verdict = c.Outcome()
@@ -444,15 +445,15 @@ func (v *Verifier) Result() *Verification {
 						res.Required = append(res.Required, c)
 					}
 					k := reqKey{r.Index, fi, ti, si, 0}
-					ports := v.ranges[k]
-					if span.Lo == span.Hi || len(ports) == 0 {
+					tried := v.ranges[k]
+					if span.Lo == span.Hi || len(tried) == 0 {
 						add(k, span)
 						continue
 					}
-					slices.Sort(ports)
-					for _, p := range ports {
+					slices.Sort(tried)
+					for _, p := range tried {
 						k.port = p
-						add(k, PortSpan{p, p})
+						add(k, ports.Span{Lo: p, Hi: p})
 					}
 				}
 			}

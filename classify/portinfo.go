@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // ErrUnknownRole is wrapped by errors about a role name the matrix does not know.
@@ -32,7 +33,7 @@ type PortInfo struct {
 // PortEntry describes one port or range.
 type PortEntry struct {
 	Proto     string        `json:"proto"` // "tcp", "udp", "sctp", "dccp" or "any"
-	Ports     PortSpan      `json:"ports"`
+	Ports     ports.Span    `json:"ports"`
 	Classes   []string      `json:"classes"`             // IANA port classes the ports fall in
 	IANA      []IANAService `json:"iana,omitempty"`      // at most 20, by port then protocol
 	IANACount int           `json:"iana_count"`          // all IANA entries on these ports
@@ -42,10 +43,10 @@ type PortEntry struct {
 
 // IANAService is one IANA registry entry.
 type IANAService struct {
-	Name        string   `json:"name"`
-	Proto       string   `json:"proto"`
-	Ports       PortSpan `json:"ports"`
-	Description string   `json:"description,omitempty"`
+	Name        string     `json:"name"`
+	Proto       string     `json:"proto"`
+	Ports       ports.Span `json:"ports"`
+	Description string     `json:"description,omitempty"`
 }
 
 // RuleRef is a Veeam rule as `portclass ports` shows it.
@@ -78,7 +79,7 @@ var veeamProtoNumbers = map[string]uint8{"tcp": capture.ProtoTCP, "udp": capture
 // rule ids. For each port or range: the IANA classes, the IANA entries, the ephemeral
 // ranges it overlaps (names from ephemeral) and every active Veeam rule that uses one of
 // its ports. An error wraps ErrUnknownQuery.
-func (m *Matrix) DescribePorts(query string, ephemeral []PortRange) (*PortInfo, error) {
+func (m *Matrix) DescribePorts(query string, ephemeral []ports.Range) (*PortInfo, error) {
 	q := strings.TrimSpace(query)
 	info := &PortInfo{Query: q, Ports: []PortEntry{}}
 	proto := "any"
@@ -90,20 +91,20 @@ func (m *Matrix) DescribePorts(query string, ephemeral []PortRange) (*PortInfo, 
 		proto, rest = strings.ToLower(p), strings.TrimSpace(r)
 	}
 	if rest != "" && rest[0] >= '0' && rest[0] <= '9' {
-		lo, hi, err := ParsePortRange(rest)
+		lo, hi, err := ports.ParseRange(rest)
 		if err != nil {
 			return nil, fmt.Errorf("ports %q: %w", query, err)
 		}
-		info.Ports = append(info.Ports, m.portEntry(proto, PortSpan{lo, hi}, ephemeral))
+		info.Ports = append(info.Ports, m.portEntry(proto, ports.Span{Lo: lo, Hi: hi}, ephemeral))
 		return info, nil
 	}
 	if rest == "" {
 		return nil, fmt.Errorf("ports %q: empty: %w", query, ErrUnknownQuery)
 	}
 	// A service name: IANA entries grouped by port span.
-	var spans []PortSpan
-	protos := map[PortSpan][]string{}
-	for _, s := range ServicesByName(rest) {
+	var spans []ports.Span
+	protos := map[ports.Span][]string{}
+	for _, s := range ports.ByName(rest) {
 		pn := capture.ProtoName(s.Proto)
 		if s.Proto == 33 {
 			pn = "dccp"
@@ -111,7 +112,7 @@ func (m *Matrix) DescribePorts(query string, ephemeral []PortRange) (*PortInfo, 
 		if proto != "any" && pn != proto {
 			continue
 		}
-		sp := PortSpan{s.Lo, s.Hi}
+		sp := ports.Span{Lo: s.Lo, Hi: s.Hi}
 		if _, ok := protos[sp]; !ok {
 			spans = append(spans, sp)
 		}
@@ -145,16 +146,16 @@ func (m *Matrix) rulesByID() []*Rule {
 }
 
 // portEntry describes span for proto ("any" for all).
-func (m *Matrix) portEntry(proto string, span PortSpan, ephemeral []PortRange) PortEntry {
+func (m *Matrix) portEntry(proto string, span ports.Span, ephemeral []ports.Range) PortEntry {
 	e := PortEntry{Proto: proto, Ports: span}
-	for _, c := range []PortClass{ClassWellKnown, ClassRegistered, ClassDynamic} {
+	for _, c := range []ports.Class{ports.ClassWellKnown, ports.ClassRegistered, ports.ClassDynamic} {
 		lo, hi := veeamClassSpan(c)
-		if span.Overlaps(PortSpan{lo, hi}) {
+		if span.Overlaps(ports.Span{Lo: lo, Hi: hi}) {
 			e.Classes = append(e.Classes, c.String())
 		}
 	}
 	for _, r := range ephemeral {
-		if span.Overlaps(PortSpan{r.Lo, r.Hi}) {
+		if span.Overlaps(ports.Span{Lo: r.Lo, Hi: r.Hi}) {
 			e.Ephemeral = append(e.Ephemeral, r.Name)
 		}
 	}
@@ -165,14 +166,14 @@ func (m *Matrix) portEntry(proto string, span PortSpan, ephemeral []PortRange) P
 		}
 		num := veeamProtoNumbers[pn]
 		for p := uint32(span.Lo); p <= uint32(span.Hi); {
-			s, ok := LookupService(num, uint16(p))
+			s, ok := ports.Lookup(num, uint16(p))
 			if !ok {
 				p++
 				continue
 			}
 			e.IANACount++
 			if len(e.IANA) < portInfoMaxIANA || span.Lo == span.Hi {
-				e.IANA = append(e.IANA, IANAService{Name: s.Name, Proto: pn, Ports: PortSpan{s.Lo, s.Hi}, Description: s.Description})
+				e.IANA = append(e.IANA, IANAService{Name: s.Name, Proto: pn, Ports: ports.Span{Lo: s.Lo, Hi: s.Hi}, Description: s.Description})
 			}
 			p = uint32(s.Hi) + 1
 		}
@@ -193,13 +194,13 @@ func (m *Matrix) portEntry(proto string, span PortSpan, ephemeral []PortRange) P
 }
 
 // veeamClassSpan returns the ports of class c.
-func veeamClassSpan(c PortClass) (lo, hi uint16) {
+func veeamClassSpan(c ports.Class) (lo, hi uint16) {
 	switch c {
-	case ClassWellKnown:
+	case ports.ClassWellKnown:
 		return 0, 1023
-	case ClassRegistered:
+	case ports.ClassRegistered:
 		return 1024, 49151
-	case ClassDynamic:
+	case ports.ClassDynamic:
 		return 49152, 65535
 	}
 	return 1, 0
@@ -269,13 +270,13 @@ func veeamAddPorts(set map[string]bool, r *Rule) {
 func veeamSortedPorts(set map[string]bool) []string {
 	type k struct {
 		proto string
-		span  PortSpan
+		span  ports.Span
 		text  string
 	}
 	var ks []k
 	for t := range set {
 		p, s, _ := strings.Cut(t, "/")
-		var sp PortSpan
+		var sp ports.Span
 		_ = sp.UnmarshalText([]byte(s))
 		ks = append(ks, k{p, sp, t})
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 func vtRuleIDs(refs []RuleRef) []string {
@@ -22,30 +23,30 @@ func TestDescribePorts(t *testing.T) {
 	tests := []struct {
 		query     string
 		proto     string
-		span      PortSpan
+		span      ports.Span
 		classes   []string
 		ephemeral []string
 		rules     []string // must be listed
 		notRules  []string // must not be listed
 		iana      string   // an IANA name that must be listed
 	}{
-		{"6162", "any", PortSpan{6162, 6162}, []string{"registered"}, nil,
+		{"6162", "any", ports.Span{Lo: 6162, Hi: 6162}, []string{"registered"}, nil,
 			[]string{"backup-server-to-component-datamover", "proxy-to-repository", "repo-hardened-datamover"}, []string{"backup-server-to-component-installer"}, ""},
-		{"tcp/6160", "tcp", PortSpan{6160, 6160}, []string{"registered"}, nil,
+		{"tcp/6160", "tcp", ports.Span{Lo: 6160, Hi: 6160}, []string{"registered"}, nil,
 			[]string{"backup-server-to-component-installer", "gip-to-guest-installer"}, nil, ""},
-		{"2500-3300", "any", PortSpan{2500, 3300}, []string{"registered"}, nil,
+		{"2500-3300", "any", ports.Span{Lo: 2500, Hi: 3300}, []string{"registered"}, nil,
 			[]string{"proxy-to-repository", "em-to-backup-server-catalog-range", "cloud-gateway-to-sp-vspc-agent"}, []string{"legacy-transmission-range"}, ""},
-		{"udp/53", "udp", PortSpan{53, 53}, []string{"well-known"}, nil, []string{"any-to-dns-udp"}, []string{"any-to-dns-tcp"}, "domain"},
-		{"TCP/53", "tcp", PortSpan{53, 53}, []string{"well-known"}, nil, []string{"any-to-dns-tcp"}, []string{"any-to-dns-udp"}, "domain"},
-		{"51515", "any", PortSpan{51515, 51515}, []string{"dynamic"}, []string{"linux", "windows"},
+		{"udp/53", "udp", ports.Span{Lo: 53, Hi: 53}, []string{"well-known"}, nil, []string{"any-to-dns-udp"}, []string{"any-to-dns-tcp"}, "domain"},
+		{"TCP/53", "tcp", ports.Span{Lo: 53, Hi: 53}, []string{"well-known"}, nil, []string{"any-to-dns-tcp"}, []string{"any-to-dns-udp"}, "domain"},
+		{"51515", "any", ports.Span{Lo: 51515, Hi: 51515}, []string{"dynamic"}, []string{"linux", "windows"},
 			[]string{"backup-server-to-windows-dynrpc", "em-to-backup-server-rpc", "helper-host-linux-ephemeral"}, nil, ""},
-		{"40000-50000", "any", PortSpan{40000, 50000}, []string{"registered", "dynamic"}, []string{"linux", "windows"}, []string{"backup-server-to-windows-dynrpc"}, nil, ""},
-		{"1000-1100", "any", PortSpan{1000, 1100}, []string{"well-known", "registered"}, nil, []string{"esxi-to-vpower-mountd-tcp", "mount-to-sql-restore-runtime"}, nil, ""},
-		{"ssh", "any", PortSpan{22, 22}, []string{"well-known"}, nil, []string{"backup-server-to-linux-ssh"}, nil, "ssh"},
+		{"40000-50000", "any", ports.Span{Lo: 40000, Hi: 50000}, []string{"registered", "dynamic"}, []string{"linux", "windows"}, []string{"backup-server-to-windows-dynrpc"}, nil, ""},
+		{"1000-1100", "any", ports.Span{Lo: 1000, Hi: 1100}, []string{"well-known", "registered"}, nil, []string{"esxi-to-vpower-mountd-tcp", "mount-to-sql-restore-runtime"}, nil, ""},
+		{"ssh", "any", ports.Span{Lo: 22, Hi: 22}, []string{"well-known"}, nil, []string{"backup-server-to-linux-ssh"}, nil, "ssh"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			pi, err := m.DescribePorts(tt.query, DefaultEphemeral)
+			pi, err := m.DescribePorts(tt.query, ports.DefaultEphemeral)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestDescribePorts(t *testing.T) {
 			// IANA entries are those of the registry table.
 			for _, s := range e.IANA {
 				num := map[string]uint8{"tcp": capture.ProtoTCP, "udp": capture.ProtoUDP, "sctp": capture.ProtoSCTP, "dccp": 33}[s.Proto]
-				got, ok := LookupService(num, s.Ports.Lo)
+				got, ok := ports.Lookup(num, s.Ports.Lo)
 				if !ok || got.Name != s.Name {
 					t.Errorf("IANA entry %+v not in the table", s)
 				}
@@ -136,7 +137,7 @@ func TestDescribePortsServiceNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pi.Ports) != 1 || pi.Ports[0].Ports != (PortSpan{22, 22}) {
+	if len(pi.Ports) != 1 || pi.Ports[0].Ports != (ports.Span{Lo: 22, Hi: 22}) {
 		t.Errorf("ssh ports %+v", pi.Ports)
 	}
 	if !slices.Contains(vtRuleIDs(pi.VeeamServices), "admin-to-backup-server-ssh") {
@@ -214,7 +215,7 @@ func FuzzDescribePorts(f *testing.F) {
 	}
 	m := DefaultMatrix()
 	f.Fuzz(func(t *testing.T, q string) {
-		pi, err := m.DescribePorts(q, DefaultEphemeral)
+		pi, err := m.DescribePorts(q, ports.DefaultEphemeral)
 		if err != nil {
 			return
 		}

@@ -10,12 +10,12 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // VeeamPre10Upgraded is the version qualifier of components added before v10 and upgraded
@@ -29,43 +29,10 @@ var veeamCurrentVersions = []string{"12", "13"}
 
 // veeamDefaultTransmission is the Data Mover transmission-channel range of installs made
 // with v10 or later; VeeamOptions.DataMoverRange replaces it.
-var veeamDefaultTransmission = PortSpan{2500, 3300}
-
-// PortSpan is an inclusive range of ports; Lo == Hi for a single port. Its text form is
-// "6162" or "2500-3300", in JSON too.
-type PortSpan struct {
-	Lo, Hi uint16
-}
-
-// Contains reports whether Lo <= port <= Hi.
-func (s PortSpan) Contains(port uint16) bool { return s.Lo <= port && port <= s.Hi }
-
-// Overlaps reports whether s and o share a port.
-func (s PortSpan) Overlaps(o PortSpan) bool { return s.Lo <= o.Hi && o.Lo <= s.Hi }
-
-// String is "6162" or "2500-3300".
-func (s PortSpan) String() string {
-	if s.Lo == s.Hi {
-		return strconv.Itoa(int(s.Lo))
-	}
-	return strconv.Itoa(int(s.Lo)) + "-" + strconv.Itoa(int(s.Hi))
-}
-
-// MarshalText writes s.String().
-func (s PortSpan) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText parses "6162" or "2500-3300" with ParsePortRange.
-func (s *PortSpan) UnmarshalText(b []byte) error {
-	lo, hi, err := ParsePortRange(string(b))
-	if err != nil {
-		return err
-	}
-	*s = PortSpan{lo, hi}
-	return nil
-}
+var veeamDefaultTransmission = ports.Span{Lo: 2500, Hi: 3300}
 
 // veeamSpansString joins spans with ", ".
-func veeamSpansString(spans []PortSpan) string {
+func veeamSpansString(spans []ports.Span) string {
 	var b strings.Builder
 	for i, s := range spans {
 		if i > 0 {
@@ -89,19 +56,19 @@ type Role struct {
 // public page it was read on (Source). Rules returned by a Matrix are shared and must not
 // be modified.
 type Rule struct {
-	ID          string     `json:"id"`
-	From        string     `json:"from"`     // role that opens the connection
-	To          string     `json:"to"`       // role that accepts it
-	Protocol    string     `json:"protocol"` // "tcp", "udp" or "both"
-	Ports       []PortSpan `json:"ports"`    // destination ports on To, after VeeamOptions
-	Service     string     `json:"service"`
-	Description string     `json:"description"`
-	Source      string     `json:"source"`   // URL of the documentation page
-	Versions    []string   `json:"versions"` // releases and qualifiers the rule holds for
-	Notes       string     `json:"notes,omitempty"`
-	Verified    []string   `json:"verified,omitempty"` // documentation generations actually read
-	AlsoSee     []string   `json:"also_see,omitempty"` // corroborating URLs
-	Caveats     []string   `json:"caveats,omitempty"`  // keys of Matrix.Caveat
+	ID          string       `json:"id"`
+	From        string       `json:"from"`     // role that opens the connection
+	To          string       `json:"to"`       // role that accepts it
+	Protocol    string       `json:"protocol"` // "tcp", "udp" or "both"
+	Ports       []ports.Span `json:"ports"`    // destination ports on To, after VeeamOptions
+	Service     string       `json:"service"`
+	Description string       `json:"description"`
+	Source      string       `json:"source"`   // URL of the documentation page
+	Versions    []string     `json:"versions"` // releases and qualifiers the rule holds for
+	Notes       string       `json:"notes,omitempty"`
+	Verified    []string     `json:"verified,omitempty"` // documentation generations actually read
+	AlsoSee     []string     `json:"also_see,omitempty"` // corroborating URLs
+	Caveats     []string     `json:"caveats,omitempty"`  // keys of Matrix.Caveat
 
 	from, to int // indexes of From and To in the matrix's roles
 }
@@ -366,16 +333,16 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 		if len(fr.Ports) == 0 {
 			return nil, fmt.Errorf("%s: ports: empty", where)
 		}
-		spans := make([]PortSpan, 0, len(fr.Ports))
+		spans := make([]ports.Span, 0, len(fr.Ports))
 		for _, n := range fr.Ports {
 			if !n.Scalar {
 				return nil, fmt.Errorf("%s: ports: line %d: not a port or range", where, n.Line)
 			}
-			lo, hi, err := ParsePortRange(n.Value)
+			lo, hi, err := ports.ParseRange(n.Value)
 			if err != nil {
 				return nil, fmt.Errorf("%s: ports: line %d: %w", where, n.Line, err)
 			}
-			spans = append(spans, PortSpan{lo, hi})
+			spans = append(spans, ports.Span{Lo: lo, Hi: hi})
 		}
 		if !strings.HasPrefix(fr.Source, "https://") && !strings.HasPrefix(fr.Source, "http://") {
 			return nil, fmt.Errorf("%s: source: %q is not an http(s) URL", where, fr.Source)
@@ -484,26 +451,26 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 	for _, v := range norm.Versions {
 		selected[v] = true
 	}
-	var dm PortSpan
+	var dm ports.Span
 	if norm.DataMoverRange != "" {
-		dm.Lo, dm.Hi, _ = ParsePortRange(norm.DataMoverRange) // checked by normalize
+		dm.Lo, dm.Hi, _ = ports.ParseRange(norm.DataMoverRange) // checked by normalize
 	}
 	for _, r := range m.all {
 		if !veeamActive(r.Versions, selected) {
 			continue
 		}
 		var notes []string
-		ports, cloned := r.Ports, false
+		spans, cloned := r.Ports, false
 		changed := func() { // copy on first write: r is shared with m
 			if !cloned {
-				ports, cloned = slices.Clone(r.Ports), true
+				spans, cloned = slices.Clone(r.Ports), true
 			}
 		}
 		if norm.DataMoverRange != "" && dm != veeamDefaultTransmission {
 			for i, s := range r.Ports {
 				if s == veeamDefaultTransmission {
 					changed()
-					ports[i] = dm
+					spans[i] = dm
 					notes = append(notes, fmt.Sprintf("range %s replaced by %s (veeam.data_mover_range)", s, dm))
 				}
 			}
@@ -516,7 +483,7 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 			for i, s := range r.Ports {
 				if s.Lo == s.Hi && slices.Contains(c.defaults, s.Lo) && s.Lo != p {
 					changed()
-					ports[i] = PortSpan{p, p}
+					spans[i] = ports.Span{Lo: p, Hi: p}
 					notes = append(notes, fmt.Sprintf("port %d replaced by %d (veeam.ports.%s)", s.Lo, p, c.key))
 				}
 			}
@@ -524,7 +491,7 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 		rule := r
 		if len(notes) > 0 {
 			c := *r
-			c.Ports = ports
+			c.Ports = spans
 			c.Notes = strings.TrimSpace(r.Notes + " Changed by the configuration: " + strings.Join(notes, "; ") + ".")
 			rule = &c
 		}
@@ -556,7 +523,7 @@ func (m *Matrix) normalize(o VeeamOptions) (VeeamOptions, error) {
 	}
 	sort.Strings(n.Versions)
 	if s := strings.TrimSpace(o.DataMoverRange); s != "" {
-		if _, _, err := ParsePortRange(s); err != nil {
+		if _, _, err := ports.ParseRange(s); err != nil {
 			return n, fmt.Errorf("veeam.data_mover_range: %w", err)
 		}
 		n.DataMoverRange = s

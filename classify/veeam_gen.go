@@ -2,6 +2,8 @@
 
 package classify
 
+import "github.com/portclass/portclass/classify/ports"
+
 // veeamRoles are the roles of veeam.yaml, in file order.
 var veeamRoles = [...]Role{
 	{Name: "veeam-component", Description: "Any server managed by Veeam B&R that runs Veeam services (Installer/Deployer, Data Mover); abstract parent.", Parents: []string{}},
@@ -83,7 +85,7 @@ var veeamRoles = [...]Role{
 var veeamRules = [...]Rule{
 	{
 		ID: "console-to-backup-server-9392", From: "console", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9392, 9392}},
+		Ports:       []ports.Span{{Lo: 9392, Hi: 9392}},
 		Service:     "Veeam Backup Service",
 		Description: "Remote Windows console attaches to the Veeam Backup Service on the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/install_vbr_service_ports.html?ver=13",
@@ -95,7 +97,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-backup-server-443", From: "console", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Backup server HTTPS endpoint (web UI / remote console)",
 		Description: "In v13 the web UI and the remote console reach the backup server over HTTPS.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -107,7 +109,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "webui-to-backup-server-80", From: "console", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "Web UI HTTP redirect",
 		Description: "Optional plain-HTTP listener that only redirects the web UI to HTTPS.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -119,7 +121,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-backup-server-9420", From: "console", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9420, 9420}},
+		Ports:       []ports.Span{{Lo: 9420, Hi: 9420}},
 		Service:     "Console automatic update",
 		Description: "Console checks the backup server for console updates.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -131,7 +133,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-backup-server-9396", From: "console", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9396, 9396}},
+		Ports:       []ports.Span{{Lo: 9396, Hi: 9396}},
 		Service:     "Veeam UI Service (gRPC)",
 		Description: "Console talks gRPC to the UI service that serves database queries and caching.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -143,7 +145,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "admin-to-backup-server-rdp", From: "admin-workstation", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{3389, 3389}},
+		Ports:       []ports.Span{{Lo: 3389, Hi: 3389}},
 		Service:     "Remote Desktop",
 		Description: "RDP access to a Windows-based backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -155,7 +157,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "admin-to-backup-server-ssh", From: "admin-workstation", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "SSH",
 		Description: "SSH to a Linux backup server built from the Veeam Software Appliance ISO.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -167,7 +169,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "admin-to-backup-server-hostmgmt", From: "admin-workstation", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10443, 10443}},
+		Ports:       []ports.Span{{Lo: 10443, Hi: 10443}},
 		Service:     "Host Management console",
 		Description: "Host Management web console of a Veeam Software Appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -179,7 +181,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "rest-client-to-backup-server-9419", From: "rest-client", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9419, 9419}},
+		Ports:       []ports.Span{{Lo: 9419, Hi: 9419}},
 		Service:     "VBR REST API",
 		Description: "Default listener of the Veeam Backup & Replication REST API.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -191,7 +193,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "rest-client-to-backup-server-443", From: "rest-client", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "VBR REST API via web UI backend",
 		Description: "Public REST API reached through the web UI backend instead of 9419.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -203,7 +205,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-server-to-backup-server-9401", From: "mount-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9401, 9401}},
+		Ports:       []ports.Span{{Lo: 9401, Hi: 9401}},
 		Service:     "Veeam Backup Service (secure connections port)",
 		Description: "Mount server talks back to the backup server; also used for Copy to / Mount to console during Windows FLR.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/install_vbr_service_ports.html?ver=13",
@@ -215,7 +217,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-server-to-backup-server-443", From: "mount-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Backup server HTTPS endpoint",
 		Description: "Mount server reaches the backup server over HTTPS during file-level recovery (v13).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -227,7 +229,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "infra-appliance-to-backup-server-443", From: "veeam-infrastructure-appliance", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Identity/authentication",
 		Description: "Infrastructure Appliance authenticates connections coming from the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -239,7 +241,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "scvmm-to-backup-server-443", From: "scvmm", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam PowerShell Management Service",
 		Description: "SCVMM authorizes against the backup server's PowerShell management service.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -251,7 +253,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-backup-server-dm", From: "backup-proxy", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Proxy sends malware-detection/ransomware index metadata to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -263,7 +265,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repository-to-backup-server-dm", From: "repository", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Repository exchanges data with the backup server (backup server as copy target, file copy).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -275,7 +277,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-backup-server-dm", From: "gateway-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Gateway server data channel back to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -287,7 +289,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-server-to-backup-server-dm", From: "mount-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Mount server data channel back to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -299,7 +301,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-server-to-backup-server-dm", From: "tape-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Tape server data channel to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -311,7 +313,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "file-server-to-backup-server-dm", From: "file-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "File server (unstructured data source) data channel to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -323,7 +325,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "ha-primary-to-standby", From: "backup-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{8008, 8008}, {8500, 8500}},
+		Ports:       []ports.Span{{Lo: 8008, Hi: 8008}, {Lo: 8500, Hi: 8500}},
 		Service:     "PostgreSQL HA cluster management",
 		Description: "Primary and standby backup servers (Software Appliance HA cluster) coordinate the PostgreSQL cluster.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -335,7 +337,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-mssql", From: "backup-server", To: "sql-server", Protocol: "tcp",
-		Ports:       []PortSpan{{1433, 1433}},
+		Ports:       []ports.Span{{Lo: 1433, Hi: 1433}},
 		Service:     "Microsoft SQL Server",
 		Description: "Configuration database on a default SQL Server instance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -347,7 +349,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-postgresql", From: "backup-server", To: "postgresql", Protocol: "tcp",
-		Ports:       []PortSpan{{5432, 5432}},
+		Ports:       []ports.Span{{Lo: 5432, Hi: 5432}},
 		Service:     "PostgreSQL",
 		Description: "Configuration database on PostgreSQL (the engine the current installer deploys by default).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -359,7 +361,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "any-to-dns-udp", From: "any", To: "dns-server", Protocol: "udp",
-		Ports:       []PortSpan{{53, 53}},
+		Ports:       []ports.Span{{Lo: 53, Hi: 53}},
 		Service:     "DNS",
 		Description: "Forward/reverse name resolution for every backup component.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -371,7 +373,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "any-to-dns-tcp", From: "any", To: "dns-server", Protocol: "tcp",
-		Ports:       []PortSpan{{53, 53}},
+		Ports:       []ports.Span{{Lo: 53, Hi: 53}},
 		Service:     "DNS",
 		Description: "DNS over TCP (listed from the May 2026 v13 revision).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -383,7 +385,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-smtp", From: "backup-server", To: "smtp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{25, 25}, {587, 587}},
+		Ports:       []ports.Span{{Lo: 25, Hi: 25}, {Lo: 587, Hi: 587}},
 		Service:     "SMTP",
 		Description: "E-mail notifications (587 when SSL/TLS is on).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -395,7 +397,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-mail-api", From: "backup-server", To: "saas-api", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Microsoft Graph / Gmail API",
 		Description: "OAuth-based mail notifications through Microsoft Graph or Gmail REST APIs.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -407,7 +409,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-license-server", From: "backup-server", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam License Update Server",
 		Description: "Automatic license update (autolk.veeam.com, vbr.butler.veeam.com).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -419,7 +421,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-update-notification-443", From: "backup-server", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam Update Notification Server",
 		Description: "Checks dev.veeam.com and *.butler.veeam.com for product updates over HTTPS.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -431,7 +433,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-update-notification-80", From: "backup-server", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "Veeam Update Notification Server",
 		Description: "Update-notification download over plain HTTP as listed in the v13 Cloud Connect guide.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -443,7 +445,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-update-repository", From: "backup-server", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}, {80, 80}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}, {Lo: 80, Hi: 80}},
 		Service:     "Veeam Update Repository",
 		Description: "Software/Infrastructure Appliances pull OS and product updates from repository.veeam.com or a local mirror.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -455,7 +457,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "infra-appliance-to-update-repository", From: "veeam-infrastructure-appliance", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}, {80, 80}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}, {Lo: 80, Hi: 80}},
 		Service:     "Veeam Update Repository",
 		Description: "Infrastructure Appliances pull updates from repository.veeam.com or a mirror.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -467,7 +469,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-ai-assistant", From: "console", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam AI Assistant",
 		Description: "Console/web UI calls rest-ai.veeam.com.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -479,7 +481,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-license-crl", From: "backup-server", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "Certificate validation",
 		Description: "Revocation checks for the license server certificate (*.ss2.us, *.amazontrust.com).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -491,7 +493,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-crl", From: "backup-server", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}},
 		Service:     "CRL / OCSP",
 		Description: "Revocation lists of the CA that issued component certificates.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -503,7 +505,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-kms", From: "backup-server", To: "kms-server", Protocol: "tcp",
-		Ports:       []PortSpan{{5696, 5696}},
+		Ports:       []ports.Span{{Lo: 5696, Hi: 5696}},
 		Service:     "KMIP",
 		Description: "Key Management System integration.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -515,7 +517,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-syslog-514-tcp", From: "backup-server", To: "syslog-server", Protocol: "tcp",
-		Ports:       []PortSpan{{514, 514}},
+		Ports:       []ports.Span{{Lo: 514, Hi: 514}},
 		Service:     "Syslog",
 		Description: "Event forwarding to a syslog server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -527,7 +529,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-syslog-514-udp", From: "backup-server", To: "syslog-server", Protocol: "udp",
-		Ports:       []PortSpan{{514, 514}},
+		Ports:       []ports.Span{{Lo: 514, Hi: 514}},
 		Service:     "Syslog",
 		Description: "Event forwarding to a syslog server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -539,7 +541,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-syslog-tls", From: "backup-server", To: "syslog-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6514, 6514}},
+		Ports:       []ports.Span{{Lo: 6514, Hi: 6514}},
 		Service:     "Syslog over TLS",
 		Description: "Encrypted syslog forwarding.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -551,7 +553,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-ntp", From: "backup-server", To: "ntp-server", Protocol: "udp",
-		Ports:       []PortSpan{{123, 123}},
+		Ports:       []ports.Span{{Lo: 123, Hi: 123}},
 		Service:     "NTP",
 		Description: "Time sync for Linux appliances.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -563,7 +565,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-nts", From: "backup-server", To: "ntp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{4460, 4460}},
+		Ports:       []ports.Span{{Lo: 4460, Hi: 4460}},
 		Service:     "NTS key exchange",
 		Description: "Network Time Security key exchange for appliances.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -575,7 +577,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "infra-appliance-to-ntp", From: "veeam-infrastructure-appliance", To: "ntp-server", Protocol: "udp",
-		Ports:       []PortSpan{{123, 123}},
+		Ports:       []ports.Span{{Lo: 123, Hi: 123}},
 		Service:     "NTP",
 		Description: "Time sync for Infrastructure Appliances.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -587,7 +589,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dc-ldap", From: "backup-server", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{389, 389}, {636, 636}, {3268, 3268}, {3269, 3269}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}, {Lo: 636, Hi: 636}, {Lo: 3268, Hi: 3268}, {Lo: 3269, Hi: 3269}},
 		Service:     "LDAP / LDAPS / Global Catalog",
 		Description: "Directory lookups and Kerberos-based authentication.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -599,7 +601,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dc-ldap-udp", From: "backup-server", To: "domain-controller", Protocol: "udp",
-		Ports:       []PortSpan{{389, 389}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}},
 		Service:     "CLDAP",
 		Description: "Connectionless LDAP to domain controllers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -611,7 +613,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dc-kerberos-tcp", From: "backup-server", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{88, 88}},
+		Ports:       []ports.Span{{Lo: 88, Hi: 88}},
 		Service:     "Kerberos",
 		Description: "Kerberos authentication.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -623,7 +625,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dc-kerberos-udp", From: "backup-server", To: "domain-controller", Protocol: "udp",
-		Ports:       []PortSpan{{88, 88}},
+		Ports:       []ports.Span{{Lo: 88, Hi: 88}},
 		Service:     "Kerberos",
 		Description: "Kerberos authentication.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -635,7 +637,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dc-smb-tcp", From: "backup-server", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{139, 139}, {445, 445}},
+		Ports:       []ports.Span{{Lo: 139, Hi: 139}, {Lo: 445, Hi: 445}},
 		Service:     "SMB / NetBIOS",
 		Description: "SMB traffic to domain controllers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -647,7 +649,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dc-smb-udp", From: "backup-server", To: "domain-controller", Protocol: "udp",
-		Ports:       []PortSpan{{139, 139}, {445, 445}},
+		Ports:       []ports.Span{{Lo: 139, Hi: 139}, {Lo: 445, Hi: 445}},
 		Service:     "SMB / NetBIOS",
 		Description: "SMB traffic to domain controllers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -659,7 +661,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-veeam-one", From: "backup-server", To: "veeam-one", Protocol: "tcp",
-		Ports:       []PortSpan{{2741, 2741}, {2805, 2805}},
+		Ports:       []ports.Span{{Lo: 2741, Hi: 2741}, {Lo: 2805, Hi: 2805}},
 		Service:     "Veeam ONE Web API / Analytics",
 		Description: "Analytics view and Veeam ONE data collection.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -671,7 +673,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-veeam-one-web", From: "backup-server", To: "veeam-one", Protocol: "tcp",
-		Ports:       []PortSpan{{1239, 1239}},
+		Ports:       []ports.Span{{Lo: 1239, Hi: 1239}},
 		Service:     "Veeam ONE Web Services",
 		Description: "Analytics view backend.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -683,7 +685,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-windows-deploy", From: "backup-server", To: "veeam-component-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}, {137, 137}, {139, 139}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}, {Lo: 137, Hi: 137}, {Lo: 139, Hi: 139}},
 		Service:     "SMB / RPC / NetBIOS (component deployment)",
 		Description: "Pushes Veeam components to a Windows server (admin share, RPC endpoint mapper).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -695,7 +697,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-windows-dynrpc", From: "backup-server", To: "veeam-component-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{49152, 65535}},
+		Ports:       []ports.Span{{Lo: 49152, Hi: 65535}},
 		Service:     "Microsoft dynamic RPC",
 		Description: "RPC/WMI follow-up connections after the endpoint mapper on 135 (Windows 2008+ default range).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -707,7 +709,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-component-installer", From: "backup-server", To: "veeam-component", Protocol: "tcp",
-		Ports:       []PortSpan{{6160, 6160}},
+		Ports:       []ports.Span{{Lo: 6160, Hi: 6160}},
 		Service:     "Veeam Installer Service (Windows) / Veeam Deployer Service (Linux)",
 		Description: "Installs, upgrades and checks Veeam components on every managed server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -719,7 +721,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-component-datamover", From: "backup-server", To: "veeam-component", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover (Transport Service)",
 		Description: "Control and data channel to the Data Mover on any managed server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -731,7 +733,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-linux-ssh", From: "backup-server", To: "veeam-component-linux", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "SSH",
 		Description: "Control channel and component push for Linux servers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/linux_server_ssh.html?ver=13",
@@ -743,7 +745,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repo-hardened-datamover", From: "backup-server", To: "repository-hardened", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover (veeamtransport)",
 		Description: "Hardened repository is driven only through the non-root Data Mover once deployed.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/hardened_repository_immutability.html?ver=13",
@@ -755,7 +757,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "legacy-transmission-range", From: "veeam-component", To: "veeam-component", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 5000}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 5000}},
 		Service:     "Veeam Data Mover (legacy range)",
 		Description: "Per-connection transmission channel range kept by components that were added before v10 and upgraded in place.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -767,7 +769,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-infra-appliance-443", From: "backup-server", To: "veeam-infrastructure-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam Updater sync",
 		Description: "Backup server pushes updater settings to Infrastructure Appliances.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -779,7 +781,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "admin-to-infra-appliance-hostmgmt", From: "admin-workstation", To: "veeam-infrastructure-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{10443, 10443}},
+		Ports:       []ports.Span{{Lo: 10443, Hi: 10443}},
 		Service:     "Host Management console",
 		Description: "Host Management web console of an Infrastructure Appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -791,7 +793,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-repo-windows", From: "backup-server", To: "repository-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}, {137, 137}, {139, 139}, {6160, 6160}, {6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}, {Lo: 137, Hi: 137}, {Lo: 139, Hi: 139}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Deployment + Installer + Data Mover",
 		Description: "Explicit per-role copy of the generic Windows rules for a Windows repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -803,7 +805,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-repo-linux", From: "backup-server", To: "repository-linux", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {6160, 6160}, {6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "SSH + Deployer + Data Mover",
 		Description: "Explicit per-role copy of the generic Linux rules for a Linux repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -815,7 +817,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-vcenter", From: "backup-server", To: "vcenter", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API (HTTPS)",
 		Description: "Inventory, snapshots and job control through vCenter.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -827,7 +829,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-esxi-443", From: "backup-server", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API (HTTPS)",
 		Description: "Direct ESXi management (standalone hosts).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -839,7 +841,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-esxi-902", From: "backup-server", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{902, 902}},
+		Ports:       []ports.Span{{Lo: 902, Hi: 902}},
 		Service:     "VMware NFC/VDDK data",
 		Description: "Data transfer to ESXi, e.g. guest file restore from replicas.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -851,7 +853,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-vcd", From: "backup-server", To: "vcloud-director", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "VMware Cloud Director API",
 		Description: "Connection to VMware Cloud Director.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -863,7 +865,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-vcenter", From: "backup-proxy-vmware", To: "vcenter", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API (HTTPS)",
 		Description: "Proxy talks to vCenter web services.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -875,7 +877,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-esxi-902", From: "backup-proxy-vmware", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{902, 902}},
+		Ports:       []ports.Span{{Lo: 902, Hi: 902}},
 		Service:     "VMware NFC/VDDK data",
 		Description: "Network-mode (NBD) and other VDDK disk reads/writes.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -887,7 +889,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-esxi-443", From: "backup-proxy-vmware", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API (HTTPS)",
 		Description: "Host web services when no vCenter connection is used.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -899,7 +901,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-esxi-443", From: "guest-interaction-proxy", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere Web Services / VIX",
 		Description: "Networkless guest processing through the ESXi host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -911,7 +913,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-server-to-vcenter", From: "mount-server", To: "vcenter", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API",
 		Description: "Guest file recovery through vCenter.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -923,7 +925,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-server-to-esxi", From: "mount-server", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API",
 		Description: "Guest file recovery / SureBackup host access.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -935,7 +937,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "helper-to-esxi", From: "helper-appliance", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere Web Services",
 		Description: "Helper appliance/host restores over VIX/vSphere Web Services.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -947,7 +949,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "log-shipping-to-esxi", From: "log-shipping-server", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API",
 		Description: "Log backups transferred over the vSphere API.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -959,7 +961,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-repository", From: "backup-proxy", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Backup data from proxy to repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -971,7 +973,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-gateway", From: "backup-proxy", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Backup data from proxy to the gateway of a share/dedup/object repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -983,7 +985,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-proxy", From: "backup-proxy", To: "backup-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Replication traffic between source and target proxies.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -995,7 +997,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repository-to-proxy-direct", From: "repository", To: "backup-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "On-premises repository to a proxy used for direct object-storage/Cloud Vault access.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1007,7 +1009,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-repository", From: "console", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Console-side data channel to a repository (restore/copy from console).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1019,7 +1021,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repository-to-repository", From: "repository", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Backup copy and scale-out extent-to-extent transfers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1031,7 +1033,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-nfs-share-tcp", From: "gateway-server", To: "nfs-share", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS (portmapper, nfsd)",
 		Description: "NFS share used as a backup repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1043,7 +1045,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-nfs-share-udp", From: "gateway-server", To: "nfs-share", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS (portmapper, nfsd)",
 		Description: "NFS share used as a backup repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1055,7 +1057,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-nfs-share-tcp", From: "backup-proxy", To: "nfs-share", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS (portmapper, nfsd)",
 		Description: "Proxy acting as gateway writes to an NFS share.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1067,7 +1069,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-nfs-share-udp", From: "backup-proxy", To: "nfs-share", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS (portmapper, nfsd)",
 		Description: "Proxy acting as gateway writes to an NFS share.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1079,7 +1081,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-smb-share", From: "gateway-server", To: "smb-share", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB",
 		Description: "SMB/CIFS share used as a backup repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1091,7 +1093,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-smb-share", From: "backup-proxy", To: "smb-share", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB",
 		Description: "Proxy acting as gateway writes to an SMB share.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1103,7 +1105,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-dc-ldap", From: "gateway-server", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{389, 389}, {88, 88}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}, {Lo: 88, Hi: 88}},
 		Service:     "LDAP / Kerberos",
 		Description: "Kerberos authentication for SMB repositories.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1115,7 +1117,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-datadomain", From: "gateway-server", To: "dedup-datadomain", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}, {2052, 2052}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}, {Lo: 2052, Hi: 2052}},
 		Service:     "DD Boost / NFS (portmapper, nfsd, mountd)",
 		Description: "Gateway or backup server writes to Dell Data Domain.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1127,7 +1129,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-datadomain", From: "backup-server", To: "dedup-datadomain", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}, {2052, 2052}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}, {Lo: 2052, Hi: 2052}},
 		Service:     "DD Boost / NFS",
 		Description: "Backup server acting as gateway for Data Domain.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1139,7 +1141,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-storeonce", From: "gateway-server", To: "dedup-storeonce", Protocol: "tcp",
-		Ports:       []PortSpan{{9387, 9387}, {9388, 9388}},
+		Ports:       []ports.Span{{Lo: 9387, Hi: 9387}, {Lo: 9388, Hi: 9388}},
 		Service:     "HPE StoreOnce Catalyst (command 9387, data 9388)",
 		Description: "Gateway or backup server talks Catalyst to StoreOnce.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1151,7 +1153,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-storeonce", From: "backup-server", To: "dedup-storeonce", Protocol: "tcp",
-		Ports:       []PortSpan{{9387, 9387}, {9388, 9388}},
+		Ports:       []ports.Span{{Lo: 9387, Hi: 9387}, {Lo: 9388, Hi: 9388}},
 		Service:     "HPE StoreOnce Catalyst",
 		Description: "Backup server acting as gateway for StoreOnce.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1163,7 +1165,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-dedup-ssh", From: "backup-server", To: "dedup-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "SSH",
 		Description: "Command channel / initial Veeam install on ExaGrid, Quantum DXi, Fujitsu CS800, InfiniGuard.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1175,7 +1177,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-dedup-appliance", From: "backup-proxy", To: "dedup-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover on appliance",
 		Description: "Data path from proxy to the Data Mover running on the appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1187,7 +1189,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-object-storage", From: "gateway-server", To: "object-storage", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "HTTPS (S3 / Azure Blob / GCS)",
 		Description: "Gateway offloads to AWS S3, Azure Blob, Google Cloud Storage or Veeam Data Cloud Vault.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1199,7 +1201,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-object-storage", From: "backup-proxy", To: "object-storage", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "HTTPS",
 		Description: "Proxy writes directly to object storage (direct connection mode).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1211,7 +1213,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-object-storage", From: "backup-server", To: "object-storage", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "HTTPS / SOSAPI",
 		Description: "Backup server as default gateway and for Smart Object Storage API calls.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1223,7 +1225,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-object-crl", From: "gateway-server", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "CRL / OCSP",
 		Description: "Certificate status checks for object storage endpoints (*.amazontrust.com, Azure CAs, ocsp.pki.goog).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1235,7 +1237,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-object-crl", From: "backup-proxy", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "CRL / OCSP",
 		Description: "Certificate status checks for object storage endpoints.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1247,7 +1249,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-object-crl", From: "backup-server", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "CRL / OCSP",
 		Description: "Certificate status checks for object storage endpoints.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1259,7 +1261,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-entra-id", From: "backup-server", To: "saas-api", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Microsoft Entra ID / Azure Resource Manager",
 		Description: "Authentication for Data Cloud Vault and Azure restore features.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1271,7 +1273,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-vault-api", From: "backup-server", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam Data Cloud API",
 		Description: "vdc-vault-integration-prod.veeamdatacloud.com.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1283,7 +1285,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-archive-helper", From: "gateway-server", To: "archive-helper-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}, {22, 22}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}, {Lo: 22, Hi: 22}},
 		Service:     "Archive Tier helper (HTTPS + SSH control)",
 		Description: "Gateway (or backup server) drives the EC2 / Azure appliance used to move data to archive tiers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1295,7 +1297,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-archive-helper", From: "backup-server", To: "archive-helper-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}, {22, 22}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}, {Lo: 22, Hi: 22}},
 		Service:     "Archive Tier helper",
 		Description: "Backup server used as gateway drives the archive appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1307,7 +1309,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "archive-helper-to-object-storage", From: "archive-helper-appliance", To: "object-storage", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "HTTPS",
 		Description: "Helper appliance reads/writes S3 / Azure Blob.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1319,7 +1321,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "archive-helper-to-crl", From: "archive-helper-appliance", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "CRL / OCSP",
 		Description: "Certificate status checks from the helper appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1331,7 +1333,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-mount-smb", From: "backup-server", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB (component deployment)",
 		Description: "Pushes mount server components (not needed with Deployment Kit).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1343,7 +1345,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-mount-service", From: "backup-server", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6170, 6170}},
+		Ports:       []ports.Span{{Lo: 6170, Hi: 6170}},
 		Service:     "Veeam Mount Service",
 		Description: "Local or remote Mount Service control.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1355,7 +1357,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-mount-service", From: "console", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6170, 6170}},
+		Ports:       []ports.Span{{Lo: 6170, Hi: 6170}},
 		Service:     "Veeam Mount Service",
 		Description: "Console opens Veeam Explorer / FLR mounts.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/explorers/vep_used_ports.html",
@@ -1367,7 +1369,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-mount-server-dm", From: "console", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Remote console pulls guest files for file-level restore.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1379,7 +1381,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-vpower-nfs", From: "backup-server", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6161, 6161}},
+		Ports:       []ports.Span{{Lo: 6161, Hi: 6161}},
 		Service:     "Veeam vPower NFS Service",
 		Description: "Control of the vPower NFS service on the mount server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1391,7 +1393,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-vpower-portmap-tcp", From: "esxi", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}},
 		Service:     "ONC RPC portmapper",
 		Description: "ESXi mounts the vPower NFS datastore (Instant Recovery, SureBackup).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1403,7 +1405,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-vpower-portmap-udp", From: "esxi", To: "mount-server", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}},
 		Service:     "ONC RPC portmapper",
 		Description: "ESXi mounts the vPower NFS datastore (Instant Recovery, SureBackup).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1415,7 +1417,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-vpower-mountd-tcp", From: "esxi", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{1058, 1058}, {1063, 1063}},
+		Ports:       []ports.Span{{Lo: 1058, Hi: 1058}, {Lo: 1063, Hi: 1063}},
 		Service:     "vPower NFS mountd",
 		Description: "Mount protocol: 1058 when vPower NFS runs on the backup server, 1063 on a separate Windows mount server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1427,7 +1429,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-vpower-mountd-udp", From: "esxi", To: "mount-server", Protocol: "udp",
-		Ports:       []PortSpan{{1058, 1058}, {1063, 1063}},
+		Ports:       []ports.Span{{Lo: 1058, Hi: 1058}, {Lo: 1063, Hi: 1063}},
 		Service:     "vPower NFS mountd",
 		Description: "Mount protocol: 1058 when vPower NFS runs on the backup server, 1063 on a separate Windows mount server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1439,7 +1441,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-vpower-nfs-tcp", From: "esxi", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{2049, 2049}},
+		Ports:       []ports.Span{{Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "vPower NFS data; next ports used if 2049 is busy (2049+).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1451,7 +1453,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-vpower-nfs-udp", From: "esxi", To: "mount-server", Protocol: "udp",
-		Ports:       []PortSpan{{2049, 2049}},
+		Ports:       []ports.Span{{Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "vPower NFS data; next ports used if 2049 is busy (2049+).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1463,7 +1465,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repository-to-mount-dm", From: "repository", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Repository feeds the mount server during Instant Recovery / SureBackup / Linux FLR.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1475,7 +1477,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-mount-dm", From: "gateway-server", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Gateway feeds the mount server during Instant Recovery / SureBackup.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1487,7 +1489,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-repository-dm", From: "mount-server", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Mount server reads backups for recovery.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1499,7 +1501,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-gateway-dm", From: "mount-server", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Mount server reads backups through a gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1511,7 +1513,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-smb-share-netbios", From: "mount-server", To: "smb-share", Protocol: "tcp",
-		Ports:       []PortSpan{{137, 137}, {138, 138}, {139, 139}, {445, 445}},
+		Ports:       []ports.Span{{Lo: 137, Hi: 137}, {Lo: 138, Hi: 138}, {Lo: 139, Hi: 139}, {Lo: 445, Hi: 445}},
 		Service:     "SMB / NetBIOS",
 		Description: "Instant file share recovery publishes/reads SMB shares.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1523,7 +1525,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-signature-update", From: "mount-server", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam Signature Update Server",
 		Description: "Threat Hunter signature download (avupdate.veeam.com).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1535,7 +1537,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-mount-ifsr", From: "backup-server", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}, {445, 445}, {6170, 6170}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}, {Lo: 445, Hi: 445}, {Lo: 6170, Hi: 6170}},
 		Service:     "Instant File Share Recovery",
 		Description: "Ports used when publishing a file share backup for instant recovery.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1547,7 +1549,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-gip-deploy", From: "backup-server", To: "guest-interaction-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}, {6160, 6160}, {22, 22}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}, {Lo: 6160, Hi: 6160}, {Lo: 22, Hi: 22}},
 		Service:     "Deployment (SMB/RPC, Installer, SSH)",
 		Description: "Adds a Windows (445/135 or 6160 with Deployment Kit) or Linux (22) guest interaction proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1559,7 +1561,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-gip-6190", From: "backup-server", To: "guest-interaction-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{6190, 6190}},
+		Ports:       []ports.Span{{Lo: 6190, Hi: 6190}},
 		Service:     "Guest interaction proxy service",
 		Description: "Backup server coordinates non-persistent runtime components through the guest interaction proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1571,7 +1573,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-windows-deploy", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}},
 		Service:     "SMB / RPC",
 		Description: "Pushes the runtime coordination process into a Windows guest.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1583,7 +1585,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-6173", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{6173, 6173}},
+		Ports:       []ports.Span{{Lo: 6173, Hi: 6173}},
 		Service:     "Veeam Guest Helper / runtime process",
 		Description: "Application-aware processing and indexing inside the guest.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1595,7 +1597,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-channels", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Transmission channels",
 		Description: "Log shipping / guest data channels.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1607,7 +1609,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-linux-ssh", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "SSH",
 		Description: "Control channel for Linux guests (non-persistent mode).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1619,7 +1621,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-installer", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{6160, 6160}, {11731, 11731}},
+		Ports:       []ports.Span{{Lo: 6160, Hi: 6160}, {Lo: 11731, Hi: 11731}},
 		Service:     "Veeam Installer Service (persistent agent)",
 		Description: "Installs persistent guest components; 11731 is the fallback when 6160 is taken.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1631,7 +1633,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-mgmt-agent", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}},
 		Service:     "Veeam Management Agent (Linux persistent)",
 		Description: "Management agent control channel used instead of SSH.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1643,7 +1645,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-gateway-dm", From: "guest-interaction-proxy", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Guest processing data to a gateway server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1655,7 +1657,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-guest-linux-persistent", From: "backup-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}},
 		Service:     "SSH + install channel",
 		Description: "Backup server installs persistent agent components into Linux guests.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1667,7 +1669,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-guest-channels", From: "backup-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Transmission channels",
 		Description: "Guest file recovery / guest communication.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1679,7 +1681,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-guest-windows", From: "mount-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}, {6160, 6160}, {11731, 11731}, {6162, 6162}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}, {Lo: 6160, Hi: 6160}, {Lo: 11731, Hi: 11731}, {Lo: 6162, Hi: 6162}},
 		Service:     "Runtime deploy / Installer / Data Mover",
 		Description: "File-level restore back into a Windows guest.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1691,7 +1693,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-guest-linux-ssh", From: "backup-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "SSH",
 		Description: "Restore to Linux/Unix guests.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1703,7 +1705,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-lss", From: "backup-server", To: "log-shipping-server", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}, {137, 137}, {139, 139}, {6160, 6160}, {6162, 6162}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}, {Lo: 137, Hi: 137}, {Lo: 139, Hi: 139}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}},
 		Service:     "Deployment + Installer + Data Mover",
 		Description: "Deploys and drives a log shipping server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1715,7 +1717,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "guest-to-lss-dm", From: "vm-guest-os", To: "log-shipping-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "SQL/Oracle/PostgreSQL guest ships logs to the log shipping server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1727,7 +1729,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "guest-to-repository-dm", From: "vm-guest-os", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Guest ships logs straight to the repository when no log shipping server is used.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1739,7 +1741,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "lss-to-repository-dm", From: "log-shipping-server", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Log shipping server writes log backups.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1751,7 +1753,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "lss-to-gateway-dm", From: "log-shipping-server", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Log shipping server writes through a gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1763,7 +1765,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gip-to-guest-log-shipping-6167", From: "guest-interaction-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{6167, 6167}},
+		Ports:       []ports.Span{{Lo: 6167, Hi: 6167}},
 		Service:     "Veeam Log Shipping Service",
 		Description: "Prepares SQL/Oracle databases and collects transaction logs.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1775,7 +1777,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "hyperv-to-lss-psdirect", From: "hyperv-host", To: "log-shipping-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover (PowerShell Direct)",
 		Description: "Hyper-V host relays log backups when the backup server acts as log shipping server over PowerShell Direct.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1787,7 +1789,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "lss-to-hyperv-psdirect", From: "log-shipping-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover (PowerShell Direct)",
 		Description: "Reverse direction of the PowerShell Direct log path.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1799,7 +1801,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-hyperv-integration", From: "backup-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{6163, 6163}},
+		Ports:       []ports.Span{{Lo: 6163, Hi: 6163}},
 		Service:     "Veeam Hyper-V Integration Service",
 		Description: "Backup server controls the Hyper-V integration service on the host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1811,7 +1813,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-hyperv-vmconnect", From: "backup-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{2179, 2179}},
+		Ports:       []ports.Span{{Lo: 2179, Hi: 2179}},
 		Service:     "Hyper-V Virtual Machine Connection",
 		Description: "Console access to VMs during Instant Recovery / recovery verification on Hyper-V.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1823,7 +1825,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-offhost-integration", From: "backup-server", To: "backup-proxy-hyperv", Protocol: "tcp",
-		Ports:       []PortSpan{{6163, 6163}},
+		Ports:       []ports.Span{{Lo: 6163, Hi: 6163}},
 		Service:     "Veeam Hyper-V Integration Service",
 		Description: "Integration service on an off-host proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1835,7 +1837,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-smb3-integration", From: "backup-server", To: "smb3-storage-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6163, 6163}},
+		Ports:       []ports.Span{{Lo: 6163, Hi: 6163}},
 		Service:     "Veeam Hyper-V Integration Service",
 		Description: "Integration service on the SMB3 storage server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1847,7 +1849,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "smb3-to-offhost-cbt", From: "smb3-storage-server", To: "backup-proxy-hyperv", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "CBT retrieval",
 		Description: "SMB3 server returns change-tracking data to the off-host proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1859,7 +1861,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-scvmm", From: "backup-server", To: "scvmm", Protocol: "tcp",
-		Ports:       []PortSpan{{8732, 8732}},
+		Ports:       []ports.Span{{Lo: 8732, Hi: 8732}},
 		Service:     "SCVMM API",
 		Description: "Inventory via the VMM server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1871,7 +1873,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "hyperv-to-repository-dm", From: "hyperv-host", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "On-host proxy mode: Hyper-V host writes backup data.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1883,7 +1885,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "hyperv-to-gateway-dm", From: "hyperv-host", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Hyper-V host writes through a gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1895,7 +1897,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "hyperv-to-hyperv-dm", From: "hyperv-host", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Hyper-V replication between hosts.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1907,7 +1909,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repository-to-hyperv-dm", From: "repository", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Restore and SureBackup data into a Hyper-V host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1919,7 +1921,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-hyperv-dm", From: "gateway-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "SureBackup data from a gateway into Hyper-V.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1931,7 +1933,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-offhost-vss", From: "backup-server", To: "backup-proxy-hyperv", Protocol: "tcp",
-		Ports:       []PortSpan{{6210, 6210}},
+		Ports:       []ports.Span{{Lo: 6210, Hi: 6210}},
 		Service:     "Veeam Backup VSS Integration Service",
 		Description: "VSS snapshot of SMB shares taken through an off-host proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1943,7 +1945,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-hyperv-deploy", From: "backup-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {135, 135}, {137, 137}, {139, 139}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 135, Hi: 135}, {Lo: 137, Hi: 137}, {Lo: 139, Hi: 139}},
 		Service:     "SMB / RPC endpoint mapper / NetBIOS",
 		Description: "Component push and WMI/RPC management of a Hyper-V host (explicit copy of the generic Windows rule).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1955,7 +1957,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-hyperv-dynrpc", From: "backup-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{49152, 65535}},
+		Ports:       []ports.Span{{Lo: 49152, Hi: 65535}},
 		Service:     "Microsoft dynamic RPC",
 		Description: "RPC/WMI follow-up connections to a Hyper-V host (explicit copy of the generic Windows rule).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1967,7 +1969,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-hyperv-installer-dm", From: "backup-server", To: "hyperv-host", Protocol: "tcp",
-		Ports:       []PortSpan{{6160, 6160}, {6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Installer Service + Data Mover",
 		Description: "Installer and Data Mover on a Hyper-V host (explicit copy of the generic rules).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1979,7 +1981,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-offhost-dynrpc", From: "backup-server", To: "backup-proxy-hyperv", Protocol: "tcp",
-		Ports:       []PortSpan{{49152, 65535}},
+		Ports:       []ports.Span{{Lo: 49152, Hi: 65535}},
 		Service:     "Microsoft dynamic RPC",
 		Description: "RPC/WMI follow-up connections to an off-host proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -1991,7 +1993,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-wan-rpc", From: "backup-server", To: "wan-accelerator", Protocol: "tcp",
-		Ports:       []PortSpan{{6164, 6164}},
+		Ports:       []ports.Span{{Lo: 6164, Hi: 6164}},
 		Service:     "WAN accelerator control (RPC)",
 		Description: "Backup server controls source/target WAN accelerators.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2003,7 +2005,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "wan-to-wan-rpc", From: "wan-accelerator", To: "wan-accelerator", Protocol: "tcp",
-		Ports:       []PortSpan{{6164, 6164}},
+		Ports:       []ports.Span{{Lo: 6164, Hi: 6164}},
 		Service:     "WAN accelerator control (RPC)",
 		Description: "Control channel between paired WAN accelerators.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2015,7 +2017,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "wan-to-wan-data", From: "wan-accelerator", To: "wan-accelerator", Protocol: "tcp",
-		Ports:       []PortSpan{{6165, 6165}},
+		Ports:       []ports.Span{{Lo: 6165, Hi: 6165}},
 		Service:     "WAN accelerator data",
 		Description: "Deduplicated data stream between sites.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2027,7 +2029,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "wan-to-repository", From: "wan-accelerator", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Transmission channels",
 		Description: "WAN accelerator reads/writes the local repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2039,7 +2041,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-wan-throttle", From: "backup-server", To: "wan-accelerator", Protocol: "tcp",
-		Ports:       []PortSpan{{6220, 6220}},
+		Ports:       []ports.Span{{Lo: 6220, Hi: 6220}},
 		Service:     "Tenant throttling (Cloud Connect)",
 		Description: "Traffic control for tenants using a target WAN accelerator.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2051,7 +2053,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-tape-rpc", From: "backup-server", To: "tape-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6166, 6166}},
+		Ports:       []ports.Span{{Lo: 6166, Hi: 6166}},
 		Service:     "Tape server control (RPC)",
 		Description: "Backup server controls the tape service.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2063,7 +2065,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-to-repository-dm", From: "tape-server", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Tape server reads backups to write to tape.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2075,7 +2077,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-to-gateway-dm", From: "tape-server", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Tape server reads through a gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2087,7 +2089,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-to-nfs-share-tcp", From: "tape-server", To: "nfs-share", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "File-to-tape from NFS shares.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2099,7 +2101,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-to-nfs-share-udp", From: "tape-server", To: "nfs-share", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "File-to-tape from NFS shares.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2111,7 +2113,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-to-smb-share", From: "tape-server", To: "smb-share", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB",
 		Description: "File-to-tape from SMB shares.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2123,7 +2125,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-cdp-proxy", From: "esxi", To: "cdp-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{33032, 33032}},
+		Ports:       []ports.Span{{Lo: 33032, Hi: 33032}},
 		Service:     "CDP I/O filter stream",
 		Description: "Source ESXi I/O filter streams writes to the source CDP proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2135,7 +2137,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cdp-proxy-to-cdp-proxy", From: "cdp-proxy", To: "cdp-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{33033, 33033}},
+		Ports:       []ports.Span{{Lo: 33033, Hi: 33033}},
 		Service:     "CDP replication stream",
 		Description: "Source CDP proxy sends data to the target CDP proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2147,7 +2149,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cdp-proxy-to-esxi-target", From: "cdp-proxy", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{33032, 33032}},
+		Ports:       []ports.Span{{Lo: 33032, Hi: 33032}},
 		Service:     "CDP I/O filter stream",
 		Description: "Target CDP proxy writes to the target ESXi host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2159,7 +2161,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cdp-proxy-to-esxi-902", From: "cdp-proxy", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{902, 902}},
+		Ports:       []ports.Span{{Lo: 902, Hi: 902}},
 		Service:     "VMware NFC/VDDK",
 		Description: "Initial sync and restore through the host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2171,7 +2173,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cdp-proxy-to-vcenter", From: "cdp-proxy", To: "vcenter", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API",
 		Description: "Initial sync / restore operations.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2183,7 +2185,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-cdp-proxy", From: "backup-server", To: "cdp-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{6182, 6182}},
+		Ports:       []ports.Span{{Lo: 6182, Hi: 6182}},
 		Service:     "CDP proxy control",
 		Description: "Control channel to CDP proxies.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2195,7 +2197,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cdp-proxy-to-coordinator", From: "cdp-proxy", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{33034, 33034}},
+		Ports:       []ports.Span{{Lo: 33034, Hi: 33034}},
 		Service:     "Veeam CDP Coordinator Service",
 		Description: "CDP proxies report to the coordinator on the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2207,7 +2209,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-cdp-coordinator", From: "esxi", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{33034, 33034}},
+		Ports:       []ports.Span{{Lo: 33034, Hi: 33034}},
 		Service:     "Veeam CDP Coordinator Service",
 		Description: "ESXi I/O filter talks to the coordinator.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2219,7 +2221,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "vcenter-to-cdp-coordinator", From: "vcenter", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{33034, 33034}},
+		Ports:       []ports.Span{{Lo: 33034, Hi: 33034}},
 		Service:     "Veeam CDP Coordinator Service",
 		Description: "vCenter talks to the coordinator.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2231,7 +2233,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-to-backup-server-iofilter", From: "esxi", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{33035, 33035}},
+		Ports:       []ports.Span{{Lo: 33035, Hi: 33035}},
 		Service:     "I/O filter installation",
 		Description: "ESXi fetches I/O filter packages from the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2243,7 +2245,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "vcenter-to-backup-server-iofilter", From: "vcenter", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{33035, 33035}},
+		Ports:       []ports.Span{{Lo: 33035, Hi: 33035}},
 		Service:     "I/O filter installation",
 		Description: "vCenter fetches I/O filter packages from the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2255,7 +2257,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-esxi-iofilter", From: "backup-server", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{33035, 33035}},
+		Ports:       []ports.Span{{Lo: 33035, Hi: 33035}},
 		Service:     "I/O filter installation",
 		Description: "Backup server installs the I/O filter on hosts.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2267,7 +2269,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "esxi-local-cdp", From: "esxi", To: "esxi", Protocol: "tcp",
-		Ports:       []PortSpan{{33036, 33036}},
+		Ports:       []ports.Span{{Lo: 33036, Hi: 33036}},
 		Service:     "CDP components (host-local HTTPS)",
 		Description: "Host-local traffic between CDP components without the reverse proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2279,7 +2281,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-universal-cdp-agent", From: "backup-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{33050, 33050}},
+		Ports:       []ports.Span{{Lo: 33050, Hi: 33050}},
 		Service:     "Veeam CDP Agent Service (universal CDP)",
 		Description: "Coordinator talks to the CDP agent on a universal-CDP source workload.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2291,7 +2293,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "workload-to-cdp-proxy-universal", From: "vm-guest-os", To: "cdp-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{33032, 33032}},
+		Ports:       []ports.Span{{Lo: 33032, Hi: 33032}},
 		Service:     "Universal CDP stream",
 		Description: "Universal CDP source workload streams to the source CDP proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2303,7 +2305,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-file-server-vss", From: "backup-server", To: "file-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6210, 6210}},
+		Ports:       []ports.Span{{Lo: 6210, Hi: 6210}},
 		Service:     "Veeam Backup VSS Integration Service",
 		Description: "VSS snapshot of Windows SMB shares during file share backup.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2315,7 +2317,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-fileproxy-vss", From: "backup-server", To: "backup-proxy-file", Protocol: "tcp",
-		Ports:       []PortSpan{{6210, 6210}},
+		Ports:       []ports.Span{{Lo: 6210, Hi: 6210}},
 		Service:     "Veeam Backup VSS Integration Service",
 		Description: "VSS snapshot through the file proxy.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2327,7 +2329,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nas-nfs-tcp", From: "backup-proxy-file", To: "nas-filer", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "File proxy reads NAS filer exports.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2339,7 +2341,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nas-nfs-udp", From: "backup-proxy-file", To: "nas-filer", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "File proxy reads NAS filer exports.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2351,7 +2353,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nas-smb", From: "backup-proxy-file", To: "nas-filer", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB",
 		Description: "File proxy reads NAS filer SMB shares.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2363,7 +2365,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-netapp-635-tcp", From: "backup-proxy-file", To: "nas-filer", Protocol: "tcp",
-		Ports:       []PortSpan{{635, 635}},
+		Ports:       []ports.Span{{Lo: 635, Hi: 635}},
 		Service:     "NetApp ONTAP mountd",
 		Description: "Mount service of NetApp ONTAP / Lenovo DM storage controllers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2375,7 +2377,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-netapp-635-udp", From: "backup-proxy-file", To: "nas-filer", Protocol: "udp",
-		Ports:       []PortSpan{{635, 635}},
+		Ports:       []ports.Span{{Lo: 635, Hi: 635}},
 		Service:     "NetApp ONTAP mountd",
 		Description: "Mount service of NetApp ONTAP / Lenovo DM storage controllers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2387,7 +2389,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-netapp-snapdiff", From: "backup-proxy-file", To: "nas-filer", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}},
 		Service:     "NetApp SnapDiff API",
 		Description: "Changed-file tracking via SnapDiff.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2399,7 +2401,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nas-mountd-20048-tcp", From: "backup-proxy-file", To: "nas-filer", Protocol: "tcp",
-		Ports:       []PortSpan{{20048, 20048}},
+		Ports:       []ports.Span{{Lo: 20048, Hi: 20048}},
 		Service:     "NFS mountd",
 		Description: "mountd on Dell PowerScale / Nutanix Files.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2411,7 +2413,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nas-mountd-20048-udp", From: "backup-proxy-file", To: "nas-filer", Protocol: "udp",
-		Ports:       []PortSpan{{20048, 20048}},
+		Ports:       []ports.Span{{Lo: 20048, Hi: 20048}},
 		Service:     "NFS mountd",
 		Description: "mountd on Dell PowerScale / Nutanix Files.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2423,7 +2425,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cache-repo-to-netapp", From: "cache-repository", To: "nas-filer", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}, {443, 443}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}, {Lo: 2049, Hi: 2049}},
 		Service:     "NetApp SnapDiff / NFS",
 		Description: "Cache repository consumes SnapDiff changed-file data (2049 for Linux cache repos).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2435,7 +2437,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nfs-share-tcp", From: "backup-proxy-file", To: "nfs-share", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "File proxy reads an NFS source share.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2447,7 +2449,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-nfs-share-udp", From: "backup-proxy-file", To: "nfs-share", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "File proxy reads an NFS source share.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2459,7 +2461,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-smb-share", From: "backup-proxy-file", To: "smb-share", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB",
 		Description: "File proxy reads an SMB source share.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2471,7 +2473,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-cache-repo", From: "backup-proxy-file", To: "cache-repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "File proxy writes metadata to the cache repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2483,7 +2485,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "file-server-to-cache-repo", From: "file-server", To: "cache-repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "File server writes metadata to the cache repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2495,7 +2497,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cache-repo-to-cache-repo", From: "cache-repository", To: "cache-repository", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Metadata migration",
 		Description: "Old and new cache repositories exchange metadata when the cache is moved.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2507,7 +2509,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cache-repo-to-repository", From: "cache-repository", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Cache repository to primary/secondary repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2519,7 +2521,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cache-repo-to-gateway", From: "cache-repository", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Cache repository to a gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2531,7 +2533,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "gateway-to-ndmp", From: "gateway-server", To: "ndmp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10000, 10000}},
+		Ports:       []ports.Span{{Lo: 10000, Hi: 10000}},
 		Service:     "NDMP control",
 		Description: "Gateway manages an NDMP server; data ports are vendor specific.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2543,7 +2545,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "fileproxy-to-dc", From: "backup-proxy-file", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{389, 389}, {88, 88}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}, {Lo: 88, Hi: 88}},
 		Service:     "LDAP / Kerberos",
 		Description: "Kerberos authentication for file shares.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2555,7 +2557,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tape-to-dc", From: "tape-server", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{389, 389}, {88, 88}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}, {Lo: 88, Hi: 88}},
 		Service:     "LDAP / Kerberos",
 		Description: "Kerberos authentication for file-to-tape.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2567,7 +2569,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-443", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Array management API (HTTPS)",
 		Description: "Dell Unity, HPE Primera/Alletra 9000/MP, NetApp ONTAP/Lenovo DM, Pure, Tintri, DataCore, PowerStore, Hitachi VSP, HPE XP, InfiniBox, SolidFire.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2579,7 +2581,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-80", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}},
 		Service:     "Array management API (HTTP)",
 		Description: "NetApp ONTAP / Lenovo ThinkSystem DM/DG over HTTP.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2591,7 +2593,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-8080", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{8080, 8080}},
+		Ports:       []ports.Span{{Lo: 8080, Hi: 8080}},
 		Service:     "Array management API",
 		Description: "Dell PowerScale REST and HPE 3PAR HTTPS.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2603,7 +2605,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-8008", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{8008, 8008}},
+		Ports:       []ports.Span{{Lo: 8008, Hi: 8008}},
 		Service:     "Array management API (HTTP)",
 		Description: "HPE 3PAR StoreServ over HTTP.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2615,7 +2617,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-ssh", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "Array CLI (SSH)",
 		Description: "HPE 3PAR/Primera, Fujitsu ETERNUS DX/AF, IBM FlashSystem, NEC M Series.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2627,7 +2629,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-5392", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{5392, 5392}},
+		Ports:       []ports.Span{{Lo: 5392, Hi: 5392}},
 		Service:     "Nimble command port",
 		Description: "HPE Alletra 5000/6000, Nimble.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2639,7 +2641,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-3033", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{3033, 3033}},
+		Ports:       []ports.Span{{Lo: 3033, Hi: 3033}},
 		Service:     "Dell SC command port",
 		Description: "Dell SC Series over HTTPS.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2651,7 +2653,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-8443", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{8443, 8443}},
+		Ports:       []ports.Span{{Lo: 8443, Hi: 8443}},
 		Service:     "Dell PowerMax API",
 		Description: "Dell PowerMax over HTTPS.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2663,7 +2665,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-array-9440", From: "backup-server", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{9440, 9440}},
+		Ports:       []ports.Span{{Lo: 9440, Hi: 9440}},
 		Service:     "Nutanix Files REST",
 		Description: "Nutanix Files REST API.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2675,7 +2677,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-array-iscsi", From: "backup-proxy", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{3260, 3260}},
+		Ports:       []ports.Span{{Lo: 3260, Hi: 3260}},
 		Service:     "iSCSI",
 		Description: "Proxy mounts array snapshots over iSCSI.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2687,7 +2689,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-array-nfs-tcp", From: "backup-proxy", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "Proxy mounts array snapshots over NFS (635 also for ONTAP).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2699,7 +2701,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-array-nfs-udp", From: "backup-proxy", To: "storage-array", Protocol: "udp",
-		Ports:       []PortSpan{{111, 111}, {2049, 2049}},
+		Ports:       []ports.Span{{Lo: 111, Hi: 111}, {Lo: 2049, Hi: 2049}},
 		Service:     "NFS",
 		Description: "Proxy mounts array snapshots over NFS (635 also for ONTAP).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2711,7 +2713,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-array-smb", From: "backup-proxy", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}},
 		Service:     "SMB",
 		Description: "PowerScale / ONTAP / Nutanix Files SMB access.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2723,7 +2725,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "proxy-to-array-nvmeof", From: "backup-proxy", To: "storage-array", Protocol: "tcp",
-		Ports:       []PortSpan{{4420, 4420}, {8009, 8009}},
+		Ports:       []ports.Span{{Lo: 4420, Hi: 4420}, {Lo: 8009, Hi: 8009}},
 		Service:     "NVMe-oF",
 		Description: "HPE Alletra MP B10000 / 9000 NVMe over Fabrics.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -2735,7 +2737,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-win-service", From: "backup-server", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{6184, 6195}},
+		Ports:       []ports.Span{{Lo: 6184, Hi: 6195}},
 		Service:     "Veeam Agent for Microsoft Windows Service",
 		Description: "Backup server manages the Windows agent; the service takes 6184 or the next free port.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2747,7 +2749,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-win-service-v12", From: "backup-server", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{6184, 6194}},
+		Ports:       []ports.Span{{Lo: 6184, Hi: 6194}},
 		Service:     "Veeam Agent for Microsoft Windows Service",
 		Description: "Same as above, range as printed in the v12-era Agent Management guide.",
 		Source:      "https://helpcenter.veeam.com/docs/backup/agents/used_ports.html",
@@ -2759,7 +2761,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-win-deploy", From: "backup-server", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{135, 135}, {137, 137}, {138, 138}, {139, 139}, {445, 445}, {6160, 6160}, {11731, 11731}},
+		Ports:       []ports.Span{{Lo: 135, Hi: 135}, {Lo: 137, Hi: 137}, {Lo: 138, Hi: 138}, {Lo: 139, Hi: 139}, {Lo: 445, Hi: 445}, {Lo: 6160, Hi: 6160}, {Lo: 11731, Hi: 11731}},
 		Service:     "WMI/RPC, NetBIOS, SMB, Installer",
 		Description: "Agent push install, WMI queries (clusters, FLR) and volume restore.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2771,7 +2773,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-win-netbios-udp", From: "backup-server", To: "veeam-agent-windows", Protocol: "udp",
-		Ports:       []PortSpan{{137, 137}, {138, 138}},
+		Ports:       []ports.Span{{Lo: 137, Hi: 137}, {Lo: 138, Hi: 138}},
 		Service:     "NetBIOS name/datagram",
 		Description: "NetBIOS where still in use.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2783,7 +2785,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-win-logs", From: "backup-server", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{6167, 6167}, {2500, 3300}, {6162, 6162}},
+		Ports:       []ports.Span{{Lo: 6167, Hi: 6167}, {Lo: 2500, Hi: 3300}, {Lo: 6162, Hi: 6162}},
 		Service:     "Log Shipping Service / Data Mover",
 		Description: "SQL log collection (6167 + channels) and Data Mover on agent computers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2795,7 +2797,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-win-winrm", From: "backup-server", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{5985, 5985}},
+		Ports:       []ports.Span{{Lo: 5985, Hi: 5985}},
 		Service:     "WinRM",
 		Description: "Failover cluster discovery and WMI from a Linux backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2807,7 +2809,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-agent-linux", From: "backup-server", To: "veeam-agent-linux", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {6160, 6160}, {6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "SSH, Deployer, Data Mover",
 		Description: "Linux agent deploy/control; Unix agents use 22 and 2500-3300.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2819,7 +2821,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-win-to-backup-server", From: "veeam-agent-windows", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10005, 10005}},
+		Ports:       []ports.Span{{Lo: 10005, Hi: 10005}},
 		Service:     "Veeam agent management (Windows)",
 		Description: "Managed Windows agent reports to the backup server (no backup data).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2831,7 +2833,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-win-to-backup-server-index", From: "veeam-agent-windows", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Ransomware index publish",
 		Description: "Windows agent publishes malware index data.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2843,7 +2845,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-linux-to-backup-server", From: "veeam-agent-linux", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10006, 10006}},
+		Ports:       []ports.Span{{Lo: 10006, Hi: 10006}},
 		Service:     "Veeam agent management (Linux/Unix/macOS)",
 		Description: "Managed Linux/Unix/macOS agent talks to the backup server (no backup data).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2855,7 +2857,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-to-repository", From: "veeam-agent", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Agent sends backup data straight to the repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2867,7 +2869,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-to-gateway", From: "veeam-agent", To: "gateway-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}, {139, 139}, {445, 445}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}, {Lo: 139, Hi: 139}, {Lo: 445, Hi: 445}},
 		Service:     "Veeam Data Mover / SMB",
 		Description: "Agent writes through a gateway (SMB ports for Windows gateways).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2879,7 +2881,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "restore-to-agent-windows", From: "repository", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{445, 445}, {6160, 6160}, {6162, 6162}},
+		Ports:       []ports.Span{{Lo: 445, Hi: 445}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}},
 		Service:     "SMB / Installer / Data Mover",
 		Description: "Restore from repository, gateway or mount server to a Windows agent computer.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2891,7 +2893,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "restore-to-agent-linux", From: "repository", To: "veeam-agent-linux", Protocol: "tcp",
-		Ports:       []PortSpan{{6160, 6160}, {6162, 6162}},
+		Ports:       []ports.Span{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}},
 		Service:     "Deployer / Data Mover",
 		Description: "Restore to a Linux agent computer.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2903,7 +2905,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-to-cloud-gateway", From: "veeam-agent", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Agent backup to a Cloud Connect repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2915,7 +2917,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "agent-to-crl", From: "veeam-agent", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}},
 		Service:     "CRL / OCSP",
 		Description: "Agent validates the provider's certificate.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2927,7 +2929,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-distribution", From: "backup-server", To: "distribution-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9380, 9380}},
+		Ports:       []ports.Span{{Lo: 9380, Hi: 9380}},
 		Service:     "Veeam Distribution Service",
 		Description: "Backup server talks to the distribution server that pushes agents/plug-ins.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2939,7 +2941,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "distribution-to-agent-win", From: "distribution-server", To: "veeam-agent-windows", Protocol: "tcp",
-		Ports:       []PortSpan{{6160, 6160}, {11731, 11731}},
+		Ports:       []ports.Span{{Lo: 6160, Hi: 6160}, {Lo: 11731, Hi: 11731}},
 		Service:     "Veeam Installer Service",
 		Description: "Distribution server deploys agents.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2951,7 +2953,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "distribution-to-agent-linux", From: "distribution-server", To: "veeam-agent-linux", Protocol: "tcp",
-		Ports:       []PortSpan{{6160, 6160}, {22, 22}},
+		Ports:       []ports.Span{{Lo: 6160, Hi: 6160}, {Lo: 22, Hi: 22}},
 		Service:     "Deployer / SSH",
 		Description: "Distribution server deploys Linux/Unix agents.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2963,7 +2965,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "distribution-to-backup-server", From: "distribution-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam Identity Service",
 		Description: "Distribution server authenticates to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/agents_used_ports.html?ver=13",
@@ -2975,7 +2977,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-plugin-win", From: "backup-server", To: "plugin-host", Protocol: "tcp",
-		Ports:       []PortSpan{{135, 135}, {137, 137}, {138, 138}, {139, 139}, {445, 445}, {6160, 6160}, {6162, 6162}, {11731, 11731}},
+		Ports:       []ports.Span{{Lo: 135, Hi: 135}, {Lo: 137, Hi: 137}, {Lo: 138, Hi: 138}, {Lo: 139, Hi: 139}, {Lo: 445, Hi: 445}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}, {Lo: 11731, Hi: 11731}},
 		Service:     "Deployment / Installer / Transport",
 		Description: "Managed-mode deployment and control of a Windows plug-in host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/plan_and_manage_used_ports.html?ver=13",
@@ -2987,7 +2989,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-plugin-linux", From: "backup-server", To: "plugin-host", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {6160, 6160}, {6162, 6162}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}},
 		Service:     "SSH / Deployer / Data Mover",
 		Description: "Deployment and control of a Linux plug-in host.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/plan_and_manage_used_ports.html?ver=13",
@@ -2999,7 +3001,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "plugin-to-backup-server", From: "plugin-host", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10006, 10006}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 10006, Hi: 10006}, {Lo: 443, Hi: 443}},
 		Service:     "Plug-in management",
 		Description: "Plug-in in managed mode talks to the backup server (no backup data).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/plan_and_manage_used_ports.html?ver=13",
@@ -3011,7 +3013,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "plugin-to-repository", From: "plugin-host", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}},
 		Service:     "Veeam Data Mover",
 		Description: "Plug-in streams backup data directly to the repository/gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/plan_and_manage_used_ports.html?ver=13",
@@ -3023,7 +3025,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "browser-to-em-9443", From: "web-browser", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{9443, 9443}},
+		Ports:       []ports.Span{{Lo: 9443, Hi: 9443}},
 		Service:     "Enterprise Manager web UI (HTTPS)",
 		Description: "EM website and self-service portals on Windows.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3035,7 +3037,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "browser-to-em-9080", From: "web-browser", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{9080, 9080}},
+		Ports:       []ports.Span{{Lo: 9080, Hi: 9080}},
 		Service:     "Enterprise Manager web UI (HTTP)",
 		Description: "EM website over HTTP on Windows.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3047,7 +3049,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "browser-to-em-443", From: "web-browser", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Enterprise Manager web UI (Linux appliance)",
 		Description: "EM website and Identity Service on the v13 Linux appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3059,7 +3061,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-web-to-em-service", From: "enterprise-manager", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{9394, 9394}},
+		Ports:       []ports.Span{{Lo: 9394, Hi: 9394}},
 		Service:     "Enterprise Manager service (local)",
 		Description: "IIS extension / Nginx front end talks to the EM service.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3071,7 +3073,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "rest-client-to-em-https", From: "rest-client", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{9398, 9398}},
+		Ports:       []ports.Span{{Lo: 9398, Hi: 9398}},
 		Service:     "EM REST API (HTTPS)",
 		Description: "Enterprise Manager REST API and vSphere Client plug-in.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3083,7 +3085,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "rest-client-to-em-http", From: "rest-client", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{9399, 9399}},
+		Ports:       []ports.Span{{Lo: 9399, Hi: 9399}},
 		Service:     "EM REST API (HTTP)",
 		Description: "Legacy HTTP listener of the EM REST API (Windows).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3095,7 +3097,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-backup-server-9392", From: "enterprise-manager", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9392, 9392}},
+		Ports:       []ports.Span{{Lo: 9392, Hi: 9392}},
 		Service:     "Veeam Backup Service",
 		Description: "EM initial connection / data collection from Windows backup servers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3107,7 +3109,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-backup-server-9405", From: "enterprise-manager", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9405, 9405}},
+		Ports:       []ports.Span{{Lo: 9405, Hi: 9405}},
 		Service:     "Certificate-based data collection (v12 servers)",
 		Description: "EM collects data from backup servers running v12.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3119,7 +3121,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-backup-server-443", From: "enterprise-manager", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Identity Service / catalog (v13 servers)",
 		Description: "EM data collection and catalog replication with v13 backup servers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3131,7 +3133,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-backup-server-catalog-9393", From: "enterprise-manager", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{9393, 9393}},
+		Ports:       []ports.Span{{Lo: 9393, Hi: 9393}},
 		Service:     "Veeam Guest Catalog Service",
 		Description: "Catalog replication from backup servers to EM (installer default).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/install_vbr_service_ports.html?ver=13",
@@ -3143,7 +3145,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-backup-server-catalog-range", From: "enterprise-manager", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 2600}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 2600}},
 		Service:     "Veeam Guest Catalog Service",
 		Description: "Catalog data replication channels.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3155,7 +3157,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-backup-server-rpc", From: "enterprise-manager", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{49152, 65535}},
+		Ports:       []ports.Span{{Lo: 49152, Hi: 65535}},
 		Service:     "Microsoft dynamic RPC",
 		Description: "RPC to Windows backup servers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3167,7 +3169,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-postgresql", From: "enterprise-manager", To: "postgresql", Protocol: "tcp",
-		Ports:       []PortSpan{{5432, 5432}},
+		Ports:       []ports.Span{{Lo: 5432, Hi: 5432}},
 		Service:     "PostgreSQL",
 		Description: "EM configuration database.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3179,7 +3181,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-mssql", From: "enterprise-manager", To: "sql-server", Protocol: "tcp",
-		Ports:       []PortSpan{{1433, 1433}},
+		Ports:       []ports.Span{{Lo: 1433, Hi: 1433}},
 		Service:     "Microsoft SQL Server",
 		Description: "EM configuration database on SQL Server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3191,7 +3193,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-vcenter", From: "enterprise-manager", To: "vcenter", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "vSphere API",
 		Description: "vCenter connection and vSphere Client plug-in deployment.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3203,7 +3205,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-dc", From: "enterprise-manager", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{389, 389}, {636, 636}, {3268, 3268}, {3269, 3269}, {49152, 65535}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}, {Lo: 636, Hi: 636}, {Lo: 3268, Hi: 3268}, {Lo: 3269, Hi: 3269}, {Lo: 49152, Hi: 65535}},
 		Service:     "LDAP / LDAPS / GC / RPC",
 		Description: "Directory lookups for EM roles and self-service restore.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3215,7 +3217,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "em-to-mount-file-download", From: "enterprise-manager", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 6000}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 6000}},
 		Service:     "File download",
 		Description: "EM downloads restored guest files from the mount server / helper.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3227,7 +3229,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "admin-to-em-hostmgmt", From: "admin-workstation", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{10443, 10443}},
+		Ports:       []ports.Span{{Lo: 10443, Hi: 10443}},
 		Service:     "Host Management console",
 		Description: "Host Management of a Linux-based Enterprise Manager appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3239,7 +3241,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "veeam-one-to-em", From: "veeam-one", To: "enterprise-manager", Protocol: "tcp",
-		Ports:       []PortSpan{{50001, 50001}},
+		Ports:       []ports.Span{{Lo: 50001, Hi: 50001}},
 		Service:     "EM data collection (gRPC)",
 		Description: "Veeam ONE collects from a Linux EM (Windows EM uses dynamic ports).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3251,7 +3253,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-to-cloud-gateway-tcp", From: "backup-server", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant backup server/proxy/repository sends data and commands to the provider's cloud gateway (UDP only for partial failover).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3263,7 +3265,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-to-cloud-gateway-udp", From: "backup-server", To: "cloud-gateway", Protocol: "udp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant backup server/proxy/repository sends data and commands to the provider's cloud gateway (UDP only for partial failover).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3275,7 +3277,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-proxy-to-cloud-gateway-tcp", From: "backup-proxy", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant proxy sends backup/replica data to the cloud.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3287,7 +3289,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-proxy-to-cloud-gateway-udp", From: "backup-proxy", To: "cloud-gateway", Protocol: "udp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant proxy sends backup/replica data to the cloud.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3299,7 +3301,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-repo-to-cloud-gateway-tcp", From: "repository", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant repository sends backup copy data to the cloud.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3311,7 +3313,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-repo-to-cloud-gateway-udp", From: "repository", To: "cloud-gateway", Protocol: "udp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant repository sends backup copy data to the cloud.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3323,7 +3325,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-nea-to-cloud-gateway-tcp", From: "network-extension-appliance", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant network extension appliance traffic to the provider.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3335,7 +3337,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-nea-to-cloud-gateway-udp", From: "network-extension-appliance", To: "cloud-gateway", Protocol: "udp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Tenant network extension appliance traffic to the provider.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3347,7 +3349,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "console-to-cloud-gateway", From: "console", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "Remote Access Console / tenant console over the Internet.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3359,7 +3361,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-6169", From: "cloud-gateway", To: "cloud-connect-sp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6169, 6169}},
+		Ports:       []ports.Span{{Lo: 6169, Hi: 6169}},
 		Service:     "Veeam Cloud Connect Service",
 		Description: "Gateway relays tenant cloud commands to the SP backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3371,7 +3373,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-rac", From: "cloud-gateway", To: "cloud-connect-sp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{8190, 8190}, {8191, 8191}},
+		Ports:       []ports.Span{{Lo: 8190, Hi: 8190}, {Lo: 8191, Hi: 8191}},
 		Service:     "Network redirectors (Remote Access Console)",
 		Description: "RDP redirection to tenants.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3383,7 +3385,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-vspc-agent", From: "cloud-gateway", To: "cloud-connect-sp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 5000}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 5000}},
 		Service:     "VSPC agent transfer",
 		Description: "Moves the Service Provider Console agent to tenant backup servers.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3395,7 +3397,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-cdp", From: "cloud-gateway", To: "cloud-connect-sp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6185, 6185}, {33034, 33034}, {33035, 33035}},
+		Ports:       []ports.Span{{Lo: 6185, Hi: 6185}, {Lo: 33034, Hi: 33034}, {Lo: 33035, Hi: 33035}},
 		Service:     "Veeam CDP Coordinator Service",
 		Description: "Cloud CDP coordination.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3407,7 +3409,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-repo", From: "cloud-gateway", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Transmission channels",
 		Description: "Gateway forwards tenant data to the SP repository.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3419,7 +3421,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-proxy", From: "cloud-gateway", To: "backup-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Transmission channels",
 		Description: "Gateway forwards replica data to SP proxies/Hyper-V hosts.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3431,7 +3433,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-sp-cdp-proxy", From: "cloud-gateway", To: "cdp-proxy", Protocol: "tcp",
-		Ports:       []PortSpan{{33032, 33032}, {33033, 33033}},
+		Ports:       []ports.Span{{Lo: 33032, Hi: 33032}, {Lo: 33033, Hi: 33033}},
 		Service:     "CDP streams",
 		Description: "Gateway forwards CDP data to SP CDP proxies.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3443,7 +3445,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-nea", From: "cloud-gateway", To: "network-extension-appliance", Protocol: "udp",
-		Ports:       []PortSpan{{1195, 1195}},
+		Ports:       []ports.Span{{Lo: 1195, Hi: 1195}},
 		Service:     "Network extension VPN",
 		Description: "Partial site failover VPN; one extra odd port (1197, 1199, ...) per additional tenant network.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3455,7 +3457,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "nea-to-cloud-gateway-vpn", From: "network-extension-appliance", To: "cloud-gateway", Protocol: "udp",
-		Ports:       []PortSpan{{1195, 1195}},
+		Ports:       []ports.Span{{Lo: 1195, Hi: 1195}},
 		Service:     "Network extension VPN",
 		Description: "Provider-side appliance to gateway VPN.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3467,7 +3469,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-wan", From: "cloud-gateway", To: "wan-accelerator", Protocol: "tcp",
-		Ports:       []PortSpan{{6165, 6165}},
+		Ports:       []ports.Span{{Lo: 6165, Hi: 6165}},
 		Service:     "WAN accelerator data",
 		Description: "Tenant WAN-accelerated traffic to the SP WAN accelerator.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3479,7 +3481,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "cloud-gateway-to-vspc", From: "cloud-gateway", To: "service-provider-console", Protocol: "tcp",
-		Ports:       []PortSpan{{9999, 9999}},
+		Ports:       []ports.Span{{Lo: 9999, Hi: 9999}},
 		Service:     "Veeam Service Provider Console",
 		Description: "Tenant backup server management traffic relayed to VSPC.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3491,7 +3493,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-to-cloud-gateway-deploy", From: "cloud-connect-sp-server", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{135, 135}, {445, 445}, {6160, 6160}},
+		Ports:       []ports.Span{{Lo: 135, Hi: 135}, {Lo: 445, Hi: 445}, {Lo: 6160, Hi: 6160}},
 		Service:     "Deployment / Installer",
 		Description: "SP backup server deploys the Cloud Gateway Service.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3503,7 +3505,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-to-cloud-gateway-6168", From: "cloud-connect-sp-server", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6168, 6168}},
+		Ports:       []ports.Span{{Lo: 6168, Hi: 6168}},
 		Service:     "Cloud Gateway command port",
 		Description: "SP backup server sets up and checks tenant transport channels.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3515,7 +3517,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-to-cloud-gateway-channels", From: "cloud-connect-sp-server", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Transmission channels",
 		Description: "Data channels between SP backup server and gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3527,7 +3529,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-to-nea-ssh", From: "cloud-connect-sp-server", To: "network-extension-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}},
 		Service:     "SSH",
 		Description: "SP backup server manages network extension appliances (ICMP also required).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3539,7 +3541,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-to-dc", From: "cloud-connect-sp-server", To: "domain-controller", Protocol: "tcp",
-		Ports:       []PortSpan{{389, 389}, {636, 636}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}, {Lo: 636, Hi: 636}},
 		Service:     "LDAP / LDAPS",
 		Description: "Active Directory tenant authentication.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3551,7 +3553,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-to-dc-udp", From: "cloud-connect-sp-server", To: "domain-controller", Protocol: "udp",
-		Ports:       []PortSpan{{389, 389}},
+		Ports:       []ports.Span{{Lo: 389, Hi: 389}},
 		Service:     "CLDAP",
 		Description: "Active Directory tenant authentication.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3563,7 +3565,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-repo-to-cloud-gateway-tcp", From: "repository", To: "cloud-gateway", Protocol: "tcp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "SP repository feeds replica creation/seeding from a cloud backup.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3575,7 +3577,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-repo-to-cloud-gateway-udp", From: "repository", To: "cloud-gateway", Protocol: "udp",
-		Ports:       []PortSpan{{6180, 6180}},
+		Ports:       []ports.Span{{Lo: 6180, Hi: 6180}},
 		Service:     "Veeam Cloud Gateway",
 		Description: "SP repository feeds replica creation/seeding from a cloud backup.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3587,7 +3589,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sp-console-to-sp-10003", From: "console", To: "cloud-connect-sp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10003, 10003}},
+		Ports:       []ports.Span{{Lo: 10003, Hi: 10003}},
 		Service:     "Veeam Backup Service (Cloud Connect management)",
 		Description: "SP console / Remote Access Console manages Cloud Connect.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3599,7 +3601,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "rac-to-sp-9392-8191", From: "console", To: "cloud-connect-sp-server", Protocol: "tcp",
-		Ports:       []PortSpan{{8191, 8191}, {9392, 9392}},
+		Ports:       []ports.Span{{Lo: 8191, Hi: 8191}, {Lo: 9392, Hi: 9392}},
 		Service:     "Cloud Connect Service / Backup Service",
 		Description: "Remote Access Console on the SP LAN.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3611,7 +3613,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-to-crl", From: "backup-server", To: "crl-ocsp-endpoint", Protocol: "tcp",
-		Ports:       []PortSpan{{80, 80}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 80, Hi: 80}, {Lo: 443, Hi: 443}},
 		Service:     "CRL / OCSP",
 		Description: "Tenant validates the provider certificate.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3623,7 +3625,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "tenant-to-root-cert-update", From: "backup-server", To: "saas-api", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Windows Automatic Root Certificates Update",
 		Description: "Windows Update endpoint for root certificates (Windows 10 / Server 2016+).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/cloud/ports.html?ver=13",
@@ -3635,7 +3637,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-virtual-lab", From: "backup-server", To: "virtual-lab-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Virtual lab proxy appliance",
 		Description: "SureBackup/SureReplica control of the virtual lab appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3647,7 +3649,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "internet-proxy-to-lab-vms", From: "internet-proxy", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{8080, 8080}},
+		Ports:       []ports.Span{{Lo: 8080, Hi: 8080}},
 		Service:     "Virtual lab Internet access",
 		Description: "Lets lab VMs reach the Internet.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3659,7 +3661,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-flr-helper", From: "backup-server", To: "helper-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "SSH + Data Mover",
 		Description: "Linux FLR helper appliance/host control and data.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3671,7 +3673,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-flr-helper", From: "mount-server", To: "helper-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "SSH + Data Mover",
 		Description: "Mount server drives the FLR helper.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3683,7 +3685,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "helper-to-repository", From: "helper-appliance", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Helper reads the backup.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3695,7 +3697,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "guest-to-helper-ftp", From: "vm-guest-os", To: "helper-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{21, 21}},
+		Ports:       []ports.Span{{Lo: 21, Hi: 21}},
 		Service:     "FTP control",
 		Description: "Optional FTP server on the helper appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3707,7 +3709,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "helper-to-guest", From: "helper-appliance", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{20, 20}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 20, Hi: 20}, {Lo: 2500, Hi: 3300}},
 		Service:     "FTP data / channels",
 		Description: "Helper pushes restored files to the guest.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3719,7 +3721,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "helper-host-linux-ephemeral", From: "backup-server", To: "helper-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{32768, 60999}},
+		Ports:       []ports.Span{{Lo: 32768, Hi: 60999}},
 		Service:     "Linux ephemeral range",
 		Description: "Communication with a helper host via its Linux ephemeral ports.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3731,7 +3733,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-cloud-restore-helper", From: "backup-server", To: "cloud-restore-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 443, Hi: 443}},
 		Service:     "Helper appliance (SSH + redirector)",
 		Description: "Restore to Amazon EC2 / Google Cloud / Azure helper or proxy appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3743,7 +3745,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "repository-to-cloud-restore-helper", From: "repository", To: "cloud-restore-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{22, 22}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 22, Hi: 22}, {Lo: 443, Hi: 443}},
 		Service:     "Helper appliance",
 		Description: "Repository streams data to the cloud restore appliance.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3755,7 +3757,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "restored-vm-to-ir-azure-helper", From: "vm-guest-os", To: "cloud-restore-appliance", Protocol: "tcp",
-		Ports:       []PortSpan{{3260, 3262}, {9555, 9555}},
+		Ports:       []ports.Span{{Lo: 3260, Hi: 3262}, {Lo: 9555, Hi: 9555}},
 		Service:     "iSCSI boot / Platform Converter",
 		Description: "Instant Recovery to Azure: restored VM boots from the helper.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3767,7 +3769,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-azure-arm", From: "backup-server", To: "saas-api", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Azure Resource Manager / storage",
 		Description: "Restore to Azure management and blob access.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3779,7 +3781,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-ad-vm", From: "backup-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{135, 135}, {389, 389}, {636, 636}, {3268, 3268}, {3269, 3269}},
+		Ports:       []ports.Span{{Lo: 135, Hi: 135}, {Lo: 389, Hi: 389}, {Lo: 636, Hi: 636}, {Lo: 3268, Hi: 3268}, {Lo: 3269, Hi: 3269}},
 		Service:     "RPC / LDAP (AD item restore)",
 		Description: "Veeam Explorer for AD restores into a DC VM.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3791,7 +3793,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-exchange-vm", From: "backup-server", To: "vm-guest-os", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Exchange Web Services",
 		Description: "Veeam Explorer for Exchange restores to CAS (80/443 WebDAV for 2003/2007).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3803,7 +3805,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-sql-vm", From: "backup-server", To: "sql-server", Protocol: "tcp",
-		Ports:       []PortSpan{{1433, 1433}, {1434, 1434}},
+		Ports:       []ports.Span{{Lo: 1433, Hi: 1433}, {Lo: 1434, Hi: 1434}},
 		Service:     "SQL Server",
 		Description: "Veeam Explorer for SQL restores into a SQL VM.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3815,7 +3817,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-sql-vm-browser", From: "backup-server", To: "sql-server", Protocol: "udp",
-		Ports:       []PortSpan{{1434, 1434}},
+		Ports:       []ports.Span{{Lo: 1434, Hi: 1434}},
 		Service:     "SQL Server Browser",
 		Description: "Instance discovery during SQL restore.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/used_ports.html?ver=13",
@@ -3827,7 +3829,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "mount-to-sql-restore-runtime", From: "mount-server", To: "sql-server", Protocol: "tcp",
-		Ports:       []PortSpan{{1025, 1034}},
+		Ports:       []ports.Span{{Lo: 1025, Hi: 1034}},
 		Service:     "Veeam SQL restore runtime",
 		Description: "Runtime component on the target/staging SQL server during restore (open manually).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3839,7 +3841,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "sql-target-to-mount-iscsi", From: "sql-server", To: "mount-server", Protocol: "tcp",
-		Ports:       []PortSpan{{3260, 3270}},
+		Ports:       []ports.Span{{Lo: 3260, Hi: 3270}},
 		Service:     "iSCSI (restore mount)",
 		Description: "Target SQL/Oracle machine mounts the backup over iSCSI during item restore.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/em/used_ports.html?ver=13",
@@ -3851,7 +3853,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "worker-to-backup-server", From: "worker", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{10006, 10006}},
+		Ports:       []ports.Span{{Lo: 10006, Hi: 10006}},
 		Service:     "Worker management",
 		Description: "Plug-in worker reports to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3863,7 +3865,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "worker-to-backup-server-index", From: "worker", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{2500, 3300}},
+		Ports:       []ports.Span{{Lo: 2500, Hi: 3300}},
 		Service:     "Malware/ransomware index transfer",
 		Description: "Worker sends index metadata to the backup server.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3875,7 +3877,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "worker-to-repository", From: "worker", To: "repository", Protocol: "tcp",
-		Ports:       []PortSpan{{6162, 6162}, {2500, 3300}},
+		Ports:       []ports.Span{{Lo: 6162, Hi: 6162}, {Lo: 2500, Hi: 3300}},
 		Service:     "Veeam Data Mover",
 		Description: "Worker writes backup data to repository/gateway.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3887,7 +3889,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-worker", From: "backup-server", To: "worker", Protocol: "tcp",
-		Ports:       []PortSpan{{19000, 19000}, {443, 443}},
+		Ports:       []ports.Span{{Lo: 19000, Hi: 19000}, {Lo: 443, Hi: 443}},
 		Service:     "Worker control / Veeam Updater",
 		Description: "Backup server controls workers (443 via Platform Service to the updater).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3899,7 +3901,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-platform-local", From: "backup-server", To: "backup-server", Protocol: "tcp",
-		Ports:       []PortSpan{{6172, 6172}},
+		Ports:       []ports.Span{{Lo: 6172, Hi: 6172}},
 		Service:     "Veeam Platform Service (local)",
 		Description: "Platform Service reaching the configuration database.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3911,7 +3913,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "worker-to-proxmox", From: "worker", To: "proxmox-host", Protocol: "tcp",
-		Ports:       []PortSpan{{8006, 8006}, {22, 22}},
+		Ports:       []ports.Span{{Lo: 8006, Hi: 8006}, {Lo: 22, Hi: 22}},
 		Service:     "Proxmox VE API / SSH",
 		Description: "Worker drives Proxmox VE.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3923,7 +3925,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "backup-server-to-proxmox", From: "backup-server", To: "proxmox-host", Protocol: "tcp",
-		Ports:       []PortSpan{{8006, 8006}, {22, 22}},
+		Ports:       []ports.Span{{Lo: 8006, Hi: 8006}, {Lo: 22, Hi: 22}},
 		Service:     "Proxmox VE API / SSH",
 		Description: "Backup server inventories Proxmox VE.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",
@@ -3935,7 +3937,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "worker-to-ahv", From: "worker", To: "nutanix-ahv", Protocol: "tcp",
-		Ports:       []PortSpan{{9440, 9440}, {3205, 3205}, {3260, 3260}},
+		Ports:       []ports.Span{{Lo: 9440, Hi: 9440}, {Lo: 3205, Hi: 3205}, {Lo: 3260, Hi: 3260}},
 		Service:     "Prism REST / iSCSI",
 		Description: "AHV worker uses the Prism API and iSCSI disk access.",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/ahv_used_ports.html?ver=13",
@@ -3947,7 +3949,7 @@ var veeamRules = [...]Rule{
 	},
 	{
 		ID: "worker-to-update-repo", From: "worker", To: "veeam-online-service", Protocol: "tcp",
-		Ports:       []PortSpan{{443, 443}},
+		Ports:       []ports.Span{{Lo: 443, Hi: 443}},
 		Service:     "Veeam Update Repository",
 		Description: "Worker packages from repository.veeam.com (CloudFront).",
 		Source:      "https://helpcenter.veeam.com/docs/vbr/userguide/pve_used_ports.html?ver=13",

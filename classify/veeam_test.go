@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/ports"
 
 	"github.com/portclass/portclass/internal/corpus"
 )
@@ -497,7 +498,7 @@ func TestWithDataMoverRange(t *testing.T) {
 		t.Error("em-to-backup-server-catalog-range moved with the data mover range")
 	}
 	orig, _ := base.Rule("proxy-to-repository")
-	if orig.Ports[1] != (PortSpan{2500, 3300}) {
+	if orig.Ports[1] != (ports.Span{Lo: 2500, Hi: 3300}) {
 		t.Errorf("With changed the base matrix: %v", orig.Ports)
 	}
 	if _, err := base.With(VeeamOptions{DataMoverRange: "3300-2500"}); err == nil || !strings.HasPrefix(err.Error(), "veeam.data_mover_range: ") {
@@ -680,7 +681,7 @@ func FuzzLoadMatrix(f *testing.F) {
 
 func TestPortSpanText(t *testing.T) {
 	for _, s := range []string{"6162", "2500-3300", "0", "65535"} {
-		var p PortSpan
+		var p ports.Span
 		if err := p.UnmarshalText([]byte(s)); err != nil {
 			t.Fatal(err)
 		}
@@ -688,7 +689,7 @@ func TestPortSpanText(t *testing.T) {
 			t.Errorf("%s round-trips to %s", s, b)
 		}
 	}
-	var p PortSpan
+	var p ports.Span
 	if err := p.UnmarshalText([]byte("x")); err == nil {
 		t.Error("x parsed")
 	}

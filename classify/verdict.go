@@ -1,36 +1,6 @@
 package classify
 
-// PortClass is the IANA range a port number falls in (RFC 6335 section 6). The zero
-// value, ClassNone, is used for protocols without ports.
-type PortClass uint8
-
-const (
-	ClassNone       PortClass = iota // protocol has no ports
-	ClassWellKnown                   // 0-1023 ("system ports")
-	ClassRegistered                  // 1024-49151 ("user ports")
-	ClassDynamic                     // 49152-65535 ("dynamic and/or private ports")
-)
-
-var classNames = [...]string{"", "well-known", "registered", "dynamic"}
-
-// String is the flow record's port_class value: "well-known", "registered", "dynamic" or "".
-func (c PortClass) String() string {
-	if int(c) < len(classNames) {
-		return classNames[c]
-	}
-	return ""
-}
-
-// ClassOf returns the IANA class of port.
-func ClassOf(port uint16) PortClass {
-	switch {
-	case port <= 1023:
-		return ClassWellKnown
-	case port <= 49151:
-		return ClassRegistered
-	}
-	return ClassDynamic
-}
+import "github.com/portclass/portclass/classify/ports"
 
 // Flag names a Verdict can carry, in the flow record's `flags` list.
 const (
@@ -62,7 +32,7 @@ type VeeamMatch struct {
 
 // Verdict is what classify adds to a flow record. Slices belong to the Verdict.
 type Verdict struct {
-	PortClass PortClass    // class of the server port; ClassNone without ports
+	PortClass ports.Class  // class of the server port; ports.ClassNone without ports
 	Service   string       // IANA (or user-defined) service name of the server port, "" if none
 	Flags     []string     // sorted, see the Flag constants
 	Veeam     []VeeamMatch // sorted by Rule

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
@@ -29,7 +30,7 @@ func hostileSummary() *Summary {
 		Unsupported: map[string]uint64{bad: 2}, Warnings: []string{"packet 1 at offset 24: " + bad}, Packets: 3})
 	f := capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.1:40000"), Server: ap("192.0.2.2:51515"),
 		State: capture.S0, First: at(0), Last: at(1), Packets: [2]uint64{1, 0}, Bytes: [2]uint64{60, 0}, Input: hostileFormula}
-	v := classify.Verdict{PortClass: classify.ClassDynamic, Service: bad,
+	v := classify.Verdict{PortClass: ports.ClassDynamic, Service: bad,
 		Flags: []string{"-" + bad, classify.FlagServerEphemeral + ":" + bad, "@SUM(1+1)"},
 		Veeam: []classify.VeeamMatch{{Rule: "+" + bad, Service: bad, From: bad, To: bad}}}
 	agg.Add(NewRecord(&f, &v))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -26,7 +27,7 @@ func ExampleNewRecord() {
 		Input:     "backup.pcapng",
 		End:       capture.EndTimeout,
 	}
-	v := classify.Verdict{PortClass: classify.ClassRegistered, Flags: []string{classify.FlagVeeam},
+	v := classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
 		Veeam: []classify.VeeamMatch{{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}}}
 	r := reports.NewRecord(&f, &v)
 	fmt.Println(string(r.AppendJSON(nil, true)))
@@ -39,7 +40,7 @@ func ExampleMerge() {
 	flow := func(client, server string, bytes uint64) reports.Record {
 		f := capture.Flow{Proto: capture.ProtoUDP, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
 			State: capture.SF, First: time.Unix(1714989600, 0), Last: time.Unix(1714989601, 0), Packets: [2]uint64{1, 1}, Bytes: [2]uint64{bytes, bytes}}
-		return reports.NewRecord(&f, &classify.Verdict{PortClass: classify.ClassWellKnown, Service: "domain"})
+		return reports.NewRecord(&f, &classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain"})
 	}
 	a := reports.NewAggregator(reports.Options{})
 	a.Add(flow("192.0.2.100:53000", "192.0.2.53:53", 100))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // The fixture is a small, deterministic Veeam-like site: backup server 192.0.2.10,
@@ -46,7 +47,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.SF, First: at(0), Last: at(1500),
 				Packets: [2]uint64{12, 10}, Bytes: [2]uint64{2400, 5300}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassRegistered, Flags: []string{classify.FlagVeeam},
+			classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
 				Veeam: []classify.VeeamMatch{veeamInstaller}},
 		},
 		{ // backup server → proxy, data mover, biggest flow
@@ -54,7 +55,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.SF, First: at(1600), Last: at(61600),
 				Packets: [2]uint64{900, 4200}, Bytes: [2]uint64{72000, 5800000}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassRegistered, Flags: []string{classify.FlagVeeam},
+			classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
 				Veeam: []classify.VeeamMatch{veeamDataMover}},
 		},
 		{ // backup server → proxy on a dynamic RPC port, explained by Veeam
@@ -62,7 +63,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.SF, First: at(2000), Last: at(2600),
 				Packets: [2]uint64{8, 7}, Bytes: [2]uint64{1600, 2100}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassDynamic,
+			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":windows", classify.FlagVeeam},
 				Veeam: []classify.VeeamMatch{veeamRPC}},
 		},
@@ -72,7 +73,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{2000, 1000}, Bytes: [2]uint64{2900000, 66000},
 				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK | capture.FlagRST},
 				Input:    inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassRegistered, Service: "cisco-gdoi", Flags: []string{classify.FlagVeeam},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "cisco-gdoi", Flags: []string{classify.FlagVeeam},
 				Veeam: []classify.VeeamMatch{veeamData}},
 		},
 		{ // proxy → outside web proxy, unanswered SYN
@@ -80,7 +81,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.S0, First: at(4000), Last: at(7000),
 				Packets: [2]uint64{3, 0}, Bytes: [2]uint64{222, 0}, TCPFlags: [2]uint8{capture.FlagSYN, 0},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassRegistered, Service: "http-alt", Flags: []string{}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "http-alt", Flags: []string{}},
 		},
 		{ // repository → outside host on an unexplained dynamic port, refused
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.30:41001"), Server: ap("198.51.100.7:51515"),
@@ -88,7 +89,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{74, 60},
 				TCPFlags: [2]uint8{capture.FlagSYN, capture.FlagRST | capture.FlagACK},
 				Input:    inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassDynamic,
+			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":linux",
 					classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
 		},
@@ -98,7 +99,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{2, 0}, Bytes: [2]uint64{180, 0},
 				ICMPErrors: []capture.ICMPError{{Type: 3, Code: 3, From: netip.MustParseAddr("198.51.100.7"), Count: 2}},
 				Input:      inputA, End: capture.EndInput},
-			classify.Verdict{PortClass: classify.ClassDynamic,
+			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: []string{classify.FlagDynamicServer, classify.FlagGuessedDirection, classify.FlagServerEphemeral + ":linux",
 					classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
 		},
@@ -106,7 +107,7 @@ func fixtureFlows() []fixtureFlow {
 			capture.Flow{Proto: capture.ProtoUDP, Client: ap("192.0.2.100:53000"), Server: ap("192.0.2.53:53"),
 				VLAN: 20, Direction: capture.DirServicePort, State: capture.SF, First: at(5500), Last: at(5520),
 				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{80, 140}, Input: inputB, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassWellKnown, Service: "domain", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain", Flags: []string{classify.FlagGuessedDirection}},
 		},
 		{ // ping from the admin PC
 			capture.Flow{Proto: capture.ProtoICMP, Client: addr("192.0.2.100"), Server: addr("192.0.2.10"),
@@ -127,7 +128,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYNACK, State: capture.RSTR, First: at(7000), Last: at(7400),
 				Packets: [2]uint64{10, 12}, Bytes: [2]uint64{1900, 14200}, TCPFlags: [2]uint8{sa, sfin | capture.FlagRST},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: classify.ClassWellKnown, Service: "https", Flags: []string{}},
+			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "https", Flags: []string{}},
 		},
 		{ // IPv6 NTP answered by ICMPv6 administratively prohibited
 			capture.Flow{Proto: capture.ProtoUDP, Client: ap("[2001:db8::10]:50000"), Server: ap("[2001:db8::30]:123"),
@@ -135,7 +136,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{1, 0}, Bytes: [2]uint64{110, 0},
 				ICMPErrors: []capture.ICMPError{{V6: true, Type: 1, Code: 1, From: netip.MustParseAddr("2001:db8::1"), Count: 1}},
 				Input:      inputA, End: capture.EndInput},
-			classify.Verdict{PortClass: classify.ClassWellKnown, Service: "ntp", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "ntp", Flags: []string{classify.FlagGuessedDirection}},
 		},
 		{ // GRE: a protocol without ports
 			capture.Flow{Proto: 47, Client: addr("198.51.100.1"), Server: addr("198.51.100.2"),
@@ -149,7 +150,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{30, 40}, Bytes: [2]uint64{3000, 48000},
 				TCPFlags: [2]uint8{capture.FlagACK | capture.FlagPSH, capture.FlagACK | capture.FlagPSH},
 				Input:    inputA, End: capture.EndInput},
-			classify.Verdict{PortClass: classify.ClassRegistered, Service: "ms-wbt-server", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "ms-wbt-server", Flags: []string{classify.FlagGuessedDirection}},
 		},
 		{ // both ports ephemeral, still open when the capture was evicted
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.22:55000"), Server: ap("192.0.2.30:60000"),
@@ -157,7 +158,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{20, 20}, Bytes: [2]uint64{16000, 1500},
 				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK},
 				Input:    inputA, End: capture.EndEvicted},
-			classify.Verdict{PortClass: classify.ClassDynamic,
+			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: []string{classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer,
 					classify.FlagServerEphemeral + ":linux", classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
 		},
@@ -165,7 +166,7 @@ func fixtureFlows() []fixtureFlow {
 			capture.Flow{Proto: capture.ProtoSCTP, Client: ap("198.51.100.20:2905"), Server: ap("198.51.100.21:2905"),
 				VLAN: 30, Direction: capture.DirFirstPacket, State: capture.SF, First: at(11000), Last: at(11100),
 				Packets: [2]uint64{3, 3}, Bytes: [2]uint64{300, 300}, Input: inputB, End: capture.EndInput},
-			classify.Verdict{PortClass: classify.ClassRegistered, Service: "m3ua", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: []string{classify.FlagGuessedDirection}},
 		},
 	}
 }

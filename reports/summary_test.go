@@ -13,6 +13,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 func TestAggregatorCounts(t *testing.T) {
@@ -139,7 +140,7 @@ func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	hosts := []string{"192.0.2.10", "192.0.2.21", "192.0.2.22", "192.0.2.30", "198.51.100.7", "203.0.113.80", "2001:db8::10", "2001:db8::20"}
 	protos := []uint8{capture.ProtoTCP, capture.ProtoTCP, capture.ProtoUDP, capture.ProtoICMP, capture.ProtoSCTP, 47}
-	ports := []uint16{22, 53, 443, 445, 2500, 3300, 6160, 6162, 9392, 49700, 51515, 60000}
+	portList := []uint16{22, 53, 443, 445, 2500, 3300, 6160, 6162, 9392, 49700, 51515, 60000}
 	services := map[uint16]string{22: "ssh", 53: "domain", 443: "https", 445: "microsoft-ds"}
 	flagSets := [][]string{{}, {classify.FlagVeeam}, {classify.FlagDynamicServer, classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained},
 		{classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer, classify.FlagServerEphemeral + ":linux"}}
@@ -149,7 +150,7 @@ func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
 		p := protos[rng.IntN(len(protos))]
 		c, s := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
 		ca, sa := netip.MustParseAddr(c), netip.MustParseAddr(s)
-		port := ports[rng.IntN(len(ports))]
+		port := portList[rng.IntN(len(portList))]
 		f := capture.Flow{Proto: p, Client: netip.AddrPortFrom(ca, uint16(40000+rng.IntN(20000))),
 			Server: netip.AddrPortFrom(sa, port), VLAN: uint16(rng.IntN(2) * 10), State: states[rng.IntN(len(states))],
 			Direction: capture.Direction(rng.IntN(7)), First: at(rng.IntN(100000)), Packets: [2]uint64{uint64(rng.IntN(50)), uint64(rng.IntN(50))},
@@ -161,7 +162,7 @@ func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
 		}
 		v := classify.Verdict{Service: services[port], Flags: flagSets[rng.IntN(len(flagSets))]}
 		if capture.HasPorts(p) {
-			v.PortClass = classify.ClassOf(port)
+			v.PortClass = ports.ClassOf(port)
 		}
 		if slices.Contains(v.Flags, classify.FlagVeeam) || rng.IntN(4) == 0 {
 			v.Veeam = []classify.VeeamMatch{[]classify.VeeamMatch{veeamInstaller, veeamDataMover, veeamRPC, veeamData}[rng.IntN(4)]}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -38,31 +39,31 @@ type app struct {
 // portclass.yaml, in that order of precedence. Every key has a default (see
 // setDefaults), so that viper also sees environment variables for keys no file sets.
 type Config struct {
-	LogLevel   string                 `mapstructure:"log-level"`
-	Quiet      bool                   `mapstructure:"quiet"`
-	Format     string                 `mapstructure:"format"`
-	Output     string                 `mapstructure:"output"`
-	Top        int                    `mapstructure:"top"`
-	Filter     string                 `mapstructure:"filter"`
-	Workers    int                    `mapstructure:"workers"`
-	MaxFlows   int                    `mapstructure:"max-flows"`
-	NoFlows    bool                   `mapstructure:"no-flows"`
-	HTMLFlows  int                    `mapstructure:"html-max-flows"`
-	Diff       DiffConfig             `mapstructure:"diff"`
-	SweepHosts int                    `mapstructure:"sweep-hosts"`
-	SweepPorts int                    `mapstructure:"sweep-ports"`
-	SpillAfter int                    `mapstructure:"spill-after"`
-	TempDir    string                 `mapstructure:"temp-dir"`
-	Timeouts   Timeouts               `mapstructure:"timeouts"`
-	Ephemeral  map[string]string      `mapstructure:"ephemeral"`
-	Services   []classify.UserService `mapstructure:"services"`
-	Veeam      classify.VeeamOptions  `mapstructure:"veeam"`
-	Inventory  map[string][]string    `mapstructure:"inventory"`
-	Policy     string                 `mapstructure:"policy"`
-	Capture    CaptureConfig          `mapstructure:"capture"`
-	Verify     VerifyConfig           `mapstructure:"verify"`
-	Learn      LearnConfig            `mapstructure:"learn"`
-	Rules      RulesConfig            `mapstructure:"rules"`
+	LogLevel   string                `mapstructure:"log-level"`
+	Quiet      bool                  `mapstructure:"quiet"`
+	Format     string                `mapstructure:"format"`
+	Output     string                `mapstructure:"output"`
+	Top        int                   `mapstructure:"top"`
+	Filter     string                `mapstructure:"filter"`
+	Workers    int                   `mapstructure:"workers"`
+	MaxFlows   int                   `mapstructure:"max-flows"`
+	NoFlows    bool                  `mapstructure:"no-flows"`
+	HTMLFlows  int                   `mapstructure:"html-max-flows"`
+	Diff       DiffConfig            `mapstructure:"diff"`
+	SweepHosts int                   `mapstructure:"sweep-hosts"`
+	SweepPorts int                   `mapstructure:"sweep-ports"`
+	SpillAfter int                   `mapstructure:"spill-after"`
+	TempDir    string                `mapstructure:"temp-dir"`
+	Timeouts   Timeouts              `mapstructure:"timeouts"`
+	Ephemeral  map[string]string     `mapstructure:"ephemeral"`
+	Services   []ports.UserService   `mapstructure:"services"`
+	Veeam      classify.VeeamOptions `mapstructure:"veeam"`
+	Inventory  map[string][]string   `mapstructure:"inventory"`
+	Policy     string                `mapstructure:"policy"`
+	Capture    CaptureConfig         `mapstructure:"capture"`
+	Verify     VerifyConfig          `mapstructure:"verify"`
+	Learn      LearnConfig           `mapstructure:"learn"`
+	Rules      RulesConfig           `mapstructure:"rules"`
 }
 
 // VerifyConfig is the verify command's own settings.
@@ -114,7 +115,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("timeouts.icmp", time.Minute)
 	v.SetDefault("timeouts.other", time.Minute)
 	eph := map[string]string{}
-	for _, r := range classify.DefaultEphemeral {
+	for _, r := range ports.DefaultEphemeral {
 		eph[r.Name] = fmt.Sprintf("%d-%d", r.Lo, r.Hi)
 	}
 	v.SetDefault("ephemeral", eph)
@@ -251,19 +252,19 @@ func keyFlag(fs *pflag.FlagSet, name, key string) {
 }
 
 // ephemeralRanges turns the ephemeral map of the configuration into ranges, sorted by name.
-func (c *Config) ephemeralRanges() ([]classify.PortRange, error) {
+func (c *Config) ephemeralRanges() ([]ports.Range, error) {
 	names := make([]string, 0, len(c.Ephemeral))
 	for n := range c.Ephemeral {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	out := []classify.PortRange{}
+	out := []ports.Range{}
 	for _, n := range names {
-		lo, hi, err := classify.ParsePortRange(c.Ephemeral[n])
+		lo, hi, err := ports.ParseRange(c.Ephemeral[n])
 		if err != nil {
 			return nil, fmt.Errorf("ephemeral.%s: %w", n, err)
 		}
-		out = append(out, classify.PortRange{Name: n, Lo: lo, Hi: hi})
+		out = append(out, ports.Range{Name: n, Lo: lo, Hi: hi})
 	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // newPortsCmd is `portclass ports`: what a port, range, service or Veeam role is. It
@@ -74,7 +75,7 @@ veeam.ports (ports changed at setup).`,
 }
 
 // portsMatrix builds the Veeam matrix and the ephemeral ranges from the configuration.
-func portsMatrix(v *viper.Viper) (*classify.Matrix, []classify.PortRange, error) {
+func portsMatrix(v *viper.Viper) (*classify.Matrix, []ports.Range, error) {
 	var o classify.VeeamOptions
 	if err := v.UnmarshalKey("veeam", &o); err != nil {
 		return nil, nil, fmt.Errorf("config veeam: %w", err)
@@ -83,7 +84,7 @@ func portsMatrix(v *viper.Viper) (*classify.Matrix, []classify.PortRange, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config %w", err)
 	}
-	eph := classify.DefaultEphemeral
+	eph := ports.DefaultEphemeral
 	if conf := v.GetStringMapString("ephemeral"); len(conf) > 0 {
 		names := make([]string, 0, len(conf))
 		for n := range conf {
@@ -92,11 +93,11 @@ func portsMatrix(v *viper.Viper) (*classify.Matrix, []classify.PortRange, error)
 		sort.Strings(names)
 		eph = nil
 		for _, n := range names {
-			lo, hi, err := classify.ParsePortRange(conf[n])
+			lo, hi, err := ports.ParseRange(conf[n])
 			if err != nil {
 				return nil, nil, fmt.Errorf("config ephemeral.%s: %w", n, err)
 			}
-			eph = append(eph, classify.PortRange{Name: n, Lo: lo, Hi: hi})
+			eph = append(eph, ports.Range{Name: n, Lo: lo, Hi: hi})
 		}
 	}
 	return m, eph, nil

@@ -31,7 +31,7 @@ func TestGeneratedFileFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("stale generated file; run make generate (go generate ./classify): classify/services_gen.go differs from what ianagen writes from %s", committedCSV)
+		t.Fatalf("stale generated file; run make generate (go generate ./classify/ports): classify/ports/services_gen.go differs from what ianagen writes from %s", committedCSV)
 	}
 	if !bytes.HasPrefix(got, []byte(header+"\n")) {
 		t.Errorf("generated file does not start with %q", header)

@@ -1,4 +1,4 @@
-package classify
+package ports
 
 import (
 	"slices"
@@ -50,16 +50,16 @@ func TestLookupService(t *testing.T) {
 		{capture.ProtoICMP, 22, false, "", 0, 0, ""},
 	}
 	for _, tt := range tests {
-		got, ok := LookupService(tt.proto, tt.port)
+		got, ok := Lookup(tt.proto, tt.port)
 		if ok != tt.ok || got.Name != tt.name || got.Lo != tt.lo || got.Hi != tt.hi {
-			t.Errorf("LookupService(%d, %d) = %+v, %v; want %q %d-%d, %v", tt.proto, tt.port, got, ok, tt.name, tt.lo, tt.hi, tt.ok)
+			t.Errorf("Lookup(%d, %d) = %+v, %v; want %q %d-%d, %v", tt.proto, tt.port, got, ok, tt.name, tt.lo, tt.hi, tt.ok)
 			continue
 		}
 		if ok && got.Proto != tt.proto {
-			t.Errorf("LookupService(%d, %d).Proto = %d", tt.proto, tt.port, got.Proto)
+			t.Errorf("Lookup(%d, %d).Proto = %d", tt.proto, tt.port, got.Proto)
 		}
 		if !strings.Contains(got.Description, tt.descPart) {
-			t.Errorf("LookupService(%d, %d).Description = %q; want it to contain %q", tt.proto, tt.port, got.Description, tt.descPart)
+			t.Errorf("Lookup(%d, %d).Description = %q; want it to contain %q", tt.proto, tt.port, got.Description, tt.descPart)
 		}
 	}
 }
@@ -67,12 +67,12 @@ func TestLookupService(t *testing.T) {
 func TestLookupServiceAllocs(t *testing.T) {
 	var sink Service
 	allocs := testing.AllocsPerRun(1000, func() {
-		sink, _ = LookupService(pTCP, 22)
-		sink, _ = LookupService(pUDP, 6010)
-		sink, _ = LookupService(pTCP, 9392)
+		sink, _ = Lookup(pTCP, 22)
+		sink, _ = Lookup(pUDP, 6010)
+		sink, _ = Lookup(pTCP, 9392)
 	})
 	if allocs != 0 {
-		t.Errorf("LookupService: %v allocs per run, want 0", allocs)
+		t.Errorf("Lookup: %v allocs per run, want 0", allocs)
 	}
 	_ = sink
 }
@@ -122,14 +122,14 @@ func TestServicesByName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []pp
-		for _, s := range ServicesByName(tt.name) {
+		for _, s := range ByName(tt.name) {
 			if !strings.EqualFold(s.Name, tt.name) {
-				t.Errorf("ServicesByName(%q) returned %q", tt.name, s.Name)
+				t.Errorf("ByName(%q) returned %q", tt.name, s.Name)
 			}
 			got = append(got, pp{s.Proto, s.Lo, s.Hi})
 		}
 		if !slices.Equal(got, tt.want) {
-			t.Errorf("ServicesByName(%q) = %v; want %v", tt.name, got, tt.want)
+			t.Errorf("ByName(%q) = %v; want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package classify
+package ports
 
 import (
 	"strconv"
@@ -36,52 +36,52 @@ var portRangeCases = []struct {
 
 func TestParsePortRange(t *testing.T) {
 	for _, tt := range portRangeCases {
-		lo, hi, err := ParsePortRange(tt.in)
+		lo, hi, err := ParseRange(tt.in)
 		if tt.errPart == "" {
 			if err != nil || lo != tt.lo || hi != tt.hi {
-				t.Errorf("ParsePortRange(%q) = %d, %d, %v; want %d, %d", tt.in, lo, hi, err, tt.lo, tt.hi)
+				t.Errorf("ParseRange(%q) = %d, %d, %v; want %d, %d", tt.in, lo, hi, err, tt.lo, tt.hi)
 			}
 			continue
 		}
 		if err == nil || !strings.Contains(err.Error(), tt.errPart) {
-			t.Errorf("ParsePortRange(%q) error = %v; want it to contain %q", tt.in, err, tt.errPart)
+			t.Errorf("ParseRange(%q) error = %v; want it to contain %q", tt.in, err, tt.errPart)
 		}
 		if lo != 0 || hi != 0 {
-			t.Errorf("ParsePortRange(%q) = %d, %d with an error; want 0, 0", tt.in, lo, hi)
+			t.Errorf("ParseRange(%q) = %d, %d with an error; want 0, 0", tt.in, lo, hi)
 		}
 	}
 }
 
-// FuzzParsePortRange checks that ParsePortRange never panics, returns lo <= hi on
+// FuzzParsePortRange checks that ParseRange never panics, returns lo <= hi on
 // success, agrees with its own output, and quotes the input in its errors.
 func FuzzParsePortRange(f *testing.F) {
 	for _, tt := range portRangeCases {
 		f.Add(tt.in)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		lo, hi, err := ParsePortRange(s)
+		lo, hi, err := ParseRange(s)
 		if err != nil {
 			if !strings.Contains(err.Error(), strconv.Quote(s)) {
-				t.Fatalf("ParsePortRange(%q) error %q does not quote the input", s, err)
+				t.Fatalf("ParseRange(%q) error %q does not quote the input", s, err)
 			}
 			return
 		}
 		if lo > hi {
-			t.Fatalf("ParsePortRange(%q) = %d, %d: lo > hi", s, lo, hi)
+			t.Fatalf("ParseRange(%q) = %d, %d: lo > hi", s, lo, hi)
 		}
 		canon := strconv.Itoa(int(lo)) + "-" + strconv.Itoa(int(hi))
-		lo2, hi2, err := ParsePortRange(canon)
+		lo2, hi2, err := ParseRange(canon)
 		if err != nil || lo2 != lo || hi2 != hi {
-			t.Fatalf("ParsePortRange(%q) = %d, %d, %v; from %q it gave %d, %d", canon, lo2, hi2, err, s, lo, hi)
+			t.Fatalf("ParseRange(%q) = %d, %d, %v; from %q it gave %d, %d", canon, lo2, hi2, err, s, lo, hi)
 		}
 		if !strings.Contains(s, "-") && lo != hi {
-			t.Fatalf("ParsePortRange(%q) = %d, %d: a single port gave a range", s, lo, hi)
+			t.Fatalf("ParseRange(%q) = %d, %d: a single port gave a range", s, lo, hi)
 		}
 	})
 }
 
 func TestPortRangeContains(t *testing.T) {
-	r := PortRange{"test", 32768, 60999}
+	r := Range{"test", 32768, 60999}
 	for port, want := range map[uint16]bool{0: false, 32767: false, 32768: true, 45000: true, 60999: true, 61000: false, 65535: false} {
 		if got := r.Contains(port); got != want {
 			t.Errorf("%+v.Contains(%d) = %v; want %v", r, port, got, want)

@@ -1,4 +1,4 @@
-package classify
+package ports
 
 //go:generate go run ./internal/ianagen -in internal/ianagen/service-names-port-numbers.csv -out services_gen.go
 
@@ -51,17 +51,17 @@ func svcTable(proto uint8) []svcEntry {
 	return nil
 }
 
-// svcProtos lists the protocols of the IANA table in the order ServicesByName returns
+// svcProtos lists the protocols of the IANA table in the order ByName returns
 // them: by protocol number.
 var svcProtos = [...]uint8{capture.ProtoTCP, capture.ProtoUDP, protoDCCP, capture.ProtoSCTP}
 
-// LookupService returns the IANA service registered on port for IP protocol proto
+// Lookup returns the IANA service registered on port for IP protocol proto
 // (tcp, udp, sctp or dccp), from the table generated from IANA's registry. Where IANA
 // registered several names on one port the first in the registry wins, as in
 // Wireshark; unassigned and reserved ports have no service. It does not allocate.
 //
-// User-defined services are not consulted here; see [Classifier.LookupService].
-func LookupService(proto uint8, port uint16) (Service, bool) {
+// User-defined services are not consulted here; see classify.Classifier.LookupService.
+func Lookup(proto uint8, port uint16) (Service, bool) {
 	tab := svcTable(proto)
 	// Find the first entry that ends at or after port; entries do not overlap.
 	i, j := 0, len(tab)
@@ -79,13 +79,13 @@ func LookupService(proto uint8, port uint16) (Service, bool) {
 	return Service{}, false
 }
 
-// ServicesByName returns every IANA table entry whose name equals name, ignoring case,
+// ByName returns every IANA table entry whose name equals name, ignoring case,
 // sorted by protocol number and then port: "ssh" gives tcp/22, udp/22 and sctp/22. It
 // returns nil if there is none. Only the name that won a port is known: aliases that
 // IANA registered later on the same port (e.g. "www" for tcp/80) are not in the table.
 // It scans the whole table, which takes microseconds; it is meant for lookups a user
 // asks for, not for the per-flow path.
-func ServicesByName(name string) []Service {
+func ByName(name string) []Service {
 	var out []Service
 	for _, p := range svcProtos {
 		for _, e := range svcTable(p) {
@@ -114,10 +114,10 @@ func ServicesByName(name string) []Service {
 //     the listening port is chosen per job, so it says nothing on its own;
 //   - nothing in the dynamic range 49152-65535 is a service port.
 //
-// User-defined services add to this through [Classifier.ServerPort].
+// User-defined services add to this through classify.Classifier.ServerPort.
 func IsServicePort(proto uint8, port uint16) bool {
 	if port <= 1023 {
-		_, ok := LookupService(proto, port)
+		_, ok := Lookup(proto, port)
 		return ok
 	}
 	return curatedServicePort(proto, port)
@@ -230,8 +230,8 @@ type UserService struct {
 	Description string
 }
 
-// service validates u, the i-th (0-based) of Options.Services, and returns its entry.
-func (u UserService) service(i int) (Service, error) {
+// Resolve validates u, the i-th (0-based) of Options.Services, and returns its entry.
+func (u UserService) Resolve(i int) (Service, error) {
 	name := strings.TrimSpace(u.Name)
 	if name == "" {
 		return Service{}, fmt.Errorf("services[%d].name: empty", i)
@@ -249,7 +249,7 @@ func (u UserService) service(i int) (Service, error) {
 	default:
 		return Service{}, fmt.Errorf("services[%d] (%s).proto: %q is not tcp, udp, sctp or dccp", i, name, u.Proto)
 	}
-	lo, hi, err := ParsePortRange(u.Ports)
+	lo, hi, err := ParseRange(u.Ports)
 	if err != nil {
 		return Service{}, fmt.Errorf("services[%d] (%s).ports: %w", i, name, err)
 	}

@@ -1,4 +1,4 @@
-package classify
+package ports
 
 import (
 	"errors"
@@ -7,26 +7,26 @@ import (
 	"strings"
 )
 
-// PortRange is a named, inclusive range of ports, such as an operating system's
+// Range is a named, inclusive range of ports, such as an operating system's
 // ephemeral (client source) port range. Name appears in flags ("server-ephemeral:linux").
-type PortRange struct {
+type Range struct {
 	Name   string
 	Lo, Hi uint16
 }
 
 // Contains reports whether Lo <= port <= Hi.
-func (r PortRange) Contains(port uint16) bool { return r.Lo <= port && port <= r.Hi }
+func (r Range) Contains(port uint16) bool { return r.Lo <= port && port <= r.Hi }
 
-// DefaultEphemeral is the ephemeral ranges a Classifier uses when Options.Ephemeral is
+// DefaultEphemeral is the ephemeral ranges a classify.Classifier uses when its Options.Ephemeral is
 // nil: Linux's default net.ipv4.ip_local_port_range (32768-60999) and the range of
 // Windows since Vista and Server 2008 (49152-65535), which is also RFC 6335's dynamic
 // range and the default of macOS and the BSDs. Treat it as read-only; New copies it.
-var DefaultEphemeral = []PortRange{{"linux", 32768, 60999}, {"windows", 49152, 65535}}
+var DefaultEphemeral = []Range{{"linux", 32768, 60999}, {"windows", 49152, 65535}}
 
-// ParsePortRange parses a port ("6162") or an inclusive range of ports ("2500-3300").
+// ParseRange parses a port ("6162") or an inclusive range of ports ("2500-3300").
 // White space around the numbers is ignored; signs, empty parts, numbers above 65535
 // and ranges that end before they start are errors that quote s.
-func ParsePortRange(s string) (lo, hi uint16, err error) {
+func ParseRange(s string) (lo, hi uint16, err error) {
 	a, b, isRange := strings.Cut(s, "-")
 	if lo, err = parsePort(s, a); err != nil {
 		return 0, 0, err
