@@ -7,6 +7,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // Options configures a Classifier. The zero value is usable: the default ephemeral
@@ -27,7 +28,7 @@ type Options struct {
 	// flagged "veeam" and not "unexplained-ephemeral". The returned slice becomes
 	// Verdict.Veeam and is sorted by Rule in place. Explain must be safe for concurrent
 	// use if Classify is called concurrently.
-	Explain func(*capture.Flow) []VeeamMatch
+	Explain func(*capture.Flow) []veeam.Match
 }
 
 // Classifier turns flow records into verdicts. Create one with New; it is read-only
@@ -36,7 +37,7 @@ type Classifier struct {
 	ephemeral []ports.Range
 	ephFlags  []string        // FlagServerEphemeral+":"+ephemeral[i].Name, built once so Classify does not concatenate
 	user      []ports.Service // Options.Services, validated, in configuration order
-	explain   func(*capture.Flow) []VeeamMatch
+	explain   func(*capture.Flow) []veeam.Match
 }
 
 // New validates opts and returns a Classifier. Errors name the offending entry and
@@ -139,7 +140,7 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 	return false
 }
 
-func compareMatches(a, b VeeamMatch) int { return strings.Compare(a.Rule, b.Rule) }
+func compareMatches(a, b veeam.Match) int { return strings.Compare(a.Rule, b.Rule) }
 
 // Classify returns the verdict of f; it does not modify f.
 //

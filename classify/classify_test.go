@@ -10,6 +10,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 const (
@@ -148,18 +149,18 @@ func TestClassify(t *testing.T) {
 
 func TestClassifyExplain(t *testing.T) {
 	var calls int
-	explain := func(f *capture.Flow) []VeeamMatch {
+	explain := func(f *capture.Flow) []veeam.Match {
 		calls++
 		switch {
 		case f.Proto == capture.ProtoICMP:
-			return []VeeamMatch{{Rule: "ping-check", From: "backup-server", To: "any"}}
+			return []veeam.Match{{Rule: "ping-check", From: "backup-server", To: "any"}}
 		case f.Server.Port() >= 2500 && f.Server.Port() <= 3300:
-			return []VeeamMatch{
+			return []veeam.Match{
 				{Rule: "proxy-to-repository-data", Service: "Veeam Data Mover", From: "proxy", To: "repository"},
 				{Rule: "backup-server-to-component-data", Service: "Veeam Data Mover", From: "backup-server", To: "repository"},
 			}
 		case f.Server.Port() == 50100:
-			return []VeeamMatch{{Rule: "backup-server-to-hyperv-rpc", From: "backup-server", To: "hyperv-host"}}
+			return []veeam.Match{{Rule: "backup-server-to-hyperv-rpc", From: "backup-server", To: "hyperv-host"}}
 		}
 		return nil
 	}

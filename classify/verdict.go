@@ -1,6 +1,9 @@
 package classify
 
-import "github.com/portclass/portclass/classify/ports"
+import (
+	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
+)
 
 // Flag names a Verdict can carry, in the flow record's `flags` list.
 const (
@@ -22,18 +25,10 @@ const (
 	FlagUnexplained = "unexplained-ephemeral"
 )
 
-// VeeamMatch is one Veeam Backup & Replication rule that explains a flow.
-type VeeamMatch struct {
-	Rule    string `json:"rule"`    // rule id in the matrix, e.g. "backup-server-to-component-6160"
-	Service string `json:"service"` // e.g. "Veeam Installer Service"
-	From    string `json:"from"`    // role that opens the connection
-	To      string `json:"to"`      // role that accepts it
-}
-
 // Verdict is what classify adds to a flow record. Slices belong to the Verdict.
 type Verdict struct {
-	PortClass ports.Class  // class of the server port; ports.ClassNone without ports
-	Service   string       // IANA (or user-defined) service name of the server port, "" if none
-	Flags     []string     // sorted, see the Flag constants
-	Veeam     []VeeamMatch // sorted by Rule
+	PortClass ports.Class   // class of the server port; ports.ClassNone without ports
+	Service   string        // IANA (or user-defined) service name of the server port, "" if none
+	Flags     []string      // sorted, see the Flag constants
+	Veeam     []veeam.Match // sorted by Rule
 }

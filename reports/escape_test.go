@@ -13,6 +13,7 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
@@ -32,7 +33,7 @@ func hostileSummary() *Summary {
 		State: capture.S0, First: at(0), Last: at(1), Packets: [2]uint64{1, 0}, Bytes: [2]uint64{60, 0}, Input: hostileFormula}
 	v := classify.Verdict{PortClass: ports.ClassDynamic, Service: bad,
 		Flags: []string{"-" + bad, classify.FlagServerEphemeral + ":" + bad, "@SUM(1+1)"},
-		Veeam: []classify.VeeamMatch{{Rule: "+" + bad, Service: bad, From: bad, To: bad}}}
+		Veeam: []veeam.Match{{Rule: "+" + bad, Service: bad, From: bad, To: bad}}}
 	agg.Add(NewRecord(&f, &v))
 	agg.SetHosts([]Host{{Addr: bad, Roles: []HostRole{{Role: bad, Confidence: 0.5, Evidence: []string{bad}}}}})
 	return agg.Summary()
@@ -178,7 +179,7 @@ func TestHTMLEscapingMarkup(t *testing.T) {
 			r.Proto, r.Client, r.Server, r.State, r.Input, r.End = bad, bad, bad, bad, bad, bad
 		}
 		r.Service, r.PortClass, r.Flags = bad, bad, []string{bad, classify.FlagUnexplained}
-		r.Veeam = []classify.VeeamMatch{{Rule: bad, Service: bad, From: bad, To: bad}}
+		r.Veeam = []veeam.Match{{Rule: bad, Service: bad, From: bad, To: bad}}
 		r.ICMPErrors = []ICMPError{{Type: 3, Code: 13, From: bad, Count: 1}}
 		agg.Add(r)
 	}

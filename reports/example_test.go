@@ -9,6 +9,7 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -28,7 +29,7 @@ func ExampleNewRecord() {
 		End:       capture.EndTimeout,
 	}
 	v := classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
-		Veeam: []classify.VeeamMatch{{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}}}
+		Veeam: []veeam.Match{{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}}}
 	r := reports.NewRecord(&f, &v)
 	fmt.Println(string(r.AppendJSON(nil, true)))
 	// Output:

@@ -7,6 +7,7 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // The fixture is a small, deterministic Veeam-like site: backup server 192.0.2.10,
@@ -33,10 +34,10 @@ type fixtureFlow struct {
 }
 
 var (
-	veeamInstaller = classify.VeeamMatch{Rule: "backup-server-to-component-6160", Service: "Veeam Installer Service", From: "backup-server", To: "component"}
-	veeamDataMover = classify.VeeamMatch{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}
-	veeamRPC       = classify.VeeamMatch{Rule: "backup-server-to-windows-rpc-dynamic", Service: "Microsoft RPC (dynamic)", From: "backup-server", To: "windows-component"}
-	veeamData      = classify.VeeamMatch{Rule: "proxy-to-repository-2500-3300", Service: "Veeam data transfer", From: "backup-proxy", To: "backup-repository"}
+	veeamInstaller = veeam.Match{Rule: "backup-server-to-component-6160", Service: "Veeam Installer Service", From: "backup-server", To: "component"}
+	veeamDataMover = veeam.Match{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}
+	veeamRPC       = veeam.Match{Rule: "backup-server-to-windows-rpc-dynamic", Service: "Microsoft RPC (dynamic)", From: "backup-server", To: "windows-component"}
+	veeamData      = veeam.Match{Rule: "proxy-to-repository-2500-3300", Service: "Veeam data transfer", From: "backup-proxy", To: "backup-repository"}
 )
 
 func fixtureFlows() []fixtureFlow {
@@ -48,7 +49,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{12, 10}, Bytes: [2]uint64{2400, 5300}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
 			classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
-				Veeam: []classify.VeeamMatch{veeamInstaller}},
+				Veeam: []veeam.Match{veeamInstaller}},
 		},
 		{ // backup server → proxy, data mover, biggest flow
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.10:50124"), Server: ap("192.0.2.21:6162"),
@@ -56,7 +57,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{900, 4200}, Bytes: [2]uint64{72000, 5800000}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
 			classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
-				Veeam: []classify.VeeamMatch{veeamDataMover}},
+				Veeam: []veeam.Match{veeamDataMover}},
 		},
 		{ // backup server → proxy on a dynamic RPC port, explained by Veeam
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.10:50200"), Server: ap("192.0.2.22:49700"),
@@ -65,7 +66,7 @@ func fixtureFlows() []fixtureFlow {
 				Input: inputA, End: capture.EndTimeout},
 			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":windows", classify.FlagVeeam},
-				Veeam: []classify.VeeamMatch{veeamRPC}},
+				Veeam: []veeam.Match{veeamRPC}},
 		},
 		{ // proxy → repository data channel, reset by the server
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.21:41000"), Server: ap("192.0.2.30:2500"),
@@ -74,7 +75,7 @@ func fixtureFlows() []fixtureFlow {
 				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK | capture.FlagRST},
 				Input:    inputA, End: capture.EndTimeout},
 			classify.Verdict{PortClass: ports.ClassRegistered, Service: "cisco-gdoi", Flags: []string{classify.FlagVeeam},
-				Veeam: []classify.VeeamMatch{veeamData}},
+				Veeam: []veeam.Match{veeamData}},
 		},
 		{ // proxy → outside web proxy, unanswered SYN
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.21:40000"), Server: ap("203.0.113.80:8080"),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
@@ -32,29 +33,29 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // with encoding/json equals the original, provided its strings are valid UTF-8 (invalid
 // bytes are written as U+FFFD, as encoding/json does).
 type Record struct {
-	Proto            string                `json:"proto"`     // "tcp", "udp", "sctp", "icmp", "icmpv6" or "ip-N"
-	Client           string                `json:"client"`    // the side that opened the flow
-	Server           string                `json:"server"`    // the side that accepted it
-	VLAN             uint16                `json:"vlan"`      // outermost 802.1Q VLAN ID, 0 if untagged
-	Direction        string                `json:"direction"` // capture.Direction.String(): the rule that chose the client
-	State            string                `json:"state"`     // Zeek conn_state, e.g. "SF", "S0", "REJ"
-	First            time.Time             `json:"first"`
-	Last             time.Time             `json:"last"`
-	PacketsToServer  uint64                `json:"packets_to_server"`
-	PacketsToClient  uint64                `json:"packets_to_client"`
-	BytesToServer    uint64                `json:"bytes_to_server"` // frames' original wire lengths
-	BytesToClient    uint64                `json:"bytes_to_client"`
-	TCPFlagsToServer string                `json:"tcp_flags_to_server"` // capture.FlagString letters, "" for other protocols
-	TCPFlagsToClient string                `json:"tcp_flags_to_client"`
-	ICMPType         uint8                 `json:"icmp_type,omitempty"` // ICMP flows: type of the first message; written for every ICMP flow, even when 0
-	ICMPCode         uint8                 `json:"icmp_code,omitempty"`
-	PortClass        string                `json:"port_class"` // "well-known", "registered", "dynamic" or "" without ports
-	Service          string                `json:"service"`    // service name of the server port, "" if none
-	Flags            []string              `json:"flags"`      // classify flag names, sorted
-	Veeam            []classify.VeeamMatch `json:"veeam"`      // Veeam rules that explain the flow, sorted by rule
-	ICMPErrors       []ICMPError           `json:"icmp_errors"`
-	Input            string                `json:"input"` // file path or interface name
-	End              string                `json:"end"`   // capture.EndReason.String(): why the record was emitted
+	Proto            string        `json:"proto"`     // "tcp", "udp", "sctp", "icmp", "icmpv6" or "ip-N"
+	Client           string        `json:"client"`    // the side that opened the flow
+	Server           string        `json:"server"`    // the side that accepted it
+	VLAN             uint16        `json:"vlan"`      // outermost 802.1Q VLAN ID, 0 if untagged
+	Direction        string        `json:"direction"` // capture.Direction.String(): the rule that chose the client
+	State            string        `json:"state"`     // Zeek conn_state, e.g. "SF", "S0", "REJ"
+	First            time.Time     `json:"first"`
+	Last             time.Time     `json:"last"`
+	PacketsToServer  uint64        `json:"packets_to_server"`
+	PacketsToClient  uint64        `json:"packets_to_client"`
+	BytesToServer    uint64        `json:"bytes_to_server"` // frames' original wire lengths
+	BytesToClient    uint64        `json:"bytes_to_client"`
+	TCPFlagsToServer string        `json:"tcp_flags_to_server"` // capture.FlagString letters, "" for other protocols
+	TCPFlagsToClient string        `json:"tcp_flags_to_client"`
+	ICMPType         uint8         `json:"icmp_type,omitempty"` // ICMP flows: type of the first message; written for every ICMP flow, even when 0
+	ICMPCode         uint8         `json:"icmp_code,omitempty"`
+	PortClass        string        `json:"port_class"` // "well-known", "registered", "dynamic" or "" without ports
+	Service          string        `json:"service"`    // service name of the server port, "" if none
+	Flags            []string      `json:"flags"`      // classify flag names, sorted
+	Veeam            []veeam.Match `json:"veeam"`      // Veeam rules that explain the flow, sorted by rule
+	ICMPErrors       []ICMPError   `json:"icmp_errors"`
+	Input            string        `json:"input"` // file path or interface name
+	End              string        `json:"end"`   // capture.EndReason.String(): why the record was emitted
 }
 
 // ICMPError counts the ICMP or ICMPv6 error messages of one type and code that quoted a
@@ -84,7 +85,7 @@ func NewRecord(f *capture.Flow, v *classify.Verdict) Record {
 		Input:      f.Input,
 		End:        f.End.String(),
 		Flags:      []string{}, // zero-length literals do not allocate
-		Veeam:      []classify.VeeamMatch{},
+		Veeam:      []veeam.Match{},
 		ICMPErrors: []ICMPError{},
 
 		PacketsToServer: f.Packets[capture.ToServer],

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
-	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 func TestNewRecord(t *testing.T) {
@@ -24,7 +24,7 @@ func TestNewRecord(t *testing.T) {
 			want := Record{Proto: "tcp", Client: "192.0.2.10:50123", Server: "192.0.2.21:6160", Direction: "syn", State: "SF",
 				First: at(0), Last: at(1500), PacketsToServer: 12, PacketsToClient: 10, BytesToServer: 2400, BytesToClient: 5300,
 				TCPFlagsToServer: "SAFP", TCPFlagsToClient: "SAFP", PortClass: "registered", Flags: []string{"veeam"},
-				Veeam: []classify.VeeamMatch{veeamInstaller}, ICMPErrors: []ICMPError{}, Input: inputA, End: "timeout"}
+				Veeam: []veeam.Match{veeamInstaller}, ICMPErrors: []ICMPError{}, Input: inputA, End: "timeout"}
 			if !reflect.DeepEqual(r, want) {
 				t.Errorf("got  %+v\nwant %+v", r, want)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 func TestAggregatorCounts(t *testing.T) {
@@ -165,7 +166,7 @@ func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
 			v.PortClass = ports.ClassOf(port)
 		}
 		if slices.Contains(v.Flags, classify.FlagVeeam) || rng.IntN(4) == 0 {
-			v.Veeam = []classify.VeeamMatch{[]classify.VeeamMatch{veeamInstaller, veeamDataMover, veeamRPC, veeamData}[rng.IntN(4)]}
+			v.Veeam = []veeam.Match{[]veeam.Match{veeamInstaller, veeamDataMover, veeamRPC, veeamData}[rng.IntN(4)]}
 		}
 		recs = append(recs, NewRecord(&f, &v))
 	}

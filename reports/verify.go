@@ -14,12 +14,13 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/policy"
 )
 
 // VerifyReport is what `portclass verify` reports: the verdict of every required flow of
 // a policy, the traffic the policy forbids or does not document, and the documented
 // traffic by rule, with the evidence (hosts, port, states, packets, first and last
-// seen). It is built from a classify.Verification by NewVerifyReport and written by a
+// seen). It is built from a policy.Verification by NewVerifyReport and written by a
 // VerifyEncoder. The JSON field names are a contract, like the flow record's; lists are
 // never nil.
 type VerifyReport struct {
@@ -138,12 +139,12 @@ type VerifyICMP struct {
 
 // VerifyOptions gives NewVerifyReport what the verification does not hold.
 type VerifyOptions struct {
-	FailOn  classify.FailOn
+	FailOn  policy.FailOn
 	Service func(proto uint8, port uint16) string // service name of a server port, "" if none; nil: none
 }
 
 // NewVerifyReport builds the report of v; s (may be nil) gives the totals and inputs.
-func NewVerifyReport(v *classify.Verification, s *Summary, o VerifyOptions) *VerifyReport {
+func NewVerifyReport(v *policy.Verification, s *Summary, o VerifyOptions) *VerifyReport {
 	r := &VerifyReport{
 		SchemaVersion: SchemaVersion, Generator: Generator, Policy: v.Policy.File,
 		FailOn: o.FailOn.Names(), Inputs: []Input{}, Required: []RequiredFlow{}, Forbidden: []TrafficGroup{},
@@ -171,7 +172,7 @@ func NewVerifyReport(v *classify.Verification, s *Summary, o VerifyOptions) *Ver
 			info.Source = pr.Veeam.Source
 		}
 		r.Rules = append(r.Rules, info)
-		if pr.Expect != classify.ExpectForbidden {
+		if pr.Expect != policy.ExpectForbidden {
 			r.Documented = append(r.Documented, RuleTraffic{Rule: pr.Name, Expect: pr.Expect.String(), Groups: []TrafficGroup{}})
 		}
 	}
@@ -185,11 +186,11 @@ func NewVerifyReport(v *classify.Verification, s *Summary, o VerifyOptions) *Ver
 	for i := range v.Traffic {
 		g := trafficGroup(&v.Traffic[i], o.Service)
 		switch v.Traffic[i].Class {
-		case classify.TrafficForbidden:
+		case policy.TrafficForbidden:
 			r.Forbidden = append(r.Forbidden, g)
-		case classify.TrafficUndocumented:
+		case policy.TrafficUndocumented:
 			r.Undocumented = append(r.Undocumented, g)
-		case classify.TrafficDocumented:
+		case policy.TrafficDocumented:
 			rt := byRule[g.Rule]
 			rt.Flows += g.Flows
 			rt.Packets += g.Packets
@@ -215,11 +216,11 @@ func NewVerifyReport(v *classify.Verification, s *Summary, o VerifyOptions) *Ver
 	return r
 }
 
-func ruleIndexOf(v *classify.Verification, name string) int {
-	return slices.IndexFunc(v.Policy.Rules, func(r *classify.PolicyRule) bool { return r.Name == name })
+func ruleIndexOf(v *policy.Verification, name string) int {
+	return slices.IndexFunc(v.Policy.Rules, func(r *policy.Rule) bool { return r.Name == name })
 }
 
-func termTexts(ts []classify.PolicyTerm) []string {
+func termTexts(ts []policy.Term) []string {
 	out := make([]string, len(ts))
 	for i, t := range ts {
 		out[i] = t.Text
@@ -227,7 +228,7 @@ func termTexts(ts []classify.PolicyTerm) []string {
 	return out
 }
 
-func evidenceOf(e *classify.Evidence) VerifyEvidence {
+func evidenceOf(e *policy.Evidence) VerifyEvidence {
 	ve := VerifyEvidence{
 		Flows: e.Flows, OK: e.Outcomes[classify.OutcomeOK], Unanswered: e.Outcomes[classify.OutcomeUnanswered],
 		Refused: e.Outcomes[classify.OutcomeRefused], ICMP: e.Outcomes[classify.OutcomeICMP],
@@ -259,7 +260,7 @@ func addrStrings(as []netip.Addr) []string {
 	return out
 }
 
-func requiredFlow(c *classify.RequiredCheck) RequiredFlow {
+func requiredFlow(c *policy.RequiredCheck) RequiredFlow {
 	rf := RequiredFlow{Rule: c.Rule.Name, From: c.From.Label, To: c.To.Label, Proto: capture.ProtoName(c.Proto),
 		Verdict: c.Verdict.String(), VerifyEvidence: evidenceOf(&c.Evidence)}
 	if capture.HasPorts(c.Proto) {
@@ -269,7 +270,7 @@ func requiredFlow(c *classify.RequiredCheck) RequiredFlow {
 	return rf
 }
 
-func trafficGroup(g *classify.TrafficGroup, service func(uint8, uint16) string) TrafficGroup {
+func trafficGroup(g *policy.TrafficGroup, service func(uint8, uint16) string) TrafficGroup {
 	tg := TrafficGroup{Proto: capture.ProtoName(g.Proto), Client: g.Client.String(), Server: g.Server.String(),
 		Port: g.Port, Outcome: g.Outcome().String(), VerifyEvidence: evidenceOf(&g.Evidence)}
 	if g.Rule != nil {
@@ -279,9 +280,9 @@ func trafficGroup(g *classify.TrafficGroup, service func(uint8, uint16) string) 
 		tg.Service = service(g.Proto, g.Port)
 	}
 	switch g.Class {
-	case classify.TrafficUndocumented:
+	case policy.TrafficUndocumented:
 		tg.Finding = true
-	case classify.TrafficForbidden:
+	case policy.TrafficForbidden:
 		tg.Finding = g.Outcome() == classify.OutcomeOK
 	}
 	tg.Summary = evidenceSummary(g.Proto, g.Outcome(), &tg.VerifyEvidence, false, false)

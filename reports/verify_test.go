@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture"
-	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/policy"
 )
 
 const verifyTestPolicy = `
@@ -26,7 +26,7 @@ rules:
 // capture or the configuration can set (input path, service names, policy path).
 func verifyFixture(t *testing.T, bad string) *VerifyReport {
 	t.Helper()
-	p, err := classify.LoadPolicy("policy"+bad+".yaml", []byte(verifyTestPolicy), classify.PolicyOptions{})
+	p, err := policy.Load("policy"+bad+".yaml", []byte(verifyTestPolicy), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func verifyFixture(t *testing.T, bad string) *VerifyReport {
 	}
 	agg := NewAggregator(Options{})
 	agg.AddInput(capture.InputStats{Path: bad, Format: "pcap", Packets: 77, Truncated: true, TruncatedAt: 1234})
-	return NewVerifyReport(v.Result(), agg.Summary(), VerifyOptions{FailOn: classify.FailDefault,
+	return NewVerifyReport(v.Result(), agg.Summary(), VerifyOptions{FailOn: policy.FailDefault,
 		Service: func(proto uint8, port uint16) string { return "svc" + bad }})
 }
 

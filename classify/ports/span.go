@@ -1,6 +1,9 @@
 package ports
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Span is an inclusive range of ports; Lo == Hi for a single port. Its text form is
 // "6162" or "2500-3300", in JSON too.
@@ -33,4 +36,16 @@ func (s *Span) UnmarshalText(b []byte) error {
 	}
 	*s = Span{lo, hi}
 	return nil
+}
+
+// JoinSpans joins spans with ", ": "22, 2500-3300".
+func JoinSpans(spans []Span) string {
+	var b strings.Builder
+	for i, s := range spans {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.String())
+	}
+	return b.String()
 }

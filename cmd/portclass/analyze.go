@@ -19,6 +19,7 @@ import (
 	"github.com/portclass/portclass/capture/filter"
 	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -88,21 +89,21 @@ type pipeline struct {
 	cfg      *Config
 	cls      *classify.Classifier
 	clsOpts  classify.Options
-	matrix   *classify.Matrix
-	declared *classify.HostSet
+	matrix   *veeam.Matrix
+	declared *veeam.HostSet
 	filter   *filter.Filter
 	log      zerolog.Logger
 }
 
 func newPipeline(cfg *Config, log zerolog.Logger) (*pipeline, error) {
 	p := &pipeline{cfg: cfg, log: log}
-	m, err := classify.DefaultMatrix().With(cfg.Veeam)
+	m, err := veeam.DefaultMatrix().With(cfg.Veeam)
 	if err != nil {
 		return nil, fmt.Errorf("config veeam: %w", err)
 	}
 	p.matrix = m
 	if len(cfg.Inventory) > 0 {
-		p.declared, err = m.ParseInventory(classify.Inventory(cfg.Inventory))
+		p.declared, err = m.ParseInventory(veeam.Inventory(cfg.Inventory))
 		if err != nil {
 			return nil, fmt.Errorf("config inventory: %w", err)
 		}
@@ -169,7 +170,7 @@ func (p *pipeline) captureOptions(inputs int) capture.Options {
 type analysis struct {
 	p     *pipeline
 	spool *spool.Spool
-	inf   *classify.Inferer
+	inf   *veeam.Inferer
 	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
 	// parallel is set when the capture ran on more than one worker: the stage
 	// after it then uses two goroutines too (see recordIter).
@@ -236,7 +237,7 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	return s, nil
 }
 
-func hostsOf(hs []classify.HostRoles) []reports.Host {
+func hostsOf(hs []veeam.HostRoles) []reports.Host {
 	out := make([]reports.Host, 0, len(hs))
 	for _, h := range hs {
 		rh := reports.Host{Addr: h.Addr.String()}

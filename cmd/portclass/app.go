@@ -17,8 +17,9 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/portclass/portclass/capture/spool"
-	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -39,31 +40,31 @@ type app struct {
 // portclass.yaml, in that order of precedence. Every key has a default (see
 // setDefaults), so that viper also sees environment variables for keys no file sets.
 type Config struct {
-	LogLevel   string                `mapstructure:"log-level"`
-	Quiet      bool                  `mapstructure:"quiet"`
-	Format     string                `mapstructure:"format"`
-	Output     string                `mapstructure:"output"`
-	Top        int                   `mapstructure:"top"`
-	Filter     string                `mapstructure:"filter"`
-	Workers    int                   `mapstructure:"workers"`
-	MaxFlows   int                   `mapstructure:"max-flows"`
-	NoFlows    bool                  `mapstructure:"no-flows"`
-	HTMLFlows  int                   `mapstructure:"html-max-flows"`
-	Diff       DiffConfig            `mapstructure:"diff"`
-	SweepHosts int                   `mapstructure:"sweep-hosts"`
-	SweepPorts int                   `mapstructure:"sweep-ports"`
-	SpillAfter int                   `mapstructure:"spill-after"`
-	TempDir    string                `mapstructure:"temp-dir"`
-	Timeouts   Timeouts              `mapstructure:"timeouts"`
-	Ephemeral  map[string]string     `mapstructure:"ephemeral"`
-	Services   []ports.UserService   `mapstructure:"services"`
-	Veeam      classify.VeeamOptions `mapstructure:"veeam"`
-	Inventory  map[string][]string   `mapstructure:"inventory"`
-	Policy     string                `mapstructure:"policy"`
-	Capture    CaptureConfig         `mapstructure:"capture"`
-	Verify     VerifyConfig          `mapstructure:"verify"`
-	Learn      LearnConfig           `mapstructure:"learn"`
-	Rules      RulesConfig           `mapstructure:"rules"`
+	LogLevel   string              `mapstructure:"log-level"`
+	Quiet      bool                `mapstructure:"quiet"`
+	Format     string              `mapstructure:"format"`
+	Output     string              `mapstructure:"output"`
+	Top        int                 `mapstructure:"top"`
+	Filter     string              `mapstructure:"filter"`
+	Workers    int                 `mapstructure:"workers"`
+	MaxFlows   int                 `mapstructure:"max-flows"`
+	NoFlows    bool                `mapstructure:"no-flows"`
+	HTMLFlows  int                 `mapstructure:"html-max-flows"`
+	Diff       DiffConfig          `mapstructure:"diff"`
+	SweepHosts int                 `mapstructure:"sweep-hosts"`
+	SweepPorts int                 `mapstructure:"sweep-ports"`
+	SpillAfter int                 `mapstructure:"spill-after"`
+	TempDir    string              `mapstructure:"temp-dir"`
+	Timeouts   Timeouts            `mapstructure:"timeouts"`
+	Ephemeral  map[string]string   `mapstructure:"ephemeral"`
+	Services   []ports.UserService `mapstructure:"services"`
+	Veeam      veeam.Options       `mapstructure:"veeam"`
+	Inventory  map[string][]string `mapstructure:"inventory"`
+	Policy     string              `mapstructure:"policy"`
+	Capture    CaptureConfig       `mapstructure:"capture"`
+	Verify     VerifyConfig        `mapstructure:"verify"`
+	Learn      LearnConfig         `mapstructure:"learn"`
+	Rules      RulesConfig         `mapstructure:"rules"`
 }
 
 // VerifyConfig is the verify command's own settings.
@@ -126,7 +127,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("inventory", map[string]any{})
 	v.SetDefault("policy", "")
 	v.SetDefault("verify.format", "")
-	v.SetDefault("verify.fail-on", strings.Join(classify.FailDefault.Names(), ","))
+	v.SetDefault("verify.fail-on", strings.Join(policy.FailDefault.Names(), ","))
 	v.SetDefault("learn.min-confidence", 0.5)
 	v.SetDefault("learn.max-clients", 16)
 	v.SetDefault("rules.format", "nftables")

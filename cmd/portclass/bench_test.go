@@ -15,6 +15,7 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -121,7 +122,7 @@ func BenchmarkStages(b *testing.B) {
 	}
 	packets := float64(res.Inputs[0].Packets)
 	m := p.matrix
-	newInferer := func() *classify.Inferer {
+	newInferer := func() *veeam.Inferer {
 		in := m.NewInferer(p.declared)
 		for i := range flows {
 			in.AddFlow(&flows[i])

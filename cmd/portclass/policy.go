@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portclass/portclass/capture"
-	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/policy"
 )
 
 func (a *app) policyCmd() *cobra.Command {
@@ -98,7 +98,7 @@ func (a *app) learn(ctx context.Context, args []string) error {
 	for _, in := range r.res.Inputs {
 		paths = append(paths, in.Path)
 	}
-	l, err := classify.NewLearner(r.p.matrix, r.an.inf.Hosts(), classify.LearnOptions{
+	l, err := policy.NewLearner(r.p.matrix, r.an.inf.Hosts(), policy.LearnOptions{
 		MinConfidence: cfg.Learn.MinConfidence,
 		MaxClients:    cfg.Learn.MaxClients,
 		Service:       r.p.serviceName,
@@ -142,7 +142,7 @@ Review the output before loading it: it replaces what the chain held.`,
 	}
 	fs := cmd.Flags()
 	fs.String("policy", "", "policy file (YAML) (required)")
-	fs.StringP("format", "f", "nftables", "rule format: "+strings.Join(classify.FirewallFormats(), ", "))
+	fs.StringP("format", "f", "nftables", "rule format: "+strings.Join(policy.FirewallFormats(), ", "))
 	fs.String("table", "filter", "nftables table (family inet)")
 	fs.String("chain", "", "chain (default forward for nftables, FORWARD for iptables)")
 	fs.StringP("output", "o", "", "write the rules to FILE atomically instead of stdout")
@@ -154,9 +154,9 @@ Review the output before loading it: it replaces what the chain held.`,
 
 func (a *app) firewallRules() error {
 	cfg := a.cfg
-	o := classify.FirewallOptions{Format: cfg.Rules.Format, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy}
-	if !slices.Contains(classify.FirewallFormats(), o.Format) {
-		return usageErr(fmt.Errorf("--format %q: want one of %s", o.Format, strings.Join(classify.FirewallFormats(), ", ")))
+	o := policy.FirewallOptions{Format: cfg.Rules.Format, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy}
+	if !slices.Contains(policy.FirewallFormats(), o.Format) {
+		return usageErr(fmt.Errorf("--format %q: want one of %s", o.Format, strings.Join(policy.FirewallFormats(), ", ")))
 	}
 	pol, err := a.loadPolicy(&cfg)
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
-	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // newPortsCmd is `portclass ports`: what a port, range, service or Veeam role is. It
@@ -75,12 +75,12 @@ veeam.ports (ports changed at setup).`,
 }
 
 // portsMatrix builds the Veeam matrix and the ephemeral ranges from the configuration.
-func portsMatrix(v *viper.Viper) (*classify.Matrix, []ports.Range, error) {
-	var o classify.VeeamOptions
+func portsMatrix(v *viper.Viper) (*veeam.Matrix, []ports.Range, error) {
+	var o veeam.Options
 	if err := v.UnmarshalKey("veeam", &o); err != nil {
 		return nil, nil, fmt.Errorf("config veeam: %w", err)
 	}
-	m, err := classify.DefaultMatrix().With(o)
+	m, err := veeam.DefaultMatrix().With(o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config %w", err)
 	}
@@ -124,7 +124,7 @@ func runPorts(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		}
 		return writeRoleText(w, ri)
 	}
-	infos := make([]*classify.PortInfo, 0, len(args))
+	infos := make([]*veeam.PortInfo, 0, len(args))
 	for _, q := range args {
 		pi, err := m.DescribePorts(q, eph)
 		if err != nil {
@@ -203,7 +203,7 @@ func orDash(s string) string {
 	return s
 }
 
-func writePortInfoText(w io.Writer, pi *classify.PortInfo) error {
+func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 	p := &portsText{w: w}
 	p.printf("%s\n", termSafe(pi.Query))
 	for _, e := range pi.Ports {
@@ -261,7 +261,7 @@ func writePortInfoText(w io.Writer, pi *classify.PortInfo) error {
 }
 
 // writeRulesText writes rules as an aligned table.
-func writeRulesText(w io.Writer, rules []classify.RuleRef, indent string) error {
+func writeRulesText(w io.Writer, rules []veeam.RuleRef, indent string) error {
 	if len(rules) == 0 {
 		return nil
 	}
@@ -277,7 +277,7 @@ func writeRulesText(w io.Writer, rules []classify.RuleRef, indent string) error 
 	return tw.Flush()
 }
 
-func writeRoleText(w io.Writer, ri *classify.RoleInfo) error {
+func writeRoleText(w io.Writer, ri *veeam.RoleInfo) error {
 	p := &portsText{w: w}
 	p.printf("%s: %s\n", termSafe(ri.Role), termSafe(ri.Description))
 	p.printf("  parents:   %s\n", orDash(termSafe(strings.Join(ri.Parents, ", "))))

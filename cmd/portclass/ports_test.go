@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/spf13/viper"
-
-	"github.com/portclass/portclass/classify"
 )
 
 // runPortsCmd executes `ports ARGS...` with v (a fresh viper when nil).
@@ -93,7 +92,7 @@ func TestPortsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var infos []classify.PortInfo
+	var infos []veeam.PortInfo
 	if err := json.Unmarshal([]byte(out), &infos); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
@@ -114,7 +113,7 @@ func TestPortsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ri classify.RoleInfo
+	var ri veeam.RoleInfo
 	if err := json.Unmarshal([]byte(out), &ri); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
@@ -205,7 +204,7 @@ func TestPortsThroughRoot(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	var infos []classify.PortInfo
+	var infos []veeam.PortInfo
 	if err := json.Unmarshal(out.Bytes(), &infos); err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}

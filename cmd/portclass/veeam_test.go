@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture/synth"
-	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -28,7 +28,7 @@ func TestAnalyzeVeeam(t *testing.T) {
 }
 
 func checkVeeam(t *testing.T, extra []string, versions []string) {
-	m, err := classify.DefaultMatrix().With(classify.VeeamOptions{Versions: versions})
+	m, err := veeam.DefaultMatrix().With(veeam.Options{Versions: versions})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portclass/portclass/capture"
-	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/policy"
+	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -57,7 +58,7 @@ every case, to stdout or atomically to -o FILE.`,
 	}
 	fs := cmd.Flags()
 	fs.String("policy", "", "policy file (YAML) to check against (required)")
-	fs.String("fail-on", strings.Join(classify.FailDefault.Names(), ","), "finding kinds that give exit code 1: blocked, forbidden, undocumented, not-tested, all or none")
+	fs.String("fail-on", strings.Join(policy.FailDefault.Names(), ","), "finding kinds that give exit code 1: blocked, forbidden, undocumented, not-tested, all or none")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.VerifyFormats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	keyFlag(fs, "fail-on", "verify.fail-on")
@@ -68,18 +69,18 @@ every case, to stdout or atomically to -o FILE.`,
 
 // loadPolicy reads the policy file of the configuration. The configuration's veeam
 // options are the defaults the policy's own veeam section refines.
-func (a *app) loadPolicy(cfg *Config) (*classify.Policy, error) {
+func (a *app) loadPolicy(cfg *Config) (*policy.Policy, error) {
 	if cfg.Policy == "" {
 		return nil, usageErr(errors.New("--policy FILE is required (or policy: in portclass.yaml)"))
 	}
-	if _, err := classify.DefaultMatrix().With(cfg.Veeam); err != nil {
+	if _, err := veeam.DefaultMatrix().With(cfg.Veeam); err != nil {
 		return nil, usageErr(fmt.Errorf("config veeam: %w", err))
 	}
 	data, err := os.ReadFile(cfg.Policy)
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("policy: %w", err))
 	}
-	pol, err := classify.LoadPolicy(cfg.Policy, data, classify.PolicyOptions{Veeam: cfg.Veeam})
+	pol, err := policy.Load(cfg.Policy, data, policy.Options{Veeam: cfg.Veeam})
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -90,7 +91,7 @@ func (a *app) loadPolicy(cfg *Config) (*classify.Policy, error) {
 // verify is the verify command.
 func (a *app) verify(ctx context.Context, args []string) error {
 	cfg := a.cfg // a copy: the policy's inventory and Veeam options are added to it
-	failOn, err := classify.ParseFailOn(cfg.Verify.FailOn)
+	failOn, err := policy.ParseFailOn(cfg.Verify.FailOn)
 	if err != nil {
 		return usageErr(fmt.Errorf("--fail-on: %w", err))
 	}
@@ -139,9 +140,9 @@ func (a *app) verify(ctx context.Context, args []string) error {
 }
 
 // findingsText says what made verify fail.
-func findingsText(f reports.VerifyFindings, fo classify.FailOn) string {
+func findingsText(f reports.VerifyFindings, fo policy.FailOn) string {
 	var parts []string
-	add := func(kind classify.FailOn, n int, one, many string) {
+	add := func(kind policy.FailOn, n int, one, many string) {
 		switch {
 		case fo&kind == 0 || n == 0:
 		case n == 1:
@@ -150,10 +151,10 @@ func findingsText(f reports.VerifyFindings, fo classify.FailOn) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, many))
 		}
 	}
-	add(classify.FailBlocked, f.Blocked, "required flow blocked", "required flows blocked")
-	add(classify.FailForbidden, f.Forbidden, "forbidden flow answered", "forbidden flows answered")
-	add(classify.FailUndocumented, f.Undocumented, "undocumented (client, server, port) group", "undocumented (client, server, port) groups")
-	add(classify.FailNotTested, f.NotTested, "required flow not tested", "required flows not tested")
+	add(policy.FailBlocked, f.Blocked, "required flow blocked", "required flows blocked")
+	add(policy.FailForbidden, f.Forbidden, "forbidden flow answered", "forbidden flows answered")
+	add(policy.FailUndocumented, f.Undocumented, "undocumented (client, server, port) group", "undocumented (client, server, port) groups")
+	add(policy.FailNotTested, f.NotTested, "required flow not tested", "required flows not tested")
 	return strings.Join(parts, ", ")
 }
 
@@ -165,7 +166,7 @@ func (p *pipeline) serviceName(proto uint8, port uint16) string {
 }
 
 // mergeInventory returns the configuration's inventory with the policy's added.
-func mergeInventory(cfg map[string][]string, pol classify.Inventory) map[string][]string {
+func mergeInventory(cfg map[string][]string, pol veeam.Inventory) map[string][]string {
 	out := make(map[string][]string, len(cfg)+len(pol))
 	for r, es := range cfg {
 		out[r] = slices.Clone(es)

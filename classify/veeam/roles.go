@@ -1,4 +1,4 @@
-package classify
+package veeam
 
 import (
 	"math/bits"
@@ -40,6 +40,10 @@ type roleList struct {
 }
 
 // roleIndex returns the index of role name, or -1.
+// RoleIndex returns the position of the role called name in the matrix's file order
+// (Roles), or -1 if there is none: the order in which role lists are written.
+func (m *Matrix) RoleIndex(name string) int { return m.roleIndex(name) }
+
 func (m *Matrix) roleIndex(name string) int {
 	i, ok := slices.BinarySearchFunc(m.byName, name, func(i int, name string) int { return strings.Compare(m.roles[i].Name, name) })
 	if !ok {

@@ -1,4 +1,4 @@
-package classify
+package policy
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
+	"github.com/portclass/portclass/internal/suggest"
 )
 
 // A policy says which traffic a network is meant to carry: hosts and their Veeam roles
@@ -24,7 +26,7 @@ import (
 // so that a user only says which host plays which role. `portclass verify` checks
 // captures against it, `portclass policy rules` turns it into firewall rules and
 // `portclass policy learn` writes one from what a capture shows. The file format is
-// documented in the README ("Policy file"); LoadPolicy reads it.
+// documented in the README ("Policy file"); Load reads it.
 //
 // Decisions:
 //   - Rules match in file order and the first match decides a flow's class, as in a
@@ -39,9 +41,9 @@ import (
 //   - Roles follow the matrix's hierarchy: a rule "to: repository" covers the hosts
 //     declared as repository-linux, since repository-linux is a repository.
 
-// PolicyVersion is the only policy file version this build reads ("version: 1"; the
+// Version is the only policy file version this build reads ("version: 1"; the
 // key may be left out).
-const PolicyVersion = 1
+const Version = 1
 
 // Expect is what a policy rule says about the traffic it matches. The zero value is
 // ExpectUnknown, which no loaded rule has.
@@ -85,54 +87,54 @@ const (
 	TermRole             // a Veeam role: the inventory's hosts that play it or a descendant
 )
 
-// PolicyTerm is one word of a rule's from or to list, resolved.
-type PolicyTerm struct {
+// Term is one word of a rule's from or to list, resolved.
+type Term struct {
 	Text     string         // as written
 	Kind     TermKind       // what it named
 	Prefixes []netip.Prefix // the addresses it stands for (masked, IPv4 unmapped); nil for TermAny
 }
 
-// PolicyUnit is one side of a required check: a single host, a prefix or any address.
-type PolicyUnit struct {
+// Unit is one side of a required check: a single host, a prefix or any address.
+type Unit struct {
 	Label  string       // the address ("192.0.2.10"), the prefix ("192.0.2.0/24") or "any"
 	Prefix netip.Prefix // invalid for Any
 	Any    bool
 }
 
 // Contains reports whether a is in the unit.
-func (u PolicyUnit) Contains(a netip.Addr) bool { return u.Any || u.Prefix.Contains(a.Unmap()) }
+func (u Unit) Contains(a netip.Addr) bool { return u.Any || u.Prefix.Contains(a.Unmap()) }
 
 // Host reports whether the unit is a single address.
-func (u PolicyUnit) Host() bool { return !u.Any && u.Prefix.IsSingleIP() }
+func (u Unit) Host() bool { return !u.Any && u.Prefix.IsSingleIP() }
 
-// PolicyRule is one rule of a loaded policy. Rules are shared by the Policy and must not
+// Rule is one rule of a loaded policy. Rules are shared by the Policy and must not
 // be modified.
-type PolicyRule struct {
+type Rule struct {
 	Name   string
 	Index  int // position in Policy.Rules, which is the match order
-	From   []PolicyTerm
-	To     []PolicyTerm
+	From   []Term
+	To     []Term
 	Proto  uint8        // IP protocol; 0 means any
 	Ports  []ports.Span // destination ports; nil means every port (and protocols without ports)
 	Expect Expect
 	Note   string
-	Veeam  *Rule // the matrix rule this rule was derived from, or nil for the user's rules
-	Line   int   // line in the policy file; 0 for derived rules
+	Veeam  *veeam.Rule // the matrix rule this rule was derived from, or nil for the user's rules
+	Line   int         // line in the policy file; 0 for derived rules
 
 	from, to           addrSet
-	fromUnits, toUnits []PolicyUnit
+	fromUnits, toUnits []Unit
 }
 
 // FromUnits and ToUnits are the sides a required rule is checked between: the single
 // hosts, prefixes and "any" its terms stand for, deduplicated, in order of appearance.
 // Shared: do not modify.
-func (r *PolicyRule) FromUnits() []PolicyUnit { return r.fromUnits }
+func (r *Rule) FromUnits() []Unit { return r.fromUnits }
 
 // ToUnits: see FromUnits.
-func (r *PolicyRule) ToUnits() []PolicyUnit { return r.toUnits }
+func (r *Rule) ToUnits() []Unit { return r.toUnits }
 
 // ProtoName is "tcp", "udp", ..., or "any".
-func (r *PolicyRule) ProtoName() string {
+func (r *Rule) ProtoName() string {
 	if r.Proto == 0 {
 		return "any"
 	}
@@ -140,10 +142,10 @@ func (r *PolicyRule) ProtoName() string {
 }
 
 // PortsString is the rule's ports as "22, 2500-3300", or "" for every port.
-func (r *PolicyRule) PortsString() string { return veeamSpansString(r.Ports) }
+func (r *Rule) PortsString() string { return ports.JoinSpans(r.Ports) }
 
 // Matches reports whether flow f (client opens to server) matches the rule.
-func (r *PolicyRule) Matches(f *capture.Flow) bool {
+func (r *Rule) Matches(f *capture.Flow) bool {
 	if r.Proto != 0 && r.Proto != f.Proto {
 		return false
 	}
@@ -183,29 +185,29 @@ func (s *addrSet) contains(a netip.Addr) bool {
 
 // Policy is a loaded, validated policy. It is immutable and safe for concurrent use.
 type Policy struct {
-	File   string        // the name it was loaded under
-	Rules  []*PolicyRule // in match order: the file's rules, then the derived Veeam rules
-	Groups []PolicyGroup // sorted by name
+	File   string  // the name it was loaded under
+	Rules  []*Rule // in match order: the file's rules, then the derived Veeam rules
+	Groups []Group // sorted by name
 
 	veeam     bool // Veeam rules derived
-	matrix    *Matrix
-	inventory Inventory
-	hosts     *HostSet
+	matrix    *veeam.Matrix
+	inventory veeam.Inventory
+	hosts     *veeam.HostSet
 }
 
-// PolicyGroup is a named set of addresses and prefixes.
-type PolicyGroup struct {
+// Group is a named set of addresses and prefixes.
+type Group struct {
 	Name    string
 	Members []netip.Prefix
 }
 
 // Matrix returns the Veeam matrix the policy was resolved against (with the policy's
 // Veeam options applied).
-func (p *Policy) Matrix() *Matrix { return p.matrix }
+func (p *Policy) Matrix() *veeam.Matrix { return p.matrix }
 
 // Inventory returns the policy's inventory (role → entries as written), a fresh copy.
-func (p *Policy) Inventory() Inventory {
-	out := make(Inventory, len(p.inventory))
+func (p *Policy) Inventory() veeam.Inventory {
+	out := make(veeam.Inventory, len(p.inventory))
 	for r, es := range p.inventory {
 		out[r] = slices.Clone(es)
 	}
@@ -213,13 +215,13 @@ func (p *Policy) Inventory() Inventory {
 }
 
 // Hosts returns the validated inventory.
-func (p *Policy) Hosts() *HostSet { return p.hosts }
+func (p *Policy) Hosts() *veeam.HostSet { return p.hosts }
 
 // VeeamDerived reports whether the policy derives rules from the Veeam matrix.
 func (p *Policy) VeeamDerived() bool { return p.veeam }
 
 // Match returns the first rule that matches f, or nil.
-func (p *Policy) Match(f *capture.Flow) *PolicyRule {
+func (p *Policy) Match(f *capture.Flow) *Rule {
 	for _, r := range p.Rules {
 		if r.Matches(f) {
 			return r
@@ -228,20 +230,20 @@ func (p *Policy) Match(f *capture.Flow) *PolicyRule {
 	return nil
 }
 
-// PolicyOptions configures LoadPolicy.
-type PolicyOptions struct {
+// Options configures Load.
+type Options struct {
 	// Matrix is the Veeam matrix roles and derived rules come from; nil means
 	// DefaultMatrix(). Only its rules as loaded are used: the options applied are Veeam
 	// below, overridden by the policy's own veeam section.
-	Matrix *Matrix
+	Matrix *veeam.Matrix
 	// Veeam are the defaults of the policy's veeam options (the configuration's veeam
 	// section): the policy's versions and data_mover_range replace them, its ports are
 	// merged over them.
-	Veeam VeeamOptions
+	Veeam veeam.Options
 }
 
-// PolicyError is an error in a policy file, with the place and the field it concerns.
-type PolicyError struct {
+// Error is an error in a policy file, with the place and the field it concerns.
+type Error struct {
 	File   string
 	Line   int    // 1-based; 0 when the error concerns the whole file
 	Column int    // 1-based; 0 when unknown
@@ -249,7 +251,7 @@ type PolicyError struct {
 	Err    error
 }
 
-func (e *PolicyError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
@@ -266,18 +268,18 @@ func (e *PolicyError) Error() string {
 	return b.String()
 }
 
-func (e *PolicyError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes every PolicyError match ErrPolicy.
-func (e *PolicyError) Is(target error) bool { return target == ErrPolicy }
+// Is makes every Error match ErrPolicy.
+func (e *Error) Is(target error) bool { return target == ErrPolicy }
 
-// ErrPolicy is matched (errors.Is) by every error LoadPolicy returns, so that callers can
+// ErrPolicy is matched (errors.Is) by every error Load returns, so that callers can
 // tell a bad policy from other failures.
 var ErrPolicy = errors.New("invalid policy")
 
-// at returns the *PolicyError for node n (nil: the whole file) and field.
+// at returns the *Error for node n (nil: the whole file) and field.
 func (l *policyLoader) at(n *yaml.Node, field, format string, args ...any) error {
-	e := &PolicyError{File: l.file, Field: field, Err: fmt.Errorf(format, args...)}
+	e := &Error{File: l.file, Field: field, Err: fmt.Errorf(format, args...)}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
@@ -287,9 +289,9 @@ func (l *policyLoader) at(n *yaml.Node, field, format string, args ...any) error
 // policyLoader reads one policy file.
 type policyLoader struct {
 	file   string
-	m      *Matrix
+	m      *veeam.Matrix
 	p      *Policy
-	groups map[string]*PolicyGroup
+	groups map[string]*Group
 	names  map[string]int // rule name → line
 }
 
@@ -319,35 +321,35 @@ func checkPolicyName(s string) error {
 	return nil
 }
 
-// LoadPolicy reads a policy from data; name (usually the file's path) is used in
-// errors, which are *PolicyError values naming the line, column and field, and wrap
+// Load reads a policy from data; name (usually the file's path) is used in
+// errors, which are *Error values naming the line, column and field, and wrap
 // ErrPolicy. Roles are checked against the matrix of o, addresses must parse, group
 // names must not shadow roles, rule names must be unique, ports need tcp, udp or sctp,
 // and required rules need ports (for those protocols) and sides that exist.
-func LoadPolicy(name string, data []byte, o PolicyOptions) (*Policy, error) {
-	l := &policyLoader{file: name, m: o.Matrix, groups: map[string]*PolicyGroup{}, names: map[string]int{}}
+func Load(name string, data []byte, o Options) (*Policy, error) {
+	l := &policyLoader{file: name, m: o.Matrix, groups: map[string]*Group{}, names: map[string]int{}}
 	if l.m == nil {
-		l.m = DefaultMatrix()
+		l.m = veeam.DefaultMatrix()
 	}
 	l.p = &Policy{File: name}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &PolicyError{File: name, Err: errors.New("empty policy")}
+			return nil, &Error{File: name, Err: errors.New("empty policy")}
 		}
-		return nil, &PolicyError{File: name, Err: err}
+		return nil, &Error{File: name, Err: err}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, l.at(&extra, "", "a second YAML document; a policy is one document")
 	} else if !errors.Is(err, io.EOF) {
-		return nil, &PolicyError{File: name, Err: err}
+		return nil, &Error{File: name, Err: err}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
-			return nil, &PolicyError{File: name, Err: errors.New("empty policy")}
+			return nil, &Error{File: name, Err: errors.New("empty policy")}
 		}
 		root = root.Content[0]
 	}
@@ -356,8 +358,8 @@ func LoadPolicy(name string, data []byte, o PolicyOptions) (*Policy, error) {
 		return nil, err
 	}
 	if v, ok := top["version"]; ok {
-		if v.val.Kind != yaml.ScalarNode || v.val.Value != strconv.Itoa(PolicyVersion) {
-			return nil, l.at(v.val, "version", "%q: this build reads version %d", v.val.Value, PolicyVersion)
+		if v.val.Kind != yaml.ScalarNode || v.val.Value != strconv.Itoa(Version) {
+			return nil, l.at(v.val, "version", "%q: this build reads version %d", v.val.Value, Version)
 		}
 	}
 	veeam, err := l.veeamSection(top["veeam"], o.Veeam)
@@ -503,14 +505,14 @@ func (l *policyLoader) words(n *yaml.Node, field string) ([]string, []*yaml.Node
 type veeamSection struct {
 	node    *yaml.Node
 	enabled bool
-	opts    VeeamOptions
+	opts    veeam.Options
 	expect  Expect
 	allowed map[string]bool
 	exclude map[string]bool
 	listed  []entry // allowed and exclude entries, to check ids once the matrix is built
 }
 
-func (l *policyLoader) veeamSection(e entry, defaults VeeamOptions) (*veeamSection, error) {
+func (l *policyLoader) veeamSection(e entry, defaults veeam.Options) (*veeamSection, error) {
 	s := &veeamSection{node: e.val, opts: defaults, expect: ExpectRequired, allowed: map[string]bool{}, exclude: map[string]bool{}}
 	s.opts.Ports = make(map[string]uint16, len(defaults.Ports))
 	for k, v := range defaults.Ports {
@@ -556,7 +558,7 @@ func (l *policyLoader) veeamSection(e entry, defaults VeeamOptions) (*veeamSecti
 		s.opts.DataMoverRange = r
 	}
 	if v, ok := kv["ports"]; ok {
-		pm, err := l.mapping(v.val, "veeam.ports", VeeamPortKeys())
+		pm, err := l.mapping(v.val, "veeam.ports", veeam.PortKeys())
 		if err != nil {
 			return nil, err
 		}
@@ -605,9 +607,9 @@ func (l *policyLoader) veeamSection(e entry, defaults VeeamOptions) (*veeamSecti
 
 // inventory reads the inventory: role → addresses or prefixes.
 func (l *policyLoader) inventory(e entry) error {
-	l.p.inventory = Inventory{}
+	l.p.inventory = veeam.Inventory{}
 	if e.val == nil {
-		l.p.hosts = &HostSet{}
+		l.p.hosts = &veeam.HostSet{}
 		return nil
 	}
 	if _, err := l.mapping(e.val, "inventory", nil); err != nil {
@@ -619,16 +621,16 @@ func (l *policyLoader) inventory(e entry) error {
 		field := "inventory." + k.Value
 		if _, ok := l.m.Role(k.Value); !ok {
 			if len(k.Value) > 64 { // no suggestions: the edit distance is quadratic
-				return l.at(k, field, "%v %q", ErrUnknownRole, k.Value[:64]+"...")
+				return l.at(k, field, "%v %q", veeam.ErrUnknownRole, k.Value[:64]+"...")
 			}
-			return l.at(k, field, "%v", l.m.unknownRole(k.Value))
+			return l.at(k, field, "%v", l.m.UnknownRole(k.Value))
 		}
 		ws, ns, fs, err := l.words(v, field)
 		if err != nil {
 			return err
 		}
 		for j, w := range ws {
-			if _, err := parseHostPrefix(w); err != nil {
+			if _, err := veeam.ParseHostPrefix(w); err != nil {
 				return l.at(ns[j], fs[j], "%q: %v", w, err)
 			}
 		}
@@ -663,16 +665,16 @@ func (l *policyLoader) groupsSection(e entry) error {
 		if _, ok := l.m.Role(k.Value); ok {
 			return l.at(k, field, "%q is a Veeam role; name the group differently", k.Value)
 		}
-		if _, err := parseHostPrefix(k.Value); err == nil {
+		if _, err := veeam.ParseHostPrefix(k.Value); err == nil {
 			return l.at(k, field, "%q is an address; name the group differently", k.Value)
 		}
 		ws, ns, fs, err := l.words(v, field)
 		if err != nil {
 			return err
 		}
-		g := &PolicyGroup{Name: k.Value}
+		g := &Group{Name: k.Value}
 		for j, w := range ws {
-			p, err := parseHostPrefix(w)
+			p, err := veeam.ParseHostPrefix(w)
 			if err != nil {
 				return l.at(ns[j], fs[j], "%q: %v (groups hold addresses and prefixes)", w, err)
 			}
@@ -693,9 +695,9 @@ func (l *policyLoader) groupsSection(e entry) error {
 // sorted by address, deduplicated.
 func (l *policyLoader) rolePrefixes(role string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, e := range l.p.hosts.entries {
-		if l.m.IsA(e.role, role) && !slices.Contains(out, e.prefix) {
-			out = append(out, e.prefix)
+	for r, p := range l.p.hosts.Entries() {
+		if l.m.IsA(r, role) && !slices.Contains(out, p) {
+			out = append(out, p)
 		}
 	}
 	slices.SortFunc(out, func(a, b netip.Prefix) int {
@@ -708,8 +710,8 @@ func (l *policyLoader) rolePrefixes(role string) []netip.Prefix {
 }
 
 // term resolves one word of a from or to list.
-func (l *policyLoader) term(w string, n *yaml.Node, field string) (PolicyTerm, error) {
-	t := PolicyTerm{Text: w}
+func (l *policyLoader) term(w string, n *yaml.Node, field string) (Term, error) {
+	t := Term{Text: w}
 	switch {
 	case w == "any":
 		t.Kind = TermAny
@@ -723,7 +725,7 @@ func (l *policyLoader) term(w string, n *yaml.Node, field string) (PolicyTerm, e
 			}
 			break
 		}
-		p, err := parseHostPrefix(w)
+		p, err := veeam.ParseHostPrefix(w)
 		if err != nil {
 			return t, l.at(n, field, "%q is not a group, a Veeam role, an address, a CIDR prefix or any%s", w, l.suggest(w))
 		}
@@ -740,12 +742,12 @@ func (l *policyLoader) suggest(w string) string {
 	var cands []string
 	lw := strings.ToLower(w)
 	for name := range l.groups {
-		if veeamEditDistance(lw, strings.ToLower(name)) <= max(2, len(lw)/4) {
+		if suggest.Close(lw, name) {
 			cands = append(cands, name)
 		}
 	}
-	for _, r := range l.m.roles {
-		if veeamEditDistance(lw, r.Name) <= max(2, len(lw)/4) {
+	for _, r := range l.m.Roles() {
+		if suggest.Close(lw, r.Name) {
 			cands = append(cands, r.Name)
 		}
 	}
@@ -760,14 +762,14 @@ func (l *policyLoader) suggest(w string) string {
 }
 
 // side builds the match set and the units of a side from its terms.
-func side(terms []PolicyTerm) (addrSet, []PolicyUnit) {
+func side(terms []Term) (addrSet, []Unit) {
 	var s addrSet
-	var units []PolicyUnit
+	var units []Unit
 	for _, t := range terms {
 		if t.Kind == TermAny {
 			s.any = true
-			if !slices.ContainsFunc(units, func(u PolicyUnit) bool { return u.Any }) {
-				units = append(units, PolicyUnit{Label: "any", Any: true})
+			if !slices.ContainsFunc(units, func(u Unit) bool { return u.Any }) {
+				units = append(units, Unit{Label: "any", Any: true})
 			}
 			continue
 		}
@@ -775,8 +777,8 @@ func side(terms []PolicyTerm) (addrSet, []PolicyUnit) {
 			if !slices.Contains(s.prefixes, p) {
 				s.prefixes = append(s.prefixes, p)
 			}
-			if !slices.ContainsFunc(units, func(u PolicyUnit) bool { return !u.Any && u.Prefix == p }) {
-				units = append(units, PolicyUnit{Label: prefixLabel(p), Prefix: p})
+			if !slices.ContainsFunc(units, func(u Unit) bool { return !u.Any && u.Prefix == p }) {
+				units = append(units, Unit{Label: prefixLabel(p), Prefix: p})
 			}
 		}
 	}
@@ -813,7 +815,7 @@ func (l *policyLoader) rules(e entry) error {
 			return err
 		}
 		rn = resolve(rn)
-		r := &PolicyRule{Line: rn.Line}
+		r := &Rule{Line: rn.Line}
 		ne, ok := kv["name"]
 		if !ok {
 			return l.at(rn, field+".name", "missing")
@@ -887,12 +889,12 @@ func (l *policyLoader) rules(e entry) error {
 }
 
 // terms reads a from or to value.
-func (l *policyLoader) terms(n *yaml.Node, field string) ([]PolicyTerm, error) {
+func (l *policyLoader) terms(n *yaml.Node, field string) ([]Term, error) {
 	ws, ns, fs, err := l.words(n, field)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]PolicyTerm, 0, len(ws))
+	out := make([]Term, 0, len(ws))
 	for i, w := range ws {
 		t, err := l.term(w, ns[i], fs[i])
 		if err != nil {
@@ -932,7 +934,7 @@ func (l *policyLoader) derive(s *veeamSection) error {
 		ws, ns, fs, _ := l.words(v.val, "veeam."+v.key.Value)
 		for i, id := range ws {
 			if _, ok := l.m.Rule(id); !ok {
-				return l.at(ns[i], fs[i], "%q is not a rule of the Veeam matrix for versions %s (see portclass ports)", id, strings.Join(l.m.opts.Versions, ", "))
+				return l.at(ns[i], fs[i], "%q is not a rule of the Veeam matrix for versions %s (see portclass ports)", id, strings.Join(l.m.Options().Versions, ", "))
 			}
 		}
 	}
@@ -961,7 +963,7 @@ func (l *policyLoader) derive(s *veeamSection) error {
 			if len(protos) > 1 {
 				name += "/" + capture.ProtoName(proto)
 			}
-			r := &PolicyRule{Name: name, From: []PolicyTerm{*from}, To: []PolicyTerm{*to}, Proto: proto,
+			r := &Rule{Name: name, From: []Term{*from}, To: []Term{*to}, Proto: proto,
 				Ports: mr.Ports, Expect: expect, Note: mr.Service, Veeam: mr}
 			r.from, r.fromUnits = side(r.From)
 			r.to, r.toUnits = side(r.To)
@@ -972,13 +974,13 @@ func (l *policyLoader) derive(s *veeamSection) error {
 }
 
 // roleTerm is the term for a matrix rule's role, or nil when no host plays it.
-func (l *policyLoader) roleTerm(role string) *PolicyTerm {
+func (l *policyLoader) roleTerm(role string) *Term {
 	if role == "any" {
-		return &PolicyTerm{Text: "any", Kind: TermAny}
+		return &Term{Text: "any", Kind: TermAny}
 	}
 	ps := l.rolePrefixes(role)
 	if len(ps) == 0 {
 		return nil
 	}
-	return &PolicyTerm{Text: role, Kind: TermRole, Prefixes: ps}
+	return &Term{Text: role, Kind: TermRole, Prefixes: ps}
 }

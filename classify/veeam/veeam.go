@@ -1,6 +1,6 @@
-package classify
+package veeam
 
-//go:generate go run ./internal/veeamconv -in ../../shared/reference/veeam-ports.yaml -out veeam.yaml
+//go:generate go run ./internal/veeamconv -in ../../../shared/reference/veeam-ports.yaml -out veeam.yaml
 //go:generate go test -run ^TestVeeamGenerated$ . -update
 
 import (
@@ -18,29 +18,25 @@ import (
 	"github.com/portclass/portclass/classify/ports"
 )
 
-// VeeamPre10Upgraded is the version qualifier of components added before v10 and upgraded
+// Pre10Upgraded is the version qualifier of components added before v10 and upgraded
 // in place, which keep the 2500-5000 transmission range. A version that starts with a
 // digit is a release ("12" is 12.0-12.3, "13" is 13.x); any other is such a qualifier.
-const VeeamPre10Upgraded = "pre-10-upgraded"
+const Pre10Upgraded = "pre-10-upgraded"
 
-// veeamCurrentVersions are the releases a Matrix covers when VeeamOptions.Versions names
+// veeamCurrentVersions are the releases a Matrix covers when Options.Versions names
 // none. It is never written to.
 var veeamCurrentVersions = []string{"12", "13"}
 
 // veeamDefaultTransmission is the Data Mover transmission-channel range of installs made
-// with v10 or later; VeeamOptions.DataMoverRange replaces it.
+// with v10 or later; Options.DataMoverRange replaces it.
 var veeamDefaultTransmission = ports.Span{Lo: 2500, Hi: 3300}
 
-// veeamSpansString joins spans with ", ".
-func veeamSpansString(spans []ports.Span) string {
-	var b strings.Builder
-	for i, s := range spans {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(s.String())
-	}
-	return b.String()
+// Match is one Veeam Backup & Replication rule that explains a flow.
+type Match struct {
+	Rule    string `json:"rule"`    // rule id in the matrix, e.g. "backup-server-to-component-6160"
+	Service string `json:"service"` // e.g. "Veeam Installer Service"
+	From    string `json:"from"`    // role that opens the connection
+	To      string `json:"to"`      // role that accepts it
 }
 
 // Role is one role of the Veeam matrix, such as "backup-server" or "esxi". A rule
@@ -60,7 +56,7 @@ type Rule struct {
 	From        string       `json:"from"`     // role that opens the connection
 	To          string       `json:"to"`       // role that accepts it
 	Protocol    string       `json:"protocol"` // "tcp", "udp" or "both"
-	Ports       []ports.Span `json:"ports"`    // destination ports on To, after VeeamOptions
+	Ports       []ports.Span `json:"ports"`    // destination ports on To, after Options
 	Service     string       `json:"service"`
 	Description string       `json:"description"`
 	Source      string       `json:"source"`   // URL of the documentation page
@@ -96,10 +92,10 @@ func (r *Rule) singlePort(port uint16) bool {
 	return false
 }
 
-// VeeamOptions adapts the matrix to an installation; its zero value gives the current
+// Options adapts the matrix to an installation; its zero value gives the current
 // versions with Veeam's default ports. It comes from the `veeam` section of
 // portclass.yaml.
-type VeeamOptions struct {
+type Options struct {
 	// Versions selects rules by their versions: releases ("12", "13") and qualifiers
 	// ("pre-10-upgraded"). A rule is active when one of its releases is selected (the
 	// current releases when Versions names none) and every qualifier it carries is
@@ -110,12 +106,12 @@ type VeeamOptions struct {
 	// rule that uses it, e.g. "2500-5000" or a custom range set per Linux server.
 	DataMoverRange string `mapstructure:"data_mover_range"`
 	// Ports replaces ports an administrator can change at setup, by key (see
-	// VeeamPortKeys): {"backup-service": 9500} moves every rule on 9392 towards a backup
+	// PortKeys): {"backup-service": 9500} moves every rule on 9392 towards a backup
 	// server to 9500.
 	Ports map[string]uint16 `mapstructure:"ports"`
 }
 
-// veeamConfigurablePorts lists the ports VeeamOptions.Ports can change: the ones the
+// veeamConfigurablePorts lists the ports Options.Ports can change: the ones the
 // reference's "configurable" caveat names (VBR installer, Enterprise Manager installer,
 // registry values of Veeam KB4519, the SSH port of a credential record and the vPower NFS
 // ports of a mount server). A key replaces each of its default ports in the rules whose
@@ -143,8 +139,8 @@ var veeamConfigurablePorts = [...]struct {
 	{"vpower-nfs", []uint16{2049}, "mount-server", "vPower NFS port (mount server settings)"},
 }
 
-// VeeamPortKeys returns the keys VeeamOptions.Ports accepts, sorted.
-func VeeamPortKeys() []string {
+// PortKeys returns the keys Options.Ports accepts, sorted.
+func PortKeys() []string {
 	keys := make([]string, len(veeamConfigurablePorts))
 	for i, c := range veeamConfigurablePorts {
 		keys[i] = c.key
@@ -154,7 +150,7 @@ func VeeamPortKeys() []string {
 }
 
 // Matrix is the Veeam Backup & Replication port matrix: roles with their hierarchy and
-// rules, filtered and adjusted by VeeamOptions, with an index from (protocol, port) to
+// rules, filtered and adjusted by Options, with an index from (protocol, port) to
 // rules. A Matrix is immutable once built and safe for concurrent use; its zero value is
 // not usable (use DefaultMatrix or LoadMatrix).
 //
@@ -171,9 +167,9 @@ type Matrix struct {
 	ancN    []int         // ancN[i]: the number of roles in anc[i]
 	anyRole int           // index of the role "any", -1 if the matrix has none
 	all     []*Rule       // every rule as loaded, file order
-	rules   []*Rule       // active rules after VeeamOptions, file order
+	rules   []*Rule       // active rules after Options, file order
 	byID    []*Rule       // the active rules sorted by id
-	opts    VeeamOptions  // normalized
+	opts    Options       // normalized
 	known   []string      // every version named by a rule, sorted
 	tcp     veeamIndex
 	udp     veeamIndex
@@ -185,10 +181,10 @@ type Matrix struct {
 type veeamIndex struct {
 	starts  []uint32
 	rules   [][]*Rule
-	matches [][]VeeamMatch
+	matches [][]Match
 }
 
-// DefaultMatrix returns the matrix of veeam.yaml with default VeeamOptions. It is
+// DefaultMatrix returns the matrix of veeam.yaml with default Options. It is
 // veeamDefaultMatrix: the matrix LoadMatrix builds from veeam.yaml, compiled into Go by
 // TestVeeamGenerated (go generate) as static data, so that start-up neither parses YAML
 // (that took 20-25 ms) nor builds the matrix (1-2 ms, mostly page faults on fresh heap).
@@ -248,7 +244,7 @@ func (p *veeamPort) UnmarshalYAML(n *yaml.Node) error {
 // names unique, parents known, no cycles; every rule with a unique id, known from and to
 // roles, protocol tcp, udp or both, at least one port and every port or "lo-hi" range
 // valid, at least one version, known caveat keys and an http(s) source URL. Errors name
-// the rule id (or role) and the field. The result has default VeeamOptions; see With.
+// the rule id (or role) and the field. The result has default Options; see With.
 func LoadMatrix(data []byte) (*Matrix, error) {
 	f, err := parseVeeamFile(data)
 	if err != nil {
@@ -379,7 +375,7 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 		m.known = append(m.known, v)
 	}
 	sort.Strings(m.known)
-	return m.With(VeeamOptions{})
+	return m.With(Options{})
 }
 
 // buildAncestors fills m.anc, rejecting cycles in the role hierarchy.
@@ -431,7 +427,7 @@ func (m *Matrix) buildAncestors() error {
 // option: an unknown version or port key lists the valid ones. Options that normalize
 // to m's own give m itself (a Matrix is immutable): so the default configuration
 // rebuilds nothing at start-up.
-func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
+func (m *Matrix) With(o Options) (*Matrix, error) {
 	norm, err := m.normalize(o)
 	if err != nil {
 		return nil, err
@@ -505,8 +501,8 @@ func (m *Matrix) With(o VeeamOptions) (*Matrix, error) {
 }
 
 // normalize validates o and fills in defaults.
-func (m *Matrix) normalize(o VeeamOptions) (VeeamOptions, error) {
-	var n VeeamOptions
+func (m *Matrix) normalize(o Options) (Options, error) {
+	var n Options
 	release := false
 	for _, v := range o.Versions {
 		v = strings.TrimSpace(v)
@@ -530,8 +526,8 @@ func (m *Matrix) normalize(o VeeamOptions) (VeeamOptions, error) {
 	}
 	for k, p := range o.Ports {
 		key := strings.ToLower(strings.TrimSpace(k))
-		if !slices.Contains(VeeamPortKeys(), key) {
-			return n, fmt.Errorf("veeam.ports: unknown key %q (valid: %s)", k, strings.Join(VeeamPortKeys(), ", "))
+		if !slices.Contains(PortKeys(), key) {
+			return n, fmt.Errorf("veeam.ports: unknown key %q (valid: %s)", k, strings.Join(PortKeys(), ", "))
 		}
 		if p == 0 {
 			return n, fmt.Errorf("veeam.ports.%s: port 0 is not a port", k)
@@ -602,11 +598,11 @@ func (m *Matrix) buildIndex(proto uint8) veeamIndex {
 		if n := len(ix.rules) - 1; n >= 0 && slices.Equal(ix.rules[n], set) {
 			continue
 		}
-		var ms []VeeamMatch
+		var ms []Match
 		if len(set) > 0 {
-			ms = make([]VeeamMatch, len(set))
+			ms = make([]Match, len(set))
 			for i, r := range set {
-				ms[i] = VeeamMatch{Rule: r.ID, Service: r.Service, From: r.From, To: r.To}
+				ms[i] = Match{Rule: r.ID, Service: r.Service, From: r.From, To: r.To}
 			}
 		}
 		ix.starts = append(ix.starts, b)
@@ -652,7 +648,7 @@ func (m *Matrix) Match(proto uint8, port uint16) []*Rule {
 
 // segment returns the rules of the index that name the server port of f and their
 // matches (shared, sorted by rule id), or nils.
-func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []VeeamMatch) {
+func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match) {
 	if f == nil || !capture.HasPorts(f.Proto) {
 		return nil, nil
 	}
@@ -669,7 +665,7 @@ func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []VeeamMatch) {
 // Classifier calls through Options.Explain; the returned slice belongs to the caller.
 // Explain knows nothing of the hosts' roles; Refine narrows the result once they are
 // known.
-func (m *Matrix) Explain(f *capture.Flow) []VeeamMatch {
+func (m *Matrix) Explain(f *capture.Flow) []Match {
 	_, ms := m.segment(f)
 	if len(ms) == 0 {
 		return nil
@@ -688,7 +684,7 @@ func (m *Matrix) Explain(f *capture.Flow) []VeeamMatch {
 // the port's word (range rules still count in the dynamic range). It is the function
 // to plug into Options.Explain once roles are known (Inferer.Explain is the same,
 // faster). The returned slice belongs to the caller.
-func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) []VeeamMatch {
+func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) []Match {
 	rules, ms := m.segment(f)
 	if len(ms) == 0 {
 		return nil
@@ -731,7 +727,7 @@ func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) 
 
 // unknownRoles is ExplainFor between two hosts of unknown roles: the matches (shared,
 // with their rules) that name port itself, unless it is a general-purpose port.
-func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []VeeamMatch) []VeeamMatch {
+func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []Match) []Match {
 	if veeamGeneralPort(port) {
 		return nil
 	}
@@ -744,7 +740,7 @@ func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []VeeamMatch) []Vee
 	if n == 0 {
 		return nil
 	}
-	out := make([]VeeamMatch, 0, n)
+	out := make([]Match, 0, n)
 	for i, r := range rules {
 		if r.singlePort(port) {
 			out = append(out, ms[i])
@@ -753,7 +749,7 @@ func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []VeeamMatch) []Vee
 	return out
 }
 
-// Rules returns the active rules (after VeeamOptions) in file order. The slice and the
+// Rules returns the active rules (after Options) in file order. The slice and the
 // rules are shared: do not modify them.
 func (m *Matrix) Rules() []*Rule { return m.rules }
 
@@ -783,7 +779,7 @@ func (m *Matrix) Role(name string) (*Role, bool) {
 
 // Options returns the options m was built with, normalized: Versions sorted and never
 // empty.
-func (m *Matrix) Options() VeeamOptions { return m.opts }
+func (m *Matrix) Options() Options { return m.opts }
 
 // Versions returns every version some rule names, sorted.
 func (m *Matrix) Versions() []string { return slices.Clone(m.known) }
@@ -879,7 +875,7 @@ func (m *Matrix) veeamSideLoose(ruleRole string, hostRoles []string) bool {
 // does not take rules written for its possible children (say "backup-server"), so that
 // unrelated traffic of a half-identified host stays unexplained. The result is matches itself when nothing is dropped,
 // a new slice otherwise, and nil when nothing is kept.
-func (m *Matrix) Refine(matches []VeeamMatch, clientRoles, serverRoles []string) []VeeamMatch {
+func (m *Matrix) Refine(matches []Match, clientRoles, serverRoles []string) []Match {
 	if len(clientRoles) == 0 && len(serverRoles) == 0 {
 		return matches
 	}
@@ -895,7 +891,7 @@ func (m *Matrix) Refine(matches []VeeamMatch, clientRoles, serverRoles []string)
 	case 0:
 		return nil
 	}
-	out := make([]VeeamMatch, 0, keep)
+	out := make([]Match, 0, keep)
 	for _, v := range matches {
 		if m.veeamSideOK(v.From, clientRoles) && m.veeamSideOK(v.To, serverRoles) {
 			out = append(out, v)

@@ -1,4 +1,4 @@
-package classify
+package policy
 
 import (
 	"cmp"
@@ -9,168 +9,22 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
 )
-
-// Outcome is what the network did with a connection attempt, and the verdict of a
-// required check. The zero value is OutcomeUnknown.
-type Outcome uint8
-
-const (
-	OutcomeUnknown    Outcome = iota // the flow does not tell (e.g. one-way mid-stream TCP)
-	OutcomeOK                        // "ok": established (TCP S1, SF, S2, S3, RSTO, RSTR...) or answered (UDP, ICMP)
-	OutcomeUnanswered                // "blocked-unanswered": attempts only (TCP S0, SH, RSTOS0; one-way UDP), no answer
-	OutcomeRefused                   // "blocked-refused": a RST answered the SYN (TCP REJ)
-	OutcomeICMP                      // "blocked-icmp": an ICMP unreachable (e.g. administratively prohibited) quoted the attempt
-	OutcomeNotTested                 // "not-tested": no attempt in the capture; nothing can be said
-)
-
-var outcomeNames = [...]string{"", "ok", "blocked-unanswered", "blocked-refused", "blocked-icmp", "not-tested"}
-
-// String is the verdict's name in reports.
-func (o Outcome) String() string {
-	if int(o) < len(outcomeNames) {
-		return outcomeNames[o]
-	}
-	return ""
-}
-
-// Blocked reports whether o is one of the blocked-* outcomes.
-func (o Outcome) Blocked() bool {
-	return o == OutcomeUnanswered || o == OutcomeRefused || o == OutcomeICMP
-}
-
-// FlowOutcome says what happened to flow f, by the rules reports.Reachability also
-// uses for the attempts section:
-//
-//   - blocked-icmp: nothing came back from the server and an ICMP destination
-//     unreachable (ICMP type 3, any code; ICMPv6 type 1) quoted the attempt. It wins over
-//     the flow's own state, since a firewall that rejects with ICMP leaves a TCP flow in S0.
-//   - TCP: ok once the server answered the SYN (S1, SF, S2, S3, RSTO; RSTR when the
-//     server sent a SYN-ACK; RSTRH and SHR, whose SYN the capture missed; OTH with packets
-//     both ways, a connection picked up mid-stream), refused for REJ and for RSTR without
-//     a SYN-ACK, unanswered for S0, SH and RSTOS0. One-way OTH tells nothing (unknown).
-//   - Other protocols: ok when both sides sent, unanswered when only the client did
-//     (a one-way UDP protocol such as syslog looks the same: make such rules allowed,
-//     not required), unknown when only the server did.
-func FlowOutcome(f *capture.Flow) Outcome {
-	toServer, toClient := f.Packets[capture.ToServer] > 0, f.Packets[capture.ToClient] > 0
-	if !toClient {
-		for _, e := range f.ICMPErrors {
-			if BlockingICMP(e.V6, e.Type) {
-				return OutcomeICMP
-			}
-		}
-	}
-	if f.Proto != capture.ProtoTCP {
-		switch {
-		case toServer && toClient:
-			return OutcomeOK
-		case toServer:
-			return OutcomeUnanswered
-		}
-		return OutcomeUnknown
-	}
-	switch f.State {
-	case capture.S1, capture.SF, capture.S2, capture.S3, capture.RSTO, capture.RSTRH, capture.SHR:
-		return OutcomeOK
-	case capture.RSTR:
-		if f.TCPFlags[capture.ToClient]&capture.FlagSYN != 0 {
-			return OutcomeOK
-		}
-		return OutcomeRefused
-	case capture.REJ:
-		return OutcomeRefused
-	case capture.S0, capture.SH, capture.RSTOS0:
-		return OutcomeUnanswered
-	case capture.OTH:
-		if toServer && toClient {
-			return OutcomeOK
-		}
-	}
-	return OutcomeUnknown
-}
-
-// BlockingICMP reports whether an ICMP error of this type says the quoted packet did
-// not reach its destination: destination unreachable (ICMP type 3, ICMPv6 type 1), of
-// any code (port unreachable from the server, administratively prohibited from a
-// firewall, ...).
-func BlockingICMP(v6 bool, typ uint8) bool {
-	if v6 {
-		return typ == 1
-	}
-	return typ == 3
-}
-
-// IsICMPError reports whether f is a flow of ICMP error messages (destination
-// unreachable, time exceeded, parameter problem, packet too big, source quench): they
-// speak about other flows, which carry them in their ICMPErrors, so verify does not
-// count them as traffic of their own unless a rule matches them.
-func IsICMPError(f *capture.Flow) bool {
-	switch f.Proto {
-	case capture.ProtoICMP:
-		return f.ICMPType == 3 || f.ICMPType == 4 || f.ICMPType == 11 || f.ICMPType == 12
-	case capture.ProtoICMPv6:
-		return f.ICMPType >= 1 && f.ICMPType <= 4
-	}
-	return false
-}
-
-// ICMPErrorMeaning names an ICMP or ICMPv6 error type and code, e.g. "communication
-// administratively prohibited" for ICMP 3/13.
-func ICMPErrorMeaning(v6 bool, typ, code uint8) string {
-	if v6 {
-		switch typ {
-		case 1:
-			names := [...]string{"no route to destination", "communication administratively prohibited",
-				"beyond scope of source address", "address unreachable", "port unreachable",
-				"source address failed ingress/egress policy", "reject route to destination"}
-			if int(code) < len(names) {
-				return names[code]
-			}
-			return "destination unreachable"
-		case 2:
-			return "packet too big"
-		case 3:
-			return "time exceeded"
-		case 4:
-			return "parameter problem"
-		}
-		return fmt.Sprintf("ICMPv6 type %d", typ)
-	}
-	switch typ {
-	case 3:
-		names := [...]string{"network unreachable", "host unreachable", "protocol unreachable", "port unreachable",
-			"fragmentation needed", "source route failed", "destination network unknown", "destination host unknown",
-			"source host isolated", "network administratively prohibited", "host administratively prohibited",
-			"network unreachable for TOS", "host unreachable for TOS", "communication administratively prohibited",
-			"host precedence violation", "precedence cutoff in effect"}
-		if int(code) < len(names) {
-			return names[code]
-		}
-		return "destination unreachable"
-	case 4:
-		return "source quench"
-	case 11:
-		return "time exceeded"
-	case 12:
-		return "parameter problem"
-	}
-	return fmt.Sprintf("ICMP type %d", typ)
-}
 
 // Evidence sums the flows behind a verdict. Slices are sorted and capped (see the
 // fields); the zero value is empty.
 type Evidence struct {
 	Flows          uint64
-	Outcomes       [OutcomeNotTested]uint64 // flows per outcome, indexed by Outcome (OK .. ICMP)
-	Packets, Bytes uint64                   // both directions
-	First, Last    time.Time                // zero without flows
-	States         []StateCount             // most flows first, then by name
-	ICMPErrors     []capture.ICMPError      // merged by (v6, type, code, from); at most EvidenceMaxICMP
-	Clients        []netip.Addr             // distinct clients, sorted; at most EvidenceMaxPeers
-	Servers        []netip.Addr             // distinct servers, sorted; at most EvidenceMaxPeers
-	MorePeers      bool                     // some client or server was left out of the lists
+	Outcomes       [classify.OutcomeNotTested]uint64 // flows per outcome, indexed by Outcome (OK .. ICMP)
+	Packets, Bytes uint64                            // both directions
+	First, Last    time.Time                         // zero without flows
+	States         []StateCount                      // most flows first, then by name
+	ICMPErrors     []capture.ICMPError               // merged by (v6, type, code, from); at most EvidenceMaxICMP
+	Clients        []netip.Addr                      // distinct clients, sorted; at most EvidenceMaxPeers
+	Servers        []netip.Addr                      // distinct servers, sorted; at most EvidenceMaxPeers
+	MorePeers      bool                              // some client or server was left out of the lists
 }
 
 // StateCount is the number of flows in one connection state.
@@ -185,9 +39,9 @@ const (
 	EvidenceMaxPeers = 8
 )
 
-func (e *Evidence) add(f *capture.Flow, o Outcome) {
+func (e *Evidence) add(f *capture.Flow, o classify.Outcome) {
 	e.Flows++
-	if o > OutcomeUnknown && o < OutcomeNotTested {
+	if o > classify.OutcomeUnknown && o < classify.OutcomeNotTested {
 		e.Outcomes[o]++
 	}
 	e.Packets += f.Packets[0] + f.Packets[1]
@@ -245,23 +99,23 @@ func (e *Evidence) sortLists() {
 // even if some attempts failed), else blocked-icmp, blocked-refused, blocked-unanswered
 // in that order (the most explicit evidence first), else not-tested (no flow, or only
 // flows whose outcome is unknown).
-func (e *Evidence) Outcome() Outcome {
-	for _, o := range []Outcome{OutcomeOK, OutcomeICMP, OutcomeRefused, OutcomeUnanswered} {
+func (e *Evidence) Outcome() classify.Outcome {
+	for _, o := range []classify.Outcome{classify.OutcomeOK, classify.OutcomeICMP, classify.OutcomeRefused, classify.OutcomeUnanswered} {
 		if e.Outcomes[o] > 0 {
 			return o
 		}
 	}
-	return OutcomeNotTested
+	return classify.OutcomeNotTested
 }
 
 // RequiredCheck is the verdict of one required (from, to, protocol, port): the flows
 // from a host of From to a host of To on that port, and what became of them.
 type RequiredCheck struct {
-	Rule     *PolicyRule
-	From, To PolicyUnit
+	Rule     *Rule
+	From, To Unit
 	Proto    uint8
 	Ports    ports.Span // the port checked; a whole range when none of its ports was tried
-	Verdict  Outcome
+	Verdict  classify.Outcome
 	Evidence
 }
 
@@ -288,7 +142,7 @@ func (c TrafficClass) String() string {
 // server port).
 type TrafficGroup struct {
 	Class          TrafficClass
-	Rule           *PolicyRule // nil for undocumented traffic
+	Rule           *Rule // nil for undocumented traffic
 	Proto          uint8
 	Client, Server netip.Addr
 	Port           uint16 // server port; 0 for protocols without ports
@@ -337,7 +191,7 @@ func (p *Policy) NewVerifier() *Verifier {
 
 // checkSpans are the spans a required rule is checked over: its ports, or one
 // pseudo-port 0 for protocols without ports.
-func checkSpans(r *PolicyRule) []ports.Span {
+func checkSpans(r *Rule) []ports.Span {
 	if r.Ports == nil {
 		return []ports.Span{{Lo: 0, Hi: 0}}
 	}
@@ -346,13 +200,13 @@ func checkSpans(r *PolicyRule) []ports.Span {
 
 // selfPair reports whether a check from u to v would be a host talking to itself,
 // which never crosses a network.
-func selfPair(u, v PolicyUnit) bool { return u.Host() && v.Host() && u.Prefix == v.Prefix }
+func selfPair(u, v Unit) bool { return u.Host() && v.Host() && u.Prefix == v.Prefix }
 
 // Add checks one flow.
 func (v *Verifier) Add(f *capture.Flow) {
 	v.flows++
-	o := FlowOutcome(f)
-	var first *PolicyRule
+	o := classify.FlowOutcome(f)
+	var first *Rule
 	for _, r := range v.p.Rules {
 		if !r.Matches(f) {
 			continue
@@ -364,7 +218,7 @@ func (v *Verifier) Add(f *capture.Flow) {
 			v.addRequired(r, f, o)
 		}
 	}
-	if first == nil && IsICMPError(f) {
+	if first == nil && classify.IsICMPError(f) {
 		v.icmp++
 		return
 	}
@@ -388,7 +242,7 @@ func (v *Verifier) Add(f *capture.Flow) {
 	g.add(f, o)
 }
 
-func (v *Verifier) addRequired(r *PolicyRule, f *capture.Flow, o Outcome) {
+func (v *Verifier) addRequired(r *Rule, f *capture.Flow, o classify.Outcome) {
 	client, server, port := f.Client.Addr(), f.Server.Addr(), f.Server.Port()
 	si := slices.IndexFunc(checkSpans(r), func(s ports.Span) bool { return s.Contains(port) })
 	if si < 0 {
@@ -436,7 +290,7 @@ func (v *Verifier) Result() *Verification {
 				}
 				for si, span := range checkSpans(r) {
 					add := func(k reqKey, span ports.Span) {
-						c := RequiredCheck{Rule: r, From: fu, To: tu, Proto: r.Proto, Ports: span, Verdict: OutcomeNotTested}
+						c := RequiredCheck{Rule: r, From: fu, To: tu, Proto: r.Proto, Ports: span, Verdict: classify.OutcomeNotTested}
 						if seen := v.required[k]; seen != nil {
 							c = *seen
 							c.Verdict = c.Outcome()
@@ -470,7 +324,7 @@ func (v *Verifier) Result() *Verification {
 	return res
 }
 
-func ruleIndex(r *PolicyRule) int {
+func ruleIndex(r *Rule) int {
 	if r == nil {
 		return -1
 	}
@@ -548,7 +402,7 @@ func (v *Verification) Findings() Findings {
 	var f Findings
 	for _, c := range v.Required {
 		switch {
-		case c.Verdict == OutcomeOK:
+		case c.Verdict == classify.OutcomeOK:
 			f.OK++
 		case c.Verdict.Blocked():
 			f.Blocked++
@@ -559,7 +413,7 @@ func (v *Verification) Findings() Findings {
 	for _, g := range v.Traffic {
 		switch g.Class {
 		case TrafficForbidden:
-			if g.Outcome() == OutcomeOK {
+			if g.Outcome() == classify.OutcomeOK {
 				f.Forbidden++
 			} else {
 				f.Attempts++

@@ -1,8 +1,9 @@
-package classify
+package veeam
 
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden and veeam_gen.go")
 
 // vtFlow builds a finished flow from "addr:port" strings. Established states and UDP get
 // packets both ways; S0 only to the server; REJ a RST back.
@@ -428,7 +431,7 @@ func TestParseInventory(t *testing.T) {
 func BenchmarkInfer(b *testing.B) {
 	m := DefaultMatrix()
 	flows := vtScenarioFlows(b)
-	matches := make([][]VeeamMatch, len(flows))
+	matches := make([][]Match, len(flows))
 	for i, f := range flows {
 		matches[i] = m.Explain(f)
 	}
@@ -448,7 +451,7 @@ func BenchmarkInfer(b *testing.B) {
 // scenario lists them for all versions, so the check uses a matrix with all versions).
 func TestInferSynthFacts(t *testing.T) {
 	m := DefaultMatrix()
-	all, err := m.With(VeeamOptions{Versions: m.Versions()})
+	all, err := m.With(Options{Versions: m.Versions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +598,7 @@ func vtRandomFlows(m *Matrix, seed uint64, hosts, n int) []*capture.Flow {
 // ExplainFor with RolesOf, flow by flow, with and without an inventory.
 func TestInferFastPaths(t *testing.T) {
 	m := DefaultMatrix()
-	all, err := m.With(VeeamOptions{Versions: m.Versions()})
+	all, err := m.With(Options{Versions: m.Versions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package classify
+package policy
 
 import (
 	"errors"
@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // testPolicy is a policy of every kind of term: addresses, prefixes, groups, roles
@@ -58,7 +60,7 @@ rules:
 
 func mustPolicy(t testing.TB, text string) *Policy {
 	t.Helper()
-	p, err := LoadPolicy("policy.yaml", []byte(text), PolicyOptions{})
+	p, err := Load("policy.yaml", []byte(text), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,16 +227,16 @@ func TestLoadPolicyErrors(t *testing.T) {
 		{"veeam enabled", "veeam: {enabled: 1}\n", "veeam.enabled: want true or false"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := LoadPolicy("policy.yaml", []byte(tt.text), PolicyOptions{})
+			_, err := Load("policy.yaml", []byte(tt.text), Options{})
 			if err == nil {
 				t.Fatalf("no error, want %q", tt.want)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
 			}
-			var pe *PolicyError
+			var pe *Error
 			if !errors.As(err, &pe) || !errors.Is(err, ErrPolicy) || pe.File != "policy.yaml" {
-				t.Errorf("error %v is not a *PolicyError for policy.yaml matching ErrPolicy", err)
+				t.Errorf("error %v is not a *Error for policy.yaml matching ErrPolicy", err)
 			}
 		})
 	}
@@ -252,8 +254,8 @@ inventory:
 rules:
   - {name: mine, from: any, to: backup-server, proto: tcp, ports: 9392, expect: allowed}
 `
-	byName := func(p *Policy) map[string]*PolicyRule {
-		m := map[string]*PolicyRule{}
+	byName := func(p *Policy) map[string]*Rule {
+		m := map[string]*Rule{}
 		for _, r := range p.Rules {
 			m[r.Name] = r
 		}
@@ -305,7 +307,7 @@ rules:
 	if r := rules["veeam:backup-server-to-linux-ssh"]; r == nil || r.Expect != ExpectAllowed {
 		t.Errorf("allowed rule %+v", r)
 	}
-	q, err := LoadPolicy("p", []byte(base+"veeam: {ports: {data-mover: 7000}}\n"), PolicyOptions{Veeam: VeeamOptions{Versions: []string{"12"}, Ports: map[string]uint16{"backup-service": 9500}}})
+	q, err := Load("p", []byte(base+"veeam: {ports: {data-mover: 7000}}\n"), Options{Veeam: veeam.Options{Versions: []string{"12"}, Ports: map[string]uint16{"backup-service": 9500}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +322,7 @@ rules:
 		t.Errorf("merged options %+v", got)
 	}
 	// veeam: false derives nothing; an inventory alone is no policy.
-	if _, err := LoadPolicy("p", []byte("inventory: {esxi: [192.0.2.41]}\nveeam: false\n"), PolicyOptions{}); err == nil {
+	if _, err := Load("p", []byte("inventory: {esxi: [192.0.2.41]}\nveeam: false\n"), Options{}); err == nil {
 		t.Error("a policy without rules loaded")
 	}
 	// "both" matrix rules become a tcp and a udp rule.
@@ -342,49 +344,49 @@ func TestFlowOutcome(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		f    *capture.Flow
-		want Outcome
+		want classify.Outcome
 	}{
-		{"SF", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), OutcomeOK},
-		{"S1", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S1), OutcomeOK},
-		{"RSTR without SYN-ACK", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR), OutcomeRefused},
-		{"RSTR after SYN-ACK", synack(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR)), OutcomeOK},
-		{"RSTO", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTO), OutcomeOK},
-		{"S2", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S2), OutcomeOK},
-		{"S3", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S3), OutcomeOK},
-		{"SHR", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SHR, 0, 2), OutcomeOK},
-		{"OTH both ways", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 3), OutcomeOK},
-		{"OTH one way", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 0), OutcomeUnknown},
-		{"S0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 3, 0), OutcomeUnanswered},
-		{"SH", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SH, 2, 0), OutcomeUnanswered},
-		{"RSTOS0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTOS0, 2, 0), OutcomeUnanswered},
-		{"REJ", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), OutcomeRefused},
-		{"S0 admin-prohibited", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 13), OutcomeICMP},
-		{"REJ and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), false, 3, 10), OutcomeRefused}, // answered
-		{"S0 frag needed", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 4), OutcomeICMP},
-		{"SF and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), false, 3, 13), OutcomeOK},
-		{"UDP SF", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SF), OutcomeOK},
-		{"UDP SHR", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SHR, 0, 2), OutcomeUnknown},
-		{"UDP S0", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.S0, 4, 0), OutcomeUnanswered},
-		{"UDP port unreachable", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 3, 3), OutcomeICMP},
-		{"UDP v6 admin-prohibited", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 1, 1), OutcomeICMP},
-		{"UDP v6 too big", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 2, 0), OutcomeUnanswered},
-		{"UDP time exceeded", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 11, 0), OutcomeUnanswered},
-		{"ping answered", flow(1, "192.0.2.1", "192.0.2.2", capture.SF), OutcomeOK},
-		{"ping unanswered", flow(1, "192.0.2.1", "192.0.2.2", capture.S0, 4, 0), OutcomeUnanswered},
+		{"SF", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), classify.OutcomeOK},
+		{"S1", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S1), classify.OutcomeOK},
+		{"RSTR without SYN-ACK", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR), classify.OutcomeRefused},
+		{"RSTR after SYN-ACK", synack(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR)), classify.OutcomeOK},
+		{"RSTO", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTO), classify.OutcomeOK},
+		{"S2", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S2), classify.OutcomeOK},
+		{"S3", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S3), classify.OutcomeOK},
+		{"SHR", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SHR, 0, 2), classify.OutcomeOK},
+		{"OTH both ways", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 3), classify.OutcomeOK},
+		{"OTH one way", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 0), classify.OutcomeUnknown},
+		{"S0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 3, 0), classify.OutcomeUnanswered},
+		{"SH", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SH, 2, 0), classify.OutcomeUnanswered},
+		{"RSTOS0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTOS0, 2, 0), classify.OutcomeUnanswered},
+		{"REJ", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), classify.OutcomeRefused},
+		{"S0 admin-prohibited", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 13), classify.OutcomeICMP},
+		{"REJ and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), false, 3, 10), classify.OutcomeRefused},
+		{"S0 frag needed", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 4), classify.OutcomeICMP},
+		{"SF and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), false, 3, 13), classify.OutcomeOK},
+		{"UDP SF", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SF), classify.OutcomeOK},
+		{"UDP SHR", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SHR, 0, 2), classify.OutcomeUnknown},
+		{"UDP S0", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.S0, 4, 0), classify.OutcomeUnanswered},
+		{"UDP port unreachable", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 3, 3), classify.OutcomeICMP},
+		{"UDP v6 admin-prohibited", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 1, 1), classify.OutcomeICMP},
+		{"UDP v6 too big", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 2, 0), classify.OutcomeUnanswered},
+		{"UDP time exceeded", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 11, 0), classify.OutcomeUnanswered},
+		{"ping answered", flow(1, "192.0.2.1", "192.0.2.2", capture.SF), classify.OutcomeOK},
+		{"ping unanswered", flow(1, "192.0.2.1", "192.0.2.2", capture.S0, 4, 0), classify.OutcomeUnanswered},
 	} {
-		if got := FlowOutcome(tt.f); got != tt.want {
+		if got := classify.FlowOutcome(tt.f); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}
-	if ICMPErrorMeaning(false, 3, 13) != "communication administratively prohibited" || ICMPErrorMeaning(true, 1, 1) != "communication administratively prohibited" ||
-		ICMPErrorMeaning(false, 3, 99) != "destination unreachable" || ICMPErrorMeaning(false, 42, 0) != "ICMP type 42" {
+	if classify.ICMPErrorMeaning(false, 3, 13) != "communication administratively prohibited" || classify.ICMPErrorMeaning(true, 1, 1) != "communication administratively prohibited" ||
+		classify.ICMPErrorMeaning(false, 3, 99) != "destination unreachable" || classify.ICMPErrorMeaning(false, 42, 0) != "ICMP type 42" {
 		t.Error("ICMPErrorMeaning")
 	}
 	icmpErr := flow(1, "192.0.2.1", "192.0.2.2", capture.S0, 1, 0)
 	icmpErr.ICMPType = 3
 	echo := flow(1, "192.0.2.1", "192.0.2.2", capture.SF)
 	echo.ICMPType = 8
-	if !IsICMPError(icmpErr) || IsICMPError(echo) || IsICMPError(flow(6, "192.0.2.1:1", "192.0.2.2:3", capture.SF)) {
+	if !classify.IsICMPError(icmpErr) || classify.IsICMPError(echo) || classify.IsICMPError(flow(6, "192.0.2.1:1", "192.0.2.2:3", capture.SF)) {
 		t.Error("IsICMPError")
 	}
 }
@@ -437,7 +439,7 @@ func TestVerifier(t *testing.T) {
 		t.Errorf("required checks\n got %v\nwant %v", got, want)
 	}
 	ok := res.Required[0]
-	if ok.Flows != 2 || ok.Outcomes[OutcomeOK] != 1 || ok.Outcomes[OutcomeRefused] != 1 || ok.Packets != 20 ||
+	if ok.Flows != 2 || ok.Outcomes[classify.OutcomeOK] != 1 || ok.Outcomes[classify.OutcomeRefused] != 1 || ok.Packets != 20 ||
 		len(ok.States) != 2 || ok.States[0].Flows != 1 {
 		t.Errorf("ok evidence %+v", ok.Evidence)
 	}
@@ -447,7 +449,7 @@ func TestVerifier(t *testing.T) {
 	classes := map[TrafficClass]int{}
 	for _, g := range res.Traffic {
 		classes[g.Class]++
-		if g.Class == TrafficUndocumented && g.Port == 445 && (g.Flows != 2 || g.Outcome() != OutcomeOK) {
+		if g.Class == TrafficUndocumented && g.Port == 445 && (g.Flows != 2 || g.Outcome() != classify.OutcomeOK) {
 			t.Errorf("undocumented 445 group %+v", g)
 		}
 	}
@@ -495,12 +497,12 @@ func TestEvidenceCaps(t *testing.T) {
 	for i := range 100 {
 		f := flow(17, netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 1000).String(), "192.0.2.200:53", capture.S0, 1, 0)
 		f.ICMPErrors = []capture.ICMPError{{Type: 3, Code: uint8(i % 16), From: netip.MustParseAddr("192.0.2.1"), Count: 1}}
-		e.add(f, FlowOutcome(f))
+		e.add(f, classify.FlowOutcome(f))
 	}
 	if len(e.Clients) != EvidenceMaxPeers || !e.MorePeers || len(e.Servers) != 1 || len(e.ICMPErrors) != EvidenceMaxICMP {
 		t.Errorf("clients %d (more %v), servers %d, icmp %d", len(e.Clients), e.MorePeers, len(e.Servers), len(e.ICMPErrors))
 	}
-	if e.Flows != 100 || e.Outcome() != OutcomeICMP {
+	if e.Flows != 100 || e.Outcome() != classify.OutcomeICMP {
 		t.Errorf("flows %d outcome %s", e.Flows, e.Outcome())
 	}
 	if !slices.IsSortedFunc(e.Clients, netip.Addr.Compare) {
@@ -515,11 +517,11 @@ func FuzzLoadPolicy(f *testing.F) {
 	f.Add("veeam: {versions: [12], ports: {ssh: 2222}}\ninventory: {repository-linux: ['2001:db8::1']}\n")
 	f.Add("rules: [{name: a, from: any, to: any, proto: ip-47, expect: forbidden}]\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		p, err := LoadPolicy("fuzz.yaml", []byte(text), PolicyOptions{})
+		p, err := Load("fuzz.yaml", []byte(text), Options{})
 		if err != nil {
-			var pe *PolicyError
+			var pe *Error
 			if !errors.As(err, &pe) || !errors.Is(err, ErrPolicy) || !strings.HasPrefix(err.Error(), "fuzz.yaml") {
-				t.Fatalf("error %q is not a *PolicyError naming the file", err)
+				t.Fatalf("error %q is not a *Error naming the file", err)
 			}
 			return
 		}

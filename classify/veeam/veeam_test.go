@@ -1,4 +1,4 @@
-package classify
+package veeam
 
 import (
 	"bytes"
@@ -235,7 +235,7 @@ func TestSignaturePorts(t *testing.T) {
 // TestMatchIndex compares the index with a linear scan over every rule, on every port
 // where some rule starts or ends and around it.
 func TestMatchIndex(t *testing.T) {
-	m, err := DefaultMatrix().With(VeeamOptions{Versions: []string{"pre-10-upgraded"}})
+	m, err := DefaultMatrix().With(Options{Versions: []string{"pre-10-upgraded"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,16 +304,16 @@ func TestExplain(t *testing.T) {
 	m := DefaultMatrix()
 	f := vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", "192.0.2.21:6162", capture.SF)
 	ms := m.Explain(f)
-	if !slices.IsSortedFunc(ms, func(a, b VeeamMatch) int { return strings.Compare(a.Rule, b.Rule) }) {
+	if !slices.IsSortedFunc(ms, func(a, b Match) int { return strings.Compare(a.Rule, b.Rule) }) {
 		t.Error("matches not sorted by rule")
 	}
-	var dm *VeeamMatch
+	var dm *Match
 	for i := range ms {
 		if ms[i].Rule == "backup-server-to-component-datamover" {
 			dm = &ms[i]
 		}
 	}
-	want := VeeamMatch{Rule: "backup-server-to-component-datamover", Service: "Veeam Data Mover (Transport Service)", From: "backup-server", To: "veeam-component"}
+	want := Match{Rule: "backup-server-to-component-datamover", Service: "Veeam Data Mover (Transport Service)", From: "backup-server", To: "veeam-component"}
 	if dm == nil || *dm != want {
 		t.Fatalf("6162 matches %v, want one %+v", ms, want)
 	}
@@ -370,7 +370,7 @@ func TestRefine(t *testing.T) {
 	m := DefaultMatrix()
 	f := vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", "192.0.2.30:6162", capture.SF)
 	all := m.Explain(f)
-	ids := func(ms []VeeamMatch) []string {
+	ids := func(ms []Match) []string {
 		var out []string
 		for _, v := range ms {
 			out = append(out, v.Rule)
@@ -430,7 +430,7 @@ func TestWithVersions(t *testing.T) {
 	if has(base, 4000, "legacy-transmission-range") {
 		t.Error("pre-10 range active by default")
 	}
-	pre, err := base.With(VeeamOptions{Versions: []string{"pre-10-upgraded"}})
+	pre, err := base.With(Options{Versions: []string{"pre-10-upgraded"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestWithVersions(t *testing.T) {
 	if got := pre.Options().Versions; !slices.Equal(got, []string{"12", "13", "pre-10-upgraded"}) {
 		t.Errorf("normalized versions %v", got)
 	}
-	v13, err := base.With(VeeamOptions{Versions: []string{"13"}})
+	v13, err := base.With(Options{Versions: []string{"13"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,14 +450,14 @@ func TestWithVersions(t *testing.T) {
 	if !has(v13, 443, "console-to-backup-server-443") {
 		t.Error("v13 rule console-to-backup-server-443 missing")
 	}
-	v12, err := base.With(VeeamOptions{Versions: []string{"12"}})
+	v12, err := base.With(Options{Versions: []string{"12"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if has(v12, 443, "console-to-backup-server-443") {
 		t.Error("v13-only rule active for version 12")
 	}
-	_, err = base.With(VeeamOptions{Versions: []string{"11"}})
+	_, err = base.With(Options{Versions: []string{"11"}})
 	if err == nil || !strings.Contains(err.Error(), `veeam.versions: unknown version "11" (valid: 12, 13, pre-10-upgraded)`) {
 		t.Errorf("error %v", err)
 	}
@@ -472,14 +472,14 @@ func TestWithDataMoverRange(t *testing.T) {
 		}
 		return out
 	}
-	wide, err := base.With(VeeamOptions{DataMoverRange: "2500-5000"})
+	wide, err := base.With(Options{DataMoverRange: "2500-5000"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(ids(wide, 4000), "proxy-to-repository") || slices.Contains(ids(base, 4000), "proxy-to-repository") {
 		t.Error("data_mover_range 2500-5000 does not widen proxy-to-repository")
 	}
-	custom, err := base.With(VeeamOptions{DataMoverRange: "20000-20100"})
+	custom, err := base.With(Options{DataMoverRange: "20000-20100"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,14 +501,14 @@ func TestWithDataMoverRange(t *testing.T) {
 	if orig.Ports[1] != (ports.Span{Lo: 2500, Hi: 3300}) {
 		t.Errorf("With changed the base matrix: %v", orig.Ports)
 	}
-	if _, err := base.With(VeeamOptions{DataMoverRange: "3300-2500"}); err == nil || !strings.HasPrefix(err.Error(), "veeam.data_mover_range: ") {
+	if _, err := base.With(Options{DataMoverRange: "3300-2500"}); err == nil || !strings.HasPrefix(err.Error(), "veeam.data_mover_range: ") {
 		t.Errorf("error %v", err)
 	}
 }
 
 func TestWithPorts(t *testing.T) {
 	base := DefaultMatrix()
-	m, err := base.With(VeeamOptions{Ports: map[string]uint16{"backup-service": 9500, "data-mover": 7162}})
+	m, err := base.With(Options{Ports: map[string]uint16{"backup-service": 9500, "data-mover": 7162}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +533,7 @@ func TestWithPorts(t *testing.T) {
 		t.Error("data-mover key moved the range too")
 	}
 	// Not cumulative: options apply to the rules as loaded.
-	again, err := m.With(VeeamOptions{})
+	again, err := m.With(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,18 +541,18 @@ func TestWithPorts(t *testing.T) {
 		t.Error("With accumulated options")
 	}
 	// Keys scoped to a role leave other roles' rules alone.
-	em, err := base.With(VeeamOptions{Ports: map[string]uint16{"vpower-nfs": 12049}})
+	em, err := base.With(Options{Ports: map[string]uint16{"vpower-nfs": 12049}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !has(em, 12049, "esxi-to-vpower-nfs-tcp") || !has(em, 2049, "gateway-to-nfs-share-tcp") || has(em, 2049, "esxi-to-vpower-nfs-tcp") {
 		t.Error("vpower-nfs key not scoped to mount servers")
 	}
-	_, err = base.With(VeeamOptions{Ports: map[string]uint16{"backup": 1}})
+	_, err = base.With(Options{Ports: map[string]uint16{"backup": 1}})
 	if err == nil || !strings.Contains(err.Error(), `veeam.ports: unknown key "backup" (valid: backup-service, catalog-service,`) {
 		t.Errorf("error %v", err)
 	}
-	if _, err = base.With(VeeamOptions{Ports: map[string]uint16{"installer": 0}}); err == nil {
+	if _, err = base.With(Options{Ports: map[string]uint16{"installer": 0}}); err == nil {
 		t.Error("port 0 accepted")
 	}
 }
@@ -604,7 +604,7 @@ func TestLoadMatrix(t *testing.T) {
 	if len(m.Rules()) != 1 || len(m.AllRules()) != 2 {
 		t.Errorf("%d active of %d rules, want 1 of 2 (r2 needs pre-10-upgraded)", len(m.Rules()), len(m.AllRules()))
 	}
-	pre, err := m.With(VeeamOptions{Versions: []string{"pre-10-upgraded"}})
+	pre, err := m.With(Options{Versions: []string{"pre-10-upgraded"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -693,7 +693,7 @@ func TestPortSpanText(t *testing.T) {
 	if err := p.UnmarshalText([]byte("x")); err == nil {
 		t.Error("x parsed")
 	}
-	if !errors.Is(DefaultMatrix().unknownRole("x"), ErrUnknownRole) {
+	if !errors.Is(DefaultMatrix().UnknownRole("x"), ErrUnknownRole) {
 		t.Error("unknownRole does not wrap ErrUnknownRole")
 	}
 }
@@ -701,7 +701,7 @@ func TestPortSpanText(t *testing.T) {
 func TestExplainFor(t *testing.T) {
 	m := DefaultMatrix()
 	tcp, udp := capture.ProtoTCP, capture.ProtoUDP
-	ids := func(ms []VeeamMatch) []string {
+	ids := func(ms []Match) []string {
 		var out []string
 		for _, v := range ms {
 			out = append(out, v.Rule)

@@ -1,4 +1,4 @@
-package classify
+package veeam
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/internal/suggest"
 )
 
 // ErrUnknownRole is wrapped by errors about a role name the matrix does not know.
@@ -65,7 +66,7 @@ type RuleRef struct {
 
 func ruleRef(r *Rule) RuleRef {
 	return RuleRef{
-		Rule: r.ID, From: r.From, To: r.To, Protocol: r.Protocol, Ports: veeamSpansString(r.Ports),
+		Rule: r.ID, From: r.From, To: r.To, Protocol: r.Protocol, Ports: ports.JoinSpans(r.Ports),
 		Service: r.Service, Versions: r.Versions, Source: r.Source, Notes: r.Notes,
 	}
 }
@@ -228,7 +229,7 @@ func (m *Matrix) DescribeRole(role string) (*RoleInfo, error) {
 	role = strings.TrimSpace(role)
 	r, ok := m.Role(role)
 	if !ok {
-		return nil, m.unknownRole(role)
+		return nil, m.UnknownRole(role)
 	}
 	info := &RoleInfo{
 		Role: r.Name, Description: r.Description, Parents: r.Parents,
@@ -298,7 +299,7 @@ func veeamSortedPorts(set map[string]bool) []string {
 }
 
 // unknownRole builds the error for an unknown role name, suggesting close names.
-func (m *Matrix) unknownRole(name string) error {
+func (m *Matrix) UnknownRole(name string) error {
 	type cand struct {
 		name string
 		d    int
@@ -306,7 +307,7 @@ func (m *Matrix) unknownRole(name string) error {
 	var cs []cand
 	ln := strings.ToLower(name)
 	for _, r := range m.roles {
-		d := veeamEditDistance(ln, r.Name)
+		d := suggest.Distance(ln, r.Name)
 		if d <= max(2, len(ln)/4) || (ln != "" && (strings.Contains(r.Name, ln) || strings.Contains(ln, r.Name))) {
 			cs = append(cs, cand{r.Name, d})
 		}
@@ -327,25 +328,4 @@ func (m *Matrix) unknownRole(name string) error {
 		names = append(names, c.name)
 	}
 	return fmt.Errorf("%w %q (did you mean %s?)", ErrUnknownRole, name, strings.Join(names, ", "))
-}
-
-// veeamEditDistance is the Levenshtein distance of a and b (bytes).
-func veeamEditDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,4 +1,4 @@
-package classify
+package policy
 
 import (
 	"cmp"
@@ -13,7 +13,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // LearnOptions configures a Learner. The zero value uses the defaults.
@@ -44,9 +46,9 @@ type LearnOptions struct {
 // server port, server, client) combinations.
 type Learner struct {
 	o        LearnOptions
-	m        *Matrix
-	hosts    []HostRoles
-	inv      Inventory
+	m        *veeam.Matrix
+	hosts    []veeam.HostRoles
+	inv      veeam.Inventory
 	derived  *Policy // nil without inventory
 	groups   map[learnPort]map[netip.Addr]map[netip.Addr]*learnStats
 	covered  uint64 // flows the Veeam rules documented
@@ -68,7 +70,7 @@ type learnStats struct {
 
 // NewLearner returns a Learner for the matrix m (with the installation's options) and
 // the hosts' roles (from an Inferer).
-func NewLearner(m *Matrix, hosts []HostRoles, o LearnOptions) (*Learner, error) {
+func NewLearner(m *veeam.Matrix, hosts []veeam.HostRoles, o LearnOptions) (*Learner, error) {
 	if o.MinConfidence == 0 {
 		o.MinConfidence = 0.5
 	}
@@ -81,7 +83,7 @@ func NewLearner(m *Matrix, hosts []HostRoles, o LearnOptions) (*Learner, error) 
 			return s.Name
 		}
 	}
-	l := &Learner{o: o, m: m, hosts: hosts, inv: Inventory{}, inferred: map[string]string{},
+	l := &Learner{o: o, m: m, hosts: hosts, inv: veeam.Inventory{}, inferred: map[string]string{},
 		groups: map[learnPort]map[netip.Addr]map[netip.Addr]*learnStats{}}
 	for _, h := range hosts {
 		for _, r := range h.Roles {
@@ -108,7 +110,7 @@ func NewLearner(m *Matrix, hosts []HostRoles, o LearnOptions) (*Learner, error) 
 			return nil, fmt.Errorf("learn: %w", err)
 		}
 		ld := &policyLoader{file: "learned", m: m, p: &Policy{File: "learned", matrix: m, inventory: l.inv, hosts: hs},
-			groups: map[string]*PolicyGroup{}}
+			groups: map[string]*Group{}}
 		if err := ld.derive(&veeamSection{expect: ExpectRequired}); err != nil {
 			return nil, fmt.Errorf("learn: %w", err)
 		}
@@ -122,7 +124,7 @@ func NewLearner(m *Matrix, hosts []HostRoles, o LearnOptions) (*Learner, error) 
 
 // Add learns from one flow.
 func (l *Learner) Add(f *capture.Flow) {
-	if FlowOutcome(f) != OutcomeOK || IsICMPError(f) {
+	if classify.FlowOutcome(f) != classify.OutcomeOK || classify.IsICMPError(f) {
 		l.skipped++
 		return
 	}
@@ -242,7 +244,7 @@ func addrsKey(as []netip.Addr) string {
 	return b.String()
 }
 
-// Write writes the learned policy as YAML that LoadPolicy reads back.
+// Write writes the learned policy as YAML that Load reads back.
 func (l *Learner) Write(w io.Writer) error {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}
@@ -258,14 +260,14 @@ func (l *Learner) Write(w io.Writer) error {
 		"Review before use: what was seen working is written as required; remove what should not be there,",
 		"and check the inferred roles. portclass verify CAPTURE --policy THIS-FILE checks a capture against it.")
 	root.HeadComment = strings.Join(head, "\n")
-	addKV(root, "version", intNode(PolicyVersion))
+	addKV(root, "version", intNode(Version))
 	if len(l.inv) > 0 {
 		inv := &yaml.Node{Kind: yaml.MappingNode}
 		roles := make([]string, 0, len(l.inv))
 		for r := range l.inv {
 			roles = append(roles, r)
 		}
-		slices.SortFunc(roles, func(a, b string) int { return cmp.Compare(l.m.roleIndex(a), l.m.roleIndex(b)) })
+		slices.SortFunc(roles, func(a, b string) int { return cmp.Compare(l.m.RoleIndex(a), l.m.RoleIndex(b)) })
 		for _, role := range roles {
 			seq := &yaml.Node{Kind: yaml.SequenceNode}
 			addrs := slices.Clone(l.inv[role])
@@ -280,14 +282,14 @@ func (l *Learner) Write(w io.Writer) error {
 		addKV(root, "inventory", inv)
 		vs := &yaml.Node{Kind: yaml.MappingNode}
 		addKV(vs, "enabled", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
-		addKV(vs, "versions", flowSeq(l.m.opts.Versions))
-		if l.m.opts.DataMoverRange != "" {
-			addKV(vs, "data_mover_range", strNode(l.m.opts.DataMoverRange))
+		addKV(vs, "versions", flowSeq(l.m.Options().Versions))
+		if l.m.Options().DataMoverRange != "" {
+			addKV(vs, "data_mover_range", strNode(l.m.Options().DataMoverRange))
 		}
-		if len(l.m.opts.Ports) > 0 {
+		if len(l.m.Options().Ports) > 0 {
 			pm := &yaml.Node{Kind: yaml.MappingNode}
-			for _, k := range VeeamPortKeys() {
-				if p, ok := l.m.opts.Ports[k]; ok {
+			for _, k := range veeam.PortKeys() {
+				if p, ok := l.m.Options().Ports[k]; ok {
 					addKV(pm, k, intNode(int(p)))
 				}
 			}

@@ -1,7 +1,8 @@
-package classify
+package veeam
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"net/netip"
@@ -25,6 +26,21 @@ type HostSet struct {
 	entries []hostSetEntry // sorted by role, then prefix
 }
 
+// Entries yields every (role, prefix) entry, sorted by role, then prefix. Prefixes are
+// masked and IPv4 unmapped.
+func (h *HostSet) Entries() iter.Seq2[string, netip.Prefix] {
+	return func(yield func(string, netip.Prefix) bool) {
+		if h == nil {
+			return
+		}
+		for _, e := range h.entries {
+			if !yield(e.role, e.prefix) {
+				return
+			}
+		}
+	}
+}
+
 type hostSetEntry struct {
 	role   string
 	prefix netip.Prefix // masked; IPv4 unmapped
@@ -41,10 +57,10 @@ func (m *Matrix) ParseInventory(inv Inventory) (*HostSet, error) {
 	hs := &HostSet{}
 	for _, role := range roles {
 		if _, ok := m.Role(role); !ok {
-			return nil, fmt.Errorf("inventory: %w", m.unknownRole(role))
+			return nil, fmt.Errorf("inventory: %w", m.UnknownRole(role))
 		}
 		for _, e := range inv[role] {
-			p, err := parseHostPrefix(e)
+			p, err := ParseHostPrefix(e)
 			if err != nil {
 				return nil, fmt.Errorf("inventory: role %s: entry %q: %w", role, e, err)
 			}
@@ -54,9 +70,9 @@ func (m *Matrix) ParseInventory(inv Inventory) (*HostSet, error) {
 	return hs, nil
 }
 
-// parseHostPrefix parses "192.0.2.10", "2001:db8::1" or "192.0.2.0/24"; IPv4-mapped
+// ParseHostPrefix parses "192.0.2.10", "2001:db8::1" or "192.0.2.0/24"; IPv4-mapped
 // IPv6 addresses become IPv4, and host bits of a prefix are cleared.
-func parseHostPrefix(s string) (netip.Prefix, error) {
+func ParseHostPrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
@@ -322,7 +338,7 @@ func veeamOpen(f *capture.Flow) bool {
 
 // Add records f as evidence if it shows an open port and has Veeam matches (from
 // Matrix.Explain, possibly refined). It keeps no reference to f or matches.
-func (in *Inferer) Add(f *capture.Flow, matches []VeeamMatch) {
+func (in *Inferer) Add(f *capture.Flow, matches []Match) {
 	in.stats.Flows++
 	if f == nil || len(matches) == 0 || !capture.HasPorts(f.Proto) || !veeamOpen(f) {
 		return
@@ -356,7 +372,7 @@ func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 
 // rulesFor returns the rules of the index for (proto, port) that are among matches: the
 // shared index slice when all are, so the common case does not allocate.
-func (in *Inferer) rulesFor(proto uint8, port uint16, matches []VeeamMatch) []*Rule {
+func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 	shared := in.m.Match(proto, port)
 	if len(matches) == len(shared) {
 		// The common case: matches is Explain's, the same rules in the same order.
@@ -389,7 +405,7 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []VeeamMatch) []*R
 	return out
 }
 
-func veeamHasRule(ms []VeeamMatch, id string) bool {
+func veeamHasRule(ms []Match, id string) bool {
 	for _, v := range ms {
 		if v.Rule == id {
 			return true
@@ -459,7 +475,7 @@ func (in *Inferer) RolesOf(addr netip.Addr) []string {
 // known, the function to plug into Options.Explain after the last Add. It is faster
 // (role sets, no copy of the rules before refining them) and safe for concurrent use
 // like RolesOf.
-func (in *Inferer) Explain(f *capture.Flow) []VeeamMatch {
+func (in *Inferer) Explain(f *capture.Flow) []Match {
 	rules, ms := in.m.segment(f)
 	if len(ms) == 0 {
 		return nil
@@ -494,7 +510,7 @@ func (in *Inferer) Explain(f *capture.Flow) []VeeamMatch {
 	if keep == 0 {
 		return nil
 	}
-	out := make([]VeeamMatch, 0, keep)
+	out := make([]Match, 0, keep)
 	for i, r := range rules {
 		if keepRule(r) {
 			out = append(out, ms[i])

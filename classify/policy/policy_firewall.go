@@ -1,4 +1,4 @@
-package classify
+package policy
 
 import (
 	"bufio"
@@ -37,14 +37,14 @@ func FirewallFormats() []string {
 // firewallRule is a policy rule reduced to what a firewall matches, for one address
 // family (nftables and iptables cannot mix IPv4 and IPv6 addresses in one rule).
 type firewallRule struct {
-	r        *PolicyRule
+	r        *Rule
 	v6       bool
 	from, to []netip.Prefix // nil: any address
 }
 
 // familyRules splits r into its IPv4 and IPv6 parts; a part whose from or to side has
 // no address of the family is dropped (no packet can match it).
-func familyRules(r *PolicyRule) []firewallRule {
+func familyRules(r *Rule) []firewallRule {
 	var out []firewallRule
 	for _, v6 := range []bool{false, true} {
 		if r.Proto == capture.ProtoICMP && v6 || r.Proto == capture.ProtoICMPv6 && !v6 {
@@ -74,7 +74,7 @@ func familyPrefixes(s *addrSet, v6 bool) ([]netip.Prefix, bool) {
 
 // comment makes a rule's name and note safe for every firewall's comment syntax:
 // printable ASCII without quotes or backslashes, at most n bytes.
-func firewallComment(r *PolicyRule, n int) string {
+func firewallComment(r *Rule, n int) string {
 	s := r.Name
 	if r.Note != "" {
 		s += ": " + r.Note
@@ -363,7 +363,7 @@ func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
 			continue
 		}
 		if r.Expect == ExpectForbidden {
-			if j := slices.IndexFunc(p.Rules[:i], func(e *PolicyRule) bool { return e.Expect != ExpectForbidden && rulesOverlap(e, r) }); j >= 0 {
+			if j := slices.IndexFunc(p.Rules[:i], func(e *Rule) bool { return e.Expect != ExpectForbidden && rulesOverlap(e, r) }); j >= 0 {
 				fmt.Fprintf(bw, "# %s: not written: as a block rule it would also block %s, which comes first in the policy;\n", r.Name, p.Rules[j].Name)
 				bw.WriteString("#   inbound traffic that no rule allows is blocked anyway.\n")
 				continue
@@ -421,7 +421,7 @@ func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
 }
 
 // rulesOverlap reports whether some flow could match both a and b.
-func rulesOverlap(a, b *PolicyRule) bool {
+func rulesOverlap(a, b *Rule) bool {
 	if a.Proto != 0 && b.Proto != 0 && a.Proto != b.Proto {
 		return false
 	}

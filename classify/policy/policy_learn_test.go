@@ -1,4 +1,4 @@
-package classify
+package policy
 
 import (
 	"bytes"
@@ -8,17 +8,19 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // TestLearner: a learned policy loads, documents every established flow it was learned
 // from (by a Veeam rule between the learned roles or by a learned rule, required),
 // leaves attempts out, groups servers with the same clients and merges ports.
 func TestLearner(t *testing.T) {
-	hosts := []HostRoles{
-		{Addr: netip.MustParseAddr("192.0.2.10"), Roles: []HostRole{{Role: "backup-server", Confidence: 0.99, Evidence: []string{"accepts tcp/9392"}}}},
-		{Addr: netip.MustParseAddr("192.0.2.21"), Roles: []HostRole{
+	hosts := []veeam.HostRoles{
+		{Addr: netip.MustParseAddr("192.0.2.10"), Roles: []veeam.HostRole{{Role: "backup-server", Confidence: 0.99, Evidence: []string{"accepts tcp/9392"}}}},
+		{Addr: netip.MustParseAddr("192.0.2.21"), Roles: []veeam.HostRole{
 			{Role: "backup-proxy-vmware", Confidence: 0.9}, {Role: "repository-linux", Confidence: 0.2}}}, // below the threshold
-		{Addr: netip.MustParseAddr("192.0.2.30"), Roles: []HostRole{{Role: "repository-linux", Confidence: 1, Declared: true}}},
+		{Addr: netip.MustParseAddr("192.0.2.30"), Roles: []veeam.HostRole{{Role: "repository-linux", Confidence: 1, Declared: true}}},
 	}
 	var flows []*capture.Flow
 	add := func(proto uint8, c, s string, st capture.State) {
@@ -41,7 +43,7 @@ func TestLearner(t *testing.T) {
 	for i := range 20 { // many clients: from any
 		add(17, fmt.Sprintf("192.0.2.%d:4000", 150+i), "192.0.2.53:53", capture.SF)
 	}
-	l, err := NewLearner(DefaultMatrix(), hosts, LearnOptions{Comment: "test\nsecond line"})
+	l, err := NewLearner(veeam.DefaultMatrix(), hosts, LearnOptions{Comment: "test\nsecond line"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,14 +55,14 @@ func TestLearner(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := b.String()
-	p, err := LoadPolicy("learned.yaml", b.Bytes(), PolicyOptions{})
+	p, err := Load("learned.yaml", b.Bytes(), Options{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	for _, f := range flows {
 		r := p.Match(f)
-		switch FlowOutcome(f) {
-		case OutcomeOK:
+		switch classify.FlowOutcome(f) {
+		case classify.OutcomeOK:
 			if r == nil || r.Expect != ExpectRequired {
 				t.Errorf("established %v -> %v: rule %v\n%s", f.Client, f.Server, r, text)
 			}
@@ -93,7 +95,7 @@ func TestLearner(t *testing.T) {
 		t.Error("a role below --min-confidence was learned")
 	}
 	// Without roles there is no inventory and no veeam section.
-	l, _ = NewLearner(DefaultMatrix(), nil, LearnOptions{MaxClients: 1})
+	l, _ = NewLearner(veeam.DefaultMatrix(), nil, LearnOptions{MaxClients: 1})
 	l.Add(flow(6, "192.0.2.100:1", "192.0.2.5:443", capture.SF))
 	l.Add(flow(6, "192.0.2.101:1", "192.0.2.5:443", capture.SF))
 	b.Reset()
@@ -103,7 +105,7 @@ func TestLearner(t *testing.T) {
 	if strings.Contains(b.String(), "veeam:") || !strings.Contains(b.String(), "from: any") {
 		t.Errorf("learned without roles:\n%s", b.String())
 	}
-	if _, err := LoadPolicy("learned.yaml", b.Bytes(), PolicyOptions{}); err != nil {
+	if _, err := Load("learned.yaml", b.Bytes(), Options{}); err != nil {
 		t.Error(err)
 	}
 }

@@ -1,4 +1,4 @@
-package classify
+package veeam
 
 import (
 	"errors"
