@@ -23,11 +23,11 @@ type Options struct {
 	// direction heuristic (see Classifier.ServerPort) and for "both-ephemeral".
 	Services []ports.UserService
 
-	// Explain, if set, returns the Veeam rules that explain a flow; the Veeam matrix of
-	// this package provides it. Classify calls it first, so that a flow it explains is
-	// flagged "veeam" and not "unexplained-ephemeral". The returned slice becomes
-	// Verdict.Veeam and is sorted by Rule in place. Explain must be safe for concurrent
-	// use if Classify is called concurrently.
+	// Explain, if set, returns the Veeam rules that explain a flow; package veeam
+	// provides it (Matrix.Explain, Inferer.Explain). Classify calls it first, so that a
+	// flow it explains is flagged "veeam" and not "unexplained-ephemeral". The returned
+	// slice becomes Verdict.Veeam and is sorted in place. Explain must be safe for
+	// concurrent use if Classify is called concurrently.
 	Explain func(*capture.Flow) []veeam.Match
 }
 
@@ -35,7 +35,7 @@ type Options struct {
 // afterwards and safe for concurrent use (as far as Options.Explain is).
 type Classifier struct {
 	ephemeral []ports.Range
-	ephFlags  []string        // FlagServerEphemeral+":"+ephemeral[i].Name, built once so Classify does not concatenate
+	ephBits   []uint8         // the interned bit of each ephemeral range's name in Flags
 	user      []ports.Service // Options.Services, validated, in configuration order
 	explain   func(*capture.Flow) []veeam.Match
 }
@@ -60,8 +60,12 @@ func New(opts Options) (*Classifier, error) {
 		if r.Lo > r.Hi {
 			return nil, fmt.Errorf("ephemeral[%d] (%s): lo %d is above hi %d", i, r.Name, r.Lo, r.Hi)
 		}
+		bit, err := rangeBit(r.Name)
+		if err != nil {
+			return nil, fmt.Errorf("ephemeral[%d]: %w", i, err)
+		}
 		c.ephemeral = append(c.ephemeral, r)
-		c.ephFlags = append(c.ephFlags, FlagServerEphemeral+":"+r.Name)
+		c.ephBits = append(c.ephBits, bit)
 	}
 	for i, u := range opts.Services {
 		s, err := u.Resolve(i)
@@ -140,15 +144,13 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 	return false
 }
 
-func compareMatches(a, b veeam.Match) int { return strings.Compare(a.Rule, b.Rule) }
-
 // Classify returns the verdict of f; it does not modify f.
 //
-// Options.Explain runs first and fills Verdict.Veeam. For protocols without ports
-// (capture.HasPorts false) the verdict has ports.ClassNone, no service, and only the "veeam"
-// flag if Explain matched. Otherwise PortClass is the class of the server port, Service
-// the name of the server port (user-defined first, then IANA; "" if none), and Flags
-// holds, sorted:
+// Options.Explain runs first and fills Verdict.Veeam. Outcome is capture.OutcomeOf(f).
+// For protocols without ports (capture.HasPorts false) the verdict has ClassNone, no
+// service, and only the "veeam" flag if Explain matched. Otherwise PortClass is the
+// class of the server port, Service the name of the server port (user-defined first,
+// then IANA; "" if none), and Flags holds:
 //
 //   - "dynamic-server-port": the server port is 49152 or above;
 //   - "server-ephemeral:<name>": for each configured range holding the server port;
@@ -158,22 +160,22 @@ func compareMatches(a, b veeam.Match) int { return strings.Compare(a.Rule, b.Rul
 //   - "direction-guessed": f.Direction came from a heuristic, not a handshake;
 //   - "veeam": Explain returned at least one rule;
 //   - "unexplained-ephemeral": the server port is dynamic or in a configured range, and
-//     neither a Veeam rule nor a service name (user or IANA) explains it.
+//     neither a Veeam rule nor a user-defined service nor a curated service port
+//     explains it.
 //
-// Flags is nil when there are none, so a plain flow costs no allocation; otherwise
-// Flags is one allocation.
+// It allocates only what Explain does.
 func (c *Classifier) Classify(f *capture.Flow) Verdict {
-	var v Verdict
+	v := Verdict{Outcome: capture.OutcomeOf(f)}
 	if c.explain != nil {
 		v.Veeam = c.explain(f)
-		if len(v.Veeam) > 1 && !slices.IsSortedFunc(v.Veeam, compareMatches) {
-			slices.SortFunc(v.Veeam, compareMatches)
+		if len(v.Veeam) > 1 && !slices.IsSorted(v.Veeam) {
+			slices.Sort(v.Veeam)
 		}
 	}
+	if len(v.Veeam) > 0 {
+		v.Flags = v.Flags.With(FlagVeeam)
+	}
 	if !capture.HasPorts(f.Proto) {
-		if len(v.Veeam) > 0 {
-			v.Flags = []string{FlagVeeam}
-		}
 		return v
 	}
 	sp, cp := f.Server.Port(), f.Client.Port()
@@ -181,38 +183,30 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	if s, ok := c.LookupService(f.Proto, sp); ok {
 		v.Service = s.Name
 	}
-
-	// Collect into a buffer on the stack, then copy once into a slice the Verdict owns.
-	var buf [8]string
-	flags := buf[:0]
 	serverEph := false
 	for i, r := range c.ephemeral {
 		if r.Contains(sp) {
 			serverEph = true
-			flags = append(flags, c.ephFlags[i])
+			v.Flags.ranges |= 1 << c.ephBits[i]
 		}
 	}
 	if sp >= 49152 {
-		flags = append(flags, FlagDynamicServer)
+		v.Flags = v.Flags.With(FlagDynamicServer)
 	}
 	// Both ports ephemeral and no handshake to say who listened: the server is unknown.
 	if serverEph && c.inEphemeral(cp) && !f.Direction.Confident() && !c.ServerPort(f.Proto, sp) && !c.ServerPort(f.Proto, cp) {
-		flags = append(flags, FlagBothEphemeral)
+		v.Flags = v.Flags.With(FlagBothEphemeral)
 	}
 	if !f.Direction.Confident() {
-		flags = append(flags, FlagGuessedDirection)
-	}
-	if len(v.Veeam) > 0 {
-		flags = append(flags, FlagVeeam)
+		v.Flags = v.Flags.With(FlagGuessedDirection)
 	}
 	// IANA names most ports of 32768-49151, so an IANA name explains nothing here: only a
 	// Veeam rule, a user-defined service or a curated service port (ServerPort) does.
 	if (serverEph || sp >= 49152) && len(v.Veeam) == 0 && !c.ServerPort(f.Proto, sp) {
-		flags = append(flags, FlagUnexplained)
-	}
-	if len(flags) > 0 {
-		v.Flags = slices.Clone(flags)
-		slices.Sort(v.Flags)
+		v.Flags = v.Flags.With(FlagUnexplained)
 	}
 	return v
 }
+
+// Flow returns f with its verdict.
+func (c *Classifier) Flow(f *capture.Flow) Flow { return Flow{Flow: *f, Verdict: c.Classify(f)} }

@@ -77,49 +77,49 @@ func TestClassify(t *testing.T) {
 			ports.ClassWellKnown, "ssh", nil},
 		{"dns over udp, direction by service port", Options{},
 			docFlow(pUDP, "[2001:db8::1]:40123", "[2001:db8::53]:53", capture.DirServicePort),
-			ports.ClassWellKnown, "domain", []string{FlagGuessedDirection}},
+			ports.ClassWellKnown, "domain", []string{FlagGuessedDirection.String()}},
 		{"Veeam data mover port, IANA name", Options{},
 			docFlow(pTCP, "192.0.2.10:49800", "198.51.100.20:6162", capture.DirSYN),
 			ports.ClassRegistered, "patrol-coll", nil},
 		{"both sides ephemeral, nothing known", Options{},
 			docFlow(pTCP, "192.0.2.10:33000", "198.51.100.20:50000", capture.DirFirstPacket),
-			ports.ClassDynamic, "", []string{FlagBothEphemeral, FlagGuessedDirection, FlagDynamicServer,
-				"server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagBothEphemeral.String(), FlagGuessedDirection.String(), FlagDynamicServer.String(),
+				"server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained.String()}},
 		// IANA names most of 32768-49151; a name alone does not explain such a server port,
 		// and after a handshake the server is known, so not "both-ephemeral".
 		{"server in linux range, IANA name does not explain it", Options{},
 			docFlow(pTCP, "192.0.2.10:55000", "198.51.100.20:40000", capture.DirSYNACK),
-			ports.ClassRegistered, "safetynetp", []string{"server-ephemeral:linux", FlagUnexplained}},
+			ports.ClassRegistered, "safetynetp", []string{"server-ephemeral:linux", FlagUnexplained.String()}},
 		{"both ephemeral without a handshake", Options{},
 			docFlow(pTCP, "192.0.2.10:55000", "198.51.100.20:40000", capture.DirFirstPacket),
-			ports.ClassRegistered, "safetynetp", []string{FlagBothEphemeral, FlagGuessedDirection, "server-ephemeral:linux", FlagUnexplained}},
+			ports.ClassRegistered, "safetynetp", []string{FlagBothEphemeral.String(), FlagGuessedDirection.String(), "server-ephemeral:linux", FlagUnexplained.String()}},
 		{"server in windows range only, client below both ranges", Options{},
 			docFlow(pTCP, "192.0.2.10:1030", "198.51.100.20:61000", capture.DirSYN),
-			ports.ClassDynamic, "", []string{FlagDynamicServer, "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagDynamicServer.String(), "server-ephemeral:windows", FlagUnexplained.String()}},
 		{"both ephemeral after a handshake: the server is known", Options{},
 			docFlow(pTCP, "192.0.2.10:51000", "198.51.100.20:61000", capture.DirSYN),
-			ports.ClassDynamic, "", []string{FlagDynamicServer, "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagDynamicServer.String(), "server-ephemeral:windows", FlagUnexplained.String()}},
 		{"client ephemeral, server a curated service port", Options{},
 			docFlow(pTCP, "192.0.2.10:50001", "198.51.100.20:9392", capture.DirSYN),
 			ports.ClassRegistered, "", nil},
 		{"no ephemeral ranges configured", Options{Ephemeral: []ports.Range{}},
 			docFlow(pTCP, "192.0.2.10:33000", "198.51.100.20:50000", capture.DirSYN),
-			ports.ClassDynamic, "", []string{FlagDynamicServer, FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagDynamicServer.String(), FlagUnexplained.String()}},
 		{"custom range", Options{Ephemeral: []ports.Range{{Name: "appliance", Lo: 20000, Hi: 29999}}},
 			docFlow(pUDP, "192.0.2.10:20001", "198.51.100.20:24300", capture.DirFirstPacket),
-			ports.ClassRegistered, "", []string{FlagBothEphemeral, FlagGuessedDirection, "server-ephemeral:appliance", FlagUnexplained}},
+			ports.ClassRegistered, "", []string{FlagBothEphemeral.String(), FlagGuessedDirection.String(), "server-ephemeral:appliance", FlagUnexplained.String()}},
 		{"user service explains a dynamic port", Options{Services: userSvc},
 			docFlow(pTCP, "192.0.2.10:33000", "198.51.100.20:50005", capture.DirFirstPacket),
-			ports.ClassDynamic, "app", []string{FlagGuessedDirection, FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows"}},
+			ports.ClassDynamic, "app", []string{FlagGuessedDirection.String(), FlagDynamicServer.String(), "server-ephemeral:linux", "server-ephemeral:windows"}},
 		{"user service overrides IANA", Options{Services: userSvc},
 			docFlow(pTCP, "192.0.2.10:55000", "198.51.100.20:40000", capture.DirSYN),
 			ports.ClassRegistered, "api", []string{"server-ephemeral:linux"}},
 		{"user service is tcp only", Options{Services: userSvc},
 			docFlow(pUDP, "192.0.2.10:33000", "198.51.100.20:50005", capture.DirFirstPacket),
-			ports.ClassDynamic, "", []string{FlagBothEphemeral, FlagGuessedDirection, FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained}},
+			ports.ClassDynamic, "", []string{FlagBothEphemeral.String(), FlagGuessedDirection.String(), FlagDynamicServer.String(), "server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained.String()}},
 		{"sctp", Options{},
 			docFlow(pSCTP, "[2001:db8::1]:36412", "[2001:db8::2]:36412", capture.DirFirstPacket),
-			ports.ClassRegistered, "s1-control", []string{FlagGuessedDirection, "server-ephemeral:linux"}},
+			ports.ClassRegistered, "s1-control", []string{FlagGuessedDirection.String(), "server-ephemeral:linux"}},
 		{"icmp has no ports and no flags", Options{}, icmp, ports.ClassNone, "", nil},
 		{"icmp direction is not flagged", Options{}, icmpGuess, ports.ClassNone, "", nil},
 	}
@@ -131,11 +131,11 @@ func TestClassify(t *testing.T) {
 			}
 			before := tt.f
 			v := c.Classify(&tt.f)
-			if v.PortClass != tt.class || v.Service != tt.service || !slices.Equal(v.Flags, tt.flags) {
-				t.Errorf("Classify = {%v %q %q}; want {%v %q %q}", v.PortClass, v.Service, v.Flags, tt.class, tt.service, tt.flags)
+			if v.PortClass != tt.class || v.Service != tt.service || !slices.Equal(v.Flags.Names(), tt.flags) {
+				t.Errorf("Classify = {%v %q %q}; want {%v %q %q}", v.PortClass, v.Service, v.Flags.Names(), tt.class, tt.service, tt.flags)
 			}
-			if !slices.IsSorted(v.Flags) {
-				t.Errorf("flags %q are not sorted", v.Flags)
+			if !slices.IsSorted(v.Flags.Names()) {
+				t.Errorf("flags %q are not sorted", v.Flags.Names())
 			}
 			if v.Veeam != nil {
 				t.Errorf("Veeam = %v without Options.Explain", v.Veeam)
@@ -149,18 +149,22 @@ func TestClassify(t *testing.T) {
 
 func TestClassifyExplain(t *testing.T) {
 	var calls int
+	match := func(id string) veeam.Match {
+		m, ok := veeam.MatchOf(id)
+		if !ok {
+			t.Fatalf("no rule %s", id)
+		}
+		return m
+	}
 	explain := func(f *capture.Flow) []veeam.Match {
 		calls++
 		switch {
 		case f.Proto == capture.ProtoICMP:
-			return []veeam.Match{{Rule: "ping-check", From: "backup-server", To: "any"}}
+			return []veeam.Match{match("any-to-dns-udp")}
 		case f.Server.Port() >= 2500 && f.Server.Port() <= 3300:
-			return []veeam.Match{
-				{Rule: "proxy-to-repository-data", Service: "Veeam Data Mover", From: "proxy", To: "repository"},
-				{Rule: "backup-server-to-component-data", Service: "Veeam Data Mover", From: "backup-server", To: "repository"},
-			}
+			return []veeam.Match{match("proxy-to-repository"), match("backup-server-to-component-datamover")} // unsorted
 		case f.Server.Port() == 50100:
-			return []veeam.Match{{Rule: "backup-server-to-hyperv-rpc", From: "backup-server", To: "hyperv-host"}}
+			return []veeam.Match{match("backup-server-to-hyperv-dynrpc")}
 		}
 		return nil
 	}
@@ -174,23 +178,23 @@ func TestClassifyExplain(t *testing.T) {
 		flags []string
 	}{
 		{docFlow(pTCP, "192.0.2.10:50001", "198.51.100.20:2600", capture.DirSYN),
-			[]string{"backup-server-to-component-data", "proxy-to-repository-data"}, []string{FlagVeeam}},
+			[]string{"backup-server-to-component-datamover", "proxy-to-repository"}, []string{FlagVeeam.String()}},
 		{docFlow(pTCP, "192.0.2.10:1030", "198.51.100.20:50100", capture.DirSYN),
-			[]string{"backup-server-to-hyperv-rpc"},
-			[]string{FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows", FlagVeeam}},
+			[]string{"backup-server-to-hyperv-dynrpc"},
+			[]string{FlagDynamicServer.String(), "server-ephemeral:linux", "server-ephemeral:windows", FlagVeeam.String()}},
 		{docFlow(pTCP, "192.0.2.10:1030", "198.51.100.20:50101", capture.DirSYN),
-			nil, []string{FlagDynamicServer, "server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained}},
+			nil, []string{FlagDynamicServer.String(), "server-ephemeral:linux", "server-ephemeral:windows", FlagUnexplained.String()}},
 		{docFlow(capture.ProtoICMP, "192.0.2.10:0", "198.51.100.20:0", capture.DirICMP),
-			[]string{"ping-check"}, []string{FlagVeeam}},
+			[]string{"any-to-dns-udp"}, []string{FlagVeeam.String()}},
 	}
 	for _, tt := range tests {
 		v := c.Classify(&tt.f)
 		var rules []string
 		for _, m := range v.Veeam {
-			rules = append(rules, m.Rule)
+			rules = append(rules, m.ID())
 		}
-		if !slices.Equal(rules, tt.rules) || !slices.Equal(v.Flags, tt.flags) {
-			t.Errorf("%s→%s: Veeam %q flags %q; want %q, %q", tt.f.Client, tt.f.Server, rules, v.Flags, tt.rules, tt.flags)
+		if !slices.Equal(rules, tt.rules) || !slices.Equal(v.Flags.Names(), tt.flags) {
+			t.Errorf("%s→%s: Veeam %q flags %q; want %q, %q", tt.f.Client, tt.f.Server, rules, v.Flags.Names(), tt.rules, tt.flags)
 		}
 	}
 	if calls != len(tests) {
@@ -294,8 +298,8 @@ func TestClassifyAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, func() { v = c.Classify(&plain) }); a != 0 {
 		t.Errorf("Classify without flags: %v allocs, want 0", a)
 	}
-	if a := testing.AllocsPerRun(1000, func() { v = c.Classify(&odd) }); a != 1 {
-		t.Errorf("Classify with 6 flags: %v allocs, want 1", a)
+	if a := testing.AllocsPerRun(1000, func() { v = c.Classify(&odd) }); a != 0 {
+		t.Errorf("Classify with 6 flags: %v allocs, want 0 (flags are a value)", a)
 	}
 	_ = v
 }

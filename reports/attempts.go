@@ -2,6 +2,7 @@ package reports
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,50 +19,22 @@ const (
 	ReachICMP        = "icmp-blocked" // an ICMP destination unreachable quoted the attempt
 )
 
-// Reachability says whether a flow shows its server port reachable: ReachEstablished,
-// ReachRefused, ReachUnanswered, ReachICMP, or "" when the flow cannot tell (one-way
-// UDP, a TCP flow picked up mid-stream, ICMP). The TCP states and the ICMP rule are
-// classify.FlowOutcome's, which verify uses for required flows: an ICMP unreachable
-// (ICMP type 3, ICMPv6 type 1) that quoted a flow without an answer wins over the
-// flow's own state, since a firewall that rejects with ICMP leaves the TCP flow in S0.
-// Unlike verify, which checks flows a policy requires, the attempts section counts no
-// one-way datagram as a failure: it may belong to a one-way protocol (syslog).
-func Reachability(r *Record) string {
-	proto, _ := capture.ParseProtoName(r.Proto)
-	f := capture.Flow{Proto: proto, State: capture.ParseState(r.State), Packets: [2]uint64{r.PacketsToServer, r.PacketsToClient}}
-	if strings.Contains(r.TCPFlagsToClient, "S") {
-		f.TCPFlags[capture.ToClient] = capture.FlagSYN
-	}
-	var blocking [1]capture.ICMPError // FlowOutcome only asks whether one blocks: no allocation
-	for _, e := range r.ICMPErrors {
-		if classify.BlockingICMP(e.V6, e.Type) {
-			blocking[0] = capture.ICMPError{V6: e.V6, Type: e.Type, Code: e.Code, Count: e.Count}
-			f.ICMPErrors = blocking[:]
-			break
-		}
-	}
-	o := classify.FlowOutcome(&f)
-	switch {
-	case o == classify.OutcomeICMP:
-		return ReachICMP
-	case proto == capture.ProtoTCP:
-		if f.State == capture.OTH || f.State == capture.RSTRH || f.State == capture.SHR {
-			return "" // no SYN seen: no attempt to judge
-		}
-	case proto == capture.ProtoUDP || proto == capture.ProtoSCTP:
-		if o != classify.OutcomeOK {
-			return ""
-		}
-	default:
-		return ""
-	}
+// Reachability is how the attempts section and diff name the outcome of a flow that
+// is a connection attempt (capture.Outcome.Attempt): ReachEstablished, ReachRefused,
+// ReachUnanswered or ReachICMP; "" for a flow that cannot tell (one-way UDP, a TCP
+// flow picked up mid-stream, ICMP). Unlike verify, which counts a one-way datagram of a
+// required flow as unanswered, the attempts section counts no one-way datagram as a
+// failure: it may belong to a one-way protocol (syslog).
+func Reachability(o capture.Outcome) string {
 	switch o {
-	case classify.OutcomeOK:
+	case capture.OutcomeEstablished:
 		return ReachEstablished
-	case classify.OutcomeRefused:
+	case capture.OutcomeRefused:
 		return ReachRefused
-	case classify.OutcomeUnanswered:
+	case capture.OutcomeUnanswered:
 		return ReachUnanswered
+	case capture.OutcomeICMPBlocked:
+		return ReachICMP
 	}
 	return ""
 }
@@ -99,7 +72,8 @@ type Attempt struct {
 	First       Time     `json:"first,omitzero"` // of the failed flows
 	Last        Time     `json:"last,omitzero"`
 
-	clients map[string]struct{}
+	key     endpointKey
+	clients map[netip.Addr]struct{}
 }
 
 // Failed is the number of failed flows.
@@ -118,33 +92,38 @@ type Sweep struct {
 	First       Time   `json:"first,omitzero"`
 	Last        Time   `json:"last,omitzero"`
 
+	client  netip.Addr
 	targets map[endpointKey]struct{}
-	hosts   map[string]struct{}
+	hosts   map[netip.Addr]struct{}
 	ports   map[uint16]struct{}
 }
 
-type endpointKey struct{ proto, server string }
+// endpointKey is a server endpoint of one protocol (port 0 without ports).
+type endpointKey struct {
+	proto  uint8
+	server netip.AddrPort
+}
 
 // attempts accumulates the attempts and sweeps sections.
 type attempts struct {
 	targets     map[endpointKey]*Attempt
 	established map[endpointKey]uint64 // answered flows per server endpoint
-	clients     map[string]*Sweep
+	clients     map[netip.Addr]*Sweep
 	overflow    uint64
 }
 
 func newAttempts() attempts {
-	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}, clients: map[string]*Sweep{}}
+	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}, clients: map[netip.Addr]*Sweep{}}
 }
 
-func (at *attempts) add(r *Record, client, server string, port uint16) {
-	reach := Reachability(r)
-	k := endpointKey{r.Proto, r.Server}
-	if reach == ReachEstablished {
+// add counts flow f, whose server port is port (0 for protocols without ports).
+func (at *attempts) add(f *classify.Flow, port uint16) {
+	k := endpointKey{f.Proto, netip.AddrPortFrom(f.Server.Addr(), port)}
+	switch {
+	case f.Outcome == capture.OutcomeEstablished:
 		at.established[k]++
 		return
-	}
-	if reach == "" {
+	case !f.Outcome.Attempt():
 		return
 	}
 	t := at.targets[k]
@@ -153,88 +132,89 @@ func (at *attempts) add(r *Record, client, server string, port uint16) {
 			at.overflow++
 			return
 		}
-		t = &Attempt{Proto: r.Proto, Server: r.Server, Port: port, clients: map[string]struct{}{}}
+		t = &Attempt{Port: port, key: k, clients: map[netip.Addr]struct{}{}}
 		at.targets[k] = t
 	}
-	t.Service = minService(t.Service, r.Service)
-	countReach(reach, &t.Refused, &t.Unanswered, &t.ICMPBlocked)
-	spanOf(&t.First, &t.Last, r)
+	client := f.Client.Addr()
+	t.Service = minService(t.Service, f.Service)
+	countReach(f.Outcome, &t.Refused, &t.Unanswered, &t.ICMPBlocked)
+	spanOf(&t.First, &t.Last, f)
 	if len(t.clients) < maxAttemptClients {
 		t.clients[client] = struct{}{}
 	}
 
 	s := at.clients[client]
 	if s == nil {
-		s = &Sweep{Client: client, targets: map[endpointKey]struct{}{}, hosts: map[string]struct{}{}, ports: map[uint16]struct{}{}}
+		s = &Sweep{client: client, targets: map[endpointKey]struct{}{}, hosts: map[netip.Addr]struct{}{}, ports: map[uint16]struct{}{}}
 		at.clients[client] = s
 	}
-	countReach(reach, &s.Refused, &s.Unanswered, &s.ICMPBlocked)
-	spanOf(&s.First, &s.Last, r)
+	countReach(f.Outcome, &s.Refused, &s.Unanswered, &s.ICMPBlocked)
+	spanOf(&s.First, &s.Last, f)
 	if len(s.targets) < maxSweepTargets {
 		s.targets[k] = struct{}{}
-		s.hosts[server] = struct{}{}
+		s.hosts[k.server.Addr()] = struct{}{}
 		s.ports[port] = struct{}{}
 	}
 }
 
-func countReach(reach string, refused, unanswered, icmp *uint64) {
-	switch reach {
-	case ReachRefused:
+func countReach(o capture.Outcome, refused, unanswered, icmp *uint64) {
+	switch o {
+	case capture.OutcomeRefused:
 		*refused++
-	case ReachUnanswered:
+	case capture.OutcomeUnanswered:
 		*unanswered++
-	case ReachICMP:
+	case capture.OutcomeICMPBlocked:
 		*icmp++
 	}
 }
 
-func spanOf(first, last *Time, r *Record) {
-	if first.IsZero() || r.First.Before(first.Time) {
-		first.Time = r.First
+func spanOf(first, last *Time, f *classify.Flow) {
+	if first.IsZero() || f.First.Before(first.Time) {
+		first.Time = f.First
 	}
-	if r.Last.After(last.Time) {
-		last.Time = r.Last
+	if f.Last.After(last.Time) {
+		last.Time = f.Last
 	}
 }
 
 // summary returns the attempts (most failed flows first) and sweeps (most targets
-// first), cut to top (0: all).
+// first), cut to top (0: all). Entries are ordered by their values (protocol name,
+// server address, port; client address), as their strings would sort with
+// compareAddrs, and only the entries kept get their strings.
 func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep) {
-	// The order needs only the counts and the server: with a --top, the targets are
-	// chosen first and only those get their client lists.
-	type target struct {
-		k endpointKey
-		t *Attempt
+	order := func(x, y *Attempt) int {
+		return cmp.Or(cmp.Compare(y.Failed(), x.Failed()), cmp.Compare(capture.ProtoName(x.key.proto), capture.ProtoName(y.key.proto)),
+			x.key.server.Addr().Compare(y.key.server.Addr()), cmp.Compare(x.Port, y.Port))
 	}
-	order := func(x, y target) int {
-		return cmp.Or(cmp.Compare(y.t.Failed(), x.t.Failed()), cmp.Compare(x.t.Proto, y.t.Proto),
-			compareAddrs(HostOf(x.t.Proto, x.t.Server), HostOf(y.t.Proto, y.t.Server)), cmp.Compare(x.t.Port, y.t.Port), cmp.Compare(x.t.Server, y.t.Server))
-	}
-	var chosen []target
-	for k, t := range at.targets {
+	var chosen []*Attempt
+	for _, t := range at.targets {
 		if top > 0 {
-			chosen = keepTop(chosen, target{k, t}, top, order)
+			chosen = keepTop(chosen, t, top, order)
 		} else {
-			chosen = append(chosen, target{k, t})
+			chosen = append(chosen, t)
 		}
 	}
 	if top <= 0 {
 		slices.SortFunc(chosen, order)
 	}
 	list := make([]Attempt, 0, len(chosen))
-	for _, c := range chosen {
-		k, t := c.k, c.t
+	for _, t := range chosen {
 		a := *t
-		a.Established = at.established[k]
+		a.Proto = capture.ProtoName(t.key.proto)
+		a.Server = endpoint(t.key.proto, t.key.server)
+		a.Established = at.established[t.key]
 		a.ClientCount = uint64(len(t.clients))
-		a.Clients = make([]string, 0, min(len(t.clients), attemptClientsShow))
+		clients := make([]netip.Addr, 0, len(t.clients))
 		for c := range t.clients {
-			a.Clients = append(a.Clients, c)
+			clients = append(clients, c)
 		}
-		slices.SortFunc(a.Clients, compareAddrs)
-		a.Clients = slices.Clip(a.Clients[:min(len(a.Clients), attemptClientsShow)])
+		slices.SortFunc(clients, netip.Addr.Compare)
+		a.Clients = make([]string, 0, min(len(clients), attemptClientsShow))
+		for _, c := range clients[:min(len(clients), attemptClientsShow)] {
+			a.Clients = append(a.Clients, c.String())
+		}
 		a.First.Time, a.Last.Time = a.First.UTC(), a.Last.UTC()
-		a.clients = nil
+		a.key, a.clients = endpointKey{}, nil
 		list = append(list, a)
 	}
 	sweeps := []Sweep{}
@@ -249,10 +229,13 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		sweeps = append(sweeps, c)
 	}
 	slices.SortFunc(sweeps, func(x, y Sweep) int {
-		return cmp.Or(cmp.Compare(y.Targets, x.Targets), compareAddrs(x.Client, y.Client))
+		return cmp.Or(cmp.Compare(y.Targets, x.Targets), x.client.Compare(y.client))
 	})
 	if top > 0 {
 		sweeps = sweeps[:min(len(sweeps), top):min(len(sweeps), top)]
+	}
+	for i := range sweeps {
+		sweeps[i].Client, sweeps[i].client = sweeps[i].client.String(), netip.Addr{}
 	}
 	return list, sweeps
 }

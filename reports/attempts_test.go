@@ -13,29 +13,29 @@ func TestReachability(t *testing.T) {
 	timeExceeded := []ICMPError{{Type: 11, Code: 0, From: "192.0.2.1", Count: 1}}
 	cases := []struct {
 		name string
-		r    Record
+		r    rawRecord
 		want string
 	}{
-		{"tcp SF", Record{Proto: "tcp", State: "SF", PacketsToServer: 5, PacketsToClient: 4, TCPFlagsToClient: "SAF"}, ReachEstablished},
-		{"tcp S1", Record{Proto: "tcp", State: "S1", PacketsToServer: 2, PacketsToClient: 1, TCPFlagsToClient: "SA"}, ReachEstablished},
-		{"tcp REJ", Record{Proto: "tcp", State: "REJ", PacketsToServer: 1, PacketsToClient: 1, TCPFlagsToClient: "AR"}, ReachRefused},
-		{"tcp RSTR without SYN-ACK", Record{Proto: "tcp", State: "RSTR", PacketsToServer: 1, PacketsToClient: 1, TCPFlagsToClient: "R"}, ReachRefused},
-		{"tcp RSTR after SYN-ACK", Record{Proto: "tcp", State: "RSTR", PacketsToServer: 3, PacketsToClient: 2, TCPFlagsToClient: "SAR"}, ReachEstablished},
-		{"tcp S0", Record{Proto: "tcp", State: "S0", PacketsToServer: 3}, ReachUnanswered},
-		{"tcp SH", Record{Proto: "tcp", State: "SH", PacketsToServer: 2}, ReachUnanswered},
-		{"tcp RSTOS0", Record{Proto: "tcp", State: "RSTOS0", PacketsToServer: 2}, ReachUnanswered},
-		{"tcp S0 + ICMP admin prohibited", Record{Proto: "tcp", State: "S0", PacketsToServer: 2, ICMPErrors: unreach}, ReachICMP},
-		{"tcp S0 + ICMPv6 prohibited", Record{Proto: "tcp", State: "S0", PacketsToServer: 2, ICMPErrors: unreach6}, ReachICMP},
-		{"tcp S0 + time exceeded", Record{Proto: "tcp", State: "S0", PacketsToServer: 2, ICMPErrors: timeExceeded}, ReachUnanswered},
-		{"tcp OTH midstream", Record{Proto: "tcp", State: "OTH", PacketsToServer: 2, PacketsToClient: 2}, ""},
-		{"udp answered", Record{Proto: "udp", State: "SF", PacketsToServer: 1, PacketsToClient: 1}, ReachEstablished},
-		{"udp one-way", Record{Proto: "udp", State: "S0", PacketsToServer: 4}, ""},
-		{"udp port unreachable", Record{Proto: "udp", State: "S0", PacketsToServer: 1, ICMPErrors: unreach}, ReachICMP},
-		{"udp answered despite an unreachable", Record{Proto: "udp", State: "SF", PacketsToServer: 2, PacketsToClient: 1, ICMPErrors: unreach}, ReachEstablished},
-		{"icmp echo", Record{Proto: "icmp", State: "SF", PacketsToServer: 1, PacketsToClient: 1}, ""},
+		{"tcp SF", rawRecord{Proto: "tcp", State: "SF", PacketsToServer: 5, PacketsToClient: 4, TCPFlagsToClient: "SAF"}, ReachEstablished},
+		{"tcp S1", rawRecord{Proto: "tcp", State: "S1", PacketsToServer: 2, PacketsToClient: 1, TCPFlagsToClient: "SA"}, ReachEstablished},
+		{"tcp REJ", rawRecord{Proto: "tcp", State: "REJ", PacketsToServer: 1, PacketsToClient: 1, TCPFlagsToClient: "AR"}, ReachRefused},
+		{"tcp RSTR without SYN-ACK", rawRecord{Proto: "tcp", State: "RSTR", PacketsToServer: 1, PacketsToClient: 1, TCPFlagsToClient: "R"}, ReachRefused},
+		{"tcp RSTR after SYN-ACK", rawRecord{Proto: "tcp", State: "RSTR", PacketsToServer: 3, PacketsToClient: 2, TCPFlagsToClient: "SAR"}, ReachEstablished},
+		{"tcp S0", rawRecord{Proto: "tcp", State: "S0", PacketsToServer: 3}, ReachUnanswered},
+		{"tcp SH", rawRecord{Proto: "tcp", State: "SH", PacketsToServer: 2}, ReachUnanswered},
+		{"tcp RSTOS0", rawRecord{Proto: "tcp", State: "RSTOS0", PacketsToServer: 2}, ReachUnanswered},
+		{"tcp S0 + ICMP admin prohibited", rawRecord{Proto: "tcp", State: "S0", PacketsToServer: 2, ICMPErrors: unreach}, ReachICMP},
+		{"tcp S0 + ICMPv6 prohibited", rawRecord{Proto: "tcp", State: "S0", PacketsToServer: 2, ICMPErrors: unreach6}, ReachICMP},
+		{"tcp S0 + time exceeded", rawRecord{Proto: "tcp", State: "S0", PacketsToServer: 2, ICMPErrors: timeExceeded}, ReachUnanswered},
+		{"tcp OTH midstream", rawRecord{Proto: "tcp", State: "OTH", PacketsToServer: 2, PacketsToClient: 2}, ""},
+		{"udp answered", rawRecord{Proto: "udp", State: "SF", PacketsToServer: 1, PacketsToClient: 1}, ReachEstablished},
+		{"udp one-way", rawRecord{Proto: "udp", State: "S0", PacketsToServer: 4}, ""},
+		{"udp port unreachable", rawRecord{Proto: "udp", State: "S0", PacketsToServer: 1, ICMPErrors: unreach}, ReachICMP},
+		{"udp answered despite an unreachable", rawRecord{Proto: "udp", State: "SF", PacketsToServer: 2, PacketsToClient: 1, ICMPErrors: unreach}, ReachEstablished},
+		{"icmp echo", rawRecord{Proto: "icmp", State: "SF", PacketsToServer: 1, PacketsToClient: 1}, ""},
 	}
 	for _, c := range cases {
-		if got := Reachability(&c.r); got != c.want {
+		if got := Reachability(rec(c.r).Outcome); got != c.want {
 			t.Errorf("%s: Reachability = %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -49,12 +49,12 @@ func TestAttemptsTop(t *testing.T) {
 	for i := range 3000 {
 		server := fmt.Sprintf("10.1.%d.%d:%d", r.IntN(4), r.IntN(50), 22+r.IntN(3))
 		client := fmt.Sprintf("10.2.0.%d", r.IntN(30))
-		rec := Record{Proto: "tcp", Client: client + ":40000", Server: server, State: "S0", PacketsToServer: 1}
+		raw := rawRecord{Proto: "tcp", Client: client + ":40000", Server: server, State: "S0", PacketsToServer: 1}
 		if i%3 == 0 {
-			rec.State, rec.PacketsToClient, rec.TCPFlagsToClient = "REJ", 1, "AR"
+			raw.State, raw.PacketsToClient, raw.TCPFlagsToClient = "REJ", 1, "AR"
 		}
-		port, _ := PortOf(rec.Proto, rec.Server)
-		at.add(&rec, client, HostOf(rec.Proto, rec.Server), port)
+		f := rec(raw)
+		at.add(&f, f.Server.Port())
 	}
 	all, _ := at.summary(0, 20, 100)
 	if len(all) < 100 {

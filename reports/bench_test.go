@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+
+	"github.com/portclass/portclass/capture"
 )
 
 // benchSummary is a summary of n distinct flow records built from the fixture.
@@ -12,11 +14,11 @@ func benchSummary(n int) *Summary {
 	agg := NewAggregator(Options{Top: 20})
 	for i := 0; i < n; i++ {
 		r := base[i%len(base)]
-		if hasPorts(r.Proto) {
+		if capture.HasPorts(r.Proto) {
 			a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
-			r.Client = netip.AddrPortFrom(a, uint16(30000+i%30000)).String()
+			r.Client = netip.AddrPortFrom(a, uint16(30000+i%30000))
 		}
-		agg.Add(r)
+		agg.Add(&r)
 	}
 	return agg.Summary()
 }
@@ -49,7 +51,7 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 	for b.Loop() {
 		agg := NewAggregator(Options{})
 		for i := range s.Flows {
-			agg.Add(s.Flows[i])
+			agg.Add(&s.Flows[i])
 		}
 		records += len(s.Flows)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
@@ -43,35 +45,36 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 	row := make([]string, len(csvHeader))
 	var tb []byte
 	n := 0
-	err := s.EachFlow(func(r *Record) error {
+	err := s.EachFlow(func(r *classify.Flow) error {
 		n++
 		tb = appendTime(tb[:0], r.First)
 		first := string(tb)
 		tb = appendTime(tb[:0], r.Last)
 		last := string(tb)
 		icmpType, icmpCode := "", ""
-		if isICMP(r.Proto) || r.ICMPType != 0 || r.ICMPCode != 0 {
+		if isICMP(r.Proto) {
 			icmpType = strconv.FormatUint(uint64(r.ICMPType), 10)
 			icmpCode = strconv.FormatUint(uint64(r.ICMPCode), 10)
 		}
 		rules := make([]string, len(r.Veeam))
 		for j, m := range r.Veeam {
-			rules[j] = m.Rule
+			rules[j] = m.ID()
 		}
 		errs := make([]string, len(r.ICMPErrors))
 		for j, e := range r.ICMPErrors {
-			errs[j] = icmpErrorString(e)
+			errs[j] = icmpErrorString(icmpErrorOf(e))
 		}
+		toServer, toClient := tcpFlags(r)
 		row = append(row[:0],
-			csvCell(r.Proto), csvCell(r.Client), csvCell(r.Server),
+			csvCell(capture.ProtoName(r.Proto)), csvCell(endpoint(r.Proto, r.Client)), csvCell(endpoint(r.Proto, r.Server)),
 			strconv.FormatUint(uint64(r.VLAN), 10),
-			csvCell(r.Direction), csvCell(r.State), first, last,
-			strconv.FormatUint(r.PacketsToServer, 10), strconv.FormatUint(r.PacketsToClient, 10),
-			strconv.FormatUint(r.BytesToServer, 10), strconv.FormatUint(r.BytesToClient, 10),
-			csvCell(r.TCPFlagsToServer), csvCell(r.TCPFlagsToClient), icmpType, icmpCode,
-			csvCell(r.PortClass), csvCell(r.Service),
-			csvCell(strings.Join(r.Flags, ";")), csvCell(strings.Join(rules, ";")),
-			csvCell(strings.Join(errs, ";")), csvCell(r.Input), csvCell(r.End),
+			csvCell(r.Direction.String()), csvCell(r.State.String()), first, last,
+			strconv.FormatUint(r.Flow.Packets[capture.ToServer], 10), strconv.FormatUint(r.Flow.Packets[capture.ToClient], 10),
+			strconv.FormatUint(r.Flow.Bytes[capture.ToServer], 10), strconv.FormatUint(r.Flow.Bytes[capture.ToClient], 10),
+			csvCell(toServer), csvCell(toClient), icmpType, icmpCode,
+			csvCell(r.PortClass.String()), csvCell(r.Service),
+			csvCell(strings.Join(r.Flags.Names(), ";")), csvCell(strings.Join(rules, ";")),
+			csvCell(strings.Join(errs, ";")), csvCell(r.Input), csvCell(r.End.String()),
 		)
 		return cw.Write(row)
 	})

@@ -4,10 +4,14 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 )
 
 // ReachUnknown is how a diff counts the flows whose reachability [Reachability]
@@ -15,8 +19,8 @@ import (
 const ReachUnknown = "unknown"
 
 // reachOf is Reachability, with ReachUnknown for a flow that cannot tell.
-func reachOf(r *Record) string {
-	if reach := Reachability(r); reach != "" {
+func reachOf(o capture.Outcome) string {
+	if reach := Reachability(o); reach != "" {
 		return reach
 	}
 	return ReachUnknown
@@ -180,8 +184,9 @@ type DiffSide struct {
 const ReachMixed = "mixed"
 
 type convKey struct {
-	proto, client, server string
-	port                  uint16
+	proto          uint8
+	client, server netip.Addr
+	port           uint16
 }
 
 // Compare compares the conversations of before and after. It reads each summary's
@@ -221,7 +226,7 @@ var ErrNoFlowRecords = errors.New("summary has no flow records (written with --n
 
 func (d *Diff) add(s *Summary, after bool, src *DiffSource) error {
 	seen := map[convKey]bool{}
-	return s.EachFlow(func(r *Record) error {
+	return s.EachFlow(func(r *classify.Flow) error {
 		src.Flows++
 		if src.First.IsZero() || r.First.Before(src.First.Time) {
 			src.First = Time{r.First}
@@ -229,20 +234,23 @@ func (d *Diff) add(s *Summary, after bool, src *DiffSource) error {
 		if r.Last.After(src.Last.Time) {
 			src.Last = Time{r.Last}
 		}
-		port, _ := PortOf(r.Proto, r.Server)
-		k := convKey{r.Proto, HostOf(r.Proto, r.Client), HostOf(r.Proto, r.Server), port}
+		var port uint16
+		if capture.HasPorts(r.Proto) {
+			port = r.Server.Port()
+		}
+		k := convKey{r.Proto, r.Client.Addr(), r.Server.Addr(), port}
 		if !seen[k] {
 			seen[k] = true
 			src.Conversations++
 		}
 		e := d.conversations[k]
 		if e == nil {
-			e = &DiffEntry{Proto: k.proto, Client: k.client, Server: k.server, Port: port}
+			e = &DiffEntry{Proto: capture.ProtoName(k.proto), Client: k.client.String(), Server: k.server.String(), Port: port}
 			d.conversations[k] = e
 		}
 		e.Service = minService(e.Service, r.Service)
 		if e.PortClass == "" {
-			e.PortClass = r.PortClass
+			e.PortClass = r.PortClass.String()
 		}
 		side := &e.Before
 		if after {
@@ -256,11 +264,12 @@ func (d *Diff) add(s *Summary, after bool, src *DiffSource) error {
 	})
 }
 
-func (s *DiffSide) add(r *Record) {
+func (s *DiffSide) add(r *classify.Flow) {
 	s.Counts.add(r)
-	s.States[r.State]++
-	s.ReachFlows[reachOf(r)]++
-	for _, e := range r.ICMPErrors {
+	s.States[r.State.String()]++
+	s.ReachFlows[reachOf(r.Outcome)]++
+	for _, ce := range r.ICMPErrors {
+		e := icmpErrorOf(ce)
 		i := slices.IndexFunc(s.ICMPErrors, func(x ICMPError) bool {
 			return x.Type == e.Type && x.Code == e.Code && x.V6 == e.V6 && x.From == e.From
 		})
@@ -271,8 +280,8 @@ func (s *DiffSide) add(r *Record) {
 		s.ICMPErrors[i].Count += e.Count
 	}
 	for _, m := range r.Veeam {
-		if !slices.Contains(s.Veeam, m.Rule) {
-			s.Veeam = append(s.Veeam, m.Rule)
+		if id := m.ID(); !slices.Contains(s.Veeam, id) {
+			s.Veeam = append(s.Veeam, id)
 		}
 	}
 	if s.First.IsZero() || r.First.Before(s.First.Time) {
@@ -285,7 +294,7 @@ func (s *DiffSide) add(r *Record) {
 
 // finish classifies every conversation, counts and sorts.
 func (d *Diff) finish() {
-	ports := map[portKey]*DiffPort{}
+	ports := map[diffPortKey]*DiffPort{}
 	d.Entries = []DiffEntry{}
 	for _, e := range d.conversations {
 		for _, s := range []*DiffSide{e.Before, e.After} {
@@ -305,10 +314,10 @@ func (d *Diff) finish() {
 		}
 		e.Change = classifyChange(e.Before, e.After)
 		d.Counts.add(e.Change)
-		p := ports[portKey{e.Proto, e.Port}]
+		p := ports[diffPortKey{e.Proto, e.Port}]
 		if p == nil {
 			p = &DiffPort{Proto: e.Proto, Port: e.Port}
-			ports[portKey{e.Proto, e.Port}] = p
+			ports[diffPortKey{e.Proto, e.Port}] = p
 		}
 		p.Service = minService(p.Service, e.Service)
 		if p.PortClass == "" {
@@ -455,4 +464,16 @@ func sideSpan(first, last Time) string {
 		return "no flows"
 	}
 	return stamp(first.Time) + " – " + stamp(last.Time) + " (" + last.Sub(first.Time).Round(time.Millisecond).String() + ")"
+}
+
+// diffPortKey is a protocol (by name) and server port.
+type diffPortKey struct {
+	proto string
+	port  uint16
+}
+
+// hasPorts reports whether flows of the protocol named proto carry ports.
+func hasPorts(proto string) bool {
+	p, ok := capture.ParseProtoName(proto)
+	return ok && capture.HasPorts(p)
 }

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
 )
 
 // diffFixture returns the fixture summary and an "after" summary in which, compared
@@ -20,43 +24,50 @@ import (
 // them with another client port and twice the bytes.
 func diffFixture() (before, after *Summary) {
 	recs := fixtureRecords()
-	var out []Record
+	var out []classify.Flow
 	for i, r := range recs {
 		switch i {
 		case 0: // same conversation: other client port, more bytes
-			r.Client, r.BytesToClient = "192.0.2.10:50999", r.BytesToClient*2
+			r.Client, r.Flow.Bytes[capture.ToClient] = ap("192.0.2.10:50999"), r.Flow.Bytes[capture.ToClient]*2
 		case 1: // blocked: refused three times
-			r.State, r.PacketsToServer, r.PacketsToClient, r.BytesToServer, r.BytesToClient = "REJ", 1, 1, 60, 60
+			r.State, r.Flow.Packets, r.Flow.Bytes = capture.REJ, [2]uint64{1, 1}, [2]uint64{60, 60}
+			r.TCPFlags[capture.ToClient] = capture.FlagRST | capture.FlagACK
 			for k := range 3 {
 				c := r
-				c.Client = "192.0.2.10:5013" + string(rune('0'+k))
-				out = append(out, c)
+				c.Client = ap("192.0.2.10:5013" + string(rune('0'+k)))
+				out = append(out, outcome(c))
 			}
 			continue
 		case 3: // partly unanswered: the answered flow and an unanswered one
 			s0 := r
-			s0.State, s0.Client, s0.PacketsToClient, s0.BytesToClient = "S0", "192.0.2.21:41100", 0, 0
-			out = append(out, s0)
+			s0.State, s0.Client, s0.Flow.Packets[capture.ToClient], s0.Flow.Bytes[capture.ToClient] = capture.S0, ap("192.0.2.21:41100"), 0, 0
+			out = append(out, outcome(s0))
 		case 4: // unanswered → refused
-			r.State = "REJ"
+			r.State, r.Flow.Packets[capture.ToClient] = capture.REJ, 1
 		case 5: // refused → open
-			r.State = "SF"
+			r.State, r.TCPFlags[capture.ToClient] = capture.SF, capture.FlagSYN|capture.FlagACK|capture.FlagFIN
 		case 6: // gone
 			continue
 		}
-		out = append(out, r)
+		out = append(out, outcome(r))
 	}
 	ssh := recs[0]
-	ssh.Client, ssh.Server, ssh.Service, ssh.PortClass, ssh.Veeam = "192.0.2.10:50400", "192.0.2.30:22", "ssh", "well-known", nil
+	ssh.Client, ssh.Server, ssh.Service, ssh.PortClass, ssh.Veeam = ap("192.0.2.10:50400"), ap("192.0.2.30:22"), "ssh", ports.ClassWellKnown, nil
 	out = append(out, ssh)
 	agg := NewAggregator(Options{})
 	for _, in := range fixtureInputs() {
 		agg.AddInput(in)
 	}
-	for _, r := range out {
-		agg.Add(r)
+	for i := range out {
+		agg.Add(&out[i])
 	}
 	return fixtureSummary(0), agg.Summary()
+}
+
+// outcome returns f with the outcome of its flow as it now is.
+func outcome(f classify.Flow) classify.Flow {
+	f.Outcome = capture.OutcomeOf(&f.Flow)
+	return f
 }
 
 func TestCompare(t *testing.T) {
@@ -137,7 +148,7 @@ func TestCompareStreamedAndNoRecords(t *testing.T) {
 	before, after := diffFixture()
 	want, _ := Compare(before, after, DiffOptions{})
 	recs := after.Flows
-	after.SetFlowIter(func(yield func(*Record) error) error {
+	after.SetFlowIter(func(yield func(*classify.Flow) error) error {
 		for i := range recs {
 			r := recs[i]
 			if err := yield(&r); err != nil {
@@ -215,17 +226,15 @@ func TestDiffGolden(t *testing.T) {
 }
 
 // TestDiffEscaping puts terminal escapes, bidi overrides, markup and formula
-// characters in every string of a diff and checks every diff format as TestEscaping
-// checks the summary formats.
+// characters in every string of a diff (the service names and the sources: the rest are
+// values) and checks every diff format as TestEscaping checks the summary formats.
 func TestDiffEscaping(t *testing.T) {
 	bad := "x" + hostileClear + "y\rz\x00w\xff|`v\u009b\u202e<b>"
 	r := fixtureRecords()[0]
-	r.Proto, r.Client, r.Server, r.State, r.Service, r.PortClass = "tcp", bad+":1", bad+":2", bad, hostileFormula, bad
-	r.Veeam[0].Rule = "+" + bad
-	r.ICMPErrors = []ICMPError{{Type: 3, Code: 13, From: bad, Count: 1}}
+	r.Service = "+" + bad
 	agg := NewAggregator(Options{})
 	agg.AddInput(fixtureInputs()[1])
-	agg.Add(r)
+	agg.Add(&r)
 	after := agg.Summary()
 	d, err := Compare(NewAggregator(Options{}).Summary(), after, DiffOptions{})
 	if err != nil {
@@ -264,7 +273,7 @@ func TestDiffEscaping(t *testing.T) {
 				if err := json.Unmarshal([]byte(out), &got); err != nil {
 					t.Fatal(err)
 				}
-				if got.Entries[0].Service != hostileFormula || got.Before.Source != strings.ToValidUTF8(bad, "\ufffd") {
+				if got.Entries[0].Service != "+"+strings.ToValidUTF8(bad, "\ufffd") || got.Before.Source != strings.ToValidUTF8(bad, "\ufffd") {
 					t.Errorf("json did not keep the strings: %q %q", got.Entries[0].Service, got.Before.Source)
 				}
 			case "ndjson":
@@ -272,8 +281,8 @@ func TestDiffEscaping(t *testing.T) {
 				if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &e); err != nil {
 					t.Fatal(err)
 				}
-				if e.After.States[strings.ToValidUTF8(bad, "\ufffd")] != 1 {
-					t.Errorf("ndjson states %v", e.After.States)
+				if e.Service != "+"+strings.ToValidUTF8(bad, "\ufffd") {
+					t.Errorf("ndjson service %q", e.Service)
 				}
 			}
 		})
@@ -326,7 +335,8 @@ func BenchmarkCompare(b *testing.B) {
 	before, after := benchSummary(n), benchSummary(n)
 	for i := range after.Flows {
 		if i%7 == 0 {
-			after.Flows[i].State = "REJ"
+			after.Flows[i].State = capture.REJ
+			after.Flows[i].Outcome = capture.OutcomeRefused
 		}
 	}
 	b.ReportAllocs()

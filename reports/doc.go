@@ -1,16 +1,19 @@
-// Package reports is the last stage of portclass's pipeline: it turns finished flow
-// records (a [capture.Flow] with the [classify.Verdict] classify gave it) into the
-// flow record contract ([Record]), folds records and per-input statistics into a
+// Package reports is the last stage of portclass's pipeline: it folds classified flows
+// ([classify.Flow]: a capture.Flow with its verdict) and per-input statistics into a
 // mergeable [Summary] with an [Aggregator], and writes summaries in each output format
-// through one [Encoder] interface (text, JSON, NDJSON, CSV, Markdown).
+// through one [Encoder] interface (text, JSON, NDJSON, CSV, Markdown, HTML). The flow
+// record contract (record.go) is how a classified flow is written, and LoadSummary
+// reads it back into the same values.
 //
-// It must not know how flows were built: it sees only capture.Flow, capture.InputStats
-// and classify.Verdict values, never packets, flow tables or the Veeam matrix.
+// It must not know how flows were built: it sees only classify.Flow and
+// capture.InputStats values, never packets or flow tables. Only its encoders turn
+// values into text.
 //
 // Decisions recorded here:
 //   - Records are encoded to JSON by a hand-written appender (no reflection), because a
-//     capture may hold millions of flows; decoding uses encoding/json and the struct tags,
-//     and a test keeps the two in agreement.
+//     capture may hold millions of flows; decoding uses encoding/json into a raw record
+//     whose every field is then checked (a saved summary is input like any other), and
+//     a test keeps the two in agreement.
 //   - Summaries are merged exactly by rebuilding every breakdown from the flow records of
 //     both sides, so a summary always carries all its records.
 //   - Every string that came from a capture or from configuration passes through one

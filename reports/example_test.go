@@ -13,7 +13,8 @@ import (
 	"github.com/portclass/portclass/reports"
 )
 
-func ExampleNewRecord() {
+// One classified flow, written as an NDJSON flow record.
+func ExampleNDJSON() {
 	f := capture.Flow{
 		Proto:     capture.ProtoTCP,
 		Client:    netip.MustParseAddrPort("192.0.2.10:50124"),
@@ -28,20 +29,24 @@ func ExampleNewRecord() {
 		Input:     "backup.pcapng",
 		End:       capture.EndTimeout,
 	}
-	v := classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
-		Veeam: []veeam.Match{{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}}}
-	r := reports.NewRecord(&f, &v)
-	fmt.Println(string(r.AppendJSON(nil, true)))
+	dm, _ := veeam.MatchOf("backup-server-to-component-datamover")
+	flags, _ := classify.ParseFlags("veeam")
+	v := classify.Verdict{PortClass: ports.ClassRegistered, Outcome: capture.OutcomeOf(&f), Flags: flags, Veeam: []veeam.Match{dm}}
+	agg := reports.NewAggregator(reports.Options{})
+	agg.Add(&classify.Flow{Flow: f, Verdict: v})
+	if err := (reports.NDJSON{}).Encode(os.Stdout, agg.Summary()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	// Output:
-	// {"schema_version":1,"proto":"tcp","client":"192.0.2.10:50124","server":"192.0.2.21:6162","vlan":0,"direction":"syn","state":"SF","first":"2024-05-06T10:00:00.000000000Z","last":"2024-05-06T10:01:00.000000000Z","packets_to_server":900,"packets_to_client":4200,"bytes_to_server":72000,"bytes_to_client":5800000,"tcp_flags_to_server":"SAF","tcp_flags_to_client":"SAF","port_class":"registered","service":"","flags":["veeam"],"veeam":[{"rule":"backup-server-to-component-6162","service":"Veeam Data Mover","from":"backup-server","to":"component"}],"icmp_errors":[],"input":"backup.pcapng","end":"timeout"}
+	// {"schema_version":1,"proto":"tcp","client":"192.0.2.10:50124","server":"192.0.2.21:6162","vlan":0,"direction":"syn","state":"SF","first":"2024-05-06T10:00:00.000000000Z","last":"2024-05-06T10:01:00.000000000Z","packets_to_server":900,"packets_to_client":4200,"bytes_to_server":72000,"bytes_to_client":5800000,"tcp_flags_to_server":"SAF","tcp_flags_to_client":"SAF","port_class":"registered","service":"","flags":["veeam"],"veeam":[{"rule":"backup-server-to-component-datamover","service":"Veeam Data Mover (Transport Service)","from":"backup-server","to":"veeam-component"}],"icmp_errors":[],"input":"backup.pcapng","end":"timeout"}
 }
 
 // Two sensors aggregate their own flows; Merge combines their summaries exactly.
 func ExampleMerge() {
-	flow := func(client, server string, bytes uint64) reports.Record {
+	flow := func(client, server string, bytes uint64) *classify.Flow {
 		f := capture.Flow{Proto: capture.ProtoUDP, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
 			State: capture.SF, First: time.Unix(1714989600, 0), Last: time.Unix(1714989601, 0), Packets: [2]uint64{1, 1}, Bytes: [2]uint64{bytes, bytes}}
-		return reports.NewRecord(&f, &classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain"})
+		return &classify.Flow{Flow: f, Verdict: classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain", Outcome: capture.OutcomeOf(&f)}}
 	}
 	a := reports.NewAggregator(reports.Options{})
 	a.Add(flow("192.0.2.100:53000", "192.0.2.53:53", 100))

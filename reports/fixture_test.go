@@ -34,11 +34,37 @@ type fixtureFlow struct {
 }
 
 var (
-	veeamInstaller = veeam.Match{Rule: "backup-server-to-component-6160", Service: "Veeam Installer Service", From: "backup-server", To: "component"}
-	veeamDataMover = veeam.Match{Rule: "backup-server-to-component-6162", Service: "Veeam Data Mover", From: "backup-server", To: "component"}
-	veeamRPC       = veeam.Match{Rule: "backup-server-to-windows-rpc-dynamic", Service: "Microsoft RPC (dynamic)", From: "backup-server", To: "windows-component"}
-	veeamData      = veeam.Match{Rule: "proxy-to-repository-2500-3300", Service: "Veeam data transfer", From: "backup-proxy", To: "backup-repository"}
+	veeamInstaller = mustMatch("backup-server-to-component-installer")
+	veeamDataMover = mustMatch("backup-server-to-component-datamover")
+	veeamRPC       = mustMatch("backup-server-to-windows-dynrpc")
+	veeamData      = mustMatch("proxy-to-repository")
 )
+
+func mustMatch(id string) veeam.Match {
+	m, ok := veeam.MatchOf(id)
+	if !ok {
+		panic("no Veeam rule " + id)
+	}
+	return m
+}
+
+// flags is the set of the flags named, Flag values or flag names.
+func flags(xs ...any) classify.Flags {
+	var names []string
+	for _, x := range xs {
+		switch x := x.(type) {
+		case classify.Flag:
+			names = append(names, x.String())
+		case string:
+			names = append(names, x)
+		}
+	}
+	f, err := classify.ParseFlags(names...)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
 
 func fixtureFlows() []fixtureFlow {
 	const sa, sfin = capture.FlagSYN | capture.FlagACK | capture.FlagPSH | capture.FlagFIN, capture.FlagSYN | capture.FlagACK | capture.FlagFIN
@@ -48,7 +74,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.SF, First: at(0), Last: at(1500),
 				Packets: [2]uint64{12, 10}, Bytes: [2]uint64{2400, 5300}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
+			classify.Verdict{PortClass: ports.ClassRegistered, Flags: flags(classify.FlagVeeam),
 				Veeam: []veeam.Match{veeamInstaller}},
 		},
 		{ // backup server → proxy, data mover, biggest flow
@@ -56,7 +82,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.SF, First: at(1600), Last: at(61600),
 				Packets: [2]uint64{900, 4200}, Bytes: [2]uint64{72000, 5800000}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: ports.ClassRegistered, Flags: []string{classify.FlagVeeam},
+			classify.Verdict{PortClass: ports.ClassRegistered, Flags: flags(classify.FlagVeeam),
 				Veeam: []veeam.Match{veeamDataMover}},
 		},
 		{ // backup server → proxy on a dynamic RPC port, explained by Veeam
@@ -65,7 +91,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{8, 7}, Bytes: [2]uint64{1600, 2100}, TCPFlags: [2]uint8{sa, sa},
 				Input: inputA, End: capture.EndTimeout},
 			classify.Verdict{PortClass: ports.ClassDynamic,
-				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":windows", classify.FlagVeeam},
+				Flags: flags(classify.FlagDynamicServer, classify.ServerEphemeralPrefix+"windows", classify.FlagVeeam),
 				Veeam: []veeam.Match{veeamRPC}},
 		},
 		{ // proxy → repository data channel, reset by the server
@@ -74,7 +100,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{2000, 1000}, Bytes: [2]uint64{2900000, 66000},
 				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK | capture.FlagRST},
 				Input:    inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "cisco-gdoi", Flags: []string{classify.FlagVeeam},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "cisco-gdoi", Flags: flags(classify.FlagVeeam),
 				Veeam: []veeam.Match{veeamData}},
 		},
 		{ // proxy → outside web proxy, unanswered SYN
@@ -82,7 +108,7 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirSYN, State: capture.S0, First: at(4000), Last: at(7000),
 				Packets: [2]uint64{3, 0}, Bytes: [2]uint64{222, 0}, TCPFlags: [2]uint8{capture.FlagSYN, 0},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "http-alt", Flags: []string{}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "http-alt", Flags: flags()},
 		},
 		{ // repository → outside host on an unexplained dynamic port, refused
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.30:41001"), Server: ap("198.51.100.7:51515"),
@@ -91,8 +117,8 @@ func fixtureFlows() []fixtureFlow {
 				TCPFlags: [2]uint8{capture.FlagSYN, capture.FlagRST | capture.FlagACK},
 				Input:    inputA, End: capture.EndTimeout},
 			classify.Verdict{PortClass: ports.ClassDynamic,
-				Flags: []string{classify.FlagDynamicServer, classify.FlagServerEphemeral + ":linux",
-					classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
+				Flags: flags(classify.FlagDynamicServer, classify.ServerEphemeralPrefix+"linux",
+					classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained)},
 		},
 		{ // the same unexplained port over UDP, answered by ICMP port unreachable
 			capture.Flow{Proto: capture.ProtoUDP, Client: ap("192.0.2.30:41002"), Server: ap("198.51.100.7:51515"),
@@ -101,14 +127,14 @@ func fixtureFlows() []fixtureFlow {
 				ICMPErrors: []capture.ICMPError{{Type: 3, Code: 3, From: netip.MustParseAddr("198.51.100.7"), Count: 2}},
 				Input:      inputA, End: capture.EndInput},
 			classify.Verdict{PortClass: ports.ClassDynamic,
-				Flags: []string{classify.FlagDynamicServer, classify.FlagGuessedDirection, classify.FlagServerEphemeral + ":linux",
-					classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
+				Flags: flags(classify.FlagDynamicServer, classify.FlagGuessedDirection, classify.ServerEphemeralPrefix+"linux",
+					classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained)},
 		},
 		{ // DNS on VLAN 20
 			capture.Flow{Proto: capture.ProtoUDP, Client: ap("192.0.2.100:53000"), Server: ap("192.0.2.53:53"),
 				VLAN: 20, Direction: capture.DirServicePort, State: capture.SF, First: at(5500), Last: at(5520),
 				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{80, 140}, Input: inputB, End: capture.EndTimeout},
-			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain", Flags: flags(classify.FlagGuessedDirection)},
 		},
 		{ // ping from the admin PC
 			capture.Flow{Proto: capture.ProtoICMP, Client: addr("192.0.2.100"), Server: addr("192.0.2.10"),
@@ -122,14 +148,14 @@ func fixtureFlows() []fixtureFlow {
 				Direction: capture.DirFirstPacket, State: capture.S0, First: at(6500), Last: at(6500),
 				Packets: [2]uint64{1, 0}, Bytes: [2]uint64{98, 0}, ICMPType: 0, ICMPCode: 0,
 				Input: inputB, End: capture.EndInput},
-			classify.Verdict{Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{Flags: flags(classify.FlagGuessedDirection)},
 		},
 		{ // IPv6 HTTPS, reset by the server
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("[2001:db8::10]:49800"), Server: ap("[2001:db8::20]:443"),
 				Direction: capture.DirSYNACK, State: capture.RSTR, First: at(7000), Last: at(7400),
 				Packets: [2]uint64{10, 12}, Bytes: [2]uint64{1900, 14200}, TCPFlags: [2]uint8{sa, sfin | capture.FlagRST},
 				Input: inputA, End: capture.EndTimeout},
-			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "https", Flags: []string{}},
+			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "https", Flags: flags()},
 		},
 		{ // IPv6 NTP answered by ICMPv6 administratively prohibited
 			capture.Flow{Proto: capture.ProtoUDP, Client: ap("[2001:db8::10]:50000"), Server: ap("[2001:db8::30]:123"),
@@ -137,13 +163,13 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{1, 0}, Bytes: [2]uint64{110, 0},
 				ICMPErrors: []capture.ICMPError{{V6: true, Type: 1, Code: 1, From: netip.MustParseAddr("2001:db8::1"), Count: 1}},
 				Input:      inputA, End: capture.EndInput},
-			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "ntp", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "ntp", Flags: flags(classify.FlagGuessedDirection)},
 		},
 		{ // GRE: a protocol without ports
 			capture.Flow{Proto: 47, Client: addr("198.51.100.1"), Server: addr("198.51.100.2"),
 				Direction: capture.DirFirstPacket, State: capture.SF, First: at(8000), Last: at(18000),
 				Packets: [2]uint64{50, 48}, Bytes: [2]uint64{7000, 6800}, Input: inputA, End: capture.EndInput},
-			classify.Verdict{Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{Flags: flags(classify.FlagGuessedDirection)},
 		},
 		{ // RDP seen midstream
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("203.0.113.5:51000"), Server: ap("192.0.2.10:3389"),
@@ -151,7 +177,7 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{30, 40}, Bytes: [2]uint64{3000, 48000},
 				TCPFlags: [2]uint8{capture.FlagACK | capture.FlagPSH, capture.FlagACK | capture.FlagPSH},
 				Input:    inputA, End: capture.EndInput},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "ms-wbt-server", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "ms-wbt-server", Flags: flags(classify.FlagGuessedDirection)},
 		},
 		{ // both ports ephemeral, still open when the capture was evicted
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.22:55000"), Server: ap("192.0.2.30:60000"),
@@ -160,23 +186,24 @@ func fixtureFlows() []fixtureFlow {
 				TCPFlags: [2]uint8{capture.FlagSYN | capture.FlagACK | capture.FlagPSH, capture.FlagSYN | capture.FlagACK},
 				Input:    inputA, End: capture.EndEvicted},
 			classify.Verdict{PortClass: ports.ClassDynamic,
-				Flags: []string{classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer,
-					classify.FlagServerEphemeral + ":linux", classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained}},
+				Flags: flags(classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer,
+					classify.ServerEphemeralPrefix+"linux", classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained)},
 		},
 		{ // SCTP on VLAN 30
 			capture.Flow{Proto: capture.ProtoSCTP, Client: ap("198.51.100.20:2905"), Server: ap("198.51.100.21:2905"),
 				VLAN: 30, Direction: capture.DirFirstPacket, State: capture.SF, First: at(11000), Last: at(11100),
 				Packets: [2]uint64{3, 3}, Bytes: [2]uint64{300, 300}, Input: inputB, End: capture.EndInput},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: []string{classify.FlagGuessedDirection}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: flags(classify.FlagGuessedDirection)},
 		},
 	}
 }
 
-func fixtureRecords() []Record {
+func fixtureRecords() []classify.Flow {
 	ff := fixtureFlows()
-	recs := make([]Record, len(ff))
+	recs := make([]classify.Flow, len(ff))
 	for i := range ff {
-		recs[i] = NewRecord(&ff[i].flow, &ff[i].verdict)
+		recs[i] = classify.Flow{Flow: ff[i].flow, Verdict: ff[i].verdict}
+		recs[i].Outcome = capture.OutcomeOf(&ff[i].flow)
 	}
 	return recs
 }
@@ -220,7 +247,7 @@ func fixtureSummary(top int) *Summary {
 		agg.AddInput(in)
 	}
 	for _, r := range fixtureRecords() {
-		agg.Add(r)
+		agg.Add(&r)
 	}
 	agg.SetHosts(fixtureHosts())
 	agg.AddEvicted(1)

@@ -13,7 +13,7 @@ func FuzzLoadSummary(f *testing.F) {
 	agg := NewAggregator(Options{Top: 1})
 	recs := fixtureRecords()
 	for _, i := range []int{0, 6, 9} { // TCP with Veeam, UDP with an ICMP error, ICMP type 0
-		agg.Add(recs[i])
+		agg.Add(&recs[i])
 	}
 	agg.AddInput(fixtureInputs()[1])
 	agg.SetHosts(fixtureHosts()[:1])

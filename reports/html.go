@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports/internal/termesc"
 )
@@ -202,27 +203,29 @@ func (h HTML) Encode(w io.Writer, s *Summary) error {
 	return nil
 }
 
-func newHTMLFlow(r *Record) htmlFlow {
+func newHTMLFlow(r *classify.Flow) htmlFlow {
 	rules := make([]string, len(r.Veeam))
 	tips := make([]string, len(r.Veeam))
 	for i, m := range r.Veeam {
-		rules[i] = m.Rule
-		tips[i] = m.Service + ": " + m.From + " → " + m.To
+		rule := m.Rule()
+		rules[i] = rule.ID
+		tips[i] = rule.Service + ": " + rule.From + " → " + rule.To
 	}
 	errs := make([]string, len(r.ICMPErrors))
 	for i, e := range r.ICMPErrors {
-		errs[i] = icmpErrorString(e)
+		errs[i] = icmpErrorString(icmpErrorOf(e))
 	}
 	secs := r.Last.Sub(r.First).Seconds()
+	proto, state := capture.ProtoName(r.Proto), r.State.String()
 	return htmlFlow{
-		Proto:       termesc.String(r.Proto),
-		Client:      termesc.String(r.Client),
-		Server:      termesc.String(r.Server),
-		State:       termesc.String(r.State),
-		Meaning:     stateMeaning(r.Proto, r.State),
+		Proto:       termesc.String(proto),
+		Client:      termesc.String(endpoint(r.Proto, r.Client)),
+		Server:      termesc.String(endpoint(r.Proto, r.Server)),
+		State:       termesc.String(state),
+		Meaning:     stateMeaning(proto, state),
 		Service:     termesc.String(r.Service),
-		Class:       termesc.String(r.PortClass),
-		Flags:       termesc.String(strings.Join(r.Flags, ", ")),
+		Class:       termesc.String(r.PortClass.String()),
+		Flags:       termesc.String(strings.Join(r.Flags.Names(), ", ")),
 		Veeam:       termesc.String(strings.Join(rules, ", ")),
 		VeeamTip:    termesc.String(strings.Join(tips, "; ")),
 		ICMP:        termesc.String(strings.Join(errs, "; ")),
@@ -236,7 +239,7 @@ func newHTMLFlow(r *Record) htmlFlow {
 		LastFull:    stamp(r.Last),
 		Duration:    strconv.FormatFloat(secs, 'f', 3, 64),
 		Input:       termesc.String(r.Input),
-		Unexplained: slices.Contains(r.Flags, classify.FlagUnexplained),
+		Unexplained: r.Flags.Has(classify.FlagUnexplained),
 		Failed:      failedAttempt(r),
 	}
 }
@@ -252,7 +255,7 @@ func shortStamp(t time.Time) string {
 // failedAttempt reports whether a flow is a connection attempt that did not get
 // through, as the attempts section counts them: refused, unanswered or ICMP-blocked
 // (Reachability).
-func failedAttempt(r *Record) bool { return blocked(Reachability(r)) }
+func failedAttempt(r *classify.Flow) bool { return r.Outcome.Failed() }
 
 // flowRank orders records by how much the HTML report wants to keep them: lower tier
 // first (0 unexplained, 1 failed attempt, 2 the rest), then more bytes, then earlier
@@ -263,10 +266,10 @@ type flowRank struct {
 	seq   uint64
 }
 
-func rankOf(r *Record, seq uint64) flowRank {
+func rankOf(r *classify.Flow, seq uint64) flowRank {
 	tier := 2
 	switch {
-	case slices.Contains(r.Flags, classify.FlagUnexplained):
+	case r.Flags.Has(classify.FlagUnexplained):
 		tier = 0
 	case failedAttempt(r):
 		tier = 1
@@ -281,7 +284,7 @@ func compareRanks(a, b flowRank) int {
 // keptFlows is a max-heap by rank: its root is the record the selection would drop
 // first.
 type keptFlows struct {
-	recs  []Record
+	recs  []classify.Flow
 	ranks []flowRank
 }
 
@@ -304,16 +307,16 @@ func (k *keptFlows) Pop() any {
 }
 
 type keptFlow struct {
-	rec  Record
+	rec  classify.Flow
 	rank flowRank
 }
 
 // selectFlows returns at most max records of s (all when max <= 0), chosen by rank and
 // returned in report order, and the number of records s has.
-func selectFlows(s *Summary, max int) ([]Record, uint64, error) {
+func selectFlows(s *Summary, max int) ([]classify.Flow, uint64, error) {
 	var k keptFlows
 	var n uint64
-	err := s.EachFlow(func(r *Record) error {
+	err := s.EachFlow(func(r *classify.Flow) error {
 		rank := rankOf(r, n)
 		n++
 		if max > 0 && k.Len() == max {
@@ -333,7 +336,7 @@ func selectFlows(s *Summary, max int) ([]Record, uint64, error) {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(k.ranks[a].seq, k.ranks[b].seq) })
-	out := make([]Record, len(idx))
+	out := make([]classify.Flow, len(idx))
 	for i, j := range idx {
 		out[i] = k.recs[j]
 	}
@@ -341,9 +344,8 @@ func selectFlows(s *Summary, max int) ([]Record, uint64, error) {
 }
 
 // cloneRecord copies a record that is only valid during a FlowIter callback.
-func cloneRecord(r *Record) Record {
+func cloneRecord(r *classify.Flow) classify.Flow {
 	c := *r
-	c.Flags = slices.Clone(r.Flags)
 	c.Veeam = slices.Clone(r.Veeam)
 	c.ICMPErrors = slices.Clone(r.ICMPErrors)
 	return c

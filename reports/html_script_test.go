@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portclass/portclass/classify"
 	"golang.org/x/net/html"
 )
 
@@ -189,7 +190,7 @@ func TestHTMLScript(t *testing.T) {
 	for i := range s.Flows {
 		r := &s.Flows[i]
 		bytesDesc = append(bytesDesc, itoa(r.Bytes()))
-		servers = append(servers, strings.ToLower(r.Server))
+		servers = append(servers, strings.ToLower(endpoint(r.Proto, r.Server)))
 	}
 	slices.SortStableFunc(bytesDesc, func(a, b string) int { return len(b)*100 - len(a)*100 + strings.Compare(b, a) })
 	slices.Sort(servers)
@@ -222,11 +223,11 @@ func TestHTMLScript(t *testing.T) {
 	}
 	for i := range s.Flows {
 		r := &s.Flows[i]
-		if slices.Contains(r.Flags, "unexplained-ephemeral") {
-			unexplained = append(unexplained, r.Server)
+		if r.Flags.Has(classify.FlagUnexplained) {
+			unexplained = append(unexplained, endpoint(r.Proto, r.Server))
 		}
 		if failedAttempt(r) {
-			failed = append(failed, r.State)
+			failed = append(failed, r.State.String())
 		}
 	}
 	slices.Sort(unexplained)

@@ -2,9 +2,11 @@ package reports
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/portclass/portclass/classify"
 	"golang.org/x/net/html"
 )
 
@@ -101,13 +103,13 @@ func TestHTMLStreamedFlows(t *testing.T) {
 	want := encodeHTML(t, HTML{MaxFlows: 4}, fixtureSummary(0))
 	s := fixtureSummary(0)
 	recs := s.Flows
-	s.SetFlowIter(func(yield func(*Record) error) error {
+	s.SetFlowIter(func(yield func(*classify.Flow) error) error {
 		for i := range recs {
 			r := recs[i] // a copy that is overwritten: records must not be kept by pointer
 			if err := yield(&r); err != nil {
 				return err
 			}
-			r.Client = "overwritten"
+			r.Client = netip.AddrPort{}
 		}
 		return nil
 	})
@@ -128,7 +130,7 @@ func fuzzSeeds(f *testing.F) {
 	agg := NewAggregator(Options{Top: 1})
 	recs := fixtureRecords()
 	for _, i := range []int{0, 5, 6, 9} {
-		agg.Add(recs[i])
+		agg.Add(&recs[i])
 	}
 	agg.AddInput(fixtureInputs()[1])
 	agg.SetHosts(fixtureHosts()[:1])

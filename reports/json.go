@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/portclass/portclass/classify"
 )
 
 // JSON writes the whole summary as indented JSON, one flow record per line inside
@@ -42,14 +44,14 @@ func (JSON) Encode(w io.Writer, s *Summary) error {
 	_, _ = bw.WriteString(",\n  \"flows\": [")
 	rec := make([]byte, 0, 1024)
 	n := 0
-	err := s.EachFlow(func(r *Record) error {
+	err := s.EachFlow(func(r *classify.Flow) error {
 		rec = rec[:0]
 		if n > 0 {
 			rec = append(rec, ',')
 		}
 		n++
 		rec = append(rec, "\n    "...)
-		rec = r.AppendJSON(rec, false)
+		rec = appendRecord(rec, r, false)
 		_, err := bw.Write(rec)
 		return err
 	})

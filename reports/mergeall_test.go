@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 )
 
 // TestMergeAll: splitting records, inputs and hosts into k parts, aggregating each and
@@ -18,7 +19,7 @@ func TestMergeAll(t *testing.T) {
 			t.Run(fmt.Sprintf("parts%d/top%d", k, top), func(t *testing.T) {
 				recs, inputs, hosts := randomSet(uint64(k), 400)
 				rng := rand.New(rand.NewPCG(uint64(k), 9))
-				parts := make([][]Record, k)
+				parts := make([][]classify.Flow, k)
 				for _, r := range recs {
 					i := rng.IntN(k)
 					parts[i] = append(parts[i], r)

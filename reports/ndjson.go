@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/portclass/portclass/classify"
 )
 
 // NDJSON writes the summary's flow records only, one JSON object per line, each with
@@ -20,9 +22,9 @@ func (NDJSON) Encode(w io.Writer, s *Summary) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 1024)
 	n := 0
-	err := s.EachFlow(func(r *Record) error {
+	err := s.EachFlow(func(r *classify.Flow) error {
 		n++
-		buf = r.AppendJSON(buf[:0], true)
+		buf = appendRecord(buf[:0], r, true)
 		buf = append(buf, '\n')
 		_, err := bw.Write(buf)
 		return err

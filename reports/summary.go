@@ -1,20 +1,18 @@
 package reports
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
 )
 
 // Generator is the summary's "generator" value.
@@ -34,9 +32,9 @@ var ErrSchemaVersion = errors.New("unsupported schema_version")
 // or to Flows. No slice is nil in a Summary made by this package, so empty lists encode
 // as [].
 //
-// New sections are new fields with omitempty. Flows must stay the last field: the JSON
-// encoder writes the other fields with encoding/json and appends the flows with the
-// record appender.
+// New sections are new fields with omitempty. The JSON encoder writes the other fields
+// with encoding/json and then the flows, as "flows", with the record appender; the
+// loader reads them back with the record decoder.
 type Summary struct {
 	SchemaVersion int             `json:"schema_version"`
 	Generator     string          `json:"generator"`
@@ -55,32 +53,32 @@ type Summary struct {
 	// Attempts is the refused, unanswered and ICMP-blocked attempts per server address
 	// and port, most failed flows first; Sweeps the clients that failed on at least
 	// many distinct servers or ports (Options.SweepHosts). Both are cut to Top.
-	Attempts         []Attempt `json:"attempts,omitempty"`
-	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
-	Sweeps           []Sweep   `json:"sweeps,omitempty"`
-	Flows            []Record  `json:"flows,omitempty"`
+	Attempts         []Attempt       `json:"attempts,omitempty"`
+	AttemptsOverflow uint64          `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
+	Sweeps           []Sweep         `json:"sweeps,omitempty"`
+	Flows            []classify.Flow `json:"-"` // every flow record (see SetFlowIter), in the order of capture.CompareFlows
 
 	flowIter FlowIter // when set, the encoders take the records from it instead of Flows
 }
 
 // FlowIter calls yield for every flow record of a summary, in the order of
 // capture.CompareFlows, and returns the first error yield or the iteration itself
-// returns. The *Record is valid only during the call to yield. A FlowIter may be
+// returns. The *classify.Flow is valid only during the call to yield. A FlowIter may be
 // called more than once and yields the same records each time.
-type FlowIter func(yield func(*Record) error) error
+type FlowIter func(yield func(*classify.Flow) error) error
 
 // SetFlowIter makes it the source of the summary's flow records for the encoders,
 // instead of Flows (which it empties), for summaries whose records do not fit in
 // memory. It does not change Totals.Flows, which must already count the records.
 func (s *Summary) SetFlowIter(it FlowIter) {
-	s.Flows = []Record{}
+	s.Flows = []classify.Flow{}
 	s.flowIter = it
 }
 
 // EachFlow calls fn for every flow record of the summary in order (from the iterator
 // set with SetFlowIter, else from Flows) and returns the first error. The *Record is
 // valid only during the call.
-func (s *Summary) EachFlow(fn func(*Record) error) error {
+func (s *Summary) EachFlow(fn func(*classify.Flow) error) error {
 	if s.flowIter != nil {
 		return s.flowIter(fn)
 	}
@@ -141,10 +139,10 @@ type Counts struct {
 	Bytes   uint64 `json:"bytes"`   // both directions
 }
 
-func (c *Counts) add(r *Record) {
+func (c *Counts) add(f *classify.Flow) {
 	c.Flows++
-	c.Packets += r.Packets()
-	c.Bytes += r.Bytes()
+	c.Packets += f.Packets()
+	c.Bytes += f.Bytes()
 }
 
 // ProtoCount is the traffic of one protocol.
@@ -185,6 +183,8 @@ type Talker struct {
 	BytesSent     uint64 `json:"bytes_sent"`
 	BytesReceived uint64 `json:"bytes_received"`
 	Counts
+
+	addr netip.Addr // Addr as a value, while the Aggregator sums
 }
 
 // EphemeralPort is the traffic to one server port of flows that classify flagged as
@@ -280,33 +280,45 @@ type Options struct {
 // Aggregator folds flow records and input statistics into a Summary. The zero value is
 // not usable; call NewAggregator. It is not safe for concurrent use: give each worker
 // its own Aggregator and Merge their summaries, or serialise the calls.
+//
+// Its maps are keyed by values (protocol numbers, ports, addresses, rules), never by
+// strings made from them: the breakdowns' strings are made once per entry, by Summary.
 type Aggregator struct {
 	opts    Options
 	inputs  []Input
 	evicted uint64
 	hosts   []Host
-	flows   []Record
+	flows   []classify.Flow
 	nflows  uint64 // records added, kept or not
 
 	first, last time.Time // of the flows
 
-	protos   map[string]*Counts
-	classes  map[string]*Counts
+	protos   map[uint8]*Counts
+	classes  map[ports.Class]*Counts
 	services map[string]*Counts
 	ports    map[portKey]*PortCount
-	talkers  map[string]*Talker
-	ephem    map[portKey]*EphemeralPort
+	talkers  map[netip.Addr]*Talker
+	ephem    map[portKey]*ephemAcc
 	states   map[stateKey]*Counts
-	rules    map[string]*RuleCount
+	rules    map[veeam.Match]*Counts
 	att      attempts
 }
 
 type portKey struct {
-	proto string
+	proto uint8
 	port  uint16
 }
 
-type stateKey struct{ proto, state string }
+type stateKey struct {
+	proto uint8
+	state capture.State
+}
+
+// ephemAcc is an EphemeralPort being summed, with its flags as a set.
+type ephemAcc struct {
+	EphemeralPort
+	flags classify.Flags
+}
 
 // NewAggregator returns an empty Aggregator.
 func NewAggregator(o Options) *Aggregator {
@@ -314,15 +326,15 @@ func NewAggregator(o Options) *Aggregator {
 		opts:     o,
 		inputs:   []Input{},
 		hosts:    []Host{},
-		flows:    []Record{},
-		protos:   map[string]*Counts{},
-		classes:  map[string]*Counts{},
+		flows:    []classify.Flow{},
+		protos:   map[uint8]*Counts{},
+		classes:  map[ports.Class]*Counts{},
 		services: map[string]*Counts{},
 		ports:    map[portKey]*PortCount{},
-		talkers:  map[string]*Talker{},
-		ephem:    map[portKey]*EphemeralPort{},
+		talkers:  map[netip.Addr]*Talker{},
+		ephem:    map[portKey]*ephemAcc{},
 		states:   map[stateKey]*Counts{},
-		rules:    map[string]*RuleCount{},
+		rules:    map[veeam.Match]*Counts{},
 		att:      newAttempts(),
 	}
 }
@@ -374,109 +386,91 @@ func (a *Aggregator) AddEvicted(n uint64) { a.evicted += n }
 // combined as Merge combines them. The slice is copied, the strings are shared.
 func (a *Aggregator) SetHosts(h []Host) { a.hosts = normaliseHosts(h) }
 
-// Add folds one flow record into the aggregates and keeps it for Summary.Flows (unless
-// Options.DiscardFlows). It is O(1) amortised and allocates only when it meets a new
-// breakdown key or the record slice grows; map keys share the record's strings.
-func (a *Aggregator) Add(rec Record) {
+// Add folds one classified flow into the aggregates and keeps a copy for
+// Summary.Flows (unless Options.DiscardFlows). It is O(1) amortised and allocates only
+// when it meets a new breakdown key or the record slice grows.
+func (a *Aggregator) Add(f *classify.Flow) {
 	a.nflows++
-	r := &rec
 	if !a.opts.DiscardFlows {
-		a.flows = append(a.flows, rec)
-		r = &a.flows[len(a.flows)-1]
+		a.flows = append(a.flows, *f)
+		f = &a.flows[len(a.flows)-1]
 	}
 
-	if a.first.IsZero() || r.First.Before(a.first) {
-		a.first = r.First
+	if a.first.IsZero() || f.First.Before(a.first) {
+		a.first = f.First
 	}
-	if r.Last.After(a.last) {
-		a.last = r.Last
+	if f.Last.After(a.last) {
+		a.last = f.Last
 	}
-	getOrNew(a.protos, r.Proto).add(r)
-	getOrNew(a.classes, r.PortClass).add(r)
-	if r.Service != "" {
-		getOrNew(a.services, r.Service).add(r)
+	getOrNew(a.protos, f.Proto).add(f)
+	getOrNew(a.classes, f.PortClass).add(f)
+	if f.Service != "" {
+		getOrNew(a.services, f.Service).add(f)
 	}
-	getOrNew(a.states, stateKey{r.Proto, r.State}).add(r)
+	getOrNew(a.states, stateKey{f.Proto, f.State}).add(f)
 
-	port, hasPort := PortOf(r.Proto, r.Server)
+	hasPort := capture.HasPorts(f.Proto)
+	port := f.Server.Port()
 	if hasPort {
-		pc := getOrNew(a.ports, portKey{r.Proto, port})
-		pc.Proto, pc.Port = r.Proto, port
-		pc.add(r)
-		pc.PortClass = r.PortClass
-		pc.Service = minService(pc.Service, r.Service)
+		pc := getOrNew(a.ports, portKey{f.Proto, port})
+		pc.Port = port
+		pc.add(f)
+		pc.PortClass = f.PortClass.String()
+		pc.Service = minService(pc.Service, f.Service)
+	} else {
+		port = 0
 	}
 
-	client, server := HostOf(r.Proto, r.Client), HostOf(r.Proto, r.Server)
-	tc := getOrNew(a.talkers, client)
-	tc.Addr = client
-	tc.add(r)
+	client, server := f.Client.Addr(), f.Server.Addr()
+	tc := a.talker(client)
+	tc.add(f)
 	tc.AsClient++
-	tc.BytesSent += r.BytesToServer
-	tc.BytesReceived += r.BytesToClient
+	tc.BytesSent += f.Flow.Bytes[capture.ToServer]
+	tc.BytesReceived += f.Flow.Bytes[capture.ToClient]
 	ts := tc
 	if server != client {
-		ts = getOrNew(a.talkers, server)
-		ts.Addr = server
-		ts.add(r)
+		ts = a.talker(server)
+		ts.add(f)
 	}
 	ts.AsServer++
-	ts.BytesSent += r.BytesToClient
-	ts.BytesReceived += r.BytesToServer
-	a.att.add(r, client, server, port)
+	ts.BytesSent += f.Flow.Bytes[capture.ToClient]
+	ts.BytesReceived += f.Flow.Bytes[capture.ToServer]
+	a.att.add(f, port)
 
-	var ephemeral, unexplained, veeam bool
-	for _, f := range r.Flags {
-		switch {
-		case f == classify.FlagUnexplained:
-			unexplained, ephemeral = true, true
-		case f == classify.FlagVeeam:
-			veeam = true
-		case isEphemeralFlag(f):
-			ephemeral = true
-		}
-	}
-	if ephemeral {
-		e := getOrNew(a.ephem, portKey{r.Proto, port})
-		e.Proto, e.Port = r.Proto, port
-		e.add(r)
-		e.PortClass = r.PortClass
-		e.Service = minService(e.Service, r.Service)
-		if unexplained {
+	if f.Flags.Ephemeral() {
+		e := getOrNew(a.ephem, portKey{f.Proto, port})
+		e.Port = port
+		e.add(f)
+		e.PortClass = f.PortClass.String()
+		e.Service = minService(e.Service, f.Service)
+		if f.Flags.Has(classify.FlagUnexplained) {
 			e.Unexplained++
 		}
-		if veeam {
+		if f.Flags.Has(classify.FlagVeeam) {
 			e.Veeam++
 		}
-		if e.First.IsZero() || r.First.Before(e.First.Time) {
-			e.First.Time = r.First
+		if e.First.IsZero() || f.First.Before(e.First.Time) {
+			e.First.Time = f.First
 		}
-		if r.Last.After(e.Last.Time) {
-			e.Last.Time = r.Last
+		if f.Last.After(e.Last.Time) {
+			e.Last.Time = f.Last
 		}
-		for _, f := range r.Flags {
-			if isEphemeralFlag(f) && !slices.Contains(e.Flags, f) {
-				e.Flags = append(e.Flags, f)
-			}
-		}
+		e.flags = e.flags.Union(f.Flags.EphemeralOnly())
 	}
 
-	for i := range r.Veeam {
-		m := &r.Veeam[i]
-		rc := a.rules[m.Rule]
-		if rc == nil {
-			rc = &RuleCount{Rule: m.Rule, Service: m.Service, From: m.From, To: m.To}
-			a.rules[m.Rule] = rc
-		}
-		rc.add(r)
+	for _, m := range f.Veeam {
+		getOrNew(a.rules, m).add(f)
 	}
 }
 
-// isEphemeralFlag reports whether flag is one of the flags that put a flow in the
-// ephemeral section.
-func isEphemeralFlag(f string) bool {
-	return f == classify.FlagDynamicServer || f == classify.FlagBothEphemeral ||
-		f == classify.FlagUnexplained || strings.HasPrefix(f, classify.FlagServerEphemeral+":")
+// talker returns the entry of addr, made on first use.
+func (a *Aggregator) talker(addr netip.Addr) *Talker {
+	t := a.talkers[addr]
+	if t == nil {
+		t = &Talker{addr: addr}
+		a.talkers[addr] = t
+	}
+	return t
 }
 
 // minService keeps the smallest non-empty name, so the result does not depend on the
@@ -542,30 +536,43 @@ func (a *Aggregator) Summary() *Summary {
 	}
 
 	top := a.opts.Top
-	s.Protocols = breakdown(a.protos, func(k string, c *Counts) ProtoCount { return ProtoCount{k, *c} },
+	s.Protocols = breakdown(a.protos, func(k uint8, c *Counts) ProtoCount { return ProtoCount{capture.ProtoName(k), *c} },
 		func(x, y ProtoCount) int { return cmp.Compare(x.Proto, y.Proto) }, 0)
-	s.PortClasses = breakdown(a.classes, func(k string, c *Counts) ClassCount { return ClassCount{k, *c} },
+	s.PortClasses = breakdown(a.classes, func(k ports.Class, c *Counts) ClassCount { return ClassCount{k.String(), *c} },
 		func(x, y ClassCount) int { return cmp.Compare(x.PortClass, y.PortClass) }, 0)
 	s.Services = breakdown(a.services, func(k string, c *Counts) ServiceCount { return ServiceCount{k, *c} },
 		func(x, y ServiceCount) int { return cmp.Compare(x.Service, y.Service) }, top)
-	s.ServerPorts = breakdown(a.ports, func(_ portKey, p *PortCount) PortCount { return *p },
-		comparePortCounts, top)
-	s.Talkers = breakdown(a.talkers, func(_ string, t *Talker) Talker { return *t },
-		func(x, y Talker) int { return compareAddrs(x.Addr, y.Addr) }, top)
-	s.Ephemeral = breakdown(a.ephem, func(_ portKey, e *EphemeralPort) EphemeralPort {
-		c := *e
-		c.Flags = slices.Sorted(slices.Values(e.Flags))
+	s.ServerPorts = breakdown(a.ports, func(k portKey, p *PortCount) PortCount {
+		c := *p
+		c.Proto = capture.ProtoName(k.proto)
+		return c
+	}, comparePortCounts, top)
+	// Talkers are ordered by their addresses as values (as compareAddrs orders their
+	// strings); only the entries kept get their strings.
+	s.Talkers = breakdown(a.talkers, func(_ netip.Addr, t *Talker) Talker { return *t },
+		func(x, y Talker) int { return x.addr.Compare(y.addr) }, top)
+	for i := range s.Talkers {
+		t := &s.Talkers[i]
+		t.Addr, t.addr = t.addr.String(), netip.Addr{} // a summary holds only what it encodes
+	}
+	s.Ephemeral = breakdown(a.ephem, func(k portKey, e *ephemAcc) EphemeralPort {
+		c := e.EphemeralPort
+		c.Proto = capture.ProtoName(k.proto)
+		c.Flags = e.flags.Names()
 		nonNil(&c.Flags)
 		return c
 	}, func(x, y EphemeralPort) int {
 		return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))
 	}, top)
-	s.States = breakdown(a.states, func(k stateKey, c *Counts) StateCount { return StateCount{k.proto, k.state, *c} },
-		func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
+	s.States = breakdown(a.states, func(k stateKey, c *Counts) StateCount {
+		return StateCount{capture.ProtoName(k.proto), k.state.String(), *c}
+	}, func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
 	s.Attempts, s.Sweeps = a.att.summary(top, cmp.Or(a.opts.SweepHosts, DefaultSweepHosts), cmp.Or(a.opts.SweepPorts, DefaultSweepPorts))
 	s.AttemptsOverflow = a.att.overflow
-	s.VeeamRules = breakdown(a.rules, func(_ string, r *RuleCount) RuleCount { return *r },
-		func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
+	s.VeeamRules = breakdown(a.rules, func(m veeam.Match, c *Counts) RuleCount {
+		r := m.Rule()
+		return RuleCount{Rule: r.ID, Service: r.Service, From: r.From, To: r.To, Counts: *c}
+	}, func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
 	return s
 }
 
@@ -623,69 +630,22 @@ func comparePortCounts(x, y PortCount) int {
 // sortRecords puts records in the order of capture.CompareFlows (first packet time,
 // protocol number, client and server as addresses, ...), the order in which analyze
 // writes the flows of a spooled run, so that a summary lists its flows the same way
-// whether they were kept in memory, spooled to disk or merged from saved reports.
-// Strings that do not parse (a hand-edited report) sort as zero values and then as
-// strings, so the order stays total and deterministic.
-func sortRecords(rs []Record) {
-	if len(rs) < 2 {
+// whether they were kept in memory, spooled to disk or merged from saved reports. The
+// sort is stable: records equal in every field CompareFlows reads keep their order.
+func sortRecords(fs []classify.Flow) {
+	if len(fs) < 2 {
 		return
 	}
-	keys := make([]capture.Flow, len(rs))
-	idx := make([]int32, len(rs))
-	for i := range rs {
-		keys[i] = recordKey(&rs[i])
+	idx := make([]int32, len(fs))
+	for i := range fs {
 		idx[i] = int32(i)
 	}
-	slices.SortStableFunc(idx, func(x, y int32) int {
-		return cmp.Or(capture.CompareFlows(&keys[x], &keys[y]), compareRecordStrings(&rs[x], &rs[y]))
-	})
-	sorted := make([]Record, len(rs))
+	slices.SortStableFunc(idx, func(x, y int32) int { return capture.CompareFlows(&fs[x].Flow, &fs[y].Flow) })
+	sorted := make([]classify.Flow, len(fs))
 	for i, j := range idx {
-		sorted[i] = rs[j]
+		sorted[i] = fs[j]
 	}
-	copy(rs, sorted)
-}
-
-// recordKey is the part of a capture.Flow that CompareFlows looks at, parsed back from r.
-func recordKey(r *Record) capture.Flow {
-	f := capture.Flow{
-		VLAN:    r.VLAN,
-		First:   r.First,
-		Last:    r.Last,
-		Input:   r.Input,
-		State:   capture.ParseState(r.State),
-		End:     capture.ParseEndReason(r.End),
-		Packets: [2]uint64{r.PacketsToServer, r.PacketsToClient},
-		Bytes:   [2]uint64{r.BytesToServer, r.BytesToClient},
-	}
-	f.Proto, _ = capture.ParseProtoName(r.Proto)
-	f.Client = parseEndpoint(r.Client)
-	f.Server = parseEndpoint(r.Server)
-	return f
-}
-
-// parseEndpoint is the inverse of endpoint: "addr:port", "[addr]:port" or a bare
-// address (port 0); the zero AddrPort for anything else.
-func parseEndpoint(s string) netip.AddrPort {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a, 0)
-	}
-	return netip.AddrPort{}
-}
-
-// compareRecordStrings breaks ties between records whose parsed keys are equal but
-// whose strings differ (only possible for strings that do not parse).
-func compareRecordStrings(x, y *Record) int {
-	return cmp.Or(
-		cmp.Compare(x.Proto, y.Proto),
-		cmp.Compare(x.Client, y.Client),
-		cmp.Compare(x.Server, y.Server),
-		cmp.Compare(x.State, y.State),
-		cmp.Compare(x.End, y.End),
-	)
+	copy(fs, sorted)
 }
 
 func compareInputs(x, y Input) int {
@@ -802,61 +762,18 @@ func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
 	}
 	o.DiscardFlows = false
 	agg := NewAggregator(o)
-	agg.flows = make([]Record, 0, n)
+	agg.flows = make([]classify.Flow, 0, n)
 	var hosts []Host
 	for _, s := range ss {
 		agg.inputs = append(agg.inputs, s.Inputs...)
 		agg.evicted += s.Totals.EvictedFlows
 		for i := range s.Flows {
-			agg.Add(s.Flows[i])
+			agg.Add(&s.Flows[i])
 		}
 		hosts = append(hosts, s.Hosts...)
 	}
 	agg.hosts = normaliseHosts(hosts)
 	return agg.Summary(), nil
-}
-
-// LoadSummary reads a summary written by the JSON encoder. It rejects input that is not
-// a portclass summary or has a schema_version other than SchemaVersion (ErrSchemaVersion),
-// and reports where decoding failed by byte offset.
-func LoadSummary(r io.Reader) (*Summary, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read summary: %w", err)
-	}
-	var probe struct {
-		SchemaVersion *int   `json:"schema_version"`
-		Generator     string `json:"generator"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("read summary: %w", jsonWhere(err))
-	}
-	switch {
-	case probe.SchemaVersion == nil:
-		return nil, errors.New("read summary: not a portclass summary: no schema_version field")
-	case *probe.SchemaVersion != SchemaVersion:
-		return nil, fmt.Errorf("read summary: %w %d (this portclass reads %d)", ErrSchemaVersion, *probe.SchemaVersion, SchemaVersion)
-	}
-	s := new(Summary)
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(s); err != nil {
-		return nil, fmt.Errorf("read summary: %w", jsonWhere(err))
-	}
-	s.normalise()
-	return s, nil
-}
-
-// jsonWhere adds the byte offset to encoding/json errors that know it.
-func jsonWhere(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("at offset %d: %w", syn.Offset, err)
-	case errors.As(err, &typ):
-		return fmt.Errorf("at offset %d, field %s: %w", typ.Offset, typ.Field, err)
-	}
-	return err
 }
 
 // normalise replaces the nil slices and maps a decoded summary may have by empty ones
@@ -893,13 +810,6 @@ func (s *Summary) normalise() {
 		for j := range s.Hosts[i].Roles {
 			nonNil(&s.Hosts[i].Roles[j].Evidence)
 		}
-	}
-	for i := range s.Flows {
-		r := &s.Flows[i]
-		r.First, r.Last = r.First.UTC(), r.Last.UTC() // a hand-edited file may use offsets
-		nonNil(&r.Flags)
-		nonNil(&r.Veeam)
-		nonNil(&r.ICMPErrors)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +85,7 @@ func TestAggregatorCounts(t *testing.T) {
 		!reflect.DeepEqual(rpc.Flags, []string{"dynamic-server-port", "server-ephemeral:windows"}) {
 		t.Errorf("ephemeral %+v", s.Ephemeral)
 	}
-	if len(s.VeeamRules) != 4 || s.VeeamRules[0].Rule != veeamDataMover.Rule {
+	if len(s.VeeamRules) != 4 || s.VeeamRules[0].Rule != veeamDataMover.ID() {
 		t.Errorf("veeam rules %+v", s.VeeamRules)
 	}
 	// Flows are sorted by first time whatever the order they were added in.
@@ -99,8 +98,9 @@ func TestAggregatorCounts(t *testing.T) {
 
 func TestAggregatorSelfFlowAndNoInputs(t *testing.T) {
 	agg := NewAggregator(Options{})
-	agg.Add(Record{Proto: "tcp", Client: "192.0.2.1:40000", Server: "192.0.2.1:22", First: at(10), Last: at(20),
+	f := rec(rawRecord{Proto: "tcp", Client: "192.0.2.1:40000", Server: "192.0.2.1:22", First: at(10), Last: at(20),
 		PacketsToServer: 2, PacketsToClient: 3, BytesToServer: 100, BytesToClient: 300, Flags: []string{}})
+	agg.Add(&f)
 	s := agg.Summary()
 	if len(s.Talkers) != 1 {
 		t.Fatalf("talkers %+v", s.Talkers)
@@ -121,14 +121,14 @@ func TestAggregatorSelfFlowAndNoInputs(t *testing.T) {
 func TestAggregatorAddAllocations(t *testing.T) {
 	agg := NewAggregator(Options{})
 	recs := fixtureRecords()
-	for _, r := range recs {
-		agg.Add(r)
+	for i := range recs {
+		agg.Add(&recs[i])
 	}
 	// Every key exists now: adding more records only grows the record slice, which
 	// amortises to less than one allocation per record.
 	i := 0
 	allocs := testing.AllocsPerRun(2000, func() {
-		agg.Add(recs[i%len(recs)])
+		agg.Add(&recs[i%len(recs)])
 		i++
 	})
 	if allocs >= 1 {
@@ -137,22 +137,29 @@ func TestAggregatorAddAllocations(t *testing.T) {
 }
 
 // randomSet builds n records and some inputs and hosts with a fixed seed.
-func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
+func randomSet(seed uint64, n int) ([]classify.Flow, []capture.InputStats, []Host) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	hosts := []string{"192.0.2.10", "192.0.2.21", "192.0.2.22", "192.0.2.30", "198.51.100.7", "203.0.113.80", "2001:db8::10", "2001:db8::20"}
 	protos := []uint8{capture.ProtoTCP, capture.ProtoTCP, capture.ProtoUDP, capture.ProtoICMP, capture.ProtoSCTP, 47}
 	portList := []uint16{22, 53, 443, 445, 2500, 3300, 6160, 6162, 9392, 49700, 51515, 60000}
 	services := map[uint16]string{22: "ssh", 53: "domain", 443: "https", 445: "microsoft-ds"}
-	flagSets := [][]string{{}, {classify.FlagVeeam}, {classify.FlagDynamicServer, classify.FlagServerEphemeral + ":windows", classify.FlagUnexplained},
-		{classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer, classify.FlagServerEphemeral + ":linux"}}
+	flagSets := []classify.Flags{flags(), flags(classify.FlagVeeam), flags(classify.FlagDynamicServer, classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained),
+		flags(classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer, classify.ServerEphemeralPrefix+"linux")}
 	states := []capture.State{capture.S0, capture.SF, capture.REJ, capture.RSTO, capture.OTH}
-	var recs []Record
+	var recs []classify.Flow
 	for i := 0; i < n; i++ {
 		p := protos[rng.IntN(len(protos))]
 		c, s := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
 		ca, sa := netip.MustParseAddr(c), netip.MustParseAddr(s)
 		port := portList[rng.IntN(len(portList))]
-		f := capture.Flow{Proto: p, Client: netip.AddrPortFrom(ca, uint16(40000+rng.IntN(20000))),
+		if !capture.HasPorts(p) {
+			port = 0
+		}
+		cport := uint16(40000 + rng.IntN(20000))
+		if !capture.HasPorts(p) {
+			cport = 0
+		}
+		f := capture.Flow{Proto: p, Client: netip.AddrPortFrom(ca, cport),
 			Server: netip.AddrPortFrom(sa, port), VLAN: uint16(rng.IntN(2) * 10), State: states[rng.IntN(len(states))],
 			Direction: capture.Direction(rng.IntN(7)), First: at(rng.IntN(100000)), Packets: [2]uint64{uint64(rng.IntN(50)), uint64(rng.IntN(50))},
 			Bytes: [2]uint64{uint64(rng.IntN(1 << 20)), uint64(rng.IntN(1 << 20))}, Input: fmt.Sprintf("in-%d.pcap", rng.IntN(4)),
@@ -165,10 +172,11 @@ func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
 		if capture.HasPorts(p) {
 			v.PortClass = ports.ClassOf(port)
 		}
-		if slices.Contains(v.Flags, classify.FlagVeeam) || rng.IntN(4) == 0 {
+		if v.Flags.Has(classify.FlagVeeam) || rng.IntN(4) == 0 {
 			v.Veeam = []veeam.Match{[]veeam.Match{veeamInstaller, veeamDataMover, veeamRPC, veeamData}[rng.IntN(4)]}
 		}
-		recs = append(recs, NewRecord(&f, &v))
+		v.Outcome = capture.OutcomeOf(&f)
+		recs = append(recs, classify.Flow{Flow: f, Verdict: v})
 	}
 	var inputs []capture.InputStats
 	for i := 0; i < 4; i++ {
@@ -184,13 +192,13 @@ func randomSet(seed uint64, n int) ([]Record, []capture.InputStats, []Host) {
 	return recs, inputs, hs
 }
 
-func aggregate(top int, recs []Record, inputs []capture.InputStats, hosts []Host, evicted uint64) *Summary {
+func aggregate(top int, recs []classify.Flow, inputs []capture.InputStats, hosts []Host, evicted uint64) *Summary {
 	agg := NewAggregator(Options{Top: top})
 	for _, in := range inputs {
 		agg.AddInput(in)
 	}
-	for _, r := range recs {
-		agg.Add(r)
+	for i := range recs {
+		agg.Add(&recs[i])
 	}
 	agg.SetHosts(hosts)
 	agg.AddEvicted(evicted)
@@ -206,7 +214,7 @@ func TestMergeProperty(t *testing.T) {
 			t.Run(fmt.Sprintf("top%d/seed%d", top, seed), func(t *testing.T) {
 				recs, inputs, hosts := randomSet(seed, 500)
 				rng := rand.New(rand.NewPCG(seed, 2))
-				var ra, rb []Record
+				var ra, rb []classify.Flow
 				for _, r := range recs {
 					if rng.IntN(3) == 0 {
 						ra = append(ra, r)

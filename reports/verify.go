@@ -230,8 +230,8 @@ func termTexts(ts []policy.Term) []string {
 
 func evidenceOf(e *policy.Evidence) VerifyEvidence {
 	ve := VerifyEvidence{
-		Flows: e.Flows, OK: e.Outcomes[classify.OutcomeOK], Unanswered: e.Outcomes[classify.OutcomeUnanswered],
-		Refused: e.Outcomes[classify.OutcomeRefused], ICMP: e.Outcomes[classify.OutcomeICMP],
+		Flows: e.Flows, OK: e.Outcomes[policy.OutcomeOK], Unanswered: e.Outcomes[policy.OutcomeUnanswered],
+		Refused: e.Outcomes[policy.OutcomeRefused], ICMP: e.Outcomes[policy.OutcomeICMP],
 		Packets: e.Packets, Bytes: e.Bytes, First: Time{e.First.UTC()}, Last: Time{e.Last.UTC()},
 		States: []StateFlows{}, ICMPErrors: []VerifyICMP{}, Clients: addrStrings(e.Clients),
 		Servers: addrStrings(e.Servers), MorePeers: e.MorePeers,
@@ -283,28 +283,28 @@ func trafficGroup(g *policy.TrafficGroup, service func(uint8, uint16) string) Tr
 	case policy.TrafficUndocumented:
 		tg.Finding = true
 	case policy.TrafficForbidden:
-		tg.Finding = g.Outcome() == classify.OutcomeOK
+		tg.Finding = g.Outcome() == policy.OutcomeOK
 	}
 	tg.Summary = evidenceSummary(g.Proto, g.Outcome(), &tg.VerifyEvidence, false, false)
 	return tg
 }
 
 // evidenceSummary says in one line why a verdict is what it is.
-func evidenceSummary(proto uint8, o classify.Outcome, e *VerifyEvidence, clients, servers bool) string {
+func evidenceSummary(proto uint8, o policy.Outcome, e *VerifyEvidence, clients, servers bool) string {
 	var parts []string
 	attempt := "attempt"
 	if proto == capture.ProtoTCP {
 		attempt = "SYN"
 	}
 	switch o {
-	case classify.OutcomeNotTested:
+	case policy.OutcomeNotTested:
 		return "no attempt in the capture"
-	case classify.OutcomeOK:
+	case policy.OutcomeOK:
 		parts = append(parts, plural(e.OK, "flow")+" established")
 		if failed := e.Flows - e.OK; failed > 0 {
 			parts = append(parts, plural(failed, "flow")+" failed")
 		}
-	case classify.OutcomeICMP:
+	case policy.OutcomeICMP:
 		for _, ie := range e.ICMPErrors {
 			kind := "ICMP"
 			if ie.V6 {
@@ -312,9 +312,9 @@ func evidenceSummary(proto uint8, o classify.Outcome, e *VerifyEvidence, clients
 			}
 			parts = append(parts, fmt.Sprintf("%s %d/%d %s from %s (%d)", kind, ie.Type, ie.Code, ie.Meaning, ie.From, ie.Count))
 		}
-	case classify.OutcomeRefused:
+	case policy.OutcomeRefused:
 		parts = append(parts, "RST answered the SYN ("+plural(e.Refused, "flow")+")")
-	case classify.OutcomeUnanswered:
+	case policy.OutcomeUnanswered:
 		parts = append(parts, plural(e.Packets, attempt)+", no answer")
 	}
 	if clients && len(e.Clients) > 0 {

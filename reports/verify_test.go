@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/policy"
 )
 
@@ -47,7 +48,7 @@ func verifyFixture(t *testing.T, bad string) *VerifyReport {
 		fl("192.0.2.100:50003", "192.0.2.99:8080", capture.SF, 40, 40),
 		fl("192.0.2.100:50004", "192.0.2.98:8080", capture.S0, 3, 0),
 	} {
-		v.Add(f)
+		v.Add(&classify.Flow{Flow: *f, Verdict: classify.Verdict{Outcome: capture.OutcomeOf(f)}})
 	}
 	agg := NewAggregator(Options{})
 	agg.AddInput(capture.InputStats{Path: bad, Format: "pcap", Packets: 77, Truncated: true, TruncatedAt: 1234})

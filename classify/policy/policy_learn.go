@@ -38,7 +38,7 @@ type LearnOptions struct {
 // inferred) as the inventory with the Veeam rules derived between them, and one
 // required rule per group of established flows the Veeam rules do not cover: flows to
 // the same server port grouped by their set of servers and clients, then rules with the
-// same hosts merged across ports. Only flows that show an open port (FlowOutcome ok)
+// same hosts merged across ports. Only flows that show an open port (an answered outcome)
 // are learned; attempts are not. The result is meant for review, not for blind use:
 // what was seen working is written as required.
 //
@@ -122,9 +122,10 @@ func NewLearner(m *veeam.Matrix, hosts []veeam.HostRoles, o LearnOptions) (*Lear
 	return l, nil
 }
 
-// Add learns from one flow.
-func (l *Learner) Add(f *capture.Flow) {
-	if classify.FlowOutcome(f) != classify.OutcomeOK || classify.IsICMPError(f) {
+// Add learns from one classified flow.
+func (l *Learner) Add(cf *classify.Flow) {
+	f := &cf.Flow
+	if FlowOutcome(cf.Outcome) != OutcomeOK || classify.IsICMPError(f) {
 		l.skipped++
 		return
 	}

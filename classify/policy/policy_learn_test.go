@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/portclass/portclass/capture"
-	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/veeam"
 )
 
@@ -48,7 +47,7 @@ func TestLearner(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range flows {
-		l.Add(f)
+		l.Add(classified(f))
 	}
 	var b bytes.Buffer
 	if err := l.Write(&b); err != nil {
@@ -61,8 +60,8 @@ func TestLearner(t *testing.T) {
 	}
 	for _, f := range flows {
 		r := p.Match(f)
-		switch classify.FlowOutcome(f) {
-		case classify.OutcomeOK:
+		switch FlowOutcome(capture.OutcomeOf(f)) {
+		case OutcomeOK:
 			if r == nil || r.Expect != ExpectRequired {
 				t.Errorf("established %v -> %v: rule %v\n%s", f.Client, f.Server, r, text)
 			}
@@ -96,8 +95,8 @@ func TestLearner(t *testing.T) {
 	}
 	// Without roles there is no inventory and no veeam section.
 	l, _ = NewLearner(veeam.DefaultMatrix(), nil, LearnOptions{MaxClients: 1})
-	l.Add(flow(6, "192.0.2.100:1", "192.0.2.5:443", capture.SF))
-	l.Add(flow(6, "192.0.2.101:1", "192.0.2.5:443", capture.SF))
+	l.Add(classified(flow(6, "192.0.2.100:1", "192.0.2.5:443", capture.SF)))
+	l.Add(classified(flow(6, "192.0.2.101:1", "192.0.2.5:443", capture.SF)))
 	b.Reset()
 	if err := l.Write(&b); err != nil {
 		t.Fatal(err)

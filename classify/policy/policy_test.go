@@ -344,37 +344,37 @@ func TestFlowOutcome(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		f    *capture.Flow
-		want classify.Outcome
+		want Outcome
 	}{
-		{"SF", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), classify.OutcomeOK},
-		{"S1", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S1), classify.OutcomeOK},
-		{"RSTR without SYN-ACK", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR), classify.OutcomeRefused},
-		{"RSTR after SYN-ACK", synack(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR)), classify.OutcomeOK},
-		{"RSTO", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTO), classify.OutcomeOK},
-		{"S2", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S2), classify.OutcomeOK},
-		{"S3", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S3), classify.OutcomeOK},
-		{"SHR", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SHR, 0, 2), classify.OutcomeOK},
-		{"OTH both ways", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 3), classify.OutcomeOK},
-		{"OTH one way", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 0), classify.OutcomeUnknown},
-		{"S0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 3, 0), classify.OutcomeUnanswered},
-		{"SH", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SH, 2, 0), classify.OutcomeUnanswered},
-		{"RSTOS0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTOS0, 2, 0), classify.OutcomeUnanswered},
-		{"REJ", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), classify.OutcomeRefused},
-		{"S0 admin-prohibited", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 13), classify.OutcomeICMP},
-		{"REJ and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), false, 3, 10), classify.OutcomeRefused},
-		{"S0 frag needed", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 4), classify.OutcomeICMP},
-		{"SF and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), false, 3, 13), classify.OutcomeOK},
-		{"UDP SF", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SF), classify.OutcomeOK},
-		{"UDP SHR", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SHR, 0, 2), classify.OutcomeUnknown},
-		{"UDP S0", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.S0, 4, 0), classify.OutcomeUnanswered},
-		{"UDP port unreachable", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 3, 3), classify.OutcomeICMP},
-		{"UDP v6 admin-prohibited", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 1, 1), classify.OutcomeICMP},
-		{"UDP v6 too big", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 2, 0), classify.OutcomeUnanswered},
-		{"UDP time exceeded", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 11, 0), classify.OutcomeUnanswered},
-		{"ping answered", flow(1, "192.0.2.1", "192.0.2.2", capture.SF), classify.OutcomeOK},
-		{"ping unanswered", flow(1, "192.0.2.1", "192.0.2.2", capture.S0, 4, 0), classify.OutcomeUnanswered},
+		{"SF", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), OutcomeOK},
+		{"S1", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S1), OutcomeOK},
+		{"RSTR without SYN-ACK", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR), OutcomeRefused},
+		{"RSTR after SYN-ACK", synack(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTR)), OutcomeOK},
+		{"RSTO", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTO), OutcomeOK},
+		{"S2", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S2), OutcomeOK},
+		{"S3", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S3), OutcomeOK},
+		{"SHR", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SHR, 0, 2), OutcomeOK},
+		{"OTH both ways", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 3), OutcomeOK},
+		{"OTH one way", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.OTH, 3, 0), OutcomeUnknown},
+		{"S0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 3, 0), OutcomeUnanswered},
+		{"SH", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SH, 2, 0), OutcomeUnanswered},
+		{"RSTOS0", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.RSTOS0, 2, 0), OutcomeUnanswered},
+		{"REJ", flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), OutcomeRefused},
+		{"S0 admin-prohibited", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 13), OutcomeICMP},
+		{"REJ and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.REJ), false, 3, 10), OutcomeRefused},
+		{"S0 frag needed", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.S0, 2, 0), false, 3, 4), OutcomeICMP},
+		{"SF and ICMP", unreach(flow(6, "192.0.2.1:1", "192.0.2.2:22", capture.SF), false, 3, 13), OutcomeOK},
+		{"UDP SF", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SF), OutcomeOK},
+		{"UDP SHR", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.SHR, 0, 2), OutcomeUnknown},
+		{"UDP S0", flow(17, "192.0.2.1:1", "192.0.2.2:53", capture.S0, 4, 0), OutcomeUnanswered},
+		{"UDP port unreachable", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 3, 3), OutcomeICMP},
+		{"UDP v6 admin-prohibited", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 1, 1), OutcomeICMP},
+		{"UDP v6 too big", unreach(flow(17, "[2001:db8::1]:1", "[2001:db8::2]:161", capture.S0, 3, 0), true, 2, 0), OutcomeUnanswered},
+		{"UDP time exceeded", unreach(flow(17, "192.0.2.1:1", "192.0.2.2:161", capture.S0, 3, 0), false, 11, 0), OutcomeUnanswered},
+		{"ping answered", flow(1, "192.0.2.1", "192.0.2.2", capture.SF), OutcomeOK},
+		{"ping unanswered", flow(1, "192.0.2.1", "192.0.2.2", capture.S0, 4, 0), OutcomeUnanswered},
 	} {
-		if got := classify.FlowOutcome(tt.f); got != tt.want {
+		if got := FlowOutcome(capture.OutcomeOf(tt.f)); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}
@@ -416,7 +416,7 @@ func TestVerifier(t *testing.T) {
 		flow(6, "192.0.2.77:40000", "192.0.2.10:445", capture.S0, 3, 0),     // undocumented attempt
 		flow(6, "192.0.2.77:40001", "192.0.2.10:445", capture.SF),           // same group
 	} {
-		v.Add(f)
+		v.Add(classified(f))
 	}
 	res := v.Result()
 	type check struct{ rule, from, to, port, verdict string }
@@ -439,7 +439,7 @@ func TestVerifier(t *testing.T) {
 		t.Errorf("required checks\n got %v\nwant %v", got, want)
 	}
 	ok := res.Required[0]
-	if ok.Flows != 2 || ok.Outcomes[classify.OutcomeOK] != 1 || ok.Outcomes[classify.OutcomeRefused] != 1 || ok.Packets != 20 ||
+	if ok.Flows != 2 || ok.Outcomes[OutcomeOK] != 1 || ok.Outcomes[OutcomeRefused] != 1 || ok.Packets != 20 ||
 		len(ok.States) != 2 || ok.States[0].Flows != 1 {
 		t.Errorf("ok evidence %+v", ok.Evidence)
 	}
@@ -449,7 +449,7 @@ func TestVerifier(t *testing.T) {
 	classes := map[TrafficClass]int{}
 	for _, g := range res.Traffic {
 		classes[g.Class]++
-		if g.Class == TrafficUndocumented && g.Port == 445 && (g.Flows != 2 || g.Outcome() != classify.OutcomeOK) {
+		if g.Class == TrafficUndocumented && g.Port == 445 && (g.Flows != 2 || g.Outcome() != OutcomeOK) {
 			t.Errorf("undocumented 445 group %+v", g)
 		}
 	}
@@ -497,12 +497,12 @@ func TestEvidenceCaps(t *testing.T) {
 	for i := range 100 {
 		f := flow(17, netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 1000).String(), "192.0.2.200:53", capture.S0, 1, 0)
 		f.ICMPErrors = []capture.ICMPError{{Type: 3, Code: uint8(i % 16), From: netip.MustParseAddr("192.0.2.1"), Count: 1}}
-		e.add(f, classify.FlowOutcome(f))
+		e.add(f, FlowOutcome(capture.OutcomeOf(f)))
 	}
 	if len(e.Clients) != EvidenceMaxPeers || !e.MorePeers || len(e.Servers) != 1 || len(e.ICMPErrors) != EvidenceMaxICMP {
 		t.Errorf("clients %d (more %v), servers %d, icmp %d", len(e.Clients), e.MorePeers, len(e.Servers), len(e.ICMPErrors))
 	}
-	if e.Flows != 100 || e.Outcome() != classify.OutcomeICMP {
+	if e.Flows != 100 || e.Outcome() != OutcomeICMP {
 		t.Errorf("flows %d outcome %s", e.Flows, e.Outcome())
 	}
 	if !slices.IsSortedFunc(e.Clients, netip.Addr.Compare) {
@@ -546,7 +546,7 @@ func FuzzLoadPolicy(f *testing.F) {
 			}
 		}
 		v := p.NewVerifier()
-		v.Add(flow(6, "192.0.2.1:1", "192.0.2.10:22", capture.SF))
+		v.Add(classified(flow(6, "192.0.2.1:1", "192.0.2.10:22", capture.SF)))
 		_ = v.Result()
 	})
 }
@@ -577,11 +577,16 @@ veeam: true
 	for b.Loop() {
 		v := p.NewVerifier()
 		for _, f := range flows {
-			v.Add(f)
+			v.Add(classified(f))
 		}
 		_ = v.Result()
 		n += len(flows)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "flows/s")
 	b.ReportMetric(float64(len(p.Rules)), "rules")
+}
+
+// classified is f with the part of its verdict the verifier and learner read.
+func classified(f *capture.Flow) *classify.Flow {
+	return &classify.Flow{Flow: *f, Verdict: classify.Verdict{Outcome: capture.OutcomeOf(f)}}
 }

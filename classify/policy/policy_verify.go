@@ -17,14 +17,14 @@ import (
 // fields); the zero value is empty.
 type Evidence struct {
 	Flows          uint64
-	Outcomes       [classify.OutcomeNotTested]uint64 // flows per outcome, indexed by Outcome (OK .. ICMP)
-	Packets, Bytes uint64                            // both directions
-	First, Last    time.Time                         // zero without flows
-	States         []StateCount                      // most flows first, then by name
-	ICMPErrors     []capture.ICMPError               // merged by (v6, type, code, from); at most EvidenceMaxICMP
-	Clients        []netip.Addr                      // distinct clients, sorted; at most EvidenceMaxPeers
-	Servers        []netip.Addr                      // distinct servers, sorted; at most EvidenceMaxPeers
-	MorePeers      bool                              // some client or server was left out of the lists
+	Outcomes       [OutcomeNotTested]uint64 // flows per outcome, indexed by Outcome (OK .. ICMP)
+	Packets, Bytes uint64                   // both directions
+	First, Last    time.Time                // zero without flows
+	States         []StateCount             // most flows first, then by name
+	ICMPErrors     []capture.ICMPError      // merged by (v6, type, code, from); at most EvidenceMaxICMP
+	Clients        []netip.Addr             // distinct clients, sorted; at most EvidenceMaxPeers
+	Servers        []netip.Addr             // distinct servers, sorted; at most EvidenceMaxPeers
+	MorePeers      bool                     // some client or server was left out of the lists
 }
 
 // StateCount is the number of flows in one connection state.
@@ -39,9 +39,9 @@ const (
 	EvidenceMaxPeers = 8
 )
 
-func (e *Evidence) add(f *capture.Flow, o classify.Outcome) {
+func (e *Evidence) add(f *capture.Flow, o Outcome) {
 	e.Flows++
-	if o > classify.OutcomeUnknown && o < classify.OutcomeNotTested {
+	if o > OutcomeUnknown && o < OutcomeNotTested {
 		e.Outcomes[o]++
 	}
 	e.Packets += f.Packets[0] + f.Packets[1]
@@ -99,13 +99,13 @@ func (e *Evidence) sortLists() {
 // even if some attempts failed), else blocked-icmp, blocked-refused, blocked-unanswered
 // in that order (the most explicit evidence first), else not-tested (no flow, or only
 // flows whose outcome is unknown).
-func (e *Evidence) Outcome() classify.Outcome {
-	for _, o := range []classify.Outcome{classify.OutcomeOK, classify.OutcomeICMP, classify.OutcomeRefused, classify.OutcomeUnanswered} {
+func (e *Evidence) Outcome() Outcome {
+	for _, o := range []Outcome{OutcomeOK, OutcomeICMP, OutcomeRefused, OutcomeUnanswered} {
 		if e.Outcomes[o] > 0 {
 			return o
 		}
 	}
-	return classify.OutcomeNotTested
+	return OutcomeNotTested
 }
 
 // RequiredCheck is the verdict of one required (from, to, protocol, port): the flows
@@ -115,7 +115,7 @@ type RequiredCheck struct {
 	From, To Unit
 	Proto    uint8
 	Ports    ports.Span // the port checked; a whole range when none of its ports was tried
-	Verdict  classify.Outcome
+	Verdict  Outcome
 	Evidence
 }
 
@@ -202,10 +202,10 @@ func checkSpans(r *Rule) []ports.Span {
 // which never crosses a network.
 func selfPair(u, v Unit) bool { return u.Host() && v.Host() && u.Prefix == v.Prefix }
 
-// Add checks one flow.
-func (v *Verifier) Add(f *capture.Flow) {
+// Add checks one classified flow.
+func (v *Verifier) Add(cf *classify.Flow) {
 	v.flows++
-	o := classify.FlowOutcome(f)
+	f, o := &cf.Flow, FlowOutcome(cf.Outcome)
 	var first *Rule
 	for _, r := range v.p.Rules {
 		if !r.Matches(f) {
@@ -242,7 +242,7 @@ func (v *Verifier) Add(f *capture.Flow) {
 	g.add(f, o)
 }
 
-func (v *Verifier) addRequired(r *Rule, f *capture.Flow, o classify.Outcome) {
+func (v *Verifier) addRequired(r *Rule, f *capture.Flow, o Outcome) {
 	client, server, port := f.Client.Addr(), f.Server.Addr(), f.Server.Port()
 	si := slices.IndexFunc(checkSpans(r), func(s ports.Span) bool { return s.Contains(port) })
 	if si < 0 {
@@ -290,7 +290,7 @@ func (v *Verifier) Result() *Verification {
 				}
 				for si, span := range checkSpans(r) {
 					add := func(k reqKey, span ports.Span) {
-						c := RequiredCheck{Rule: r, From: fu, To: tu, Proto: r.Proto, Ports: span, Verdict: classify.OutcomeNotTested}
+						c := RequiredCheck{Rule: r, From: fu, To: tu, Proto: r.Proto, Ports: span, Verdict: OutcomeNotTested}
 						if seen := v.required[k]; seen != nil {
 							c = *seen
 							c.Verdict = c.Outcome()
@@ -402,7 +402,7 @@ func (v *Verification) Findings() Findings {
 	var f Findings
 	for _, c := range v.Required {
 		switch {
-		case c.Verdict == classify.OutcomeOK:
+		case c.Verdict == OutcomeOK:
 			f.OK++
 		case c.Verdict.Blocked():
 			f.Blocked++
@@ -413,7 +413,7 @@ func (v *Verification) Findings() Findings {
 	for _, g := range v.Traffic {
 		switch g.Class {
 		case TrafficForbidden:
-			if g.Outcome() == classify.OutcomeOK {
+			if g.Outcome() == OutcomeOK {
 				f.Forbidden++
 			} else {
 				f.Attempts++

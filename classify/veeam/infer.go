@@ -378,7 +378,7 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 		// The common case: matches is Explain's, the same rules in the same order.
 		same := true
 		for i, r := range shared {
-			if matches[i].Rule != r.ID {
+			if matches[i] != r.match {
 				same = false
 				break
 			}
@@ -389,7 +389,7 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 	}
 	n := 0
 	for _, r := range shared {
-		if veeamHasRule(matches, r.ID) {
+		if slices.Contains(matches, r.match) {
 			n++
 		}
 	}
@@ -398,20 +398,11 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 	}
 	out := make([]*Rule, 0, n)
 	for _, r := range shared {
-		if veeamHasRule(matches, r.ID) {
+		if slices.Contains(matches, r.match) {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-func veeamHasRule(ms []Match, id string) bool {
-	for _, v := range ms {
-		if v.Rule == id {
-			return true
-		}
-	}
-	return false
 }
 
 func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, rules []*Rule, peer netip.Addr) {

@@ -222,14 +222,14 @@ func TestRefineScenario(t *testing.T) {
 		ms := m.Refine(m.Explain(f), in.RolesOf(f.Client.Addr()), in.RolesOf(f.Server.Addr()))
 		var ids []string
 		for _, v := range ms {
-			ids = append(ids, v.Rule)
+			ids = append(ids, v.ID())
 		}
 		if !slices.Equal(ids, s.rules) {
 			t.Errorf("%s -> %s: rules %v, want %v", s.client, s.server, ids, s.rules)
 		}
 		ids = nil
 		for _, v := range m.ExplainFor(f, in.RolesOf(f.Client.Addr()), in.RolesOf(f.Server.Addr())) {
-			ids = append(ids, v.Rule)
+			ids = append(ids, v.ID())
 		}
 		if !slices.Equal(ids, s.rules) {
 			t.Errorf("%s -> %s: ExplainFor %v, want %v", s.client, s.server, ids, s.rules)
@@ -471,7 +471,7 @@ func TestInferSynthFacts(t *testing.T) {
 	for i, f := range facts {
 		var ids []string
 		for _, v := range all.ExplainFor(flows[i], inAll.RolesOf(f.Client), inAll.RolesOf(f.Server.Addr())) {
-			ids = append(ids, v.Rule)
+			ids = append(ids, v.ID())
 		}
 		if !slices.Equal(ids, f.Rules) {
 			t.Errorf("%v -> %v (%s): rules %v, scenario says %v", f.Client, f.Server, f.Meaning, ids, f.Rules)

@@ -4,15 +4,11 @@ package veeam
 //go:generate go test -run ^TestVeeamGenerated$ . -update
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
-	"math/bits"
 	"slices"
 	"sort"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/ports"
@@ -30,14 +26,6 @@ var veeamCurrentVersions = []string{"12", "13"}
 // veeamDefaultTransmission is the Data Mover transmission-channel range of installs made
 // with v10 or later; Options.DataMoverRange replaces it.
 var veeamDefaultTransmission = ports.Span{Lo: 2500, Hi: 3300}
-
-// Match is one Veeam Backup & Replication rule that explains a flow.
-type Match struct {
-	Rule    string `json:"rule"`    // rule id in the matrix, e.g. "backup-server-to-component-6160"
-	Service string `json:"service"` // e.g. "Veeam Installer Service"
-	From    string `json:"from"`    // role that opens the connection
-	To      string `json:"to"`      // role that accepts it
-}
 
 // Role is one role of the Veeam matrix, such as "backup-server" or "esxi". A rule
 // written for a role applies to the role's descendants (Parents, transitively).
@@ -66,7 +54,8 @@ type Rule struct {
 	AlsoSee     []string     `json:"also_see,omitempty"` // corroborating URLs
 	Caveats     []string     `json:"caveats,omitempty"`  // keys of Matrix.Caveat
 
-	from, to int // indexes of From and To in the matrix's roles
+	from, to int   // indexes of From and To in the matrix's roles
+	match    Match // the rule as a flow's match: its position among the compiled rules by id
 }
 
 // hasProto reports whether r applies to IP protocol proto.
@@ -152,7 +141,7 @@ func PortKeys() []string {
 // Matrix is the Veeam Backup & Replication port matrix: roles with their hierarchy and
 // rules, filtered and adjusted by Options, with an index from (protocol, port) to
 // rules. A Matrix is immutable once built and safe for concurrent use; its zero value is
-// not usable (use DefaultMatrix or LoadMatrix).
+// not usable (use DefaultMatrix and With).
 //
 // A Matrix holds no maps, only slices searched by bisection: so the default matrix is
 // static data the linker lays out (veeam_gen.go) and costs nothing at start-up, where
@@ -185,240 +174,16 @@ type veeamIndex struct {
 }
 
 // DefaultMatrix returns the matrix of veeam.yaml with default Options. It is
-// veeamDefaultMatrix: the matrix LoadMatrix builds from veeam.yaml, compiled into Go by
+// veeamDefaultMatrix: the matrix built from veeam.yaml by the generator, compiled into Go by
 // TestVeeamGenerated (go generate) as static data, so that start-up neither parses YAML
 // (that took 20-25 ms) nor builds the matrix (1-2 ms, mostly page faults on fresh heap).
-// TestVeeamGenerated guarantees that it is deeply equal to LoadMatrix of veeam.yaml.
+// TestVeeamGenerated (loader_test.go: the generator) guarantees that it is what veeam.yaml builds.
 func DefaultMatrix() *Matrix { return &veeamDefaultMatrix }
 
-// veeamFile is the format of veeam.yaml (written by internal/veeamconv).
-type veeamFile struct {
-	Schema  int           `yaml:"schema"`
-	Title   string        `yaml:"title"`
-	Caveats []veeamCaveat `yaml:"caveats"`
-	Roles   []veeamRole   `yaml:"roles"`
-	Rules   []veeamRule   `yaml:"rules"`
-}
-
+// veeamCaveat is one caveat of the matrix: a key rules cite and its text.
 type veeamCaveat struct {
 	Key  string `yaml:"key"`
 	Text string `yaml:"text"`
-}
-
-type veeamRole struct {
-	Name        string   `yaml:"name"`
-	Parents     []string `yaml:"parents"`
-	Description string   `yaml:"description"`
-}
-
-type veeamRule struct {
-	ID          string      `yaml:"id"`
-	From        string      `yaml:"from"`
-	To          string      `yaml:"to"`
-	Protocol    string      `yaml:"protocol"`
-	Ports       []veeamPort `yaml:"ports"`
-	Service     string      `yaml:"service"`
-	Description string      `yaml:"description"`
-	Versions    []string    `yaml:"versions"`
-	Verified    []string    `yaml:"verified"`
-	Source      string      `yaml:"source"`
-	AlsoSee     []string    `yaml:"also_see"`
-	Caveats     []string    `yaml:"caveats"`
-	Notes       string      `yaml:"notes"`
-}
-
-// veeamPort is one entry of a rule's ports as written: a port or "lo-hi" (Scalar), with
-// its line for errors.
-type veeamPort struct {
-	Value  string
-	Line   int
-	Scalar bool
-}
-
-func (p *veeamPort) UnmarshalYAML(n *yaml.Node) error {
-	*p = veeamPort{Value: n.Value, Line: n.Line, Scalar: n.Kind == yaml.ScalarNode}
-	return nil
-}
-
-// LoadMatrix parses a matrix in veeam.yaml's format and validates it: schema 1; role
-// names unique, parents known, no cycles; every rule with a unique id, known from and to
-// roles, protocol tcp, udp or both, at least one port and every port or "lo-hi" range
-// valid, at least one version, known caveat keys and an http(s) source URL. Errors name
-// the rule id (or role) and the field. The result has default Options; see With.
-func LoadMatrix(data []byte) (*Matrix, error) {
-	f, err := parseVeeamFile(data)
-	if err != nil {
-		return nil, err
-	}
-	return buildMatrix(f)
-}
-
-func parseVeeamFile(data []byte) (*veeamFile, error) {
-	var f veeamFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("veeam matrix: %w", err)
-	}
-	return &f, nil
-}
-
-// buildMatrix validates f (see LoadMatrix) and builds its matrix.
-func buildMatrix(f *veeamFile) (*Matrix, error) {
-	if f.Schema != 1 {
-		return nil, fmt.Errorf("veeam matrix: schema %d, want 1", f.Schema)
-	}
-	m := &Matrix{title: f.Title, caveats: slices.Clone(f.Caveats)}
-	roleIdx := make(map[string]int, len(f.Roles))
-	for i, r := range f.Roles {
-		if r.Name == "" {
-			return nil, fmt.Errorf("veeam matrix: role %d: name: empty", i+1)
-		}
-		if _, dup := roleIdx[r.Name]; dup {
-			return nil, fmt.Errorf("veeam matrix: role %s: name: duplicate", r.Name)
-		}
-		roleIdx[r.Name] = len(m.roles)
-		m.roles = append(m.roles, &Role{Name: r.Name, Description: r.Description, Parents: append([]string{}, r.Parents...)})
-	}
-	if len(m.roles) == 0 {
-		return nil, fmt.Errorf("veeam matrix: no roles")
-	}
-	for _, r := range m.roles {
-		for _, p := range r.Parents {
-			if _, ok := roleIdx[p]; !ok {
-				return nil, fmt.Errorf("veeam matrix: role %s: parents: unknown role %q", r.Name, p)
-			}
-		}
-	}
-	m.byName = make([]int, len(m.roles))
-	m.parents = make([][]int, len(m.roles))
-	for i, r := range m.roles {
-		m.byName[i] = i
-		m.parents[i] = make([]int, len(r.Parents))
-		for k, p := range r.Parents {
-			m.parents[i][k] = roleIdx[p]
-		}
-	}
-	slices.SortFunc(m.byName, func(i, j int) int { return strings.Compare(m.roles[i].Name, m.roles[j].Name) })
-	if err := m.buildAncestors(); err != nil {
-		return nil, err
-	}
-	m.anyRole = m.roleIndex("any")
-	versions := make(map[string]bool)
-	seen := make(map[string]bool, len(f.Rules))
-	for i, fr := range f.Rules {
-		if fr.ID == "" {
-			return nil, fmt.Errorf("veeam matrix: rule %d: id: empty", i+1)
-		}
-		if seen[fr.ID] {
-			return nil, fmt.Errorf("veeam matrix: rule %s: id: duplicate", fr.ID)
-		}
-		seen[fr.ID] = true
-		where := "veeam matrix: rule " + fr.ID
-		if _, ok := roleIdx[fr.From]; !ok {
-			return nil, fmt.Errorf("%s: from: unknown role %q", where, fr.From)
-		}
-		if _, ok := roleIdx[fr.To]; !ok {
-			return nil, fmt.Errorf("%s: to: unknown role %q", where, fr.To)
-		}
-		switch fr.Protocol {
-		case "tcp", "udp", "both":
-		default:
-			return nil, fmt.Errorf("%s: protocol: %q is not tcp, udp or both", where, fr.Protocol)
-		}
-		if len(fr.Ports) == 0 {
-			return nil, fmt.Errorf("%s: ports: empty", where)
-		}
-		spans := make([]ports.Span, 0, len(fr.Ports))
-		for _, n := range fr.Ports {
-			if !n.Scalar {
-				return nil, fmt.Errorf("%s: ports: line %d: not a port or range", where, n.Line)
-			}
-			lo, hi, err := ports.ParseRange(n.Value)
-			if err != nil {
-				return nil, fmt.Errorf("%s: ports: line %d: %w", where, n.Line, err)
-			}
-			spans = append(spans, ports.Span{Lo: lo, Hi: hi})
-		}
-		if !strings.HasPrefix(fr.Source, "https://") && !strings.HasPrefix(fr.Source, "http://") {
-			return nil, fmt.Errorf("%s: source: %q is not an http(s) URL", where, fr.Source)
-		}
-		if len(fr.Versions) == 0 {
-			return nil, fmt.Errorf("%s: versions: empty", where)
-		}
-		for _, v := range fr.Versions {
-			if strings.TrimSpace(v) == "" {
-				return nil, fmt.Errorf("%s: versions: empty version", where)
-			}
-			versions[v] = true
-		}
-		for _, c := range fr.Caveats {
-			if !slices.ContainsFunc(m.caveats, func(k veeamCaveat) bool { return k.Key == c }) {
-				return nil, fmt.Errorf("%s: caveats: unknown caveat %q", where, c)
-			}
-		}
-		if strings.TrimSpace(fr.Service) == "" {
-			return nil, fmt.Errorf("%s: service: empty", where)
-		}
-		m.all = append(m.all, &Rule{
-			ID: fr.ID, From: fr.From, To: fr.To, Protocol: fr.Protocol, Ports: spans,
-			Service: fr.Service, Description: fr.Description, Source: fr.Source,
-			Versions: fr.Versions, Notes: fr.Notes, Verified: fr.Verified,
-			AlsoSee: fr.AlsoSee, Caveats: fr.Caveats,
-			from: roleIdx[fr.From], to: roleIdx[fr.To],
-		})
-	}
-	if len(m.all) == 0 {
-		return nil, fmt.Errorf("veeam matrix: no rules")
-	}
-	for v := range versions {
-		m.known = append(m.known, v)
-	}
-	sort.Strings(m.known)
-	return m.With(Options{})
-}
-
-// buildAncestors fills m.anc, rejecting cycles in the role hierarchy.
-func (m *Matrix) buildAncestors() error {
-	n := len(m.roles)
-	words := (n + 63) / 64
-	m.anc = make([][]uint64, n)
-	state := make([]uint8, n) // 0 new, 1 in progress, 2 done
-	var visit func(i int) error
-	visit = func(i int) error {
-		switch state[i] {
-		case 1:
-			return fmt.Errorf("veeam matrix: role %s: parents: cycle", m.roles[i].Name)
-		case 2:
-			return nil
-		}
-		state[i] = 1
-		set := make([]uint64, words)
-		set[i/64] |= 1 << (i % 64)
-		for _, j := range m.parents[i] {
-			if err := visit(j); err != nil {
-				return err
-			}
-			for w := range set {
-				set[w] |= m.anc[j][w]
-			}
-		}
-		m.anc[i] = set
-		state[i] = 2
-		return nil
-	}
-	for i := range m.roles {
-		if err := visit(i); err != nil {
-			return err
-		}
-	}
-	m.ancN = make([]int, n)
-	for i, set := range m.anc {
-		for _, w := range set {
-			m.ancN[i] += bits.OnesCount64(w)
-		}
-	}
-	return nil
 }
 
 // With returns a copy of m adapted to o: the version filter, the Data Mover range and
@@ -602,7 +367,7 @@ func (m *Matrix) buildIndex(proto uint8) veeamIndex {
 		if len(set) > 0 {
 			ms = make([]Match, len(set))
 			for i, r := range set {
-				ms[i] = Match{Rule: r.ID, Service: r.Service, From: r.From, To: r.To}
+				ms[i] = r.match
 			}
 		}
 		ix.starts = append(ix.starts, b)
@@ -708,11 +473,12 @@ func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) 
 		general := veeamGeneralPort(port)
 		out := ms[:0:0]
 		for _, v := range ms {
-			unknownRole := v.To
+			r := v.Rule()
+			unknownRole := r.To
 			if len(clientRoles) == 0 {
-				unknownRole = v.From
+				unknownRole = r.From
 			}
-			r, _ := m.Rule(v.Rule)
+			r, _ = m.Rule(r.ID)
 			if unknownRole == "any" || (!general && r != nil && (r.singlePort(port) || port >= 49152)) {
 				out = append(out, v)
 			}
@@ -881,7 +647,7 @@ func (m *Matrix) Refine(matches []Match, clientRoles, serverRoles []string) []Ma
 	}
 	keep := 0
 	for _, v := range matches {
-		if m.veeamSideOK(v.From, clientRoles) && m.veeamSideOK(v.To, serverRoles) {
+		if r := v.Rule(); m.veeamSideOK(r.From, clientRoles) && m.veeamSideOK(r.To, serverRoles) {
 			keep++
 		}
 	}
@@ -893,7 +659,7 @@ func (m *Matrix) Refine(matches []Match, clientRoles, serverRoles []string) []Ma
 	}
 	out := make([]Match, 0, keep)
 	for _, v := range matches {
-		if m.veeamSideOK(v.From, clientRoles) && m.veeamSideOK(v.To, serverRoles) {
+		if r := v.Rule(); m.veeamSideOK(r.From, clientRoles) && m.veeamSideOK(r.To, serverRoles) {
 			out = append(out, v)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"go/format"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -117,11 +118,7 @@ func renderVeeamGo(m *Matrix) ([]byte, error) {
 				b.WriteString("nil,\n")
 				continue
 			}
-			b.WriteString("{\n")
-			for _, v := range ms {
-				fmt.Fprintf(&b, "{Rule: %q, Service: %q, From: %q, To: %q},\n", v.Rule, v.Service, v.From, v.To)
-			}
-			b.WriteString("},\n")
+			b.WriteString(ints("", len(ms), func(i int) any { return int(ms[i]) }) + ",\n")
 		}
 		b.WriteString("},\n},\n")
 	}
@@ -138,10 +135,19 @@ func renderVeeamGo(m *Matrix) ([]byte, error) {
 	for _, r := range m.all {
 		fmt.Fprintf(&b, "{\nID: %q, From: %q, To: %q, Protocol: %q,\nPorts: %s,\n", r.ID, r.From, r.To, r.Protocol,
 			ints("[]ports.Span", len(r.Ports), func(i int) any { return fmt.Sprintf("{Lo: %d, Hi: %d}", r.Ports[i].Lo, r.Ports[i].Hi) }))
-		fmt.Fprintf(&b, "Service: %q,\nDescription: %q,\nSource: %q,\nVersions: %s, Verified: %s,\nAlsoSee: %s,\nCaveats: %s,\nNotes: %q,\nfrom: %d, to: %d,\n},\n",
-			r.Service, r.Description, r.Source, strs(r.Versions), strs(r.Verified), strs(r.AlsoSee), strs(r.Caveats), r.Notes, r.from, r.to)
+		fmt.Fprintf(&b, "Service: %q,\nDescription: %q,\nSource: %q,\nVersions: %s, Verified: %s,\nAlsoSee: %s,\nCaveats: %s,\nNotes: %q,\nfrom: %d, to: %d, match: %d,\n},\n",
+			r.Service, r.Description, r.Source, strs(r.Versions), strs(r.Verified), strs(r.AlsoSee), strs(r.Caveats), r.Notes, r.from, r.to, r.match)
 	}
-	b.WriteString("}\n\n// veeamDefaultMatrix is LoadMatrix of veeam.yaml: DefaultMatrix.\n")
+	b.WriteString("}\n\n// veeamByID are the rules sorted by id: Match i is veeamByID[i].\n")
+	byID := slices.Clone(m.all)
+	slices.SortFunc(byID, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
+	fmt.Fprintf(&b, "var veeamByID = [...]*Rule%s\n\n", rules(byID))
+	for i, r := range byID {
+		if r.match != Match(i) {
+			return nil, fmt.Errorf("rule %s: match %d, want %d (its place by id)", r.ID, r.match, i)
+		}
+	}
+	b.WriteString("// veeamDefaultMatrix is LoadMatrix of veeam.yaml: DefaultMatrix.\n")
 	fmt.Fprintf(&b, "var veeamDefaultMatrix = Matrix{\ntitle: %q,\ncaveats: []veeamCaveat{\n", m.title)
 	for _, c := range m.caveats {
 		fmt.Fprintf(&b, "{Key: %q, Text: %q},\n", c.Key, c.Text)

@@ -172,6 +172,7 @@ type analysis struct {
 	spool *spool.Spool
 	inf   *veeam.Inferer
 	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
+	cls   *classify.Classifier    // with the inferred roles, once summary ran
 	// parallel is set when the capture ran on more than one worker: the stage
 	// after it then uses two goroutines too (see recordIter).
 	parallel bool
@@ -198,18 +199,27 @@ func (an *analysis) add(f *capture.Flow) {
 	an.inf.AddFlow(f)
 }
 
+// classifier is the classifier of the pipeline with the Veeam rules narrowed to the
+// inferred host roles: call it once every flow was added.
+func (an *analysis) classifier() *classify.Classifier {
+	if an.cls == nil {
+		o := an.p.clsOpts
+		o.Explain = an.inf.Explain // ExplainFor with the inferred roles
+		var err error
+		if an.cls, err = classify.New(o); err != nil {
+			panic(err) // the same options were validated by newPipeline
+		}
+	}
+	return an.cls
+}
+
 // summary classifies every flow with the inferred host roles and aggregates the report.
 // When the flows did not fit in memory, the summary's records are not kept: they are
 // classified again, in order, from the spool while the report is encoded (which costs
 // a second classification but no memory).
 func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	inf := an.inf
-	o := an.p.clsOpts
-	o.Explain = inf.Explain // ExplainFor with the inferred roles
-	cls, err := classify.New(o)
-	if err != nil {
-		panic(err) // the same options were validated by newPipeline
-	}
+	cls := an.classifier()
 	records := recordIter(an.spool.Each, cls, an.parallel)
 	spilled := an.spool.Spilled()
 	// Records are never held: the report's flows are classified again, from the spool,
@@ -222,7 +232,7 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 		agg.AddInput(in)
 	}
 	agg.AddEvicted(res.Evicted)
-	if err := records(func(r *reports.Record) error { agg.Add(*r); return nil }); err != nil {
+	if err := records(func(r *classify.Flow) error { agg.Add(r); return nil }); err != nil {
 		return nil, err
 	}
 	agg.SetHosts(hostsOf(inf.Hosts()))

@@ -46,8 +46,7 @@ func TestAnalyzeAttempts(t *testing.T) {
 	// Every entry is consistent with the flow records it summarises.
 	var failed uint64
 	for _, r := range s.Flows {
-		switch reports.Reachability(&r) {
-		case reports.ReachRefused, reports.ReachUnanswered, reports.ReachICMP:
+		if r.Outcome.Failed() {
 			failed++
 		}
 	}

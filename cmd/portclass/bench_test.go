@@ -143,7 +143,7 @@ func BenchmarkStages(b *testing.B) {
 	}
 	agg := reports.NewAggregator(reports.Options{Top: cfg.Top})
 	for i := range flows {
-		agg.Add(reports.NewRecord(&flows[i], &verdicts[i]))
+		agg.Add(&classify.Flow{Flow: flows[i], Verdict: verdicts[i]})
 	}
 	agg.SetHosts(hostsOf(inf.Hosts()))
 	summary := agg.Summary()
@@ -174,15 +174,10 @@ func BenchmarkStages(b *testing.B) {
 			_ = cls.Classify(&flows[i])
 		}
 	})
-	stage("records", func() {
-		for i := range flows {
-			_ = reports.NewRecord(&flows[i], &verdicts[i])
-		}
-	})
 	stage("aggregate", func() {
 		a := reports.NewAggregator(reports.Options{Top: cfg.Top, DiscardFlows: true})
 		for i := range flows {
-			a.Add(reports.NewRecord(&flows[i], &verdicts[i]))
+			a.Add(&classify.Flow{Flow: flows[i], Verdict: verdicts[i]})
 		}
 		a.SetHosts(hostsOf(inf.Hosts()))
 		_ = a.Summary()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -23,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/internal/livetest"
 	"github.com/portclass/portclass/reports"
 )
@@ -217,11 +219,15 @@ func TestCaptureLive(t *testing.T) {
 	var merged *reports.Summary
 	for _, f := range files {
 		s := loadFile(t, f)
-		seen := map[string]bool{}
+		type flowKey struct {
+			proto          uint8
+			client, server netip.AddrPort
+		}
+		seen := map[flowKey]bool{}
 		for _, r := range s.Flows {
-			k := r.Proto + r.Client + r.Server
+			k := flowKey{r.Proto, r.Client, r.Server}
 			if seen[k] {
-				t.Errorf("%s: two records of flow %s %s → %s", f, r.Proto, r.Client, r.Server)
+				t.Errorf("%s: two records of flow %s %s → %s", f, capture.ProtoName(r.Proto), r.Client, r.Server)
 			}
 			seen[k] = true
 		}
@@ -233,7 +239,7 @@ func TestCaptureLive(t *testing.T) {
 	}
 	var ended, recv uint64
 	for _, r := range merged.Flows {
-		if r.End != "active" {
+		if r.End != capture.EndActive {
 			ended++
 		}
 	}
@@ -297,7 +303,7 @@ func TestCaptureFilterEquivalence(t *testing.T) {
 		for j := range live.Flows {
 			l, f := live.Flows[j], file.Flows[j]
 			if l.Proto != f.Proto || l.Client != f.Client || l.Server != f.Server || l.State != f.State || l.Packets() != f.Packets() || l.Bytes() != f.Bytes() {
-				t.Errorf("filter %q: flow %d: live %s %s→%s %s %d/%d, file %s %s→%s %s %d/%d", e, j, l.Proto, l.Client, l.Server, l.State, l.Packets(), l.Bytes(), f.Proto, f.Client, f.Server, f.State, f.Packets(), f.Bytes())
+				t.Errorf("filter %q: flow %d: live %s %s→%s %s %d/%d, file %s %s→%s %s %d/%d", e, j, capture.ProtoName(l.Proto), l.Client, l.Server, l.State, l.Packets(), l.Bytes(), capture.ProtoName(f.Proto), f.Client, f.Server, f.State, f.Packets(), f.Bytes())
 			}
 		}
 	}

@@ -223,7 +223,7 @@ func TestDiffErrors(t *testing.T) {
 	}{
 		{"no flows", []string{noFlows, v}, noFlows + ": summary written without its flow records (--no-flows)"},
 		{"not a capture", []string{v, notCapture}, "notes.txt: not a pcap or pcapng file"},
-		{"bad json", []string{badJSON, v}, "bad.json: read summary: at offset 33"},
+		{"bad json", []string{badJSON, v}, "bad.json: read summary: at offset 32: invalid character '}'"},
 		{"missing", []string{v, filepath.Join(dir, "nope.pcap")}, "nope.pcap"},
 		{"one side", []string{v}, "accepts 2 arg(s)"},
 		{"stdin twice", []string{"-", "-"}, "both \"-\""},

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -59,8 +60,8 @@ func TestAnalyzeHTML(t *testing.T) {
 	}
 	var unexplained []string
 	for _, f := range s.Flows {
-		if slices.Contains(f.Flags, "unexplained-ephemeral") {
-			unexplained = append(unexplained, f.Client+" "+f.Server)
+		if f.Flags.Has(classify.FlagUnexplained) {
+			unexplained = append(unexplained, f.Client.String()+" "+f.Server.String())
 		}
 	}
 	if len(unexplained) == 0 || len(unexplained) >= 20 {

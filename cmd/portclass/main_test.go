@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -221,7 +222,7 @@ func TestOutputAtomicAndConfig(t *testing.T) {
 	}
 	found := false
 	for _, f := range s.Flows {
-		if strings.HasSuffix(f.Server, ":49667") && f.Service == "my-agent" {
+		if f.Server.Port() == 49667 && f.Service == "my-agent" {
 			found = true
 		}
 	}
@@ -255,8 +256,8 @@ func TestAnalyzeFilter(t *testing.T) {
 		t.Fatalf("filter kept %d flows, filtered %d packets", len(s.Flows), s.Inputs[0].Filtered)
 	}
 	for _, f := range s.Flows {
-		if f.Proto != "udp" || (!strings.HasSuffix(f.Server, ":53") && !strings.HasSuffix(f.Client, ":53")) {
-			t.Errorf("flow %s %s -> %s passed 'udp and port 53'", f.Proto, f.Client, f.Server)
+		if f.Proto != capture.ProtoUDP || (f.Server.Port() != 53 && f.Client.Port() != 53) {
+			t.Errorf("flow %s %s -> %s passed 'udp and port 53'", capture.ProtoName(f.Proto), f.Client, f.Server)
 		}
 	}
 	code, _, errs = runCLI(t, "analyze", "--filter", "tcp port", testdata("sample.pcapng"))

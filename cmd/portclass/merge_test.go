@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -83,7 +85,7 @@ func TestMergeMatchesAnalyze(t *testing.T) {
 	differ := 0
 	for i := range m.Flows {
 		mf, jf := m.Flows[i], joint.Flows[i]
-		mf.Veeam, jf.Veeam, mf.Flags, jf.Flags = nil, nil, nil, nil
+		mf.Veeam, jf.Veeam, mf.Flags, jf.Flags = nil, nil, classify.Flags{}, classify.Flags{}
 		if !reflect.DeepEqual(mf, jf) {
 			t.Fatalf("flow %d differs beyond Veeam rules:\n merged %+v\n joint  %+v", i, m.Flows[i], joint.Flows[i])
 		}
@@ -93,10 +95,10 @@ func TestMergeMatchesAnalyze(t *testing.T) {
 		differ++
 		f := &m.Flows[i]
 		roles := own[f.Input]
-		c, s := reports.HostOf(f.Proto, f.Client), reports.HostOf(f.Proto, f.Server)
+		c, s := f.Client.Addr().String(), f.Server.Addr().String()
 		if roles[c] == jointRoles[c] && roles[s] == jointRoles[s] {
 			t.Errorf("flow %s %s → %s: Veeam rules %v merged, %v joint, although its hosts have the same roles (%q, %q)",
-				f.Proto, f.Client, f.Server, f.Veeam, joint.Flows[i].Veeam, roles[c], roles[s])
+				capture.ProtoName(f.Proto), f.Client, f.Server, f.Veeam, joint.Flows[i].Veeam, roles[c], roles[s])
 		}
 	}
 	t.Logf("%d of %d flows have other Veeam rules in the joint analysis", differ, len(m.Flows))
@@ -143,7 +145,7 @@ func TestMergeErrors(t *testing.T) {
 		want []string
 	}{
 		{"no flows", []string{good, noFlows}, []string{noFlows, "without its flow records (--no-flows)", "rerun analyze without --no-flows"}},
-		{"syntax", []string{good, broken}, []string{broken, "at offset " + strconv.Itoa(strings.Index(brokenJSON, "oops")+1) + ": invalid character 'o'"}},
+		{"syntax", []string{good, broken}, []string{broken, "in totals, the value after offset " + strconv.Itoa(strings.Index(brokenJSON, ": oops")) + ": invalid character 'o'"}},
 		{"type", []string{wrongType}, []string{wrongType, "at offset 48, field totals.flows"}},
 		{"version", []string{v2, good}, []string{v2, "unsupported schema_version 2"}},
 		{"capture", []string{good, testdata("veeam.pcap")}, []string{"veeam.pcap: a capture, not a JSON summary: analyze it first"}},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -114,36 +113,37 @@ func (m *liveMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // observe adds the records and input statistics of one interval's summary.
 func (m *liveMetrics) observe(s *reports.Summary) error {
-	err := s.EachFlow(func(r *reports.Record) error {
-		class := r.PortClass
+	err := s.EachFlow(func(r *classify.Flow) error {
+		proto := capture.ProtoName(r.Proto)
+		class := r.PortClass.String()
 		if class == "" {
 			class = "none"
 		}
-		ended := r.End != capture.EndActive.String()
+		ended := r.End != capture.EndActive
 		pk, by := float64(r.Packets()), float64(r.Bytes())
-		m.packets.WithLabelValues(r.Proto, class).Add(pk)
-		m.bytes.WithLabelValues(r.Proto, class).Add(by)
+		m.packets.WithLabelValues(proto, class).Add(pk)
+		m.bytes.WithLabelValues(proto, class).Add(by)
 		if ended {
-			m.flows.WithLabelValues(r.Proto, class).Inc()
+			m.flows.WithLabelValues(proto, class).Inc()
 		}
-		if slices.Contains(r.Flags, classify.FlagDynamicServer) {
+		if r.Flags.Has(classify.FlagDynamicServer) {
 			port := "other"
-			if p, ok := reports.PortOf(r.Proto, r.Server); ok {
-				port = strconv.Itoa(int(p))
+			if capture.HasPorts(r.Proto) {
+				port = strconv.Itoa(int(r.Server.Port()))
 				if !m.ports[port] && len(m.ports) >= maxPortLabels {
 					port = "other"
 				}
 				m.ports[port] = true
 			}
-			m.dynBytes.WithLabelValues(r.Proto, port).Add(by)
+			m.dynBytes.WithLabelValues(proto, port).Add(by)
 			if ended {
-				m.dynFlows.WithLabelValues(r.Proto, port, strconv.FormatBool(slices.Contains(r.Flags, classify.FlagUnexplained))).Inc()
+				m.dynFlows.WithLabelValues(proto, port, strconv.FormatBool(r.Flags.Has(classify.FlagUnexplained))).Inc()
 			}
 		}
 		for _, v := range r.Veeam {
-			m.veeamBytes.WithLabelValues(v.Rule).Add(by)
+			m.veeamBytes.WithLabelValues(v.ID()).Add(by)
 			if ended {
-				m.veeamFlows.WithLabelValues(v.Rule).Inc()
+				m.veeamFlows.WithLabelValues(v.ID()).Inc()
 			}
 		}
 		return nil

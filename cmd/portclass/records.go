@@ -121,25 +121,23 @@ var errStopped = errors.New("records: stopped")
 // calling goroutine, or read and classified ahead by another when ahead is set.
 func recordIter(each func(func(*capture.Flow) error) error, cls *classify.Classifier, ahead bool) reports.FlowIter {
 	if !ahead {
-		return func(yield func(*reports.Record) error) error {
+		return func(yield func(*classify.Flow) error) error {
 			return each(func(f *capture.Flow) error {
-				v := cls.Classify(f)
-				r := reports.NewRecord(f, &v)
+				r := cls.Flow(f)
 				return yield(&r)
 			})
 		}
 	}
-	return func(yield func(*reports.Record) error) error {
-		full := make(chan []reports.Record, recordBatches)
-		bs := newBatches[reports.Record]()
+	return func(yield func(*classify.Flow) error) error {
+		full := make(chan []classify.Flow, recordBatches)
+		bs := newBatches[classify.Flow]()
 		quit := make(chan struct{})
 		var readErr error // set before full is closed
 		go func() {
 			defer close(full)
 			b := bs.get()
 			readErr = each(func(f *capture.Flow) error {
-				v := cls.Classify(f)
-				b = append(b, reports.NewRecord(f, &v))
+				b = append(b, cls.Flow(f))
 				if len(b) < recordBatch {
 					return nil
 				}

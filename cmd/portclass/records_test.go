@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -53,7 +55,7 @@ func TestRecordIter(t *testing.T) {
 	}
 	collect := func(it reports.FlowIter) []string {
 		var out []string
-		if err := it(func(r *reports.Record) error { out = append(out, string(r.AppendJSON(nil, false))); return nil }); err != nil {
+		if err := it(func(r *classify.Flow) error { out = append(out, fmt.Sprintf("%+v", *r)); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -72,7 +74,7 @@ func TestRecordIter(t *testing.T) {
 	before := runtime.NumGoroutine()
 	stop := errors.New("enough")
 	n := 0
-	err = recordIter(each, p.cls, true)(func(*reports.Record) error {
+	err = recordIter(each, p.cls, true)(func(*classify.Flow) error {
 		if n++; n == 3*recordBatch+5 {
 			return stop
 		}
@@ -100,7 +102,7 @@ func TestRecordIter(t *testing.T) {
 			return err
 		}
 		return nil
-	}, p.cls, true)(func(*reports.Record) error { return nil })
+	}, p.cls, true)(func(*classify.Flow) error { return nil })
 	if !errors.Is(err, broken) {
 		t.Errorf("error %v, want the iteration's %v", err, broken)
 	}

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
 )
@@ -62,9 +64,9 @@ func checkVeeam(t *testing.T, extra []string, versions []string) {
 		proto          string
 		client, server string
 	}
-	flows := map[key][]reports.Record{}
+	flows := map[key][]classify.Flow{}
 	for _, f := range s.Flows {
-		k := key{f.Proto, reports.HostOf(f.Proto, f.Client), f.Server}
+		k := key{capture.ProtoName(f.Proto), f.Client.Addr().String(), f.Server.String()}
 		flows[k] = append(flows[k], f)
 	}
 	for _, fact := range synth.VeeamFacts() {
@@ -77,7 +79,7 @@ func checkVeeam(t *testing.T, extra []string, versions []string) {
 		for _, r := range recs {
 			var got []string
 			for _, m := range r.Veeam {
-				got = append(got, m.Rule)
+				got = append(got, m.ID())
 			}
 			var want []string
 			for _, id := range fact.Rules {
@@ -90,7 +92,7 @@ func checkVeeam(t *testing.T, extra []string, versions []string) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%s (%s -> %s): rules %v, want %v", fact.Meaning, r.Client, r.Server, got, want)
 			}
-			unexplained := slices.Contains(r.Flags, "unexplained-ephemeral")
+			unexplained := r.Flags.Has(classify.FlagUnexplained)
 			if len(want) > 0 && unexplained {
 				t.Errorf("%s: documented Veeam flow flagged unexplained", fact.Meaning)
 			}

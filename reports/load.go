@@ -1,0 +1,352 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/ports"
+	"github.com/portclass/portclass/classify/veeam"
+)
+
+// LoadSummary reads a summary written by the JSON encoder, as a stream: the document is
+// never held whole, and each flow record is decoded and checked on its own (see
+// decodeRecord) into a classified flow. It rejects input that is not a portclass
+// summary or has a schema_version other than SchemaVersion (ErrSchemaVersion), and says
+// where decoding failed: the byte offset, and for a flow record its index and field
+// ("flows[12].client: ...").
+func LoadSummary(r io.Reader) (*Summary, error) {
+	s := new(Summary)
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, fmt.Errorf("read summary: %w", err)
+	}
+	var version *int
+	fields := map[string]any{
+		"generator": &s.Generator, "top": &s.Top, "totals": &s.Totals, "inputs": &s.Inputs,
+		"protocols": &s.Protocols, "port_classes": &s.PortClasses, "services": &s.Services,
+		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
+		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,
+		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps,
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("read summary: %w", fieldWhere(err, "", dec.InputOffset()))
+		}
+		key, _ := tok.(string)
+		start := dec.InputOffset()
+		switch key {
+		case "schema_version":
+			version = new(int)
+			if err := dec.Decode(version); err != nil {
+				return nil, fmt.Errorf("read summary: %w", fieldWhere(err, key, start))
+			}
+			if *version != SchemaVersion {
+				return nil, fmt.Errorf("read summary: %w %d (this portclass reads %d)", ErrSchemaVersion, *version, SchemaVersion)
+			}
+		case "flows":
+			if err := decodeFlows(dec, &s.Flows); err != nil {
+				return nil, fmt.Errorf("read summary: %w", err)
+			}
+		default:
+			target, ok := fields[key]
+			if !ok {
+				target = new(json.RawMessage) // a field of a later version: skipped
+			}
+			if err := dec.Decode(target); err != nil {
+				return nil, fmt.Errorf("read summary: %w", fieldWhere(err, key, start))
+			}
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, fmt.Errorf("read summary: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("read summary: at offset %d: data after the summary", dec.InputOffset())
+	}
+	if version == nil {
+		return nil, errors.New("read summary: not a portclass summary: no schema_version field")
+	}
+	s.SchemaVersion = *version
+	s.normalise()
+	return s, nil
+}
+
+// expectDelim reads the next token and fails unless it is delim.
+func expectDelim(dec *json.Decoder, delim json.Delim) error {
+	off := dec.InputOffset()
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonWhere(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != delim {
+		if delim == '{' && off == 0 {
+			return fmt.Errorf("not a portclass summary: it does not start with a JSON object")
+		}
+		return fmt.Errorf("at offset %d: want %q, found %v", off, string(delim), tok)
+	}
+	return nil
+}
+
+// decodeFlows reads the "flows" array into flows, one checked record at a time.
+func decodeFlows(dec *json.Decoder, flows *[]classify.Flow) error {
+	if err := expectDelim(dec, '['); err != nil {
+		return fmt.Errorf("flows: %w", err)
+	}
+	for i := 0; dec.More(); i++ {
+		off := dec.InputOffset()
+		var raw rawRecord
+		if err := dec.Decode(&raw); err != nil {
+			return fieldWhere(err, fmt.Sprintf("flows[%d]", i), off)
+		}
+		f, err := raw.flow()
+		if err != nil {
+			var re *recordError
+			if errors.As(err, &re) {
+				return fmt.Errorf("flows[%d].%s: %s (the record at offset %d)", i, re.field, re.msg, off)
+			}
+			return fmt.Errorf("flows[%d]: %w", i, err)
+		}
+		*flows = append(*flows, f)
+	}
+	return expectDelim(dec, ']')
+}
+
+// rawRecord is a flow record as JSON has it, before decodeRecord checks it.
+type rawRecord struct {
+	Proto            string      `json:"proto"`
+	Client           string      `json:"client"`
+	Server           string      `json:"server"`
+	VLAN             uint16      `json:"vlan"`
+	Direction        string      `json:"direction"`
+	State            string      `json:"state"`
+	First            time.Time   `json:"first"`
+	Last             time.Time   `json:"last"`
+	PacketsToServer  uint64      `json:"packets_to_server"`
+	PacketsToClient  uint64      `json:"packets_to_client"`
+	BytesToServer    uint64      `json:"bytes_to_server"`
+	BytesToClient    uint64      `json:"bytes_to_client"`
+	TCPFlagsToServer string      `json:"tcp_flags_to_server"`
+	TCPFlagsToClient string      `json:"tcp_flags_to_client"`
+	ICMPType         uint8       `json:"icmp_type"`
+	ICMPCode         uint8       `json:"icmp_code"`
+	PortClass        string      `json:"port_class"`
+	Service          string      `json:"service"`
+	Flags            []string    `json:"flags"`
+	Veeam            []rawMatch  `json:"veeam"`
+	ICMPErrors       []ICMPError `json:"icmp_errors"`
+	Input            string      `json:"input"`
+	End              string      `json:"end"`
+}
+
+// rawMatch is one entry of a record's "veeam" list.
+type rawMatch struct {
+	Rule    string `json:"rule"`
+	Service string `json:"service"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+}
+
+// recordError is an error in one field of a flow record.
+type recordError struct{ field, msg string }
+
+func (e *recordError) Error() string { return e.field + ": " + e.msg }
+
+func fieldError(field, format string, args ...any) error {
+	return &recordError{field, fmt.Sprintf(format, args...)}
+}
+
+// flow checks r and returns the classified flow it records, which the record appender
+// writes back as r was written by portclass. Every field is checked against what
+// portclass writes: names from the vocabularies, addresses with ports exactly for
+// protocols with ports (and without zones), first not after last, TCP flag letters only
+// for TCP, ICMP type and code only for ICMP, the port class of the server port, known
+// flags, Veeam rules of this build's matrix with their own service and roles. Errors
+// name the field.
+func (r *rawRecord) flow() (classify.Flow, error) {
+	var f classify.Flow
+	var ok bool
+	if f.Proto, ok = capture.ParseProtoName(r.Proto); !ok {
+		return f, fieldError("proto", "%q is not tcp, udp, sctp, icmp, icmpv6 or ip-N", r.Proto)
+	}
+	var err error
+	if f.Client, err = parseEndpoint(f.Proto, r.Client); err != nil {
+		return f, fieldError("client", "%v", err)
+	}
+	if f.Server, err = parseEndpoint(f.Proto, r.Server); err != nil {
+		return f, fieldError("server", "%v", err)
+	}
+	f.VLAN = r.VLAN
+	if f.Direction, ok = parseName(r.Direction, capture.Direction.String, 0, 16); !ok {
+		return f, fieldError("direction", "%q is not a direction rule", r.Direction)
+	}
+	if f.State, ok = parseName(r.State, capture.State.String, 0, 32); !ok {
+		return f, fieldError("state", "%q is not a connection state", r.State)
+	}
+	if f.End, ok = parseName(r.End, capture.EndReason.String, 0, 16); !ok {
+		return f, fieldError("end", "%q is not an end reason", r.End)
+	}
+	f.First, f.Last = r.First.UTC(), r.Last.UTC()
+	if f.Last.Before(f.First) {
+		return f, fieldError("last", "%s is before first %s", r.Last.Format(TimeLayout), r.First.Format(TimeLayout))
+	}
+	f.Flow.Packets = [2]uint64{r.PacketsToServer, r.PacketsToClient}
+	f.Flow.Bytes = [2]uint64{r.BytesToServer, r.BytesToClient}
+	for i, s := range [2]string{r.TCPFlagsToServer, r.TCPFlagsToClient} {
+		name := [2]string{"tcp_flags_to_server", "tcp_flags_to_client"}[i]
+		if s != "" && f.Proto != capture.ProtoTCP {
+			return f, fieldError(name, "%q on a %s flow: only TCP flows have TCP flags", s, r.Proto)
+		}
+		if f.TCPFlags[i], err = parseTCPFlags(s); err != nil {
+			return f, fieldError(name, "%v", err)
+		}
+	}
+	if isICMP(f.Proto) {
+		f.ICMPType, f.ICMPCode = r.ICMPType, r.ICMPCode
+	} else if r.ICMPType != 0 || r.ICMPCode != 0 {
+		return f, fieldError("icmp_type", "%d/%d on a %s flow: only ICMP flows have a type and code", r.ICMPType, r.ICMPCode, r.Proto)
+	}
+	if capture.HasPorts(f.Proto) {
+		f.PortClass = ports.ClassOf(f.Server.Port())
+	}
+	if r.PortClass != f.PortClass.String() {
+		return f, fieldError("port_class", "%q, but server port %d is %q", r.PortClass, f.Server.Port(), f.PortClass.String())
+	}
+	f.Service = r.Service
+	if f.Flags, err = classify.ParseFlags(r.Flags...); err != nil {
+		return f, fieldError("flags", "%v", err)
+	}
+	for i, m := range r.Veeam {
+		v, ok := veeam.MatchOf(m.Rule)
+		if !ok {
+			return f, fieldError(fmt.Sprintf("veeam[%d].rule", i), "%q is not a rule of this portclass's Veeam matrix", m.Rule)
+		}
+		if rule := v.Rule(); m.Service != rule.Service || m.From != rule.From || m.To != rule.To {
+			return f, fieldError(fmt.Sprintf("veeam[%d]", i), "rule %s is %q from %s to %s, not %q from %s to %s",
+				m.Rule, rule.Service, rule.From, rule.To, m.Service, m.From, m.To)
+		}
+		f.Veeam = append(f.Veeam, v)
+	}
+	slices.Sort(f.Veeam)
+	for i, e := range r.ICMPErrors {
+		ce := capture.ICMPError{V6: e.V6, Type: e.Type, Code: e.Code, Count: e.Count}
+		if e.From != "" {
+			if ce.From, err = netip.ParseAddr(e.From); err != nil || ce.From.Zone() != "" {
+				return f, fieldError(fmt.Sprintf("icmp_errors[%d].from", i), "%q is not an address", e.From)
+			}
+		}
+		f.ICMPErrors = append(f.ICMPErrors, ce)
+	}
+	f.Input = r.Input
+	f.Outcome = capture.OutcomeOf(&f.Flow)
+	return f, nil
+}
+
+// parseEndpoint is the inverse of endpoint for protocol proto: "addr:port" or
+// "[addr]:port" for protocols with ports, a bare address otherwise; no zones.
+func parseEndpoint(proto uint8, s string) (netip.AddrPort, error) {
+	var ap netip.AddrPort
+	if capture.HasPorts(proto) {
+		var err error
+		if ap, err = netip.ParseAddrPort(s); err != nil {
+			return ap, fmt.Errorf("%q is not an address:port", s)
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return ap, fmt.Errorf("%q is not an address (%s flows have no ports)", s, capture.ProtoName(proto))
+		}
+		ap = netip.AddrPortFrom(a, 0)
+	}
+	if ap.Addr().Zone() != "" {
+		return ap, fmt.Errorf("%q: an address with a zone", s)
+	}
+	return ap, nil
+}
+
+// parseName finds the value of an enum whose String is s, among the first n values.
+func parseName[E ~uint8](s string, name func(E) string, first, n int) (E, bool) {
+	for i := first; i < n; i++ {
+		if name(E(i)) == s {
+			return E(i), true
+		}
+	}
+	return 0, false
+}
+
+// parseTCPFlags reads capture.FlagString letters, in any order, each at most once.
+func parseTCPFlags(s string) (uint8, error) {
+	const letters = "SAFRPUEC"
+	bits := [...]uint8{capture.FlagSYN, capture.FlagACK, capture.FlagFIN, capture.FlagRST, capture.FlagPSH, capture.FlagURG, capture.FlagECE, capture.FlagCWR}
+	var f uint8
+	for i := 0; i < len(s); i++ {
+		k := strings.IndexByte(letters, s[i])
+		if k < 0 || f&bits[k] != 0 {
+			return 0, fmt.Errorf("%q: want TCP flag letters %s, each at most once", s, letters)
+		}
+		f |= bits[k]
+	}
+	return f, nil
+}
+
+// fieldWhere says where decoding the value of key, which starts after offset start,
+// failed: for a value of the wrong type the exact byte offset and the field's path
+// ("totals.flows"); for a syntax error the value's place (json.Decoder's offsets of
+// syntax errors are not offsets in the stream).
+func fieldWhere(err error, key string, start int64) error {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ):
+		field := key
+		if typ.Field != "" {
+			field = strings.TrimPrefix(key+"."+typ.Field, ".")
+		}
+		// The offset is counted from the byte after the key's colon.
+		return fmt.Errorf("at offset %d, field %s: %w", start+1+typ.Offset, field, err)
+	case errors.As(err, &syn):
+		if key == "" {
+			return fmt.Errorf("after offset %d: %w", start, err)
+		}
+		return fmt.Errorf("in %s, the value after offset %d: %w", key, start, err)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return fmt.Errorf("after offset %d: the summary is cut short: %w", start, io.ErrUnexpectedEOF)
+	}
+	if key != "" {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return err
+}
+
+// jsonWhere adds the byte offset to encoding/json errors that know it.
+func jsonWhere(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("at offset %d: %w", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("at offset %d, field %s: %w", typ.Offset, typ.Field, err)
+	}
+	return err
+}
+
+// UnmarshalJSON reads a summary as LoadSummary does, so that encoding/json gives the
+// flow records too (they are not struct-tagged fields: see Summary.Flows).
+func (s *Summary) UnmarshalJSON(b []byte) error {
+	got, err := LoadSummary(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	*s = *got
+	return nil
+}
