@@ -189,9 +189,9 @@ const (
 // Add must not run concurrently with any other method; Hosts and RolesOf may be called
 // from several goroutines at once.
 //
-// Only flows that show a port was open count: TCP flows in states S1, SF, S2, S3, RSTO
-// and RSTR, or OTH with packets both ways; other protocols with packets both ways. Flows
-// without Veeam matches are not recorded. Hosts declared in the inventory are not
+// Only flows that show a port was open count (veeamOpen: the server answered, by
+// capture.OutcomeOf, but for TCP seen from the server's side alone). Flows without
+// Veeam matches are not recorded. Hosts declared in the inventory are not
 // inferred: their declared roles are reported (Declared, confidence 1) and used as the
 // peers' roles of the others.
 //
@@ -321,19 +321,22 @@ func (in *Inferer) Stats() InferStats {
 	return s
 }
 
-// veeamOpen reports whether f shows that its server port was open.
+// veeamOpen reports whether f shows that its server port was open, as evidence for the
+// inference: the server answered (capture.OutcomeOf), with two exceptions on TCP. A
+// flow seen from the server's side only (RSTRH, SHR: a SYN-ACK and nothing of the
+// client) is not evidence: one-sided captures would otherwise give every host they
+// show a role from its ports alone. A reset from the server (RSTR) counts even without
+// a SYN-ACK seen: Zeek gives RSTR to established connections.
 func veeamOpen(f *capture.Flow) bool {
-	both := f.Packets[capture.ToServer] > 0 && f.Packets[capture.ToClient] > 0
 	if f.Proto == capture.ProtoTCP {
 		switch f.State {
-		case capture.S1, capture.SF, capture.S2, capture.S3, capture.RSTO, capture.RSTR:
+		case capture.RSTRH, capture.SHR:
+			return false
+		case capture.RSTR:
 			return true
-		case capture.OTH, capture.StateUnknown:
-			return both
 		}
-		return false
 	}
-	return both
+	return capture.OutcomeOf(f).Answered()
 }
 
 // Add records f as evidence if it shows an open port and has Veeam matches (from
