@@ -354,7 +354,7 @@ func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, er
 		}
 	}
 	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
-		Dur("took", time.Since(start)).Msg("capture read")
+		Str("took", logDur(time.Since(start))).Msg("capture read")
 	return r, nil
 }
 

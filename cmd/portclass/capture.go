@@ -203,7 +203,7 @@ func (a *app) capture(ctx context.Context) error {
 	opts := p.captureOptions(1)
 	opts.Interval = s.interval
 	a.log.Info().Strs("interfaces", names).Int("snaplen", lo.Snaplen).Str("filter", cfg.Filter).
-		Dur("every", cc.Every).Msg("capturing")
+		Str("every", logDur(cc.Every)).Msg("capturing")
 	start := time.Now()
 	runErr := live.Run(runCtx, opts, s.emit)
 	if cause := context.Cause(runCtx); runErr == nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -229,7 +229,7 @@ func (a *app) capture(ctx context.Context) error {
 		ev = a.log.Warn()
 	}
 	ev.Str("why", why).Uint64("packets", w.Packets).Uint64("kernel_received", w.KernelReceived).
-		Uint64("kernel_dropped", w.KernelDropped).Uint64("flows", s.flows).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("capture done")
+		Uint64("kernel_dropped", w.KernelDropped).Uint64("flows", s.flows).Str("took", logDur(time.Since(start))).Msg("capture done")
 	s.report(s.from)
 	return s.wait()
 }

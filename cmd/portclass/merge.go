@@ -93,7 +93,7 @@ func (a *app) merge(paths []string) error {
 		return usageErr(err) // cannot happen: every summary was checked above
 	}
 	a.log.Info().Int("summaries", len(ss)).Int("inputs", m.Totals.Inputs).Uint64("flows", m.Totals.Flows).
-		Dur("took", time.Since(start)).Msg("summaries merged")
+		Str("took", logDur(time.Since(start))).Msg("summaries merged")
 	return a.writeReport(enc, m)
 }
 
