@@ -48,7 +48,7 @@ a capture cut short is reported up to the damage, with a warning.`,
   # one self-contained HTML page (charts, sortable and filterable flow table) to open
   # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
   portclass analyze --html-max-flows 20000 -o report.html captures/`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
 		},

@@ -71,7 +71,7 @@ a diff of half a capture would mislead).`,
   # the Veeam job before and after, only the data mover ports, as CSV for a spreadsheet
   portclass diff --filter 'tcp port 6162 or tcp portrange 2500-3300' -o diff.csv \
       testdata/veeam.pcap testdata/veeam-after.pcap`,
-		Args: cobra.ExactArgs(2),
+		Args: argsOrUsage(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.diff(cmd.Context(), args[0], args[1])
 		},

@@ -47,7 +47,7 @@ standard input.`,
 
   # shards of a batch job, straight from a pipe
   cat shard-017.json | portclass merge - shard-0[0-1]*.json --format md`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.merge(args)
 		},

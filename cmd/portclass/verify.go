@@ -50,7 +50,7 @@ every case, to stdout or atomically to -o FILE.`,
 
   # the JSON report for scripts
   portclass verify --policy policy.yaml --format json capture.pcap | jq '.required[] | select(.verdict != "ok")'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.verify(cmd.Context(), args)
 		},
