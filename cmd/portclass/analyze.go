@@ -432,6 +432,7 @@ func (a *app) progress(inputs []string, o *capture.Options) func() {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
 	)
+	startBar(bar)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
