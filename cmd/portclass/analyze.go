@@ -295,6 +295,9 @@ func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, e
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkOutput(cfg.Output); err != nil {
+		return nil, err
+	}
 	return a.read(ctx, p, inputs)
 }
 

@@ -502,7 +502,7 @@ func (s *session) write(sum *reports.Summary, from time.Time) error {
 		return s.enc.Encode(s.a.stdout, sum)
 	}
 	if err := reports.WriteFile(path, func(w io.Writer) error { return s.enc.Encode(w, sum) }); err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return err // names path
 	}
 	s.a.log.Info().Str("file", path).Uint64("packets", sum.Totals.Packets).Uint64("records", sum.Totals.Flows).Msg("report written")
 	return nil

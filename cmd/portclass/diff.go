@@ -131,6 +131,9 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 			return usageErr(fmt.Errorf("--filter applies to captures, and %s is a JSON summary", arg))
 		}
 	}
+	if err := a.checkOutput(cfg.Output); err != nil {
+		return err
+	}
 	summaries := make([]*reports.Summary, 2)
 	var p *pipeline
 	for i, side := range sides {

@@ -75,6 +75,9 @@ func (a *app) merge(paths []string) error {
 	if i := slices.Index(paths, "-"); i >= 0 && slices.Contains(paths[i+1:], "-") {
 		return usageErr(errors.New(`"-" given twice: standard input holds one summary`))
 	}
+	if err := a.checkOutput(a.cfg.Output); err != nil {
+		return err
+	}
 	ss := make([]*reports.Summary, len(paths))
 	for i, path := range paths {
 		s, err := a.loadSummaryFile(path)

@@ -162,6 +162,9 @@ func (a *app) firewallRules() error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkOutput(cfg.Output); err != nil {
+		return err
+	}
 	// Render into memory first: a bad table or chain name writes nothing.
 	var b strings.Builder
 	if err := pol.WriteFirewall(&b, o); err != nil {

@@ -208,7 +208,7 @@ func (a *app) writeOutput(path string, fn func(io.Writer) error) error {
 		return fn(a.stdout)
 	}
 	if err := reports.WriteFile(path, fn); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err // names path
 	}
 	a.log.Info().Str("file", path).Msg("written")
 	return nil
