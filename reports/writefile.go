@@ -14,33 +14,33 @@ import (
 // the same directory, which is fsynced and renamed over path. On any error, or if fn
 // panics, the temporary file is removed and an existing file at path is left untouched
 // (the panic is not recovered). The new file keeps the permission bits of the file it
-// replaces, or gets 0644.
+// replaces, or gets 0644, and, where the process may give it (root), its owner and group.
 //
-// A symbolic link at path is followed: its target is replaced and the link kept. A path
+// A symbolic link at path is followed, link by link, to the file it names, which is
+// replaced (or created) while the links are kept; a link in a sticky, world-writable
+// directory that neither the process's user nor the directory's owner owns is refused
+// (ErrUnsafeLink), as the kernel's protected_symlinks rule refuses to follow it. A path
 // that exists and is not a regular file (a device such as /dev/stdout, a named pipe) is
 // written in place, since it cannot be renamed over.
 //
 // Errors name path once ("write PATH: ..."), never the temporary file.
 func WriteFile(path string, fn func(io.Writer) error) (err error) {
 	mode := fs.FileMode(0o644)
-	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		target, serr := filepath.EvalSymlinks(path)
-		if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
-			return writeErr(path, "", serr)
-		}
-		if serr == nil {
-			path = target
-		}
+	given := path
+	path, err = resolveLinks(path)
+	if err != nil {
+		return writeErr(given, "", err)
 	}
+	var old fs.FileInfo
 	switch fi, serr := os.Stat(path); {
 	case serr == nil && fi.IsDir():
-		return writeErr(path, "", errors.New("is a directory"))
+		return writeErr(given, "", errors.New("is a directory"))
 	case serr == nil && !fi.Mode().IsRegular():
 		return writeInPlace(path, fn)
 	case serr == nil:
-		mode = fi.Mode().Perm()
+		mode, old = fi.Mode().Perm(), fi
 	case !errors.Is(serr, fs.ErrNotExist):
-		return writeErr(path, "", serr)
+		return writeErr(given, "", serr)
 	}
 
 	dir, base := filepath.Split(path)
@@ -67,6 +67,9 @@ func WriteFile(path string, fn func(io.Writer) error) (err error) {
 	if err := bw.Flush(); err != nil {
 		return writeErr(path, "", err)
 	}
+	if old != nil {
+		keepOwner(f, old) // before Chmod: a change of owner clears the set-id bits
+	}
 	if err := f.Chmod(mode); err != nil {
 		return writeErr(path, "", err)
 	}
@@ -87,6 +90,48 @@ func WriteFile(path string, fn func(io.Writer) error) (err error) {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// ErrUnsafeLink is returned (wrapped) by WriteFile and CheckWritable for a symbolic link
+// they refuse to follow: one in a sticky, world-writable directory owned by another user.
+var ErrUnsafeLink = errors.New("symbolic link not followed")
+
+// maxLinks is the number of symbolic links resolveLinks follows, as Linux's MAXSYMLINKS.
+const maxLinks = 40
+
+// resolveLinks returns the file WriteFile writes for path: path itself, or, when path
+// is a symbolic link, the file it names, following the links of the last component
+// one by one, each checked by followLink. A dangling link gives the file it names, to
+// be created. Links among the directories are left to the kernel, which applies its
+// own rule to them: relative targets are appended to the link's directory as it was
+// given, not cleaned ("a/link/../x" is resolved by the kernel, like the shell does).
+func resolveLinks(path string) (string, error) {
+	for hops := 0; ; hops++ {
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		if hops == maxLinks {
+			return "", fmt.Errorf("more than %d symbolic links", maxLinks)
+		}
+		if err := followLink(path, fi); err != nil {
+			return "", err
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Dir(path) + string(filepath.Separator) + target
+		}
+		path = target
+	}
 }
 
 // anonWriter writes to a temporary file, returning its errors without the file's name
@@ -128,7 +173,11 @@ func writeErr(path, what string, err error) error {
 // at the end. An existing file that is not a regular file (a device, a named pipe) is
 // not probed. The error names path once; a full file system is found only by WriteFile.
 func CheckWritable(path string) error {
-	if fi, err := os.Stat(path); err == nil {
+	target, err := resolveLinks(path)
+	if err != nil {
+		return checkErr(path, "", err)
+	}
+	if fi, err := os.Stat(target); err == nil {
 		switch {
 		case fi.IsDir():
 			return fmt.Errorf("%s: is a directory", path)
@@ -138,28 +187,27 @@ func CheckWritable(path string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return checkErr(path, "", err)
 	}
-	target := path
-	if t, err := filepath.EvalSymlinks(path); err == nil {
-		target = t
-	}
 	dir, base := filepath.Split(target)
-	dir = filepath.Clean(dir)
+	if dir == "" {
+		dir = "."
+	}
+	shown := filepath.Clean(dir) // for messages; the kernel resolves dir itself
 	switch fi, err := os.Stat(dir); {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: directory %s does not exist", path, dir)
+		return fmt.Errorf("%s: directory %s does not exist", path, shown)
 	case err != nil:
-		return checkErr(path, "directory "+dir, err)
+		return checkErr(path, "directory "+shown, err)
 	case !fi.IsDir():
-		return fmt.Errorf("%s: %s is not a directory", path, dir)
+		return fmt.Errorf("%s: %s is not a directory", path, shown)
 	}
 	f, err := os.CreateTemp(dir, "."+base+".probe-*")
 	if err != nil {
-		return checkErr(path, "cannot create a file in "+dir, err)
+		return checkErr(path, "cannot create a file in "+shown, err)
 	}
 	name := f.Name()
 	f.Close()
 	if err := os.Remove(name); err != nil {
-		return checkErr(path, "cannot remove a file from "+dir, err)
+		return checkErr(path, "cannot remove a file from "+shown, err)
 	}
 	return nil
 }
