@@ -33,7 +33,8 @@ server ports, talkers, ephemeral-range traffic, connection states, Veeam hosts a
 every flow record.
 
 The report goes to stdout, or atomically to -o FILE (format from the extension unless
---format is given). The default format is text on a terminal and JSON otherwise.
+--format is given), which may not be one of the inputs and is checked before anything is
+read. The default format is text on a terminal and JSON otherwise.
 An input that is not a capture stops the run with exit code 2 before any report is written;
 a capture cut short is reported up to the damage, with a warning.`,
 		Example: `  # what is in a capture, as text
@@ -295,7 +296,7 @@ func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, e
 	if err != nil {
 		return nil, err
 	}
-	if err := a.checkOutput(cfg.Output); err != nil {
+	if err := a.checkOutput(cfg.Output, append(inputs, cfg.Policy)...); err != nil {
 		return nil, err
 	}
 	return a.read(ctx, p, inputs)

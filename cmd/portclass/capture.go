@@ -165,6 +165,9 @@ func (a *app) capture(ctx context.Context) error {
 	if err := checkPattern(cfg.Output); err != nil {
 		return usageErr(err)
 	}
+	if err := outputNotWrite(cfg.Output, lo.Write, lo.WriteMaxSize > 0); err != nil {
+		return usageErr(err)
+	}
 	var as *runAs
 	if cc.User != "" {
 		if as, err = lookupUser(cc.User); err != nil {

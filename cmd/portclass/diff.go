@@ -131,7 +131,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 			return usageErr(fmt.Errorf("--filter applies to captures, and %s is a JSON summary", arg))
 		}
 	}
-	if err := a.checkOutput(cfg.Output); err != nil {
+	if err := a.checkOutput(cfg.Output, append(append([]string{beforeArg, afterArg}, sides[0].inputs...), sides[1].inputs...)...); err != nil {
 		return err
 	}
 	summaries := make([]*reports.Summary, 2)

@@ -75,7 +75,7 @@ func (a *app) merge(paths []string) error {
 	if i := slices.Index(paths, "-"); i >= 0 && slices.Contains(paths[i+1:], "-") {
 		return usageErr(errors.New(`"-" given twice: standard input holds one summary`))
 	}
-	if err := a.checkOutput(a.cfg.Output); err != nil {
+	if err := a.checkOutput(a.cfg.Output, paths...); err != nil {
 		return err
 	}
 	ss := make([]*reports.Summary, len(paths))

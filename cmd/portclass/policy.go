@@ -162,7 +162,7 @@ func (a *app) firewallRules() error {
 	if err != nil {
 		return err
 	}
-	if err := a.checkOutput(cfg.Output); err != nil {
+	if err := a.checkOutput(cfg.Output, cfg.Policy); err != nil {
 		return err
 	}
 	// Render into memory first: a bad table or chain name writes nothing.
