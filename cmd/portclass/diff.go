@@ -82,6 +82,7 @@ a diff of half a capture would mislead).`,
 	fs.Bool("unchanged", false, "also list the conversations and ports that did not change")
 	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
+	strictFlag(fs)
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory per capture side; beyond that they wait in a temporary file")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	keyFlag(fs, "unchanged", "diff.unchanged")
@@ -223,7 +224,7 @@ func (a *app) diffInput(arg string) (*diffInput, error) {
 		f.Close()
 	}
 	if !isJSON {
-		inputs, err := captureInputs([]string{arg})
+		inputs, _, err := a.captureInputs([]string{arg}, &a.cfg)
 		if err != nil {
 			return nil, err
 		}
