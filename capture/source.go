@@ -32,10 +32,20 @@ type FormatError struct {
 }
 
 func (e *FormatError) Error() string {
-	if errors.Is(e.Err, ErrNotCapture) {
-		return fmt.Sprintf("%s: %v (first bytes 0x%s)", e.Path, e.Err, hex.EncodeToString(e.First))
+	return e.Path + ": " + e.Reason()
+}
+
+// Reason is the error without the path: what is wrong with the input.
+func (e *FormatError) Reason() string {
+	switch {
+	case errors.Is(e.Err, ErrNotCapture) && len(e.First) == 0 && e.Path == "-":
+		return "empty input, " + e.Err.Error()
+	case errors.Is(e.Err, ErrNotCapture) && len(e.First) == 0:
+		return "empty file, " + e.Err.Error()
+	case errors.Is(e.Err, ErrNotCapture):
+		return fmt.Sprintf("%v (first bytes 0x%s)", e.Err, hex.EncodeToString(e.First))
 	}
-	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+	return e.Err.Error()
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }

@@ -35,7 +35,7 @@ func LoadSummary(r io.Reader) (*Summary, error) {
 		"protocols": &s.Protocols, "port_classes": &s.PortClasses, "services": &s.Services,
 		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
 		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,
-		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps,
+		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps, "skipped_files": &s.SkippedFiles,
 	}
 	for dec.More() {
 		tok, err := dec.Token()

@@ -38,6 +38,9 @@ func overview(s *Summary) [][2]string {
 		{"Unsupported packets", strconv.FormatUint(t.Unsupported, 10)},
 		{"Evicted flows", strconv.FormatUint(t.EvictedFlows, 10)},
 	}
+	if n := len(s.SkippedFiles); n > 0 {
+		kv = append(kv, [2]string{"Skipped files", strconv.Itoa(n) + " (not captures; see Inputs)"})
+	}
 	if t.First.IsZero() {
 		return append(kv, [2]string{"Time span", "no packets"})
 	}
@@ -75,6 +78,9 @@ func sections(s *Summary) []section {
 		for _, w := range i.Warnings {
 			in.notes = append(in.notes, i.Path+": "+w)
 		}
+	}
+	for _, f := range s.SkippedFiles {
+		in.notes = append(in.notes, "skipped "+f.Path+": "+f.Reason)
 	}
 	out = append(out, in)
 

@@ -53,10 +53,13 @@ type Summary struct {
 	// Attempts is the refused, unanswered and ICMP-blocked attempts per server address
 	// and port, most failed flows first; Sweeps the clients that failed on at least
 	// many distinct servers or ports (Options.SweepHosts). Both are cut to Top.
-	Attempts         []Attempt       `json:"attempts,omitempty"`
-	AttemptsOverflow uint64          `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
-	Sweeps           []Sweep         `json:"sweeps,omitempty"`
-	Flows            []classify.Flow `json:"-"` // every flow record (see SetFlowIter), in the order of capture.CompareFlows
+	Attempts         []Attempt `json:"attempts,omitempty"`
+	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
+	Sweeps           []Sweep   `json:"sweeps,omitempty"`
+	// SkippedFiles are the files found in directory arguments that were not read
+	// because they are not captures (see SkippedFile).
+	SkippedFiles []SkippedFile   `json:"skipped_files,omitempty"`
+	Flows        []classify.Flow `json:"-"` // every flow record (see SetFlowIter), in the order of capture.CompareFlows
 
 	flowIter FlowIter // when set, the encoders take the records from it instead of Flows
 }
@@ -88,6 +91,13 @@ func (s *Summary) EachFlow(fn func(*classify.Flow) error) error {
 		}
 	}
 	return nil
+}
+
+// SkippedFile is a file of a directory argument that was not read: not a capture (a
+// manifest, a checksum list, an empty file). Reason is why, without the path.
+type SkippedFile struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // Totals sums the inputs and the flows of a summary.
@@ -286,6 +296,7 @@ type Options struct {
 type Aggregator struct {
 	opts    Options
 	inputs  []Input
+	skipped []SkippedFile
 	evicted uint64
 	hosts   []Host
 	flows   []classify.Flow
@@ -381,6 +392,9 @@ func cloneMap(m map[string]uint64) map[string]uint64 {
 // AddEvicted counts n flows the flow table evicted early (they are also added as
 // records, with end "evicted"; this is the table's own count).
 func (a *Aggregator) AddEvicted(n uint64) { a.evicted += n }
+
+// AddSkipped lists files of the run's directories that were not read.
+func (a *Aggregator) AddSkipped(f ...SkippedFile) { a.skipped = append(a.skipped, f...) }
 
 // SetHosts sets the Veeam host roles of the summary. Hosts with the same address are
 // combined as Merge combines them. The slice is copied, the strings are shared.
@@ -504,6 +518,7 @@ func (a *Aggregator) Summary() *Summary {
 		Generator:     Generator,
 		Top:           max(a.opts.Top, 0),
 		Inputs:        a.inputs,
+		SkippedFiles:  a.skipped,
 		Hosts:         a.hosts,
 		Flows:         a.flows,
 	}
@@ -767,6 +782,7 @@ func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
 	for _, s := range ss {
 		agg.inputs = append(agg.inputs, s.Inputs...)
 		agg.evicted += s.Totals.EvictedFlows
+		agg.skipped = append(agg.skipped, s.SkippedFiles...)
 		for i := range s.Flows {
 			agg.Add(&s.Flows[i])
 		}

@@ -34,9 +34,12 @@ server ports, talkers, ephemeral-range traffic, connection states, Veeam hosts a
 every flow record.
 
 The report goes to stdout, or atomically to -o FILE (format from the extension unless
---format is given). The default format is text on a terminal and JSON otherwise.
-An input that is not a capture stops the run with exit code 2 before any report is written;
-a capture cut short is reported up to the damage, with a warning.`,
+--format is given), which may not be one of the inputs and is checked before anything is
+read. The default format is text on a terminal and JSON otherwise.
+A file named on the command line that is not a capture stops the run with exit code 2
+before any report is written; in a directory, files that are not captures are skipped
+with a warning and listed in the report (--strict: an error), and the run's own -o is
+never read. A capture cut short is reported up to the damage, with a warning.`,
 		Example: `  # what is in a capture, as text
   portclass analyze backup-window.pcapng
 
@@ -49,7 +52,7 @@ a capture cut short is reported up to the damage, with a warning.`,
   # one self-contained HTML page (charts, sortable and filterable flow table) to open
   # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
   portclass analyze --html-max-flows 20000 -o report.html captures/`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
 		},
@@ -70,6 +73,7 @@ a capture cut short is reported up to the damage, with a warning.`,
 // pipeline (filter, flow table, spool, timeouts).
 func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
+	strictFlag(fs)
 	fs.Int("workers", 0, "capture workers; the report is the same for any number. 0: every core: several inputs are read side by side, one worker each; a single input is read ahead by a fetcher goroutine for one worker, while the spool and the report run on other goroutines (a live capture: one worker). 1: everything on one core. N > 1: N workers, sharding even a single input by flow hash, which does not pay on small machines (docs/performance.md)")
 	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
@@ -173,6 +177,8 @@ type analysis struct {
 	inf   *veeam.Inferer
 	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
 	cls   *classify.Classifier    // with the inferred roles, once summary ran
+	// skipped are the files of directory arguments that are not captures, for the report.
+	skipped []reports.SkippedFile
 	// parallel is set when the capture ran on more than one worker: the stage
 	// after it then uses two goroutines too (see recordIter).
 	parallel bool
@@ -232,6 +238,7 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 		agg.AddInput(in)
 	}
 	agg.AddEvicted(res.Evicted)
+	agg.AddSkipped(an.skipped...)
 	if err := records(func(r *classify.Flow) error { agg.Add(r); return nil }); err != nil {
 		return nil, err
 	}
@@ -302,27 +309,18 @@ func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, e
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	inputs, err := captureInputs(args)
+	inputs, skipped, err := a.captureInputs(args, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return a.read(ctx, p, inputs)
-}
-
-// captureInputs expands the command-line inputs (files, directories, "-") and refuses
-// bad input before anything is read, so that no report is written.
-func captureInputs(args []string) ([]string, error) {
-	inputs, err := capture.Expand(args)
-	if err != nil {
-		return nil, usageErr(err)
+	if err := a.checkOutput(cfg.Output, append(inputs, cfg.Policy)...); err != nil {
+		return nil, err
 	}
-	if len(inputs) == 0 {
-		return nil, usageErr(errors.New("no input files found"))
+	r, err := a.read(ctx, p, inputs)
+	if err == nil {
+		r.an.skipped = skipped
 	}
-	if err := capture.Check(inputs); err != nil {
-		return nil, usageErr(err)
-	}
-	return inputs, nil
+	return r, err
 }
 
 // read runs the pipeline p over inputs (already checked) into a new analysis.
@@ -365,7 +363,7 @@ func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, er
 		}
 	}
 	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
-		Dur("took", time.Since(start)).Msg("capture read")
+		Str("took", logDur(time.Since(start))).Msg("capture read")
 	return r, nil
 }
 
@@ -443,6 +441,7 @@ func (a *app) progress(inputs []string, o *capture.Options) func() {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
 	)
+	startBar(bar)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {

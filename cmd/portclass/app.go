@@ -46,6 +46,7 @@ type Config struct {
 	Output     string              `mapstructure:"output"`
 	Top        int                 `mapstructure:"top"`
 	Filter     string              `mapstructure:"filter"`
+	Strict     bool                `mapstructure:"strict"`
 	Workers    int                 `mapstructure:"workers"`
 	MaxFlows   int                 `mapstructure:"max-flows"`
 	NoFlows    bool                `mapstructure:"no-flows"`
@@ -101,6 +102,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("output", "")
 	v.SetDefault("top", 10)
 	v.SetDefault("filter", "")
+	v.SetDefault("strict", false)
 	v.SetDefault("workers", 0)
 	v.SetDefault("max-flows", 0)
 	v.SetDefault("no-flows", false)

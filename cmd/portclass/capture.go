@@ -165,6 +165,9 @@ func (a *app) capture(ctx context.Context) error {
 	if err := checkPattern(cfg.Output); err != nil {
 		return usageErr(err)
 	}
+	if err := outputNotWrite(cfg.Output, lo.Write, lo.WriteMaxSize > 0); err != nil {
+		return usageErr(err)
+	}
 	var as *runAs
 	if cc.User != "" {
 		if as, err = lookupUser(cc.User); err != nil {
@@ -203,7 +206,7 @@ func (a *app) capture(ctx context.Context) error {
 	opts := p.captureOptions(1)
 	opts.Interval = s.interval
 	a.log.Info().Strs("interfaces", names).Int("snaplen", lo.Snaplen).Str("filter", cfg.Filter).
-		Dur("every", cc.Every).Msg("capturing")
+		Str("every", logDur(cc.Every)).Msg("capturing")
 	start := time.Now()
 	runErr := live.Run(runCtx, opts, s.emit)
 	if cause := context.Cause(runCtx); runErr == nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -229,7 +232,7 @@ func (a *app) capture(ctx context.Context) error {
 		ev = a.log.Warn()
 	}
 	ev.Str("why", why).Uint64("packets", w.Packets).Uint64("kernel_received", w.KernelReceived).
-		Uint64("kernel_dropped", w.KernelDropped).Uint64("flows", s.flows).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("capture done")
+		Uint64("kernel_dropped", w.KernelDropped).Uint64("flows", s.flows).Str("took", logDur(time.Since(start))).Msg("capture done")
 	s.report(s.from)
 	return s.wait()
 }
@@ -502,7 +505,7 @@ func (s *session) write(sum *reports.Summary, from time.Time) error {
 		return s.enc.Encode(s.a.stdout, sum)
 	}
 	if err := reports.WriteFile(path, func(w io.Writer) error { return s.enc.Encode(w, sum) }); err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return err // names path
 	}
 	s.a.log.Info().Str("file", path).Uint64("packets", sum.Totals.Packets).Uint64("records", sum.Totals.Flows).Msg("report written")
 	return nil

@@ -71,7 +71,7 @@ a diff of half a capture would mislead).`,
   # the Veeam job before and after, only the data mover ports, as CSV for a spreadsheet
   portclass diff --filter 'tcp port 6162 or tcp portrange 2500-3300' -o diff.csv \
       testdata/veeam.pcap testdata/veeam-after.pcap`,
-		Args: cobra.ExactArgs(2),
+		Args: argsOrUsage(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.diff(cmd.Context(), args[0], args[1])
 		},
@@ -82,6 +82,7 @@ a diff of half a capture would mislead).`,
 	fs.Bool("unchanged", false, "also list the conversations and ports that did not change")
 	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
+	strictFlag(fs)
 	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory per capture side; beyond that they wait in a temporary file")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	keyFlag(fs, "unchanged", "diff.unchanged")
@@ -130,6 +131,9 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 		if sides[i].summary != nil && cfg.Filter != "" {
 			return usageErr(fmt.Errorf("--filter applies to captures, and %s is a JSON summary", arg))
 		}
+	}
+	if err := a.checkOutput(cfg.Output, append(append([]string{beforeArg, afterArg}, sides[0].inputs...), sides[1].inputs...)...); err != nil {
+		return err
 	}
 	summaries := make([]*reports.Summary, 2)
 	var p *pipeline
@@ -220,7 +224,7 @@ func (a *app) diffInput(arg string) (*diffInput, error) {
 		f.Close()
 	}
 	if !isJSON {
-		inputs, err := captureInputs([]string{arg})
+		inputs, _, err := a.captureInputs([]string{arg}, &a.cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -69,7 +69,9 @@ func run(ctx context.Context, args []string) int {
 		app.log.Warn().Msg(err.Error()) // an answer, not a failure
 		return ee.code
 	}
-	app.log.Error().Msg(err.Error())
+	if !printUsage(app.stderr, err) {
+		app.log.Error().Msg(err.Error())
+	}
 	if ee != nil {
 		return ee.code
 	}

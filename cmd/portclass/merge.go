@@ -33,8 +33,8 @@ its role only in the sum of the captures, analyze of all captures at once can ma
 rules than merge.
 
 A summary written with --no-flows holds no flow records and cannot be merged exactly:
-merge refuses it. An input that appears in two summaries is counted twice (a warning names
-it). Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
+merge refuses it. An input that appears in two summaries, or a summary given twice (also
+through a link), is counted twice, with a warning naming it. Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
 standard input.`,
 		Example: `  # one report per sensor, then the whole site as text
   portclass analyze -o sensor-a.json /captures/sensor-a/
@@ -47,7 +47,7 @@ standard input.`,
 
   # shards of a batch job, straight from a pipe
   cat shard-017.json | portclass merge - shard-0[0-1]*.json --format md`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.merge(args)
 		},
@@ -75,6 +75,9 @@ func (a *app) merge(paths []string) error {
 	if i := slices.Index(paths, "-"); i >= 0 && slices.Contains(paths[i+1:], "-") {
 		return usageErr(errors.New(`"-" given twice: standard input holds one summary`))
 	}
+	if err := a.checkOutput(a.cfg.Output, paths...); err != nil {
+		return err
+	}
 	ss := make([]*reports.Summary, len(paths))
 	for i, path := range paths {
 		s, err := a.loadSummaryFile(path)
@@ -86,14 +89,15 @@ func (a *app) merge(paths []string) error {
 		}
 		ss[i] = s
 	}
-	a.warnDuplicateInputs(paths, ss)
+	same := a.warnRepeatedFiles(paths)
+	a.warnDuplicateInputs(paths, ss, same)
 	start := time.Now()
 	m, err := reports.MergeAll(reports.Options{Top: a.cfg.Top, SweepHosts: a.cfg.SweepHosts, SweepPorts: a.cfg.SweepPorts}, ss...)
 	if err != nil {
 		return usageErr(err) // cannot happen: every summary was checked above
 	}
 	a.log.Info().Int("summaries", len(ss)).Int("inputs", m.Totals.Inputs).Uint64("flows", m.Totals.Flows).
-		Dur("took", time.Since(start)).Msg("summaries merged")
+		Str("took", logDur(time.Since(start))).Msg("summaries merged")
 	return a.writeReport(enc, m)
 }
 
@@ -109,24 +113,52 @@ func checkRecords(path string, s *reports.Summary) error {
 		path, errNoRecords, s.Totals.Flows, len(s.Flows))
 }
 
+// warnRepeatedFiles logs every summary file given more than once (by the same name, or
+// another name of the same file: a link): its flows are counted once per time it is
+// given. It returns, for each path, the index of the first argument naming the same
+// file.
+func (a *app) warnRepeatedFiles(paths []string) []int {
+	first := make([]int, len(paths))
+	infos := make([]os.FileInfo, len(paths))
+	for i, p := range paths {
+		first[i] = i
+		if p != "-" {
+			infos[i], _ = os.Stat(p)
+		}
+		for j := range i {
+			if p == paths[j] || (infos[i] != nil && infos[j] != nil && os.SameFile(infos[i], infos[j])) {
+				first[i] = j
+				a.log.Warn().Str("file", p).Str("and", paths[j]).Int("argument", i+1).
+					Msg("the same summary given twice: its flows are counted twice")
+				break
+			}
+		}
+	}
+	return first
+}
+
 // warnDuplicateInputs logs the inputs that appear in more than one summary: their flows
-// would be counted once per summary.
-func (a *app) warnDuplicateInputs(paths []string, ss []*reports.Summary) {
+// would be counted once per summary. Summaries that are one file given twice (first,
+// from warnRepeatedFiles) were warned about already.
+func (a *app) warnDuplicateInputs(paths []string, ss []*reports.Summary, first []int) {
 	type key struct {
 		path    string
 		size    int64
 		packets uint64
 		first   time.Time
 	}
-	seen := map[key]string{}
+	seen := map[key]int{}
 	for i, s := range ss {
+		if first[i] != i {
+			continue
+		}
 		for _, in := range s.Inputs {
 			k := key{in.Path, in.Size, in.Packets, in.First.Time}
-			if prev, ok := seen[k]; ok && prev != paths[i] {
-				a.log.Warn().Str("input", in.Path).Str("in", prev).Str("and", paths[i]).
+			if prev, ok := seen[k]; ok && prev != i {
+				a.log.Warn().Str("input", in.Path).Str("in", paths[prev]).Str("and", paths[i]).
 					Msg("the same input is in two summaries: its flows are counted twice")
 			}
-			seen[k] = paths[i]
+			seen[k] = i
 		}
 	}
 }

@@ -65,7 +65,7 @@ Review the result before use: it says what happened, not what should. Typical us
 learn from a capture taken before a firewall change, then verify one taken after it.`,
 		Example: `  portclass policy learn -o policy.yaml before-change.pcapng
   portclass policy learn --min-confidence 0.8 captures/ > policy.yaml`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.learn(cmd.Context(), args)
 		},
@@ -160,6 +160,9 @@ func (a *app) firewallRules() error {
 	}
 	pol, err := a.loadPolicy(&cfg)
 	if err != nil {
+		return err
+	}
+	if err := a.checkOutput(cfg.Output, cfg.Policy); err != nil {
 		return err
 	}
 	// Render into memory first: a bad table or chain name writes nothing.

@@ -51,7 +51,7 @@ every case, to stdout or atomically to -o FILE.`,
 
   # the JSON report for scripts
   portclass verify --policy policy.yaml --format json capture.pcap | jq '.required[] | select(.verdict != "ok")'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.verify(cmd.Context(), args)
 		},
@@ -209,7 +209,7 @@ func (a *app) writeOutput(path string, fn func(io.Writer) error) error {
 		return fn(a.stdout)
 	}
 	if err := reports.WriteFile(path, fn); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err // names path
 	}
 	a.log.Info().Str("file", path).Msg("written")
 	return nil
