@@ -44,7 +44,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each; crashers land in
 bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet, cpu-ns/packet, allocs/packet, bytes/flow)
 	$(GO) test -run '^$$' -bench 'Read|Decode|FlowUpdate|Pipeline|FlowMemory|ReferenceGopacket' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./capture
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./classify/... ./reports
-	$(GO) test -run '^$$' -bench 'Stages|Analyze' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./cmd/portclass
+	$(GO) test -run '^$$' -bench 'Stages|Analyze' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./pipeline
 	$(GO) test -run '^$$' -bench 'Startup' -benchmem -count $(BENCHCOUNT) ./cmd/portclass
 
 bench-compare: build ## portclass (1 worker, every core) against tcpdump, argus, ndpiReader, tshark on one capture: medians of ROUNDS rounds

@@ -5,21 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
-	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
 	"github.com/portclass/portclass/capture/spool"
-	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/veeam"
+	"github.com/portclass/portclass/pipeline"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -88,182 +82,59 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	keyFlag(fs, "other-timeout", "timeouts.other")
 }
 
-// pipeline is everything an analysis needs, built from the configuration.
-type pipeline struct {
-	cfg      *Config
-	cls      *classify.Classifier
-	clsOpts  classify.Options
-	matrix   *veeam.Matrix
-	declared *veeam.HostSet
-	filter   *filter.Filter
-	log      zerolog.Logger
-}
-
-func newPipeline(cfg *Config, log zerolog.Logger) (*pipeline, error) {
-	p := &pipeline{cfg: cfg, log: log}
-	m, err := veeam.DefaultMatrix().With(cfg.Veeam)
-	if err != nil {
-		return nil, fmt.Errorf("config veeam: %w", err)
-	}
-	p.matrix = m
-	if len(cfg.Inventory) > 0 {
-		p.declared, err = m.ParseInventory(veeam.Inventory(cfg.Inventory))
-		if err != nil {
-			return nil, fmt.Errorf("config inventory: %w", err)
-		}
-	}
+// pipelineOptions are the pipeline's options from configuration cfg.
+func (a *app) pipelineOptions(cfg *Config) (pipeline.Options, error) {
 	eph, err := cfg.ephemeralRanges()
 	if err != nil {
-		return nil, fmt.Errorf("config %w", err)
+		return pipeline.Options{}, fmt.Errorf("config %w", err)
 	}
-	p.clsOpts = classify.Options{Ephemeral: eph, Services: cfg.Services}
-	p.cls, err = classify.New(p.clsOpts)
+	o := pipeline.Options{
+		Filter: cfg.Filter, Workers: cfg.Workers, MaxFlows: cfg.MaxFlows,
+		SpillAfter: cfg.SpillAfter, TempDir: cfg.TempDir,
+		Timeouts:  pipeline.Timeouts{TCP: cfg.Timeouts.TCP, UDP: cfg.Timeouts.UDP, ICMP: cfg.Timeouts.ICMP, Other: cfg.Timeouts.Other},
+		Ephemeral: eph, Services: cfg.Services, Veeam: cfg.Veeam, Inventory: veeam.Inventory(cfg.Inventory),
+		Top: cfg.Top, SweepHosts: cfg.SweepHosts, SweepPorts: cfg.SweepPorts, NoFlows: cfg.NoFlows,
+		Strict: cfg.Strict, Output: cfg.Output, Stdin: a.stdin, Log: a.log,
+	}
+	if !cfg.Quiet && isTerminal(a.stderr) {
+		o.Progress = a.stderr
+	}
+	return o, nil
+}
+
+// newPipeline builds the pipeline of configuration cfg; its errors are usage errors.
+func (a *app) newPipeline(cfg *Config) (*pipeline.Pipeline, error) {
+	o, err := a.pipelineOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("config %w", err)
+		return nil, usageErr(err)
 	}
-	if cfg.Filter != "" {
-		p.filter, err = filter.Parse(cfg.Filter)
-		if err != nil {
-			return nil, err
+	return a.pipelineOf(o)
+}
+
+// pipelineOf builds the pipeline of o; its errors are usage errors.
+func (a *app) pipelineOf(o pipeline.Options) (*pipeline.Pipeline, error) {
+	p, err := pipeline.New(o)
+	if err != nil {
+		var se *filter.SyntaxError
+		if !errors.As(err, &se) {
+			err = fmt.Errorf("config %w", err)
 		}
+		return nil, usageErr(err)
 	}
 	return p, nil
 }
 
-// captureOptions are the capture stage's options for this pipeline, for a run over
-// the given number of inputs (live capture: 1).
-func (p *pipeline) captureOptions(inputs int) capture.Options {
-	workers := p.cfg.Workers
-	if workers <= 0 {
-		// Several inputs are read side by side, one worker each, which scales with
-		// the cores; one input stays on one worker, since sharding it costs more
-		// than it saves on small machines (docs/performance.md).
-		workers = 1
-		if inputs > 1 {
-			workers = runtime.GOMAXPROCS(0)
-		}
+// inputs expands and checks the command line's inputs, then checks -o against them
+// (see checkOutput), before anything is read.
+func (a *app) inputs(p *pipeline.Pipeline, cfg *Config, args []string) (pipeline.Inputs, error) {
+	in, err := p.Inputs(args)
+	if err != nil {
+		return in, usageErr(err)
 	}
-	o := capture.Options{
-		Workers:      workers,
-		TCPTimeout:   p.cfg.Timeouts.TCP,
-		UDPTimeout:   p.cfg.Timeouts.UDP,
-		ICMPTimeout:  p.cfg.Timeouts.ICMP,
-		OtherTimeout: p.cfg.Timeouts.Other,
-		MaxFlows:     p.cfg.MaxFlows,
-		ServerPort:   p.cls.ServerPort,
-		Log:          p.log.With().Str("component", "capture").Logger(),
+	if err := a.checkOutput(cfg.Output, append(in.Files, cfg.Policy)...); err != nil {
+		return in, err
 	}
-	if p.filter != nil {
-		f := p.filter
-		o.Filter = func(lt uint16) (capture.MatchFunc, error) {
-			m, err := f.Matcher(lt)
-			if err != nil {
-				return nil, err
-			}
-			return m.Match, nil
-		}
-	}
-	return o
-}
-
-// analysis collects the flows of a run and turns them into a summary. Every flow waits
-// in a spool until the run is over, because Veeam role inference needs all of them
-// before any flow's rules can be narrowed to the roles of its two hosts. The spool
-// keeps up to --spill-after flows in memory and the rest in sorted runs on disk, so
-// memory does not grow with the number of flows in the inputs.
-type analysis struct {
-	p     *pipeline
-	spool *spool.Spool
-	inf   *veeam.Inferer
-	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
-	cls   *classify.Classifier    // with the inferred roles, once summary ran
-	// skipped are the files of directory arguments that are not captures, for the report.
-	skipped []reports.SkippedFile
-	// parallel is set when the capture ran on more than one worker: the stage
-	// after it then uses two goroutines too (see recordIter).
-	parallel bool
-}
-
-func (p *pipeline) newAnalysis(fail context.CancelCauseFunc) *analysis {
-	return &analysis{
-		p:     p,
-		spool: spool.New(p.cfg.TempDir, p.cfg.SpillAfter),
-		inf:   p.matrix.NewInferer(p.declared),
-		fail:  fail,
-	}
-}
-
-// close releases the spool's temporary file.
-func (an *analysis) close() error { return an.spool.Close() }
-
-// add takes one finished flow from the capture stage (called from one goroutine).
-func (an *analysis) add(f *capture.Flow) {
-	if err := an.spool.Add(f); err != nil {
-		an.fail(err)
-		return
-	}
-	an.inf.AddFlow(f)
-}
-
-// classifier is the classifier of the pipeline with the Veeam rules narrowed to the
-// inferred host roles: call it once every flow was added.
-func (an *analysis) classifier() *classify.Classifier {
-	if an.cls == nil {
-		o := an.p.clsOpts
-		o.Explain = an.inf.Explain // ExplainFor with the inferred roles
-		var err error
-		if an.cls, err = classify.New(o); err != nil {
-			panic(err) // the same options were validated by newPipeline
-		}
-	}
-	return an.cls
-}
-
-// summary classifies every flow with the inferred host roles and aggregates the report.
-// When the flows did not fit in memory, the summary's records are not kept: they are
-// classified again, in order, from the spool while the report is encoded (which costs
-// a second classification but no memory).
-func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
-	inf := an.inf
-	cls := an.classifier()
-	records := recordIter(an.spool.Each, cls, an.parallel)
-	spilled := an.spool.Spilled()
-	// Records are never held: the report's flows are classified again, from the spool,
-	// while they are encoded (as when the flows spilled). That costs a second
-	// classification (~0.3 µs a flow) and saves holding, growing and sorting the
-	// records (20k flows: 9 MB, and a third of the time after the capture).
-	agg := reports.NewAggregator(reports.Options{Top: an.p.cfg.Top, DiscardFlows: true,
-		SweepHosts: an.p.cfg.SweepHosts, SweepPorts: an.p.cfg.SweepPorts})
-	for _, in := range res.Inputs {
-		agg.AddInput(in)
-	}
-	agg.AddEvicted(res.Evicted)
-	agg.AddSkipped(an.skipped...)
-	if err := records(func(r *classify.Flow) error { agg.Add(r); return nil }); err != nil {
-		return nil, err
-	}
-	agg.SetHosts(hostsOf(inf.Hosts()))
-	s := agg.Summary()
-	if !an.p.cfg.NoFlows {
-		s.SetFlowIter(records)
-	}
-	if spilled {
-		an.p.log.Info().Uint64("flows", an.spool.Len()).Int("runs", an.spool.Runs()).
-			Int64("bytes", an.spool.DiskBytes()).Msg("flows spilled to a temporary file")
-	}
-	return s, nil
-}
-
-func hostsOf(hs []veeam.HostRoles) []reports.Host {
-	out := make([]reports.Host, 0, len(hs))
-	for _, h := range hs {
-		rh := reports.Host{Addr: h.Addr.String()}
-		for _, r := range h.Roles {
-			rh.Roles = append(rh.Roles, reports.HostRole{Role: r.Role, Confidence: r.Confidence, Declared: r.Declared, Evidence: r.Evidence})
-		}
-		out = append(out, rh)
-	}
-	return out
+	return in, nil
 }
 
 // analyze is the analyze command.
@@ -276,104 +147,37 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	r, err := a.collect(ctx, &a.cfg, args)
+	p, err := a.newPipeline(&a.cfg)
 	if err != nil {
 		return err
 	}
-	defer r.an.close()
-	s, err := r.an.summary(r.res)
+	in, err := a.inputs(p, &a.cfg, args)
+	if err != nil {
+		return err
+	}
+	r, err := p.Read(ctx, in)
+	if err != nil {
+		return usageErr(err)
+	}
+	defer r.Close()
+	s, err := r.Summary()
 	if err != nil {
 		return err
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
 	}
-	return r.interrupted(a)
+	return a.interrupted(r.Err())
 }
 
-// pass is one run of the pipeline over a command's inputs.
-type pass struct {
-	p      *pipeline
-	an     *analysis // holds the flows; close it
-	res    capture.Result
-	runErr error // context.Canceled when the run was interrupted: an holds what was read
-}
-
-// collect builds the pipeline of cfg and reads the inputs args name into a new
-// analysis. Inputs are expanded and checked first, so that a file that is not a capture
-// stops the run before anything is read or written; a progress bar runs on a terminal.
-// The error is a usage error for bad configuration or inputs, a spool failure or a read
-// error; no run is returned with it.
-func (a *app) collect(ctx context.Context, cfg *Config, args []string) (*pass, error) {
-	p, err := newPipeline(cfg, a.log)
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	inputs, skipped, err := a.captureInputs(args, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.checkOutput(cfg.Output, append(inputs, cfg.Policy)...); err != nil {
-		return nil, err
-	}
-	r, err := a.read(ctx, p, inputs)
+// interrupted is the exit status of a run that err says was interrupted, once its
+// report is written; nil for a run that was not.
+func (a *app) interrupted(err error) error {
 	if err == nil {
-		r.an.skipped = skipped
-	}
-	return r, err
-}
-
-// read runs the pipeline p over inputs (already checked) into a new analysis.
-func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, error) {
-	opts := p.captureOptions(len(inputs))
-	opts.Stdin = a.stdin
-	stopProgress := a.progress(inputs, &opts)
-	runCtx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	r := &pass{p: p, an: p.newAnalysis(fail)}
-	// Every core, unless --workers 1: besides the capture's workers, the stages
-	// after the flow table get a goroutine of their own (see addAhead, recordIter).
-	r.an.parallel = p.cfg.Workers != 1 && runtime.GOMAXPROCS(0) > 1
-	add := r.an.add
-	var ahead *addAhead
-	if r.an.parallel && opts.Workers == 1 {
-		ahead = newAddAhead(r.an.add)
-		add = ahead.add
-		opts.Prefetch = true
-	}
-	start := time.Now()
-	r.res, r.runErr = capture.Run(runCtx, inputs, opts, add)
-	if ahead != nil {
-		ahead.close()
-	}
-	stopProgress()
-	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		r.an.close()
-		return nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
-	}
-	if r.runErr != nil && !errors.Is(r.runErr, context.Canceled) {
-		r.an.close()
-		return nil, usageErr(r.runErr)
-	}
-	var packets uint64
-	for _, in := range r.res.Inputs {
-		packets += in.Packets
-		if in.Truncated {
-			a.log.Warn().Str("input", in.Path).Int64("offset", in.TruncatedAt).Msg("input truncated; reported up to the damage")
-		}
-	}
-	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
-		Str("took", logDur(time.Since(start))).Msg("capture read")
-	return r, nil
-}
-
-// interrupted is the exit status of an interrupted run, once its report is written.
-func (r *pass) interrupted(a *app) error {
-	if r.runErr == nil {
 		return nil
 	}
 	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-	return &exitError{exitSignal, r.runErr}
+	return &exitError{exitSignal, err}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on
@@ -415,49 +219,7 @@ func (a *app) writeReport(enc reports.Encoder, s *reports.Summary) error {
 	return a.writeOutput(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
 }
 
-// progress shows a progress bar of bytes read on a terminal stderr (unless --quiet)
-// and returns the function that stops it.
-func (a *app) progress(inputs []string, o *capture.Options) func() {
-	if a.cfg.Quiet || !isTerminal(a.stderr) {
-		return func() {}
-	}
-	var total int64
-	for _, in := range inputs {
-		if in == "-" {
-			total = -1
-			break
-		}
-		if st, err := os.Stat(in); err == nil {
-			total += st.Size()
-		}
-	}
-	var n atomic.Int64
-	o.BytesRead = &n
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(a.stderr),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetDescription("reading"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(true),
-	)
-	startBar(bar)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = bar.Set64(n.Load())
-			case <-done:
-				_ = bar.Set64(n.Load())
-				_ = bar.Finish()
-				return
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
+// strictFlag adds --strict to the flags of a command that reads captures.
+func strictFlag(fs *pflag.FlagSet) {
+	fs.Bool("strict", false, "a file of a directory argument that is not a capture is an error (default: skipped with a warning, and listed in the report)")
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/portclass/portclass/pipeline"
 )
 
 // outputNotWrite refuses a capture whose report (-o) would land on the file that keeps
@@ -19,7 +21,7 @@ func outputNotWrite(out, write string, rotating bool) error {
 	}
 	name := out
 	if strings.Contains(out, "%") {
-		name = strftime(out, time.Now().UTC())
+		name = pipeline.Strftime(out, time.Now().UTC())
 	}
 	o, err1 := filepath.Abs(name)
 	w, err2 := filepath.Abs(write)

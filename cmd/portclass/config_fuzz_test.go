@@ -71,8 +71,8 @@ func loadConfigFile(path string) (*app, error) {
 	if err := a.loadConfig(cmd); err != nil {
 		return a, err
 	}
-	if _, err := newPipeline(&a.cfg, a.log); err != nil {
-		return a, usageErr(err)
+	if _, err := a.newPipeline(&a.cfg); err != nil {
+		return a, err
 	}
 	return a, nil
 }

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portclass/portclass/capture/spool"
+	"github.com/portclass/portclass/pipeline"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -90,20 +89,6 @@ a diff of half a capture would mislead).`,
 	return cmd
 }
 
-// diffInput is one side of a diff: a loaded summary or capture inputs to analyse.
-type diffInput struct {
-	arg     string
-	summary *reports.Summary // a JSON summary, else nil
-	inputs  []string         // the capture files otherwise
-}
-
-func (in *diffInput) kind() string {
-	if in.summary != nil {
-		return "summary"
-	}
-	return "capture"
-}
-
 // diff is the diff command.
 func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 	cfg := &a.cfg
@@ -122,52 +107,26 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 	if beforeArg == "-" && afterArg == "-" {
 		return usageErr(errors.New(`BEFORE and AFTER are both "-": standard input holds one side`))
 	}
-	// Resolve and check both sides before reading any packet.
-	sides := make([]*diffInput, 2)
-	for i, arg := range []string{beforeArg, afterArg} {
-		if sides[i], err = a.diffInput(arg); err != nil {
-			return err
-		}
-		if sides[i].summary != nil && cfg.Filter != "" {
-			return usageErr(fmt.Errorf("--filter applies to captures, and %s is a JSON summary", arg))
-		}
-	}
-	if err := a.checkOutput(cfg.Output, append(append([]string{beforeArg, afterArg}, sides[0].inputs...), sides[1].inputs...)...); err != nil {
+	p, err := a.newPipeline(cfg)
+	if err != nil {
 		return err
 	}
-	summaries := make([]*reports.Summary, 2)
-	var p *pipeline
-	for i, side := range sides {
-		if side.summary != nil {
-			summaries[i] = side.summary
-			continue
-		}
-		if p == nil {
-			if p, err = newPipeline(cfg, a.log); err != nil {
-				return usageErr(err)
-			}
-		}
-		r, err := a.read(ctx, p, side.inputs)
-		if err != nil {
-			return err
-		}
-		defer r.an.close()
-		if r.runErr != nil {
-			return &exitError{exitSignal, fmt.Errorf("interrupted while reading %s: no diff of a partial capture", side.arg)}
-		}
-		if summaries[i], err = r.an.summary(r.res); err != nil {
-			return err
+	// Resolve and check both sides before reading any packet.
+	sides := make([]*pipeline.Side, 2)
+	for i, arg := range []string{beforeArg, afterArg} {
+		if sides[i], err = p.Side(arg); err != nil {
+			return usageErr(err)
 		}
 	}
-	d, err := reports.Compare(summaries[0], summaries[1], reports.DiffOptions{Unchanged: cfg.Diff.Unchanged})
+	if err := a.checkOutput(cfg.Output, append(append([]string{beforeArg, afterArg}, sides[0].Inputs.Files...), sides[1].Inputs.Files...)...); err != nil {
+		return err
+	}
+	d, err := p.Diff(ctx, sides[0], sides[1], reports.DiffOptions{Unchanged: cfg.Diff.Unchanged})
+	if errors.Is(err, context.Canceled) {
+		return &exitError{exitSignal, err}
+	}
 	if err != nil {
 		return usageErr(err)
-	}
-	for i, src := range []*reports.DiffSource{&d.Before, &d.After} {
-		src.Source, src.Kind = sides[i].arg, sides[i].kind()
-		if src.Source == "-" {
-			src.Source = "standard input"
-		}
 	}
 	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.EncodeDiff(w, d) }); err != nil {
 		return err
@@ -204,40 +163,4 @@ func failOnKinds(kinds []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// diffInput tells a JSON summary from captures by content and loads or checks it.
-// Standard input is peeked at and, when it is a capture, handed on to the analysis.
-func (a *app) diffInput(arg string) (*diffInput, error) {
-	in := &diffInput{arg: arg}
-	isJSON := false
-	if arg == "-" {
-		br := bufio.NewReaderSize(a.stdin, 64<<10)
-		a.stdin = br
-		isJSON = looksLikeJSON(br)
-	} else if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
-		f, err := os.Open(arg)
-		if err != nil {
-			return nil, usageErr(err)
-		}
-		isJSON = looksLikeJSON(bufio.NewReader(f))
-		f.Close()
-	}
-	if !isJSON {
-		inputs, _, err := a.captureInputs([]string{arg}, &a.cfg)
-		if err != nil {
-			return nil, err
-		}
-		in.inputs = inputs
-		return in, nil
-	}
-	s, err := a.loadSummaryFile(arg)
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	if err := checkRecords(arg, s); err != nil {
-		return nil, usageErr(err)
-	}
-	in.summary = s
-	return in, nil
 }

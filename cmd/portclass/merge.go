@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -78,123 +72,13 @@ func (a *app) merge(paths []string) error {
 	if err := a.checkOutput(a.cfg.Output, paths...); err != nil {
 		return err
 	}
-	ss := make([]*reports.Summary, len(paths))
-	for i, path := range paths {
-		s, err := a.loadSummaryFile(path)
-		if err != nil {
-			return usageErr(err)
-		}
-		if err := checkRecords(path, s); err != nil {
-			return usageErr(err)
-		}
-		ss[i] = s
-	}
-	same := a.warnRepeatedFiles(paths)
-	a.warnDuplicateInputs(paths, ss, same)
-	start := time.Now()
-	m, err := reports.MergeAll(reports.Options{Top: a.cfg.Top, SweepHosts: a.cfg.SweepHosts, SweepPorts: a.cfg.SweepPorts}, ss...)
+	p, err := a.newPipeline(&a.cfg)
 	if err != nil {
-		return usageErr(err) // cannot happen: every summary was checked above
+		return err
 	}
-	a.log.Info().Int("summaries", len(ss)).Int("inputs", m.Totals.Inputs).Uint64("flows", m.Totals.Flows).
-		Str("took", logDur(time.Since(start))).Msg("summaries merged")
+	m, err := p.Merge(paths)
+	if err != nil {
+		return usageErr(err)
+	}
 	return a.writeReport(enc, m)
-}
-
-// errNoRecords is the reason a summary cannot be merged or diffed.
-var errNoRecords = errors.New("summary written without its flow records (--no-flows)")
-
-// checkRecords refuses a summary that does not carry all its flow records.
-func checkRecords(path string, s *reports.Summary) error {
-	if s.Totals.Flows == uint64(len(s.Flows)) {
-		return nil
-	}
-	return fmt.Errorf("%s: %w: it counts %d flows but carries %d flow records; rerun analyze without --no-flows",
-		path, errNoRecords, s.Totals.Flows, len(s.Flows))
-}
-
-// warnRepeatedFiles logs every summary file given more than once (by the same name, or
-// another name of the same file: a link): its flows are counted once per time it is
-// given. It returns, for each path, the index of the first argument naming the same
-// file.
-func (a *app) warnRepeatedFiles(paths []string) []int {
-	first := make([]int, len(paths))
-	infos := make([]os.FileInfo, len(paths))
-	for i, p := range paths {
-		first[i] = i
-		if p != "-" {
-			infos[i], _ = os.Stat(p)
-		}
-		for j := range i {
-			if p == paths[j] || (infos[i] != nil && infos[j] != nil && os.SameFile(infos[i], infos[j])) {
-				first[i] = j
-				a.log.Warn().Str("file", p).Str("and", paths[j]).Int("argument", i+1).
-					Msg("the same summary given twice: its flows are counted twice")
-				break
-			}
-		}
-	}
-	return first
-}
-
-// warnDuplicateInputs logs the inputs that appear in more than one summary: their flows
-// would be counted once per summary. Summaries that are one file given twice (first,
-// from warnRepeatedFiles) were warned about already.
-func (a *app) warnDuplicateInputs(paths []string, ss []*reports.Summary, first []int) {
-	type key struct {
-		path    string
-		size    int64
-		packets uint64
-		first   time.Time
-	}
-	seen := map[key]int{}
-	for i, s := range ss {
-		if first[i] != i {
-			continue
-		}
-		for _, in := range s.Inputs {
-			k := key{in.Path, in.Size, in.Packets, in.First.Time}
-			if prev, ok := seen[k]; ok && prev != i {
-				a.log.Warn().Str("input", in.Path).Str("in", paths[prev]).Str("and", paths[i]).
-					Msg("the same input is in two summaries: its flows are counted twice")
-			}
-			seen[k] = i
-		}
-	}
-}
-
-// loadSummaryFile reads the JSON summary at path ("-": standard input). Errors name
-// the file; a capture given by mistake is recognised and named as such.
-func (a *app) loadSummaryFile(path string) (*reports.Summary, error) {
-	var r io.Reader = a.stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			return nil, fmt.Errorf("%s: a directory, not a JSON summary", path)
-		}
-		r = f
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if !looksLikeJSON(br) {
-		if path != "-" && capture.Check([]string{path}) == nil {
-			return nil, fmt.Errorf("%s: a capture, not a JSON summary: analyze it first (portclass analyze -o report.json %s)", path, path)
-		}
-	}
-	s, err := reports.LoadSummary(br)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return s, nil
-}
-
-// looksLikeJSON reports whether the buffered input starts with "{" after white space,
-// without consuming it.
-func looksLikeJSON(br *bufio.Reader) bool {
-	head, _ := br.Peek(512)
-	head = bytes.TrimLeft(head, " \t\r\n")
-	return len(head) > 0 && head[0] == '{'
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/policy"
 )
 
@@ -89,31 +89,22 @@ func (a *app) learn(ctx context.Context, args []string) error {
 		return usageErr(fmt.Errorf("--max-clients %d: want at least 1", cfg.Learn.MaxClients))
 	}
 	cfg.NoFlows = true
-	r, err := a.collect(ctx, &cfg, args)
+	p, err := a.newPipeline(&cfg)
 	if err != nil {
 		return err
 	}
-	defer r.an.close()
-	var paths []string
-	for _, in := range r.res.Inputs {
-		paths = append(paths, in.Path)
-	}
-	l, err := policy.NewLearner(r.p.matrix, r.an.inf.Hosts(), policy.LearnOptions{
-		MinConfidence: cfg.Learn.MinConfidence,
-		MaxClients:    cfg.Learn.MaxClients,
-		Service:       r.p.serviceName,
-		Comment:       "Policy written by portclass policy learn from " + strings.Join(paths, ", "),
-	})
+	in, err := a.inputs(p, &cfg, args)
 	if err != nil {
 		return err
 	}
-	if err := r.an.spool.Each(func(f *capture.Flow) error { cf := r.an.classifier().Flow(f); l.Add(&cf); return nil }); err != nil {
-		return fmt.Errorf("learn: %w", err)
+	l, runErr := p.Learn(ctx, in, policy.LearnOptions{MinConfidence: cfg.Learn.MinConfidence, MaxClients: cfg.Learn.MaxClients})
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return usageErr(runErr)
 	}
 	if err := a.writeOutput(cfg.Output, l.Write); err != nil {
 		return err
 	}
-	return r.interrupted(a)
+	return a.interrupted(runErr)
 }
 
 func (a *app) policyRulesCmd() *cobra.Command {

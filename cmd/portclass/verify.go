@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/veeam"
+	"github.com/portclass/portclass/pipeline"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -108,28 +108,27 @@ func (a *app) verify(ctx context.Context, args []string) error {
 		return err
 	}
 	// The pipeline classifies with the policy's roles and Veeam options, and keeps no
-	// flow records in the summary: the verifier reads the flows from the spool.
-	cfg.Veeam = pol.Matrix().Options()
-	cfg.Inventory = mergeInventory(cfg.Inventory, pol.Inventory())
-	cfg.NoFlows = true
-	r, err := a.collect(ctx, &cfg, args)
+	// flow records in the summary: the verifier reads the flows from the run.
+	o, err := a.pipelineOptions(&cfg)
+	if err != nil {
+		return usageErr(err)
+	}
+	p, err := a.pipelineOf(pipeline.PolicyOptions(o, pol))
 	if err != nil {
 		return err
 	}
-	defer r.an.close()
-	s, err := r.an.summary(r.res)
+	in, err := a.inputs(p, &cfg, args)
 	if err != nil {
 		return err
 	}
-	ver := pol.NewVerifier()
-	if err := r.an.spool.Each(func(f *capture.Flow) error { cf := r.an.classifier().Flow(f); ver.Add(&cf); return nil }); err != nil {
-		return fmt.Errorf("verify: %w", err)
+	rep, runErr := p.Verify(ctx, in, pol, failOn)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return usageErr(runErr)
 	}
-	rep := reports.NewVerifyReport(ver.Result(), s, reports.VerifyOptions{FailOn: failOn, Service: r.p.serviceName})
 	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.Encode(w, rep) }); err != nil {
 		return err
 	}
-	if err := r.interrupted(a); err != nil {
+	if err := a.interrupted(runErr); err != nil {
 		return err
 	}
 	if rep.Result == "fail" {
@@ -156,29 +155,6 @@ func findingsText(f reports.VerifyFindings, fo policy.FailOn) string {
 	add(policy.FailUndocumented, f.Undocumented, "undocumented (client, server, port) group", "undocumented (client, server, port) groups")
 	add(policy.FailNotTested, f.NotTested, "required flow not tested", "required flows not tested")
 	return strings.Join(parts, ", ")
-}
-
-// serviceName is the service name of a server port ("" if none): user-defined first,
-// then IANA's.
-func (p *pipeline) serviceName(proto uint8, port uint16) string {
-	s, _ := p.cls.LookupService(proto, port)
-	return s.Name
-}
-
-// mergeInventory returns the configuration's inventory with the policy's added.
-func mergeInventory(cfg map[string][]string, pol veeam.Inventory) map[string][]string {
-	out := make(map[string][]string, len(cfg)+len(pol))
-	for r, es := range cfg {
-		out[r] = slices.Clone(es)
-	}
-	for r, es := range pol {
-		for _, e := range es {
-			if !slices.Contains(out[r], e) {
-				out[r] = append(out[r], e)
-			}
-		}
-	}
-	return out
 }
 
 // outputFormat decides a report format among valid: the flag or setting, else -o's

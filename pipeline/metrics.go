@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -167,24 +167,24 @@ func (m *liveMetrics) reported() {
 	m.lastReport.SetToCurrentTime()
 }
 
-// metricsServer serves the metrics over HTTP at /metrics.
-type metricsServer struct {
+// Metrics serves the metrics of live sessions over HTTP at /metrics.
+type Metrics struct {
 	m    *liveMetrics
 	srv  *http.Server
 	addr net.Addr
 }
 
-// newMetricsServer listens on addr (before privileges are dropped, so that a port
-// below 1024 works) and serves the portclass metrics plus the Go runtime's and the
-// process's (RSS, CPU, open files).
-func newMetricsServer(addr string, log zerolog.Logger) (*metricsServer, error) {
+// ServeMetrics listens on addr (before privileges are dropped, so that a port below
+// 1024 works) and serves the portclass metrics plus the Go runtime's and the process's
+// (RSS, CPU, open files). Close stops it.
+func ServeMetrics(addr string, log zerolog.Logger) (*Metrics, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &metricsServer{m: newMetrics(reg), addr: ln.Addr()}
+	s := &Metrics{m: newMetrics(reg), addr: ln.Addr()}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -193,7 +193,11 @@ func newMetricsServer(addr string, log zerolog.Logger) (*metricsServer, error) {
 	return s, nil
 }
 
-func (s *metricsServer) close() {
+// Addr is the address the metrics are served on.
+func (s *Metrics) Addr() net.Addr { return s.addr }
+
+// Close stops serving.
+func (s *Metrics) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"bytes"
@@ -10,8 +10,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
@@ -33,8 +31,7 @@ func TestRecordIter(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := benchConfig(1)
-	p, err := newPipeline(&cfg, zerolog.Nop())
+	p, err := New(benchConfig(1))
 	if err != nil {
 		t.Fatal(err)
 	}

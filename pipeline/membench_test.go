@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"bufio"
@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/synth"
@@ -50,10 +48,8 @@ func BenchmarkAnalyzeMemory(b *testing.B) {
 			// Timeouts of 2 s keep the flows open at any time constant as the capture
 			// grows (the default 5 min would hold every flow of these short captures).
 			to := 2 * time.Second
-			cfg := Config{Top: 10, Workers: 1, SpillAfter: 1_000, TempDir: b.TempDir(),
-				Timeouts:  Timeouts{TCP: to, UDP: to, ICMP: to, Other: to},
-				Ephemeral: map[string]string{"linux": "32768-60999", "windows": "49152-65535"}}
-			p, err := newPipeline(&cfg, zerolog.Nop())
+			p, err := New(Options{Top: 10, Workers: 1, SpillAfter: 1_000, TempDir: b.TempDir(),
+				Timeouts: Timeouts{TCP: to, UDP: to, ICMP: to, Other: to}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -64,7 +60,7 @@ func BenchmarkAnalyzeMemory(b *testing.B) {
 				base := heapBytes()
 				stop := sampleHeap(&peak)
 				o := p.captureOptions(1)
-				an := p.newAnalysis(func(error) {})
+				an := p.newRun(func(error) {})
 				res, err := capture.Run(context.Background(), []string{path}, o, an.add)
 				if err != nil {
 					b.Fatal(err)
@@ -77,7 +73,7 @@ func BenchmarkAnalyzeMemory(b *testing.B) {
 					b.Fatal(err)
 				}
 				nflows = sum.Totals.Flows
-				an.close()
+				an.Close()
 				stop()
 				peak -= min(peak, base)
 			}
