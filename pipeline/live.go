@@ -47,7 +47,7 @@ type Session struct {
 
 // SessionOptions configure a live session.
 type SessionOptions struct {
-	Encoder reports.Encoder // the reports' format
+	Encoder reports.Encoder[*reports.Summary] // the reports' format
 	// Output is where reports go: "" or "-" for Stdout, a file replaced atomically, or
 	// a pattern with strftime verbs (see Strftime) for one file per interval.
 	Output string

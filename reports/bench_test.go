@@ -29,7 +29,7 @@ func BenchmarkEncode(b *testing.B) {
 	s := benchSummary(n)
 	for _, format := range []string{"ndjson", "json", "csv"} {
 		b.Run(format, func(b *testing.B) {
-			enc, _ := EncoderFor(format)
+			enc, _ := EncoderFor[*Summary](format)
 			b.ReportAllocs()
 			records := 0
 			for b.Loop() {

@@ -32,7 +32,7 @@ var csvHeader = []string{
 // (OWASP's CSV injection advice; tab and CR, the other two triggers, are already escaped).
 type CSV struct{}
 
-// Encode implements Encoder.
+// Encode implements Encoder[*Summary].
 func (CSV) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode csv: nil summary")

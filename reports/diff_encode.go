@@ -14,45 +14,6 @@ import (
 	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
-// DiffEncoder writes a Diff in one output format. As with Encoder, each format is a
-// type and a line in the table below.
-type DiffEncoder interface {
-	EncodeDiff(w io.Writer, d *Diff) error
-}
-
-// diffFormats is read-only: the output formats of a diff, sorted by name. The names
-// and file extensions are those of the summary formats (see FormatFromPath).
-var diffFormats = []struct {
-	name string
-	enc  DiffEncoder
-}{
-	{"csv", DiffCSV{}},
-	{"json", DiffJSON{}},
-	{"md", DiffMarkdown{}},
-	{"ndjson", DiffNDJSON{}},
-	{"text", DiffText{}},
-}
-
-// DiffFormats returns the names of the formats DiffEncoderFor accepts, sorted.
-func DiffFormats() []string {
-	names := make([]string, len(diffFormats))
-	for i, f := range diffFormats {
-		names[i] = f.name
-	}
-	return names
-}
-
-// DiffEncoderFor returns the diff encoder of a format name; an unknown name gives an
-// error wrapping ErrUnknownFormat that lists the valid names.
-func DiffEncoderFor(format string) (DiffEncoder, error) {
-	for _, f := range diffFormats {
-		if f.name == format {
-			return f.enc, nil
-		}
-	}
-	return nil, fmt.Errorf("%w %q for a diff (valid: %s)", ErrUnknownFormat, format, strings.Join(DiffFormats(), ", "))
-}
-
 // maxReachLines caps the one-line summaries of reachability changes in the human
 // reports; the table that follows lists every conversation.
 const maxReachLines = 25
@@ -169,8 +130,8 @@ func diffSections(d *Diff) []section {
 // grouped by server port. Every string passes through the terminal escaper.
 type DiffText struct{}
 
-// EncodeDiff implements DiffEncoder.
-func (DiffText) EncodeDiff(w io.Writer, d *Diff) error {
+// Encode implements Encoder[*Diff].
+func (DiffText) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff text: nil diff")
 	}
@@ -197,8 +158,8 @@ func (DiffText) EncodeDiff(w io.Writer, d *Diff) error {
 // Markdown, every cell escaped for the terminal and for Markdown.
 type DiffMarkdown struct{}
 
-// EncodeDiff implements DiffEncoder.
-func (DiffMarkdown) EncodeDiff(w io.Writer, d *Diff) error {
+// Encode implements Encoder[*Diff].
+func (DiffMarkdown) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff markdown: nil diff")
 	}
@@ -220,8 +181,8 @@ func (DiffMarkdown) EncodeDiff(w io.Writer, d *Diff) error {
 // JSON is (terminal-safe).
 type DiffJSON struct{}
 
-// EncodeDiff implements DiffEncoder.
-func (DiffJSON) EncodeDiff(w io.Writer, d *Diff) error {
+// Encode implements Encoder[*Diff].
+func (DiffJSON) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff json: nil diff")
 	}
@@ -242,8 +203,8 @@ func (DiffJSON) EncodeDiff(w io.Writer, d *Diff) error {
 // "schema_version" first and the fields of DiffEntry.
 type DiffNDJSON struct{}
 
-// EncodeDiff implements DiffEncoder.
-func (DiffNDJSON) EncodeDiff(w io.Writer, d *Diff) error {
+// Encode implements Encoder[*Diff].
+func (DiffNDJSON) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff ndjson: nil diff")
 	}
@@ -281,8 +242,8 @@ var diffCSVHeader = []string{
 // escaped as in the CSV report (terminal escaper, formula characters neutralised).
 type DiffCSV struct{}
 
-// EncodeDiff implements DiffEncoder.
-func (DiffCSV) EncodeDiff(w io.Writer, d *Diff) error {
+// Encode implements Encoder[*Diff].
+func (DiffCSV) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff csv: nil diff")
 	}

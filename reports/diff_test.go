@@ -175,12 +175,12 @@ func TestCompareStreamedAndNoRecords(t *testing.T) {
 
 func encodeDiff(t *testing.T, format string, d *Diff) string {
 	t.Helper()
-	enc, err := DiffEncoderFor(format)
+	enc, err := EncoderFor[*Diff](format)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := enc.EncodeDiff(&buf, d); err != nil {
+	if err := enc.Encode(&buf, d); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
@@ -196,7 +196,7 @@ func TestDiffGolden(t *testing.T) {
 	}
 	d.Before.Source, d.Before.Kind = "before.json", "summary"
 	d.After.Source, d.After.Kind = "after.pcapng", "capture"
-	for _, format := range DiffFormats() {
+	for _, format := range FormatsFor[*Diff]() {
 		t.Run(format, func(t *testing.T) {
 			got := encodeDiff(t, format, d)
 			golden := filepath.Join("testdata", "diff."+format+".golden")
@@ -214,12 +214,12 @@ func TestDiffGolden(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DiffEncoderFor("html"); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "csv, json, md, ndjson, text") {
-		t.Errorf("DiffEncoderFor(html): %v", err)
+	if _, err := EncoderFor[*Diff]("html"); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "csv, json, md, ndjson, text") {
+		t.Errorf("EncoderFor[*Diff](html): %v", err)
 	}
-	for _, f := range DiffFormats() {
-		enc, _ := DiffEncoderFor(f)
-		if err := enc.EncodeDiff(&bytes.Buffer{}, nil); err == nil {
+	for _, f := range FormatsFor[*Diff]() {
+		enc, _ := EncoderFor[*Diff](f)
+		if err := enc.Encode(&bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%s: no error for a nil diff", f)
 		}
 	}
@@ -241,7 +241,7 @@ func TestDiffEscaping(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Before.Source, d.After.Source = bad, hostileFormula
-	for _, format := range DiffFormats() {
+	for _, format := range FormatsFor[*Diff]() {
 		t.Run(format, func(t *testing.T) {
 			out := encodeDiff(t, format, d)
 			if !utf8.ValidString(out) {
@@ -317,7 +317,7 @@ func FuzzDiff(f *testing.F) {
 		if len(d.Entries) != d.Counts.Differences+d.Counts.Same {
 			t.Fatalf("%d entries for counts %+v", len(d.Entries), d.Counts)
 		}
-		for _, format := range DiffFormats() {
+		for _, format := range FormatsFor[*Diff]() {
 			out := encodeDiff(t, format, d)
 			if format == "json" {
 				var back Diff

@@ -9,19 +9,41 @@ import (
 
 func TestEncoderFor(t *testing.T) {
 	for _, name := range []string{"text", "json", "ndjson", "csv", "md", "html"} {
-		if _, err := EncoderFor(name); err != nil {
-			t.Errorf("EncoderFor(%q): %v", name, err)
+		if _, err := EncoderFor[*Summary](name); err != nil {
+			t.Errorf("EncoderFor[*Summary](%q): %v", name, err)
 		}
 	}
 	for _, name := range []string{"", "HTML", "JSON", "yaml", "txt"} {
-		_, err := EncoderFor(name)
+		_, err := EncoderFor[*Summary](name)
 		if !errors.Is(err, ErrUnknownFormat) {
-			t.Errorf("EncoderFor(%q) error %v, want ErrUnknownFormat", name, err)
+			t.Errorf("EncoderFor[*Summary](%q) error %v, want ErrUnknownFormat", name, err)
 			continue
 		}
 		if !strings.Contains(err.Error(), "valid: csv, html, json, md, ndjson, text") {
-			t.Errorf("EncoderFor(%q) error %q does not list the formats", name, err)
+			t.Errorf("EncoderFor[*Summary](%q) error %q does not list the formats", name, err)
 		}
+	}
+	// One registry: each kind of report has its formats, and a format of another kind
+	// is refused with this kind's list.
+	for _, tt := range []struct {
+		got  []string
+		want string
+	}{
+		{FormatsFor[*Summary](), "csv html json md ndjson text"},
+		{FormatsFor[*VerifyReport](), "json md text"},
+		{FormatsFor[*Diff](), "csv json md ndjson text"},
+		{FormatsFor[*FirewallRules](), "ip6tables iptables nftables windows-firewall"},
+		{FormatsFor[*PortsReport](), "json text"},
+	} {
+		if got := strings.Join(tt.got, " "); got != tt.want {
+			t.Errorf("formats %q, want %q", got, tt.want)
+		}
+	}
+	if _, err := EncoderFor[*VerifyReport]("csv"); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "for verify (valid: json, md, text)") {
+		t.Errorf("csv for verify: %v", err)
+	}
+	if _, err := EncoderFor[*FirewallRules]("json"); !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("json for firewall rules: %v", err)
 	}
 }
 
@@ -54,7 +76,7 @@ func TestFormatFromPath(t *testing.T) {
 
 func TestEncodersRejectNil(t *testing.T) {
 	for _, name := range Formats() {
-		enc, _ := EncoderFor(name)
+		enc, _ := EncoderFor[*Summary](name)
 		if err := enc.Encode(&bytes.Buffer{}, nil); err == nil {
 			t.Errorf("%s: no error for a nil summary", name)
 		}

@@ -46,7 +46,7 @@ func TestEscaping(t *testing.T) {
 	s := hostileSummary()
 	for _, format := range Formats() {
 		t.Run(format, func(t *testing.T) {
-			enc, _ := EncoderFor(format)
+			enc, _ := EncoderFor[*Summary](format)
 			var buf bytes.Buffer
 			if err := enc.Encode(&buf, s); err != nil {
 				t.Fatal(err)

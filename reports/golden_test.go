@@ -18,7 +18,7 @@ func TestGolden(t *testing.T) {
 	s := fixtureSummary(0)
 	for _, format := range Formats() {
 		t.Run(format, func(t *testing.T) {
-			enc, err := EncoderFor(format)
+			enc, err := EncoderFor[*Summary](format)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -141,7 +141,7 @@ type htmlFlow struct {
 	Unexplained, Failed                   bool
 }
 
-// Encode implements Encoder.
+// Encode implements Encoder[*Summary].
 func (h HTML) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode html: nil summary")

@@ -21,7 +21,7 @@ import (
 // safe to print on a terminal.
 type JSON struct{}
 
-// Encode implements Encoder.
+// Encode implements Encoder[*Summary].
 func (JSON) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode json: nil summary")

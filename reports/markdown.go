@@ -16,7 +16,7 @@ import (
 // inject links, emphasis, code spans or HTML.
 type Markdown struct{}
 
-// Encode implements Encoder.
+// Encode implements Encoder[*Summary].
 func (Markdown) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode markdown: nil summary")

@@ -14,7 +14,7 @@ import (
 // loading flows into another tool. Encoding does not allocate per record.
 type NDJSON struct{}
 
-// Encode implements Encoder.
+// Encode implements Encoder[*Summary].
 func (NDJSON) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode ndjson: nil summary")

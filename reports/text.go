@@ -20,7 +20,7 @@ import (
 // escaped cells never hold tabs or newlines.
 type Text struct{}
 
-// Encode implements Encoder.
+// Encode implements Encoder[*Summary].
 func (Text) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode text: nil summary")

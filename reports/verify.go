@@ -335,40 +335,10 @@ func peerList(ps []string, more bool) string {
 	return s
 }
 
-// VerifyEncoder writes a VerifyReport in one format.
-type VerifyEncoder interface {
-	Encode(w io.Writer, r *VerifyReport) error
-}
-
-var verifyFormats = []struct {
-	name string
-	enc  VerifyEncoder
-}{{"json", VerifyJSON{}}, {"md", VerifyMarkdown{}}, {"text", VerifyText{}}}
-
-// VerifyFormats returns the formats VerifyEncoderFor accepts, sorted.
-func VerifyFormats() []string {
-	out := make([]string, len(verifyFormats))
-	for i, f := range verifyFormats {
-		out[i] = f.name
-	}
-	return out
-}
-
-// VerifyEncoderFor returns the encoder of a format name; an unknown name gives an error
-// wrapping ErrUnknownFormat that lists the valid ones.
-func VerifyEncoderFor(format string) (VerifyEncoder, error) {
-	for _, f := range verifyFormats {
-		if f.name == format {
-			return f.enc, nil
-		}
-	}
-	return nil, fmt.Errorf("%w %q for verify (valid: %s)", ErrUnknownFormat, format, strings.Join(VerifyFormats(), ", "))
-}
-
 // VerifyJSON writes the report as indented JSON, safe to print on a terminal (see JSON).
 type VerifyJSON struct{}
 
-// Encode implements VerifyEncoder.
+// Encode implements Encoder[*VerifyReport].
 func (VerifyJSON) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode json: nil report")
@@ -392,7 +362,7 @@ func (VerifyJSON) Encode(w io.Writer, r *VerifyReport) error {
 // through the terminal escaper.
 type VerifyText struct{}
 
-// Encode implements VerifyEncoder.
+// Encode implements Encoder[*VerifyReport].
 func (VerifyText) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode text: nil report")
@@ -407,7 +377,7 @@ func (VerifyText) Encode(w io.Writer, r *VerifyReport) error {
 // escaped for Markdown.
 type VerifyMarkdown struct{}
 
-// Encode implements VerifyEncoder.
+// Encode implements Encoder[*VerifyReport].
 func (VerifyMarkdown) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode markdown: nil report")

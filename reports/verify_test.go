@@ -117,12 +117,12 @@ func TestVerifyReport(t *testing.T) {
 			t.Errorf("report lacks %q", k)
 		}
 	}
-	for _, f := range VerifyFormats() {
-		if _, err := VerifyEncoderFor(f); err != nil {
+	for _, f := range FormatsFor[*VerifyReport]() {
+		if _, err := EncoderFor[*VerifyReport](f); err != nil {
 			t.Error(err)
 		}
 	}
-	if _, err := VerifyEncoderFor("csv"); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "json, md, text") {
+	if _, err := EncoderFor[*VerifyReport]("csv"); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "json, md, text") {
 		t.Errorf("csv: %v", err)
 	}
 }
@@ -133,9 +133,9 @@ func TestVerifyReport(t *testing.T) {
 func TestVerifyEscaping(t *testing.T) {
 	bad := "x" + hostileClear + "y\rz\x00w\xff|`*v\u009b\u202e"
 	r := verifyFixture(t, bad)
-	for _, format := range VerifyFormats() {
+	for _, format := range FormatsFor[*VerifyReport]() {
 		t.Run(format, func(t *testing.T) {
-			enc, _ := VerifyEncoderFor(format)
+			enc, _ := EncoderFor[*VerifyReport](format)
 			var buf bytes.Buffer
 			if err := enc.Encode(&buf, r); err != nil {
 				t.Fatal(err)

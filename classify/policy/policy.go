@@ -121,7 +121,7 @@ type Rule struct {
 	Veeam  *veeam.Rule // the matrix rule this rule was derived from, or nil for the user's rules
 	Line   int         // line in the policy file; 0 for derived rules
 
-	from, to           addrSet
+	from, to           AddrSet
 	fromUnits, toUnits []Unit
 }
 
@@ -132,6 +132,13 @@ func (r *Rule) FromUnits() []Unit { return r.fromUnits }
 
 // ToUnits: see FromUnits.
 func (r *Rule) ToUnits() []Unit { return r.toUnits }
+
+// FromSet and ToSet are the addresses the rule's sides match. The prefixes are shared:
+// do not modify them.
+func (r *Rule) FromSet() AddrSet { return r.from }
+
+// ToSet: see FromSet.
+func (r *Rule) ToSet() AddrSet { return r.to }
 
 // ProtoName is "tcp", "udp", ..., or "any".
 func (r *Rule) ProtoName() string {
@@ -152,7 +159,7 @@ func (r *Rule) Matches(f *capture.Flow) bool {
 	if r.Ports != nil && !spansContain(r.Ports, f.Server.Port()) {
 		return false
 	}
-	return r.from.contains(f.Client.Addr()) && r.to.contains(f.Server.Addr())
+	return r.from.Contains(f.Client.Addr()) && r.to.Contains(f.Server.Addr())
 }
 
 func spansContain(spans []ports.Span, port uint16) bool {
@@ -164,18 +171,19 @@ func spansContain(spans []ports.Span, port uint16) bool {
 	return false
 }
 
-// addrSet is the union of a side's terms.
-type addrSet struct {
-	any      bool
-	prefixes []netip.Prefix
+// AddrSet is the addresses of one side of a rule: the union of its terms.
+type AddrSet struct {
+	Any      bool           // every address
+	Prefixes []netip.Prefix // otherwise; masked, IPv4 unmapped
 }
 
-func (s *addrSet) contains(a netip.Addr) bool {
-	if s.any {
+// Contains reports whether a is in the set.
+func (s *AddrSet) Contains(a netip.Addr) bool {
+	if s.Any {
 		return true
 	}
 	a = a.Unmap()
-	for _, p := range s.prefixes {
+	for _, p := range s.Prefixes {
 		if p.Contains(a) {
 			return true
 		}
@@ -762,28 +770,28 @@ func (l *policyLoader) suggest(w string) string {
 }
 
 // side builds the match set and the units of a side from its terms.
-func side(terms []Term) (addrSet, []Unit) {
-	var s addrSet
+func side(terms []Term) (AddrSet, []Unit) {
+	var s AddrSet
 	var units []Unit
 	for _, t := range terms {
 		if t.Kind == TermAny {
-			s.any = true
+			s.Any = true
 			if !slices.ContainsFunc(units, func(u Unit) bool { return u.Any }) {
 				units = append(units, Unit{Label: "any", Any: true})
 			}
 			continue
 		}
 		for _, p := range t.Prefixes {
-			if !slices.Contains(s.prefixes, p) {
-				s.prefixes = append(s.prefixes, p)
+			if !slices.Contains(s.Prefixes, p) {
+				s.Prefixes = append(s.Prefixes, p)
 			}
 			if !slices.ContainsFunc(units, func(u Unit) bool { return !u.Any && u.Prefix == p }) {
 				units = append(units, Unit{Label: prefixLabel(p), Prefix: p})
 			}
 		}
 	}
-	if s.any {
-		s.prefixes = nil
+	if s.Any {
+		s.Prefixes = nil
 	}
 	return s, units
 }

@@ -539,12 +539,6 @@ func FuzzLoadPolicy(f *testing.F) {
 				t.Fatalf("required rule %s without protocol or ports", r.Name)
 			}
 		}
-		for _, format := range FirewallFormats() {
-			var b strings.Builder
-			if err := p.WriteFirewall(&b, FirewallOptions{Format: format, Source: "fuzz.yaml"}); err != nil {
-				t.Fatalf("%s: %v", format, err)
-			}
-		}
 		v := p.NewVerifier()
 		v.Add(classified(flow(6, "192.0.2.1:1", "192.0.2.10:22", capture.SF)))
 		_ = v.Result()

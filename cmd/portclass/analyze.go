@@ -205,8 +205,8 @@ func htmlFlag(fs *pflag.FlagSet) {
 }
 
 // encoderFor returns the encoder of a report format, configured (--html-max-flows).
-func (a *app) encoderFor(format string) (reports.Encoder, error) {
-	enc, err := reports.EncoderFor(format)
+func (a *app) encoderFor(format string) (reports.Encoder[*reports.Summary], error) {
+	enc, err := reports.EncoderFor[*reports.Summary](format)
 	if h, ok := enc.(reports.HTML); ok {
 		h.MaxFlows = a.cfg.HTMLFlows
 		enc = h
@@ -215,7 +215,7 @@ func (a *app) encoderFor(format string) (reports.Encoder, error) {
 }
 
 // writeReport writes s to -o atomically, or to stdout.
-func (a *app) writeReport(enc reports.Encoder, s *reports.Summary) error {
+func (a *app) writeReport(enc reports.Encoder[*reports.Summary], s *reports.Summary) error {
 	return a.writeOutput(a.cfg.Output, func(w io.Writer) error { return enc.Encode(w, s) })
 }
 

@@ -145,7 +145,7 @@ func (a *app) capture(ctx context.Context) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.EncoderFor(format)
+	enc, err := reports.EncoderFor[*reports.Summary](format)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -76,7 +76,7 @@ a diff of half a capture would mislead).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.DiffFormats())+" (default: from -o's extension; text on a terminal, else json)")
+	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.Diff]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Bool("unchanged", false, "also list the conversations and ports that did not change")
 	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
@@ -96,7 +96,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.DiffEncoderFor(format)
+	enc, err := reports.EncoderFor[*reports.Diff](format)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -128,7 +128,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.EncodeDiff(w, d) }); err != nil {
+	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.Encode(w, d) }); err != nil {
 		return err
 	}
 	var failing []string

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portclass/portclass/classify/policy"
+	"github.com/portclass/portclass/reports"
 )
 
 func (a *app) policyCmd() *cobra.Command {
@@ -133,7 +133,7 @@ Review the output before loading it: it replaces what the chain held.`,
 	}
 	fs := cmd.Flags()
 	fs.String("policy", "", "policy file (YAML) (required)")
-	fs.StringP("format", "f", "nftables", "rule format: "+strings.Join(policy.FirewallFormats(), ", "))
+	fs.StringP("format", "f", "nftables", "rule format: "+strings.Join(reports.FormatsFor[*reports.FirewallRules](), ", "))
 	fs.String("table", "filter", "nftables table (family inet)")
 	fs.String("chain", "", "chain (default forward for nftables, FORWARD for iptables)")
 	fs.StringP("output", "o", "", "write the rules to FILE atomically instead of stdout")
@@ -145,9 +145,9 @@ Review the output before loading it: it replaces what the chain held.`,
 
 func (a *app) firewallRules() error {
 	cfg := a.cfg
-	o := policy.FirewallOptions{Format: cfg.Rules.Format, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy}
-	if !slices.Contains(policy.FirewallFormats(), o.Format) {
-		return usageErr(fmt.Errorf("--format %q: want one of %s", o.Format, strings.Join(policy.FirewallFormats(), ", ")))
+	enc, err := reports.EncoderFor[*reports.FirewallRules](cfg.Rules.Format)
+	if err != nil {
+		return usageErr(fmt.Errorf("--format %q: want one of %s", cfg.Rules.Format, strings.Join(reports.FormatsFor[*reports.FirewallRules](), ", ")))
 	}
 	pol, err := a.loadPolicy(&cfg)
 	if err != nil {
@@ -158,7 +158,7 @@ func (a *app) firewallRules() error {
 	}
 	// Render into memory first: a bad table or chain name writes nothing.
 	var b strings.Builder
-	if err := pol.WriteFirewall(&b, o); err != nil {
+	if err := enc.Encode(&b, &reports.FirewallRules{Policy: pol, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy}); err != nil {
 		return usageErr(err)
 	}
 	return a.writeOutput(cfg.Output, func(w io.Writer) error {

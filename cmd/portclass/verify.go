@@ -59,7 +59,7 @@ every case, to stdout or atomically to -o FILE.`,
 	fs := cmd.Flags()
 	fs.String("policy", "", "policy file (YAML) to check against (required)")
 	fs.String("fail-on", strings.Join(policy.FailDefault.Names(), ","), "finding kinds that give exit code 1: blocked, forbidden, undocumented, not-tested, all or none")
-	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.VerifyFormats())+" (default: from -o's extension; text on a terminal, else json)")
+	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.VerifyReport]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	keyFlag(fs, "fail-on", "verify.fail-on")
 	keyFlag(fs, "format", "verify.format")
@@ -95,11 +95,11 @@ func (a *app) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(fmt.Errorf("--fail-on: %w", err))
 	}
-	format, err := a.outputFormat(cfg.Verify.Format, reports.VerifyFormats())
+	format, err := a.outputFormat(cfg.Verify.Format, reports.FormatsFor[*reports.VerifyReport]())
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.VerifyEncoderFor(format)
+	enc, err := reports.EncoderFor[*reports.VerifyReport](format)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -1,4 +1,4 @@
-package policy
+package reports
 
 import (
 	"bufio"
@@ -10,15 +10,23 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
 )
 
-// FirewallOptions says how WriteFirewall renders a policy.
-type FirewallOptions struct {
-	// Format is one of FirewallFormats: "nftables" (nft -f input), "iptables" and
-	// "ip6tables" (iptables-restore input, IPv4 or IPv6 rules only) or
-	// "windows-firewall" (a PowerShell script of New-NetFirewallRule commands).
-	Format string
+// FirewallRules is a policy written as firewall rules that allow exactly its required
+// and allowed traffic and drop its forbidden traffic, in the policy's order (so that the
+// first match decides, as in the policy), after a rule accepting established and related
+// traffic; everything else meets the chain's drop policy. Windows Firewall has no rule
+// order (block rules win over allow rules, and inbound traffic no rule allows is
+// blocked by default), so there the forbidden rules are block rules and an exception
+// written before a broader forbidden rule cannot be expressed; the script says so.
+//
+// Its formats: "nftables" (nft -f input), "iptables" and "ip6tables"
+// (iptables-restore input, IPv4 or IPv6 rules only) and "windows-firewall" (a
+// PowerShell script of New-NetFirewallRule commands).
+type FirewallRules struct {
+	Policy *policy.Policy
 	// Table is the nftables table (family inet); "" means "filter".
 	Table string
 	// Chain is the chain the rules go to; "" means "forward" (nftables) or "FORWARD"
@@ -29,29 +37,59 @@ type FirewallOptions struct {
 	Source string
 }
 
-// FirewallFormats returns the formats WriteFirewall writes.
-func FirewallFormats() []string {
-	return []string{"nftables", "iptables", "ip6tables", "windows-firewall"}
+// Nftables writes firewall rules as nft -f input.
+type Nftables struct{}
+
+// Iptables writes firewall rules as iptables-restore input, or ip6tables-restore input
+// when V6.
+type Iptables struct{ V6 bool }
+
+// WindowsFirewall writes firewall rules as a PowerShell script of New-NetFirewallRule
+// commands.
+type WindowsFirewall struct{}
+
+// Encode implements Encoder[*FirewallRules].
+func (Nftables) Encode(w io.Writer, fr *FirewallRules) error {
+	return writeFirewall(w, func(bw *bufio.Writer) error { return writeNftables(bw, fr) })
+}
+
+// Encode implements Encoder[*FirewallRules].
+func (e Iptables) Encode(w io.Writer, fr *FirewallRules) error {
+	return writeFirewall(w, func(bw *bufio.Writer) error { return writeIptables(bw, fr, e.V6) })
+}
+
+// Encode implements Encoder[*FirewallRules].
+func (WindowsFirewall) Encode(w io.Writer, fr *FirewallRules) error {
+	return writeFirewall(w, func(bw *bufio.Writer) error { return writeWindows(bw, fr) })
+}
+
+func writeFirewall(w io.Writer, write func(*bufio.Writer) error) error {
+	bw := bufio.NewWriter(w)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // firewallRule is a policy rule reduced to what a firewall matches, for one address
 // family (nftables and iptables cannot mix IPv4 and IPv6 addresses in one rule).
 type firewallRule struct {
-	r        *Rule
+	r        *policy.Rule
 	v6       bool
 	from, to []netip.Prefix // nil: any address
 }
 
 // familyRules splits r into its IPv4 and IPv6 parts; a part whose from or to side has
 // no address of the family is dropped (no packet can match it).
-func familyRules(r *Rule) []firewallRule {
+func familyRules(r *policy.Rule) []firewallRule {
 	var out []firewallRule
 	for _, v6 := range []bool{false, true} {
 		if r.Proto == capture.ProtoICMP && v6 || r.Proto == capture.ProtoICMPv6 && !v6 {
 			continue
 		}
-		from, okF := familyPrefixes(&r.from, v6)
-		to, okT := familyPrefixes(&r.to, v6)
+		fs, ts := r.FromSet(), r.ToSet()
+		from, okF := familyPrefixes(&fs, v6)
+		to, okT := familyPrefixes(&ts, v6)
 		if okF && okT {
 			out = append(out, firewallRule{r, v6, from, to})
 		}
@@ -59,12 +97,12 @@ func familyRules(r *Rule) []firewallRule {
 	return out
 }
 
-func familyPrefixes(s *addrSet, v6 bool) ([]netip.Prefix, bool) {
-	if s.any {
+func familyPrefixes(s *policy.AddrSet, v6 bool) ([]netip.Prefix, bool) {
+	if s.Any {
 		return nil, true
 	}
 	var out []netip.Prefix
-	for _, p := range s.prefixes {
+	for _, p := range s.Prefixes {
 		if p.Addr().Is6() == v6 {
 			out = append(out, p)
 		}
@@ -74,7 +112,7 @@ func familyPrefixes(s *addrSet, v6 bool) ([]netip.Prefix, bool) {
 
 // comment makes a rule's name and note safe for every firewall's comment syntax:
 // printable ASCII without quotes or backslashes, at most n bytes.
-func firewallComment(r *Rule, n int) string {
+func firewallComment(r *policy.Rule, n int) string {
 	s := r.Name
 	if r.Note != "" {
 		s += ": " + r.Note
@@ -96,40 +134,14 @@ func firewallComment(r *Rule, n int) string {
 	return s
 }
 
-// WriteFirewall writes firewall rules that allow exactly the policy's required and
-// allowed rules and drop its forbidden ones, in the policy's order (so that the first
-// match decides, as in the policy), after a rule accepting established and related
-// traffic; everything else meets the chain's drop policy. Windows Firewall has no rule
-// order (block rules win over allow rules, and inbound traffic no rule allows is
-// blocked by default), so there the forbidden rules are block rules and an exception
-// written before a broader forbidden rule cannot be expressed; the script says so.
-func (p *Policy) WriteFirewall(w io.Writer, o FirewallOptions) error {
-	bw := bufio.NewWriter(w)
-	var err error
-	switch o.Format {
-	case "nftables":
-		err = p.writeNftables(bw, o)
-	case "iptables", "ip6tables":
-		err = p.writeIptables(bw, o, o.Format == "ip6tables")
-	case "windows-firewall":
-		err = p.writeWindows(bw, o)
-	default:
-		return fmt.Errorf("firewall format %q: want one of %s", o.Format, strings.Join(FirewallFormats(), ", "))
-	}
-	if err != nil {
-		return err
-	}
-	return bw.Flush()
-}
-
-func (p *Policy) header(bw *bufio.Writer, o FirewallOptions, lines ...string) {
+func firewallHeader(bw *bufio.Writer, fr *FirewallRules, lines ...string) {
 	src := strings.Map(func(c rune) rune {
 		if c < 0x20 || c == 0x7f {
 			return '?'
 		}
 		return c
-	}, o.Source)
-	fmt.Fprintf(bw, "# Written by portclass policy rules from %s: %d rules.\n", src, len(p.Rules))
+	}, fr.Source)
+	fmt.Fprintf(bw, "# Written by portclass policy rules from %s: %d rules.\n", src, len(fr.Policy.Rules))
 	for _, l := range lines {
 		bw.WriteString("# " + l + "\n")
 	}
@@ -137,7 +149,8 @@ func (p *Policy) header(bw *bufio.Writer, o FirewallOptions, lines ...string) {
 
 var baseChains = map[string]bool{"input": true, "forward": true, "output": true}
 
-func (p *Policy) writeNftables(bw *bufio.Writer, o FirewallOptions) error {
+func writeNftables(bw *bufio.Writer, fr *FirewallRules) error {
+	p, o := fr.Policy, fr
 	table, chain := o.Table, o.Chain
 	if table == "" {
 		table = "filter"
@@ -150,7 +163,7 @@ func (p *Policy) writeNftables(bw *bufio.Writer, o FirewallOptions) error {
 			return err
 		}
 	}
-	p.header(bw, o, "Load with: nft -f FILE. Required and allowed rules accept new connections, forbidden rules drop;",
+	firewallHeader(bw, fr, "Load with: nft -f FILE. Required and allowed rules accept new connections, forbidden rules drop;",
 		"the first match decides, as in the policy. Replies and ICMP errors pass as established/related.")
 	fmt.Fprintf(bw, "add table inet %s\n", table)
 	if baseChains[chain] {
@@ -188,7 +201,7 @@ func (p *Policy) writeNftables(bw *bufio.Writer, o FirewallOptions) error {
 			default:
 				fmt.Fprintf(&b, " meta l4proto %d", r.Proto)
 			}
-			if r.Expect == ExpectForbidden {
+			if r.Expect == policy.ExpectForbidden {
 				b.WriteString(" drop")
 			} else {
 				b.WriteString(" ct state new accept")
@@ -229,7 +242,8 @@ func nftPorts(spans []ports.Span) string {
 	return "{ " + strings.Join(parts, ", ") + " }"
 }
 
-func (p *Policy) writeIptables(bw *bufio.Writer, o FirewallOptions, v6 bool) error {
+func writeIptables(bw *bufio.Writer, fr *FirewallRules, v6 bool) error {
+	p, o := fr.Policy, fr
 	chain := o.Chain
 	if chain == "" {
 		chain = "FORWARD"
@@ -244,7 +258,7 @@ func (p *Policy) writeIptables(bw *bufio.Writer, o FirewallOptions, v6 bool) err
 	if v6 {
 		tool = "ip6tables-restore"
 	}
-	p.header(bw, o, "Load with: "+tool+" FILE (it replaces the filter table). Required and allowed rules accept",
+	firewallHeader(bw, fr, "Load with: "+tool+" FILE (it replaces the filter table). Required and allowed rules accept",
 		"new connections, forbidden rules drop; the first match decides, as in the policy.")
 	skipped := 0
 	var lines []string
@@ -311,7 +325,7 @@ func iptablesLines(chain string, fr *firewallRule) []string {
 		}
 	}
 	tail := fmt.Sprintf(" -m comment --comment \"%s\"", firewallComment(r, 240))
-	if r.Expect == ExpectForbidden {
+	if r.Expect == policy.ExpectForbidden {
 		tail += " -j DROP"
 	} else {
 		tail = " -m conntrack --ctstate NEW" + tail + " -j ACCEPT"
@@ -351,8 +365,9 @@ func iptablesAddrs(ps []netip.Prefix) string {
 	return strings.Join(parts, ",")
 }
 
-func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
-	p.header(bw, o, "Run in an elevated PowerShell on each server (or push as a GPO): inbound rules on the",
+func writeWindows(bw *bufio.Writer, fr *FirewallRules) error {
+	p := fr.Policy
+	firewallHeader(bw, fr, "Run in an elevated PowerShell on each server (or push as a GPO): inbound rules on the",
 		"hosts in each rule's To. Windows Firewall has no rule order: block rules (the policy's forbidden",
 		"rules) win over allow rules, and inbound traffic no rule allows is blocked by default.",
 		"Rerunning the script replaces the rules it wrote before (group 'portclass').")
@@ -362,19 +377,20 @@ func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
 			fmt.Fprintf(bw, "# %s: not written: Windows Firewall cannot match SCTP ports.\n", r.Name)
 			continue
 		}
-		if r.Expect == ExpectForbidden {
-			if j := slices.IndexFunc(p.Rules[:i], func(e *Rule) bool { return e.Expect != ExpectForbidden && rulesOverlap(e, r) }); j >= 0 {
+		if r.Expect == policy.ExpectForbidden {
+			if j := slices.IndexFunc(p.Rules[:i], func(e *policy.Rule) bool { return e.Expect != policy.ExpectForbidden && rulesOverlap(e, r) }); j >= 0 {
 				fmt.Fprintf(bw, "# %s: not written: as a block rule it would also block %s, which comes first in the policy;\n", r.Name, p.Rules[j].Name)
 				bw.WriteString("#   inbound traffic that no rule allows is blocked anyway.\n")
 				continue
 			}
 		}
-		from, to := r.from, r.to
+		from, to := r.FromSet(), r.ToSet()
 		if r.Proto == capture.ProtoICMP || r.Proto == capture.ProtoICMPv6 {
 			// An ICMPv4 rule with IPv6 addresses (or the reverse) matches nothing.
 			var okF, okT bool
-			from.prefixes, okF = familyPrefixes(&r.from, r.Proto == capture.ProtoICMPv6)
-			to.prefixes, okT = familyPrefixes(&r.to, r.Proto == capture.ProtoICMPv6)
+			fs, ts := r.FromSet(), r.ToSet()
+			from.Prefixes, okF = familyPrefixes(&fs, r.Proto == capture.ProtoICMPv6)
+			to.Prefixes, okT = familyPrefixes(&ts, r.Proto == capture.ProtoICMPv6)
 			if !okF || !okT {
 				continue
 			}
@@ -382,7 +398,7 @@ func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
 		var b strings.Builder
 		b.WriteString("New-NetFirewallRule -Group 'portclass' -DisplayName '" + psQuote("portclass "+r.Name) + "'")
 		b.WriteString(" -Direction Inbound")
-		if r.Expect == ExpectForbidden {
+		if r.Expect == policy.ExpectForbidden {
 			b.WriteString(" -Action Block")
 		} else {
 			b.WriteString(" -Action Allow")
@@ -408,11 +424,11 @@ func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
 			}
 			b.WriteString(" -LocalPort " + strings.Join(parts, ","))
 		}
-		if !from.any {
-			b.WriteString(" -RemoteAddress " + windowsAddrs(from.prefixes))
+		if !from.Any {
+			b.WriteString(" -RemoteAddress " + windowsAddrs(from.Prefixes))
 		}
-		if !to.any {
-			b.WriteString(" -LocalAddress " + windowsAddrs(to.prefixes))
+		if !to.Any {
+			b.WriteString(" -LocalAddress " + windowsAddrs(to.Prefixes))
 		}
 		b.WriteString(" -Description '" + psQuote(firewallComment(r, 1000)) + "'")
 		bw.WriteString(b.String() + "\n")
@@ -421,7 +437,7 @@ func (p *Policy) writeWindows(bw *bufio.Writer, o FirewallOptions) error {
 }
 
 // rulesOverlap reports whether some flow could match both a and b.
-func rulesOverlap(a, b *Rule) bool {
+func rulesOverlap(a, b *policy.Rule) bool {
 	if a.Proto != 0 && b.Proto != 0 && a.Proto != b.Proto {
 		return false
 	}
@@ -430,15 +446,16 @@ func rulesOverlap(a, b *Rule) bool {
 	}) {
 		return false
 	}
-	return setsOverlap(&a.from, &b.from) && setsOverlap(&a.to, &b.to)
+	af, bf, at, bt := a.FromSet(), b.FromSet(), a.ToSet(), b.ToSet()
+	return setsOverlap(&af, &bf) && setsOverlap(&at, &bt)
 }
 
-func setsOverlap(a, b *addrSet) bool {
-	if a.any || b.any {
+func setsOverlap(a, b *policy.AddrSet) bool {
+	if a.Any || b.Any {
 		return true
 	}
-	for _, p := range a.prefixes {
-		if slices.ContainsFunc(b.prefixes, p.Overlaps) {
+	for _, p := range a.Prefixes {
+		if slices.ContainsFunc(b.Prefixes, p.Overlaps) {
 			return true
 		}
 	}
@@ -456,3 +473,11 @@ func windowsAddrs(ps []netip.Prefix) string {
 // psQuote escapes s for a single-quoted PowerShell string (already ASCII without
 // quotes when it comes from firewallComment; names are plain).
 func psQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+// prefixLabel is "192.0.2.10" for a single address and "192.0.2.0/24" otherwise.
+func prefixLabel(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}

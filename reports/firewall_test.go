@@ -1,16 +1,15 @@
-package policy
+package reports
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/portclass/portclass/classify/policy"
+)
 
 // firewallPolicy exercises what the rule writers must handle: IPv4 and IPv6 on one
 // side, any, prefixes, ranges, more ports than one iptables multiport match takes,
@@ -34,6 +33,26 @@ rules:
   - {name: nothing-else, from: any, to: any, proto: any, expect: forbidden}
 `
 
+func mustPolicy(t testing.TB, text string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Load("policy.yaml", []byte(text), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// encodeFirewall writes fr in format.
+func encodeFirewall(format string, fr *FirewallRules) ([]byte, error) {
+	enc, err := EncoderFor[*FirewallRules](format)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = enc.Encode(&b, fr)
+	return b.Bytes(), err
+}
+
 // TestWriteFirewall checks each format against a golden file and, when the tool is
 // installed and allowed to talk to the kernel, with the tool's own syntax check:
 // nft -c -f and iptables-restore --test / ip6tables-restore --test (CI installs
@@ -45,20 +64,21 @@ func TestWriteFirewall(t *testing.T) {
 		"iptables":  {"iptables-restore", "--test"},
 		"ip6tables": {"ip6tables-restore", "--test"},
 	}
-	for _, format := range FirewallFormats() {
+	for _, format := range FormatsFor[*FirewallRules]() {
 		t.Run(format, func(t *testing.T) {
-			var b bytes.Buffer
-			if err := p.WriteFirewall(&b, FirewallOptions{Format: format, Source: "policy.yaml"}); err != nil {
+			out, err := encodeFirewall(format, &FirewallRules{Policy: p, Source: "policy.yaml"})
+			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "policy-firewall."+format+".golden")
+			b := bytes.NewBuffer(out)
+			golden := filepath.Join("testdata", "firewall."+format+".golden")
 			if *update {
 				os.MkdirAll("testdata", 0o755)
 				os.WriteFile(golden, b.Bytes(), 0o644)
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test ./classify -update)", err)
+				t.Fatalf("%v (run go test ./reports -update)", err)
 			}
 			if !bytes.Equal(b.Bytes(), want) {
 				t.Errorf("%s differs; rerun with -update and review git diff:\n%s", golden, b.String())
@@ -98,26 +118,32 @@ func syntaxCheck(t *testing.T, cmd []string, rules []byte) {
 
 func TestWriteFirewallOptions(t *testing.T) {
 	p := mustPolicy(t, firewallPolicy)
-	var b bytes.Buffer
-	if err := p.WriteFirewall(&b, FirewallOptions{Format: "nftables", Table: "portclass", Chain: "veeam"}); err != nil {
+	out, err := encodeFirewall("nftables", &FirewallRules{Policy: p, Table: "portclass", Chain: "veeam"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	b := bytes.NewBuffer(out)
 	// A chain that is not a hook is a regular chain: no policy, nothing hooked.
 	if !strings.Contains(b.String(), "add chain inet portclass veeam\n") || strings.Contains(b.String(), "policy drop") {
 		t.Errorf("regular chain:\n%s", b.String())
 	}
 	syntaxCheck(t, []string{"nft", "-c", "-f"}, b.Bytes())
-	b.Reset()
-	if err := p.WriteFirewall(&b, FirewallOptions{Format: "iptables", Chain: "input"}); err != nil {
+	out, err = encodeFirewall("iptables", &FirewallRules{Policy: p, Chain: "input"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	b = bytes.NewBuffer(out)
 	if !strings.Contains(b.String(), ":INPUT DROP [0:0]\n-A INPUT ") {
 		t.Errorf("iptables input chain:\n%s", b.String())
 	}
-	for _, o := range []FirewallOptions{{Format: "pf"}, {Format: "nftables", Chain: "x y"}, {Format: "nftables", Table: "1abc"},
-		{Format: "iptables", Chain: "A;B"}} {
-		if err := p.WriteFirewall(&b, o); err == nil {
-			t.Errorf("%+v: no error", o)
+	for _, c := range []struct {
+		format string
+		fr     FirewallRules
+	}{{"pf", FirewallRules{}}, {"nftables", FirewallRules{Chain: "x y"}}, {"nftables", FirewallRules{Table: "1abc"}},
+		{"iptables", FirewallRules{Chain: "A;B"}}} {
+		c.fr.Policy = p
+		if _, err := encodeFirewall(c.format, &c.fr); err == nil {
+			t.Errorf("%s %+v: no error", c.format, c.fr)
 		}
 	}
 }
@@ -163,4 +189,23 @@ func checkPowerShell(t *testing.T, script string) {
 			}
 		}
 	}
+}
+
+// FuzzFirewall: every policy the loader accepts is written in every firewall format
+// without error.
+func FuzzFirewall(f *testing.F) {
+	f.Add(firewallPolicy)
+	f.Add("inventory:\n  backup-server: [192.0.2.10]\n  backup-proxy-vmware: [192.0.2.21]\nveeam: true\n")
+	f.Add("rules: [{name: a, from: any, to: any, proto: ip-47, expect: forbidden}]\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := policy.Load("fuzz.yaml", []byte(text), policy.Options{})
+		if err != nil {
+			return
+		}
+		for _, format := range FormatsFor[*FirewallRules]() {
+			if _, err := encodeFirewall(format, &FirewallRules{Policy: p, Source: "fuzz.yaml"}); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+		}
+	})
 }

@@ -1,0 +1,204 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/portclass/portclass/classify/veeam"
+)
+
+// PortsReport is what `portclass ports` says: what ports, ranges and services are
+// (Ports, one entry per query), or the ports of a Veeam role (Role).
+type PortsReport struct {
+	Ports []*veeam.PortInfo
+	Role  *veeam.RoleInfo
+}
+
+// PortsText writes a PortsReport as aligned text.
+type PortsText struct{}
+
+// PortsJSON writes a PortsReport as indented JSON: the role, or the list of queries.
+type PortsJSON struct{}
+
+// Encode implements Encoder[*PortsReport].
+func (PortsJSON) Encode(w io.Writer, r *PortsReport) error {
+	if r.Role != nil {
+		return writePortsJSON(w, r.Role)
+	}
+	return writePortsJSON(w, r.Ports)
+}
+
+// Encode implements Encoder[*PortsReport].
+func (PortsText) Encode(w io.Writer, r *PortsReport) error {
+	if r.Role != nil {
+		return writeRoleText(w, r.Role)
+	}
+	for i, pi := range r.Ports {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		if err := writePortInfoText(w, pi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writePortsJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// termSafe escapes control characters (and other non-printing runes) so that text
+// output cannot move the cursor or change the terminal; tabs become spaces so that
+// they do not break the table columns.
+func termSafe(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ':
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// portsText collects the first write error, so that the text writers stay readable.
+type portsText struct {
+	w   io.Writer
+	err error
+}
+
+func (p *portsText) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *portsText) line(cells ...string) {
+	for i, c := range cells {
+		cells[i] = termSafe(c)
+	}
+	p.printf("%s\n", strings.Join(cells, "\t"))
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
+	p := &portsText{w: w}
+	p.printf("%s\n", termSafe(pi.Query))
+	for _, e := range pi.Ports {
+		switch {
+		case e.Proto != "any":
+			p.printf("\n%s/%s\n", termSafe(e.Proto), e.Ports)
+		case e.Ports.Lo == e.Ports.Hi:
+			p.printf("\nport %s (any protocol)\n", e.Ports)
+		default:
+			p.printf("\nports %s (any protocol)\n", e.Ports)
+		}
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		q := &portsText{w: tw}
+		q.line("  port class", dashIfEmpty(strings.Join(e.Classes, ", ")))
+		q.line("  ephemeral in", dashIfEmpty(strings.Join(e.Ephemeral, ", ")))
+		iana := "-"
+		if e.IANACount > len(e.IANA) {
+			iana = fmt.Sprintf("%d entries, first %d:", e.IANACount, len(e.IANA))
+		}
+		if len(e.IANA) == 0 {
+			q.line("  IANA", iana)
+		}
+		for i, s := range e.IANA {
+			label := ""
+			if i == 0 {
+				label = "  IANA"
+				if iana != "-" {
+					q.line(label, iana)
+					label = ""
+				}
+			}
+			q.line(label, fmt.Sprintf("%s/%s %s", s.Proto, s.Ports, s.Name), s.Description)
+		}
+		if q.err == nil {
+			q.err = tw.Flush()
+		}
+		if q.err != nil {
+			return q.err
+		}
+		p.printf("  Veeam rules: %d\n", len(e.Veeam))
+		if err := writeRulesText(w, e.Veeam, "    "); err != nil {
+			return err
+		}
+	}
+	if len(pi.VeeamServices) > 0 {
+		p.printf("\nVeeam rules whose service matches %q: %d\n", termSafe(pi.Query), len(pi.VeeamServices))
+		if p.err != nil {
+			return p.err
+		}
+		if err := writeRulesText(w, pi.VeeamServices, "    "); err != nil {
+			return err
+		}
+	}
+	return p.err
+}
+
+// writeRulesText writes rules as an aligned table.
+func writeRulesText(w io.Writer, rules []veeam.RuleRef, indent string) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	p := &portsText{w: tw}
+	p.line(indent+"RULE", "FROM -> TO", "PROTO", "PORTS", "VERSIONS", "SERVICE", "SOURCE")
+	for _, r := range rules {
+		p.line(indent+r.Rule, r.From+" -> "+r.To, r.Protocol, r.Ports, strings.Join(r.Versions, ","), r.Service, r.Source)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	return tw.Flush()
+}
+
+func writeRoleText(w io.Writer, ri *veeam.RoleInfo) error {
+	p := &portsText{w: w}
+	p.printf("%s: %s\n", termSafe(ri.Role), termSafe(ri.Description))
+	p.printf("  parents:   %s\n", dashIfEmpty(termSafe(strings.Join(ri.Parents, ", "))))
+	p.printf("  ancestors: %s\n", dashIfEmpty(termSafe(strings.Join(ri.Ancestors, ", "))))
+	p.printf("  children:  %s\n", dashIfEmpty(termSafe(strings.Join(ri.Children, ", "))))
+	p.printf("  accepts:   %s\n", dashIfEmpty(termSafe(strings.Join(ri.Accepts, " "))))
+	p.printf("  opens:     %s\n", dashIfEmpty(termSafe(strings.Join(ri.Opens, " "))))
+	p.printf("\nInbound (must accept): %d rules\n", len(ri.Inbound))
+	if p.err != nil {
+		return p.err
+	}
+	if err := writeRulesText(w, ri.Inbound, "  "); err != nil {
+		return err
+	}
+	p.printf("\nOutbound (opens): %d rules\n", len(ri.Outbound))
+	if p.err != nil {
+		return p.err
+	}
+	return writeRulesText(w, ri.Outbound, "  ")
+}
