@@ -278,6 +278,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 				{pcOne + " peak RSS", median(set.samples[pcOne], func(s sample) float64 { return float64(s.rss) / 1e6 }), targetFlowsRSS, " MB"},
 			})
 		case "small":
+			if x := cpuRatio(set, pcOne, refLoop); x > 0 {
+				fmt.Fprintf(stdout, "CPU time: portclass -w1 %.2fx the reference loop's\n", x)
+			}
 			printTargets(stdout, []target{{pcOne + " wall / " + refLoop, wallRatio(set, pcOne, refLoop), targetSmallVsRef, "x"}})
 		}
 	}
@@ -572,7 +575,7 @@ func printMixRatios(w io.Writer, set *capSet) {
 		fmt.Fprintf(w, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", x)
 	}
 	if x := wallRatio(set, pcOne, refLoop); x > 0 {
-		fmt.Fprintf(w, "portclass, one worker: %.2fx the wall time of the reference loop (gopacket)\n", x)
+		fmt.Fprintf(w, "portclass, one worker: %.2fx the wall time of the reference loop (gopacket), %.2fx its CPU time\n", x, cpuRatio(set, pcOne, refLoop))
 	}
 }
 
