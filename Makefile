@@ -11,6 +11,9 @@ FUZZMINIMIZE ?= 1000x
 BENCHTIME ?= 3x
 BENCHCOUNT ?= 3
 ROUNDS    ?= 5
+# bench-compare's captures: mix (packet-heavy), flows (flow-heavy), small (the mix in
+# smaller frames); CAPTURES=flows runs only the flow-heavy one.
+CAPTURES  ?= mix,flows,small
 export CGO_ENABLED ?= 0
 
 .DEFAULT_GOAL := help
@@ -47,8 +50,8 @@ bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet
 	$(GO) test -run '^$$' -bench 'Stages|Analyze' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./pipeline
 	$(GO) test -run '^$$' -bench 'Startup' -benchmem -count $(BENCHCOUNT) ./cmd/portclass
 
-bench-compare: build ## portclass (1 worker, every core) against tcpdump, argus, ndpiReader, tshark on one capture: medians of ROUNDS rounds
-	$(GO) run ./internal/benchcompare -rounds $(ROUNDS) -portclass $(BIN) $(BENCHCOMPARE_FLAGS)
+bench-compare: build ## portclass against a gopacket reference loop, tcpdump, argus, ndpiReader, tshark on the packet-heavy, flow-heavy and small-frame captures (CAPTURES=mix,flows,small): medians of ROUNDS rounds
+	$(GO) run ./internal/benchcompare -rounds $(ROUNDS) -portclass $(BIN) -captures $(CAPTURES) $(BENCHCOMPARE_FLAGS)
 
 bench-startup: build ## start-up of portclass (--version, analyze of an empty and a 100-packet capture) against a static Go hello world
 	$(GO) run ./internal/benchcompare -startup -portclass $(BIN)

@@ -19,5 +19,12 @@
 //     never the wall clock, and the only randomness is a math/rand/v2 PCG seeded by
 //     the caller.
 //
-// Addresses are documentation ranges only (RFC 5737 and RFC 3849).
+// Two scenarios are benchmark captures, cached in the temporary directory by
+// [MixFile], [MixFileMSS] and [FlowsFile]: mix, packet-heavy (1M packets over 20k
+// mostly long TCP connections), and flows, flow-heavy (2.1M packets over 500k short
+// flows among tens of thousands of hosts, about 20k open at once; flows.go).
+//
+// Addresses are documentation ranges only (RFC 5737 and RFC 3849), and, for the
+// flows scenario, whose hosts outnumber the documentation /24s, the benchmarking
+// range 198.18.0.0/15 (RFC 2544).
 package synth

@@ -78,6 +78,26 @@ func tcpMSS(v6 bool) int {
 	return 1460
 }
 
+// MSS bounds for Scenario.MSS: a full IPv6 segment keeps 20 bytes of payload at the
+// least, and 1460 fills an Ethernet MTU of 1500 over IPv4.
+const (
+	minMSS = 40
+	maxMSS = 1460
+)
+
+// segment is the payload of a full TCP segment: tcpMSS, or with Scenario.MSS set,
+// that over IPv4 and 20 bytes less over IPv6 (its header is 20 bytes longer), as a
+// path with a smaller MTU gives.
+func (e *engine) segment(v6 bool) int {
+	if e.mss == 0 {
+		return tcpMSS(v6)
+	}
+	if v6 {
+		return e.mss - 20
+	}
+	return e.mss
+}
+
 // flow phases.
 const (
 	phSYN uint8 = iota
@@ -118,6 +138,7 @@ type engine struct {
 	free    []*flow
 	nextID  uint64
 	sink    func(Packet) error
+	mss     int       // Scenario.MSS; 0: tcpMSS (see segment)
 	scratch [512]byte // DNS payloads; valid until the next packet
 }
 
@@ -289,7 +310,7 @@ func (e *engine) emit(f *flow, p *Packet) bool {
 		if f.fromSrv {
 			n, last = s.resp, s.respLen
 		}
-		size := tcpMSS(v6)
+		size := e.segment(v6)
 		flags := ACK
 		f.i++
 		if f.i == n {

@@ -89,12 +89,24 @@ func newMixer(s Scenario, start time.Time, sink func(Packet) error) (*mixer, err
 	if n < 0 || f < 0 {
 		return nil, fmt.Errorf("mix scenario: packets %d and flows %d must not be negative", n, f)
 	}
+	if err := checkMSS(s); err != nil {
+		return nil, err
+	}
 	m := &mixer{e: newEngine(s.Seed, start, sink), n: n, f: f}
+	m.e.mss = s.MSS
 	m.meanGap = float64(n) / mixPPS * 1e6 / float64(f)
 	for _, p := range mixTCPPorts {
 		m.tcpWeight += int(p.weight)
 	}
 	return m, nil
+}
+
+// checkMSS checks Scenario.MSS.
+func checkMSS(s Scenario) error {
+	if s.MSS != 0 && (s.MSS < minMSS || s.MSS > maxMSS) {
+		return fmt.Errorf("%s scenario: MSS %d out of %d..%d", s.Kind, s.MSS, minMSS, maxMSS)
+	}
+	return nil
 }
 
 func (m *mixer) next() (spec, bool) {
@@ -270,19 +282,28 @@ func (m *mixer) sizeTCP(sp *spec) {
 	mean = max(mean, 9)
 	total := 8 + int(rng.ExpFloat64()*(mean-8))
 	total = min(total, 8+int(20*mean))
+	m.e.connection(sp, total)
+}
+
+// connection makes sp a TCP connection of about total packets (at least 8: handshake,
+// one segment each way, close): 1 to 8 rounds of a one-segment request and a bulk
+// answer, or one of five times a bulk upload and a short answer; the server closes
+// first in three of ten. spec.packets gives the exact count.
+func (e *engine) connection(sp *spec, total int) {
+	rng := e.rng
 	data := total - 6
 	rounds := 1 + rng.IntN(1+min(7, data/50))
 	per1 := max(data/rounds, 2)
 	bulk := max(1, (2*(per1-1)+2)/3) // n + n/2 ≈ per1 - 1
 	sp.kind = kindTCP
 	sp.rounds = rounds
-	mss := tcpMSS(sp.client.Addr().Is6())
+	mss := e.segment(sp.client.Addr().Is6())
 	if rng.Float64() < 0.2 { // upload
 		sp.req, sp.resp = bulk, 1
-		sp.reqLen, sp.respLen = 1+rng.IntN(mss), 20+rng.IntN(200)
+		sp.reqLen, sp.respLen = 1+rng.IntN(mss), min(20+rng.IntN(200), mss)
 	} else {
 		sp.req, sp.resp = 1, bulk
-		sp.reqLen, sp.respLen = 40+rng.IntN(560), 1+rng.IntN(mss)
+		sp.reqLen, sp.respLen = min(40+rng.IntN(560), mss), 1+rng.IntN(mss)
 	}
 	sp.closeByServer = rng.Float64() < 0.3
 }

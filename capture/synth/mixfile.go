@@ -12,18 +12,40 @@ import (
 // to generate: 1M packets are about 1 GB. The file appears atomically (written
 // under a temporary name, then renamed), so concurrent callers never read half of it.
 func MixFile(dir string, packets, flows int) (string, error) {
-	path := filepath.Join(dir, fmt.Sprintf("portclass-bench-mix-%d-%d-v1.pcap", packets, flows))
+	return cachedFile(filepath.Join(dir, fmt.Sprintf("portclass-bench-mix-%d-%d-v1.pcap", packets, flows)),
+		Scenario{Kind: KindMix, Seed: 1, Packets: packets, Flows: flows}, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+}
+
+// MixFileMSS is MixFile with TCP segments of mss bytes of payload (Scenario.MSS):
+// the same packets and flows in smaller frames.
+func MixFileMSS(dir string, packets, flows, mss int) (string, error) {
+	return cachedFile(filepath.Join(dir, fmt.Sprintf("portclass-bench-mix-%d-%d-mss%d-v1.pcap", packets, flows, mss)),
+		Scenario{Kind: KindMix, Seed: 1, Packets: packets, Flows: flows, MSS: mss}, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+}
+
+// FlowsFile is MixFile for the flow-heavy scenario (KindFlows, seed 1), cut to
+// CommittedSnaplen bytes a frame as a header-only capture is: the default 2.1M
+// packets over 500k flows are about 190 MB.
+func FlowsFile(dir string, packets, flows int) (string, error) {
+	return cachedFile(filepath.Join(dir, fmt.Sprintf("portclass-bench-flows-%d-%d-v1.pcap", packets, flows)),
+		Scenario{Kind: KindFlows, Seed: 1, Packets: packets, Flows: flows},
+		FileOptions{Format: FormatPcap, LinkType: LinkEthernet, Snaplen: CommittedSnaplen})
+}
+
+// cachedFile returns path, first writing s into it with o when it is not there. The
+// name must say everything that s and o hold (a change to a generator that changes
+// its bytes must change the name's version), since the file is reused as it is.
+func cachedFile(path string, s Scenario, o FileOptions) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("mix capture: %w", err)
+		return "", fmt.Errorf("%s capture: %w", s.Kind, err)
 	}
-	s := Scenario{Kind: KindMix, Seed: 1, Packets: packets, Flows: flows}
 	err = f.Chmod(0o644) // readable by tools that drop privileges (tcpdump -Z)
 	if err == nil {
-		err = Write(f, s, FileOptions{Format: FormatPcap, LinkType: LinkEthernet})
+		err = Write(f, s, o)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -33,7 +55,7 @@ func MixFile(dir string, packets, flows int) (string, error) {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("mix capture %s: %w", path, err)
+		return "", fmt.Errorf("%s capture %s: %w", s.Kind, path, err)
 	}
 	return path, nil
 }

@@ -24,9 +24,12 @@ const (
 	// and its outcome is in VeeamFirewallFacts.
 	KindVeeamFirewall
 	KindVeeamAfter // "veeam-after": the veeam job a day later, after a firewall change (VeeamChanges)
+	// "flows": flow-heavy benchmark traffic, Packets packets over Flows short flows
+	// among tens of thousands of hosts, about Flows/25 of them open at once (flows.go)
+	KindFlows
 )
 
-var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-firewall", "veeam-after"}
+var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-firewall", "veeam-after", "flows"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -42,7 +45,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(i), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, sample, veeam, veeam-firewall or veeam-after)", s)
+	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, flows, sample, veeam, veeam-firewall or veeam-after)", s)
 }
 
 // Mix defaults.
@@ -62,9 +65,16 @@ const CommittedSnaplen = 96
 type Scenario struct {
 	Kind    Kind
 	Seed    uint64
-	Packets int       // KindMix: exact number of packets; 0 means DefaultMixPackets
-	Flows   int       // KindMix: flows to start (roughly met); 0 means DefaultMixFlows
-	Start   time.Time // first packet's time is at or after Start; zero means BaseTime() (a day later for veeam-after)
+	Packets int // KindMix, KindFlows: exact number of packets; 0 means DefaultMixPackets or DefaultFlowsPackets
+	// Flows is, for KindMix, the flows to start (roughly met; fewer when the packets
+	// cannot hold them); for KindFlows, the flows a flow table keyed as portclass's
+	// sees (within a few percent). 0 means DefaultMixFlows or DefaultFlowsFlows.
+	Flows int
+	// MSS is, for KindMix and KindFlows, the TCP payload of a full segment over IPv4
+	// (20 bytes less over IPv6), 40 to 1460; 0 means 1460 (an Ethernet MTU). A smaller
+	// MSS gives smaller frames for the same packets and flows.
+	MSS   int
+	Start time.Time // first packet's time is at or after Start; zero means BaseTime() (a day later for veeam-after)
 }
 
 // Generate calls sink with every packet of s in time order (timestamps never
@@ -84,6 +94,8 @@ func Generate(s Scenario, sink func(Packet) error) error {
 	switch s.Kind {
 	case KindMix:
 		return genMix(s, start, sink)
+	case KindFlows:
+		return genFlows(s, start, sink)
 	case KindSample:
 		return runScript(s.Seed, start, sampleScript, sink)
 	case KindVeeam:

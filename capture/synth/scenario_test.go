@@ -37,6 +37,8 @@ func TestDeterministic(t *testing.T) {
 		{synth.Scenario{Kind: synth.KindVeeam, Seed: 7}, pcap},
 		{synth.Scenario{Kind: synth.KindVeeamFirewall, Seed: 7}, pcap},
 		{synth.Scenario{Kind: synth.KindMix, Seed: 7, Packets: 30000, Flows: 600}, pcap},
+		{synth.Scenario{Kind: synth.KindMix, Seed: 7, Packets: 30000, Flows: 600, MSS: 1080}, pcap},
+		{synth.Scenario{Kind: synth.KindFlows, Seed: 7, Packets: 42000, Flows: 10000}, pcap},
 	} {
 		t.Run(c.s.Kind.String(), func(t *testing.T) {
 			a, b := write(t, c.s, c.o), write(t, c.s, c.o)
@@ -186,6 +188,33 @@ func TestMixCounts(t *testing.T) {
 	}
 }
 
+// TestMixMSS checks Scenario.MSS: full TCP segments carry MSS bytes over IPv4 and 20
+// less over IPv6, and the packets are the same in number.
+func TestMixMSS(t *testing.T) {
+	for _, mss := range []int{0, 1080, 536} {
+		want := [2]int{mss, mss - 20}
+		if mss == 0 {
+			want = [2]int{1460, 1440}
+		}
+		var largest [2]int
+		n := 0
+		err := synth.Generate(synth.Scenario{Kind: synth.KindMix, Seed: 2, Packets: 20000, Flows: 200, MSS: mss}, func(p synth.Packet) error {
+			n++
+			if p.Proto == synth.ProtoTCP {
+				v6 := 0
+				if p.Src.Is6() {
+					v6 = 1
+				}
+				largest[v6] = max(largest[v6], p.PayloadLen)
+			}
+			return nil
+		})
+		if err != nil || n != 20000 || largest != want {
+			t.Errorf("MSS %d: %d packets (%v), largest TCP payloads %v (IPv4, IPv6), want %v", mss, n, err, largest, want)
+		}
+	}
+}
+
 func TestMixDefaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates a million packets")
@@ -216,7 +245,14 @@ func TestGenerateErrors(t *testing.T) {
 	if err := synth.Write(&bytes.Buffer{}, synth.Scenario{Kind: synth.KindSample}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkIPv4}); err == nil {
 		t.Error("IPv6 packets were written to a LINKTYPE_IPV4 file")
 	}
-	for _, s := range []string{"mix", "sample", "veeam", "veeam-firewall", "veeam-after"} {
+	for _, mss := range []int{-1, 39, 1461} {
+		for _, k := range []synth.Kind{synth.KindMix, synth.KindFlows} {
+			if err := synth.Generate(synth.Scenario{Kind: k, MSS: mss}, func(synth.Packet) error { return nil }); err == nil {
+				t.Errorf("%s with MSS %d generated", k, mss)
+			}
+		}
+	}
+	for _, s := range []string{"mix", "flows", "sample", "veeam", "veeam-firewall", "veeam-after"} {
 		if k, err := synth.ParseKind(s); err != nil || k.String() != s {
 			t.Errorf("ParseKind(%q) = %v, %v", s, k, err)
 		}

@@ -5,9 +5,13 @@
 // for portclass diff) and testdata/formats/. Output is deterministic: the same flags give
 // byte-identical files.
 //
-//	pcapgen -scenario mix|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
-//	        [-format pcap|pcapng] [-link ethernet|sll|sll2|raw|null|loop|ppp] [-snaplen N]
+//	pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
+//	        [-mss M] [-format pcap|pcapng] [-link ethernet|sll|sll2|raw|null|loop|ppp] [-snaplen N]
 //	        [-nano] [-gzip|-zstd]
+//
+// mix and flows are the benchmark captures (synth.MixFile, synth.FlowsFile): -packets
+// and -flows default to each one's own (1M packets over 20k flows; 2.1M over 500k),
+// -mss makes their TCP segments smaller.
 //
 // Files are written atomically: to a temporary file in the target directory that is
 // then renamed.
@@ -38,6 +42,7 @@ type options struct {
 	out      string
 	packets  int
 	flows    int
+	mss      int
 	seed     uint64
 	format   string
 	link     string
@@ -62,19 +67,20 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pcapgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.scenario, "scenario", "", "mix, sample, veeam, veeam-firewall, veeam-after or formats (required)")
+	fs.StringVar(&o.scenario, "scenario", "", "mix, flows, sample, veeam, veeam-firewall, veeam-after or formats (required)")
 	fs.StringVar(&o.out, "o", "", "output file, or directory for -scenario formats (required)")
-	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, "mix: exact number of packets")
-	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, "mix: number of flows (roughly)")
+	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, fmt.Sprintf("mix, flows: exact number of packets (flows: default %d)", synth.DefaultFlowsPackets))
+	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, fmt.Sprintf("mix: number of flows (roughly); flows: as portclass counts them, within a few %% (default %d)", synth.DefaultFlowsFlows))
+	fs.IntVar(&o.mss, "mss", 0, "mix, flows: TCP payload of a full segment over IPv4, 40-1460 (default 1460)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.StringVar(&o.format, "format", "", "pcap or pcapng (default: from the -o extension, else pcap)")
 	fs.StringVar(&o.link, "link", "ethernet", "link type: ethernet, sll, sll2, raw, null, loop or ppp")
-	fs.UintVar(&o.snaplen, "snaplen", 0, "cut records to this many bytes (default: 262144 for mix, 96 for the scripted scenarios)")
+	fs.UintVar(&o.snaplen, "snaplen", 0, "cut records to this many bytes (default: 262144 for mix, 96 for the others)")
 	fs.BoolVar(&o.nano, "nano", false, "nanosecond timestamps (pcap magic a1b23c4d, pcapng if_tsresol 9)")
 	fs.BoolVar(&o.gzip, "gzip", false, "gzip-compress the output")
 	fs.BoolVar(&o.zstd, "zstd", false, "zstd-compress the output")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pcapgen -scenario mix|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [flags]")
+		fmt.Fprintln(stderr, "usage: pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,9 +106,23 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := synth.Scenario{Kind: kind, Seed: o.seed, Packets: o.packets, Flows: o.flows}
-	if kind == synth.KindMix && (o.packets <= 0 || o.flows <= 0) {
+	if kind == synth.KindFlows {
+		// the flows scenario's own defaults, unless given
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["packets"] {
+			o.packets = synth.DefaultFlowsPackets
+		}
+		if !set["flows"] {
+			o.flows = synth.DefaultFlowsFlows
+		}
+	}
+	s := synth.Scenario{Kind: kind, Seed: o.seed, Packets: o.packets, Flows: o.flows, MSS: o.mss}
+	if (kind == synth.KindMix || kind == synth.KindFlows) && (o.packets <= 0 || o.flows <= 0) {
 		return fmt.Errorf("%w: -packets and -flows must be positive", errUsage)
+	}
+	if o.mss != 0 && (kind != synth.KindMix && kind != synth.KindFlows || o.mss < 40 || o.mss > 1460) {
+		return fmt.Errorf("%w: -mss %d: 40 to 1460, for mix and flows only", errUsage, o.mss)
 	}
 	return writeAtomic(o.out, func(w io.Writer) error {
 		switch {

@@ -62,6 +62,8 @@ func TestRun(t *testing.T) {
 	}{
 		{[]string{"-scenario", "mix", "-packets", "3000", "-flows", "60", "-seed", "4"}, "mix.pcap", 3000, layers.LinkTypeEthernet, nil},
 		{[]string{"-scenario", "mix", "-packets", "2000", "-flows", "40", "-link", "sll2", "-format", "pcapng"}, "mix-sll2.cap", 2000, layers.LinkTypeLinuxSLL2, nil},
+		{[]string{"-scenario", "mix", "-packets", "3000", "-flows", "60", "-seed", "4", "-mss", "536"}, "mix-mss.pcap", 3000, layers.LinkTypeEthernet, nil},
+		{[]string{"-scenario", "flows", "-packets", "4200", "-flows", "1000"}, "flows.pcap", 4200, layers.LinkTypeEthernet, nil},
 		{[]string{"-scenario", "veeam", "-link", "raw"}, "veeam.pcapng", -1, layers.LinkTypeRaw, nil},
 		{[]string{"-scenario", "sample", "-gzip"}, "sample.pcap.gz", -1, layers.LinkTypeEthernet, gunzip(t)},
 		{[]string{"-scenario", "sample", "-zstd", "-link", "ppp"}, "sample.pcapng.zst", -1, layers.LinkTypePPP, unzstd(t)},
@@ -112,6 +114,18 @@ func TestRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fdir, "README.md")); err != nil {
 		t.Error(err)
 	}
+	// The flows scenario is cut to synth.CommittedSnaplen by default, as FlowsFile
+	// writes it, and -mss gives the same mix (same packets, flows and seed) smaller
+	// frames.
+	data, _ := os.ReadFile(filepath.Join(dir, "flows.pcap"))
+	if r, err := pcapgo.NewReader(bytes.NewReader(data)); err != nil || r.Snaplen() != synth.CommittedSnaplen {
+		t.Errorf("flows: %v, want snaplen %d", err, synth.CommittedSnaplen)
+	}
+	small, _ := os.Stat(filepath.Join(dir, "mix-mss.pcap"))
+	full, _ := os.Stat(filepath.Join(dir, "mix.pcap"))
+	if small == nil || full == nil || small.Size() >= full.Size()*3/4 {
+		t.Errorf("-mss 536 did not make the mix much smaller: %v against %v", small, full)
+	}
 	// Nothing but the outputs is left behind.
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
@@ -133,6 +147,10 @@ func TestRunUsageErrors(t *testing.T) {
 		{"-scenario", "mix", "-o", out, "-format", "erf"},
 		{"-scenario", "mix", "-o", out, "-gzip", "-zstd"},
 		{"-scenario", "mix", "-o", out, "-packets", "0"},
+		{"-scenario", "flows", "-o", out, "-flows", "-1"},
+		{"-scenario", "mix", "-o", out, "-mss", "39"},
+		{"-scenario", "flows", "-o", out, "-mss", "1461"},
+		{"-scenario", "sample", "-o", out, "-mss", "1000"},
 		{"-scenario", "mix", "-o", out, "extra"},
 		{"-bogus"},
 	} {

@@ -1,22 +1,45 @@
-// Command benchcompare measures portclass against the peers Debian packages, on the
-// same generated capture, and prints a table of medians and ratios. It is the
-// `make bench-compare` target and a development tool: it is not part of the portclass
-// binary.
+// Command benchcompare measures portclass against the peers Debian packages and a
+// reference loop written with gopacket, on generated captures, and prints tables of
+// medians and ratios. It is the `make bench-compare` target and a development tool:
+// it is not part of the portclass binary.
 //
-//	go run ./internal/benchcompare [-packets N] [-flows F] [-rounds R] [-portclass BIN]
+//	go run ./internal/benchcompare [-captures mix,flows,small] [-rounds R] [-portclass BIN]
 //	        [-peers tcpdump,argus,ndpiReader,tshark] [-extra NAME=BIN] [-rss-scale K]
+//	        [-packets N] [-flows F] [-flows-packets N] [-flows-count F] [-small-mss M]
 //	go run ./internal/benchcompare -startup [-portclass BIN]
 //
-// Every round runs each command once, in an order rotated from round to round, after
-// one warm-up round that is not counted (the capture is then in the page cache for
-// everyone). Each run's wall time, CPU time (user + system) and peak resident memory
-// (getrusage's ru_maxrss of the child) are recorded; the table shows medians, and
-// wall time as a ratio to `tcpdump -r F -w /dev/null`, which only reads the file and
-// writes it back out. The commands:
+// -captures selects the captures (all three by default; make bench-compare
+// CAPTURES=flows runs only the flow-heavy one, about a minute):
 //
-//	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null (one core)
-//	portclass -w0   portclass analyze --workers 0 --format json F > /dev/null (the default:
-//	                every core; one capture worker, the stages after it on other goroutines)
+//	mix    packet-heavy: the mix scenario, -packets packets (1M) over about -flows
+//	       flows (20k), mostly long TCP connections of full-size frames (936 MB); and D,
+//	       the same packets and flows as one input per CPU. The start-up measurement and
+//	       -rss-scale go with it.
+//	flows  flow-heavy (issue 12): the flows scenario, -flows-packets packets (2.1M) over
+//	       -flows-count short flows (500k) among ~66k hosts, ~20k open at once, cut to 96
+//	       bytes a frame as a header-only capture is (190 MB). What a flow costs.
+//	small  the mix's packets and flows in smaller frames: TCP segments of -small-mss
+//	       bytes (1080: ~700-byte frames, 700 MB). What a packet costs when the copy
+//	       out of the page cache weighs less.
+//
+// The captures are generated once into -dir (synth.MixFile, FlowsFile, MixFileMSS)
+// and reused. For each capture, every round runs each command once, in an order
+// rotated from round to round, after one warm-up round that is not counted (the
+// capture is then in the page cache for everyone), so that the ratios compare runs
+// made at the same time on a machine shared with other work. Each run's wall time,
+// CPU time (user + system) and peak resident memory (getrusage's ru_maxrss of the
+// child) are recorded; the tables show medians, and wall time as ratios to the
+// capture's references (mix: tcpdump and the reference loop; flows: the reference loop
+// and argus; small: the reference loop and tcpdump), and the flows and small captures
+// end with the targets of issue 12 and whether the medians meet them. argus ends on
+// a timed wait, so its wall times come in whole seconds (1.01, 2.01, 3.02 s): the
+// flows capture also gives portclass's CPU time as a ratio to argus's and the loop's.
+// The commands:
+//
+//	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null (one core);
+//	                on the flows capture --format text (the report without the records)
+//	portclass -w0   portclass analyze --workers 0 ... (the default: every core; one
+//	                capture worker, the stages after it on other goroutines)
 //	portclass -wN   portclass analyze --workers N --format json F > /dev/null (N = every core,
 //	                the flows of the one input sharded across them)
 //	portclass -w1 D portclass analyze --workers 1 --format json D > /dev/null, where D is a
@@ -27,13 +50,17 @@
 //	                each: nothing shared but the machine, so its ratio to -w1 D is the
 //	                most that any split of this work across N cores can gain here
 //	tcpdump ×N D    the same with tcpdump -r P -w /dev/null, for comparison
+//	reference loop  refloop F: a minimal gopacket loop (pcapgo zero-copy reads,
+//	                DecodingLayerParser, a map of 5-tuples to counters; ./refloop), built
+//	                with go build into a temporary directory: the floor of a flow tool in Go
 //	tcpdump         tcpdump -r F -w /dev/null
 //	argus           argus -r F -w /dev/null
 //	ndpiReader      ndpiReader -q -i F > /dev/null
-//	tshark          tshark -r F -q -z conv,tcp -z conv,udp > /dev/null
+//	tshark          tshark -r F -q -z conv,tcp -z conv,udp > /dev/null (mix only)
 //
 // A peer that is not installed is skipped with a note. -extra adds another portclass
-// binary (run with one worker and with every core), to compare builds in the same run. -rss-scale K also
+// binary (run with one worker and with every core on mix, with one worker on the
+// others), to compare builds in the same run. -rss-scale K also
 // runs portclass on a capture of K times the packets over the same flows (after a
 // warm-up run), to show that peak memory does not grow with the size of the file.
 // Start-up is the median wall and CPU time, over 40 interleaved rounds, of `portclass
@@ -46,6 +73,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,8 +100,8 @@ func main() {
 // command is one thing measured.
 type command struct {
 	name string
-	argv []string // with "{}" for the capture file
-	pc   bool     // a portclass run (its packets/s is the one compared)
+	argv []string // with "{}" for the capture file, "{dir}" for D, "{part}" for each input of D
+	pc   bool     // a portclass run
 }
 
 // sample is one run's cost.
@@ -83,11 +111,14 @@ type sample struct {
 }
 
 type options struct {
-	packets, flows, rounds int
-	dir, portclass, peers  string
-	extra                  multiFlag
-	rssScale               int
-	startupOnly            bool
+	packets, flows, rounds   int
+	flowsPackets, flowsCount int
+	smallMSS                 int
+	captures                 string
+	dir, portclass, peers    string
+	extra                    multiFlag
+	rssScale                 int
+	startupOnly              bool
 }
 
 type multiFlag []string
@@ -95,21 +126,59 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// Names of the commands that other rows are compared with.
+const (
+	refLoop   = "reference loop"
+	pcOne     = "portclass -w1"
+	pcDefault = "portclass -w0"
+)
+
+// capSet is one capture and what is measured on it.
+type capSet struct {
+	name    string // mix, flows or small
+	file    string
+	dir     string // mix: the same packets and flows in one input per CPU
+	packets int
+	flows   int      // requested
+	refs    []string // commands the table gives wall-time ratios to
+	cmds    []command
+	samples map[string][]sample
+	counted string // what portclass and the reference loop count in the capture
+}
+
+// captureNames are the captures -captures selects from, in the order they run.
+var captureNames = []string{"mix", "flows", "small"}
+
+// Targets of issue 12 (per-flow cost), checked against the medians.
+const (
+	targetFlowsVsRef   = 2.5 // flows capture: portclass -w1 wall / the reference loop's
+	targetFlowsVsArgus = 0.5 // flows capture: portclass -w1 wall / argus's
+	targetFlowsRSS     = 250 // flows capture: portclass -w1 peak RSS, MB
+	targetSmallVsRef   = 1.3 // small capture: portclass -w1 wall / the reference loop's
+)
+
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, "packets of the generated mix capture")
-	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, "flows of the generated mix capture")
+	fs.StringVar(&o.captures, "captures", strings.Join(captureNames, ","), "captures to measure, comma-separated: mix (packet-heavy), flows (flow-heavy), small (the mix in smaller frames)")
+	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, "packets of the generated mix capture (and of small)")
+	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, "flows of the generated mix capture (and of small)")
+	fs.IntVar(&o.flowsPackets, "flows-packets", synth.DefaultFlowsPackets, "packets of the generated flow-heavy capture")
+	fs.IntVar(&o.flowsCount, "flows-count", synth.DefaultFlowsFlows, "flows of the generated flow-heavy capture")
+	fs.IntVar(&o.smallMSS, "small-mss", 1080, "TCP segment payload of the small capture (1080: ~700-byte frames)")
 	fs.IntVar(&o.rounds, "rounds", 5, "measured rounds (after one warm-up round)")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "directory for the generated captures (kept between runs)")
 	fs.StringVar(&o.portclass, "portclass", "bin/portclass", "the portclass binary")
 	fs.StringVar(&o.peers, "peers", "tcpdump,argus,ndpiReader,tshark", "peers to run, comma-separated")
 	fs.Var(&o.extra, "extra", "NAME=BIN: another portclass binary to run, with one worker and every core (repeatable)")
-	fs.IntVar(&o.rssScale, "rss-scale", 0, "also run portclass on a capture of this many times the packets over the same flows (0: no)")
+	fs.IntVar(&o.rssScale, "rss-scale", 0, "also run portclass on a mix capture of this many times the packets over the same flows (0: no)")
 	fs.BoolVar(&o.startupOnly, "startup", false, "measure only the start-up (against a static Go hello world)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
@@ -126,38 +195,42 @@ func run(args []string, stdout, stderr io.Writer) error {
 		printStartup(stdout, runs)
 		return nil
 	}
-	fmt.Fprintf(stderr, "generating or reusing the mix capture (%d packets, %d flows) in %s ...\n", o.packets, o.flows, o.dir)
-	file, err := synth.MixFile(o.dir, o.packets, o.flows)
+	selected, err := parseCaptures(o.captures)
 	if err != nil {
 		return err
 	}
-	dir, err := synth.MixDir(o.dir, runtime.NumCPU(), o.packets, o.flows)
+	ref, cleanup, err := buildRefloop(o.dir)
 	if err != nil {
 		return err
 	}
-	cmds, notes := commands(&o)
-	fmt.Fprintf(stderr, "%d commands, %d rounds + 1 warm-up\n", len(cmds), o.rounds)
-	samples := make(map[string][]sample)
-	for round := 0; round <= o.rounds; round++ {
-		for i := range cmds {
-			c := cmds[(i+round)%len(cmds)]
-			s, err := measure(c.argv, file, dir)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			if round > 0 {
-				samples[c.name] = append(samples[c.name], s)
-			}
-			fmt.Fprintf(stderr, "round %d/%d %-14s %v\n", round, o.rounds, c.name, s.wall.Round(time.Millisecond))
+	defer cleanup()
+	var (
+		sets  []*capSet
+		notes []string
+	)
+	for _, name := range selected {
+		set, n, err := prepare(&o, name, ref, stderr)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, set)
+		notes = append(notes, n...)
+	}
+	for _, set := range sets {
+		if err := measureSet(set, o.rounds, stderr); err != nil {
+			return err
 		}
 	}
-	startup, err := measureStartup(&o)
-	if err != nil {
-		return err
+	mix := slices.Contains(selected, "mix")
+	var startup []startupRun
+	if mix {
+		if startup, err = measureStartup(&o); err != nil {
+			return err
+		}
 	}
 	var scaled map[string]sample
 	var scaledFile string
-	if o.rssScale > 1 {
+	if mix && o.rssScale > 1 {
 		scaledFile, scaled, err = measureScaled(&o, stderr)
 		if err != nil {
 			return err
@@ -166,54 +239,50 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	// The report.
 	printMachine(stdout)
-	st, _ := os.Stat(file)
-	fmt.Fprintf(stdout, "capture: %s, %d packets, %d flows requested, %.0f MB; %d rounds, medians [min-max]\n", filepath.Base(file), o.packets, o.flows, float64(st.Size())/1e6, o.rounds)
-	fmt.Fprintf(stdout, "D: %s, the same number of packets and flows in %d inputs (seeds 1-%d)\n\n", filepath.Base(dir), runtime.NumCPU(), runtime.NumCPU())
-	base := median(samples["tcpdump"], func(s sample) float64 { return s.wall.Seconds() })
-	one := median(samples["portclass -w1"], func(s sample) float64 { return s.wall.Seconds() })
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "command\twall s\t[min-max]\tvs tcpdump\tpackets/s\tCPU s\tpeak RSS MB\t")
-	for _, c := range cmds {
-		ss := samples[c.name]
-		wall := median(ss, func(s sample) float64 { return s.wall.Seconds() })
-		lo, hi := minMax(ss, func(s sample) float64 { return s.wall.Seconds() })
-		ratio := "-"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2fx", wall/base)
-		}
-		fmt.Fprintf(tw, "%s\t%.3f\t[%.3f-%.3f]\t%s\t%.2f M\t%.3f\t%.1f\t\n", c.name, wall, lo, hi, ratio,
-			float64(o.packets)/wall/1e6, median(ss, func(s sample) float64 { return s.cpu.Seconds() }),
-			median(ss, func(s sample) float64 { return float64(s.rss) / 1e6 }))
-	}
-	tw.Flush()
-	fmt.Fprintln(stdout)
-	ratio := func(what, slow, fast string) {
-		a := median(samples[slow], func(s sample) float64 { return s.wall.Seconds() })
-		b := median(samples[fast], func(s sample) float64 { return s.wall.Seconds() })
-		if a > 0 && b > 0 {
-			fmt.Fprintf(stdout, "portclass, %s: %.2fx the packets/s of one core (%s vs %s)\n", what, a/b, fast, slow)
-		}
-	}
-	ratio(fmt.Sprintf("one input, every core (%d, the default)", runtime.NumCPU()), "portclass -w1", "portclass -w0")
-	ratio("one input sharded", "portclass -w1", "portclass -wN")
-	ratio(fmt.Sprintf("%d inputs, every core (the default)", runtime.NumCPU()), "portclass -w1 D", "portclass -w0 D")
-	ratio(fmt.Sprintf("%d processes at once, one input of D each (the machine's ceiling)", runtime.NumCPU()), "portclass -w1 D", procs("portclass"))
-	if a, b := median(samples["tcpdump"], wallOf), median(samples[procs("tcpdump")], wallOf); a > 0 && b > 0 {
-		// tcpdump's F and D hold the same packets and flows
-		fmt.Fprintf(stdout, "tcpdump, %d processes at once, one input of D each: %.2fx the packets/s of one\n", runtime.NumCPU(), a/b)
-	}
-	if one > 0 && base > 0 {
-		fmt.Fprintf(stdout, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", one/base)
-	}
-	printStartup(stdout, startup)
-	if scaled != nil {
-		st2, _ := os.Stat(scaledFile)
-		fmt.Fprintf(stdout, "peak RSS over %d times the packets (%.0f MB, same flows):", o.rssScale, float64(st2.Size())/1e6)
-		for _, name := range []string{"portclass -w1", "portclass -w0"} {
-			small := median(samples[name], func(s sample) float64 { return float64(s.rss) / 1e6 })
-			fmt.Fprintf(stdout, " %s %.1f MB (%.2fx);", name, float64(scaled[name].rss)/1e6, float64(scaled[name].rss)/1e6/small)
-		}
+	for _, set := range sets {
 		fmt.Fprintln(stdout)
+		printSet(stdout, set, o.rounds)
+		switch set.name {
+		case "mix":
+			printMixRatios(stdout, set)
+			printStartup(stdout, startup)
+			if scaled != nil {
+				st2, _ := os.Stat(scaledFile)
+				fmt.Fprintf(stdout, "peak RSS over %d times the packets (%.0f MB, same flows):", o.rssScale, float64(st2.Size())/1e6)
+				for _, name := range []string{pcOne, pcDefault} {
+					small := median(set.samples[name], func(s sample) float64 { return float64(s.rss) / 1e6 })
+					fmt.Fprintf(stdout, " %s %.1f MB (%.2fx);", name, float64(scaled[name].rss)/1e6, float64(scaled[name].rss)/1e6/small)
+				}
+				fmt.Fprintln(stdout)
+			}
+		case "flows":
+			wall := median(set.samples[pcOne], wallOf)
+			if wall > 0 {
+				fmt.Fprintf(stdout, "per flow (wall time / %d flows requested): portclass -w1 %.2f µs", set.flows, 1e6*wall/float64(set.flows))
+				if r := median(set.samples[refLoop], wallOf); r > 0 {
+					fmt.Fprintf(stdout, ", reference loop %.2f µs", 1e6*r/float64(set.flows))
+				}
+				if a := median(set.samples["argus"], wallOf); a > 0 {
+					fmt.Fprintf(stdout, ", argus %.2f µs", 1e6*a/float64(set.flows))
+				}
+				fmt.Fprintln(stdout)
+			}
+			// argus ends on a timed wait: its wall times come in whole seconds (1.01,
+			// 2.01, 3.02 s on the VM of docs/performance.md), so the CPU times say more
+			if a, b := cpuRatio(set, pcOne, refLoop), cpuRatio(set, pcOne, "argus"); a > 0 && b > 0 {
+				fmt.Fprintf(stdout, "CPU time: portclass -w1 %.2fx the reference loop's, %.2fx argus's (whose wall time comes in whole seconds)\n", a, b)
+			}
+			printTargets(stdout, []target{
+				{pcOne + " wall / " + refLoop, wallRatio(set, pcOne, refLoop), targetFlowsVsRef, "x"},
+				{pcOne + " wall / argus", wallRatio(set, pcOne, "argus"), targetFlowsVsArgus, "x"},
+				{pcOne + " peak RSS", median(set.samples[pcOne], func(s sample) float64 { return float64(s.rss) / 1e6 }), targetFlowsRSS, " MB"},
+			})
+		case "small":
+			if x := cpuRatio(set, pcOne, refLoop); x > 0 {
+				fmt.Fprintf(stdout, "CPU time: portclass -w1 %.2fx the reference loop's\n", x)
+			}
+			printTargets(stdout, []target{{pcOne + " wall / " + refLoop, wallRatio(set, pcOne, refLoop), targetSmallVsRef, "x"}})
+		}
 	}
 	for _, n := range notes {
 		fmt.Fprintln(stdout, "note:", n)
@@ -221,31 +290,106 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// commands lists what to run: portclass with one worker and every core, the extra
-// binaries, and the peers that are installed.
-func commands(o *options) ([]command, []string) {
-	every := fmt.Sprint(runtime.NumCPU())
-	pc := func(name, bin, workers, input string) command {
-		return command{name, []string{bin, "analyze", "-q", "--workers", workers, "--format", "json", input}, true}
+// parseCaptures checks -captures and returns the names in the order they run.
+func parseCaptures(list string) ([]string, error) {
+	want := map[string]bool{}
+	for _, c := range strings.Split(list, ",") {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if !slices.Contains(captureNames, c) {
+			return nil, fmt.Errorf("-captures: unknown capture %q (want %s)", c, strings.Join(captureNames, ", "))
+		}
+		want[c] = true
 	}
-	cmds := []command{
-		pc("portclass -w1", o.portclass, "1", "{}"), pc("portclass -w0", o.portclass, "0", "{}"),
-		pc("portclass -wN", o.portclass, every, "{}"),
-		pc("portclass -w1 D", o.portclass, "1", "{dir}"), pc("portclass -w0 D", o.portclass, "0", "{dir}"),
-		pc(procs("portclass"), o.portclass, "1", "{part}"),
+	var out []string
+	for _, c := range captureNames {
+		if want[c] {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-captures: no capture selected")
+	}
+	return out, nil
+}
+
+// prepare generates (or reuses) the capture name and lists its commands.
+func prepare(o *options, name, ref string, stderr io.Writer) (*capSet, []string, error) {
+	set := &capSet{name: name, samples: map[string][]sample{}}
+	var err error
+	switch name {
+	case "mix":
+		set.packets, set.flows, set.refs = o.packets, o.flows, []string{"tcpdump", refLoop}
+		fmt.Fprintf(stderr, "generating or reusing the mix capture (%d packets, %d flows) in %s ...\n", o.packets, o.flows, o.dir)
+		if set.file, err = synth.MixFile(o.dir, o.packets, o.flows); err != nil {
+			return nil, nil, err
+		}
+		if set.dir, err = synth.MixDir(o.dir, runtime.NumCPU(), o.packets, o.flows); err != nil {
+			return nil, nil, err
+		}
+	case "flows":
+		set.packets, set.flows, set.refs = o.flowsPackets, o.flowsCount, []string{refLoop, "argus"}
+		fmt.Fprintf(stderr, "generating or reusing the flow-heavy capture (%d packets, %d flows) in %s ...\n", o.flowsPackets, o.flowsCount, o.dir)
+		if set.file, err = synth.FlowsFile(o.dir, o.flowsPackets, o.flowsCount); err != nil {
+			return nil, nil, err
+		}
+	case "small":
+		set.packets, set.flows, set.refs = o.packets, o.flows, []string{refLoop, "tcpdump"}
+		fmt.Fprintf(stderr, "generating or reusing the mix capture in smaller frames (%d packets, %d flows, MSS %d) in %s ...\n", o.packets, o.flows, o.smallMSS, o.dir)
+		if set.file, err = synth.MixFileMSS(o.dir, o.packets, o.flows, o.smallMSS); err != nil {
+			return nil, nil, err
+		}
+	}
+	cmds, notes := commands(o, name, ref)
+	set.cmds = cmds
+	return set, notes, nil
+}
+
+// commands lists what to run on capture name: portclass with one worker and every
+// core (and, on mix, sharded and on D), the extra binaries, the reference loop, and
+// the peers that are installed.
+func commands(o *options, name, ref string) ([]command, []string) {
+	format := "json"
+	if name == "flows" {
+		format = "text" // the report without every flow's record: what the flows cost, not their encoding
+	}
+	pc := func(cname, bin, workers, input string) command {
+		return command{cname, []string{bin, "analyze", "-q", "--workers", workers, "--format", format, input}, true}
+	}
+	cmds := []command{pc(pcOne, o.portclass, "1", "{}"), pc(pcDefault, o.portclass, "0", "{}")}
+	if name == "mix" {
+		cmds = append(cmds,
+			pc("portclass -wN", o.portclass, fmt.Sprint(runtime.NumCPU()), "{}"),
+			pc("portclass -w1 D", o.portclass, "1", "{dir}"), pc("portclass -w0 D", o.portclass, "0", "{dir}"),
+			pc(procs("portclass"), o.portclass, "1", "{part}"))
 	}
 	for _, e := range o.extra {
-		name, bin, ok := strings.Cut(e, "=")
+		ename, bin, ok := strings.Cut(e, "=")
 		if !ok {
-			name, bin = filepath.Base(e), e
+			ename, bin = filepath.Base(e), e
 		}
-		cmds = append(cmds, pc(name+" -w1", bin, "1", "{}"), pc(name+" -w0", bin, "0", "{}"))
+		cmds = append(cmds, pc(ename+" -w1", bin, "1", "{}"))
+		if name == "mix" {
+			cmds = append(cmds, pc(ename+" -w0", bin, "0", "{}"))
+		}
+	}
+	if ref != "" {
+		cmds = append(cmds, command{name: refLoop, argv: []string{ref, "{}"}})
 	}
 	peers := map[string][]string{
 		"tcpdump":    {"tcpdump", "-r", "{}", "-w", "/dev/null"},
 		"argus":      {"argus", "-r", "{}", "-w", "/dev/null"},
 		"ndpiReader": {"ndpiReader", "-q", "-i", "{}"},
 		"tshark":     {"tshark", "-r", "{}", "-q", "-z", "conv,tcp", "-z", "conv,udp"},
+	}
+	// Which peers run on which capture: tshark takes 8 s on the mix and would take
+	// minutes and gigabytes on 500k flows; the small capture only needs the floor.
+	runsOn := map[string][]string{
+		"mix":   {"tcpdump", "argus", "ndpiReader", "tshark"},
+		"flows": {"tcpdump", "argus", "ndpiReader"},
+		"small": {"tcpdump"},
 	}
 	var notes []string
 	for _, p := range strings.Split(o.peers, ",") {
@@ -258,19 +402,207 @@ func commands(o *options) ([]command, []string) {
 			notes = append(notes, fmt.Sprintf("unknown peer %q skipped (known: tcpdump, argus, ndpiReader, tshark)", p))
 			continue
 		}
+		if !slices.Contains(runsOn[name], p) {
+			continue
+		}
 		if _, err := exec.LookPath(argv[0]); err != nil {
-			notes = append(notes, fmt.Sprintf("%s is not installed: skipped (Debian: apt-get install %s)", p, debianPackage(p)))
+			notes = append(notes, fmt.Sprintf("%s is not installed: skipped on %s (Debian: apt-get install %s)", p, name, debianPackage(p)))
 			continue
 		}
 		cmds = append(cmds, command{name: p, argv: argv})
-		if p == "tcpdump" {
+		if p == "tcpdump" && name == "mix" {
 			cmds = append(cmds, command{name: procs(p), argv: []string{"tcpdump", "-r", "{part}", "-w", "/dev/null"}})
 		}
 	}
-	if !slices.ContainsFunc(cmds, func(c command) bool { return c.name == "tcpdump" }) {
-		notes = append(notes, "no tcpdump: no ratios")
-	}
 	return cmds, notes
+}
+
+// buildRefloop builds the reference loop (./refloop) into a temporary directory in
+// dir, with the go command on PATH (make bench-compare runs benchcompare with go run,
+// from the module's directory); cleanup removes it.
+func buildRefloop(dir string) (string, func(), error) {
+	tmp, err := os.MkdirTemp(dir, "portclass-bench-refloop-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	bin := filepath.Join(tmp, "refloop")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/portclass/portclass/internal/benchcompare/refloop")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("building the reference loop (run benchcompare from the module's directory): %w\n%s", err, out)
+	}
+	return bin, cleanup, nil
+}
+
+// measureSet runs set's commands for one warm-up round and rounds measured ones, the
+// order rotated from round to round. Before that it counts the capture's flows, once,
+// with portclass and the reference loop (which also warms the page cache).
+func measureSet(set *capSet, rounds int, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "%s: %d commands, %d rounds + 1 warm-up\n", set.name, len(set.cmds), rounds)
+	set.counted = countFlows(set)
+	for round := 0; round <= rounds; round++ {
+		for i := range set.cmds {
+			c := set.cmds[(i+round)%len(set.cmds)]
+			s, err := measure(c.argv, set.file, set.dir)
+			if err != nil {
+				return fmt.Errorf("%s, %s: %w", set.name, c.name, err)
+			}
+			if round > 0 {
+				set.samples[c.name] = append(set.samples[c.name], s)
+			}
+			fmt.Fprintf(stderr, "%s round %d/%d %-16s %v\n", set.name, round, rounds, c.name, s.wall.Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// countFlows returns what portclass (the report's totals) and the reference loop (its
+// output) count in set's capture, for the report's header; "" when either fails.
+func countFlows(set *capSet) string {
+	var pc, ref []string
+	for _, c := range set.cmds {
+		switch c.name {
+		case pcOne:
+			pc = []string{c.argv[0], "analyze", "-q", "--workers", "1", "--format", "json", "--no-flows", set.file}
+		case refLoop:
+			ref = []string{c.argv[0], set.file}
+		}
+	}
+	if pc == nil || ref == nil {
+		return ""
+	}
+	out, err := exec.Command(pc[0], pc[1:]...).Output()
+	if err != nil {
+		return ""
+	}
+	var rep struct {
+		Totals struct {
+			Flows        uint64 `json:"flows"`
+			DecodeErrors uint64 `json:"decode_errors"`
+		} `json:"totals"`
+	}
+	if json.Unmarshal(out, &rep) != nil {
+		return ""
+	}
+	out, err = exec.Command(ref[0], ref[1:]...).Output()
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("portclass %d flows (%d decode errors), reference loop %s", rep.Totals.Flows, rep.Totals.DecodeErrors, strings.TrimSpace(string(out)))
+}
+
+// printSet prints set's header and table.
+func printSet(w io.Writer, set *capSet, rounds int) {
+	st, _ := os.Stat(set.file)
+	size := 0.0
+	if st != nil {
+		size = float64(st.Size()) / 1e6
+	}
+	fmt.Fprintf(w, "== %s: %s, %d packets, %d flows requested, %.0f MB (%.0f bytes a record); %d rounds, medians [min-max]\n",
+		set.name, filepath.Base(set.file), set.packets, set.flows, size, 1e6*size/float64(max(1, set.packets)), rounds)
+	if set.counted != "" {
+		fmt.Fprintf(w, "counted: %s\n", set.counted)
+	}
+	if set.dir != "" {
+		fmt.Fprintf(w, "D: %s, the same number of packets and flows in %d inputs (seeds 1-%d)\n", filepath.Base(set.dir), runtime.NumCPU(), runtime.NumCPU())
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "command\twall s\t[min-max]\t")
+	for _, r := range set.refs {
+		fmt.Fprintf(tw, "vs %s\t", r)
+	}
+	fmt.Fprintln(tw, "packets/s\tCPU s\tpeak RSS MB\t")
+	for _, c := range set.cmds {
+		ss := set.samples[c.name]
+		wall := median(ss, wallOf)
+		lo, hi := minMax(ss, wallOf)
+		fmt.Fprintf(tw, "%s\t%.3f\t[%.3f-%.3f]\t", c.name, wall, lo, hi)
+		for _, r := range set.refs {
+			if x := wallRatio(set, c.name, r); x > 0 {
+				fmt.Fprintf(tw, "%.2fx\t", x)
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintf(tw, "%.2f M\t%.3f\t%.1f\t\n", float64(set.packets)/wall/1e6,
+			median(ss, func(s sample) float64 { return s.cpu.Seconds() }),
+			median(ss, func(s sample) float64 { return float64(s.rss) / 1e6 }))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// wallRatio is the median wall time of command a over that of b in set, 0 when
+// either did not run.
+func wallRatio(set *capSet, a, b string) float64 {
+	x, y := median(set.samples[a], wallOf), median(set.samples[b], wallOf)
+	if x <= 0 || y <= 0 {
+		return 0
+	}
+	return x / y
+}
+
+// cpuRatio is wallRatio for CPU time.
+func cpuRatio(set *capSet, a, b string) float64 {
+	cpu := func(s sample) float64 { return s.cpu.Seconds() }
+	x, y := median(set.samples[a], cpu), median(set.samples[b], cpu)
+	if x <= 0 || y <= 0 {
+		return 0
+	}
+	return x / y
+}
+
+// printMixRatios prints the mix capture's ratios: every core and the ceiling against
+// one core, and one core against tcpdump and the reference loop.
+func printMixRatios(w io.Writer, set *capSet) {
+	ratio := func(what, slow, fast string) {
+		if x := wallRatio(set, slow, fast); x > 0 {
+			fmt.Fprintf(w, "portclass, %s: %.2fx the packets/s of one core (%s vs %s)\n", what, x, fast, slow)
+		}
+	}
+	ratio(fmt.Sprintf("one input, every core (%d, the default)", runtime.NumCPU()), pcOne, pcDefault)
+	ratio("one input sharded", pcOne, "portclass -wN")
+	ratio(fmt.Sprintf("%d inputs, every core (the default)", runtime.NumCPU()), "portclass -w1 D", "portclass -w0 D")
+	ratio(fmt.Sprintf("%d processes at once, one input of D each (the machine's ceiling)", runtime.NumCPU()), "portclass -w1 D", procs("portclass"))
+	if x := wallRatio(set, "tcpdump", procs("tcpdump")); x > 0 {
+		// tcpdump's F and D hold the same packets and flows
+		fmt.Fprintf(w, "tcpdump, %d processes at once, one input of D each: %.2fx the packets/s of one\n", runtime.NumCPU(), x)
+	}
+	if x := wallRatio(set, pcOne, "tcpdump"); x > 0 {
+		fmt.Fprintf(w, "portclass, one worker: %.2fx the wall time of tcpdump -w /dev/null\n", x)
+	}
+	if x := wallRatio(set, pcOne, refLoop); x > 0 {
+		fmt.Fprintf(w, "portclass, one worker: %.2fx the wall time of the reference loop (gopacket), %.2fx its CPU time\n", x, cpuRatio(set, pcOne, refLoop))
+	}
+}
+
+// target is a bound that a median must not exceed.
+type target struct {
+	what          string
+	actual, limit float64
+	unit          string // "x" or " MB"
+}
+
+// printTargets prints each target with the median, and whether it is met.
+func printTargets(w io.Writer, ts []target) {
+	fmt.Fprintln(w, "targets (issue 12):")
+	for _, t := range ts {
+		verdict := "met"
+		switch {
+		case t.actual <= 0:
+			verdict = "not measured"
+		case t.actual > t.limit:
+			verdict = "NOT MET"
+		}
+		prec := 2
+		if t.unit != "x" {
+			prec = 0
+		}
+		fmt.Fprintf(w, "  %-40s target ≤ %.*f%s, actual %.*f%s: %s\n", t.what, prec, t.limit, t.unit, prec, t.actual, t.unit, verdict)
+	}
 }
 
 func debianPackage(peer string) string {
@@ -461,7 +793,7 @@ func measureScaled(o *options, stderr io.Writer) (string, map[string]sample, err
 		return "", nil, err
 	}
 	out := map[string]sample{}
-	cmds, _ := commands(&options{portclass: o.portclass})
+	cmds, _ := commands(&options{portclass: o.portclass}, "mix", "")
 	for round := range 2 { // the first round warms the page cache
 		for _, c := range cmds[:2] {
 			s, err := measure(c.argv, file, "")
