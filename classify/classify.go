@@ -26,8 +26,9 @@ type Options struct {
 	// Explain, if set, returns the Veeam rules that explain a flow; package veeam
 	// provides it (Matrix.Explain, Inferer.Explain). Classify calls it first, so that a
 	// flow it explains is flagged "veeam" and not "unexplained-ephemeral". The returned
-	// slice becomes Verdict.Veeam and is sorted in place. Explain must be safe for
-	// concurrent use if Classify is called concurrently.
+	// slice becomes Verdict.Veeam; it may be shared read-only storage when it is sorted
+	// already, and is sorted in place otherwise. Explain must be safe for concurrent use
+	// if Classify is called concurrently.
 	Explain func(*capture.Flow) []veeam.Match
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // Verdict is what classify adds to a flow. It holds values, not text: the report
-// encoders name them. The Veeam slice belongs to the Verdict.
+// encoders name them. The Veeam slice is read-only: it may be the Veeam matrix's own.
 type Verdict struct {
 	PortClass ports.Class     // class of the server port; ports.ClassNone without ports
 	Outcome   capture.Outcome // what the network did with the flow (capture.OutcomeOf)

@@ -122,8 +122,9 @@ var errStopped = errors.New("records: stopped")
 func recordIter(each func(func(*capture.Flow) error) error, cls *classify.Classifier, ahead bool) reports.FlowIter {
 	if !ahead {
 		return func(yield func(*classify.Flow) error) error {
+			var r classify.Flow // one value for every flow: yield's pointer is valid during the call only
 			return each(func(f *capture.Flow) error {
-				r := cls.Flow(f)
+				r = cls.Flow(f)
 				return yield(&r)
 			})
 		}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"cmp"
+	"iter"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -73,7 +74,7 @@ type Attempt struct {
 	Last        Time     `json:"last,omitzero"`
 
 	key     endpointKey
-	clients map[netip.Addr]struct{}
+	clients smallSet[netip.Addr]
 }
 
 // Failed is the number of failed flows.
@@ -93,9 +94,7 @@ type Sweep struct {
 	Last        Time   `json:"last,omitzero"`
 
 	client  netip.Addr
-	targets map[endpointKey]struct{}
-	hosts   map[netip.Addr]struct{}
-	ports   map[uint16]struct{}
+	targets smallSet[endpointKey] // the first maxSweepTargets; hosts and ports are counted from them
 }
 
 // endpointKey is a server endpoint of one protocol (port 0 without ports).
@@ -132,29 +131,23 @@ func (at *attempts) add(f *classify.Flow, port uint16) {
 			at.overflow++
 			return
 		}
-		t = &Attempt{Port: port, key: k, clients: map[netip.Addr]struct{}{}}
+		t = &Attempt{Port: port, key: k}
 		at.targets[k] = t
 	}
 	client := f.Client.Addr()
 	t.Service = minService(t.Service, f.Service)
 	countReach(f.Outcome, &t.Refused, &t.Unanswered, &t.ICMPBlocked)
 	spanOf(&t.First, &t.Last, f)
-	if len(t.clients) < maxAttemptClients {
-		t.clients[client] = struct{}{}
-	}
+	t.clients.add(client, maxAttemptClients)
 
 	s := at.clients[client]
 	if s == nil {
-		s = &Sweep{client: client, targets: map[endpointKey]struct{}{}, hosts: map[netip.Addr]struct{}{}, ports: map[uint16]struct{}{}}
+		s = &Sweep{client: client}
 		at.clients[client] = s
 	}
 	countReach(f.Outcome, &s.Refused, &s.Unanswered, &s.ICMPBlocked)
 	spanOf(&s.First, &s.Last, f)
-	if len(s.targets) < maxSweepTargets {
-		s.targets[k] = struct{}{}
-		s.hosts[k.server.Addr()] = struct{}{}
-		s.ports[port] = struct{}{}
-	}
+	s.targets.add(k, maxSweepTargets)
 }
 
 func countReach(o capture.Outcome, refused, unanswered, icmp *uint64) {
@@ -203,9 +196,9 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		a.Proto = capture.ProtoName(t.key.proto)
 		a.Server = endpoint(t.key.proto, t.key.server)
 		a.Established = at.established[t.key]
-		a.ClientCount = uint64(len(t.clients))
-		clients := make([]netip.Addr, 0, len(t.clients))
-		for c := range t.clients {
+		a.ClientCount = uint64(t.clients.len())
+		clients := make([]netip.Addr, 0, t.clients.len())
+		for c := range t.clients.all() {
 			clients = append(clients, c)
 		}
 		slices.SortFunc(clients, netip.Addr.Compare)
@@ -214,18 +207,26 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 			a.Clients = append(a.Clients, c.String())
 		}
 		a.First.Time, a.Last.Time = a.First.UTC(), a.Last.UTC()
-		a.key, a.clients = endpointKey{}, nil
+		a.key, a.clients = endpointKey{}, smallSet[netip.Addr]{}
 		list = append(list, a)
 	}
 	sweeps := []Sweep{}
 	for _, s := range at.clients {
-		if len(s.hosts) < sweepHosts && len(s.ports) < sweepPorts {
+		if s.targets.len() < min(sweepHosts, sweepPorts) {
+			continue // fewer targets than either threshold: fewer hosts and ports too
+		}
+		hosts, ports := map[netip.Addr]struct{}{}, map[uint16]struct{}{}
+		for k := range s.targets.all() {
+			hosts[k.server.Addr()] = struct{}{}
+			ports[k.server.Port()] = struct{}{}
+		}
+		if len(hosts) < sweepHosts && len(ports) < sweepPorts {
 			continue
 		}
 		c := *s
-		c.Targets, c.Hosts, c.Ports = uint64(len(s.targets)), uint64(len(s.hosts)), uint64(len(s.ports))
+		c.Targets, c.Hosts, c.Ports = uint64(s.targets.len()), uint64(len(hosts)), uint64(len(ports))
 		c.First.Time, c.Last.Time = c.First.UTC(), c.Last.UTC()
-		c.targets, c.hosts, c.ports = nil, nil, nil
+		c.targets = smallSet[endpointKey]{}
 		sweeps = append(sweeps, c)
 	}
 	slices.SortFunc(sweeps, func(x, y Sweep) int {
@@ -266,4 +267,69 @@ func attemptsSections(s *Summary, top string) []section {
 			num(c.Unanswered), num(c.ICMPBlocked), stamp(c.First.Time), stamp(c.Last.Time)})
 	}
 	return []section{sec, sw}
+}
+
+// smallSet is a set that holds its first members in a slice and moves to a map once
+// there are more: most attempt targets have one client and most clients one target,
+// and a map per target and per client was most of the attempts section's allocations
+// on captures with many failed flows. The zero value is an empty set.
+type smallSet[T comparable] struct {
+	few  []T
+	many map[T]struct{}
+}
+
+// smallSetMax is the members a smallSet keeps in its slice.
+const smallSetMax = 8
+
+// add puts v in the set unless it holds limit members already.
+func (s *smallSet[T]) add(v T, limit int) {
+	if s.many != nil {
+		if len(s.many) < limit {
+			s.many[v] = struct{}{}
+		}
+		return
+	}
+	if slices.Contains(s.few, v) {
+		return
+	}
+	if len(s.few) < smallSetMax {
+		if len(s.few) < limit {
+			s.few = append(s.few, v)
+		}
+		return
+	}
+	s.many = make(map[T]struct{}, 2*smallSetMax)
+	for _, x := range s.few {
+		s.many[x] = struct{}{}
+	}
+	s.few = nil
+	if len(s.many) < limit {
+		s.many[v] = struct{}{}
+	}
+}
+
+func (s *smallSet[T]) len() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	return len(s.few)
+}
+
+// all yields the members, in no particular order.
+func (s *smallSet[T]) all() iter.Seq[T] {
+	return func(yield func(T) bool) {
+		if s.many != nil {
+			for v := range s.many {
+				if !yield(v) {
+					return
+				}
+			}
+			return
+		}
+		for _, v := range s.few {
+			if !yield(v) {
+				return
+			}
+		}
+	}
 }

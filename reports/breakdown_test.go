@@ -3,6 +3,7 @@ package reports
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -21,7 +22,7 @@ func TestBreakdownTop(t *testing.T) {
 		}
 		mk := func(k string, v *Talker) Talker { return *v }
 		byKey := func(x, y Talker) int { return cmp.Compare(x.Addr, y.Addr) }
-		all := breakdown(m, mk, byKey, 0)
+		all := breakdown(maps.All(m), mk, byKey, 0)
 		if !slices.IsSortedFunc(all, func(x, y Talker) int { return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), byKey(x, y)) }) || len(all) != n {
 			t.Fatalf("n=%d: all entries: %d, not sorted", n, len(all))
 		}
@@ -29,7 +30,7 @@ func TestBreakdownTop(t *testing.T) {
 			if top <= 0 {
 				continue
 			}
-			got := breakdown(m, mk, byKey, top)
+			got := breakdown(maps.All(m), mk, byKey, top)
 			want := all[:min(top, n)]
 			if !slices.Equal(got, want) {
 				t.Errorf("n=%d top=%d:\n got %v\nwant %v", n, top, got, want)

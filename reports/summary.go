@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -304,26 +305,22 @@ type Aggregator struct {
 
 	first, last time.Time // of the flows
 
-	protos   map[uint8]*Counts
-	classes  map[ports.Class]*Counts
+	protos   [256]*Counts // by protocol number
+	classes  [4]*Counts   // by ports.Class
 	services map[string]*Counts
-	ports    map[portKey]*PortCount
+	ports    map[uint32]*PortCount // by portKey
 	talkers  map[netip.Addr]*Talker
-	ephem    map[portKey]*ephemAcc
-	states   map[stateKey]*Counts
-	rules    map[veeam.Match]*Counts
+	ephem    map[uint32]*ephemAcc // by portKey
+	states   map[uint32]*Counts   // by stateKey
+	rules    []*Counts            // by veeam.Match
 	att      attempts
 }
 
-type portKey struct {
-	proto uint8
-	port  uint16
-}
+// portKey is a protocol and server port as one word, a map key Go hashes fast.
+func portKey(proto uint8, port uint16) uint32 { return uint32(proto)<<16 | uint32(port) }
 
-type stateKey struct {
-	proto uint8
-	state capture.State
-}
+// stateKey is a protocol and connection state as one word.
+func stateKey(proto uint8, s capture.State) uint32 { return uint32(proto)<<8 | uint32(s) }
 
 // ephemAcc is an EphemeralPort being summed, with its flags as a set.
 type ephemAcc struct {
@@ -338,14 +335,11 @@ func NewAggregator(o Options) *Aggregator {
 		inputs:   []Input{},
 		hosts:    []Host{},
 		flows:    []classify.Flow{},
-		protos:   map[uint8]*Counts{},
-		classes:  map[ports.Class]*Counts{},
 		services: map[string]*Counts{},
-		ports:    map[portKey]*PortCount{},
+		ports:    map[uint32]*PortCount{},
 		talkers:  map[netip.Addr]*Talker{},
-		ephem:    map[portKey]*ephemAcc{},
-		states:   map[stateKey]*Counts{},
-		rules:    map[veeam.Match]*Counts{},
+		ephem:    map[uint32]*ephemAcc{},
+		states:   map[uint32]*Counts{},
 		att:      newAttempts(),
 	}
 }
@@ -416,17 +410,17 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	if f.Last.After(a.last) {
 		a.last = f.Last
 	}
-	getOrNew(a.protos, f.Proto).add(f)
-	getOrNew(a.classes, f.PortClass).add(f)
+	slotOf(&a.protos[f.Proto]).add(f)
+	slotOf(&a.classes[f.PortClass&3]).add(f)
 	if f.Service != "" {
 		getOrNew(a.services, f.Service).add(f)
 	}
-	getOrNew(a.states, stateKey{f.Proto, f.State}).add(f)
+	getOrNew(a.states, stateKey(f.Proto, f.State)).add(f)
 
 	hasPort := capture.HasPorts(f.Proto)
 	port := f.Server.Port()
 	if hasPort {
-		pc := getOrNew(a.ports, portKey{f.Proto, port})
+		pc := getOrNew(a.ports, portKey(f.Proto, port))
 		pc.Port = port
 		pc.add(f)
 		pc.PortClass = f.PortClass.String()
@@ -452,7 +446,7 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	a.att.add(f, port)
 
 	if f.Flags.Ephemeral() {
-		e := getOrNew(a.ephem, portKey{f.Proto, port})
+		e := getOrNew(a.ephem, portKey(f.Proto, port))
 		e.Port = port
 		e.add(f)
 		e.PortClass = f.PortClass.String()
@@ -473,7 +467,10 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	}
 
 	for _, m := range f.Veeam {
-		getOrNew(a.rules, m).add(f)
+		if int(m) >= len(a.rules) {
+			a.rules = append(a.rules, make([]*Counts, int(m)+1-len(a.rules))...)
+		}
+		slotOf(&a.rules[m]).add(f)
 	}
 }
 
@@ -551,41 +548,41 @@ func (a *Aggregator) Summary() *Summary {
 	}
 
 	top := a.opts.Top
-	s.Protocols = breakdown(a.protos, func(k uint8, c *Counts) ProtoCount { return ProtoCount{capture.ProtoName(k), *c} },
+	s.Protocols = breakdown(slots(a.protos[:]), func(k int, c *Counts) ProtoCount { return ProtoCount{capture.ProtoName(uint8(k)), *c} },
 		func(x, y ProtoCount) int { return cmp.Compare(x.Proto, y.Proto) }, 0)
-	s.PortClasses = breakdown(a.classes, func(k ports.Class, c *Counts) ClassCount { return ClassCount{k.String(), *c} },
+	s.PortClasses = breakdown(slots(a.classes[:]), func(k int, c *Counts) ClassCount { return ClassCount{ports.Class(k).String(), *c} },
 		func(x, y ClassCount) int { return cmp.Compare(x.PortClass, y.PortClass) }, 0)
-	s.Services = breakdown(a.services, func(k string, c *Counts) ServiceCount { return ServiceCount{k, *c} },
+	s.Services = breakdown(maps.All(a.services), func(k string, c *Counts) ServiceCount { return ServiceCount{k, *c} },
 		func(x, y ServiceCount) int { return cmp.Compare(x.Service, y.Service) }, top)
-	s.ServerPorts = breakdown(a.ports, func(k portKey, p *PortCount) PortCount {
+	s.ServerPorts = breakdown(maps.All(a.ports), func(k uint32, p *PortCount) PortCount {
 		c := *p
-		c.Proto = capture.ProtoName(k.proto)
+		c.Proto = capture.ProtoName(uint8(k >> 16))
 		return c
 	}, comparePortCounts, top)
 	// Talkers are ordered by their addresses as values (as compareAddrs orders their
 	// strings); only the entries kept get their strings.
-	s.Talkers = breakdown(a.talkers, func(_ netip.Addr, t *Talker) Talker { return *t },
+	s.Talkers = breakdown(maps.All(a.talkers), func(_ netip.Addr, t *Talker) Talker { return *t },
 		func(x, y Talker) int { return x.addr.Compare(y.addr) }, top)
 	for i := range s.Talkers {
 		t := &s.Talkers[i]
 		t.Addr, t.addr = t.addr.String(), netip.Addr{} // a summary holds only what it encodes
 	}
-	s.Ephemeral = breakdown(a.ephem, func(k portKey, e *ephemAcc) EphemeralPort {
+	s.Ephemeral = breakdown(maps.All(a.ephem), func(k uint32, e *ephemAcc) EphemeralPort {
 		c := e.EphemeralPort
-		c.Proto = capture.ProtoName(k.proto)
+		c.Proto = capture.ProtoName(uint8(k >> 16))
 		c.Flags = e.flags.Names()
 		nonNil(&c.Flags)
 		return c
 	}, func(x, y EphemeralPort) int {
 		return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))
 	}, top)
-	s.States = breakdown(a.states, func(k stateKey, c *Counts) StateCount {
-		return StateCount{capture.ProtoName(k.proto), k.state.String(), *c}
+	s.States = breakdown(maps.All(a.states), func(k uint32, c *Counts) StateCount {
+		return StateCount{capture.ProtoName(uint8(k >> 8)), capture.State(k).String(), *c}
 	}, func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
 	s.Attempts, s.Sweeps = a.att.summary(top, cmp.Or(a.opts.SweepHosts, DefaultSweepHosts), cmp.Or(a.opts.SweepPorts, DefaultSweepPorts))
 	s.AttemptsOverflow = a.att.overflow
-	s.VeeamRules = breakdown(a.rules, func(m veeam.Match, c *Counts) RuleCount {
-		r := m.Rule()
+	s.VeeamRules = breakdown(slots(a.rules), func(m int, c *Counts) RuleCount {
+		r := veeam.Match(m).Rule()
 		return RuleCount{Rule: r.ID, Service: r.Service, From: r.From, To: r.To, Counts: *c}
 	}, func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
 	return s
@@ -593,25 +590,52 @@ func (a *Aggregator) Summary() *Summary {
 
 // breakdown turns an aggregate map into a list sorted by bytes (descending), then by
 // byKey, cut to top entries when top > 0.
-func breakdown[K comparable, V any, E interface{ counts() *Counts }](m map[K]*V, mk func(K, *V) E, byKey func(x, y E) int, top int) []E {
+func breakdown[K any, V any, E interface{ counts() *Counts }](all iter.Seq2[K, *V], mk func(K, *V) E, byKey func(x, y E) int, top int) []E {
 	order := func(x, y E) int {
 		return cmp.Or(cmp.Compare(y.counts().Bytes, x.counts().Bytes), byKey(x, y))
 	}
-	if top <= 0 || len(m) <= top {
-		out := make([]E, 0, len(m))
-		for k, v := range m {
+	var out []E
+	if top <= 0 {
+		for k, v := range all {
 			out = append(out, mk(k, v))
 		}
 		slices.SortFunc(out, order)
-		return out
+		return nonNilSlice(out)
 	}
-	// The top entries of many (talkers, ports): keep the best top in order as they
-	// come instead of sorting them all.
-	out := make([]E, 0, top+1)
-	for k, v := range m {
+	// Keep the best top in order as they come instead of sorting them all: the top
+	// entries of many (talkers, ports).
+	out = make([]E, 0, top+1)
+	for k, v := range all {
 		out = keepTop(out, mk(k, v), top, order)
 	}
 	return out[:len(out):len(out)]
+}
+
+// nonNilSlice is s, or an empty slice for nil (lists encode as []).
+func nonNilSlice[E any](s []E) []E {
+	if s == nil {
+		return []E{}
+	}
+	return s
+}
+
+// slots yields the index and entry of every entry of s that is set.
+func slots[V any](s []*V) iter.Seq2[int, *V] {
+	return func(yield func(int, *V) bool) {
+		for i, v := range s {
+			if v != nil && !yield(i, v) {
+				return
+			}
+		}
+	}
+}
+
+// slotOf is the entry *p, made on first use.
+func slotOf[V any](p **V) *V {
+	if *p == nil {
+		*p = new(V)
+	}
+	return *p
 }
 
 // keepTop inserts e into best, the best top entries so far in order, and drops what

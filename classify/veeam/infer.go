@@ -468,7 +468,8 @@ func (in *Inferer) RolesOf(addr netip.Addr) []string {
 // Inferer's matrix m: the Veeam rules that explain f once the roles of its hosts are
 // known, the function to plug into Options.Explain after the last Add. It is faster
 // (role sets, no copy of the rules before refining them) and safe for concurrent use
-// like RolesOf.
+// like RolesOf. The result is read-only: when every rule of the server port's segment
+// is kept, it is the matrix's own slice, so that most flows cost no allocation.
 func (in *Inferer) Explain(f *capture.Flow) []Match {
 	rules, ms := in.m.segment(f)
 	if len(ms) == 0 {
@@ -501,8 +502,11 @@ func (in *Inferer) Explain(f *capture.Flow) []Match {
 			keep++
 		}
 	}
-	if keep == 0 {
+	switch keep {
+	case 0:
 		return nil
+	case len(rules):
+		return ms[:keep:keep] // the index's own slice, read-only: no allocation
 	}
 	out := make([]Match, 0, keep)
 	for i, r := range rules {

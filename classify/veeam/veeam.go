@@ -488,7 +488,7 @@ func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) 
 		}
 		return out
 	}
-	return m.unknownRoles(port, rules, ms)
+	return slices.Clone(m.unknownRoles(port, rules, ms)) // the caller's own
 }
 
 // unknownRoles is ExplainFor between two hosts of unknown roles: the matches (shared,
@@ -503,8 +503,11 @@ func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []Match) []Match {
 			n++
 		}
 	}
-	if n == 0 {
+	switch n {
+	case 0:
 		return nil
+	case len(rules):
+		return ms[:n:n] // shared and read-only: no allocation
 	}
 	out := make([]Match, 0, n)
 	for i, r := range rules {
