@@ -30,7 +30,7 @@ func ber(b []byte) (tag byte, hdr, n int, ok bool) {
 // is an [APPLICATION n] holding a SEQUENCE that starts with pvno 5 and msg-type n:
 // AS-REQ (10) and TGS-REQ (12) have them as [1] and [2], AS-REP (11), TGS-REP (13),
 // AP-REQ (14), AP-REP (15) and KRB-ERROR (30) as [0] and [1].
-func kerberosRule(c *ctx, _ *State, b []byte) match {
+func kerberosRule(c *ctx, b []byte) match {
 	total := c.full
 	if c.tr == TCP {
 		if len(b) < 4 || b[0]&0x80 != 0 {
@@ -77,7 +77,7 @@ func kerberosRule(c *ctx, _ *State, b []byte) match {
 // the other requests on an entry: an LDAPDN; extendedReq: [0] requestName; ...). Over
 // UDP (CLDAP, RFC 1798; the Active Directory DC locator) the message is the whole
 // datagram. The operation's length must fit in the message.
-func ldapRule(c *ctx, _ *State, b []byte) match {
+func ldapRule(c *ctx, b []byte) match {
 	tag, hdr, n, ok := ber(b)
 	if !ok || tag != 0x30 || (c.tr == UDP && hdr+n != c.full) || n < 5 {
 		return match{}
@@ -132,7 +132,7 @@ func ldapRule(c *ctx, _ *State, b []byte) match {
 // msgGlobalData header (msgID, msgMaxSize, a one-byte msgFlags, msgSecurityModel,
 // RFC 3412 §6) followed by msgSecurityParameters. Requests, traps and v3 messages
 // with the reportable flag come from the client (traps: the agent that sends them).
-func snmpRule(c *ctx, _ *State, b []byte) match {
+func snmpRule(c *ctx, b []byte) match {
 	tag, hdr, n, ok := ber(b)
 	if !ok || tag != 0x30 || hdr+n != c.full {
 		return match{}

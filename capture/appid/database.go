@@ -20,7 +20,7 @@ const (
 // ALPN are taken (the flow stays postgresql); 'N' means a StartupMessage follows in
 // clear. A client using sslnegotiation=direct (PostgreSQL 17) starts with a
 // ClientHello and is tls.
-func postgresRule(c *ctx, _ *State, b []byte) match {
+func postgresRule(c *ctx, b []byte) match {
 	if len(b) < 8 {
 		return match{}
 	}
@@ -49,7 +49,7 @@ func postgresRule(c *ctx, _ *State, b []byte) match {
 // protocol version 10, a NUL-terminated server version of 1-64 printable bytes
 // starting with a digit, then the connection ID, 8 bytes of scramble and a zero
 // filler byte.
-func mysqlRule(c *ctx, _ *State, b []byte) match {
+func mysqlRule(c *ctx, b []byte) match {
 	if len(b) < 5+2+4+8+1 || b[3] != 0 || b[4] != 10 || int(le24(b))+4 != c.full || !isDigit(b[5]) {
 		return match{}
 	}

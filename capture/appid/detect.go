@@ -1,38 +1,96 @@
 package appid
 
-// rule says what a payload is, from its content and the flow's state. Rules are
-// tried in order and the first that says something wins; each starts with checks of
-// a few fixed bytes, so a payload that is none of them costs a few comparisons per
-// rule.
-type rule func(c *ctx, s *State, b []byte) match
-
-// The rules of each transport, most specific first: those anchored on four or more
-// fixed bytes (TLS, SSH, HTTP, SMB, ...) before the structural ones (DNS, LDAP,
-// NTP), and the text lines last.
-var (
-	tcpRules = [...]rule{tlsRule, sshRule, httpRule, smbRule, nbssRule, rdpRule, dcerpcRule,
-		mssqlRule, postgresRule, mysqlRule, kerberosRule, iscsiRule, rpcRule, dnsRule, ldapRule, lineRule}
-	udpRules = [...]rule{quicRule, dhcpRule, kerberosRule, snmpRule, rpcRule, dnsRule, ldapRule,
-		dhcpv6Rule, ntpRule, syslogRule}
-)
-
-// detect runs the rules of the payload's transport.
-func detect(c *ctx, s *State, b []byte) match {
-	rules := tcpRules[:]
+// detect runs the rules of the payload's transport, in order; the first that says
+// something wins. Each rule starts with checks of a few fixed bytes, so a payload
+// that is none of them costs a few comparisons per rule. The order puts the rules
+// anchored on four or more fixed bytes (TLS, SSH, HTTP, SMB, ...) before the
+// structural ones (DNS, LDAP, NTP) and the text lines last.
+//
+// The rules are called directly, not through a table of functions, so that escape
+// analysis sees that c and b stay on the caller's stack: Feed does not allocate.
+func detect(c *ctx, b []byte) match {
+	var m match
 	if c.tr == UDP {
-		rules = udpRules[:]
-	}
-	for _, r := range rules {
-		m := r(c, s, b)
-		if m.proto == Unknown && m.hint == hintNone {
-			continue
+		for i := 0; ; i++ {
+			switch i {
+			case 0:
+				m = quicRule(c, b)
+			case 1:
+				m = dhcpRule(c, b)
+			case 2:
+				m = kerberosRule(c, b)
+			case 3:
+				m = snmpRule(c, b)
+			case 4:
+				m = rpcRule(c, b)
+			case 5:
+				m = dnsRule(c, b)
+			case 6:
+				m = ldapRule(c, b)
+			case 7:
+				m = dhcpv6Rule(c, b)
+			case 8:
+				m = ntpRule(c, b)
+			case 9:
+				m = syslogRule(c, b)
+			default:
+				return match{}
+			}
+			if c.accepts(m) {
+				return m
+			}
 		}
-		if s.proto != Unknown && (m.proto == Unknown || !upgrade(s.proto, m.proto)) {
-			continue // a candidate is only replaced by what it leads to
-		}
-		return m
 	}
-	return match{}
+	for i := 0; ; i++ {
+		switch i {
+		case 0:
+			m = tlsRule(c, b)
+		case 1:
+			m = sshRule(c, b)
+		case 2:
+			m = httpRule(c, b)
+		case 3:
+			m = smbRule(c, b)
+		case 4:
+			m = nbssRule(c, b)
+		case 5:
+			m = rdpRule(c, b)
+		case 6:
+			m = dcerpcRule(c, b)
+		case 7:
+			m = mssqlRule(c, b)
+		case 8:
+			m = postgresRule(c, b)
+		case 9:
+			m = mysqlRule(c, b)
+		case 10:
+			m = kerberosRule(c, b)
+		case 11:
+			m = iscsiRule(c, b)
+		case 12:
+			m = rpcRule(c, b)
+		case 13:
+			m = dnsRule(c, b)
+		case 14:
+			m = ldapRule(c, b)
+		case 15:
+			m = lineRule(c, b)
+		default:
+			return match{}
+		}
+		if c.accepts(m) {
+			return m
+		}
+	}
+}
+
+// accepts reports whether m says something the flow can take: anything when nothing
+// was recognised yet, only what a candidate leads to otherwise.
+func (c *ctx) accepts(m match) bool {
+	if m.proto == Unknown && m.hint == hintNone {
+		return false
+	}
+	return c.proto == Unknown || (m.proto != Unknown && upgrade(c.proto, m.proto))
 }
 
 // upgrade reports whether a candidate verdict from may be replaced by to: a NetBIOS

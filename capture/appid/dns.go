@@ -15,7 +15,7 @@ package appid
 // complete message (a datagram, or a TCP message whose length fits the segment)
 // must end exactly after its last record; one cut by the segment or the byte budget
 // is checked as far as it goes, provided its first question or record is whole.
-func dnsRule(c *ctx, _ *State, b []byte) match {
+func dnsRule(c *ctx, b []byte) match {
 	msg, complete := b, c.full == len(b)
 	if c.tr == TCP {
 		if len(b) < 2+12+5 {

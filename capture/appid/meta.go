@@ -114,17 +114,16 @@ func (h *helloBuf) add(b []byte) {
 	}
 }
 
-// setHello sets SNI and ALPN from ClientHello handshake bytes, allocating only for
-// values that changed.
+// setHello sets SNI and ALPN from ClientHello handshake bytes, each once: a
+// ClientHello collected across segments is parsed again as it grows, and an
+// extension once complete does not change.
 func (m *Meta) setHello(hs []byte) {
 	sni, alpn := helloFields(hs)
-	if sni != nil && m.SNI != string(sni) {
+	if sni != nil && m.SNI == "" {
 		m.SNI = string(sni)
 	}
-	if alpn != nil {
-		if j := joinALPN(alpn); j != "" && j != m.ALPN {
-			m.ALPN = j
-		}
+	if alpn != nil && m.ALPN == "" {
+		m.ALPN = joinALPN(alpn)
 	}
 }
 

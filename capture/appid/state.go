@@ -27,7 +27,7 @@ const (
 )
 
 // State is the identification state of one flow: what its first payloads said so
-// far. It is 16 bytes, holds no pointers (so a flow table keeps it inside its
+// far. It is 14 bytes, holds no pointers (so a flow table keeps it inside its
 // entries at no cost to the garbage collector) and its zero value is ready: nothing
 // seen, Unknown.
 //
@@ -117,14 +117,14 @@ func (s *State) Feed(tr Transport, side uint8, payload []byte) bool {
 	if side == 1 {
 		s.flags |= fLast1
 	}
-	c := ctx{tr: tr, side: side, full: len(payload), first: s.pkts[side] == 1, peer: s.pkts[1-side]}
+	c := ctx{tr: tr, side: side, full: len(payload), first: s.pkts[side] == 1, peer: s.pkts[1-side], proto: s.proto, hint: s.hint}
 	if s.hint != hintNone {
 		c.awaited = s.hintSide() == side
 	}
 	if s.flags&fFinal != 0 {
 		s.follow(&c, b)
 	} else {
-		s.apply(&c, detect(&c, s, b))
+		s.apply(&c, detect(&c, b))
 	}
 	return s.Done()
 }
@@ -197,10 +197,12 @@ func (s *State) await(h uint8, side uint8) {
 type ctx struct {
 	tr      Transport
 	side    uint8
-	full    int   // the payload's length before the byte budget cut it (a UDP datagram's length)
-	first   bool  // the sender's first payload
-	peer    uint8 // payloads the other side sent before this one
-	awaited bool  // a hint waits for this side
+	full    int      // the payload's length before the byte budget cut it (a UDP datagram's length)
+	first   bool     // the sender's first payload
+	peer    uint8    // payloads the other side sent before this one
+	awaited bool     // a hint waits for this side
+	proto   Protocol // the State's candidate, if any
+	hint    uint8    // the State's hint
 }
 
 // match is what a rule says of a payload.

@@ -16,7 +16,7 @@ const (
 // (100000, versions 2-4), nfs (100003, versions 2-4), mountd (100005, versions 1-3),
 // else onc-rpc. Replies are not recognised on their own (their fixed part is a few
 // zero words); a flow is identified by its calls.
-func rpcRule(c *ctx, _ *State, b []byte) match {
+func rpcRule(c *ctx, b []byte) match {
 	if c.tr == TCP {
 		if len(b) < 4 {
 			return match{}
@@ -66,7 +66,7 @@ func rpcCall(b []byte) (Protocol, bool) {
 // segment of at most 64 KiB that starts with a text key ("InitiatorName=...",
 // "TargetPortalGroupTag=..."), and, in a request, the 16 reserved bytes at the end of
 // the header zero. A response without data must carry a status class (0-3).
-func iscsiRule(c *ctx, _ *State, b []byte) match {
+func iscsiRule(c *ctx, b []byte) match {
 	if len(b) < 48 || (b[0] != 0x43 && b[0] != 0x23) || b[2] != 0 || b[3] != 0 {
 		return match{}
 	}

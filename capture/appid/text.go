@@ -42,7 +42,7 @@ func sshIdent(b []byte) (id []byte, ok bool) {
 	return l, true
 }
 
-func sshRule(c *ctx, _ *State, b []byte) match {
+func sshRule(c *ctx, b []byte) match {
 	if _, ok := sshIdent(b); !ok {
 		return match{}
 	}
@@ -62,7 +62,7 @@ var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 // it and some clients send it); the target any run of bytes above space. The request
 // line must end within the bytes inspected. RTSP, SIP and ICAP have request lines of
 // the same shape but another version token, so they are not http.
-func httpRule(c *ctx, _ *State, b []byte) match {
+func httpRule(c *ctx, b []byte) match {
 	if bytes.HasPrefix(b, h2Preface) {
 		return match{proto: HTTP2, final: true, role: roleClient}
 	}
@@ -142,9 +142,9 @@ func httpHost(b []byte) []byte {
 // Without a banner, EHLO/HELO is smtp, a tagged IMAP command is imap, CAPA/STLS/APOP
 // is pop3 (USER alone is FTP or POP3, so nothing); an inline PING is redis only when
 // the peer answers +PONG (or -NOAUTH).
-func lineRule(c *ctx, s *State, b []byte) match {
+func lineRule(c *ctx, b []byte) match {
 	if c.awaited {
-		switch s.hint {
+		switch c.hint {
 		case hint220:
 			switch command(b) {
 			case "EHLO", "HELO":
@@ -334,7 +334,7 @@ func syslogTCP(b []byte) bool {
 	return syslogMsg(b)
 }
 
-func syslogRule(c *ctx, _ *State, b []byte) match {
+func syslogRule(c *ctx, b []byte) match {
 	if syslogMsg(b) {
 		return match{proto: Syslog, final: true, role: roleClient}
 	}

@@ -65,7 +65,7 @@ func tlsHandshake(b []byte) (typ byte, more int, ok bool) {
 }
 
 // tlsRule recognises a ClientHello or ServerHello.
-func tlsRule(c *ctx, _ *State, b []byte) match {
+func tlsRule(c *ctx, b []byte) match {
 	typ, more, ok := tlsHandshake(b)
 	if !ok {
 		return match{}

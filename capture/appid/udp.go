@@ -13,7 +13,7 @@ package appid
 // with anything (chrony sends precision 32). Only 1 in 3 random bytes of a first byte
 // and 1 in 15 of a second pass, so a 48-byte datagram of random content is ntp about
 // once in 600; nothing else is checked because nothing else is fixed.
-func ntpRule(c *ctx, _ *State, b []byte) match {
+func ntpRule(c *ctx, b []byte) match {
 	if len(b) < 12 {
 		return match{}
 	}
@@ -70,7 +70,7 @@ func ntpTail(t []byte, n int) bool {
 // (request) or 2 (reply), a hardware address length of at most 16, at most 16 hops,
 // the magic cookie 99.130.83.99 at offset 236, and options that parse (pad, end, or
 // code, length and data inside the datagram) up to the end option or the datagram.
-func dhcpRule(c *ctx, _ *State, b []byte) match {
+func dhcpRule(c *ctx, b []byte) match {
 	if len(b) < 240 || (b[0] != 1 && b[0] != 2) || b[2] > 16 || b[3] > 16 ||
 		b[236] != 99 || b[237] != 130 || b[238] != 83 || b[239] != 99 {
 		return match{}
@@ -104,7 +104,7 @@ func dhcpRule(c *ctx, _ *State, b []byte) match {
 // length, data). A client/server message must hold a Client or Server Identifier
 // whose DUID type is 1-4 (§11), a relay message a Relay Message option. Messages sent
 // by clients and relay-forwards are client messages.
-func dhcpv6Rule(c *ctx, _ *State, b []byte) match {
+func dhcpv6Rule(c *ctx, b []byte) match {
 	if len(b) < 8 {
 		return match{}
 	}
@@ -170,7 +170,7 @@ const (
 // and a packet length of at least 20 (packet number and AEAD tag) that fits in the
 // datagram. The ClientHello inside is encrypted with keys derived from the
 // destination connection ID; appid does not decrypt it, so QUIC flows have no SNI.
-func quicRule(c *ctx, _ *State, b []byte) match {
+func quicRule(c *ctx, b []byte) match {
 	if len(b) < 7 || b[0]&0xc0 != 0xc0 {
 		return match{}
 	}

@@ -11,7 +11,7 @@ import "bytes"
 // (SMB3 transform header, encrypted) or 0xFC "SMB" (SMB3 compression transform),
 // with a length that holds at least that header. The direction comes from the reply
 // flag of the SMB1 or SMB2 header.
-func smbRule(c *ctx, _ *State, b []byte) match {
+func smbRule(c *ctx, b []byte) match {
 	if len(b) < 8 || b[0] != 0 || b[5] != 'S' || b[6] != 'M' || b[7] != 'B' {
 		return match{}
 	}
@@ -57,7 +57,7 @@ func smbRule(c *ctx, _ *State, b []byte) match {
 // 'A'-'P' behind a length byte of 32, §4.1), and, once a request was seen, the
 // positive (0x82) or negative (0x83) response. netbios-ssn is a candidate: SMB that
 // follows in a session message makes the flow smb.
-func nbssRule(c *ctx, s *State, b []byte) match {
+func nbssRule(c *ctx, b []byte) match {
 	if len(b) < 4 || b[1]&0xfe != 0 {
 		return match{}
 	}
@@ -69,11 +69,11 @@ func nbssRule(c *ctx, s *State, b []byte) match {
 		}
 		return match{proto: NetBIOSSSN, role: roleClient}
 	case 0x82:
-		if s.proto == NetBIOSSSN && l == 0 && len(b) == 4 {
+		if c.proto == NetBIOSSSN && l == 0 && len(b) == 4 {
 			return match{proto: NetBIOSSSN, role: roleServer}
 		}
 	case 0x83:
-		if s.proto == NetBIOSSSN && l == 1 && len(b) == 5 && b[4] >= 0x80 && b[4] <= 0x8f {
+		if c.proto == NetBIOSSSN && l == 1 && len(b) == 5 && b[4] >= 0x80 && b[4] <= 0x8f {
 			return match{proto: NetBIOSSSN, role: roleServer}
 		}
 	}
@@ -128,7 +128,7 @@ func rdpNeg(v []byte) (typ byte, val uint32, ok bool) {
 	return v[0], le32(v[4:]), true
 }
 
-func rdpRule(c *ctx, _ *State, b []byte) match {
+func rdpRule(c *ctx, b []byte) match {
 	code, v, ok := tpkt(b)
 	if !ok {
 		return match{}
@@ -189,13 +189,16 @@ func rdpConfirmTLS(b []byte) bool {
 // minimum C706 allows) and at least one presentation context. Requests and
 // responses (the calls themselves) are not recognised: a flow is identified by its
 // bind, which precedes them.
-func dcerpcRule(c *ctx, _ *State, b []byte) match {
+func dcerpcRule(c *ctx, b []byte) match {
 	if len(b) < 16 || b[0] != 5 || b[1] > 1 || b[3]&0x01 == 0 || (b[4] != 0x10 && b[4] != 0x00) || b[5] > 3 || b[6] != 0 || b[7] != 0 {
 		return match{}
 	}
-	u16 := be16
-	if b[4] == 0x10 {
-		u16 = le16
+	little := b[4] == 0x10
+	u16 := func(b []byte) uint16 { // the data representation's byte order
+		if little {
+			return le16(b)
+		}
+		return be16(b)
 	}
 	frag, auth := int(u16(b[8:])), int(u16(b[10:]))
 	if auth > 0 && frag < 16+8+auth {
@@ -228,7 +231,7 @@ func dcerpcRule(c *ctx, _ *State, b []byte) match {
 // window 0, and an option list that starts with VERSION (token 0, 6 bytes), holds
 // tokens 0-8 whose data lie inside the packet, and ends with 0xFF. The server's
 // answer and the TLS handshake TDS wraps in later PRELOGIN packets are not looked at.
-func mssqlRule(c *ctx, _ *State, b []byte) match {
+func mssqlRule(c *ctx, b []byte) match {
 	if len(b) < 8+6 || b[0] != 0x12 || b[1] > 1 || be16(b[4:]) != 0 || b[7] != 0 {
 		return match{}
 	}
