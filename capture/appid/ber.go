@@ -87,6 +87,9 @@ func ldapRule(c *ctx, b []byte) match {
 		return match{}
 	}
 	idLen := 2 + int(p[1])
+	if len(p) < idLen {
+		return match{}
+	}
 	op, oh, on, ok := ber(p[idLen:])
 	if !ok || idLen+oh+on > n {
 		return match{}

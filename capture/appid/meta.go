@@ -71,7 +71,11 @@ func (s *State) Take(m *Meta, payload []byte) {
 func (m *Meta) takeHello(b []byte) {
 	h := &m.hello
 	if !h.active {
-		// b starts with the record (tlsHandshake checked the first 44 bytes).
+		// b starts with the record (tlsHandshake checked the first 44 bytes, unless the
+		// caller gave Take another payload than Feed).
+		if len(b) < 9 {
+			return
+		}
 		rl := int(be16(b[3:]))
 		h.want = min(4+int(be24(b[6:])), MaxBytes)
 		if rec := b[5:min(len(b), 5+rl)]; len(rec) >= h.want {

@@ -190,6 +190,9 @@ func quicRule(c *ctx, b []byte) match {
 		return match{}
 	}
 	o += 1 + int(b[o])
+	if o >= len(b) {
+		return match{}
+	}
 	tok, n := varint(b[o:])
 	if n == 0 || tok > uint64(c.full) {
 		return match{}
