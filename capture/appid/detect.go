@@ -9,79 +9,88 @@ package appid
 // The rules are called directly, not through a table of functions, so that escape
 // analysis sees that c and b stay on the caller's stack: Feed does not allocate.
 func detect(c *ctx, b []byte) match {
-	var m match
 	if c.tr == UDP {
-		for i := 0; ; i++ {
-			switch i {
-			case 0:
-				m = quicRule(c, b)
-			case 1:
-				m = dhcpRule(c, b)
-			case 2:
-				m = kerberosRule(c, b)
-			case 3:
-				m = snmpRule(c, b)
-			case 4:
-				m = rpcRule(c, b)
-			case 5:
-				m = dnsRule(c, b)
-			case 6:
-				m = ldapRule(c, b)
-			case 7:
-				m = dhcpv6Rule(c, b)
-			case 8:
-				m = ntpRule(c, b)
-			case 9:
-				m = syslogRule(c, b)
-			default:
-				return match{}
-			}
-			if c.accepts(m) {
-				return m
-			}
-		}
-	}
-	for i := 0; ; i++ {
-		switch i {
-		case 0:
-			m = tlsRule(c, b)
-		case 1:
-			m = sshRule(c, b)
-		case 2:
-			m = httpRule(c, b)
-		case 3:
-			m = smbRule(c, b)
-		case 4:
-			m = nbssRule(c, b)
-		case 5:
-			m = rdpRule(c, b)
-		case 6:
-			m = dcerpcRule(c, b)
-		case 7:
-			m = mssqlRule(c, b)
-		case 8:
-			m = postgresRule(c, b)
-		case 9:
-			m = mysqlRule(c, b)
-		case 10:
-			m = kerberosRule(c, b)
-		case 11:
-			m = iscsiRule(c, b)
-		case 12:
-			m = rpcRule(c, b)
-		case 13:
-			m = dnsRule(c, b)
-		case 14:
-			m = ldapRule(c, b)
-		case 15:
-			m = lineRule(c, b)
-		default:
-			return match{}
-		}
-		if c.accepts(m) {
+		if m := quicRule(c, b); c.accepts(m) {
 			return m
 		}
+		if m := dhcpRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := kerberosRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := snmpRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := rpcRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := dnsRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := ldapRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := dhcpv6Rule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := ntpRule(c, b); c.accepts(m) {
+			return m
+		}
+		if m := syslogRule(c, b); c.accepts(m) {
+			return m
+		}
+		return match{}
 	}
+	if m := tlsRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := sshRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := httpRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := smbRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := nbssRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := rdpRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := dcerpcRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := mssqlRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := postgresRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := mysqlRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := kerberosRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := iscsiRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := rpcRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := dnsRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := ldapRule(c, b); c.accepts(m) {
+		return m
+	}
+	if m := lineRule(c, b); c.accepts(m) {
+		return m
+	}
+	return match{}
 }
 
 // accepts reports whether m says something the flow can take: anything when nothing
