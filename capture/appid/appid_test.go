@@ -82,7 +82,7 @@ var (
 	httpRTSP         = bytes.Replace(httpGet5432, []byte("HTTP/1.1"), []byte("RTSP/1.0"), 1)
 	httpLongTarget   = bytes.Replace(httpGet5432, []byte("/index.html"), append([]byte("/"), bytes.Repeat([]byte("a"), MaxBytes)...), 1)
 	sshNoSoftware    = []byte("SSH-2.0-\r\n")
-	syslogBare       = append([]byte("<13>"), syslog3164[len(syslog3164)-len("job 7 finished"):]...)
+	syslogBinary     = append(bytes.Clone(syslog3164[:4]), blob(60, 42)...)
 	syslogPRI192     = append([]byte("<192>"), syslog5424[4:]...)
 	rpcNlockmgr      = edit(rpcGetaddrUDP, 12, 0x00, 0x01, 0x86, 0xb5) // program 100021
 	rdpTSAPRequest   = tsapRequest()
@@ -147,7 +147,10 @@ var feedCases = []feedCase{
 	{"dcerpc bind over TCP", TCP, []pkt{cli(dcerpcBindTCP)}, DCERPC, 0, Meta{}},
 	{"dcerpc bind and bind_ack", TCP, []pkt{cli(dcerpcBindPipe), srv(dcerpcBindAckPipe)}, DCERPC, 0, Meta{}},
 	{"dcerpc bind_ack alone", TCP, []pkt{srv(dcerpcBindAckPipe)}, DCERPC, 0, Meta{}},
-	{"dcerpc request PDU", TCP, []pkt{cli(edit(dcerpcBindTCP, 2, 0))}, Unknown, -1, Meta{}},
+	{"dcerpc request and response (after the bind)", TCP, []pkt{cli(dcerpcRequestPipe), srv(dcerpcResponsePipe)}, DCERPC, 0, Meta{}},
+	{"dcerpc response alone", TCP, []pkt{srv(dcerpcResponsePipe)}, DCERPC, 0, Meta{}},
+	{"dcerpc connectionless version 4", TCP, []pkt{cli(edit(dcerpcBindTCP, 0, 4))}, Unknown, -1, Meta{}},
+	{"dcerpc request with context ID 256", TCP, []pkt{cli(edit(dcerpcRequestPipe, 20, 0, 1))}, Unknown, -1, Meta{}},
 	{"dcerpc max_xmit_frag 184", TCP, []pkt{cli(edit(dcerpcBindTCP, 16, 0xb8, 0x00))}, Unknown, -1, Meta{}},
 
 	// PostgreSQL
@@ -175,7 +178,7 @@ var feedCases = []feedCase{
 	{"syslog RFC 3164 over UDP", UDP, []pkt{cli(syslog3164)}, Syslog, 0, Meta{}},
 	{"syslog over TCP, octet counting", TCP, []pkt{cli(syslogTCPOctets)}, Syslog, 0, Meta{}},
 	{"syslog over TCP, RFC 3164 line", TCP, []pkt{cli(syslogTCP3164)}, Syslog, 0, Meta{}},
-	{"syslog priority without a header", UDP, []pkt{cli(syslogBare)}, Unknown, -1, Meta{}},
+	{"syslog priority followed by binary", UDP, []pkt{cli(syslogBinary)}, Unknown, -1, Meta{}},
 	{"syslog priority 192", UDP, []pkt{cli(syslogPRI192)}, Unknown, -1, Meta{}},
 
 	// NTP, SNMP

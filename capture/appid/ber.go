@@ -4,9 +4,14 @@ package appid
 // elements of its outer structure, with definite lengths that must agree with each
 // other and, over UDP, with the datagram.
 
-// ber reads the header of a BER element at b (low tag numbers, definite lengths of
-// at most 3 length bytes): its identifier octet, the header's length and the content
-// length.
+// maxBER bounds the content length of a BER element: no message recognised here is
+// near 16 MiB.
+const maxBER = 1 << 24
+
+// ber reads the header of a BER element at b (low tag numbers, definite lengths):
+// its identifier octet, the header's length and the content length. Lengths may use
+// up to 4 length bytes, with leading zeros (Active Directory writes every length as
+// 0x84 and four bytes), up to maxBER.
 func ber(b []byte) (tag byte, hdr, n int, ok bool) {
 	if len(b) < 2 || b[0]&0x1f == 0x1f {
 		return 0, 0, 0, false
@@ -16,11 +21,14 @@ func ber(b []byte) (tag byte, hdr, n int, ok bool) {
 		return b[0], 2, int(l), true
 	}
 	k := int(l & 0x7f)
-	if k == 0 || k > 3 || len(b) < 2+k {
+	if k == 0 || k > 4 || len(b) < 2+k {
 		return 0, 0, 0, false
 	}
 	for _, x := range b[2 : 2+k] {
 		n = n<<8 | int(x)
+	}
+	if n > maxBER {
+		return 0, 0, 0, false
 	}
 	return b[0], 2 + k, n, true
 }

@@ -298,11 +298,14 @@ func respCommand(b []byte) bool {
 	return true
 }
 
-// syslogMsg recognises the header of a syslog message: "<PRI>" (PRI 0-191, no
-// leading zero) followed by either the RFC 5424 version and a timestamp ("1 " then
-// "-" or "YYYY-MM-DDT"), or an RFC 3164 timestamp ("Mmm dd hh:mm:ss "). Messages with
-// neither (a bare "<13>text", which some devices send) are not recognised: free text
-// after a number in angle brackets is too common to call syslog without the port.
+// syslogMsg recognises a syslog message: "<PRI>" (PRI 0-191, no leading zero)
+// followed by at least 4 bytes of text, every byte inspected being printable ASCII,
+// UTF-8 (0x80 and above), tab, CR or LF, or NUL at the very end (some senders end a
+// message with one). Senders follow RFC 5424 ("<13>1 2026-..."), RFC 3164 ("<13>Dec
+// 6 20:56:08 host tag: ...") or neither (Cisco IOS puts a sequence number first,
+// ScreenOS a device name, storage firmware its own date format), so the header after
+// PRI is not checked. A number in angle brackets and then only text is what no other
+// datagram or stream starts with (XML starts with "<?" or "<name"), without the port.
 func syslogMsg(b []byte) bool {
 	if len(b) < 4 || b[0] != '<' {
 		return false
@@ -311,18 +314,19 @@ func syslogMsg(b []byte) bool {
 	if i == 1 || i > 4 || (i > 2 && b[1] == '0') || i >= len(b) || b[i] != '>' || atoi(b[1:i]) > 191 {
 		return false
 	}
-	h := b[i+1:]
-	if len(h) >= 3 && h[0] == '1' && h[1] == ' ' {
-		if h[2] == '-' {
-			return true
-		}
-		return len(h) >= 13 && digits(h, 2) == 6 && h[6] == '-' && digits(h, 7) == 9 && h[9] == '-' && digits(h, 10) == 12 && h[12] == 'T'
+	text := b[i+1:]
+	if len(text) > 0 && text[len(text)-1] == 0 {
+		text = text[:len(text)-1]
 	}
-	if len(h) < 16 || !isMonth(h[:3]) || h[3] != ' ' || (h[4] != ' ' && !isDigit(h[4])) || !isDigit(h[5]) || h[6] != ' ' {
+	if len(text) < 4 {
 		return false
 	}
-	t := h[7:15]
-	return isDigit(t[0]) && isDigit(t[1]) && t[2] == ':' && isDigit(t[3]) && isDigit(t[4]) && t[5] == ':' && isDigit(t[6]) && isDigit(t[7]) && h[15] == ' '
+	for _, ch := range text {
+		if ch < ' ' && ch != '\t' && ch != '\r' && ch != '\n' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // syslogTCP recognises syslog over TCP (RFC 6587): octet counting ("LEN SP" before
@@ -339,17 +343,6 @@ func syslogRule(c *ctx, b []byte) match {
 		return match{proto: Syslog, final: true, role: roleClient}
 	}
 	return match{}
-}
-
-var months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-
-func isMonth(b []byte) bool {
-	for _, m := range months {
-		if string(b) == m {
-			return true
-		}
-	}
-	return false
 }
 
 // firstLine returns the first line of b without LF or CR LF, and whether it ended

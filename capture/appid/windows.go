@@ -181,14 +181,16 @@ func rdpConfirmTLS(b []byte) bool {
 }
 
 // dcerpcRule recognises a connection-oriented DCE/RPC PDU (C706 §12.6, MS-RPCE
-// §2.2.2) of the bind family: bind (11), bind_ack (12), bind_nak (13), alter_context
-// (14) and alter_context_resp (15). Version 5.0 or 5.1, the first-fragment flag, a
-// data representation of ASCII characters, either byte order and one of the four
-// float formats, a fragment length covering the header, the authentication trailer
-// and, for bind and alter_context, maximum fragment sizes of at least 1432 (the
-// minimum C706 allows) and at least one presentation context. Requests and
-// responses (the calls themselves) are not recognised: a flow is identified by its
-// bind, which precedes them.
+// §2.2.2): version 5.0 or 5.1, the first-fragment flag, a data representation of
+// ASCII characters, either byte order and one of the four float formats, and a
+// fragment length covering the PDU's header and its authentication trailer. The
+// types are those of the bind family, bind (11), bind_ack (12), bind_nak (13),
+// alter_context (14) and alter_context_resp (15), where bind and alter_context must
+// offer maximum fragment sizes of at least 1432 (the minimum C706 allows) and a
+// presentation context; and the calls, request (0), response (2) and fault (3), with
+// a presentation context ID below 256, because a long-lived RPC connection is often
+// captured after its bind. Connectionless DCE/RPC (version 4, over UDP) is not
+// recognised.
 func dcerpcRule(c *ctx, b []byte) match {
 	if len(b) < 16 || b[0] != 5 || b[1] > 1 || b[3]&0x01 == 0 || (b[4] != 0x10 && b[4] != 0x00) || b[5] > 3 || b[6] != 0 || b[7] != 0 {
 		return match{}
@@ -218,6 +220,13 @@ func dcerpcRule(c *ctx, b []byte) match {
 		}
 	case 13:
 		if frag < 16+2 {
+			return match{}
+		}
+	case 0, 2, 3:
+		if b[2] == 0 {
+			role = roleClient
+		}
+		if frag < 16+8 || (b[2] == 3 && frag < 16+16) || (len(b) >= 22 && u16(b[20:]) > 0xff) {
 			return match{}
 		}
 	default:
