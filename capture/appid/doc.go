@@ -14,7 +14,8 @@
 // 4096), nothing is reassembled except a TLS ClientHello split across segments (at
 // most MaxBytes, kept in the flow's Meta until complete), and each metadata string
 // is at most MaxMeta (255) bytes. Feed never allocates; Take allocates the strings
-// it sets.
+// it sets. The first message that says something decides; docs/protocols.md gives
+// the reasons, the exceptions and the known limits.
 //
 // The vocabulary (docs/protocols.md has the details and the limits):
 //
@@ -30,10 +31,10 @@
 //	rdp          X.224 connection request/confirm with RDP content
 //	kerberos     KDC-REQ, KDC-REP, AP-REQ/REP, KRB-ERROR over UDP or TCP
 //	ldap         LDAPMessage over TCP, CLDAP over UDP
-//	dcerpc       DCE/RPC bind, bind_ack, bind_nak, alter_context(_resp)
+//	dcerpc       DCE/RPC bind family, request, response, fault (TCP)
 //	ntp          NTP modes 1-5, control messages (mode 6)
 //	snmp         SNMP v1, v2c, v3 message
-//	syslog       RFC 5424 or RFC 3164 message (UDP, TCP)
+//	syslog       "<PRI>" followed by text only (UDP, TCP)
 //	dhcp         BOOTP with the DHCP magic cookie
 //	dhcpv6       DHCPv6 client/server or relay message
 //	quic         QUIC v1/v2 long-header Initial
