@@ -590,7 +590,7 @@ func (a *Aggregator) Summary() *Summary {
 
 // breakdown turns an aggregate map into a list sorted by bytes (descending), then by
 // byKey, cut to top entries when top > 0.
-func breakdown[K any, V any, E interface{ counts() *Counts }](all iter.Seq2[K, *V], mk func(K, *V) E, byKey func(x, y E) int, top int) []E {
+func breakdown[K any, V any, E interface{ counts() Counts }](all iter.Seq2[K, *V], mk func(K, *V) E, byKey func(x, y E) int, top int) []E {
 	order := func(x, y E) int {
 		return cmp.Or(cmp.Compare(y.counts().Bytes, x.counts().Bytes), byKey(x, y))
 	}
@@ -653,14 +653,16 @@ func keepTop[E any](best []E, e E, top int, order func(x, y E) int) []E {
 	return best
 }
 
-func (c ProtoCount) counts() *Counts    { return &c.Counts }
-func (c ClassCount) counts() *Counts    { return &c.Counts }
-func (c ServiceCount) counts() *Counts  { return &c.Counts }
-func (c PortCount) counts() *Counts     { return &c.Counts }
-func (c Talker) counts() *Counts        { return &c.Counts }
-func (c EphemeralPort) counts() *Counts { return &c.Counts }
-func (c StateCount) counts() *Counts    { return &c.Counts }
-func (c RuleCount) counts() *Counts     { return &c.Counts }
+// counts are an entry's counts, by value: returning the address of a value receiver's
+// counts allocated at every comparison of breakdown's sort.
+func (c ProtoCount) counts() Counts    { return c.Counts }
+func (c ClassCount) counts() Counts    { return c.Counts }
+func (c ServiceCount) counts() Counts  { return c.Counts }
+func (c PortCount) counts() Counts     { return c.Counts }
+func (c Talker) counts() Counts        { return c.Counts }
+func (c EphemeralPort) counts() Counts { return c.Counts }
+func (c StateCount) counts() Counts    { return c.Counts }
+func (c RuleCount) counts() Counts     { return c.Counts }
 
 func comparePortCounts(x, y PortCount) int {
 	return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))

@@ -1,6 +1,7 @@
 package veeam
 
 import (
+	"cmp"
 	"fmt"
 	"iter"
 	"math"
@@ -271,6 +272,10 @@ type Inferer struct {
 type veeamHost struct {
 	groups []veeamGroup
 	peers  []veeamPeer
+	// Room for the first group and peers, which is all most hosts have: the host is
+	// then one allocation.
+	group1 [1]veeamGroup
+	peers2 [2]veeamPeer
 }
 
 // veeamGroup is the flows of one host on one (direction, protocol, server port).
@@ -422,6 +427,7 @@ func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, r
 			return
 		}
 		h = &veeamHost{}
+		h.groups, h.peers = h.group1[:0], h.peers2[:0]
 		in.hosts[addr] = h
 	}
 	gi := -1
@@ -571,6 +577,16 @@ func (s *veeamScore) reset(n int, text bool) {
 	s.text = text
 }
 
+// any reports whether some role has points.
+func (s *veeamScore) any() bool {
+	for _, p := range s.own {
+		if p != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // add gives role w points (rounded to tenths) and returns them; 0 (nothing added) for
 // no points, no role (-1) or "any". The caller then writes the evidence line with note
 // when s.text.
@@ -634,6 +650,8 @@ type inferRun struct {
 	// per group being scored: the role each distinct peer role list gives (clues 1-2)
 	memo  []peerRole
 	accs  []roleAcc
+	rr    []reportedRole // roleListOf's buffers
+	cbuf  []int
 	sides []int   // peerRole's scratch
 	cands []*Rule // likewise
 }
@@ -660,6 +678,7 @@ type inferHost struct {
 
 // inferGroup is a group of a host prepared for scoring.
 type inferGroup struct {
+	rules   []*Rule // the group's rules (veeamGroup.rules)
 	peers   []int32 // nodes of its peers, in recording order
 	single  []*Rule // its rules that name the port itself, not in a range
 	service int     // clue 1: the third-party role every single rule leads to, or -1
@@ -726,37 +745,72 @@ func (in *Inferer) prepare() *inferRun {
 	if r, ok := m.Rule(ruleDataMover); ok {
 		dataMover = r
 	}
+	// What a group's rules say does not depend on the host: hosts share it, keyed by
+	// the rules (the matrix's shared slices, mostly), the port and the direction.
+	type groupKey struct {
+		first *Rule
+		n     int
+		port  uint16
+		out   bool
+	}
+	static := map[groupKey]inferGroup{}
+	groupOf := func(g *veeamGroup) inferGroup {
+		k := groupKey{nil, len(g.rules), g.port, g.out}
+		if len(g.rules) > 0 {
+			k.first = g.rules[0]
+		}
+		if ig, ok := static[k]; ok && (len(g.rules) == 0 || slices.Equal(ig.rules, g.rules)) {
+			return ig
+		}
+		ig := inferGroup{service: -1, rules: g.rules}
+		for _, r := range g.rules {
+			if r.singlePort(g.port) {
+				ig.single = append(ig.single, r)
+			}
+			for _, c := range clueRuleIDs {
+				if r.ID == c.id {
+					ig.clue |= c.bit
+				}
+			}
+		}
+		if !g.out && !veeamGeneralPort(g.port) && len(ig.single) > 0 {
+			tos := make([]int, len(ig.single))
+			for k, r := range ig.single {
+				tos[k] = r.to
+			}
+			if c := m.commonRole(tos, x.scratch); c >= 0 && c != m.anyRole && !m.isA(c, x.cr.component) {
+				ig.service = c
+			}
+		}
+		static[k] = ig
+		return ig
+	}
+	var counts []int
 	for i := range x.hosts {
 		ih := &x.hosts[i]
 		h := ih.h
 		ih.order = h.sortedGroups()
 		ih.groups = make([]inferGroup, len(h.groups))
+		fans := uint16(0)
 		for gi := range h.groups {
 			g := &h.groups[gi]
-			ig := &ih.groups[gi]
-			ig.service = -1
+			ih.groups[gi] = groupOf(g)
 			if !g.out {
 				ih.acceptsAny = true
+			} else {
+				fans |= ih.groups[gi].clue
 			}
-			for _, r := range g.rules {
-				if r.singlePort(g.port) {
-					ig.single = append(ig.single, r)
-				}
-				for _, c := range clueRuleIDs {
-					if r.ID == c.id {
-						ig.clue |= c.bit
-					}
-				}
-			}
-			if !g.out && !veeamGeneralPort(g.port) && len(ig.single) > 0 {
-				tos := make([]int, len(ig.single))
-				for k, r := range ig.single {
-					tos[k] = r.to
-				}
-				if c := m.commonRole(tos, x.scratch); c >= 0 && c != m.anyRole && !m.isA(c, x.cr.component) {
-					ig.service = c
-				}
-			}
+		}
+		// The peers of all groups in one array, each group's in recording order.
+		counts = append(counts[:0], make([]int, len(h.groups))...)
+		for _, p := range h.peers {
+			counts[p.group]++
+		}
+		all := make([]int32, len(h.peers))
+		off := 0
+		for gi, n := range counts {
+			ih.groups[gi].peers = all[off : off : off+n]
+			off += n
 		}
 		for _, p := range h.peers {
 			n := node(p.addr)
@@ -765,11 +819,11 @@ func (in *Inferer) prepare() *inferRun {
 				ih.peers = append(ih.peers, n)
 			}
 		}
-		if installer != nil {
-			ih.installer.peers, ih.installer.label = in.fanOut(h, installer, true)
+		if installer != nil && fans&clueInstaller != 0 {
+			ih.installer.peers, ih.installer.label = in.fanOut(h, ih.order, installer, true)
 		}
-		if dataMover != nil {
-			ih.dataMover.peers, ih.dataMover.label = in.fanOut(h, dataMover, true)
+		if dataMover != nil && fans&clueDataMover != 0 {
+			ih.dataMover.peers, ih.dataMover.label = in.fanOut(h, ih.order, dataMover, true)
 		}
 	}
 	x.roles = make([]*roleList, len(x.nodes))
@@ -828,7 +882,7 @@ func (in *Inferer) compute() {
 				continue
 			}
 			x.score(hi, false)
-			next[hi] = x.lists.get(x.m.veeamRoleNames(&x.sc, x.spec))
+			next[hi] = x.roleListOf()
 		}
 		in.rounds = round + 1
 		same := slices.Equal(next, prev)
@@ -1257,10 +1311,10 @@ func (m *Matrix) veeamCite(cands []*Rule, out bool, role int, self, peer *roleLi
 
 // fanOut returns the distinct hosts h opened one of r's single ports to (not its ranges),
 // and the label of the lowest such port.
-func (in *Inferer) fanOut(h *veeamHost, r *Rule, out bool) ([]netip.Addr, string) {
+func (in *Inferer) fanOut(h *veeamHost, order []int, r *Rule, out bool) ([]netip.Addr, string) {
 	var ps []netip.Addr
 	label := ""
-	for _, gi := range h.sortedGroups() {
+	for _, gi := range order {
 		g := &h.groups[gi]
 		if g.out != out || !g.hasRule(r.ID) {
 			continue
@@ -1287,6 +1341,11 @@ func (in *Inferer) fanOut(h *veeamHost, r *Rule, out bool) ([]netip.Addr, string
 // veeamCands fills spec with each role's points plus its descendants' and returns the
 // roles reaching one point (10 tenths), in file order.
 func (m *Matrix) veeamCands(sc *veeamScore, spec []int) []int {
+	return m.appendCands(nil, sc, spec)
+}
+
+// appendCands is veeamCands appending to dst.
+func (m *Matrix) appendCands(dst []int, sc *veeamScore, spec []int) []int {
 	clear(spec)
 	for x, p := range sc.own {
 		if p == 0 {
@@ -1301,27 +1360,13 @@ func (m *Matrix) veeamCands(sc *veeamScore, spec []int) []int {
 			spec[m.anyRole] += p // every role is an "any"
 		}
 	}
-	var cands []int
+	cands := dst
 	for r, s := range spec {
 		if s >= 10 {
 			cands = append(cands, r)
 		}
 	}
 	return cands
-}
-
-// veeamRoleNames is the names of veeamReport's roles, in its order, without the
-// evidence.
-func (m *Matrix) veeamRoleNames(sc *veeamScore, spec []int) []string {
-	rep := m.veeamRoles(sc, spec)
-	if len(rep) == 0 {
-		return nil
-	}
-	names := make([]string, len(rep))
-	for i, r := range rep {
-		names[i] = m.roles[r.role].Name
-	}
-	return names
 }
 
 type reportedRole struct {
@@ -1334,11 +1379,18 @@ type reportedRole struct {
 // one point with their own, their ancestors' and their descendants' points, by
 // confidence then name.
 func (m *Matrix) veeamRoles(sc *veeamScore, spec []int) []reportedRole {
-	cands := m.veeamCands(sc, spec)
-	var out []reportedRole
-	for _, c := range cands {
+	var cands []int
+	return m.appendRoles(nil, &cands, sc, spec)
+}
+
+// appendRoles is veeamRoles appending to dst, with *cands as the candidates' buffer.
+func (m *Matrix) appendRoles(dst []reportedRole, cands *[]int, sc *veeamScore, spec []int) []reportedRole {
+	*cands = m.appendCands((*cands)[:0], sc, spec)
+	out := dst
+	start := len(out)
+	for _, c := range *cands {
 		moreSpecific := false
-		for _, d := range cands {
+		for _, d := range *cands {
 			if d != c && m.isA(d, c) {
 				moreSpecific = true
 				break
@@ -1357,13 +1409,20 @@ func (m *Matrix) veeamRoles(sc *veeamScore, spec []int) []reportedRole {
 		conf = math.Round(conf*100) / 100
 		out = append(out, reportedRole{c, total, conf})
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].conf != out[j].conf {
-			return out[i].conf > out[j].conf
-		}
-		return m.roles[out[i].role].Name < m.roles[out[j].role].Name
+	slices.SortStableFunc(out[start:], func(a, b reportedRole) int {
+		return cmp.Or(cmp.Compare(b.conf, a.conf), strings.Compare(m.roles[a.role].Name, m.roles[b.role].Name))
 	})
 	return out
+}
+
+// roleListOf is the interned list of the roles the last score gives, nil for none,
+// without allocating once the list is known.
+func (x *inferRun) roleListOf() *roleList {
+	if !x.sc.any() {
+		return nil // most hosts score nothing
+	}
+	x.rr = x.m.appendRoles(x.rr[:0], &x.cbuf, &x.sc, x.spec)
+	return x.lists.getRoles(x.rr)
 }
 
 // veeamReport turns a host's points and evidence into its reported roles (see Inferer).
@@ -1423,6 +1482,9 @@ func (m *Matrix) veeamReport(sc *veeamScore, spec []int) []HostRole {
 // sortedGroups returns the indexes of h.groups ordered by direction (accepted first),
 // protocol and port, so that scoring does not depend on the order flows arrived in.
 func (h *veeamHost) sortedGroups() []int {
+	if len(h.groups) == 1 {
+		return oneGroup // most hosts: no allocation
+	}
 	idx := make([]int, len(h.groups))
 	for i := range idx {
 		idx[i] = i
@@ -1442,6 +1504,9 @@ func (h *veeamHost) sortedGroups() []int {
 	})
 	return idx
 }
+
+// oneGroup is the order of a host's only group. Read-only.
+var oneGroup = []int{0}
 
 // groupPeers returns the peers recorded for group gi of h.
 func (h *veeamHost) groupPeers(gi int) []netip.Addr {

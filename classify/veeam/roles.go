@@ -122,28 +122,57 @@ func (m *Matrix) commonRole(roles []int, scratch roleBits) int {
 // roleLists interns role lists by their names, so that lists are compared by pointer
 // and their sets computed once.
 type roleLists struct {
-	m   *Matrix
-	by  map[string]*roleList
-	key strings.Builder
+	m     *Matrix
+	by    map[string]*roleList // by names
+	byKey map[string]*roleList // by role indexes (getRoles)
+	key   []byte               // reused: a lookup allocates nothing
+}
+
+// getRoles is get of the names of rr's roles, keyed by their indexes: a list already
+// known costs no allocation.
+func (r *roleLists) getRoles(rr []reportedRole) *roleList {
+	if len(rr) == 0 {
+		return nil
+	}
+	r.key = append(r.key[:0], 1) // not a name: the byKey keys and the name keys never meet
+	for _, x := range rr {
+		r.key = append(r.key, byte(x.role>>8), byte(x.role))
+	}
+	if l, ok := r.byKey[string(r.key)]; ok {
+		return l
+	}
+	names := make([]string, len(rr))
+	for i, x := range rr {
+		names[i] = r.m.roles[x.role].Name
+	}
+	l := r.get(names)
+	if r.byKey == nil {
+		r.byKey = make(map[string]*roleList)
+	}
+	r.key = append(r.key[:0], 1)
+	for _, x := range rr {
+		r.key = append(r.key, byte(x.role>>8), byte(x.role))
+	}
+	r.byKey[string(r.key)] = l
+	return l
 }
 
 func (r *roleLists) get(names []string) *roleList {
 	if len(names) == 0 {
 		return nil
 	}
-	r.key.Reset()
+	r.key = r.key[:0]
 	for _, n := range names {
-		r.key.WriteString(n)
-		r.key.WriteByte(0)
+		r.key = append(r.key, n...)
+		r.key = append(r.key, 0)
 	}
-	k := r.key.String()
-	if l, ok := r.by[k]; ok {
+	if l, ok := r.by[string(r.key)]; ok {
 		return l
 	}
 	if r.by == nil {
 		r.by = make(map[string]*roleList)
 	}
 	l := r.m.newRoleList(names)
-	r.by[k] = l
+	r.by[string(r.key)] = l
 	return l
 }
