@@ -186,3 +186,60 @@ func BenchmarkStages(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAfterTable is the per-flow cost of everything after the flow table, on the
+// flow-heavy capture (synth's flows scenario: 500k short flows among ~66k hosts, the
+// shape where per-flow work dominates): the spool, the Veeam evidence, the inference,
+// classification, aggregation and the report, with one worker: "text" writes the
+// breakdowns only (as bench-compare's analyze --format text), "json" every flow record
+// too (a second classification of every flow, read back from the spool). The capture
+// is read once, outside the timing. It reports ns/flow, cpu-ns/flow, allocs/flow and
+// B/flow (heap allocated per flow), the figures of docs/performance.md.
+func BenchmarkAfterTable(b *testing.B) {
+	path, err := synth.FlowsFile(os.TempDir(), synth.DefaultFlowsPackets, synth.DefaultFlowsFlows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(benchConfig(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var flows []capture.Flow
+	res, err := capture.Run(context.Background(), []string{path}, p.captureOptions(1), func(f *capture.Flow) { flows = append(flows, *f) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		b.Run(format, func(b *testing.B) {
+			enc, err := reports.EncoderFor[*reports.Summary](format)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var m0, m1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m0)
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				r := p.newRun(func(error) {})
+				for i := range flows {
+					r.add(&flows[i])
+				}
+				s, err := r.summary(res)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := enc.Encode(io.Discard, s); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+				n += len(flows)
+			}
+			runtime.ReadMemStats(&m1)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/flow")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/flow")
+			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(n), "allocs/flow")
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(n), "B/flow")
+		})
+	}
+}

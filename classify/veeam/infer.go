@@ -276,6 +276,10 @@ type veeamHost struct {
 	// then one allocation.
 	group1 [1]veeamGroup
 	peers2 [2]veeamPeer
+	// full holds the peers once there are InferMaxPeersPerHost of them (a busy server:
+	// a DNS server with thousands of clients), so that each further flow is a lookup
+	// rather than a scan of them all.
+	full map[veeamPeer]struct{}
 }
 
 // veeamGroup is the flows of one host on one (direction, protocol, server port).
@@ -446,16 +450,25 @@ func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, r
 		gi = len(h.groups) - 1
 	}
 	h.groups[gi].flows++
-	for _, p := range h.peers {
-		if int(p.group) == gi && p.addr == peer {
-			return
+	p := veeamPeer{addr: peer, group: uint8(gi)}
+	if h.full != nil { // a busy host: look its peers up instead of scanning them all
+		if _, ok := h.full[p]; !ok {
+			in.stats.DroppedEvidence++
 		}
+		return
+	}
+	if slices.Contains(h.peers, p) {
+		return
 	}
 	if len(h.peers) >= InferMaxPeersPerHost {
+		h.full = make(map[veeamPeer]struct{}, len(h.peers))
+		for _, q := range h.peers {
+			h.full[q] = struct{}{}
+		}
 		in.stats.DroppedEvidence++
 		return
 	}
-	h.peers = append(h.peers, veeamPeer{addr: peer, group: uint8(gi)})
+	h.peers = append(h.peers, p)
 }
 
 // RolesOf returns the roles of addr: declared ones if the inventory names it, else the
@@ -672,6 +685,7 @@ type inferHost struct {
 	groups     []inferGroup
 	peers      []int32 // nodes of all its peers, each once
 	acceptsAny bool
+	outClues   uint16 // the clue rules among its out-groups' rules
 	// clue 3: the hosts it opened the installer and Data Mover ports to
 	installer, dataMover fan
 }
@@ -819,6 +833,7 @@ func (in *Inferer) prepare() *inferRun {
 				ih.peers = append(ih.peers, n)
 			}
 		}
+		ih.outClues = fans
 		if installer != nil && fans&clueInstaller != 0 {
 			ih.installer.peers, ih.installer.label = in.fanOut(h, ih.order, installer, true)
 		}
@@ -881,6 +896,10 @@ func (in *Inferer) compute() {
 				next[hi] = prev[hi]
 				continue
 			}
+			if x.silent(hi) {
+				next[hi] = nil
+				continue
+			}
 			x.score(hi, false)
 			next[hi] = x.roleListOf()
 		}
@@ -935,6 +954,24 @@ func (in *Inferer) compute() {
 	slices.SortFunc(out, func(x, y HostRoles) int { return x.Addr.Compare(y.Addr) })
 	in.result = out
 	in.fresh = true
+}
+
+// silent reports whether host hi certainly scores nothing this round, without scoring
+// it: most hosts of a busy network only open connections to hosts that are no Veeam
+// component, and only clues on accepted ports, on the fan-out and VMware proxy ports,
+// or on the host's own roles could give them a role otherwise (see score). The
+// clues that stay: an opener is given roles by peers that are Veeam components only.
+func (x *inferRun) silent(hi int) bool {
+	ih := &x.hosts[hi]
+	if ih.acceptsAny || ih.outClues&(clueInstaller|clueDataMover|clueProxyESXi902) != 0 || x.roles[ih.node] != nil {
+		return false
+	}
+	for _, p := range ih.peers {
+		if has(x.roles[p], x.cr.component) {
+			return false
+		}
+	}
+	return true
 }
 
 // peerAddrs returns the addresses of nodes ns.
