@@ -38,7 +38,12 @@ read. The default format is text on a terminal and JSON otherwise.
 A file named on the command line that is not a capture stops the run with exit code 2
 before any report is written; in a directory, files that are not captures are skipped
 with a warning and listed in the report (--strict: an error), and the run's own -o is
-never read. A capture cut short is reported up to the damage, with a warning.`,
+never read. A capture cut short is reported up to the damage, with a warning.
+
+SIGINT or SIGTERM while the inputs are read stops the reading, and the report covers
+what was read (exit 130); once every input was read, a signal cancels the report
+(exit 130, nothing written); a second signal exits at once. A spill to --temp-dir that
+fails (full, missing) ends the run at once with exit 2.`,
 		Example: `  # what is in a capture, as text
   portclass analyze backup-window.pcapng
 
@@ -177,6 +182,8 @@ type analysis struct {
 	fail  context.CancelCauseFunc // stops the run when the spool cannot be written
 	// skipped are the files of directory arguments that are not captures, for the report.
 	skipped []reports.SkippedFile
+	// stop, when set, abandons the stages after the capture once it is done (see each).
+	stop context.Context
 	// parallel is set when the capture ran on more than one worker: the stage
 	// after it then uses two goroutines too (see recordIter).
 	parallel bool
@@ -215,7 +222,7 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 	if err != nil {
 		panic(err) // the same options were validated by newPipeline
 	}
-	records := recordIter(an.spool.Each, cls, an.parallel)
+	records := recordIter(an.each, cls, an.parallel)
 	spilled := an.spool.Spilled()
 	// Records are never held: the report's flows are classified again, from the spool,
 	// while they are encoded (as when the flows spilled). That costs a second
@@ -338,7 +345,14 @@ func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, er
 	stopProgress()
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		r.an.close()
-		return nil, usageErr(cause) // the spool failed (--temp-dir): no report rather than a partial one
+		return nil, usageErr(spillErr(cause)) // the spool failed (--temp-dir): no report rather than a partial one
+	}
+	if errors.Is(r.runErr, capture.ErrFlushInterrupted) {
+		r.an.close()
+		return nil, abandoned()
+	}
+	if r.runErr == nil {
+		r.an.stop = ctx // a signal from now on abandons the report
 	}
 	if r.runErr != nil && !errors.Is(r.runErr, context.Canceled) {
 		r.an.close()

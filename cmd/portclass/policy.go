@@ -107,7 +107,7 @@ func (a *app) learn(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := r.an.spool.Each(func(f *capture.Flow) error { l.Add(f); return nil }); err != nil {
+	if err := r.an.each(func(f *capture.Flow) error { l.Add(f); return nil }); err != nil {
 		return fmt.Errorf("learn: %w", err)
 	}
 	if err := a.writeOutput(cfg.Output, l.Write); err != nil {

@@ -121,7 +121,7 @@ func (a *app) verify(ctx context.Context, args []string) error {
 		return err
 	}
 	ver := pol.NewVerifier()
-	if err := r.an.spool.Each(func(f *capture.Flow) error { ver.Add(f); return nil }); err != nil {
+	if err := r.an.each(func(f *capture.Flow) error { ver.Add(f); return nil }); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	rep := reports.NewVerifyReport(ver.Result(), s, reports.VerifyOptions{FailOn: failOn, Service: r.p.serviceName})
