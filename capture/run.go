@@ -591,7 +591,27 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	out := make(chan *flowBatch, 2*n)
 	spare := make([]chan *flowBatch, n)
 	ends := make(chan intervalEnd, 64)
-	col := &collector{n: n, in: out, spare: spare, ends: ends, emit: emit, interval: o.Interval}
+	// Once the input was read to its end, a cancelled run gives up its open flows (see
+	// flushStop): the workers stop flushing, and the collector, which may hold many
+	// flows of one worker while it waits for the others, stops emitting.
+	var (
+		readToEnd atomic.Bool // set by the reader
+		stopped   atomic.Bool // a worker or the collector gave up
+	)
+	colEmit := emit
+	if ctx.Done() != nil {
+		k, dropping := 0, false
+		colEmit = func(f *Flow) {
+			if k++; !dropping && k&1023 == 0 && readToEnd.Load() && ctx.Err() != nil {
+				dropping = true
+				stopped.Store(true)
+			}
+			if !dropping {
+				emit(f)
+			}
+		}
+	}
+	col := &collector{n: n, in: out, spare: spare, ends: ends, emit: colEmit, interval: o.Interval}
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
@@ -601,10 +621,9 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	// Workers.
 	var (
 		wg      sync.WaitGroup
-		lastTS  int64       // the input's last packet time, set before ins are closed
-		records uint64      // records read, likewise
-		readErr error       // why reading ended (nil: at the end of the input), likewise
-		stopped atomic.Bool // a worker gave up emitting its open flows (flushStop)
+		lastTS  int64  // the input's last packet time, set before ins are closed
+		records uint64 // records read, likewise
+		readErr error  // why reading ended (nil: at the end of the input), likewise
 		stats   = make([]InputStats, n)
 		tables  = make([]*table, n)
 	)
@@ -727,16 +746,17 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 		ship()
 	}
 	lastTS, records, readErr = st.LastTS, i, res.err
+	readToEnd.Store(res.err == nil)
 	for _, in := range ins {
 		close(in)
 	}
 	wg.Wait()
-	if stopped.Load() {
-		res.err = flushInterrupted(ctx)
-	}
 	close(out)
 	close(ends)
 	<-collected
+	if stopped.Load() {
+		res.err = flushInterrupted(ctx)
+	}
 	var evicted uint64
 	for w := range n {
 		st.addCounts(&stats[w])
