@@ -230,8 +230,15 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		}
 		return usageErr(fmt.Errorf("config: %w", err))
 	}
+	cf, err := a.fileKeys(cmd)
+	if err != nil {
+		return usageErr(err)
+	}
 	if err := v.Unmarshal(&a.cfg); err != nil {
-		return usageErr(fmt.Errorf("config %s: %w", v.ConfigFileUsed(), err))
+		return usageErr(a.decodeErr(cmd, cf, err))
+	}
+	if err := a.checkValues(cmd, cf); err != nil {
+		return usageErr(err)
 	}
 	level := a.cfg.LogLevel
 	if a.cfg.Quiet && (level == "info" || level == "debug") {
