@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,7 +67,9 @@ func schemaOf(t reflect.Type) *keySchema {
 	return s
 }
 
-var configSchema = schemaOf(reflect.TypeFor[Config]())
+// configSchema is Config's schema, made when a configuration file or an error needs it
+// (not at start-up).
+var configSchema = sync.OnceValue(func() *keySchema { return schemaOf(reflect.TypeFor[Config]()) })
 
 // configFile is the configuration file read, for messages: where each key is.
 type configFile struct {
@@ -111,13 +114,13 @@ func (a *app) fileKeys(cmd *cobra.Command) (*configFile, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err) // viper read it; it will not happen
 		}
 		if len(doc.Content) == 1 {
-			walkNode(doc.Content[0], "", configSchema, cf, unknown)
+			walkNode(doc.Content[0], "", configSchema(), cf, unknown)
 		}
 	default: // toml, hcl, ini, ...: viper's own reading, without lines
 		fv := viper.New()
 		fv.SetConfigFile(path)
 		if err := fv.ReadInConfig(); err == nil {
-			walkMap(fv.AllSettings(), "", configSchema, unknown)
+			walkMap(fv.AllSettings(), "", configSchema(), unknown)
 		}
 	}
 	if len(problems) > 0 {
@@ -335,7 +338,7 @@ func leafKeys(s *keySchema, prefix string) []string {
 
 // schemaAt is the schema of dotted key.
 func schemaAt(key string) *keySchema {
-	s := configSchema
+	s := configSchema()
 	for _, part := range strings.Split(key, ".") {
 		if s.fields == nil || s.fields[part] == nil {
 			return nil
@@ -348,7 +351,7 @@ func schemaAt(key string) *keySchema {
 // decodeErr explains a failed Unmarshal: the first setting that does not decode on
 // its own, with its source and what it wants.
 func (a *app) decodeErr(cmd *cobra.Command, cf *configFile, err error) error {
-	for _, key := range leafKeys(configSchema, "") {
+	for _, key := range leafKeys(configSchema(), "") {
 		s := schemaAt(key)
 		v := reflect.New(s.typ)
 		if kerr := a.v.UnmarshalKey(key, v.Interface()); kerr != nil {
