@@ -206,6 +206,15 @@ func (s *Spool) Len() uint64 { return s.n }
 // Spilled reports whether any flows went to the temporary file.
 func (s *Spool) Spilled() bool { return len(s.runs) > 0 }
 
+// SpilledFlows is the number of flows that went to the temporary file.
+func (s *Spool) SpilledFlows() uint64 {
+	var n uint64
+	for _, r := range s.runs {
+		n += r.flows
+	}
+	return n
+}
+
 // Runs is the number of sorted runs in the temporary file.
 func (s *Spool) Runs() int { return len(s.runs) }
 

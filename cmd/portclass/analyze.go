@@ -79,8 +79,8 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	strictFlag(fs)
 	fs.Int("workers", 0, "capture workers; the report is the same for any number. 0: every core: several inputs are read side by side, one worker each; a single input is read ahead by a fetcher goroutine for one worker, while the spool and the report run on other goroutines (a live capture: one worker). 1: everything on one core. N > 1: N workers, sharding even a single input by flow hash, which does not pay on small machines (docs/performance.md)")
-	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
-	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
+	fs.Int("max-flows", maxMaxFlows, "bound on concurrent flows held in memory; the longest idle are emitted early, with a warning (0: no bound). Default: 1/8 of the available memory at 320 bytes a flow, 50000 to 1000000")
+	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow). Default: 1/32 of the available memory at 480 bytes a flow, 10000 to 200000")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
@@ -234,6 +234,7 @@ func (an *analysis) summary(res capture.Result) (*reports.Summary, error) {
 		agg.AddInput(in)
 	}
 	agg.AddEvicted(res.Evicted)
+	agg.AddSpilled(an.spool.SpilledFlows())
 	agg.AddSkipped(an.skipped...)
 	if err := records(func(r *reports.Record) error { agg.Add(*r); return nil }); err != nil {
 		return nil, err
@@ -367,6 +368,7 @@ func (a *app) read(ctx context.Context, p *pipeline, inputs []string) (*pass, er
 	}
 	a.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
 		Str("took", logDur(time.Since(start))).Msg("capture read")
+	a.warnEvicted(r.res, p.cfg.MaxFlows)
 	return r, nil
 }
 

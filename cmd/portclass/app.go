@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/reports"
 )
@@ -102,14 +101,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("filter", "")
 	v.SetDefault("strict", false)
 	v.SetDefault("workers", 0)
-	v.SetDefault("max-flows", 0)
+	v.SetDefault("max-flows", maxMaxFlows) // commands that read captures: from the memory (applyMemoryDefaults)
 	v.SetDefault("no-flows", false)
 	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
 	v.SetDefault("diff.unchanged", false)
 	v.SetDefault("diff.fail-on", defaultFailOn())
 	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
 	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
-	v.SetDefault("spill-after", spool.DefaultLimit)
+	v.SetDefault("spill-after", maxSpillAfter)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
 	v.SetDefault("timeouts.udp", time.Minute)
@@ -188,6 +187,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
+	memoryDefaultsInHelp(root)
 	root.AddCommand(a.analyzeCmd(), a.captureCmd(), a.verifyCmd(), a.diffCmd(), a.mergeCmd(), a.policyCmd(), newPortsCmd(a.v))
 	return root
 }
@@ -196,6 +196,7 @@ error, 130 interrupted.`,
 func (a *app) loadConfig(cmd *cobra.Command) error {
 	v := a.v
 	setDefaults(v)
+	applyMemoryDefaults(cmd, v)
 	v.SetEnvPrefix("PORTCLASS")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
 	v.AutomaticEnv()
