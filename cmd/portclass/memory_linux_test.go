@@ -43,9 +43,19 @@ func memoryCgroup(t *testing.T, limit int64) (run func(args ...string) *exec.Cmd
 	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
 		t.Skipf("cannot limit the cgroup: %v", err)
 	}
+	bin := os.Args[0] // this test binary as portclass (TestMain)
+	if raceEnabled {
+		// The race detector's shadow memory would not fit: build portclass without it.
+		bin = filepath.Join(t.TempDir(), "portclass")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Skipf("go build (a binary without the race detector, for a memory limit): %v: %s", err, out)
+		}
+	}
 	return func(args ...string) *exec.Cmd {
 		// The shell joins the cgroup, then becomes portclass.
-		cmd := exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, filepath.Join(dir, "cgroup.procs"), os.Args[0]}, args...)...)
+		cmd := exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, filepath.Join(dir, "cgroup.procs"), bin}, args...)...)
 		cmd.Env = append(os.Environ(), "PORTCLASS_TEST_MAIN=1")
 		return cmd
 	}, dir
