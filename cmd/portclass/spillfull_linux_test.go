@@ -60,7 +60,7 @@ func TestAnalyzeSpillDirFull(t *testing.T) {
 			t.Errorf("the message lacks %q: %s", want, msg)
 		}
 	}
-	if took > 10*time.Second {
+	if took > 20*time.Second { // minutes before the fix; seconds even under -race on a busy machine
 		t.Errorf("the run took %v to give up", took)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
