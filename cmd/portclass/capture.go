@@ -88,8 +88,8 @@ Privileges: CAP_NET_RAW (and CAP_NET_ADMIN for --promisc). Run as root, or once:
 --user NAME drops root for the user NAME once the sockets are open, before any file
 is written. The report (-o, its strftime verbs expanded now) and --write are checked as
 the user that will write them before the capture starts: one that user cannot create
-stops portclass at once (exit 2) rather than after the capture. On loopback each packet is counted once (the kernel's copy of outgoing
-packets is dropped, as libpcap does).`,
+stops portclass at once (exit 2) rather than after the capture. On loopback each packet
+is counted once (the kernel's copy of outgoing packets is dropped, as libpcap does).`,
 		Example: `  # one minute on eth0, then a text report
   sudo portclass capture -i eth0 --duration 1m
 
