@@ -31,9 +31,14 @@ build: ## build the static binary into bin/portclass
 demo: build ## analyse the bundled sample capture (testdata/sample.pcapng)
 	./$(BIN) analyze --format text testdata/sample.pcapng
 
-test: ## vet, then all tests with the race detector (fuzz seeds included)
+test: ## vet, then all tests with the race detector (fuzz seeds included); about 3.5 minutes on 2 cores
+	@echo "make test: go vet, then go test -race -count=1 of every package: about 3.5 minutes on a 2-core machine"
+	@echo "make test: (measured 2026-12-06 with a warm build cache: 206 s; a cold cache adds the -race build of every package)"
 	$(GO) vet $(PKGS)
-	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS)
+	@echo "make test: vet passed; one line per package follows, in package order, each when it is done:"
+	@echo "make test: capture comes first and takes about 3 minutes (cmd/portclass about 1.5, at the same time), the rest seconds"
+	@start=$$(date +%s); CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS); rc=$$?; \
+	echo "make test: go test took $$(( $$(date +%s) - start )) s"; exit $$rc
 
 test-short: ## the tests without the race detector (faster)
 	$(GO) test -count=1 $(PKGS)

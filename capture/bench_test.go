@@ -169,7 +169,7 @@ func BenchmarkFlowUpdate(b *testing.B) {
 			t.advance(pkts[i].ts, uint64(i))
 			t.addPkt(&pkts[i])
 		}
-		t.end(pkts[len(pkts)-1].ts, uint64(len(pkts)))
+		t.end(pkts[len(pkts)-1].ts, uint64(len(pkts)), nil)
 		n += len(pkts)
 	}
 	reportPackets(b, n)

@@ -89,7 +89,9 @@ type Result struct {
 // An input that cannot be opened, or is not a capture, stops the run with a
 // *FormatError (or the open error). A capture that is cut short or corrupt is read up
 // to the damage and marked Truncated; the run goes on. When ctx is cancelled, Run
-// stops reading, emits the open flows and returns ctx's error with the Result so far.
+// stops reading, emits the open flows and returns ctx's error with the Result so far;
+// when it is cancelled after an input was read to its end, while its open flows are
+// emitted, Run stops emitting them and returns ErrFlushInterrupted.
 func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Result, error) {
 	o.defaults()
 	if o.Workers > 1 && len(paths) > 1 {
@@ -292,6 +294,27 @@ func (s *stage) drainFrags() {
 	}
 }
 
+// ErrFlushInterrupted is returned by Run (wrapping ctx's error) when ctx is cancelled
+// while the flows still open at the end of an input that was read to its end are
+// emitted: the flows not yet emitted are dropped, so the flows emitted are not all the
+// input's. (When ctx is cancelled while an input is read, Run emits every open flow
+// and returns ctx's error: the flows are those of the packets read.)
+var ErrFlushInterrupted = errors.New("interrupted while the flows open at the end of the input were emitted")
+
+// flushStop is the stop function of a table's end (see table.end): ctx, when reading
+// ended at the end of the input (readErr nil); none when reading itself was
+// interrupted, since the open flows are then the report of what was read.
+func flushStop(ctx context.Context, readErr error) func() bool {
+	if readErr != nil || ctx.Done() == nil {
+		return nil
+	}
+	return func() bool { return ctx.Err() != nil }
+}
+
+func flushInterrupted(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrFlushInterrupted, ctx.Err())
+}
+
 // nextRecord reads record i of rd, unless ctx is done (checked every 1024 records).
 func nextRecord(ctx context.Context, rd packetReader, i uint64) (record, error) {
 	if i&1023 == 0 && ctx.Err() != nil {
@@ -468,7 +491,9 @@ func runSingle(ctx context.Context, src *source, o *Options, emit func(*Flow)) s
 	}
 	res.err = rd.end(ctx, err)
 	s.drainFrags()
-	t.end(st.LastTS, i)
+	if !t.end(st.LastTS, i, flushStop(ctx, res.err)) {
+		res.err = flushInterrupted(ctx)
+	}
 	res.evicted = t.evicted
 	rd.finish(src.rd)
 	if o.Interval != nil {
@@ -566,7 +591,27 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	out := make(chan *flowBatch, 2*n)
 	spare := make([]chan *flowBatch, n)
 	ends := make(chan intervalEnd, 64)
-	col := &collector{n: n, in: out, spare: spare, ends: ends, emit: emit, interval: o.Interval}
+	// Once the input was read to its end, a cancelled run gives up its open flows (see
+	// flushStop): the workers stop flushing, and the collector, which may hold many
+	// flows of one worker while it waits for the others, stops emitting.
+	var (
+		readToEnd atomic.Bool // set by the reader
+		stopped   atomic.Bool // a worker or the collector gave up
+	)
+	colEmit := emit
+	if ctx.Done() != nil {
+		k, dropping := 0, false
+		colEmit = func(f *Flow) {
+			if k++; !dropping && k&1023 == 0 && readToEnd.Load() && ctx.Err() != nil {
+				dropping = true
+				stopped.Store(true)
+			}
+			if !dropping {
+				emit(f)
+			}
+		}
+	}
+	col := &collector{n: n, in: out, spare: spare, ends: ends, emit: colEmit, interval: o.Interval}
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
@@ -578,6 +623,7 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 		wg      sync.WaitGroup
 		lastTS  int64  // the input's last packet time, set before ins are closed
 		records uint64 // records read, likewise
+		readErr error  // why reading ended (nil: at the end of the input), likewise
 		stats   = make([]InputStats, n)
 		tables  = make([]*table, n)
 	)
@@ -639,7 +685,9 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 			}
 			s.drainFrags()
 			ending = true
-			t.end(lastTS, records)
+			if !t.end(lastTS, records, flushStop(ctx, readErr)) {
+				stopped.Store(true)
+			}
 			send(tag{at: math.MaxUint64})
 		}()
 	}
@@ -697,7 +745,8 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	if len(c.recs) > 0 {
 		ship()
 	}
-	lastTS, records = st.LastTS, i
+	lastTS, records, readErr = st.LastTS, i, res.err
+	readToEnd.Store(res.err == nil)
 	for _, in := range ins {
 		close(in)
 	}
@@ -705,6 +754,9 @@ func runParallel(ctx context.Context, src *source, o *Options, emit func(*Flow))
 	close(out)
 	close(ends)
 	<-collected
+	if stopped.Load() {
+		res.err = flushInterrupted(ctx)
+	}
 	var evicted uint64
 	for w := range n {
 		st.addCounts(&stats[w])

@@ -678,25 +678,32 @@ func (t *table) evictOldest() {
 // workers (a worker's clock only advances with its own packets) and of the one-second
 // sweep interval.
 //
-// records is the number of records of the input, for the tags.
-func (t *table) end(lastTS int64, records uint64) {
+// records is the number of records of the input, for the tags. stop, when not nil, is
+// asked every 1024 flows whether to give up: end then returns false, and the flows
+// not emitted are dropped with the table.
+func (t *table) end(lastTS int64, records uint64, stop func() bool) bool {
 	if lastTS > t.now {
 		t.now = lastTS
 	}
 	t.sweep(records << 8)
-	t.flushAt(EndInput, records<<8|atFlush)
+	return t.flushAt(EndInput, records<<8|atFlush, stop)
 }
 
 // flush emits every flow still open, in order of last activity.
-func (t *table) flush(why EndReason) { t.flushAt(why, t.seq|atFlush) }
+func (t *table) flush(why EndReason) { t.flushAt(why, t.seq|atFlush, nil) }
 
-func (t *table) flushAt(why EndReason, at uint64) {
+func (t *table) flushAt(why EndReason, at uint64, stop func() bool) bool {
+	n := 0
 	for i := range t.lists {
 		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
+			if n++; stop != nil && n&1023 == 0 && stop() {
+				return false
+			}
 			t.finish(h, why, t.lruTag(h, at))
 		}
 	}
 	t.index.clear()
 	t.n = 0
 	t.free = t.free[:0]
+	return true
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type Run struct {
 	skipped []reports.SkippedFile
 	res     capture.Result
 	err     error // context.Canceled when the run was interrupted
+	// stop, when set, abandons the stages after the capture once it is done (see each).
+	stop context.Context
 	// parallel is set when the stages after the capture may use a goroutine of their
 	// own (see recordIter).
 	parallel bool
@@ -91,7 +94,31 @@ func (r *Run) Flows(fn func(*classify.Flow) error) error {
 }
 
 func (r *Run) records() reports.FlowIter {
-	return recordIter(r.spool.Each, r.Classifier(), r.parallel)
+	return recordIter(r.each, r.Classifier(), r.parallel)
+}
+
+// ErrAbandoned ends a run interrupted after its inputs were read to their end: while
+// the flows open at the end were finished, classified, or the report was written. The
+// error wraps it and context.Canceled; there is no report. (A run interrupted while
+// its inputs are read has a report of what was read: see Run.Err.)
+var ErrAbandoned = errors.New("interrupted after every input was read, while the report was being made: no report written")
+
+func abandoned() error { return fmt.Errorf("%w (%w)", ErrAbandoned, context.Canceled) }
+
+// each is the spool's Each for the stages after the capture (classification, the
+// report, verify, learn): once r.stop is done, it stops with ErrAbandoned, checked
+// every 1024 flows.
+func (r *Run) each(fn func(*capture.Flow) error) error {
+	if r.stop == nil {
+		return r.spool.Each(fn)
+	}
+	n := 0
+	return r.spool.Each(func(f *capture.Flow) error {
+		if n++; n&1023 == 0 && r.stop.Err() != nil {
+			return abandoned()
+		}
+		return fn(f)
+	})
 }
 
 // Summary classifies every flow with the inferred host roles and aggregates the
@@ -113,6 +140,7 @@ func (r *Run) summary(res capture.Result) (*reports.Summary, error) {
 		agg.AddInput(in)
 	}
 	agg.AddEvicted(res.Evicted)
+	agg.AddSpilled(r.spool.SpilledFlows())
 	agg.AddSkipped(r.skipped...)
 	if err := records(func(f *classify.Flow) error { agg.Add(f); return nil }); err != nil {
 		return nil, err
@@ -144,8 +172,11 @@ func HostsOf(hs []veeam.HostRoles) []reports.Host {
 
 // Read runs the capture stage over the inputs (from Inputs) into a new Run. A progress
 // bar runs on Options.Progress. The error is a spool failure (no report rather than a
-// partial one) or a read error, and no run comes with it; an interrupted run (ctx
-// cancelled) comes without error and with Err set.
+// partial one: a *spool.SpillError when --temp-dir is full or missing), a read error,
+// or ErrAbandoned, and no run comes with it. A run interrupted while its inputs are
+// read (ctx cancelled) comes without error and with Err set; once every input was
+// read to its end, ctx's cancellation abandons the run (ErrAbandoned from Read, from
+// Summary or Flows, or from the report's flow records as they are encoded).
 func (p *Pipeline) Read(ctx context.Context, in Inputs) (*Run, error) {
 	inputs := in.Files
 	opts := p.captureOptions(len(inputs))
@@ -174,6 +205,13 @@ func (p *Pipeline) Read(ctx context.Context, in Inputs) (*Run, error) {
 		r.Close()
 		return nil, cause // the spool failed (--temp-dir): no report rather than a partial one
 	}
+	if errors.Is(r.err, capture.ErrFlushInterrupted) {
+		r.Close()
+		return nil, abandoned()
+	}
+	if r.err == nil {
+		r.stop = ctx // a signal from now on abandons the report
+	}
 	if r.err != nil && !errors.Is(r.err, context.Canceled) {
 		r.Close()
 		return nil, r.err
@@ -187,6 +225,10 @@ func (p *Pipeline) Read(ctx context.Context, in Inputs) (*Run, error) {
 	}
 	p.log.Info().Int("inputs", len(r.res.Inputs)).Uint64("packets", packets).Uint64("flows", r.res.Flows).
 		Str("took", LogDuration(time.Since(start))).Msg("capture read")
+	if r.res.Evicted > 0 {
+		p.log.Warn().Uint64("evicted", r.res.Evicted).Int("max_flows", p.opts.MaxFlows).
+			Msg("the flow table was full: the longest-idle flows were ended early and may show as several records; raise --max-flows if memory allows")
+	}
 	return r, nil
 }
 

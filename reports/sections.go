@@ -38,6 +38,12 @@ func overview(s *Summary) [][2]string {
 		{"Unsupported packets", strconv.FormatUint(t.Unsupported, 10)},
 		{"Evicted flows", strconv.FormatUint(t.EvictedFlows, 10)},
 	}
+	if t.EvictedFlows > 0 {
+		kv[len(kv)-1][1] += " (warning: flow table full, see --max-flows)" // a flow ended early may show as several records
+	}
+	if t.SpilledFlows > 0 {
+		kv = append(kv, [2]string{"Spilled flows", strconv.FormatUint(t.SpilledFlows, 10) + " (waited in a temporary file, see --spill-after)"})
+	}
 	if n := len(s.SkippedFiles); n > 0 {
 		kv = append(kv, [2]string{"Skipped files", strconv.Itoa(n) + " (not captures; see Inputs)"})
 	}

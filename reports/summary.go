@@ -111,8 +111,9 @@ type Totals struct {
 	NonIP           uint64  `json:"non_ip"`
 	DecodeErrors    uint64  `json:"decode_errors"`
 	Filtered        uint64  `json:"filtered"`
-	Unsupported     uint64  `json:"unsupported"`   // packets of link types portclass cannot decode
-	EvictedFlows    uint64  `json:"evicted_flows"` // flows pushed out early by the flow table's memory cap
+	Unsupported     uint64  `json:"unsupported"`             // packets of link types portclass cannot decode
+	EvictedFlows    uint64  `json:"evicted_flows"`           // flows pushed out early by the flow table's memory cap
+	SpilledFlows    uint64  `json:"spilled_flows,omitempty"` // flows that waited in a temporary file (more than --spill-after)
 	First           Time    `json:"first,omitzero"`
 	Last            Time    `json:"last,omitzero"`
 	DurationSeconds float64 `json:"duration_seconds"` // Last − First
@@ -299,6 +300,7 @@ type Aggregator struct {
 	inputs  []Input
 	skipped []SkippedFile
 	evicted uint64
+	spilled uint64
 	hosts   []Host
 	flows   []classify.Flow
 	nflows  uint64 // records added, kept or not
@@ -386,6 +388,10 @@ func cloneMap(m map[string]uint64) map[string]uint64 {
 // AddEvicted counts n flows the flow table evicted early (they are also added as
 // records, with end "evicted"; this is the table's own count).
 func (a *Aggregator) AddEvicted(n uint64) { a.evicted += n }
+
+// AddSpilled counts n flows that waited on disk rather than in memory (the report is
+// the same; the count says that memory was short).
+func (a *Aggregator) AddSpilled(n uint64) { a.spilled += n }
 
 // AddSkipped lists files of the run's directories that were not read.
 func (a *Aggregator) AddSkipped(f ...SkippedFile) { a.skipped = append(a.skipped, f...) }
@@ -523,6 +529,7 @@ func (a *Aggregator) Summary() *Summary {
 	t.Inputs = len(a.inputs)
 	t.Flows = a.nflows
 	t.EvictedFlows = a.evicted
+	t.SpilledFlows = a.spilled
 	first, last := a.first, a.last
 	for i := range a.inputs {
 		in := &a.inputs[i]
@@ -808,6 +815,7 @@ func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
 	for _, s := range ss {
 		agg.inputs = append(agg.inputs, s.Inputs...)
 		agg.evicted += s.Totals.EvictedFlows
+		agg.spilled += s.Totals.SpilledFlows
 		agg.skipped = append(agg.skipped, s.SkippedFiles...)
 		for i := range s.Flows {
 			agg.Add(&s.Flows[i])

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"slices"
@@ -46,6 +47,8 @@ const blockFlows = 4096
 type Spool struct {
 	dir   string
 	limit int
+	where string // the directory of the file, for errors (dir is cleared once it is unlinked)
+	err   error  // the failed spill, returned by every later Add
 
 	// The flows not yet spilled, in blocks of blockFlows so that adding never copies
 	// what is there (a growing slice of 200-byte flows did, at 10 % of a whole run);
@@ -75,12 +78,57 @@ func New(dir string, limit int) *Spool {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return &Spool{dir: dir, limit: limit, inIdx: map[string]uint32{}}
+	where := dir
+	if where == "" {
+		where = os.TempDir()
+	}
+	return &Spool{dir: dir, where: where, limit: limit, inIdx: map[string]uint32{}}
+}
+
+// SpillError is the failure of a spill: the flows that do not fit in memory could not
+// be written to Dir. Need is the size of the run that was being written (the flows in
+// memory, encoded), Written what the file already held before it.
+type SpillError struct {
+	Dir     string
+	Flows   int   // flows of the run that failed
+	Need    int64 // bytes that run needed
+	Written int64 // bytes of the earlier runs, in the file
+	Err     error // the cause, without the temporary file's name
+}
+
+func (e *SpillError) Error() string {
+	if e.Written == 0 && e.Need == 0 {
+		return fmt.Sprintf("spool: cannot spill to %s: %v", e.Dir, e.Err)
+	}
+	return fmt.Sprintf("spool: cannot spill to %s: %v (%d flows needed %s more, after %s written)",
+		e.Dir, e.Err, e.Flows, sizeText(e.Need), sizeText(e.Written))
+}
+
+func (e *SpillError) Unwrap() error { return e.Err }
+
+// sizeText is n bytes for a person: "812 B", "54.3 KiB", "1.2 GiB".
+func sizeText(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, units := float64(n)/1024, "KMGTPE"
+	for i := 0; ; i++ {
+		if f < 1024 || i == len(units)-1 {
+			return fmt.Sprintf("%.1f %ciB", f, units[i])
+		}
+		f /= 1024
+	}
 }
 
 // Add stores a copy of f (its ICMPErrors slice is shared, not copied: the capture
-// stage gives every flow its own). It fails only when a spill cannot be written.
+// stage gives every flow its own). It fails only when a spill cannot be written, with
+// a *SpillError; after that, every Add fails at once with the same error and keeps
+// nothing (a run that cannot spill is over: trying again on every flow, each time
+// sorting all the flows in memory, made a full --temp-dir a near-hang).
 func (s *Spool) Add(f *capture.Flow) error {
+	if s.err != nil {
+		return s.err
+	}
 	if len(s.blocks) == 0 || len(s.blocks[len(s.blocks)-1]) == blockFlows {
 		s.blocks = append(s.blocks, make([]capture.Flow, 0, min(blockFlows, s.limit)))
 	}
@@ -90,7 +138,10 @@ func (s *Spool) Add(f *capture.Flow) error {
 	s.n++
 	s.sorted = s.sorted[:0]
 	if s.nmem >= s.limit {
-		return s.spill()
+		if err := s.spill(); err != nil {
+			s.err = err
+			return err
+		}
 	}
 	return nil
 }
@@ -155,6 +206,15 @@ func (s *Spool) Len() uint64 { return s.n }
 // Spilled reports whether any flows went to the temporary file.
 func (s *Spool) Spilled() bool { return len(s.runs) > 0 }
 
+// SpilledFlows is the number of flows that went to the temporary file.
+func (s *Spool) SpilledFlows() uint64 {
+	var n uint64
+	for _, r := range s.runs {
+		n += r.flows
+	}
+	return n
+}
+
 // Runs is the number of sorted runs in the temporary file.
 func (s *Spool) Runs() int { return len(s.runs) }
 
@@ -168,7 +228,7 @@ func (s *Spool) spill() error {
 	if s.file == nil {
 		f, err := os.CreateTemp(s.dir, "portclass-spool-*")
 		if err != nil {
-			return fmt.Errorf("spool: %w", err)
+			return s.spillErr(err)
 		}
 		// Unlinked while open: the data lives until Close, and a crash leaves no file.
 		// Where that is not allowed (Windows), Close removes it.
@@ -184,11 +244,11 @@ func (s *Spool) spill() error {
 		n, err := w.Write(s.buf)
 		written += int64(n)
 		if err != nil {
-			return fmt.Errorf("spool: write %s: %w", s.file.Name(), err)
+			return s.spillErr(err)
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("spool: write %s: %w", s.file.Name(), err)
+		return s.spillErr(err)
 	}
 	s.runs = append(s.runs, run{off: s.size, len: written, flows: uint64(s.nmem)})
 	s.size += written
@@ -202,6 +262,20 @@ func (s *Spool) spill() error {
 	s.sorted = s.sorted[:0]
 	s.nmem = 0
 	return nil
+}
+
+// spillErr is the *SpillError of a spill that failed with err: Need counts the whole
+// run (the flows in memory, encoded).
+func (s *Spool) spillErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	need := int64(0)
+	for _, f := range s.order() {
+		need += int64(len(s.appendFlow(s.buf[:0], f)))
+	}
+	return &SpillError{Dir: s.where, Flows: s.nmem, Need: need, Written: s.size, Err: err}
 }
 
 // Each calls fn for every flow in capture.CompareFlows order and returns the first

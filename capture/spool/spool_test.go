@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +246,41 @@ func TestSpoolStableTies(t *testing.T) {
 			t.Fatalf("limit %d: %d flows, want %d", limit, len(got), len(want))
 		}
 		s.Close()
+	}
+}
+
+// TestSpoolFailedSpillIsFinal: once a spill failed, Add fails at once with the same
+// *SpillError, naming the directory and the space the run needed, and keeps nothing:
+// retrying the spill on every flow (sorting all the flows in memory each time) made
+// a full --temp-dir a near-hang.
+func TestSpoolFailedSpillIsFinal(t *testing.T) {
+	flows := sampleFlows(t)
+	dir := filepath.Join(t.TempDir(), "missing")
+	s := New(dir, 10)
+	defer s.Close()
+	var first error
+	for i := range flows {
+		err := s.Add(&flows[i])
+		if i < 9 {
+			if err != nil {
+				t.Fatalf("flow %d: %v", i, err)
+			}
+			continue
+		}
+		var se *SpillError
+		if !errors.As(err, &se) || se.Dir != dir || se.Flows != 10 || se.Need <= 0 || !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("flow %d: %v (%+v), want the *SpillError of 10 flows in %s", i, err, se, dir)
+		}
+		if first == nil {
+			first = err
+		} else if err != first {
+			t.Fatalf("flow %d: %v, want the first failure again", i, err)
+		}
+	}
+	if s.Len() != 10 {
+		t.Errorf("%d flows kept after the failed spill, want the 10 added before it", s.Len())
+	}
+	if msg := first.Error(); !strings.Contains(msg, dir) || !strings.Contains(msg, "10 flows needed") {
+		t.Errorf("message %q: want the directory and the space needed", msg)
 	}
 }

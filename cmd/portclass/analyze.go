@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/portclass/portclass/capture/filter"
-	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/pipeline"
 	"github.com/portclass/portclass/reports"
@@ -33,7 +32,12 @@ read. The default format is text on a terminal and JSON otherwise.
 A file named on the command line that is not a capture stops the run with exit code 2
 before any report is written; in a directory, files that are not captures are skipped
 with a warning and listed in the report (--strict: an error), and the run's own -o is
-never read. A capture cut short is reported up to the damage, with a warning.`,
+never read. A capture cut short is reported up to the damage, with a warning.
+
+SIGINT or SIGTERM while the inputs are read stops the reading, and the report covers
+what was read (exit 130); once every input was read, a signal cancels the report
+(exit 130, nothing written); a second signal exits at once. A spill to --temp-dir that
+fails (full, missing) ends the run at once with exit 2.`,
 		Example: `  # what is in a capture, as text
   portclass analyze backup-window.pcapng
 
@@ -69,8 +73,8 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.String("filter", "", "tcpdump filter expression applied to every packet (e.g. 'tcp port 443 and not host 192.0.2.1')")
 	strictFlag(fs)
 	fs.Int("workers", 0, "capture workers; the report is the same for any number. 0: every core: several inputs are read side by side, one worker each; a single input is read ahead by a fetcher goroutine for one worker, while the spool and the report run on other goroutines (a live capture: one worker). 1: everything on one core. N > 1: N workers, sharding even a single input by flow hash, which does not pay on small machines (docs/performance.md)")
-	fs.Int("max-flows", 0, "bound on concurrent flows held in memory; the longest idle are emitted early (0: no bound)")
-	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow)")
+	fs.Int("max-flows", maxMaxFlows, "bound on concurrent flows held in memory; the longest idle are emitted early, with a warning (0: no bound). Default: 1/8 of the available memory at 320 bytes a flow, 50000 to 1000000")
+	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow). Default: 1/32 of the available memory at 480 bytes a flow, 10000 to 200000")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
@@ -157,12 +161,12 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	}
 	r, err := p.Read(ctx, in)
 	if err != nil {
-		return usageErr(err)
+		return runErr(err)
 	}
 	defer r.Close()
 	s, err := r.Summary()
 	if err != nil {
-		return err
+		return runErr(err)
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err

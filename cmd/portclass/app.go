@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -104,14 +103,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("filter", "")
 	v.SetDefault("strict", false)
 	v.SetDefault("workers", 0)
-	v.SetDefault("max-flows", 0)
+	v.SetDefault("max-flows", maxMaxFlows) // commands that read captures: from the memory (applyMemoryDefaults)
 	v.SetDefault("no-flows", false)
 	v.SetDefault("html-max-flows", reports.DefaultHTMLMaxFlows)
 	v.SetDefault("diff.unchanged", false)
 	v.SetDefault("diff.fail-on", defaultFailOn())
 	v.SetDefault("sweep-hosts", reports.DefaultSweepHosts)
 	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
-	v.SetDefault("spill-after", spool.DefaultLimit)
+	v.SetDefault("spill-after", maxSpillAfter)
 	v.SetDefault("temp-dir", "")
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
 	v.SetDefault("timeouts.udp", time.Minute)
@@ -190,6 +189,7 @@ error, 130 interrupted.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolP("quiet", "q", false, "no progress bar and only warnings and errors on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
+	memoryDefaultsInHelp(root)
 	root.AddCommand(a.analyzeCmd(), a.captureCmd(), a.verifyCmd(), a.diffCmd(), a.mergeCmd(), a.policyCmd(), newPortsCmd(a.v))
 	return root
 }
@@ -198,6 +198,7 @@ error, 130 interrupted.`,
 func (a *app) loadConfig(cmd *cobra.Command) error {
 	v := a.v
 	setDefaults(v)
+	applyMemoryDefaults(cmd, v)
 	v.SetEnvPrefix("PORTCLASS")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
 	v.AutomaticEnv()
@@ -232,8 +233,15 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		}
 		return usageErr(fmt.Errorf("config: %w", err))
 	}
+	cf, err := a.fileKeys(cmd)
+	if err != nil {
+		return usageErr(err)
+	}
 	if err := v.Unmarshal(&a.cfg); err != nil {
-		return usageErr(fmt.Errorf("config %s: %w", v.ConfigFileUsed(), err))
+		return usageErr(a.decodeErr(cmd, cf, err))
+	}
+	if err := a.checkValues(cmd, cf); err != nil {
+		return usageErr(err)
 	}
 	level := a.cfg.LogLevel
 	if a.cfg.Quiet && (level == "info" || level == "debug") {

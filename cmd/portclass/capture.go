@@ -81,8 +81,10 @@ than 0.1 % dropped is a warning (raise --buffer-size, or filter).
 Privileges: CAP_NET_RAW (and CAP_NET_ADMIN for --promisc). Run as root, or once:
   sudo setcap cap_net_raw,cap_net_admin=eip $(command -v portclass)
 --user NAME drops root for the user NAME once the sockets are open, before any file
-is written. On loopback each packet is counted once (the kernel's copy of outgoing
-packets is dropped, as libpcap does).`,
+is written. The report (-o, its strftime verbs expanded now) and --write are checked as
+the user that will write them before the capture starts: one that user cannot create
+stops portclass at once (exit 2) rather than after the capture. On loopback each packet
+is counted once (the kernel's copy of outgoing packets is dropped, as libpcap does).`,
 		Example: `  # one minute on eth0, then a text report
   sudo portclass capture -i eth0 --duration 1m
 
@@ -189,6 +191,9 @@ func (a *app) capture(ctx context.Context) error {
 		if err := as.drop(a.log); err != nil {
 			return usageErr(err)
 		}
+	}
+	if err := a.checkCaptureOutputs(); err != nil {
+		return err
 	}
 	s := p.NewSession(pipeline.SessionOptions{Encoder: enc, Output: cfg.Output, Stdout: a.stdout,
 		Every: cc.Every, Marks: lo.Every, Count: cc.Count, Duration: cc.Duration, Metrics: ms, Interfaces: cc.Interfaces})

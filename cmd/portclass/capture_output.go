@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/pipeline"
+	"github.com/portclass/portclass/reports"
 )
 
 // outputNotWrite refuses a capture whose report (-o) would land on the file that keeps
@@ -43,6 +44,33 @@ func outputNotWrite(out, write string, rotating bool) error {
 	}
 	if same {
 		return fmt.Errorf("-o %s is the file --write %s keeps the packets in: give the report another name", out, write)
+	}
+	return nil
+}
+
+// checkCaptureOutputs checks, before the capture starts and as the user that will
+// write them (after --user dropped root), that the report (-o, as its strftime verbs
+// expand now) and the packet file (--write) can be created: otherwise a capture of
+// hours would be lost when its first report is written.
+func (a *app) checkCaptureOutputs() error {
+	cc := &a.cfg.Capture
+	who := ""
+	if cc.User != "" {
+		who = " (as user " + cc.User + ")"
+	}
+	if out := a.cfg.Output; out != "" && out != "-" {
+		name := out
+		if strings.Contains(out, "%") {
+			name = pipeline.Strftime(out, time.Now().UTC())
+		}
+		if err := reports.CheckWritable(name); err != nil {
+			return usageErr(fmt.Errorf("-o %w%s", err, who))
+		}
+	}
+	if cc.Write != "" {
+		if err := reports.CheckWritable(cc.Write); err != nil {
+			return usageErr(fmt.Errorf("--write %w%s", err, who))
+		}
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portclass/portclass/capture/spool"
 	"github.com/portclass/portclass/pipeline"
 	"github.com/portclass/portclass/reports"
 )
@@ -82,7 +81,7 @@ a diff of half a capture would mislead).`,
 	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
 	strictFlag(fs)
-	fs.Int("spill-after", spool.DefaultLimit, "finished flows kept in memory per capture side; beyond that they wait in a temporary file")
+	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory per capture side; beyond that they wait in a temporary file. Default: from the available memory, as analyze's")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
 	keyFlag(fs, "unchanged", "diff.unchanged")
 	keyFlag(fs, "fail-on", "diff.fail-on")

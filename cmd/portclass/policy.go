@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -97,14 +96,14 @@ func (a *app) learn(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	l, runErr := p.Learn(ctx, in, policy.LearnOptions{MinConfidence: cfg.Learn.MinConfidence, MaxClients: cfg.Learn.MaxClients})
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return usageErr(runErr)
+	l, err := p.Learn(ctx, in, policy.LearnOptions{MinConfidence: cfg.Learn.MinConfidence, MaxClients: cfg.Learn.MaxClients})
+	if l == nil {
+		return runErr(err)
 	}
 	if err := a.writeOutput(cfg.Output, l.Write); err != nil {
 		return err
 	}
-	return a.interrupted(runErr)
+	return a.interrupted(err)
 }
 
 func (a *app) policyRulesCmd() *cobra.Command {

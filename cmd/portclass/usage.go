@@ -40,7 +40,7 @@ func argsOrUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
 		if err == nil {
 			return nil
 		}
-		e := &usageError{use: cmd.UseLine(), example: firstExample(cmd.Example), help: cmd.CommandPath() + " --help"}
+		e := &usageError{use: cmd.UseLine(), example: firstExample(cmd.Example, cmd.CommandPath()), help: cmd.CommandPath() + " --help"}
 		if len(args) > 0 {
 			e.reason = cmd.CommandPath() + ": " + err.Error()
 		}
@@ -48,24 +48,34 @@ func argsOrUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// firstExample is the first example of a cobra Example text: its comment lines and
-// the command after them, with the command's continuation lines.
-func firstExample(ex string) string {
-	var out []string
-	for _, line := range strings.Split(ex, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" {
-			if len(out) > 0 {
-				break
+// firstExample is the first example of a cobra Example text that runs the command
+// (path, such as "portclass merge"): the comment lines of its block and that command
+// line with its continuation lines; the first block when none does.
+func firstExample(ex, path string) string {
+	var comments, first []string
+	for _, block := range strings.Split(ex, "\n\n") {
+		comments = comments[:0]
+		lines := strings.Split(strings.Trim(block, "\n"), "\n")
+		for k := 0; k < len(lines); k++ {
+			t := strings.TrimSpace(lines[k])
+			if strings.HasPrefix(t, "#") {
+				comments = append(comments, lines[k])
+				continue
 			}
-			continue
-		}
-		out = append(out, line)
-		if !strings.HasPrefix(t, "#") && !strings.HasSuffix(t, `\`) {
-			break
+			cmd := []string{lines[k]}
+			for strings.HasSuffix(strings.TrimSpace(lines[k]), `\`) && k+1 < len(lines) {
+				k++
+				cmd = append(cmd, lines[k])
+			}
+			if first == nil {
+				first = append(append([]string{}, comments...), cmd...)
+			}
+			if strings.HasPrefix(t, path+" ") {
+				return strings.Join(append(append([]string{}, comments...), cmd...), "\n")
+			}
 		}
 	}
-	return strings.Join(out, "\n")
+	return strings.Join(first, "\n")
 }
 
 // printUsage writes the usageError in err, if any, to w and reports whether there was one.

@@ -16,7 +16,7 @@ func TestMissingArgsUsage(t *testing.T) {
 		{[]string{"verify"}, "Usage: portclass verify FILE|DIR|- ... --policy POLICY.yaml", "  portclass verify --policy veeam-policy.yaml after-change.pcapng"},
 		{[]string{"diff"}, "Usage: portclass diff BEFORE AFTER", "  portclass diff before.pcapng after.pcapng"},
 		{[]string{"diff", "a", "b", "c"}, "Usage: portclass diff BEFORE AFTER", "  portclass diff before.pcapng after.pcapng"},
-		{[]string{"merge"}, "Usage: portclass merge REPORT.json ...", "  portclass analyze -o sensor-a.json /captures/sensor-a/"},
+		{[]string{"merge"}, "Usage: portclass merge REPORT.json ...", "  # one report per sensor, then the whole site as text\n  portclass merge sensor-a.json sensor-b.json"},
 		{[]string{"policy", "learn"}, "Usage: portclass policy learn FILE|DIR|- ...", "  portclass policy learn -o policy.yaml before-change.pcapng"},
 	} {
 		code, out, stderr := runCLI(t, tc.args...)

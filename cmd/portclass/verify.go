@@ -121,14 +121,14 @@ func (a *app) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, runErr := p.Verify(ctx, in, pol, failOn)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return usageErr(runErr)
+	rep, err := p.Verify(ctx, in, pol, failOn)
+	if rep == nil {
+		return runErr(err)
 	}
 	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.Encode(w, rep) }); err != nil {
 		return err
 	}
-	if err := a.interrupted(runErr); err != nil {
+	if err := a.interrupted(err); err != nil {
 		return err
 	}
 	if rep.Result == "fail" {
