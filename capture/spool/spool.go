@@ -54,6 +54,7 @@ type Spool struct {
 	// what is there (a growing slice of 200-byte flows did, at 10 % of a whole run);
 	// sorted is a sorted view of them, valid until the next Add.
 	blocks [][]capture.Flow
+	free   [][]capture.Flow // emptied blocks of earlier runs, for the next flows
 	nmem   int
 	sorted []*capture.Flow
 	keyed  []addedFlow // order's scratch
@@ -130,7 +131,7 @@ func (s *Spool) Add(f *capture.Flow) error {
 		return s.err
 	}
 	if len(s.blocks) == 0 || len(s.blocks[len(s.blocks)-1]) == blockFlows {
-		s.blocks = append(s.blocks, make([]capture.Flow, 0, min(blockFlows, s.limit)))
+		s.blocks = append(s.blocks, s.newBlock())
 	}
 	last := &s.blocks[len(s.blocks)-1]
 	*last = append(*last, *f)
@@ -144,6 +145,17 @@ func (s *Spool) Add(f *capture.Flow) error {
 		}
 	}
 	return nil
+}
+
+// newBlock is an empty block: one emptied by a spill, or a new one.
+func (s *Spool) newBlock() []capture.Flow {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+		return b
+	}
+	return make([]capture.Flow, 0, min(blockFlows, s.limit))
 }
 
 // order returns the in-memory flows sorted (stable: equal flows keep the order they
@@ -252,12 +264,16 @@ func (s *Spool) spill() error {
 	}
 	s.runs = append(s.runs, run{off: s.size, len: written, flows: uint64(s.nmem)})
 	s.size += written
-	// Keep the first block for the next flows; drop the others and every reference
-	// the flows held (ICMPErrors, Input).
-	first := s.blocks[0]
-	clear(first)
+	// Keep the blocks for the next flows (a run's worth of blocks is what the spool
+	// holds at most anyway, and allocating them again for every run was a quarter of
+	// a flow-heavy run's allocations), without any reference the flows held
+	// (ICMPErrors, Input).
+	for _, b := range s.blocks {
+		clear(b)
+		s.free = append(s.free, b[:0])
+	}
 	clear(s.blocks)
-	s.blocks = append(s.blocks[:0], first[:0])
+	s.blocks = s.blocks[:0]
 	clear(s.sorted)
 	s.sorted = s.sorted[:0]
 	s.nmem = 0
@@ -328,7 +344,7 @@ func (s *Spool) Each(fn func(*capture.Flow) error) error {
 
 // Close releases the temporary file. The Spool must not be used afterwards.
 func (s *Spool) Close() error {
-	s.blocks, s.sorted, s.nmem = nil, nil, 0
+	s.blocks, s.free, s.sorted, s.nmem = nil, nil, nil, 0
 	if s.file == nil {
 		return nil
 	}
