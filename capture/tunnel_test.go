@@ -252,7 +252,7 @@ func TestPathTable(t *testing.T) {
 		t.Fatalf("after reclaim: handle %d", h)
 	}
 	for i, h := range held[3:] {
-		if pt.paths[h].key != *key(i+3) || pt.paths[h].refs != 1 {
+		if pt.paths[h].key != *key(i + 3) || pt.paths[h].refs != 1 {
 			t.Errorf("held path %d was disturbed: %+v", i+3, pt.paths[h])
 		}
 	}
