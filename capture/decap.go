@@ -75,12 +75,8 @@ const (
 )
 
 // udpTunnel enters the tunnel a UDP datagram (b: header and payload; p: the outer
-// packet, ports set) carries, if any. ok false leaves p as it was.
-func (d *decoder) udpTunnel(b []byte, p *pkt) (res int, ok bool) {
-	tp := d.ports
-	if tp == nil {
-		tp = defaultPorts
-	}
+// packet, ports set) carries, if tp names one of its ports. ok false leaves p as it was.
+func (d *decoder) udpTunnel(tp *tunnelPorts, b []byte, p *pkt) (res int, ok bool) {
 	typ := tp.lookup(p.dport)
 	if typ == TunnelUnknown {
 		if typ = tp.lookup(p.sport); typ != TunnelTeredo {

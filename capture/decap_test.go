@@ -311,7 +311,7 @@ func TestDecap(t *testing.T) {
 				}
 			}
 			// Decapsulation off: the outermost packet, always.
-			d = decoder{noDecap: true}
+			d = decoder{noDecap: true, ports: &tunnelPorts{}}
 			d.decode(LinkEthernet, c.frame, &p)
 			if d.tun.depth != 0 || p.proto == 6 && c.proto == 6 && len(c.layers) > 0 {
 				t.Errorf("NoDecap: %d layers, proto %d", d.tun.depth, p.proto)

@@ -67,7 +67,7 @@ var be = binary.BigEndian
 // an ICMP packet, which is all the flow table needs).
 type decoder struct {
 	quoting bool         // inside the quote of an ICMP error
-	noDecap bool         // Options.NoDecap
+	noDecap bool         // Options.NoDecap (ports is then empty)
 	ports   *tunnelPorts // UDP tunnel ports; nil means DefaultTunnelPorts
 	cut     bool         // the frame being decoded is shorter than it was on the wire
 	tun     tunState     // what decapsulation found in the last packet; reset per packet
@@ -433,8 +433,13 @@ func (d *decoder) transport(b []byte, p *pkt) int {
 			return decMalformed
 		}
 		p.sport, p.dport = be.Uint16(b), be.Uint16(b[2:])
-		if !d.noDecap {
-			if r, ok := d.udpTunnel(b, p); ok {
+		// One load and test for ordinary UDP: the filter on the ports' low bytes.
+		tp := d.ports
+		if tp == nil {
+			tp = defaultPorts
+		}
+		if (tp.hint[p.dport>>6&3]>>(p.dport&63)|tp.hint[p.sport>>6&3]>>(p.sport&63))&1 != 0 {
+			if r, ok := d.udpTunnel(tp, b, p); ok {
 				return r
 			}
 		}

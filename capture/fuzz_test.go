@@ -240,7 +240,7 @@ func FuzzDecap(f *testing.F) {
 			}
 		}
 		var o pkt
-		nd := decoder{noDecap: true}
+		nd := decoder{noDecap: true, ports: &tunnelPorts{}}
 		nr := nd.decode(LinkEthernet, frame, &o)
 		if nd.tun != (tunState{}) {
 			t.Fatalf("NoDecap entered %d tunnels", nd.tun.depth)

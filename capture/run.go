@@ -172,8 +172,10 @@ type stage struct {
 
 func newStage(o *Options, st *InputStats, t *table, w, n int) *stage {
 	s := &stage{o: o, st: st, match: map[uint16]MatchFunc{}, t: t, w: uint64(w), n: uint64(n), counts: w == 0}
-	s.dec.noDecap = o.NoDecap
-	if o.TunnelPorts != nil {
+	switch {
+	case o.NoDecap:
+		s.dec.noDecap, s.dec.ports = true, &tunnelPorts{}
+	case o.TunnelPorts != nil:
 		s.dec.ports = newTunnelPorts(o.TunnelPorts)
 	}
 	s.frags.init()
