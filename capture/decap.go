@@ -86,8 +86,14 @@ func (d *decoder) udpTunnel(tp *tunnelPorts, b []byte, p *pkt) (res int, ok bool
 	if len(b) < 8 {
 		return 0, false
 	}
+	// The datagram may hold less than its headers declare when its UDP length says
+	// more than there is (a first fragment, a frame cut by the snap length) or it is
+	// quoted by an ICMP error.
+	partial := d.quoting
 	if ul := int(be.Uint16(b[4:])); ul >= 8 && ul < len(b) {
 		b = b[:ul] // Ethernet padding after a short datagram
+	} else if ul > len(b) {
+		partial = true
 	}
 	b = b[8:]
 	switch typ {
@@ -140,7 +146,7 @@ func (d *decoder) udpTunnel(tp *tunnelPorts, b []byte, p *pkt) (res int, ok bool
 		}
 		if n := 8 + int(be.Uint16(b[2:])); n <= len(b) {
 			b = b[:n]
-		} else if !d.partial(p) {
+		} else if !partial {
 			return 0, false
 		}
 		off := 8
@@ -177,7 +183,7 @@ func (d *decoder) udpTunnel(tp *tunnelPorts, b []byte, p *pkt) (res int, ok bool
 		if len(b) < 40 || b[0]>>4 != 6 || !teredoAddr(b[8:24]) && !teredoAddr(b[24:40]) {
 			return 0, false
 		}
-		if n := 40 + int(be.Uint16(b[4:])); n < len(b) || n > len(b) && !d.partial(p) {
+		if n := 40 + int(be.Uint16(b[4:])); n < len(b) || n > len(b) && !partial {
 			return 0, false
 		}
 		return d.enter(p, TunnelTeredo, 0, false, payIPv6, b)
@@ -186,10 +192,6 @@ func (d *decoder) udpTunnel(tp *tunnelPorts, b []byte, p *pkt) (res int, ok bool
 	}
 	return 0, false
 }
-
-// partial reports whether the datagram p may hold less than its headers declare: a
-// first fragment, a frame cut by the snap length, or a packet an ICMP error quotes.
-func (d *decoder) partial(p *pkt) bool { return p.fragFirst || d.cut || d.quoting }
 
 func vni(b []byte) uint32 { return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]) }
 

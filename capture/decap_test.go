@@ -352,11 +352,14 @@ func TestDecapPorts(t *testing.T) {
 }
 
 // TestDecapPartial: a GTP-U or Teredo header whose length runs past the bytes there
-// is accepted in a first fragment or a frame cut by the snap length, not otherwise.
+// is accepted in a datagram whose UDP length also does (a first fragment, a frame cut
+// by the snap length), not in a complete one.
 func TestDecapPartial(t *testing.T) {
 	gtp := bUDP(2152, 2152, bGTP(1, nil, bIP(innerA, innerB, 17, bUDP(1, 2, make([]byte, 400)))))
-	cut := gtp[:100]
-	whole := bEth(0x0800, bIP4frag(outerA, outerB, 17, 0, 1, cut))
+	cut := gtp[:100] // its UDP length says more: a first fragment, or cut by the snap length
+	short := append([]byte(nil), cut...)
+	binary.BigEndian.PutUint16(short[4:], 100) // a complete datagram whose GTP-U length says more
+	whole := bEth(0x0800, bIP4frag(outerA, outerB, 17, 0, 1, short))
 	first := bEth(0x0800, bIP4frag(outerA, outerB, 17, 0x2000, 1, cut))
 	var d decoder
 	for _, c := range []struct {
@@ -367,7 +370,7 @@ func TestDecapPartial(t *testing.T) {
 	}{
 		{"complete datagram claiming more", whole, uint32(len(whole)), 0},
 		{"first fragment", first, uint32(len(first)), 1},
-		{"cut by the snap length", whole, uint32(len(whole)) + 400, 1},
+		{"cut by the snap length", bEth(0x0800, bIP4frag(outerA, outerB, 17, 0, 1, cut)), uint32(len(whole)) + 400, 1},
 	} {
 		p := pkt{wire: c.wire}
 		d.decode(LinkEthernet, c.frame, &p)

@@ -49,6 +49,7 @@ type pkt struct {
 	tun     uint16
 	tunSwap uint8
 	qtun    uint16
+	qvlan   uint16 // the VLAN ID of the quoted flow: vlan, or if 0 the first tag inside the quote's tunnels
 }
 
 var be = binary.BigEndian
@@ -69,7 +70,6 @@ type decoder struct {
 	quoting bool         // inside the quote of an ICMP error
 	noDecap bool         // Options.NoDecap (ports is then empty)
 	ports   *tunnelPorts // UDP tunnel ports; nil means DefaultTunnelPorts
-	cut     bool         // the frame being decoded is shorter than it was on the wire
 	tun     tunState     // what decapsulation found in the last packet; reset per packet
 	ofrag   outerFrag    // valid when tun.ofrag
 	layers  [MaxTunnelDepth]rawLayer
@@ -79,7 +79,6 @@ type decoder struct {
 func (d *decoder) decode(lt uint16, frame []byte, p *pkt) int {
 	*p = pkt{ts: p.ts, wire: p.wire}
 	d.tun = tunState{}
-	d.cut = int(p.wire) > len(frame)
 	switch lt {
 	case LinkEthernet:
 		return d.ether(frame, p)
@@ -505,6 +504,10 @@ func (d *decoder) quote(b []byte, p *pkt) {
 		return
 	}
 	d.tun.qdepth = quoted
+	p.qvlan = p.vlan
+	if p.qvlan == 0 {
+		p.qvlan = q.vlan
+	}
 	p.hasQuote = true
 	p.qsrc, p.qdst, p.qproto = q.src, q.dst, q.proto
 	p.qsport, p.qdport = q.sport, q.dport

@@ -238,7 +238,7 @@ func (s *stage) toTable(p *pkt) {
 	if s.n > 1 {
 		var k key
 		if p.kind == kindICMPQuote {
-			k, _ = makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan, 0)
+			k, _ = makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.qvlan, 0)
 		} else {
 			k, _ = makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan, 0)
 		}
@@ -269,10 +269,9 @@ func (s *stage) packet(rec *record, i uint64, p *pkt) {
 				return
 			}
 			s.st.Decoded++
-			if s.dec.tun != (tunState{}) {
-				full := s.dec.tun.depth > 0 && s.tunnels(p)
+			if s.dec.tun.depth != 0 { // (no quote, no outer fragment here)
+				s.countTunnels(s.tunnels(p))
 				k.tun = p.tun
-				s.countTunnels(full)
 			}
 			s.t.seq = i<<8 | 1
 			s.t.addKey(p, k, side)
@@ -315,15 +314,16 @@ func (s *stage) result(res int, rec *record, p *pkt) {
 		}
 		return
 	}
-	full := false
+	// A packet met a tunnel (too deep and outer fragments included) exactly when it
+	// or its quote entered one: one test for all the others.
 	if s.dec.tun.depth|s.dec.tun.qdepth != 0 {
-		full = s.tunnels(p)
+		full := s.tunnels(p)
+		if s.counts {
+			s.countTunnels(full)
+		}
 	}
 	if s.counts {
 		s.st.Decoded++
-		if s.dec.tun != (tunState{}) {
-			s.countTunnels(full)
-		}
 	}
 	s.dispatch(p)
 }
@@ -347,22 +347,21 @@ func (s *stage) filter(rec *record) bool {
 // dispatch handles fragments and ICMP quotes, then hands the record to the sink. p
 // is the packet the stage's decoder just decoded (its tunnels are the decoder's).
 func (s *stage) dispatch(p *pkt) {
-	tun := s.dec.tun
 	switch {
 	case p.kind == kindFragment:
 		if s.counts {
 			s.st.Fragments++
 		}
-		if !s.frags.attach(p, s.pathHash(tun.depth)) {
+		if !s.frags.attach(p, s.pathHash(s.dec.tun.depth)) {
 			return // held until its first fragment arrives
 		}
-	case p.fragFirst || tun.ofrag:
+	case p.fragFirst || s.dec.tun.ofrag:
 		s.sink(p)
-		if tun.ofrag {
+		if s.dec.tun.ofrag {
 			s.frags.firstOuter(&s.dec.ofrag, s.pathHash(s.dec.ofrag.depth), p, s.sink)
 		}
 		if p.fragFirst {
-			s.frags.first(p, s.pathHash(tun.depth), s.sink)
+			s.frags.first(p, s.pathHash(s.dec.tun.depth), s.sink)
 		}
 		return
 	}

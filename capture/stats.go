@@ -18,7 +18,7 @@ type InputStats struct {
 	Fragments       uint64            // non-first IPv4/IPv6 fragments (counted on their first fragment's flow)
 	Decapsulated    uint64            // decoded packets whose flow is inside at least one tunnel (VXLAN, GRE, ...)
 	TunnelsTooDeep  uint64            // decoded packets with more than MaxTunnelDepth tunnel layers (the deeper ones not entered)
-	TunnelPathsFull uint64            // decoded packets whose flow was keyed with OverflowPath: too many distinct tunnel paths held by open flows
+	TunnelPathsFull uint64            // decoded packets whose flow was keyed without its tunnel path (TunnelPath.Overflow): too many distinct paths held by open flows
 	Truncated       bool              // the file ended in the middle of a record or a block was corrupt
 	TruncatedAt     int64             // byte offset (in the uncompressed stream) where reading stopped, when Truncated
 	Warnings        []string          // human-readable problems, each naming the offset and field

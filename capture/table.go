@@ -557,7 +557,7 @@ func portClass(p uint16) int {
 // annotate records an ICMP error on the flow it quotes. The quoted packet was sent
 // by qsrc, so the key is built the same way as for that packet.
 func (t *table) annotate(p *pkt) {
-	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan, p.qtun)
+	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.qvlan, p.qtun)
 	idx, ok := t.index.find(t, &k, t.index.hash(&k))
 	if !ok {
 		t.orphanErr++

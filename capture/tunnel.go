@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"unique"
 )
 
@@ -165,10 +166,15 @@ func MakeTunnelPath(layers ...Tunnel) (TunnelPath, error) {
 	return TunnelPath{unique.Make(s)}, nil
 }
 
-// OverflowPath is the path of flows whose tunnels the capture could not record
-// because its table of distinct tunnel paths held by open flows was full (see
-// InputStats.TunnelPathsFull): one layer of type TunnelUnknown without addresses.
-var OverflowPath = TunnelPath{unique.Make(tunnelStack{n: 1})}
+// overflowPath is the path of flows whose tunnels the capture could not record
+// (see Overflow); made on first use, not by the package's initialiser.
+var overflowPath = sync.OnceValue(func() TunnelPath { return TunnelPath{unique.Make(tunnelStack{n: 1})} })
+
+// Overflow reports whether p is the path of a flow whose tunnels the capture could
+// not record because its table of distinct tunnel paths held by open flows was full
+// (see InputStats.TunnelPathsFull): one layer of type TunnelUnknown without ID or
+// addresses. Such flows are keyed without their path.
+func (p TunnelPath) Overflow() bool { return p.Len() == 1 && p == overflowPath() }
 
 // Len is the number of layers (0: no tunnel).
 func (p TunnelPath) Len() int {
@@ -399,7 +405,7 @@ func (t *pathTable) view(h uint16, swap uint8) TunnelPath {
 	case pathNone:
 		return TunnelPath{}
 	case pathOverflow:
-		return OverflowPath
+		return overflowPath()
 	}
 	e := &t.paths[h]
 	swap &= 1<<e.key.n - 1
@@ -424,7 +430,7 @@ func (t *pathTable) view(h uint16, swap uint8) TunnelPath {
 
 // tunnelPorts is the decoder's table of UDP tunnel ports: a 256-bit filter on the low
 // byte of a port, which rejects almost every datagram of other traffic with one load,
-// in front of a map.
+// in front of a map (nil: DefaultTunnelPorts, looked up by defaultPortType).
 type tunnelPorts struct {
 	hint [4]uint64
 	typ  map[uint16]TunnelType
@@ -439,12 +445,40 @@ func newTunnelPorts(m map[uint16]TunnelType) *tunnelPorts {
 	return tp
 }
 
-var defaultPorts = newTunnelPorts(DefaultTunnelPorts())
+// defaultPorts is DefaultTunnelPorts as static data (the filter of each port p is bit
+// p&63 of word p>>6&3; TestDefaultPorts checks it), so that no initialiser builds it.
+var defaultPorts = &tunnelPorts{hint: [4]uint64{
+	8472 >> 6 & 3: 1 << (8472 & 63),
+	2152 >> 6 & 3: 1 << (2152 & 63),
+	4789 >> 6 & 3: 1<<(4789&63) | 1<<(4790&63),
+	6081 >> 6 & 3: 1<<(6081&63) | 1<<(3544&63) | 1<<(6635&63),
+}}
+
+func defaultPortType(port uint16) TunnelType {
+	switch port {
+	case 4789, 8472:
+		return TunnelVXLAN
+	case 4790:
+		return TunnelVXLANGPE
+	case 6081:
+		return TunnelGeneve
+	case 3544:
+		return TunnelTeredo
+	case 2152:
+		return TunnelGTPU
+	case 6635:
+		return TunnelMPLSUDP
+	}
+	return TunnelUnknown
+}
 
 // lookup returns the tunnel type of port, TunnelUnknown if none.
 func (tp *tunnelPorts) lookup(port uint16) TunnelType {
 	if tp.hint[port>>6&3]&(1<<(port&63)) == 0 {
 		return TunnelUnknown
+	}
+	if tp.typ == nil {
+		return defaultPortType(port)
 	}
 	return tp.typ[port]
 }

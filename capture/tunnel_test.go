@@ -149,6 +149,22 @@ func TestTunnelICMPErrors(t *testing.T) {
 	}
 }
 
+// TestTunnelICMPErrorInnerVLAN: the inner frame is tagged and the underlay is not, so
+// the flow's VLAN is the inner tag; an underlay router's error quoting it finds it.
+func TestTunnelICMPErrorInnerVLAN(t *testing.T) {
+	dns := bIP(innerA, innerB, 17, bUDP(5000, 53, []byte{1, 2, 3, 4}))
+	tagged := bEth(0x8100, bVLAN(30, 0x0800, dns))
+	router := netip.MustParseAddr("192.0.2.254")
+	quoted := bIP(outerA, outerB, 17, bUDP(50000, 4789, bVXLAN(7, tagged)))
+	frames := [][]byte{overVXLAN(outerA, outerB, 7, tagged), bEth(0x0800, bIP(router, outerA, 1, append([]byte{3, 4, 0, 0, 0, 0, 5, 0xdc}, quoted...)))}
+	flows, _ := runFrames(t, 1, frames...)
+	for _, f := range flows {
+		if f.Proto == ProtoUDP && (f.VLAN != 30 || len(f.ICMPErrors) != 1 || f.ICMPErrors[0].From != router) {
+			t.Errorf("inner flow: VLAN %d, errors %+v; want 30 and the router's", f.VLAN, f.ICMPErrors)
+		}
+	}
+}
+
 // TestTunnelFragments: fragments of the outer packet (a GRE packet split by the
 // underlay, second fragment first) and of the inner packet (each fragment
 // encapsulated whole) all count on the inner flow, whatever the number of workers.
@@ -264,13 +280,13 @@ func TestPathTable(t *testing.T) {
 	if v := pt.view(held[5], ^swap); v.At(0).Server != netip.AddrFrom4([4]byte{192, 0, 2, 5}) {
 		t.Errorf("view the other way %v", v)
 	}
-	if v := pt.view(pathOverflow, 0); v != OverflowPath || v.At(0).Type != TunnelUnknown {
+	if v := pt.view(pathOverflow, 0); !v.Overflow() || v.Len() != 1 || v.At(0) != (Tunnel{}) {
 		t.Errorf("overflow view %v", v)
 	}
 }
 
 // TestPathTableFlows: the table holds a path while a flow of it is open, and reclaims
-// it after; with more distinct paths held than it can hold, flows get OverflowPath.
+// it after; with more distinct paths held than it can hold, flows get the overflow path.
 func TestPathTableFlows(t *testing.T) {
 	o := Options{}
 	o.defaults()
@@ -303,14 +319,14 @@ func TestPathTableFlows(t *testing.T) {
 	tb.flush(EndInput)
 	var over int
 	for _, f := range flows {
-		if f.Tunnel == OverflowPath {
+		if f.Tunnel.Overflow() {
 			over++
 		} else if f.Tunnel.Len() != 1 || f.Tunnel.At(0).Type != TunnelGRE {
 			t.Errorf("flow in %v", f.Tunnel)
 		}
 	}
 	if over != 1 || len(flows) != 17 {
-		t.Errorf("%d flows, %d in OverflowPath; want 17 (the two overflowed in one) and 1", len(flows), over)
+		t.Errorf("%d flows, %d in the overflow path; want 17 (the two overflowed in one) and 1", len(flows), over)
 	}
 	if tb.paths.idle != tb.paths.used {
 		t.Errorf("after the flush %d of %d paths idle", tb.paths.idle, tb.paths.used)
@@ -375,5 +391,21 @@ func TestTunnelPath(t *testing.T) {
 	f2 := Flow{Proto: ProtoTCP, Tunnel: mustPath(t, vx2)}
 	if CompareFlows(&f1, &f2) >= 0 || CompareFlows(&f2, &f1) <= 0 {
 		t.Error("CompareFlows ignores the tunnel")
+	}
+}
+
+// TestDefaultPorts: the static default port table is DefaultTunnelPorts.
+func TestDefaultPorts(t *testing.T) {
+	built := newTunnelPorts(DefaultTunnelPorts())
+	if built.hint != defaultPorts.hint {
+		t.Errorf("static filter %x, built from DefaultTunnelPorts %x", defaultPorts.hint, built.hint)
+	}
+	for port := range 1 << 16 {
+		if a, b := defaultPorts.lookup(uint16(port)), built.lookup(uint16(port)); a != b {
+			t.Errorf("port %d: %v, DefaultTunnelPorts says %v", port, a, b)
+		}
+	}
+	if (TunnelPath{}).Overflow() || mustPath(t) != (TunnelPath{}) {
+		t.Error("the zero path: Overflow, or MakeTunnelPath() differs")
 	}
 }
