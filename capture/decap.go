@@ -41,6 +41,7 @@ package capture
 
 // tunState is what decapsulation found in one packet, reset per packet.
 type tunState struct {
+	entered bool  // a tunnel was entered (in the packet or its quote): the one test for the others
 	depth   uint8 // d.layers[:depth] are the packet's tunnels, outermost first
 	qdepth  uint8 // d.layers[:qdepth] are the tunnels of the packet an ICMP error quotes (with p.hasQuote)
 	tooDeep bool  // a tunnel beyond MaxTunnelDepth was not entered
@@ -325,6 +326,7 @@ func (d *decoder) enter(p *pkt, typ TunnelType, id uint32, hasID bool, pay int, 
 		return 0, false
 	}
 	d.layers[d.tun.depth] = rawLayer{src: p.src, dst: p.dst, id: id, typ: typ, hasID: hasID}
+	d.tun.entered = true
 	if p.fragFirst && !d.quoting {
 		d.tun.ofrag = true
 		d.ofrag = outerFrag{src: p.src, dst: p.dst, id: p.fragID, vlan: p.vlan, proto: p.proto, depth: d.tun.depth}

@@ -314,18 +314,32 @@ func (s *stage) result(res int, rec *record, p *pkt) {
 		}
 		return
 	}
-	// A packet met a tunnel (too deep and outer fragments included) exactly when it
-	// or its quote entered one: one test for all the others.
-	if s.dec.tun.depth|s.dec.tun.qdepth != 0 {
+	if s.counts {
+		s.st.Decoded++
+	}
+	// One test for the packets that entered no tunnel (nor did their quote): all the
+	// tunnel work, outer fragments included, is behind it.
+	if s.dec.tun.entered {
 		full := s.tunnels(p)
 		if s.counts {
 			s.countTunnels(full)
 		}
-	}
-	if s.counts {
-		s.st.Decoded++
+		if s.dec.tun.ofrag {
+			s.outerFirst(p)
+			return
+		}
 	}
 	s.dispatch(p)
+}
+
+// outerFirst dispatches a packet an outer first fragment carried: its datagram's
+// later fragments will take its flow (see fragTable.firstOuter).
+func (s *stage) outerFirst(p *pkt) {
+	s.sink(p)
+	s.frags.firstOuter(&s.dec.ofrag, s.pathHash(s.dec.ofrag.depth), p, s.sink)
+	if p.fragFirst {
+		s.frags.first(p, s.pathHash(s.dec.tun.depth), s.sink)
+	}
 }
 
 func (s *stage) filter(rec *record) bool {
@@ -345,7 +359,8 @@ func (s *stage) filter(rec *record) bool {
 }
 
 // dispatch handles fragments and ICMP quotes, then hands the record to the sink. p
-// is the packet the stage's decoder just decoded (its tunnels are the decoder's).
+// is the packet the stage's decoder just decoded (its tunnels are the decoder's; an
+// outer first fragment went to outerFirst instead).
 func (s *stage) dispatch(p *pkt) {
 	switch {
 	case p.kind == kindFragment:
@@ -355,14 +370,9 @@ func (s *stage) dispatch(p *pkt) {
 		if !s.frags.attach(p, s.pathHash(s.dec.tun.depth)) {
 			return // held until its first fragment arrives
 		}
-	case p.fragFirst || s.dec.tun.ofrag:
+	case p.fragFirst:
 		s.sink(p)
-		if s.dec.tun.ofrag {
-			s.frags.firstOuter(&s.dec.ofrag, s.pathHash(s.dec.ofrag.depth), p, s.sink)
-		}
-		if p.fragFirst {
-			s.frags.first(p, s.pathHash(s.dec.tun.depth), s.sink)
-		}
+		s.frags.first(p, s.pathHash(s.dec.tun.depth), s.sink)
 		return
 	}
 	s.sink(p)
