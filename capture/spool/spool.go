@@ -413,6 +413,7 @@ func (h *mergeHeap) Pop() any {
 //	client addr | client port u16 | server addr | server port u16
 //	first, last: varint Unix ns | packets, bytes: 4 × uvarint | input index uvarint
 //	icmp errors: uvarint n, then n × (v6 u8 | type u8 | code u8 | from addr | count uvarint)
+//	tunnel: u8 n (layers, outermost first), then n × (type u8 | has id u8 | id uvarint | client addr | server addr)
 //
 // addr is one length byte (0, 4 or 16) and the address bytes; zones are not kept
 // (addresses from packets have none).
@@ -447,6 +448,19 @@ func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 		b = append(b, v6, e.Type, e.Code)
 		b = appendAddr(b, e.From)
 		b = binary.AppendUvarint(b, uint64(e.Count))
+	}
+	n := f.Tunnel.Len()
+	b = append(b, byte(n))
+	for i := range n {
+		l := f.Tunnel.At(i)
+		id := byte(0)
+		if l.HasID {
+			id = 1
+		}
+		b = append(b, byte(l.Type), id)
+		b = binary.AppendUvarint(b, uint64(l.ID))
+		b = appendAddr(b, l.Client)
+		b = appendAddr(b, l.Server)
 	}
 	return b
 }
@@ -531,6 +545,44 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error 
 			}
 			e.Count = uint32(c)
 		}
+	}
+	return readTunnel(r, f, buf)
+}
+
+// readTunnel reads the tunnel path at the end of a record into f.Tunnel.
+func readTunnel(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error {
+	n, err := r.ReadByte()
+	if err != nil || n == 0 {
+		return err
+	}
+	if n > capture.MaxTunnelDepth {
+		return errCorrupt
+	}
+	var ls [capture.MaxTunnelDepth]capture.Tunnel
+	for i := range ls[:n] {
+		l := &ls[i]
+		h := buf[:2]
+		if _, err := io.ReadFull(r, h); err != nil {
+			return err
+		}
+		l.Type, l.HasID = capture.TunnelType(h[0]), h[1] == 1
+		id, err := binary.ReadUvarint(r)
+		if err != nil {
+			return err
+		}
+		if id > 1<<32-1 {
+			return errCorrupt
+		}
+		l.ID = uint32(id)
+		if l.Client, err = readAddr(r, buf); err != nil {
+			return err
+		}
+		if l.Server, err = readAddr(r, buf); err != nil {
+			return err
+		}
+	}
+	if f.Tunnel, err = capture.MakeTunnelPath(ls[:n]...); err != nil {
+		return errCorrupt
 	}
 	return nil
 }
