@@ -43,6 +43,11 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 //	                     errors that quoted the flow, not counted in its packets
 //	input                file path or interface name
 //	end                  why the record was emitted (capture.EndReason)
+//	tunnel               [{type, id, outer_client, outer_server}]: the tunnels the
+//	                     flow's packets travelled in, outermost first (capture.Tunnel;
+//	                     id only for the types that have one, the VNI, GRE key or
+//	                     ERSPAN session); only for flows inside a tunnel. A flow whose
+//	                     path the capture could not keep has [{"type":"unknown"}]
 //
 // appendRecord writes it; decodeRecord (load.go) reads it back into an equal flow.
 
@@ -219,5 +224,38 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 	b = appendJSONString(b, f.Input)
 	b = append(b, `,"end":`...)
 	b = appendJSONString(b, f.End.String())
+	if n := f.Tunnel.Len(); n > 0 {
+		b = append(b, `,"tunnel":[`...)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendTunnel(b, f.Tunnel.At(i))
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendTunnel appends one layer of a record's "tunnel" list. Type names and
+// addresses hold no character JSON escapes.
+func appendTunnel(b []byte, t capture.Tunnel) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, t.Type.String()...)
+	b = append(b, '"')
+	if t.HasID {
+		b = append(b, `,"id":`...)
+		b = strconv.AppendUint(b, uint64(t.ID), 10)
+	}
+	if t.Client.IsValid() {
+		b = append(b, `,"outer_client":"`...)
+		b = t.Client.AppendTo(b)
+		b = append(b, '"')
+	}
+	if t.Server.IsValid() {
+		b = append(b, `,"outer_server":"`...)
+		b = t.Server.AppendTo(b)
+		b = append(b, '"')
+	}
 	return append(b, '}')
 }

@@ -101,7 +101,7 @@ func TestRecordEmptyVerdictAndLocalTime(t *testing.T) {
 // flow, which the appender writes again byte for byte, for every fixture record, for
 // NDJSON lines (which add schema_version) and for hostile but valid UTF-8 strings.
 func TestRecordRoundTrip(t *testing.T) {
-	recs := fixtureRecords()
+	recs := append(fixtureRecords(), tunnelRecords(t)...)
 	hostile := recs[0]
 	hostile.Input = "a\"b\\c\x00\x1b[2J\r\n\t\u2028\u2029é"
 	hostile.Service = "</script><b>"
@@ -133,7 +133,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // tags in agreement: the appender writes exactly the fields encoding/json would write
 // from rawRecord (same names, same order), with equal values.
 func TestRecordAppenderMatchesRaw(t *testing.T) {
-	for i, f := range fixtureRecords() {
+	for i, f := range append(fixtureRecords(), tunnelRecords(t)...) {
 		ours := appendRecord(nil, &f, false)
 		raw := written(t, &f)
 		theirs, err := json.Marshal(raw)

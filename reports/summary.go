@@ -57,6 +57,9 @@ type Summary struct {
 	Attempts         []Attempt `json:"attempts,omitempty"`
 	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
 	Sweeps           []Sweep   `json:"sweeps,omitempty"`
+	// Tunnels is the traffic per tunnel layer, for captures with encapsulated packets
+	// (cut to Top).
+	Tunnels []TunnelCount `json:"tunnels,omitempty"`
 	// SkippedFiles are the files found in directory arguments that were not read
 	// because they are not captures (see SkippedFile).
 	SkippedFiles []SkippedFile   `json:"skipped_files,omitempty"`
@@ -142,6 +145,12 @@ type Input struct {
 	Last           Time              `json:"last,omitzero"`
 	KernelReceived uint64            `json:"kernel_received,omitempty"`
 	KernelDropped  uint64            `json:"kernel_dropped,omitempty"`
+	// Decapsulated counts the decoded packets whose flow is inside a tunnel,
+	// TunnelsTooDeep those nested deeper than capture.MaxTunnelDepth (the deeper
+	// layers not entered) and TunnelPathsFull those keyed without their tunnel path.
+	Decapsulated    uint64 `json:"decapsulated,omitempty"`
+	TunnelsTooDeep  uint64 `json:"tunnels_too_deep,omitempty"`
+	TunnelPathsFull uint64 `json:"tunnel_paths_full,omitempty"`
 }
 
 // Counts is what every breakdown entry carries.
@@ -213,6 +222,20 @@ type EphemeralPort struct {
 	Veeam       uint64   `json:"veeam"`
 	First       Time     `json:"first,omitzero"`
 	Last        Time     `json:"last,omitzero"`
+	Counts
+}
+
+// TunnelCount is the traffic inside one tunnel layer: one encapsulation type and ID
+// between two outer addresses, oriented like the flows inside (OuterClient is the
+// outer source of the packets their clients sent: the clients' tunnel endpoint, or the
+// mirroring device of a mirror session). Counts are the inner flows and their packets
+// and bytes (whole frames); a flow in nested tunnels counts in each of its layers.
+// This is what a firewall between the two outer addresses carries.
+type TunnelCount struct {
+	Type        string  `json:"type"`
+	ID          *uint32 `json:"id,omitempty"` // the VNI, GRE key or ERSPAN session, for the layers that have one
+	OuterClient string  `json:"outer_client,omitempty"`
+	OuterServer string  `json:"outer_server,omitempty"`
 	Counts
 }
 
@@ -315,6 +338,7 @@ type Aggregator struct {
 	ephem    map[uint32]*ephemAcc // by portKey
 	states   map[uint32]*Counts   // by stateKey
 	rules    []*Counts            // by veeam.Match
+	tunnels  map[capture.Tunnel]*Counts
 	att      attempts
 }
 
@@ -342,6 +366,7 @@ func NewAggregator(o Options) *Aggregator {
 		talkers:  map[netip.Addr]*Talker{},
 		ephem:    map[uint32]*ephemAcc{},
 		states:   map[uint32]*Counts{},
+		tunnels:  map[capture.Tunnel]*Counts{},
 		att:      newAttempts(),
 	}
 }
@@ -349,23 +374,26 @@ func NewAggregator(o Options) *Aggregator {
 // AddInput records the statistics of one input. The maps and slices are copied.
 func (a *Aggregator) AddInput(s capture.InputStats) {
 	in := Input{
-		Path:           s.Path,
-		Format:         s.Format,
-		Compression:    s.Compression,
-		Size:           s.Size,
-		LinkTypes:      cloneMap(s.LinkTypes),
-		Packets:        s.Packets,
-		Bytes:          s.Bytes,
-		Decoded:        s.Decoded,
-		NonIP:          s.NonIP,
-		Unsupported:    cloneMap(s.Unsupported),
-		DecodeErrors:   s.DecodeErrors,
-		Filtered:       s.Filtered,
-		Fragments:      s.Fragments,
-		Truncated:      s.Truncated,
-		Warnings:       append([]string{}, s.Warnings...),
-		KernelReceived: s.KernelReceived,
-		KernelDropped:  s.KernelDropped,
+		Path:            s.Path,
+		Format:          s.Format,
+		Compression:     s.Compression,
+		Size:            s.Size,
+		LinkTypes:       cloneMap(s.LinkTypes),
+		Packets:         s.Packets,
+		Bytes:           s.Bytes,
+		Decoded:         s.Decoded,
+		NonIP:           s.NonIP,
+		Unsupported:     cloneMap(s.Unsupported),
+		DecodeErrors:    s.DecodeErrors,
+		Filtered:        s.Filtered,
+		Fragments:       s.Fragments,
+		Truncated:       s.Truncated,
+		Warnings:        append([]string{}, s.Warnings...),
+		KernelReceived:  s.KernelReceived,
+		KernelDropped:   s.KernelDropped,
+		Decapsulated:    s.Decapsulated,
+		TunnelsTooDeep:  s.TunnelsTooDeep,
+		TunnelPathsFull: s.TunnelPathsFull,
 	}
 	if s.Truncated {
 		in.TruncatedAt = s.TruncatedAt
@@ -472,6 +500,9 @@ func (a *Aggregator) Add(f *classify.Flow) {
 		e.flags = e.flags.Union(f.Flags.EphemeralOnly())
 	}
 
+	for i := range f.Tunnel.Len() {
+		getOrNew(a.tunnels, f.Tunnel.At(i)).add(f)
+	}
 	for _, m := range f.Veeam {
 		if int(m) >= len(a.rules) {
 			a.rules = append(a.rules, make([]*Counts, int(m)+1-len(a.rules))...)
@@ -592,7 +623,35 @@ func (a *Aggregator) Summary() *Summary {
 		r := veeam.Match(m).Rule()
 		return RuleCount{Rule: r.ID, Service: r.Service, From: r.From, To: r.To, Counts: *c}
 	}, func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
+	if len(a.tunnels) > 0 {
+		type layer struct {
+			TunnelCount
+			key capture.Tunnel
+		}
+		ls := breakdown(maps.All(a.tunnels), func(t capture.Tunnel, c *Counts) layer { return layer{TunnelCount{Counts: *c}, t} },
+			func(x, y layer) int { return x.key.Compare(y.key) }, top)
+		s.Tunnels = make([]TunnelCount, len(ls))
+		for i, l := range ls {
+			s.Tunnels[i] = tunnelCountOf(l.key, l.Counts)
+		}
+	}
 	return s
+}
+
+// tunnelCountOf is the summary entry of tunnel layer t.
+func tunnelCountOf(t capture.Tunnel, c Counts) TunnelCount {
+	tc := TunnelCount{Type: t.Type.String(), Counts: c}
+	if t.HasID {
+		id := t.ID
+		tc.ID = &id
+	}
+	if t.Client.IsValid() {
+		tc.OuterClient = t.Client.String()
+	}
+	if t.Server.IsValid() {
+		tc.OuterServer = t.Server.String()
+	}
+	return tc
 }
 
 // breakdown turns an aggregate map into a list sorted by bytes (descending), then by
@@ -670,6 +729,7 @@ func (c Talker) counts() Counts        { return c.Counts }
 func (c EphemeralPort) counts() Counts { return c.Counts }
 func (c StateCount) counts() Counts    { return c.Counts }
 func (c RuleCount) counts() Counts     { return c.Counts }
+func (c TunnelCount) counts() Counts   { return c.Counts }
 
 func comparePortCounts(x, y PortCount) int {
 	return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))

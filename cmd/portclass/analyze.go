@@ -76,6 +76,7 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.Int("max-flows", maxMaxFlows, "bound on concurrent flows held in memory; the longest idle are emitted early, with a warning (0: no bound). Default: 1/8 of the available memory at 320 bytes a flow, 50000 to 1000000")
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow). Default: 1/32 of the available memory at 480 bytes a flow, 10000 to 200000")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	tunnelFlags(fs)
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
 	fs.Duration("icmp-timeout", time.Minute, "ICMP idle timeout")
@@ -86,13 +87,24 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	keyFlag(fs, "other-timeout", "timeouts.other")
 }
 
+// tunnelFlags adds --tunnel-ports and --no-decap.
+func tunnelFlags(fs *pflag.FlagSet) {
+	fs.StringSlice("tunnel-ports", defaultTunnelPorts(), "UDP destination ports decapsulated, as PORT=TYPE (TYPE: vxlan, vxlan-gpe, geneve, teredo, gtp-u, mpls-udp); GRE, ERSPAN and IP-in-IP are found by IP protocol. An empty list: none on UDP")
+	fs.Bool("no-decap", false, "do not decapsulate tunnels: each packet's flow is its outermost IP packet (a VXLAN mirror is then one UDP flow)")
+}
+
 // pipelineOptions are the pipeline's options from configuration cfg.
 func (a *app) pipelineOptions(cfg *Config) (pipeline.Options, error) {
 	eph, err := cfg.ephemeralRanges()
 	if err != nil {
 		return pipeline.Options{}, fmt.Errorf("config %w", err)
 	}
+	tp, err := parseTunnelPorts(cfg.TunnelPorts)
+	if err != nil {
+		return pipeline.Options{}, fmt.Errorf("config tunnel-ports: %w", err)
+	}
 	o := pipeline.Options{
+		TunnelPorts: tp, NoDecap: cfg.NoDecap,
 		Filter: cfg.Filter, Workers: cfg.Workers, MaxFlows: cfg.MaxFlows,
 		SpillAfter: cfg.SpillAfter, TempDir: cfg.TempDir,
 		Timeouts:  pipeline.Timeouts{TCP: cfg.Timeouts.TCP, UDP: cfg.Timeouts.UDP, ICMP: cfg.Timeouts.ICMP, Other: cfg.Timeouts.Other},

@@ -124,7 +124,7 @@ is counted once (the kernel's copy of outgoing packets is dropped, as libpcap do
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
 	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
-		"spill-after", "temp-dir", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
+		"spill-after", "temp-dir", "tunnel-ports", "no-decap", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
 		f := *shared.Lookup(name)
 		switch name {
 		case "filter":
