@@ -119,6 +119,19 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 		default:
 			p.printf("\nports %s (any protocol)\n", e.Ports)
 		}
+		// Veeam first: a port Veeam uses is reported under its Veeam service.
+		if len(e.Veeam) > 0 {
+			if e.Service != "" {
+				p.printf("  Veeam service: %s\n", termSafe(e.Service))
+			}
+			p.printf("  Veeam rules: %d\n", len(e.Veeam))
+			if p.err != nil {
+				return p.err
+			}
+			if err := writeRulesText(w, e.Veeam, "    "); err != nil {
+				return err
+			}
+		}
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		q := &portsText{w: tw}
 		q.line("  port class", dashIfEmpty(strings.Join(e.Classes, ", ")))
@@ -147,9 +160,8 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 		if q.err != nil {
 			return q.err
 		}
-		p.printf("  Veeam rules: %d\n", len(e.Veeam))
-		if err := writeRulesText(w, e.Veeam, "    "); err != nil {
-			return err
+		if len(e.Veeam) == 0 {
+			p.printf("  Veeam rules: 0\n")
 		}
 	}
 	if len(pi.VeeamServices) > 0 {

@@ -31,15 +31,19 @@ type PortInfo struct {
 	VeeamServices []RuleRef `json:"veeam_services,omitempty"`
 }
 
-// PortEntry describes one port or range.
+// PortEntry describes one port or range: the Veeam rules first (a port Veeam uses is
+// named by its Veeam service in reports, see ServiceName), then IANA's view.
 type PortEntry struct {
-	Proto     string        `json:"proto"` // "tcp", "udp", "sctp", "dccp" or "any"
-	Ports     ports.Span    `json:"ports"`
+	Proto string     `json:"proto"` // "tcp", "udp", "sctp", "dccp" or "any"
+	Ports ports.Span `json:"ports"`
+	// Service is the Veeam service a flow to the port gets when all its rules explain
+	// it (ServiceName of Veeam on a single port), "" for a range or no rule.
+	Service   string        `json:"service,omitempty"`
+	Veeam     []RuleRef     `json:"veeam,omitempty"`     // every active rule using one of these ports, by id
 	Classes   []string      `json:"classes"`             // IANA port classes the ports fall in
 	IANA      []IANAService `json:"iana,omitempty"`      // at most 20, by port then protocol
 	IANACount int           `json:"iana_count"`          // all IANA entries on these ports
 	Ephemeral []string      `json:"ephemeral,omitempty"` // names of the OS ephemeral ranges it overlaps
-	Veeam     []RuleRef     `json:"veeam,omitempty"`     // every active rule using one of these ports, by id
 }
 
 // IANAService is one IANA registry entry.
@@ -180,6 +184,7 @@ func (m *Matrix) portEntry(proto string, span ports.Span, ephemeral []ports.Rang
 		}
 	}
 	sort.SliceStable(e.IANA, func(i, j int) bool { return e.IANA[i].Ports.Lo < e.IANA[j].Ports.Lo })
+	var ms []Match
 	for _, r := range m.rulesByID() {
 		if proto != "any" && r.Protocol != proto && r.Protocol != "both" {
 			continue
@@ -187,9 +192,13 @@ func (m *Matrix) portEntry(proto string, span ports.Span, ephemeral []ports.Rang
 		for _, s := range r.Ports {
 			if s.Overlaps(span) {
 				e.Veeam = append(e.Veeam, ruleRef(r))
+				ms = append(ms, r.match)
 				break
 			}
 		}
+	}
+	if span.Lo == span.Hi {
+		e.Service = ServiceName(ms, span.Lo)
 	}
 	return e
 }
