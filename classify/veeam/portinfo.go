@@ -66,12 +66,16 @@ type RuleRef struct {
 	Source    string   `json:"source"`
 	Notes     string   `json:"notes,omitempty"`
 	Direction string   `json:"direction,omitempty"` // for a role: "inbound" or "outbound"
+	// Succeeding: the ports a service takes when its documented port is busy
+	// (Rule.Succeeding); firewall rules open them only on request.
+	Succeeding bool `json:"succeeding,omitempty"`
 }
 
 func ruleRef(r *Rule) RuleRef {
 	return RuleRef{
 		Rule: r.ID, From: r.From, To: r.To, Protocol: r.Protocol, Ports: ports.JoinSpans(r.Ports),
 		Service: r.Service, Versions: r.Versions, Source: r.Source, Notes: r.Notes,
+		Succeeding: r.Succeeding,
 	}
 }
 

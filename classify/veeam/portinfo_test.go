@@ -229,3 +229,41 @@ func FuzzDescribePorts(f *testing.F) {
 		}
 	})
 }
+
+// TestDescribeSucceedingPorts: the ports vPower NFS takes when 1058, 1063 or 2049 is
+// busy are rules (additions.yaml), bounded to four, and follow a moved port.
+func TestDescribeSucceedingPorts(t *testing.T) {
+	m := DefaultMatrix()
+	for q, want := range map[string][]string{
+		"1059": {"esxi-to-vpower-mountd-next-tcp", "esxi-to-vpower-mountd-next-udp"},
+		"1067": {"esxi-to-vpower-mountd-next-tcp", "esxi-to-vpower-mountd-next-udp"},
+		"2050": {"esxi-to-vpower-nfs-next-tcp", "esxi-to-vpower-nfs-next-udp"},
+		"2053": {"esxi-to-vpower-nfs-next-tcp", "esxi-to-vpower-nfs-next-udp"},
+		"1068": nil,
+	} {
+		pi, err := m.DescribePorts(q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range pi.Ports[0].Veeam {
+			if strings.Contains(r.Rule, "-next-") {
+				got = append(got, r.Rule)
+				if !r.Succeeding {
+					t.Errorf("%s: rule %s not marked succeeding", q, r.Rule)
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("ports %s: succeeding rules %v, want %v", q, got, want)
+		}
+	}
+	moved, err := m.With(Options{Ports: map[string]uint16{"vpower-nfs": 3049}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := moved.Rule("esxi-to-vpower-nfs-next-tcp")
+	if got := ports.JoinSpans(r.Ports); got != "3050-3053" {
+		t.Errorf("with vpower-nfs 3049: ports %s, want 3050-3053", got)
+	}
+}

@@ -264,6 +264,12 @@ func (m *Matrix) With(o Options) (*Matrix, error) {
 					spans[i] = ports.Span{Lo: p, Hi: p}
 					notes = append(notes, fmt.Sprintf("port %d replaced by %d (veeam.ports.%s)", s.Lo, p, c.key))
 				}
+				// A succeeding-port range follows the documented port it succeeds.
+				if r.Succeeding && s.Lo > 0 && slices.Contains(c.defaults, s.Lo-1) && s.Lo-1 != p && int(p)+1+int(s.Hi-s.Lo) <= 65535 {
+					changed()
+					spans[i] = ports.Span{Lo: p + 1, Hi: p + 1 + (s.Hi - s.Lo)}
+					notes = append(notes, fmt.Sprintf("range %s replaced by %s, after port %d (veeam.ports.%s)", s, spans[i], p, c.key))
+				}
 			}
 		}
 		rule := r
