@@ -69,13 +69,19 @@ type RuleRef struct {
 	// Succeeding: the ports a service takes when its documented port is busy
 	// (Rule.Succeeding); firewall rules open them only on request.
 	Succeeding bool `json:"succeeding,omitempty"`
+	// DeploymentOnly: for the role described, the rule is needed only while Veeam
+	// deploys its components (Rule.Deployment), where Veeam says so.
+	DeploymentOnly bool `json:"deployment_only,omitempty"`
+	// Verified is the documentation generations the rule was read on ("13": the v13
+	// page; a "12" in Versions without one here was carried back to v12).
+	Verified []string `json:"verified,omitempty"`
 }
 
 func ruleRef(r *Rule) RuleRef {
 	return RuleRef{
 		Rule: r.ID, From: r.From, To: r.To, Protocol: r.Protocol, Ports: ports.JoinSpans(r.Ports),
 		Service: r.Service, Versions: r.Versions, Source: r.Source, Notes: r.Notes,
-		Succeeding: r.Succeeding,
+		Succeeding: r.Succeeding, Verified: r.Verified,
 	}
 }
 
@@ -233,6 +239,13 @@ type RoleInfo struct {
 	Opens    []string  `json:"opens"`
 	Inbound  []RuleRef `json:"inbound"`  // rules whose To is the role or an ancestor, by id
 	Outbound []RuleRef `json:"outbound"` // rules whose From is the role, an ancestor or "any", by id
+	// Windows and Linux are, for a Veeam component of either operating system (a
+	// VMware proxy, a mount server, a gateway, a tape server, ...), the inbound rules
+	// of a Windows or Linux managed server it then also takes: SMB, RPC and dynamic RPC
+	// for Windows deployment, SSH for Linux. Empty for roles of one OS, whose Inbound
+	// has them already, and for roles that are no Veeam component.
+	Windows []RuleRef `json:"windows,omitempty"`
+	Linux   []RuleRef `json:"linux,omitempty"`
 }
 
 // DescribeRole lists the rules a host in role takes part in: inbound (To is the role or
@@ -249,18 +262,41 @@ func (m *Matrix) DescribeRole(role string) (*RoleInfo, error) {
 		Ancestors: m.Ancestors(role), Children: m.Children(role),
 	}
 	in, out := map[string]bool{}, map[string]bool{}
+	ref := func(rule *Rule, dir string) RuleRef {
+		x := ruleRef(rule)
+		x.Direction = dir
+		for _, d := range rule.Deployment {
+			x.DeploymentOnly = x.DeploymentOnly || m.IsA(role, d)
+		}
+		return x
+	}
+	osOf := func(os string) bool { return m.IsA(role, os) }
+	component := m.IsA(role, "veeam-component")
+	bothOS := component && !osOf("veeam-component-windows") && !osOf("veeam-component-linux")
 	for _, rule := range m.rulesByID() {
 		if m.IsA(role, rule.To) {
-			ref := ruleRef(rule)
-			ref.Direction = "inbound"
-			info.Inbound = append(info.Inbound, ref)
+			info.Inbound = append(info.Inbound, ref(rule, "inbound"))
 			veeamAddPorts(in, rule)
 		}
 		if rule.From == "any" || m.IsA(role, rule.From) {
-			ref := ruleRef(rule)
-			ref.Direction = "outbound"
-			info.Outbound = append(info.Outbound, ref)
+			info.Outbound = append(info.Outbound, ref(rule, "outbound"))
 			veeamAddPorts(out, rule)
+		}
+		if bothOS {
+			switch rule.To {
+			case "veeam-component-windows":
+				r := ref(rule, "inbound")
+				for _, d := range rule.Deployment {
+					r.DeploymentOnly = r.DeploymentOnly || d == rule.To
+				}
+				info.Windows = append(info.Windows, r)
+			case "veeam-component-linux":
+				r := ref(rule, "inbound")
+				for _, d := range rule.Deployment {
+					r.DeploymentOnly = r.DeploymentOnly || d == rule.To
+				}
+				info.Linux = append(info.Linux, r)
+			}
 		}
 	}
 	info.Accepts = veeamSortedPorts(in)

@@ -743,7 +743,7 @@ var veeamRules = [...]Rule{
 		AlsoSee:    []string{"https://helpcenter.veeam.com/docs/backup/hyperv/used_ports.html?ver=110", "https://helpcenter.veeam.com/docs/backup/agents/used_ports.html"},
 		Caveats:    nil,
 		Notes:      "137/139 are legacy SMB1 ports. Not needed when the Veeam Deployment Kit (certificate auth over 6160) is used. v11 doc marked 135 optional.",
-		Succeeding: false, Deployment: nil,
+		Succeeding: false, Deployment: []string{"veeam-component-windows"},
 		from: 4, to: 1, match: 115,
 	},
 	{
@@ -769,7 +769,7 @@ var veeamRules = [...]Rule{
 		AlsoSee:    []string{"https://helpcenter.veeam.com/docs/backup/hyperv/used_ports.html?ver=110", "https://helpcenter.veeam.com/docs/backup/agents/used_ports.html"},
 		Caveats:    nil,
 		Notes:      "Linux 6160 deployer is documented in v13 and in v12-era community hardening guides; customizable (Veeam KB4519).",
-		Succeeding: false, Deployment: nil,
+		Succeeding: false, Deployment: []string{"repository-hardened"},
 		from: 4, to: 0, match: 39,
 	},
 	{
@@ -795,7 +795,7 @@ var veeamRules = [...]Rule{
 		AlsoSee:    []string{"https://helpcenter.veeam.com/docs/backup/vsphere/linux_server_ssh.html?ver=95u4"},
 		Caveats:    nil,
 		Notes:      "Hardened repositories added with single-use credentials need SSH only while Veeam components are deployed (it can be disabled afterwards); certificate-authenticated Infrastructure Appliances do not use it.",
-		Succeeding: false, Deployment: nil,
+		Succeeding: false, Deployment: []string{"repository-hardened"},
 		from: 4, to: 2, match: 72,
 	},
 	{
