@@ -527,6 +527,9 @@ func (in *Inferer) Explain(f *capture.Flow) []Match {
 	c, s := in.listOf(f.Client.Addr()), in.listOf(f.Server.Addr())
 	port := f.Server.Port()
 	if c == nil && s == nil {
+		if !veeamOpen(f) {
+			return nil
+		}
 		return m.unknownRoles(port, rules, ms, generic)
 	}
 	cComp, sComp := has(c, m.component), has(s, m.component)

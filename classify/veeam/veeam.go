@@ -516,7 +516,9 @@ func (m *Matrix) Explain(f *capture.Flow) []Match {
 // an Inferer; nil when unknown): the rules consistent with the known roles (Refine),
 // under three more conditions that keep Veeam labels off traffic that is not Veeam's:
 //
-//   - Between two hosts of unknown roles only a Veeam signature port counts (Signature:
+//   - Between two hosts of unknown roles only an answered flow (the port was open, as
+//     the inference reads it: a scan's probe is no Veeam traffic) to a Veeam signature
+//     port counts (Signature:
 //     a port a rule names itself, not drawn from a range such as the Data Mover
 //     channels 2500-3300 or Windows dynamic RPC 49152-65535, and not a generic service
 //     port): 6162 is Veeam traffic on the port's word, udp/53, tcp/443 or tcp/2700 are
@@ -545,6 +547,9 @@ func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) 
 	}
 	port := f.Server.Port()
 	if len(clientRoles) == 0 && len(serverRoles) == 0 {
+		if !veeamOpen(f) {
+			return nil
+		}
 		return slices.Clone(m.unknownRoles(port, rules, ms, generic)) // the caller's own
 	}
 	component := func(roles []string) bool {
