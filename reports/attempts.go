@@ -135,7 +135,7 @@ func (at *attempts) add(f *classify.Flow, port uint16) {
 		at.targets[k] = t
 	}
 	client := f.Client.Addr()
-	t.Service = minService(t.Service, f.Service)
+	t.Service = pickService(t.Service, f.Service, f.IANAService)
 	countReach(f.Outcome, &t.Refused, &t.Unanswered, &t.ICMPBlocked)
 	spanOf(&t.First, &t.Last, f)
 	t.clients.add(client, maxAttemptClients)

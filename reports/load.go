@@ -146,6 +146,7 @@ type rawRecord struct {
 	ICMPErrors       []ICMPError `json:"icmp_errors"`
 	Input            string      `json:"input"`
 	End              string      `json:"end"`
+	IANAService      *string     `json:"iana_service"` // nil: a record written before the field
 	Tunnel           []rawTunnel `json:"tunnel,omitempty"`
 }
 
@@ -270,6 +271,10 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 		return f, fieldError("port_class", "%q, but server port %d is %q", r.PortClass, f.Server.Port(), f.PortClass.String())
 	}
 	f.Service = r.Service
+	f.IANAService = r.Service // records before iana_service: service was IANA's (or the user's)
+	if r.IANAService != nil {
+		f.IANAService = *r.IANAService
+	}
 	if f.Flags, err = classify.ParseFlags(r.Flags...); err != nil {
 		return f, fieldError("flags", "%v", err)
 	}

@@ -185,13 +185,15 @@ type ServiceCount struct {
 	Counts
 }
 
-// PortCount is the traffic to one server port of one protocol. Service is the smallest
-// non-empty service name among its flows (they normally all agree).
+// PortCount is the traffic to one server port of one protocol. Service is the service
+// name its flows give (see pickService: a Veeam or user-defined name before IANA's,
+// which IANAService keeps).
 type PortCount struct {
-	Proto     string `json:"proto"`
-	Port      uint16 `json:"port"`
-	PortClass string `json:"port_class"`
-	Service   string `json:"service"`
+	Proto       string `json:"proto"`
+	Port        uint16 `json:"port"`
+	PortClass   string `json:"port_class"`
+	Service     string `json:"service"`
+	IANAService string `json:"iana_service"`
 	Counts
 }
 
@@ -217,6 +219,7 @@ type EphemeralPort struct {
 	Port        uint16   `json:"port"`
 	PortClass   string   `json:"port_class"`
 	Service     string   `json:"service"`
+	IANAService string   `json:"iana_service"`
 	Flags       []string `json:"flags"`
 	Unexplained uint64   `json:"unexplained"`
 	Veeam       uint64   `json:"veeam"`
@@ -458,7 +461,8 @@ func (a *Aggregator) Add(f *classify.Flow) {
 		pc.Port = port
 		pc.add(f)
 		pc.PortClass = f.PortClass.String()
-		pc.Service = minService(pc.Service, f.Service)
+		pc.Service = pickService(pc.Service, f.Service, f.IANAService)
+		pc.IANAService = minService(pc.IANAService, f.IANAService)
 	} else {
 		port = 0
 	}
@@ -484,7 +488,8 @@ func (a *Aggregator) Add(f *classify.Flow) {
 		e.Port = port
 		e.add(f)
 		e.PortClass = f.PortClass.String()
-		e.Service = minService(e.Service, f.Service)
+		e.Service = pickService(e.Service, f.Service, f.IANAService)
+		e.IANAService = minService(e.IANAService, f.IANAService)
 		if f.Flags.Has(classify.FlagUnexplained) {
 			e.Unexplained++
 		}
@@ -519,6 +524,25 @@ func (a *Aggregator) talker(addr netip.Addr) *Talker {
 		a.talkers[addr] = t
 	}
 	return t
+}
+
+// pickService is the service name of a port that has name have so far and gets a flow
+// named s, whose IANA name is iana: a name that is not IANA's (the Veeam service of
+// flows Veeam rules explain, a user-defined service) wins over IANA's, so that a port
+// with Veeam traffic is called by its Veeam service, and otherwise the smallest
+// non-empty name (minService), so the result does not depend on the order flows were
+// added in (which Merge changes).
+func pickService(have, s, iana string) string {
+	if have == "" || s == "" || have == s {
+		return minService(have, s)
+	}
+	if haveNamed, sNamed := have != iana, s != iana; haveNamed != sNamed {
+		if sNamed {
+			return s
+		}
+		return have
+	}
+	return minService(have, s)
 }
 
 // minService keeps the smallest non-empty name, so the result does not depend on the
