@@ -72,6 +72,7 @@ testdata: ## regenerate the project's own captures in testdata/
 	$(GO) run ./cmd/pcapgen -scenario veeam -format pcap -o testdata/veeam.pcap
 	$(GO) run ./cmd/pcapgen -scenario veeam-firewall -format pcap -o testdata/veeam-firewall.pcap
 	$(GO) run ./cmd/pcapgen -scenario veeam-after -format pcap -o testdata/veeam-after.pcap
+	$(GO) run ./cmd/pcapgen -scenario tunnels -format pcap -o testdata/tunnels.pcap
 	$(GO) run ./cmd/pcapgen -scenario formats -o testdata/formats
 
 lint: ## gofmt and go vet

@@ -36,6 +36,7 @@ func LoadSummary(r io.Reader) (*Summary, error) {
 		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
 		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,
 		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps, "skipped_files": &s.SkippedFiles,
+		"tunnels": &s.Tunnels,
 	}
 	for dec.More() {
 		tok, err := dec.Token()

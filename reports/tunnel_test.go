@@ -37,6 +37,15 @@ func tunnelRecords(t *testing.T) []classify.Flow {
 	return out
 }
 
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func mustPath(t *testing.T, layers ...capture.Tunnel) capture.TunnelPath {
 	t.Helper()
 	p, err := capture.MakeTunnelPath(layers...)
@@ -202,6 +211,12 @@ func TestTunnelSummary(t *testing.T) {
 	loaded, err := LoadSummary(&js)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(loaded.Tunnels) != len(s.Tunnels) {
+		t.Errorf("tunnels loaded: %d entries, want %d", len(loaded.Tunnels), len(s.Tunnels))
+	}
+	if a, b := mustJSON(t, s.Tunnels), mustJSON(t, loaded.Tunnels); a != b {
+		t.Errorf("tunnels loaded\n%s\nwant\n%s", b, a)
 	}
 	merged, err := MergeAll(Options{}, loaded)
 	if err != nil {

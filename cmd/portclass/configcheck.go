@@ -393,6 +393,15 @@ type setting struct {
 	want string
 }
 
+// parsedSettings are the settings with a syntax of their own, checked by parsing
+// them: the error says what is wrong.
+var parsedSettings = []struct {
+	key   string
+	parse func(c *Config) error
+}{
+	{"tunnel-ports", func(c *Config) error { _, err := parseTunnelPorts(c.TunnelPorts); return err }},
+}
+
 // settings are the numbers and durations checked by checkValues. Those that accept 0
 // say what 0 means (README, Configuration).
 var settings = []setting{
@@ -423,6 +432,11 @@ func (a *app) checkValues(cmd *cobra.Command, cf *configFile) error {
 	for _, s := range settings {
 		if !s.ok(&a.cfg) {
 			errs = append(errs, a.sourceValue(cmd, cf, s.key)+": "+s.want)
+		}
+	}
+	for _, s := range parsedSettings {
+		if err := s.parse(&a.cfg); err != nil {
+			errs = append(errs, a.sourceValue(cmd, cf, s.key)+": "+err.Error())
 		}
 	}
 	if len(errs) == 0 {
