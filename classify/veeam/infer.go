@@ -282,7 +282,14 @@ type Inferer struct {
 	m          *Matrix
 	declared   *HostSet
 	maxHosts   int
-	hosts      map[netip.Addr]*veeamHost
+	// Every address of an open flow with Veeam rules gets an id, its index in addrs and
+	// hostOf: hosts with evidence (hostOf set) and their peers (nil: declared, or over
+	// maxHosts). Peers are kept as ids, 8 bytes each without pointers, and the
+	// inference's nodes are the ids.
+	ids        map[netip.Addr]int32
+	addrs      []netip.Addr
+	hostOf     []*veeamHost
+	nhosts     int
 	seenDecl   map[netip.Addr]bool
 	clientOnly map[string]bool // roles that are never a rule's To
 	stats      InferStats
@@ -321,7 +328,7 @@ type veeamGroup struct {
 }
 
 type veeamPeer struct {
-	addr  netip.Addr
+	node  int32 // the peer's id (Inferer.ids)
 	group uint8
 }
 
@@ -329,7 +336,7 @@ type veeamPeer struct {
 func (m *Matrix) NewInferer(declared *HostSet) *Inferer {
 	in := &Inferer{
 		m: m, declared: declared, maxHosts: DefaultInferMaxHosts,
-		hosts: make(map[netip.Addr]*veeamHost), seenDecl: make(map[netip.Addr]bool),
+		ids: make(map[netip.Addr]int32), seenDecl: make(map[netip.Addr]bool),
 		clientOnly: make(map[string]bool),
 	}
 	isTo := make(map[string]bool)
@@ -355,7 +362,7 @@ func (in *Inferer) SetMaxHosts(n int) {
 // Stats returns the counters.
 func (in *Inferer) Stats() InferStats {
 	s := in.stats
-	s.Hosts = len(in.hosts)
+	s.Hosts = in.nhosts
 	return s
 }
 
@@ -407,8 +414,25 @@ func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	in.stats.Evidence++
 	in.fresh = false
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
-	in.record(c, true, f.Proto, port, rules, s)
-	in.record(s, false, f.Proto, port, rules, c)
+	ci, si := in.id(c), in.id(s)
+	in.record(c, ci, true, f.Proto, port, rules, si)
+	in.record(s, si, false, f.Proto, port, rules, ci)
+}
+
+// id returns the id of addr, made on first use; -1 when there are already twice
+// maxHosts ids (hosts and peers).
+func (in *Inferer) id(addr netip.Addr) int32 {
+	if i, ok := in.ids[addr]; ok {
+		return i
+	}
+	if len(in.addrs) >= 2*in.maxHosts {
+		return -1
+	}
+	i := int32(len(in.addrs))
+	in.ids[addr] = i
+	in.addrs = append(in.addrs, addr)
+	in.hostOf = append(in.hostOf, nil)
+	return i
 }
 
 // rulesFor returns the rules of the index for (proto, port) that are among matches: the
@@ -446,22 +470,30 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 	return out
 }
 
-func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, rules []*Rule, peer netip.Addr) {
+// record adds the evidence of one open flow to the host addr (id self): it opened
+// (out) or accepted the flow to port, with the matching rules, from or to the peer of
+// id peer (-1: none kept).
+func (in *Inferer) record(addr netip.Addr, self int32, out bool, proto uint8, port uint16, rules []*Rule, peer int32) {
 	if len(in.declared.RolesOf(addr)) > 0 {
 		if !in.seenDecl[addr] && len(in.seenDecl) < in.maxHosts {
 			in.seenDecl[addr] = true
 		}
 		return
 	}
-	h := in.hosts[addr]
+	if self < 0 {
+		in.stats.DroppedHosts++
+		return
+	}
+	h := in.hostOf[self]
 	if h == nil {
-		if len(in.hosts) >= in.maxHosts {
+		if in.nhosts >= in.maxHosts {
 			in.stats.DroppedHosts++
 			return
 		}
 		h = &veeamHost{}
 		h.groups, h.peers = h.group1[:0], h.peers2[:0]
-		in.hosts[addr] = h
+		in.hostOf[self] = h
+		in.nhosts++
 	}
 	gi := -1
 	for i := range h.groups {
@@ -479,7 +511,11 @@ func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, r
 		gi = len(h.groups) - 1
 	}
 	h.groups[gi].flows++
-	p := veeamPeer{addr: peer, group: uint8(gi)}
+	if peer < 0 {
+		in.stats.DroppedEvidence++
+		return
+	}
+	p := veeamPeer{node: peer, group: uint8(gi)}
 	if h.full != nil { // a busy host: look its peers up instead of scanning them all
 		if _, ok := h.full[p]; !ok {
 			in.stats.DroppedEvidence++
@@ -832,27 +868,25 @@ func (in *Inferer) prepare() *inferRun {
 	}
 	x.scratch = make(roleBits, (len(m.roles)+63)/64)
 	x.spec = make([]int, len(m.roles))
-	addrs := make([]netip.Addr, 0, len(in.hosts))
-	for a := range in.hosts {
-		addrs = append(addrs, a)
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
-	nodeOf := make(map[netip.Addr]int32, len(addrs)*2)
-	node := func(a netip.Addr) int32 {
-		if n, ok := nodeOf[a]; ok {
-			return n
+	// The nodes are the ids; the hosts, those with evidence, in address order.
+	x.nodes = make([]inferNode, len(in.addrs))
+	hostIDs := make([]int32, 0, in.nhosts)
+	for i, a := range in.addrs {
+		x.nodes[i] = inferNode{addr: a, host: -1}
+		if in.declared != nil {
+			x.nodes[i].declared = x.lists.get(in.declared.RolesOf(a))
 		}
-		n := int32(len(x.nodes))
-		nodeOf[a] = n
-		x.nodes = append(x.nodes, inferNode{addr: a, declared: x.lists.get(in.declared.RolesOf(a)), host: -1})
-		return n
+		if in.hostOf[i] != nil {
+			hostIDs = append(hostIDs, int32(i))
+		}
 	}
-	x.hosts = make([]inferHost, len(addrs))
-	for i, a := range addrs {
-		n := node(a)
-		x.nodes[n].host = i
-		x.hosts[i] = inferHost{addr: a, node: int(n), h: in.hosts[a]}
+	slices.SortFunc(hostIDs, func(a, b int32) int { return in.addrs[a].Compare(in.addrs[b]) })
+	x.hosts = make([]inferHost, len(hostIDs))
+	for i, id := range hostIDs {
+		x.nodes[id].host = i
+		x.hosts[i] = inferHost{addr: in.addrs[id], node: int(id), h: in.hostOf[id]}
 	}
+	seen := make([]int32, len(x.nodes)) // the host (+1) that last listed each node as a peer
 	var installer, dataMover *Rule
 	if r, ok := m.Rule(ruleInstaller); ok {
 		installer = r
@@ -921,10 +955,10 @@ func (in *Inferer) prepare() *inferRun {
 			off += n
 		}
 		for _, p := range h.peers {
-			n := node(p.addr)
-			ih.groups[p.group].peers = append(ih.groups[p.group].peers, n)
-			if !slices.Contains(ih.peers, n) {
-				ih.peers = append(ih.peers, n)
+			ih.groups[p.group].peers = append(ih.groups[p.group].peers, p.node)
+			if seen[p.node] != int32(i+1) {
+				seen[p.node] = int32(i + 1)
+				ih.peers = append(ih.peers, p.node)
 			}
 		}
 		ih.outClues = fans
@@ -1517,7 +1551,7 @@ func (in *Inferer) fanOut(h *veeamHost, order []int, r *Rule, out bool) ([]netip
 		if first < 0 {
 			first = gi
 		}
-		for _, p := range h.groupPeers(gi) {
+		for _, p := range in.groupPeers(h, gi) {
 			if !slices.Contains(ps, p) {
 				ps = append(ps, p)
 			}
@@ -1726,11 +1760,11 @@ func (h *veeamHost) sortedGroups() []int {
 var oneGroup = []int{0}
 
 // groupPeers returns the peers recorded for group gi of h.
-func (h *veeamHost) groupPeers(gi int) []netip.Addr {
+func (in *Inferer) groupPeers(h *veeamHost, gi int) []netip.Addr {
 	var out []netip.Addr
 	for _, p := range h.peers {
 		if int(p.group) == gi {
-			out = append(out, p.addr)
+			out = append(out, in.addrs[p.node])
 		}
 	}
 	return out

@@ -468,7 +468,7 @@ func TestInferCaps(t *testing.T) {
 	if st := in.Stats(); st.DroppedEvidence == 0 {
 		t.Errorf("stats %+v: nothing dropped past the per-host caps", st)
 	}
-	h := in.hosts[netip.MustParseAddr("192.0.2.10")]
+	h := in.hostOf[in.ids[netip.MustParseAddr("192.0.2.10")]]
 	if len(h.groups) > InferMaxPortsPerHost || len(h.peers) > InferMaxPeersPerHost {
 		t.Errorf("host holds %d groups and %d peers, caps %d and %d", len(h.groups), len(h.peers), InferMaxPortsPerHost, InferMaxPeersPerHost)
 	}
