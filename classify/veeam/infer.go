@@ -279,9 +279,9 @@ const (
 // items per host, and SetMaxHosts hosts (DefaultInferMaxHosts); what does not fit is
 // counted in Stats.
 type Inferer struct {
-	m          *Matrix
-	declared   *HostSet
-	maxHosts   int
+	m        *Matrix
+	declared *HostSet
+	maxHosts int
 	// Every address of an open flow with Veeam rules gets an id, its index in addrs and
 	// hostOf: hosts with evidence (hostOf set) and their peers (nil: declared, or over
 	// maxHosts). Peers are kept as ids, 8 bytes each without pointers, and the
