@@ -35,6 +35,7 @@ var registry = []format{
 	{"csv", []string{".csv"}, []any{CSV{}, DiffCSV{}}},
 	{"html", []string{".html", ".htm"}, []any{HTML{MaxFlows: DefaultHTMLMaxFlows}}},
 	{"ip6tables", nil, []any{Iptables{V6: true}}},
+	{"ipfix", []string{".ipfix"}, []any{IPFIX{}}},
 	{"iptables", nil, []any{Iptables{}}},
 	{"json", []string{".json"}, []any{JSON{}, VerifyJSON{}, DiffJSON{}, PortsJSON{}}},
 	{"md", []string{".md", ".markdown"}, []any{Markdown{}, VerifyMarkdown{}, DiffMarkdown{}}},
@@ -101,7 +102,7 @@ func kindName[R any]() string {
 
 // FormatFromPath returns the format a file name's extension selects (case-insensitive):
 // .json → json, .ndjson/.jsonl → ndjson, .csv → csv, .md/.markdown → md,
-// .txt/.text → text, .html/.htm → html. It returns false for any other extension, so that
+// .txt/.text → text, .html/.htm → html, .ipfix → ipfix. It returns false for any other extension, so that
 // the caller falls back to its --format. The caller checks that the format writes its
 // kind of report (FormatsFor).
 func FormatFromPath(path string) (string, bool) {
