@@ -57,6 +57,7 @@ never read. A capture cut short is reported up to the damage, with a warning.`,
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
 	htmlFlag(fs)
+	exportFlags(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
 	addPipelineFlags(fs)
@@ -147,6 +148,10 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	exp, err := a.exporter()
+	if err != nil {
+		return err
+	}
 	p, err := a.newPipeline(&a.cfg)
 	if err != nil {
 		return err
@@ -166,6 +171,15 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
+	}
+	// The export comes after the report, so that a collector that is slow or down
+	// can neither delay nor spoil it; an interrupted run exports what it read.
+	if exp != nil {
+		err := exp.Export(s)
+		exp.Close()
+		if err != nil {
+			return err
+		}
 	}
 	return a.interrupted(r.Err())
 }
@@ -204,14 +218,14 @@ func htmlFlag(fs *pflag.FlagSet) {
 	fs.Int("html-max-flows", reports.DefaultHTMLMaxFlows, "html: flow records embedded in the page, unexplained, failed and largest first; 0 for all")
 }
 
-// encoderFor returns the encoder of a report format, configured (--html-max-flows).
+// encoderFor returns the encoder of a report format, configured (--html-max-flows,
+// the IPFIX settings: see configureEncoder).
 func (a *app) encoderFor(format string) (reports.Encoder[*reports.Summary], error) {
 	enc, err := reports.EncoderFor[*reports.Summary](format)
-	if h, ok := enc.(reports.HTML); ok {
-		h.MaxFlows = a.cfg.HTMLFlows
-		enc = h
+	if err != nil {
+		return nil, err
 	}
-	return enc, err
+	return a.configureEncoder(enc)
 }
 
 // writeReport writes s to -o atomically, or to stdout.

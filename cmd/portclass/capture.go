@@ -13,7 +13,6 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/pipeline"
-	"github.com/portclass/portclass/reports"
 )
 
 // CaptureConfig is the configuration of the capture command (key "capture" in
@@ -122,13 +121,16 @@ packets is dropped, as libpcap does).`,
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
 	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
-		"spill-after", "temp-dir", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
+		"spill-after", "temp-dir", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout",
+		"ipfix", "ipfix-pen", "ipfix-message-size", "ipfix-domain"} {
 		f := *shared.Lookup(name)
 		switch name {
 		case "filter":
 			f.Usage = "tcpdump filter expression, compiled to classic BPF and run in the kernel (e.g. 'tcp port 443 and not host 192.0.2.1')"
 		case "output":
 			f.Usage = "write the reports to FILE atomically instead of stdout; strftime verbs (%Y%m%dT%H%M%S) make one file per interval"
+		case "ipfix":
+			f.Usage = "also export the flow records of every report (--every) to this IPFIX collector: HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT; status records of open flows carry the counts since their previous record"
 		case "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout":
 			f.Usage = strings.Replace(f.Usage, "(by packet time)", "(by packet time and the wall clock)", 1)
 		}
@@ -145,9 +147,16 @@ func (a *app) capture(ctx context.Context) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.EncoderFor[*reports.Summary](format)
+	enc, err := a.encoderFor(format)
 	if err != nil {
 		return usageErr(err)
+	}
+	exp, err := a.exporter()
+	if err != nil {
+		return err
+	}
+	if exp != nil {
+		defer exp.Close()
 	}
 	p, err := a.newPipeline(cfg) // an invalid filter fails here, before anything is opened
 	if err != nil {
@@ -191,7 +200,8 @@ func (a *app) capture(ctx context.Context) error {
 		}
 	}
 	s := p.NewSession(pipeline.SessionOptions{Encoder: enc, Output: cfg.Output, Stdout: a.stdout,
-		Every: cc.Every, Marks: lo.Every, Count: cc.Count, Duration: cc.Duration, Metrics: ms, Interfaces: cc.Interfaces})
+		Every: cc.Every, Marks: lo.Every, Count: cc.Count, Duration: cc.Duration, Metrics: ms, Interfaces: cc.Interfaces,
+		Export: exp})
 	a.log.Info().Strs("interfaces", names).Int("snaplen", lo.Snaplen).Str("filter", cfg.Filter).
 		Str("every", pipeline.LogDuration(cc.Every)).Msg("capturing")
 	return s.Run(ctx, live)
