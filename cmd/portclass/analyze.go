@@ -169,6 +169,9 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if r.Err() != nil {
+		enc = markInterrupted(enc)
+	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
 	}

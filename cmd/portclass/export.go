@@ -68,3 +68,13 @@ func (a *app) configureEncoder(enc reports.Encoder[*reports.Summary]) (reports.E
 	}
 	return enc, nil
 }
+
+// markInterrupted returns enc set to say, where its format can, that the report is
+// that of an interrupted run (Parquet: "portclass.interrupted" in the metadata).
+func markInterrupted(enc reports.Encoder[*reports.Summary]) reports.Encoder[*reports.Summary] {
+	if p, ok := enc.(reports.Parquet); ok {
+		p.Interrupted = true
+		return p
+	}
+	return enc
+}
