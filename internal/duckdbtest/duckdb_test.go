@@ -235,47 +235,111 @@ func TestParquetDuckDB(t *testing.T) {
 	}
 }
 
-// TestArchiveRecipe runs docs/scale.md's archive recipe: the map step, one analyze
-// per capture in processes of its own, side by side, each writing a JSON summary and
-// its flows as Parquet (merge --format parquet of the one summary); merge of the parts
-// as the reduce. The merged summary equals analyze of all captures at once (but for
-// the Veeam rules per-capture inference cannot know, as README's Merging says), and
-// SQL over the Parquet parts gives the joint report's totals.
-func TestArchiveRecipe(t *testing.T) {
-	dir := t.TempDir()
-	parts := filepath.Join(dir, "parts")
-	if err := os.Mkdir(parts, 0o755); err != nil {
+// docBlocks returns the code blocks of docs/scale.md whose info string is info
+// ("sh archive-map", "sql duckdb"), in order.
+func docBlocks(t *testing.T, info string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "docs", "scale.md"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	ins := captures(t)
-	var wg sync.WaitGroup
-	errs := make([]error, len(ins))
-	for i, in := range ins {
-		wg.Add(1)
-		go func() { // the map step of one capture, as a batch engine's task runs it
-			defer wg.Done()
-			part := filepath.Join(parts, fmt.Sprintf("part-%03d", i))
-			for _, args := range [][]string{
-				{"analyze", "--quiet", "-o", part + ".json", in},
-				{"merge", "--quiet", "--format", "parquet", "-o", part + ".parquet", part + ".json"},
-			} {
-				if out, err := exec.Command(portclass(t), args...).CombinedOutput(); err != nil {
-					errs[i] = fmt.Errorf("portclass %s: %v: %s", strings.Join(args, " "), err, out)
-					return
-				}
-			}
-		}()
+	var out []string
+	var cur *strings.Builder
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case cur == nil && line == "```"+info:
+			cur = &strings.Builder{}
+		case cur != nil && line == "```":
+			out = append(out, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	if len(out) == 0 {
+		t.Fatalf("docs/scale.md has no %q block", info)
+	}
+	return out
+}
+
+// TestArchiveRecipe runs docs/scale.md's archive recipe on the bundled captures: its
+// map step (the "sh archive-map" block, with GNU parallel: one analyze per capture in
+// processes of its own, side by side; without parallel, the same two commands per
+// capture as concurrent processes), and merge of the parts as the reduce. The merged
+// summary equals analyze of all captures at once (but for the Veeam rules per-capture
+// inference cannot know, as README's Merging says), SQL over the Parquet parts gives
+// the joint report's totals and port classes, and every "sql duckdb" query of the page
+// runs.
+func TestArchiveRecipe(t *testing.T) {
+	dir := t.TempDir()
+	caps := filepath.Join(dir, "captures")
+	parts := filepath.Join(dir, "parts")
+	for _, d := range []string{caps, parts} {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	jsons, _ := filepath.Glob(filepath.Join(parts, "*.json"))
-	merged, all := filepath.Join(dir, "merged.json"), filepath.Join(dir, "all.json")
-	run(t, append([]string{"merge", "--quiet", "-o", merged}, jsons...)...)
-	run(t, append([]string{"analyze", "--quiet", "-o", all}, ins...)...)
+	ins := captures(t)
+	for _, in := range ins {
+		abs, _ := filepath.Abs(in)
+		if err := os.Symlink(abs, filepath.Join(caps, filepath.Base(in))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := portclass(t)
+	if _, err := exec.LookPath("parallel"); err == nil {
+		script := docBlocks(t, "sh archive-map")[0]
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("the archive-map block of docs/scale.md: %v: %s", err, out)
+		}
+	} else {
+		t.Log("GNU parallel is not installed (apt-get install parallel): the map step runs as concurrent processes started by the test")
+		var wg sync.WaitGroup
+		errs := make([]error, len(ins))
+		for i, in := range ins {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				part := filepath.Join("parts", filepath.Base(in))
+				for _, args := range [][]string{
+					{"analyze", "--quiet", "-o", part + ".json", filepath.Join("captures", filepath.Base(in))},
+					{"merge", "--quiet", "--format", "parquet", "-o", part + ".parquet", part + ".json"},
+				} {
+					cmd := exec.Command(bin, args...)
+					cmd.Dir = dir
+					if out, err := cmd.CombinedOutput(); err != nil {
+						errs[i] = fmt.Errorf("portclass %s: %v: %s", strings.Join(args, " "), err, out)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(t, append([]string{"merge", "--quiet", "-o", filepath.Join(dir, "site.json")}, globOf(t, parts, "*.json")...)...)
+	}
+	if n := len(globOf(t, parts, "*.parquet")); n != len(ins) {
+		t.Fatalf("%d Parquet parts for %d captures", n, len(ins))
+	}
+	// analyze of all the captures, by the names the map step gave them (an input's
+	// path is part of its records)
+	merged, all := filepath.Join(dir, "site.json"), filepath.Join(dir, "all.json")
+	names := []string{"analyze", "--quiet", "-o", all}
+	for _, in := range ins {
+		names = append(names, filepath.Join("captures", filepath.Base(in)))
+	}
+	cmd := exec.Command(bin, names...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("portclass %s: %v: %s", strings.Join(names, " "), err, out)
+	}
 
 	m, a := loadJSON(t, merged), loadJSON(t, all)
 	for _, key := range []string{"schema_version", "totals", "inputs", "protocols", "port_classes", "services", "server_ports",
@@ -325,7 +389,32 @@ func TestArchiveRecipe(t *testing.T) {
 	if !reflect.DeepEqual(sqlClasses, repClasses) {
 		t.Errorf("flows and bytes per port class: SQL %v, report %v", sqlClasses, repClasses)
 	}
+	for i, q := range docBlocks(t, "sql duckdb") {
+		q = strings.ReplaceAll(q, "'parts/", "'"+parts+"/")
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Errorf("docs/scale.md, DuckDB query %d: %v\n%s", i+1, err, q)
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		if n == 0 && !strings.Contains(q, "unexplained-ephemeral") {
+			t.Errorf("docs/scale.md, DuckDB query %d: no row\n%s", i+1, q)
+		}
+	}
 	t.Logf("%d captures mapped in separate processes; %d flow records in SQL and in the joint report", len(ins), got.Rows)
+}
+
+func globOf(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func loadJSON(t *testing.T, path string) map[string]any {
