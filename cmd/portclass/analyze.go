@@ -33,7 +33,15 @@ read. The default format is text on a terminal and JSON otherwise.
 A file named on the command line that is not a capture stops the run with exit code 2
 before any report is written; in a directory, files that are not captures are skipped
 with a warning and listed in the report (--strict: an error), and the run's own -o is
-never read. A capture cut short is reported up to the damage, with a warning.`,
+never read. A capture cut short is reported up to the damage, with a warning.
+
+For other tools: --format ndjson or csv (one flow record per line), parquet (one row
+per record, for SQL engines such as DuckDB, Trino, Spark, ClickHouse) and ipfix (an
+IPFIX file, RFC 5655). --ipfix HOST:PORT also sends every record to an IPFIX collector
+(UDP; udp:// or tcp:// to choose) once the report is written; a collector that is down
+is a warning, never a lost report. portclass's verdicts go with the records as
+enterprise elements only under a private enterprise number: --ipfix-pen. See
+docs/scale.md.`,
 		Example: `  # what is in a capture, as text
   portclass analyze backup-window.pcapng
 
@@ -45,7 +53,10 @@ never read. A capture cut short is reported up to the damage, with a warning.`,
 
   # one self-contained HTML page (charts, sortable and filterable flow table) to open
   # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
-  portclass analyze --html-max-flows 20000 -o report.html captures/`,
+  portclass analyze --html-max-flows 20000 -o report.html captures/
+
+  # the flow records as Parquet for SQL, and also to an IPFIX collector (nfcapd)
+  portclass analyze -o flows.parquet --ipfix collector.example.net:4739 capture.pcapng`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)

@@ -81,7 +81,14 @@ Privileges: CAP_NET_RAW (and CAP_NET_ADMIN for --promisc). Run as root, or once:
   sudo setcap cap_net_raw,cap_net_admin=eip $(command -v portclass)
 --user NAME drops root for the user NAME once the sockets are open, before any file
 is written. On loopback each packet is counted once (the kernel's copy of outgoing
-packets is dropped, as libpcap does).`,
+packets is dropped, as libpcap does).
+
+--ipfix HOST:PORT (UDP; udp:// or tcp:// to choose) sends the flow records of every
+report to an IPFIX collector after the report is written: ended flows and the status
+records of open ones, with the counts since their previous record (flowEndReason
+"active timeout"), so --every is the export's active timeout. A collector that is down
+costs no report: it is a warning, and portclass_ipfix_messages_total{result="failed"}
+counts it. See docs/scale.md.`,
 		Example: `  # one minute on eth0, then a text report
   sudo portclass capture -i eth0 --duration 1m
 
@@ -91,7 +98,11 @@ packets is dropped, as libpcap does).`,
 
   # a sensor: every interface, Prometheus metrics, evidence in 100 MiB pcapng files
   portclass capture -i any --metrics 127.0.0.1:9187 --every 15m -o /var/lib/portclass/latest.json \
-      --write /var/lib/portclass/evidence.pcapng --write-max-size 100MiB --write-max-files 20`,
+      --write /var/lib/portclass/evidence.pcapng --write-max-size 100MiB --write-max-files 20
+
+  # a sensor for a flow collector: every minute's records to nfcapd, verdicts under your PEN
+  portclass capture -i any --every 1m --ipfix collector.example.net:4739 --ipfix-pen 32473 \
+      --format ndjson -o '/var/lib/portclass/flows-%Y%m%dT%H%M.ndjson'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.capture(cmd.Context())

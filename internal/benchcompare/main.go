@@ -647,7 +647,7 @@ type target struct {
 
 // printTargets prints each target with the median, and whether it is met.
 func printTargets(w io.Writer, ts []target) {
-	fmt.Fprintln(w, "targets (issue 12):")
+	fmt.Fprintln(w, "targets (issues 12 and 16):")
 	for _, t := range ts {
 		verdict := "met"
 		switch {
