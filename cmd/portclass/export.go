@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
@@ -44,6 +47,9 @@ func (a *app) exporter() (*pipeline.Exporter, error) {
 	if a.cfg.IPFIX == "" {
 		return nil, nil
 	}
+	if a.cfg.NoFlows {
+		return nil, usageErr(errors.New("--ipfix exports the flow records: it cannot go with --no-flows"))
+	}
 	e, err := pipeline.NewExporter(a.cfg.IPFIX, a.cfg.ipfixOptions(), a.log)
 	if err != nil {
 		return nil, usageErr(err)
@@ -52,8 +58,20 @@ func (a *app) exporter() (*pipeline.Exporter, error) {
 }
 
 // configureEncoder applies the configuration to an encoder that has settings of its
-// own (html: --html-max-flows; ipfix: the PEN, message size and domain).
+// own (html: --html-max-flows; ipfix: the PEN, message size and domain). The binary
+// formats, which are the flow records and nothing else, are refused with --no-flows
+// and on a terminal.
 func (a *app) configureEncoder(enc reports.Encoder[*reports.Summary]) (reports.Encoder[*reports.Summary], error) {
+	switch enc.(type) {
+	case reports.IPFIX, reports.Parquet:
+		name := map[bool]string{true: "ipfix", false: "parquet"}[isIPFIX(enc)]
+		if a.cfg.NoFlows {
+			return nil, fmt.Errorf("--format %s writes the flow records: it cannot go with --no-flows", name)
+		}
+		if (a.cfg.Output == "" || a.cfg.Output == "-") && isTerminal(a.stdout) {
+			return nil, fmt.Errorf("--format %s is binary: write it to a file (-o FILE) or redirect standard output", name)
+		}
+	}
 	switch e := enc.(type) {
 	case reports.HTML:
 		e.MaxFlows = a.cfg.HTMLFlows
@@ -77,4 +95,9 @@ func markInterrupted(enc reports.Encoder[*reports.Summary]) reports.Encoder[*rep
 		return p
 	}
 	return enc
+}
+
+func isIPFIX(enc reports.Encoder[*reports.Summary]) bool {
+	_, ok := enc.(reports.IPFIX)
+	return ok
 }

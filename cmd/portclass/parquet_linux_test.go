@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,4 +127,38 @@ func TestParquetDiskFull(t *testing.T) {
 		}
 		t.Errorf("files left in the full file system: %v, want only flows.parquet", names)
 	}
+}
+
+// TestBinaryFormatsRefused: the binary formats are the flow records alone, so they are
+// refused (exit 2, before anything is read) with --no-flows, and on a terminal, where
+// they would only garble the screen; --ipfix cannot go with --no-flows either.
+func TestBinaryFormatsRefused(t *testing.T) {
+	in := testdata("sample.pcapng")
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "parquet", "--no-flows", "-o", filepath.Join(dir, "x.parquet")}, "cannot go with --no-flows"},
+		{[]string{"--no-flows", "-o", filepath.Join(dir, "x.ipfix")}, "cannot go with --no-flows"},
+		{[]string{"--no-flows", "--ipfix", "127.0.0.1:4739", "-o", filepath.Join(dir, "x.json")}, "cannot go with --no-flows"},
+	} {
+		if code, stderr := runProcess(t, append(append([]string{"analyze"}, tt.args...), in)...); code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, want %d and %q: %s", tt.args, code, exitUsage, tt.want, stderr)
+		}
+	}
+	master, slave := openPty(t)
+	defer master.Close()
+	for _, format := range []string{"parquet", "ipfix"} {
+		cmd := exec.Command(os.Args[0], "analyze", "--quiet", "--format", format, in)
+		cmd.Env = append(os.Environ(), "PORTCLASS_TEST_MAIN=1")
+		var stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = slave, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(stderr.String(), "is binary") {
+			t.Errorf("--format %s to a terminal: %v, %s; want exit %d saying it is binary", format, err, stderr.String(), exitUsage)
+		}
+	}
+	slave.Close()
 }
