@@ -141,7 +141,7 @@ func (e *Exporter) Export(s *reports.Summary) error {
 	}
 	e.lastFailed = e.batchErr != nil
 	after := e.Stats()
-	ev := e.log.Debug()
+	ev := e.log.Info()
 	msg := "flow records exported"
 	if e.batchErr != nil {
 		ev = e.log.Warn().Err(e.batchErr).Int("messages_failed", e.batchFailed)
