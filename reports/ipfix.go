@@ -203,20 +203,19 @@ type IPFIXWriter struct {
 	tmpls [numTemplates][]field
 	tset  []byte // the template set, encoded once
 
-	msg        []byte // the message being built
-	setAt      int    // offset of the open data set's header, or -1
-	setID      uint16
-	inMsg      uint32 // data records in msg
-	seq        uint32 // data records in the messages emitted
-	sinceTmpl  int    // messages emitted since the templates were
-	tmplAt     time.Time
-	tmplSent   bool
-	tmplDue    bool
-	rec        []byte // scratch for one data record
-	strLimit   int    // cut strings to this length (0: no cut); see record
-	names      [8]string
-	sent       uint64 // data records in the messages emitted
-	appTmplUse bool
+	msg       []byte // the message being built
+	setAt     int    // offset of the open data set's header, or -1
+	setID     uint16
+	inMsg     uint32 // data records in msg
+	seq       uint32 // data records in the messages emitted
+	sinceTmpl int    // messages emitted since the templates were
+	tmplAt    time.Time
+	tmplSent  bool
+	tmplDue   bool
+	rec       []byte // scratch for one data record
+	strLimit  int    // cut strings to this length (0: no cut); see record
+	names     [8]string
+	sent      uint64 // data records in the messages emitted
 }
 
 // NewIPFIXWriter returns a writer that calls emit with each message and the number of
@@ -474,7 +473,6 @@ func (w *IPFIXWriter) Add(f *classify.Flow) error {
 	}
 	if w.o.AppName != nil && w.o.AppName(f) != "" {
 		t += tmplIPv4App - tmplIPv4
-		w.appTmplUse = true
 	}
 	room := w.o.MessageSize - msgHeaderLen - setHeaderLen - len(w.tset)
 	w.strLimit = 0
