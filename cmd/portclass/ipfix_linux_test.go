@@ -284,19 +284,30 @@ func (u *udpCollector) datagrams() [][]byte {
 	}
 }
 
-// TestIPFIXTshark exports the bundled captures to a UDP socket of the test and has
-// tshark decode every datagram as IPFIX (cflow): no malformed packet, no expert
-// warning, every template and every data record decoded. The test's own reader checks
-// the same datagrams: message sizes, templates first and sequence numbers.
+// TestIPFIXTshark exports the bundled captures (and the shared corpus, when present)
+// to a UDP socket of the test and has tshark decode every datagram as IPFIX (cflow):
+// no malformed packet, no expert warning, every template and every data record
+// decoded. The test's own reader checks the same datagrams: message sizes, templates
+// first and sequence numbers.
 func TestIPFIXTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark not installed (apt-get install tshark): IPFIX messages not checked against Wireshark's dissector")
 	}
+	sets := map[string]func(t *testing.T) string{
+		"testdata": func(t *testing.T) string { return filepath.Join("..", "..", "testdata") },
+		"corpus":   func(t *testing.T) string { return corpus.Pcaps(t) },
+	}
+	for _, name := range []string{"testdata", "corpus"} {
+		t.Run(name, func(t *testing.T) { checkTshark(t, tshark, sets[name](t)) })
+	}
+}
+
+func checkTshark(t *testing.T, tshark, in string) {
 	col := newUDPCollector(t)
 	dir := t.TempDir()
 	report := filepath.Join(dir, "report.json")
-	code, stderr := runProcess(t, "analyze", "--quiet", "--ipfix", col.addr(), "--ipfix-pen", "99999", "-o", report, filepath.Join("..", "..", "testdata"))
+	code, stderr := runProcess(t, "analyze", "--quiet", "--ipfix", col.addr(), "--ipfix-pen", "99999", "-o", report, in)
 	if code != exitOK {
 		t.Fatalf("analyze --ipfix: exit %d: %s", code, stderr)
 	}
