@@ -73,6 +73,8 @@ type Config struct {
 	Verify      VerifyConfig        `mapstructure:"verify"`
 	Learn       LearnConfig         `mapstructure:"learn"`
 	Rules       RulesConfig         `mapstructure:"rules"`
+
+	ExportConfig `mapstructure:",squash"` // ipfix, ipfix-pen, ... (export.go)
 }
 
 // VerifyConfig is the verify command's own settings.
@@ -145,6 +147,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rules.table", "filter")
 	v.SetDefault("rules.chain", "")
 	captureDefaults(v)
+	exportDefaults(v)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
