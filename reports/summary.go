@@ -337,7 +337,7 @@ type Aggregator struct {
 	classes  [4]*Counts   // by ports.Class
 	services map[string]*Counts
 	ports    map[uint32]*PortCount // by portKey
-	talkers  map[netip.Addr]*Talker
+	talkers  map[addrKey]*Talker
 	ephem    map[uint32]*ephemAcc // by portKey
 	states   map[uint32]*Counts   // by stateKey
 	rules    []*Counts            // by veeam.Match
@@ -366,7 +366,7 @@ func NewAggregator(o Options) *Aggregator {
 		flows:    []classify.Flow{},
 		services: map[string]*Counts{},
 		ports:    map[uint32]*PortCount{},
-		talkers:  map[netip.Addr]*Talker{},
+		talkers:  map[addrKey]*Talker{},
 		ephem:    map[uint32]*ephemAcc{},
 		states:   map[uint32]*Counts{},
 		tunnels:  map[capture.Tunnel]*Counts{},
@@ -518,10 +518,11 @@ func (a *Aggregator) Add(f *classify.Flow) {
 
 // talker returns the entry of addr, made on first use.
 func (a *Aggregator) talker(addr netip.Addr) *Talker {
-	t := a.talkers[addr]
+	k := keyOf(addr)
+	t := a.talkers[k]
 	if t == nil {
 		t = &Talker{addr: addr}
-		a.talkers[addr] = t
+		a.talkers[k] = t
 	}
 	return t
 }
@@ -623,7 +624,7 @@ func (a *Aggregator) Summary() *Summary {
 	}, comparePortCounts, top)
 	// Talkers are ordered by their addresses as values (as compareAddrs orders their
 	// strings); only the entries kept get their strings.
-	s.Talkers = breakdown(maps.All(a.talkers), func(_ netip.Addr, t *Talker) Talker { return *t },
+	s.Talkers = breakdown(maps.All(a.talkers), func(_ addrKey, t *Talker) Talker { return *t },
 		func(x, y Talker) int { return x.addr.Compare(y.addr) }, top)
 	for i := range s.Talkers {
 		t := &s.Talkers[i]
