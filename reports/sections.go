@@ -29,7 +29,8 @@ func overview(s *Summary) [][2]string {
 	kv := [][2]string{
 		{"Inputs", strconv.Itoa(t.Inputs)},
 		{"Packets read", strconv.FormatUint(t.Packets, 10)},
-		{"Bytes read", bytesLong(t.Bytes)},
+		{"Bytes on the wire", bytesLong(t.Bytes)},
+		{"File size", fileSize(s.Inputs)},
 		{"Flows", strconv.FormatUint(t.Flows, 10)},
 		{"Packets decoded", strconv.FormatUint(t.Decoded, 10)},
 		{"Non-IP packets", strconv.FormatUint(t.NonIP, 10)},
@@ -56,6 +57,29 @@ func overview(s *Summary) [][2]string {
 		[2]string{"Last packet", stamp(t.Last.Time)},
 		[2]string{"Duration", d.String()},
 	)
+}
+
+// fileSize is the size of the input files as stored (compressed, when they are), which
+// is not the bytes on the wire: a capture keeps the packets cut to its snap length and
+// adds its own headers. Standard input, a pipe and a live capture have no size
+// (Input.Size -1): the line says for how many inputs the sum is.
+func fileSize(inputs []Input) string {
+	var sum uint64
+	known := 0
+	for _, in := range inputs {
+		if in.Size >= 0 {
+			sum += uint64(in.Size)
+			known++
+		}
+	}
+	switch {
+	case known == len(inputs):
+		return bytesLong(sum)
+	case known == 0:
+		return "unknown (standard input, a pipe or a live capture)"
+	}
+	return bytesLong(sum) + " for " + strconv.Itoa(known) + " of " + strconv.Itoa(len(inputs)) + " inputs; " +
+		strconv.Itoa(len(inputs)-known) + " without a size (standard input, a pipe or a live capture)"
 }
 
 // sections lists the report's sections in order.
