@@ -91,6 +91,7 @@ type htmlPage struct {
 	CSP       string
 	CSS       template.CSS
 	Script    template.JS
+	Warning   [2]string // label and reason of an incomplete report, shown first (doc.warning)
 	Subtitle  string
 	Overview  [][2]string
 	Charts    []htmlChart
@@ -174,11 +175,14 @@ func (h HTML) Encode(w io.Writer, s *Summary) error {
 		p.Subtitle = stamp(t.First.Time) + " – " + stamp(t.Last.Time) + ", "
 	}
 	p.Subtitle += plural(uint64(s.Totals.Inputs), "input") + ", " + plural(s.Totals.Flows, "flow")
-	for _, kv := range overview(s) {
+	d := summaryDoc(s)
+	label, reason := d.warning()
+	p.Warning = [2]string{label, termesc.String(reason)}
+	for _, kv := range d.kv {
 		p.Overview = append(p.Overview, [2]string{kv[0], termesc.String(kv[1])})
 	}
 	p.Charts = htmlCharts(s)
-	for _, sec := range sections(s) {
+	for _, sec := range d.secs {
 		hs := htmlSection{ID: slug(sec.title), Title: sec.title, Empty: sec.empty}
 		for _, c := range sec.cols {
 			hs.Cols = append(hs.Cols, htmlCol{c.name, c.right})

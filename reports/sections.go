@@ -18,6 +18,35 @@ type section struct {
 	notes []string // lines printed after the table
 }
 
+// doc is a human report, independent of the format that prints it: its title, the
+// label/value pairs of its header and its sections. An incomplete report (see
+// Summary.Interrupted) says so before everything else: "Incomplete " + incomplete
+// + ": " + reason.
+type doc struct {
+	title      string
+	incomplete string // what is incomplete ("report", "verification", "diff"); "" when nothing is
+	reason     string
+	kv         [][2]string
+	secs       []section
+}
+
+// warning is the line that says the report is incomplete; "" when it is not.
+func (d *doc) warning() (label, reason string) {
+	if d.incomplete == "" {
+		return "", ""
+	}
+	return "Incomplete " + d.incomplete + ":", orDash(d.reason, "interrupted")
+}
+
+// summaryDoc is the human report of a summary.
+func summaryDoc(s *Summary) *doc {
+	d := &doc{title: "portclass report", kv: overview(s), secs: sections(s)}
+	if s.Interrupted {
+		d.incomplete, d.reason = "report", s.InterruptedReason
+	}
+	return d
+}
+
 type column struct {
 	name  string
 	right bool // numbers are right-aligned

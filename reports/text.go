@@ -25,22 +25,25 @@ func (Text) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode text: nil summary")
 	}
-	return writeText(w, "portclass report", overview(s), sections(s))
+	return writeText(w, summaryDoc(s))
 }
 
-// writeText writes a human report: the title, the aligned label/value pairs of kv and
-// each section (see Text).
-func writeText(w io.Writer, title string, kv [][2]string, secs []section) error {
+// writeText writes a human report: its warning (the first line, when there is one),
+// the title, the aligned label/value pairs of the header and each section (see Text).
+func writeText(w io.Writer, d *doc) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString(title + "\n\n")
+	if label, reason := d.warning(); label != "" {
+		bw.WriteString("! " + label + " " + termesc.String(reason) + "\n\n")
+	}
+	bw.WriteString(d.title + "\n\n")
 	width := 0
-	for _, p := range kv {
+	for _, p := range d.kv {
 		width = max(width, len(p[0]))
 	}
-	for _, p := range kv {
+	for _, p := range d.kv {
 		bw.WriteString("  " + p[0] + ":" + strings.Repeat(" ", width-len(p[0])+1) + termesc.String(p[1]) + "\n")
 	}
-	for _, sec := range secs {
+	for _, sec := range d.secs {
 		writeTextSection(bw, &sec)
 	}
 	if err := bw.Flush(); err != nil {

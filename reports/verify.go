@@ -24,8 +24,14 @@ import (
 // VerifyEncoder. The JSON field names are a contract, like the flow record's; lists are
 // never nil.
 type VerifyReport struct {
-	SchemaVersion  int              `json:"schema_version"`
-	Generator      string           `json:"generator"`
+	SchemaVersion int    `json:"schema_version"`
+	Generator     string `json:"generator"`
+
+	// Interrupted marks the verification of a run cut short (see Summary.Interrupted):
+	// flows not read could not be checked. Omitted when false and empty.
+	Interrupted       bool   `json:"interrupted,omitempty"`
+	InterruptedReason string `json:"interrupted_reason,omitempty"`
+
 	Policy         string           `json:"policy"`         // the policy file
 	VeeamVersions  []string         `json:"veeam_versions"` // versions of the Veeam matrix rules were derived for; empty when none were
 	Result         string           `json:"result"`         // "pass" or "fail" (exit code 0 or 1)
@@ -39,6 +45,12 @@ type VerifyReport struct {
 	Documented     []RuleTraffic    `json:"documented"`   // every rule that is required or allowed, in policy order
 	ICMPErrorFlows uint64           `json:"icmp_error_flows"`
 	Rules          []VerifyRuleInfo `json:"rules"` // every rule of the policy, in match order
+}
+
+// MarkInterrupted marks the report as the verification of a run that was cut short,
+// for reason (see VerifyReport.Interrupted).
+func (r *VerifyReport) MarkInterrupted(reason string) {
+	r.Interrupted, r.InterruptedReason = true, cmp.Or(reason, "interrupted")
 }
 
 // VerifyFindings counts the verdicts; Result is "fail" when a kind in FailOn is not 0.
@@ -367,7 +379,7 @@ func (VerifyText) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode text: nil report")
 	}
-	if err := writeText(w, "portclass verify", verifyOverview(r), verifySections(r)); err != nil {
+	if err := writeText(w, verifyDoc(r)); err != nil {
 		return fmt.Errorf("encode text: %w", err)
 	}
 	return nil
@@ -382,10 +394,19 @@ func (VerifyMarkdown) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode markdown: nil report")
 	}
-	if err := writeMarkdown(w, "portclass verify", verifyOverview(r), verifySections(r)); err != nil {
+	if err := writeMarkdown(w, verifyDoc(r)); err != nil {
 		return fmt.Errorf("encode markdown: %w", err)
 	}
 	return nil
+}
+
+// verifyDoc is the human report of a verification.
+func verifyDoc(r *VerifyReport) *doc {
+	d := &doc{title: "portclass verify", kv: verifyOverview(r), secs: verifySections(r)}
+	if r.Interrupted {
+		d.incomplete, d.reason = "verification", r.InterruptedReason
+	}
+	return d
 }
 
 // verifyOverview is the header of the human report.

@@ -35,7 +35,9 @@ with a warning and listed in the report (--strict: an error), and the run's own 
 never read. A capture cut short is reported up to the damage, with a warning.
 
 SIGINT or SIGTERM while the inputs are read stops the reading, and the report covers
-what was read (exit 130); once every input was read, a signal cancels the report
+what was read (exit 130) and says it is incomplete (json: "interrupted": true; text,
+md, html: first; csv, ndjson: only the last line on stderr, a warning, which the other
+formats get too); once every input was read, a signal cancels the report
 (exit 130, nothing written); a second signal exits at once. A spill to --temp-dir that
 fails (full, missing) ends the run at once with exit 2.
 
@@ -197,7 +199,8 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 		return runErr(err)
 	}
 	if r.Err() != nil {
-		enc = markInterrupted(enc)
+		s.MarkInterrupted(interruption(ctx))
+		enc = markInterrupted(enc) // the formats whose encoder holds the mark itself (parquet)
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
@@ -211,17 +214,45 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	return a.interrupted(r.Err())
+	return a.interrupted(r.Err(), "report", s.InterruptedReason)
 }
 
-// interrupted is the exit status of a run that err says was interrupted, once its
-// report is written; nil for a run that was not.
-func (a *app) interrupted(err error) error {
+// interruption is the reason a run whose reading ctx interrupted gives in its report:
+// the signal, and what the report covers.
+func interruption(ctx context.Context) string {
+	what := "interrupted"
+	var sc *signalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		what = sc.Error()
+	}
+	return what + " while the inputs were read: only the packets read before it are counted"
+}
+
+// incompleteError is the exit status of a command whose report (or policy) it wrote
+// covers only part of its inputs: run logs it as the last line on stderr, a warning,
+// which is all that says so for the formats without room for the mark (csv, ndjson).
+type incompleteError struct {
+	what   string // "report", "verification", "policy", "diff"
+	output string // the -o file, "" for standard output
+	reason string
+}
+
+func (e *incompleteError) Error() string {
+	where := "on standard output"
+	if e.output != "" && e.output != "-" {
+		where = "in " + e.output
+	}
+	return "the " + e.what + " " + where + " is incomplete: " + e.reason
+}
+
+// interrupted is the exit status (130) of a run that err says was interrupted while
+// its inputs were read, once its report of kind what is written; nil for a run that
+// was not.
+func (a *app) interrupted(err error, what, reason string) error {
 	if err == nil {
 		return nil
 	}
-	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-	return &exitError{exitSignal, err}
+	return &exitError{exitSignal, &incompleteError{what, a.cfg.Output, reason}}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on

@@ -28,7 +28,9 @@ rules than merge.
 
 A summary written with --no-flows holds no flow records and cannot be merged exactly:
 merge refuses it. An input that appears in two summaries, or a summary given twice (also
-through a link), is counted twice, with a warning naming it. Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
+through a link), is counted twice, with a warning naming it. The merge of a summary
+that an interrupted run wrote ("interrupted": true) is marked the same way, and says
+which file made it so. Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
 standard input.`,
 		Example: `  # one report per sensor, then the whole site as text
   portclass analyze -o sensor-a.json /captures/sensor-a/
@@ -80,5 +82,11 @@ func (a *app) merge(paths []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	return a.writeReport(enc, m)
+	if err := a.writeReport(enc, m); err != nil {
+		return err
+	}
+	if m.Interrupted {
+		a.log.Warn().Msg((&incompleteError{"report", a.cfg.Output, m.InterruptedReason}).Error())
+	}
+	return nil
 }
