@@ -117,7 +117,8 @@ func diffSections(d *Diff) []section {
 	}
 	convs := section{title: title, empty: "No differences.",
 		cols: []column{{"Port", false}, {"Service", false}, {"Server", false}, {"Client", false}, {"Change", false},
-			{"Was", false}, {"Now", false}, {"Flows", false}, {"Bytes before", true}, {"Bytes after", true}, {"Veeam rules", false}}}
+			{"Was", false}, {"Now", false}, {"Flows", false}, {"Bytes before", true}, {"Bytes after", true}, {"Veeam rules", false}},
+		below: []string{"Veeam rules"}}
 	var last string
 	for i := range d.Entries {
 		e := &d.Entries[i]
@@ -144,15 +145,18 @@ func diffSections(d *Diff) []section {
 // DiffText writes the diff for a terminal: a header with both sides and the result,
 // the count of each kind of change with a one-line account of each reachability
 // change, the server ports with differences, and every conversation that differs,
-// grouped by server port. Every string passes through the terminal escaper.
-type DiffText struct{}
+// grouped by server port. Every string passes through the terminal escaper. Width fits
+// the lines to a terminal as Text's does.
+type DiffText struct {
+	Width int
+}
 
 // Encode implements Encoder[*Diff].
-func (DiffText) Encode(w io.Writer, d *Diff) error {
+func (t DiffText) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff text: nil diff")
 	}
-	if err := writeText(w, diffDoc(d)); err != nil {
+	if err := writeText(w, diffDoc(d), t.Width); err != nil {
 		return fmt.Errorf("encode diff text: %w", err)
 	}
 	return nil

@@ -16,6 +16,9 @@ type section struct {
 	cols  []column
 	rows  [][]string
 	notes []string // lines printed after the table
+	// below names the columns of long free text (evidence, flags) that a text table
+	// too wide for the terminal puts under each row (see Text).
+	below []string
 }
 
 // doc is a human report, independent of the format that prints it: its title, the
@@ -126,7 +129,7 @@ func sections(s *Summary) []section {
 
 	in := section{title: "Inputs", empty: "No inputs.",
 		cols: []column{{"Path", false}, {"Format", false}, {"Link types", false}, {"Packets", true},
-			{"Bytes", true}, {"Decoded", true}, {"Notes", false}}}
+			{"Bytes", true}, {"Decoded", true}, {"Notes", false}}, below: []string{"Notes"}}
 	for _, i := range s.Inputs {
 		format := i.Format
 		if i.Compression != "" {
@@ -194,7 +197,7 @@ func sections(s *Summary) []section {
 	sec = section{title: "Ephemeral-range traffic" + top, empty: "No flow to an ephemeral or dynamic server port.",
 		cols: []column{{"Protocol", false}, {"Port", true}, {"Class", false}, {"Service", false},
 			{"Flows", true}, {"Unexplained", true}, {"Veeam", true}, {"Packets", true}, {"Bytes", true},
-			{"Last seen", false}, {"Flags", false}}}
+			{"Last seen", false}, {"Flags", false}}, below: []string{"Flags"}}
 	for _, e := range s.Ephemeral {
 		sec.rows = append(sec.rows, []string{e.Proto, num(uint64(e.Port)), e.PortClass, orDash(e.Service, "-"),
 			num(e.Flows), num(e.Unexplained), num(e.Veeam), num(e.Packets), humanBytes(e.Bytes),
@@ -211,7 +214,8 @@ func sections(s *Summary) []section {
 	out = append(out, attemptsSections(s, top)...)
 
 	sec = section{title: "Veeam hosts", empty: "No Veeam hosts identified.",
-		cols: []column{{"Address", false}, {"Role", false}, {"Confidence", true}, {"Source", false}, {"Evidence", false}}}
+		cols:  []column{{"Address", false}, {"Role", false}, {"Confidence", true}, {"Source", false}, {"Evidence", false}},
+		below: []string{"Evidence"}}
 	for _, h := range s.Hosts {
 		for i, r := range h.Roles {
 			addr := h.Addr

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"golang.org/x/term"
 
 	"github.com/portclass/portclass/capture/filter"
 	"github.com/portclass/portclass/classify/veeam"
@@ -72,7 +75,8 @@ docs/scale.md.`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
-	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Bool("no-flows", false, "leave the flow records out: json keeps the breakdowns only (merge and diff refuse it), ndjson and csv are empty, html has no flow table (text and md never list flows)")
+	widthFlag(fs)
 	htmlFlag(fs)
 	exportFlags(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
@@ -280,13 +284,46 @@ func htmlFlag(fs *pflag.FlagSet) {
 }
 
 // encoderFor returns the encoder of a report format, configured (--html-max-flows,
-// the IPFIX settings: see configureEncoder).
+// the IPFIX settings: see configureEncoder; --width).
 func (a *app) encoderFor(format string) (reports.Encoder[*reports.Summary], error) {
 	enc, err := reports.EncoderFor[*reports.Summary](format)
 	if err != nil {
 		return nil, err
 	}
-	return a.configureEncoder(enc)
+	if enc, err = a.configureEncoder(enc); err != nil {
+		return nil, err
+	}
+	return reports.WithWidth(enc, a.reportWidth()), nil
+}
+
+// widthFlag adds --width to the flags of a command that writes text reports.
+func widthFlag(fs *pflag.FlagSet) {
+	fs.Int("width", 0, "fit text reports to N columns: long cells cut with …, evidence and flags under their row; 0: no limit (default: the terminal's width when the report goes to a terminal, else no limit)")
+}
+
+// reportWidth is the width text reports are fitted to (see textWidth), for a report
+// that goes to -o or standard output.
+func (a *app) reportWidth() int {
+	var w io.Writer
+	if a.cfg.Output == "" || a.cfg.Output == "-" {
+		w = a.stdout
+	}
+	return textWidth(a.v, w)
+}
+
+// textWidth is the width setting (--width, PORTCLASS_WIDTH, width:) when one is given,
+// else the terminal's width when w, where the report goes, is a terminal, else 0: a
+// file or a pipe gets every line in full.
+func textWidth(v *viper.Viper, w io.Writer) int {
+	if v.IsSet("width") {
+		return v.GetInt("width")
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	return 0
 }
 
 // writeReport writes s to -o atomically, or to stdout.

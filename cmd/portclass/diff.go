@@ -79,6 +79,7 @@ a diff of half a capture would mislead).`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.Diff]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Bool("unchanged", false, "also list the conversations and ports that did not change")
+	widthFlag(fs)
 	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
 	strictFlag(fs)
@@ -101,6 +102,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	enc = reports.WithWidth(enc, a.reportWidth())
 	failOn, err := failOnKinds(cfg.Diff.FailOn)
 	if err != nil {
 		return usageErr(err)

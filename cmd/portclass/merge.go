@@ -55,6 +55,7 @@ standard input.`,
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports")
 	htmlFlag(fs)
+	widthFlag(fs)
 	return cmd
 }
 

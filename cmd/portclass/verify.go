@@ -62,6 +62,7 @@ it covers what was read and says it is incomplete.`,
 	fs.String("fail-on", strings.Join(policy.FailDefault.Names(), ","), "finding kinds that give exit code 1: blocked, forbidden, undocumented, not-tested, all or none")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.VerifyReport]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
+	widthFlag(fs)
 	keyFlag(fs, "fail-on", "verify.fail-on")
 	keyFlag(fs, "format", "verify.format")
 	addPipelineFlags(fs)
@@ -104,6 +105,7 @@ func (a *app) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	enc = reports.WithWidth(enc, a.reportWidth())
 	pol, err := a.loadPolicy(&cfg)
 	if err != nil {
 		return err
