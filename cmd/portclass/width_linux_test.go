@@ -54,14 +54,14 @@ func onTerminal(t *testing.T, cols uint16, args ...string) (string, int) {
 }
 
 // overlong lists the lines of s longer than width columns, but for a line that is one
-// word (a URL) after its indentation and label: those are not broken.
+// long word (a URL) after its indentation and label: those are not broken.
 func overlong(s string, width int) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
 		if utf8.RuneCountInString(l) <= width {
 			continue
 		}
-		if f := strings.Fields(l); utf8.RuneCountInString(f[len(f)-1]) > width/2 {
+		if f := strings.Fields(l); len(f) <= 2 && utf8.RuneCountInString(f[len(f)-1]) > width/2 {
 			continue
 		}
 		out = append(out, l)
