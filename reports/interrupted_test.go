@@ -8,12 +8,19 @@ import (
 
 const testReason = "interrupted by SIGINT while the inputs were read: only the packets read before it are counted"
 
+// encodeWith is report r in format.
 func encodeWith[R any](t *testing.T, format string, r R) string {
 	t.Helper()
 	enc, err := EncoderFor[R](format)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return encode(t, enc, r)
+}
+
+// encode is report r as enc writes it.
+func encode[R any](t *testing.T, enc Encoder[R], r R) string {
+	t.Helper()
 	var b bytes.Buffer
 	if err := enc.Encode(&b, r); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -121,18 +119,5 @@ func TestTextWidth(t *testing.T) {
 	if !strings.Contains(render(80)["summary"], "\n      flags: dynamic-server-port,") {
 		t.Errorf("the ephemeral-range flags are not under their row at 80 columns")
 	}
-	got := []byte(render(80)["summary"])
-	golden := filepath.Join("testdata", "text-80.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs; rerun with -update and review:\n%s", golden, lineDiff(string(want), string(got)))
-	}
+	checkGolden(t, "text-80.golden", []byte(render(80)["summary"]))
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // interruptedRun runs portclass with args, in which "FIFO" names a named pipe that gets
@@ -36,16 +35,7 @@ func interruptedRun(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	drained(t, w)
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	if c := exitWithin(t, code, stderr, 20*time.Second); c != exitSignal {
-		t.Fatalf("%v: exit %d after SIGINT, want %d: %s", args, c, exitSignal, stderr)
-	}
+	sendAndInterrupt(t, w, data, cmd, stderr, code)
 	return stderr.String()
 }
 
