@@ -51,6 +51,9 @@ test-duckdb: build ## Parquet read back by DuckDB, and docs/scale.md's archive r
 	  echo "test-duckdb skipped: DuckDB's Go driver could not be fetched:"; tail -3 /tmp/portclass-duckdb-fetch.log; \
 	else PORTCLASS_BIN=$(CURDIR)/$(BIN) CGO_ENABLED=1 $(GO) test -count=1 . ; fi
 
+readme: ## rewrite the README's output samples from what portclass prints (TestREADMESamples)
+	$(GO) test ./cmd/portclass -run '^TestREADMESamples$$' -count=1 -update
+
 test-short: ## the tests without the race detector (faster)
 	$(GO) test -count=1 $(PKGS)
 
@@ -99,4 +102,4 @@ check: lint ## lint, plus go mod tidy and generated files up to date
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help build demo test test-short fuzz fuzz-ci bench bench-compare bench-startup soak generate testdata lint check clean
+.PHONY: help build demo test test-short readme fuzz fuzz-ci bench bench-compare bench-startup soak generate testdata lint check clean

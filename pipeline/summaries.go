@@ -77,6 +77,12 @@ func (p *Pipeline) Merge(paths []string) (*reports.Summary, error) {
 		}
 		ss[i] = s
 	}
+	for i, s := range ss {
+		if s.Interrupted { // the merge is as incomplete: say which file made it so
+			s.InterruptedReason = paths[i] + ": " + s.InterruptedReason
+			p.log.Warn().Str("file", paths[i]).Msg("the report of an interrupted run: the merge is incomplete too")
+		}
+	}
 	same := p.warnRepeatedFiles(paths)
 	p.warnDuplicateInputs(paths, ss, same)
 	start := time.Now()

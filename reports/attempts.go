@@ -285,7 +285,8 @@ func attemptsSections(s *Summary, top string) []section {
 	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	sec := section{title: "Failed connection attempts" + top, empty: "No refused, unanswered or ICMP-blocked attempts.",
 		cols: []column{{"Protocol", false}, {"Server", false}, {"Service", false}, {"Refused", true}, {"Unanswered", true},
-			{"ICMP-blocked", true}, {"Answered", true}, {"Clients", true}, {"First clients", false}, {"Last seen", false}}}
+			{"ICMP-blocked", true}, {"Answered", true}, {"Clients", true}, {"First clients", false}, {"Last seen", false}},
+		below: []string{"First clients"}}
 	for _, a := range s.Attempts {
 		clients := strings.Join(a.Clients, ", ")
 		if a.ClientCount > uint64(len(a.Clients)) {

@@ -119,3 +119,23 @@ func FormatFromPath(path string) (string, bool) {
 	}
 	return "", false
 }
+
+// WithWidth returns enc fitting its lines to width columns when it writes text (Text,
+// VerifyText, DiffText, PortsText: see Text), and enc unchanged otherwise. Width 0 is
+// no limit.
+func WithWidth[R any](enc Encoder[R], width int) Encoder[R] {
+	var e any
+	switch any(enc).(type) {
+	case Text:
+		e = Text{Width: width}
+	case VerifyText:
+		e = VerifyText{Width: width}
+	case DiffText:
+		e = DiffText{Width: width}
+	case PortsText:
+		e = PortsText{Width: width}
+	default:
+		return enc
+	}
+	return e.(Encoder[R])
+}

@@ -31,7 +31,8 @@ func LoadSummary(r io.Reader) (*Summary, error) {
 	}
 	var version *int
 	fields := map[string]any{
-		"generator": &s.Generator, "top": &s.Top, "totals": &s.Totals, "inputs": &s.Inputs,
+		"generator": &s.Generator, "top": &s.Top, "interrupted": &s.Interrupted,
+		"interrupted_reason": &s.InterruptedReason, "totals": &s.Totals, "inputs": &s.Inputs,
 		"protocols": &s.Protocols, "port_classes": &s.PortClasses, "services": &s.Services,
 		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
 		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,

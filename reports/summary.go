@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portclass/portclass/capture"
@@ -37,20 +38,28 @@ var ErrSchemaVersion = errors.New("unsupported schema_version")
 // with encoding/json and then the flows, as "flows", with the record appender; the
 // loader reads them back with the record decoder.
 type Summary struct {
-	SchemaVersion int             `json:"schema_version"`
-	Generator     string          `json:"generator"`
-	Top           int             `json:"top,omitempty"` // Options.Top the breakdowns were cut to; 0 = complete
-	Totals        Totals          `json:"totals"`
-	Inputs        []Input         `json:"inputs"`       // sorted by path, then first packet
-	Protocols     []ProtoCount    `json:"protocols"`    // per protocol
-	PortClasses   []ClassCount    `json:"port_classes"` // per IANA class of the server port
-	Services      []ServiceCount  `json:"services"`     // per service name; flows without a name are not counted
-	ServerPorts   []PortCount     `json:"server_ports"` // per protocol and server port (protocols with ports)
-	Talkers       []Talker        `json:"talkers"`      // per host address, as client or server
-	Ephemeral     []EphemeralPort `json:"ephemeral"`    // flows flagged as ephemeral/dynamic-range traffic, per server port
-	States        []StateCount    `json:"states"`       // per protocol and connection state
-	VeeamRules    []RuleCount     `json:"veeam_rules"`  // per Veeam rule that explains flows
-	Hosts         []Host          `json:"hosts"`        // Veeam host roles, sorted by address
+	SchemaVersion int    `json:"schema_version"`
+	Generator     string `json:"generator"`
+	Top           int    `json:"top,omitempty"` // Options.Top the breakdowns were cut to; 0 = complete
+
+	// Interrupted marks the report of a run that was cut short (a signal while its
+	// inputs were read): it covers only what was read until then, and Reason says so
+	// in words. Merge carries the mark on. Both are omitted when false and empty, so
+	// that the report of a complete run is what it was before the mark existed.
+	Interrupted       bool   `json:"interrupted,omitempty"`
+	InterruptedReason string `json:"interrupted_reason,omitempty"`
+
+	Totals      Totals          `json:"totals"`
+	Inputs      []Input         `json:"inputs"`       // sorted by path, then first packet
+	Protocols   []ProtoCount    `json:"protocols"`    // per protocol
+	PortClasses []ClassCount    `json:"port_classes"` // per IANA class of the server port
+	Services    []ServiceCount  `json:"services"`     // per service name; flows without a name are not counted
+	ServerPorts []PortCount     `json:"server_ports"` // per protocol and server port (protocols with ports)
+	Talkers     []Talker        `json:"talkers"`      // per host address, as client or server
+	Ephemeral   []EphemeralPort `json:"ephemeral"`    // flows flagged as ephemeral/dynamic-range traffic, per server port
+	States      []StateCount    `json:"states"`       // per protocol and connection state
+	VeeamRules  []RuleCount     `json:"veeam_rules"`  // per Veeam rule that explains flows
+	Hosts       []Host          `json:"hosts"`        // Veeam host roles, sorted by address
 	// Attempts is the refused, unanswered and ICMP-blocked attempts per server address
 	// and port, most failed flows first; Sweeps the clients that failed on at least
 	// many distinct servers or ports (Options.SweepHosts). Both are cut to Top.
@@ -897,18 +906,32 @@ func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
 	agg := NewAggregator(o)
 	agg.flows = make([]classify.Flow, 0, n)
 	var hosts []Host
+	var reasons []string // of the interrupted summaries, each once
 	for _, s := range ss {
 		agg.inputs = append(agg.inputs, s.Inputs...)
 		agg.evicted += s.Totals.EvictedFlows
 		agg.spilled += s.Totals.SpilledFlows
 		agg.skipped = append(agg.skipped, s.SkippedFiles...)
+		if s.Interrupted && !slices.Contains(reasons, s.InterruptedReason) {
+			reasons = append(reasons, s.InterruptedReason)
+		}
 		for i := range s.Flows {
 			agg.Add(&s.Flows[i])
 		}
 		hosts = append(hosts, s.Hosts...)
 	}
 	agg.hosts = normaliseHosts(hosts)
-	return agg.Summary(), nil
+	m := agg.Summary()
+	if len(reasons) > 0 {
+		m.MarkInterrupted("merged from the report of an interrupted run: " + strings.Join(reasons, "; "))
+	}
+	return m, nil
+}
+
+// MarkInterrupted marks the summary as the report of a run that was cut short, for
+// reason (see Summary.Interrupted).
+func (s *Summary) MarkInterrupted(reason string) {
+	s.Interrupted, s.InterruptedReason = true, cmp.Or(reason, "interrupted")
 }
 
 // normalise replaces the nil slices and maps a decoded summary may have by empty ones

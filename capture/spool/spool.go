@@ -64,13 +64,13 @@ type Spool struct {
 	paths   []capture.TunnelPath
 	pathIdx map[capture.TunnelPath]uint32
 	ta, tb  capture.Flow // order's scratch for ties
-	file   *os.File    // the runs, one after the other; nil until the first spill
-	runs   []run
-	size   int64 // bytes written to file
-	n      uint64
-	inputs []string // Flow.Input values by index, so records store a small number
-	inIdx  map[string]uint32
-	buf    []byte
+	file    *os.File     // the runs, one after the other; nil until the first spill
+	runs    []run
+	size    int64 // bytes written to file
+	n       uint64
+	inputs  []string // Flow.Input values by index, so records store a small number
+	inIdx   map[string]uint32
+	buf     []byte
 }
 
 // run is one sorted segment of the file.

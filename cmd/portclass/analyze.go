@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"golang.org/x/term"
 
 	"github.com/portclass/portclass/capture/filter"
 	"github.com/portclass/portclass/classify/veeam"
@@ -35,7 +38,9 @@ with a warning and listed in the report (--strict: an error), and the run's own 
 never read. A capture cut short is reported up to the damage, with a warning.
 
 SIGINT or SIGTERM while the inputs are read stops the reading, and the report covers
-what was read (exit 130); once every input was read, a signal cancels the report
+what was read (exit 130) and says it is incomplete (json: "interrupted": true; text,
+md, html: first; csv, ndjson: only the last line on stderr, a warning, which the other
+formats get too); once every input was read, a signal cancels the report
 (exit 130, nothing written); a second signal exits at once. A spill to --temp-dir that
 fails (full, missing) ends the run at once with exit 2.
 
@@ -70,7 +75,8 @@ docs/scale.md.`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
-	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Bool("no-flows", false, "leave the flow records out: json keeps the breakdowns only (merge and diff refuse it), ndjson and csv are empty, html has no flow table (text and md never list flows)")
+	widthFlag(fs)
 	htmlFlag(fs)
 	exportFlags(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
@@ -197,7 +203,8 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 		return runErr(err)
 	}
 	if r.Err() != nil {
-		enc = markInterrupted(enc)
+		s.MarkInterrupted(interruption(ctx))
+		enc = markInterrupted(enc) // the formats whose encoder holds the mark itself (parquet)
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
@@ -211,17 +218,45 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	return a.interrupted(r.Err())
+	return a.interrupted(r.Err(), "report", s.InterruptedReason)
 }
 
-// interrupted is the exit status of a run that err says was interrupted, once its
-// report is written; nil for a run that was not.
-func (a *app) interrupted(err error) error {
+// interruption is the reason a run whose reading ctx interrupted gives in its report:
+// the signal, and what the report covers.
+func interruption(ctx context.Context) string {
+	what := "interrupted"
+	var sc *signalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		what = sc.Error()
+	}
+	return what + " while the inputs were read: only the packets read before it are counted"
+}
+
+// incompleteError is the exit status of a command whose report (or policy) it wrote
+// covers only part of its inputs: run logs it as the last line on stderr, a warning,
+// which is all that says so for the formats without room for the mark (csv, ndjson).
+type incompleteError struct {
+	what   string // "report", "verification", "policy", "diff"
+	output string // the -o file, "" for standard output
+	reason string
+}
+
+func (e *incompleteError) Error() string {
+	where := "on standard output"
+	if e.output != "" && e.output != "-" {
+		where = "in " + e.output
+	}
+	return "the " + e.what + " " + where + " is incomplete: " + e.reason
+}
+
+// interrupted is the exit status (130) of a run that err says was interrupted while
+// its inputs were read, once its report of kind what is written; nil for a run that
+// was not.
+func (a *app) interrupted(err error, what, reason string) error {
 	if err == nil {
 		return nil
 	}
-	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-	return &exitError{exitSignal, err}
+	return &exitError{exitSignal, &incompleteError{what, a.cfg.Output, reason}}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on
@@ -249,13 +284,46 @@ func htmlFlag(fs *pflag.FlagSet) {
 }
 
 // encoderFor returns the encoder of a report format, configured (--html-max-flows,
-// the IPFIX settings: see configureEncoder).
+// the IPFIX settings: see configureEncoder; --width).
 func (a *app) encoderFor(format string) (reports.Encoder[*reports.Summary], error) {
 	enc, err := reports.EncoderFor[*reports.Summary](format)
 	if err != nil {
 		return nil, err
 	}
-	return a.configureEncoder(enc)
+	if enc, err = a.configureEncoder(enc); err != nil {
+		return nil, err
+	}
+	return reports.WithWidth(enc, a.reportWidth()), nil
+}
+
+// widthFlag adds --width to the flags of a command that writes text reports.
+func widthFlag(fs *pflag.FlagSet) {
+	fs.Int("width", 0, "fit text reports to N columns: long cells cut with …, evidence and flags under their row; 0: no limit (default: the terminal's width when the report goes to a terminal, else no limit)")
+}
+
+// reportWidth is the width text reports are fitted to (see textWidth), for a report
+// that goes to -o or standard output.
+func (a *app) reportWidth() int {
+	var w io.Writer
+	if a.cfg.Output == "" || a.cfg.Output == "-" {
+		w = a.stdout
+	}
+	return textWidth(a.v, w)
+}
+
+// textWidth is the width setting (--width, PORTCLASS_WIDTH, width:) when one is given,
+// else the terminal's width when w, where the report goes, is a terminal, else 0: a
+// file or a pipe gets every line in full.
+func textWidth(v *viper.Viper, w io.Writer) int {
+	if v.IsSet("width") {
+		return v.GetInt("width")
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	return 0
 }
 
 // writeReport writes s to -o atomically, or to stdout.

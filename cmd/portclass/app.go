@@ -53,6 +53,7 @@ type Config struct {
 	Workers    int        `mapstructure:"workers"`
 	MaxFlows   int        `mapstructure:"max-flows"`
 	NoFlows    bool       `mapstructure:"no-flows"`
+	Width      int        `mapstructure:"width"` // no default: unset is the terminal's (textWidth)
 	HTMLFlows  int        `mapstructure:"html-max-flows"`
 	Diff       DiffConfig `mapstructure:"diff"`
 	SweepHosts int        `mapstructure:"sweep-hosts"`

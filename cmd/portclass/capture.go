@@ -133,7 +133,7 @@ counts it. See docs/scale.md.`,
 	}
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
-	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
+	for _, name := range []string{"filter", "format", "output", "top", "width", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
 		"spill-after", "temp-dir", "tunnel-ports", "no-decap", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout",
 		"ipfix", "ipfix-pen", "ipfix-message-size", "ipfix-domain"} {
 		f := *shared.Lookup(name)

@@ -390,6 +390,7 @@ var settings = []setting{
 	{"max-flows", func(c *Config) bool { return c.MaxFlows >= 0 }, "want 0 (no bound) or more"},
 	{"spill-after", func(c *Config) bool { return c.SpillAfter >= 1 }, "want 1 or more"},
 	{"html-max-flows", func(c *Config) bool { return c.HTMLFlows >= 0 }, "want 0 (every flow) or more"},
+	{"width", func(c *Config) bool { return c.Width >= 0 }, "want 0 (no limit) or more"},
 	{"sweep-hosts", func(c *Config) bool { return c.SweepHosts >= 1 }, "want 1 or more"},
 	{"sweep-ports", func(c *Config) bool { return c.SweepPorts >= 1 }, "want 1 or more"},
 	{"timeouts.tcp", func(c *Config) bool { return c.Timeouts.TCP > 0 }, "want a duration above 0"},

@@ -28,7 +28,9 @@ rules than merge.
 
 A summary written with --no-flows holds no flow records and cannot be merged exactly:
 merge refuses it. An input that appears in two summaries, or a summary given twice (also
-through a link), is counted twice, with a warning naming it. Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
+through a link), is counted twice, with a warning naming it. The merge of a summary
+that an interrupted run wrote ("interrupted": true) is marked the same way, and says
+which file made it so. Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
 standard input.`,
 		Example: `  # one report per sensor, then the whole site as text
   portclass analyze -o sensor-a.json /captures/sensor-a/
@@ -53,6 +55,7 @@ standard input.`,
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports")
 	htmlFlag(fs)
+	widthFlag(fs)
 	return cmd
 }
 
@@ -80,5 +83,11 @@ func (a *app) merge(paths []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	return a.writeReport(enc, m)
+	if err := a.writeReport(enc, m); err != nil {
+		return err
+	}
+	if m.Interrupted {
+		a.log.Warn().Msg((&incompleteError{"report", a.cfg.Output, m.InterruptedReason}).Error())
+	}
+	return nil
 }

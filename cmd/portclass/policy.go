@@ -100,10 +100,22 @@ func (a *app) learn(ctx context.Context, args []string) error {
 	if l == nil {
 		return runErr(err)
 	}
-	if err := a.writeOutput(cfg.Output, l.Write); err != nil {
+	write := l.Write
+	var reason string
+	if err != nil {
+		// A YAML comment first: the policy learned only from what was read.
+		reason = interruption(ctx)
+		write = func(w io.Writer) error {
+			if _, err := io.WriteString(w, "# INCOMPLETE: "+reason+"\n"); err != nil {
+				return err
+			}
+			return l.Write(w)
+		}
+	}
+	if err := a.writeOutput(cfg.Output, write); err != nil {
 		return err
 	}
-	return a.interrupted(err)
+	return a.interrupted(err, "policy", reason)
 }
 
 func (a *app) policyRulesCmd() *cobra.Command {

@@ -73,6 +73,7 @@ veeam.ports (ports changed at setup).`,
 	fs := cmd.Flags()
 	fs.String("role", "", "list the ports of a Veeam role (e.g. backup-proxy-vmware)")
 	fs.String("format", "text", "output format: text or json")
+	widthFlag(fs)
 	return cmd
 }
 
@@ -129,5 +130,6 @@ func runPorts(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		}
 		r.Ports = append(r.Ports, pi)
 	}
-	return enc.Encode(cmd.OutOrStdout(), &r)
+	out := cmd.OutOrStdout()
+	return reports.WithWidth(enc, textWidth(v, out)).Encode(out, &r)
 }
