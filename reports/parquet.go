@@ -40,7 +40,8 @@ import (
 // ParquetRowGroup rows, so that the writer holds one row group in memory whatever the
 // number of records (they come from Summary.EachFlow, streamed from the spool).
 type Parquet struct {
-	// Interrupted marks the file as the report of an interrupted run.
+	// Interrupted marks the file as the report of an interrupted run, as the
+	// summary's own Interrupted does.
 	Interrupted bool
 	// RowGroup bounds the rows of a row group (0: ParquetRowGroup).
 	RowGroup int
@@ -130,7 +131,7 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 		parquet.CreatedBy(Generator, "", ""),
 		parquet.KeyValueMetadata(ParquetSchemaVersionKey, strconv.Itoa(SchemaVersion)),
 		parquet.KeyValueMetadata(ParquetGeneratorKey, Generator),
-		parquet.KeyValueMetadata(ParquetInterruptedKey, strconv.FormatBool(p.Interrupted)),
+		parquet.KeyValueMetadata(ParquetInterruptedKey, strconv.FormatBool(p.Interrupted || s.Interrupted)),
 	)
 	// Rows go to the writer in batches, which copies them into its column buffers:
 	// the batch's rows and their lists are reused.

@@ -138,6 +138,15 @@ func TestParquetRowGroups(t *testing.T) {
 	if meta[ParquetInterruptedKey] != "true" {
 		t.Errorf("interrupted run: metadata %v", meta)
 	}
+	// The summary's own mark (a merge of an interrupted summary) does the same.
+	s.MarkInterrupted("interrupted by SIGINT")
+	buf.Reset()
+	if err := (Parquet{}).Encode(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, meta, _ := readParquet(t, buf.Bytes()); meta[ParquetInterruptedKey] != "true" {
+		t.Errorf("interrupted summary: metadata %v", meta)
+	}
 
 	r := fixtureRecords()[0]
 	r.Service = "a\xff\xfeb"

@@ -204,7 +204,6 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	}
 	if r.Err() != nil {
 		s.MarkInterrupted(interruption(ctx))
-		enc = markInterrupted(enc) // the formats whose encoder holds the mark itself (parquet)
 	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err

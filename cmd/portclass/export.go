@@ -87,16 +87,6 @@ func (a *app) configureEncoder(enc reports.Encoder[*reports.Summary]) (reports.E
 	return enc, nil
 }
 
-// markInterrupted returns enc set to say, where its format can, that the report is
-// that of an interrupted run (Parquet: "portclass.interrupted" in the metadata).
-func markInterrupted(enc reports.Encoder[*reports.Summary]) reports.Encoder[*reports.Summary] {
-	if p, ok := enc.(reports.Parquet); ok {
-		p.Interrupted = true
-		return p
-	}
-	return enc
-}
-
 func isIPFIX(enc reports.Encoder[*reports.Summary]) bool {
 	_, ok := enc.(reports.IPFIX)
 	return ok
