@@ -53,9 +53,14 @@ type extra struct {
 	meta *AppMeta    // the metadata of a finished identification; nil when none
 }
 
-// appDone in entry.icmpCode marks a TCP or UDP flow whose identification has ended,
-// with its protocol in entry.icmpType.
-const appDone = 1
+// entry.icmpCode of a TCP or UDP flow: bit side (appStop<<side) is set once the
+// identification reads no more of side's payloads (appid.State.Spent), so that the
+// table stops handing them over without looking at the extra; both bits (appDone)
+// once it has ended, with the protocol in entry.icmpType.
+const (
+	appStop = 1
+	appDone = appStop | appStop<<1
+)
 
 // identify feeds payload, sent by key side, to the identification of TCP or UDP flow
 // e, which has not ended.
@@ -78,14 +83,18 @@ func (t *table) identify(e *entry, side uint8, payload []byte) {
 		}
 		x.st.Take(x.take, payload)
 	}
-	if done {
-		e.icmpType, e.icmpCode = uint8(x.st.Protocol()), appDone
-		x.meta = appMetaOf(x.take, e.client)
-		t.endIdent(x)
-		if x.errs == nil && x.meta == nil {
-			e.x = nil
-			t.extras = append(t.extras, x)
+	if !done {
+		if x.st.Spent(side) {
+			e.icmpCode |= appStop << side
 		}
+		return
+	}
+	e.icmpType, e.icmpCode = uint8(x.st.Protocol()), appDone
+	x.meta = appMetaOf(x.take, e.client)
+	t.endIdent(x)
+	if x.errs == nil && x.meta == nil {
+		e.x = nil
+		t.extras = append(t.extras, x)
 	}
 }
 

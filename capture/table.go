@@ -116,9 +116,9 @@ type entry struct {
 	client uint8
 	dir    Direction
 	// icmpType and icmpCode are the type and code of an ICMP flow's first message.
-	// TCP and UDP flows have none and keep the end of their application
-	// identification there instead: icmpCode appDone, icmpType the appid.Protocol
-	// (see app.go).
+	// TCP and UDP flows have none and keep the state of their application
+	// identification there instead: icmpCode appStop bits, icmpType the
+	// appid.Protocol once done (see app.go).
 	icmpType uint8
 	icmpCode uint8
 	inUse    bool
@@ -353,11 +353,11 @@ func (t *table) addKey(p *pkt, k key, side uint8) {
 		if p.kind == kindFlow {
 			e.tcp(side, p.tcpFlags, p.tcpPayload)
 		}
-		if len(p.payload) > 0 && e.icmpCode != appDone && !p.fragFirst {
+		if len(p.payload) > 0 && e.icmpCode>>side&appStop == 0 && !p.fragFirst {
 			t.identify(e, side, p.payload)
 		}
 	case ProtoUDP:
-		if len(p.payload) > 0 && e.icmpCode != appDone && !p.fragFirst {
+		if len(p.payload) > 0 && e.icmpCode>>side&appStop == 0 && !p.fragFirst {
 			t.identify(e, side, p.payload)
 		}
 	case ProtoICMP, ProtoICMPv6:
