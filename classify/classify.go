@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
 )
@@ -162,7 +163,12 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 //   - "veeam": Explain returned at least one rule;
 //   - "unexplained-ephemeral": the server port is dynamic or in a configured range, and
 //     neither a Veeam rule nor a user-defined service nor a curated service port
-//     explains it.
+//     explains it;
+//   - "protocol-mismatch": the application protocol recognised from the payload
+//     (capture.Flow.App) contradicts the server port's registered service
+//     (ports.PortApps) or the service of the Veeam rules that would explain the flow
+//     otherwise (Explain drops rules whose service the protocol is not); see
+//     mismatch.
 //
 // It allocates only what Explain does.
 func (c *Classifier) Classify(f *capture.Flow) Verdict {
@@ -206,7 +212,31 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	if (serverEph || sp >= 49152) && len(v.Veeam) == 0 && !c.ServerPort(f.Proto, sp) {
 		v.Flags = v.Flags.With(FlagUnexplained)
 	}
+	if f.App != appid.Unknown && len(v.Veeam) == 0 && c.mismatch(f) {
+		v.Flags = v.Flags.With(FlagProtocolMismatch)
+	}
 	return v
+}
+
+// mismatch reports whether the application protocol recognised from f's payload
+// contradicts what its server port implies, f being a flow with ports, a known
+// protocol and no Veeam rule that fits it (Options.Explain returned none): the service
+// registered on the port (ports.PortApps; a user-defined service on the port overrides
+// it and says nothing of the protocol) is another, or, for a port the table does not
+// know, Veeam rules would explain f if its payload said nothing, and none fits it. A
+// port that implies nothing is no mismatch.
+func (c *Classifier) mismatch(f *capture.Flow) bool {
+	sp := f.Server.Port()
+	apps, known := ports.PortApps(f.Proto, sp)
+	if _, user := c.userService(f.Proto, sp); user {
+		known = false
+	}
+	if known || c.explain == nil {
+		return known && !apps.Has(f.App)
+	}
+	g := *f
+	g.App = appid.Unknown
+	return len(c.explain(&g)) > 0
 }
 
 // Flow returns f with its verdict.

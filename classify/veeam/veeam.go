@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify/ports"
 )
 
@@ -412,7 +413,8 @@ func (m *Matrix) Match(proto uint8, port uint16) []*Rule {
 }
 
 // segment returns the rules of the index that name the server port of f and their
-// matches (shared, sorted by rule id), or nils.
+// matches (shared, sorted by rule id), or nils; for a flow whose application
+// protocol is known, only the rules whose service fits it (see fitting).
 func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match) {
 	if f == nil || !capture.HasPorts(f.Proto) {
 		return nil, nil
@@ -422,6 +424,9 @@ func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match) {
 		return nil, nil
 	}
 	i := ix.find(f.Server.Port())
+	if f.App != appid.Unknown && len(ix.rules[i]) > 0 {
+		return m.fitting(f, ix.rules[i], ix.matches[i])
+	}
 	return ix.rules[i], ix.matches[i]
 }
 
