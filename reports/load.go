@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -146,6 +148,11 @@ type rawRecord struct {
 	ICMPErrors       []ICMPError `json:"icmp_errors"`
 	Input            string      `json:"input"`
 	End              string      `json:"end"`
+	AppProtocol      string      `json:"app_protocol"`
+	TLSSNI           string      `json:"tls_sni,omitempty"`
+	TLSALPN          string      `json:"tls_alpn,omitempty"`
+	HTTPHost         string      `json:"http_host,omitempty"`
+	SSHBanner        string      `json:"ssh_banner,omitempty"`
 }
 
 // rawMatch is one entry of a record's "veeam" list.
@@ -247,8 +254,51 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 		f.ICMPErrors = append(f.ICMPErrors, ce)
 	}
 	f.Input = r.Input
+	if err := r.app(&f.Flow); err != nil {
+		return f, err
+	}
 	f.Outcome = capture.OutcomeOf(&f.Flow)
 	return f, nil
+}
+
+// appMetaCarriers are the application protocols whose first messages carry each
+// metadata field, in appMetaFields order: what the recogniser takes them from.
+var appMetaCarriers = [4][]appid.Protocol{
+	{appid.TLS, appid.PostgreSQL, appid.RDP}, // tls_sni: a ClientHello, also after an upgrade
+	{appid.TLS, appid.PostgreSQL, appid.RDP}, // tls_alpn
+	{appid.HTTP},                             // http_host
+	{appid.SSH},                              // ssh_banner
+}
+
+// app checks and sets the application protocol and metadata of f: a name of the
+// vocabulary, only on TCP and UDP flows; each metadata string at most appid.MaxMeta
+// characters (bytes on the wire; one U+FFFD stands for an invalid byte) and only with
+// a protocol that carries it.
+func (r *rawRecord) app(f *capture.Flow) error {
+	var err error
+	if f.App, err = appid.ParseProtocol(r.AppProtocol); err != nil {
+		return fieldError("app_protocol", "%q is not an application protocol of this portclass (see docs/protocols.md)", r.AppProtocol)
+	}
+	if f.App != appid.Unknown && f.Proto != capture.ProtoTCP && f.Proto != capture.ProtoUDP {
+		return fieldError("app_protocol", "%q on a %s flow: only TCP and UDP flows are identified", r.AppProtocol, r.Proto)
+	}
+	m := capture.AppMeta{SNI: r.TLSSNI, ALPN: r.TLSALPN, HTTPHost: r.HTTPHost, SSHBanner: r.SSHBanner}
+	for i, fld := range appMetaFields(&m) {
+		v := *fld.v
+		if v == "" {
+			continue
+		}
+		if n := utf8.RuneCountInString(v); n > appid.MaxMeta {
+			return fieldError(fld.name, "%d characters, more than the %d portclass takes", n, appid.MaxMeta)
+		}
+		if !slices.Contains(appMetaCarriers[i], f.App) {
+			return fieldError(fld.name, "on a flow whose app_protocol is %q: only %v carry it", r.AppProtocol, appMetaCarriers[i])
+		}
+	}
+	if !m.IsZero() {
+		f.AppMeta = &m
+	}
+	return nil
 }
 
 // parseEndpoint is the inverse of endpoint for protocol proto: "addr:port" or

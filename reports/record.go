@@ -43,6 +43,16 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 //	                     errors that quoted the flow, not counted in its packets
 //	input                file path or interface name
 //	end                  why the record was emitted (capture.EndReason)
+//	app_protocol         the application protocol recognised from the payload
+//	                     (capture/appid's vocabulary: "tls", "http", ...), "" when none
+//	                     was (always "" for protocols other than TCP and UDP)
+//	tls_sni, tls_alpn    only when found: the TLS server name and the ALPN names the
+//	                     client offered (joined by ","), for app_protocol tls,
+//	                     postgresql or rdp
+//	http_host            only when found: the Host of the first HTTP request (http)
+//	ssh_banner           only when found: the server's SSH identification string (ssh)
+//	                     The four are bytes from the wire, at most 255, escaped like
+//	                     every string (invalid UTF-8 becomes U+FFFD)
 //
 // appendRecord writes it; decodeRecord (load.go) reads it back into an equal flow.
 
@@ -219,5 +229,28 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 	b = appendJSONString(b, f.Input)
 	b = append(b, `,"end":`...)
 	b = appendJSONString(b, f.End.String())
+	b = append(b, `,"app_protocol":`...)
+	b = appendJSONString(b, f.App.String())
+	if m := f.AppMeta; m != nil {
+		for _, fld := range appMetaFields(m) {
+			if *fld.v != "" {
+				b = append(b, ',', '"')
+				b = append(b, fld.name...)
+				b = append(b, '"', ':')
+				b = appendJSONString(b, *fld.v)
+			}
+		}
+	}
 	return append(b, '}')
+}
+
+// appMetaField is one metadata field of a record: its name and the AppMeta string.
+type appMetaField struct {
+	name string
+	v    *string
+}
+
+// appMetaFields are m's record fields, in record order.
+func appMetaFields(m *capture.AppMeta) [4]appMetaField {
+	return [4]appMetaField{{"tls_sni", &m.SNI}, {"tls_alpn", &m.ALPN}, {"http_host", &m.HTTPHost}, {"ssh_banner", &m.SSHBanner}}
 }
