@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -31,15 +32,31 @@ type Options struct {
 	// already, and is sorted in place otherwise. Explain must be safe for concurrent use
 	// if Classify is called concurrently.
 	Explain func(*capture.Flow) []veeam.Match
+
+	// The unexpected traffic section (Verdict.Unexpected; see Classify). Baseline
+	// lists the infrastructure services whose ports explain a flow unless its payload
+	// contradicts the port: names of BaselineServices, or "tcp/PORT" and "udp/LO-HI"
+	// for ports of the user's own; nil means DefaultBaseline, a non-nil empty slice
+	// none. Documented, if set, reports whether the user's policy documents a flow (a
+	// rule allows or requires it). HasRoles, if set, reports whether a host has Veeam
+	// roles, declared or inferred: a Veeam rule explains a flow only between two such
+	// hosts; nil takes Explain's rules as they are. Both must be safe for concurrent
+	// use if Classify is called concurrently.
+	Baseline   []string
+	Documented func(*capture.Flow) bool
+	HasRoles   func(netip.Addr) bool
 }
 
 // Classifier turns flow records into verdicts. Create one with New; it is read-only
 // afterwards and safe for concurrent use (as far as Options.Explain is).
 type Classifier struct {
-	ephemeral []ports.Range
-	ephBits   []uint8         // the interned bit of each ephemeral range's name in Flags
-	user      []ports.Service // Options.Services, validated, in configuration order
-	explain   func(*capture.Flow) []veeam.Match
+	ephemeral  []ports.Range
+	ephBits    []uint8         // the interned bit of each ephemeral range's name in Flags
+	user       []ports.Service // Options.Services, validated, in configuration order
+	explain    func(*capture.Flow) []veeam.Match
+	baseline   []BaselinePort
+	documented func(*capture.Flow) bool
+	hasRoles   func(netip.Addr) bool
 }
 
 // New validates opts and returns a Classifier. Errors name the offending entry and
@@ -49,7 +66,15 @@ func New(opts Options) (*Classifier, error) {
 	if eph == nil {
 		eph = ports.DefaultEphemeral
 	}
-	c := &Classifier{explain: opts.Explain}
+	c := &Classifier{explain: opts.Explain, documented: opts.Documented, hasRoles: opts.HasRoles}
+	base := opts.Baseline
+	if base == nil {
+		base = DefaultBaseline
+	}
+	var err error
+	if c.baseline, err = parseBaseline(base); err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for i, r := range eph {
 		if err := checkRangeName(r.Name); err != nil {
@@ -170,6 +195,13 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 //     otherwise (Explain drops rules whose service the protocol is not); see
 //     mismatch.
 //
+// Unexpected holds the reasons a flow with ports whose server answered
+// (capture.Outcome.Answered: the traffic got through) is unexpected: nothing of
+// Options.Documented (the policy), the Veeam rules between two hosts with roles
+// (Options.HasRoles) or the baseline explains it (see Reason). Failed attempts and
+// one-way traffic are never unexpected here: the attempts sections list the former,
+// and what a policy learns from a capture (the traffic that worked) documents it all.
+//
 // It allocates only what Explain does.
 func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	v := Verdict{Outcome: capture.OutcomeOf(f)}
@@ -214,6 +246,9 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	}
 	if f.App != appid.Unknown && len(v.Veeam) == 0 && c.mismatch(f) {
 		v.Flags = v.Flags.With(FlagProtocolMismatch)
+	}
+	if v.Outcome.Answered() {
+		v.Unexpected = c.unexpected(f, &v)
 	}
 	return v
 }

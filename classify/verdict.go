@@ -14,6 +14,9 @@ type Verdict struct {
 	Flags     Flags
 	Service   string        // IANA (or user-defined) service name of the server port, "" if none
 	Veeam     []veeam.Match // the Veeam rules that explain the flow, sorted by rule id
+	// Unexpected is why the flow is unexpected traffic; empty when something
+	// explains it or it is not the unexpected section's business (see Classify).
+	Unexpected Reasons
 }
 
 // Flow is a classified flow: the record capture emitted and its verdict. It is the

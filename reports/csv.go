@@ -20,11 +20,12 @@ var csvHeader = []string{
 	"packets_to_server", "packets_to_client", "bytes_to_server", "bytes_to_client",
 	"tcp_flags_to_server", "tcp_flags_to_client", "icmp_type", "icmp_code",
 	"port_class", "service", "flags", "veeam", "icmp_errors", "input", "end",
-	"app_protocol", "tls_sni", "tls_alpn", "http_host", "ssh_banner",
+	"app_protocol", "tls_sni", "tls_alpn", "http_host", "ssh_banner", "unexpected",
 }
 
 // CSV writes the summary's flow records as RFC 4180 CSV with a header row (the record's
-// JSON field names). List fields are joined with ";": flags, Veeam rule ids, and ICMP
+// JSON field names). List fields are joined with ";": flags, Veeam rule ids, unexpected
+// reasons, and ICMP
 // errors as "icmp 3/3 from 198.51.100.7 count 2". icmp_type and icmp_code are empty for
 // flows that are not ICMP, the application metadata (tls_sni, ...) where none was found.
 //
@@ -85,6 +86,7 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 		for _, fld := range appMetaFields(&meta) {
 			row = append(row, csvCell(*fld.v))
 		}
+		row = append(row, strings.Join(r.Unexpected.Names(), ";"))
 		return cw.Write(row)
 	})
 	if err != nil {

@@ -67,6 +67,15 @@ func flags(xs ...any) classify.Flags {
 	return f
 }
 
+// reasons is the set of the reasons given.
+func reasons(rs ...classify.Reason) classify.Reasons {
+	var out classify.Reasons
+	for _, r := range rs {
+		out = out.With(r)
+	}
+	return out
+}
+
 func fixtureFlows() []fixtureFlow {
 	const sa, sfin = capture.FlagSYN | capture.FlagACK | capture.FlagPSH | capture.FlagFIN, capture.FlagSYN | capture.FlagACK | capture.FlagFIN
 	return []fixtureFlow{
@@ -180,7 +189,8 @@ func fixtureFlows() []fixtureFlow {
 				TCPFlags: [2]uint8{capture.FlagACK | capture.FlagPSH, capture.FlagACK | capture.FlagPSH},
 				Input:    inputA, End: capture.EndInput, App: appid.HTTP, AppMeta: &capture.AppMeta{HTTPHost: "192.0.2.10:3389"}},
 			classify.Verdict{PortClass: ports.ClassRegistered, Service: "ms-wbt-server",
-				Flags: flags(classify.FlagGuessedDirection, classify.FlagProtocolMismatch)},
+				Flags:      flags(classify.FlagGuessedDirection, classify.FlagProtocolMismatch),
+				Unexpected: reasons(classify.ReasonUnexplainedPort, classify.ReasonProtocolMismatch)},
 		},
 		{ // both ports ephemeral, still open when the capture was evicted
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.22:55000"), Server: ap("192.0.2.30:60000"),
@@ -190,13 +200,15 @@ func fixtureFlows() []fixtureFlow {
 				Input:    inputA, End: capture.EndEvicted},
 			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: flags(classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer,
-					classify.ServerEphemeralPrefix+"linux", classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained)},
+					classify.ServerEphemeralPrefix+"linux", classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained),
+				Unexpected: reasons(classify.ReasonUnexplainedPort, classify.ReasonEphemeralServer)},
 		},
 		{ // SCTP on VLAN 30
 			capture.Flow{Proto: capture.ProtoSCTP, Client: ap("198.51.100.20:2905"), Server: ap("198.51.100.21:2905"),
 				VLAN: 30, Direction: capture.DirFirstPacket, State: capture.SF, First: at(11000), Last: at(11100),
 				Packets: [2]uint64{3, 3}, Bytes: [2]uint64{300, 300}, Input: inputB, End: capture.EndInput},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: flags(classify.FlagGuessedDirection)},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: flags(classify.FlagGuessedDirection),
+				Unexpected: reasons(classify.ReasonUnexplainedPort)},
 		},
 	}
 }

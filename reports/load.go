@@ -38,6 +38,7 @@ func LoadSummary(r io.Reader) (*Summary, error) {
 		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
 		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,
 		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps, "skipped_files": &s.SkippedFiles,
+		"unexpected": &s.Unexpected, "unexpected_rest": &s.UnexpectedRest,
 	}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -153,6 +154,7 @@ type rawRecord struct {
 	TLSALPN          string      `json:"tls_alpn,omitempty"`
 	HTTPHost         string      `json:"http_host,omitempty"`
 	SSHBanner        string      `json:"ssh_banner,omitempty"`
+	Unexpected       []string    `json:"unexpected,omitempty"`
 }
 
 // rawMatch is one entry of a record's "veeam" list.
@@ -258,7 +260,36 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 		return f, err
 	}
 	f.Outcome = capture.OutcomeOf(&f.Flow)
+	if err := r.unexpected(&f); err != nil {
+		return f, err
+	}
 	return f, nil
+}
+
+// unexpected checks and sets the reasons f is unexpected traffic: known names, in
+// their order, on a flow with ports whose server answered, and consistent with its
+// flags (protocol-mismatch with the flag, ephemeral-server with a dynamic or
+// ephemeral server port).
+func (r *rawRecord) unexpected(f *classify.Flow) error {
+	if len(r.Unexpected) == 0 {
+		return nil
+	}
+	rs, err := classify.ParseReasons(r.Unexpected...)
+	if err != nil {
+		return fieldError("unexpected", "%v", err)
+	}
+	switch names := rs.Names(); {
+	case !slices.Equal(names, r.Unexpected):
+		return fieldError("unexpected", "%q: want each reason once, in the order %q", r.Unexpected, names)
+	case !capture.HasPorts(f.Proto) || !f.Outcome.Answered():
+		return fieldError("unexpected", "on a %s flow in state %s: only answered flows with ports are unexpected traffic", r.Proto, r.State)
+	case rs.Has(classify.ReasonProtocolMismatch) && !f.Flags.Has(classify.FlagProtocolMismatch):
+		return fieldError("unexpected", "protocol-mismatch without the protocol-mismatch flag")
+	case rs.Has(classify.ReasonEphemeralServer) && !f.Flags.InEphemeralRange() && !f.Flags.Has(classify.FlagDynamicServer):
+		return fieldError("unexpected", "ephemeral-server, but the flags put the server port in no ephemeral or dynamic range")
+	}
+	f.Unexpected = rs
+	return nil
 }
 
 // appMetaCarriers are the application protocols whose first messages carry each

@@ -53,6 +53,10 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 //	ssh_banner           only when found: the server's SSH identification string (ssh)
 //	                     The four are bytes from the wire, at most 255, escaped like
 //	                     every string (invalid UTF-8 becomes U+FFFD)
+//	unexpected           only for unexpected traffic: why nothing explains the flow,
+//	                     ["unexplained-port", "protocol-mismatch", "ephemeral-server"]
+//	                     in that order (classify.Reason); what the unexpected section
+//	                     is built from
 //
 // appendRecord writes it; decodeRecord (load.go) reads it back into an equal flow.
 
@@ -240,6 +244,17 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 				b = appendJSONString(b, *fld.v)
 			}
 		}
+	}
+	if f.Unexpected != 0 {
+		b = append(b, `,"unexpected":[`...)
+		var names [4]string
+		for i, n := range f.Unexpected.AppendNames(names[:0]) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, n)
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}')
 }

@@ -89,6 +89,7 @@ func sections(s *Summary) []section {
 		in.notes = append(in.notes, "skipped "+f.Path+": "+f.Reason)
 	}
 	out = append(out, in)
+	out = append(out, unexpectedSection(s, top))
 
 	sec := section{title: "Protocols", empty: "No flows.", cols: cols(column{"Protocol", false})}
 	for _, p := range s.Protocols {

@@ -57,6 +57,11 @@ type Summary struct {
 	Attempts         []Attempt `json:"attempts,omitempty"`
 	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
 	Sweeps           []Sweep   `json:"sweeps,omitempty"`
+	// Unexpected is the answered traffic nothing explains (see classify.Reason),
+	// grouped by server, port and application protocol, largest first, cut to Top;
+	// UnexpectedRest counts what is not listed.
+	Unexpected     []Unexpected    `json:"unexpected,omitempty"`
+	UnexpectedRest *UnexpectedRest `json:"unexpected_rest,omitempty"`
 	// SkippedFiles are the files found in directory arguments that were not read
 	// because they are not captures (see SkippedFile).
 	SkippedFiles []SkippedFile   `json:"skipped_files,omitempty"`
@@ -316,6 +321,7 @@ type Aggregator struct {
 	states   map[uint32]*Counts   // by stateKey
 	rules    []*Counts            // by veeam.Match
 	att      attempts
+	unexp    unexpectedAgg
 }
 
 // portKey is a protocol and server port as one word, a map key Go hashes fast.
@@ -450,6 +456,7 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	ts.BytesSent += f.Flow.Bytes[capture.ToClient]
 	ts.BytesReceived += f.Flow.Bytes[capture.ToServer]
 	a.att.add(f, port)
+	a.unexp.add(f)
 
 	if f.Flags.Ephemeral() {
 		e := getOrNew(a.ephem, portKey(f.Proto, port))
@@ -588,6 +595,7 @@ func (a *Aggregator) Summary() *Summary {
 	}, func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
 	s.Attempts, s.Sweeps = a.att.summary(top, cmp.Or(a.opts.SweepHosts, DefaultSweepHosts), cmp.Or(a.opts.SweepPorts, DefaultSweepPorts))
 	s.AttemptsOverflow = a.att.overflow
+	s.Unexpected, s.UnexpectedRest = a.unexp.summary(top)
 	s.VeeamRules = breakdown(slots(a.rules), func(m int, c *Counts) RuleCount {
 		r := veeam.Match(m).Rule()
 		return RuleCount{Rule: r.ID, Service: r.Service, From: r.From, To: r.To, Counts: *c}
@@ -841,6 +849,7 @@ func (s *Summary) normalise() {
 	nonNil(&s.Hosts)
 	nonNil(&s.Attempts)
 	nonNil(&s.Sweeps)
+	nonNil(&s.Unexpected)
 	nonNil(&s.Flows)
 	for i := range s.Inputs {
 		in := &s.Inputs[i]

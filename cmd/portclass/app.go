@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -61,6 +62,7 @@ type Config struct {
 	Veeam      veeam.Options       `mapstructure:"veeam"`
 	Inventory  map[string][]string `mapstructure:"inventory"`
 	Policy     string              `mapstructure:"policy"`
+	Baseline   []string            `mapstructure:"baseline"`
 	Capture    CaptureConfig       `mapstructure:"capture"`
 	Verify     VerifyConfig        `mapstructure:"verify"`
 	Learn      LearnConfig         `mapstructure:"learn"`
@@ -127,6 +129,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("veeam.ports", map[string]any{})
 	v.SetDefault("inventory", map[string]any{})
 	v.SetDefault("policy", "")
+	v.SetDefault("baseline", classify.DefaultBaseline)
 	v.SetDefault("verify.format", "")
 	v.SetDefault("verify.fail-on", strings.Join(policy.FailDefault.Names(), ","))
 	v.SetDefault("learn.min-confidence", 0.5)

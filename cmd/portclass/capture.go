@@ -123,7 +123,7 @@ is counted once (the kernel's copy of outgoing packets is dropped, as libpcap do
 	}
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
-	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
+	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports", "policy", "baseline",
 		"spill-after", "temp-dir", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
 		f := *shared.Lookup(name)
 		switch name {
@@ -151,7 +151,7 @@ func (a *app) capture(ctx context.Context) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	p, err := a.newPipeline(cfg) // an invalid filter fails here, before anything is opened
+	p, err := a.reportPipeline(cfg) // an invalid filter or policy fails here, before anything is opened
 	if err != nil {
 		return err
 	}
