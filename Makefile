@@ -39,6 +39,17 @@ test: ## vet, then all tests with the race detector (fuzz seeds included); about
 	@echo "make test: capture comes first and takes about 3 minutes (cmd/portclass about 1.5, at the same time), the rest seconds"
 	@start=$$(date +%s); CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS); rc=$$?; \
 	echo "make test: go test took $$(( $$(date +%s) - start )) s"; exit $$rc
+	@$(MAKE) --no-print-directory test-duckdb
+
+# internal/duckdbtest is a module of its own (DuckDB's driver needs cgo; portclass does
+# not): fetching its dependencies is the probe, so that a machine that cannot fetch or
+# compile them skips with a message while a failing test still fails.
+test-duckdb: build ## Parquet read back by DuckDB, and docs/scale.md's archive recipe run in separate processes
+	@cd internal/duckdbtest && \
+	if ! command -v gcc >/dev/null; then echo "test-duckdb skipped: no C compiler (apt-get install gcc) for DuckDB's Go driver"; \
+	elif ! CGO_ENABLED=1 $(GO) list -deps -test . >/dev/null 2>/tmp/portclass-duckdb-fetch.log; then \
+	  echo "test-duckdb skipped: DuckDB's Go driver could not be fetched:"; tail -3 /tmp/portclass-duckdb-fetch.log; \
+	else PORTCLASS_BIN=$(CURDIR)/$(BIN) CGO_ENABLED=1 $(GO) test -count=1 . ; fi
 
 test-short: ## the tests without the race detector (faster)
 	$(GO) test -count=1 $(PKGS)
@@ -72,6 +83,7 @@ testdata: ## regenerate the project's own captures in testdata/
 	$(GO) run ./cmd/pcapgen -scenario veeam -format pcap -o testdata/veeam.pcap
 	$(GO) run ./cmd/pcapgen -scenario veeam-firewall -format pcap -o testdata/veeam-firewall.pcap
 	$(GO) run ./cmd/pcapgen -scenario veeam-after -format pcap -o testdata/veeam-after.pcap
+	$(GO) run ./cmd/pcapgen -scenario tunnels -format pcap -o testdata/tunnels.pcap
 	$(GO) run ./cmd/pcapgen -scenario formats -o testdata/formats
 
 lint: ## gofmt and go vet

@@ -55,6 +55,17 @@ func ParseTunnelType(s string) TunnelType {
 	return TunnelUnknown
 }
 
+// MayHaveID reports whether a layer of type t can have an ID (Tunnel.ID): VXLAN,
+// VXLAN-GPE and Geneve (the VNI), GRE (the key, when present) and ERSPAN (the session,
+// types II and III).
+func (t TunnelType) MayHaveID() bool {
+	switch t {
+	case TunnelVXLAN, TunnelVXLANGPE, TunnelGeneve, TunnelGRE, TunnelERSPAN:
+		return true
+	}
+	return false
+}
+
 // OnUDP reports whether t travels in UDP datagrams to a port of its own, that is
 // whether Options.TunnelPorts may name it.
 func (t TunnelType) OnUDP() bool {
@@ -169,6 +180,10 @@ func MakeTunnelPath(layers ...Tunnel) (TunnelPath, error) {
 // overflowPath is the path of flows whose tunnels the capture could not record
 // (see Overflow); made on first use, not by the package's initialiser.
 var overflowPath = sync.OnceValue(func() TunnelPath { return TunnelPath{unique.Make(tunnelStack{n: 1})} })
+
+// OverflowPath is the path of flows whose tunnels the capture could not record (see
+// Overflow), for readers of saved flow records.
+func OverflowPath() TunnelPath { return overflowPath() }
 
 // Overflow reports whether p is the path of a flow whose tunnels the capture could
 // not record because its table of distinct tunnel paths held by open flows was full

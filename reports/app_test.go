@@ -23,7 +23,7 @@ func TestRecordApp(t *testing.T) {
 		meta *capture.AppMeta
 		keys []string // the record's last keys
 	}{
-		{"unknown", appid.Unknown, nil, []string{"end", "app_protocol"}},
+		{"unknown", appid.Unknown, nil, []string{"iana_service", "app_protocol"}},
 		{"tls", appid.TLS, &capture.AppMeta{SNI: "www.example.com", ALPN: "h2,http/1.1"}, []string{"app_protocol", "tls_sni", "tls_alpn"}},
 		{"postgresql upgraded", appid.PostgreSQL, &capture.AppMeta{SNI: "db.example.com"}, []string{"app_protocol", "tls_sni"}},
 		{"http", appid.HTTP, &capture.AppMeta{HTTPHost: "a\"b\\c\x1b[2J\u202e" + long[:100]}, []string{"app_protocol", "http_host"}},

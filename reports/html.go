@@ -101,6 +101,7 @@ type htmlPage struct {
 	LeftOut   uint64
 	MaxFlows  int
 	NoRecords bool // the summary counts flows but carries no records (--no-flows)
+	Tunnels   bool // the flow table has a Tunnel column (the capture had tunnels)
 	Schema    int
 }
 
@@ -138,6 +139,7 @@ type htmlFlow struct {
 	VLAN                                  uint16
 	Packets, Bytes                        uint64
 	BytesH, First, Last, Duration, Input  string
+	Tunnel                                string // the tunnel path (capture.TunnelPath.String), "" for none
 	FirstFull, LastFull                   string // TimeLayout; the cells show milliseconds
 	Unexplained, Failed                   bool
 }
@@ -164,6 +166,10 @@ func (h HTML) Encode(w io.Writer, s *Summary) error {
 			{"State", false}, {"Service", false}, {"App", false}, {"Class", false}, {"Packets", true}, {"Bytes", true},
 			{"First", false}, {"Last", false}, {"Seconds", true}, {"Flags", false}, {"Veeam rules", false},
 			{"ICMP errors", false}, {"Input", false}},
+		Tunnels: len(s.Tunnels) > 0,
+	}
+	if p.Tunnels {
+		p.FlowCols = append(p.FlowCols, htmlCol{"Tunnel", false})
 	}
 	if t := &s.Totals; !t.First.IsZero() {
 		p.Subtitle = stamp(t.First.Time) + " – " + stamp(t.Last.Time) + ", "
@@ -241,6 +247,7 @@ func newHTMLFlow(r *classify.Flow) htmlFlow {
 		LastFull:    stamp(r.Last),
 		Duration:    strconv.FormatFloat(secs, 'f', 3, 64),
 		Input:       termesc.String(r.Input),
+		Tunnel:      r.Tunnel.String(),
 		Unexplained: r.Flags.Has(classify.FlagUnexplained),
 		Failed:      failedAttempt(r),
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -119,6 +120,19 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 		default:
 			p.printf("\nports %s (any protocol)\n", e.Ports)
 		}
+		// Veeam first: a port Veeam uses is reported under its Veeam service.
+		if len(e.Veeam) > 0 {
+			if e.Service != "" {
+				p.printf("  Veeam service: %s\n", termSafe(e.Service))
+			}
+			p.printf("  Veeam rules: %d\n", len(e.Veeam))
+			if p.err != nil {
+				return p.err
+			}
+			if err := writeRulesText(w, e.Veeam, "    "); err != nil {
+				return err
+			}
+		}
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		q := &portsText{w: tw}
 		q.line("  port class", dashIfEmpty(strings.Join(e.Classes, ", ")))
@@ -147,9 +161,8 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 		if q.err != nil {
 			return q.err
 		}
-		p.printf("  Veeam rules: %d\n", len(e.Veeam))
-		if err := writeRulesText(w, e.Veeam, "    "); err != nil {
-			return err
+		if len(e.Veeam) == 0 {
+			p.printf("  Veeam rules: 0\n")
 		}
 	}
 	if len(pi.VeeamServices) > 0 {
@@ -164,6 +177,23 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 	return p.err
 }
 
+// readOn is the documentation generations a rule was read on, "v13" or "v11,v12,v13",
+// with "+v12?" when it says it applies to 12 but no v12-era page was read (carried
+// back from later pages; see the reference's "What could not be verified").
+func readOn(r veeam.RuleRef) string {
+	var vs []string
+	v12 := false
+	for _, v := range r.Verified {
+		vs = append(vs, "v"+v)
+		v12 = v12 || strings.HasPrefix(v, "12")
+	}
+	s := dashIfEmpty(strings.Join(vs, ","))
+	if !v12 && slices.Contains(r.Versions, "12") {
+		s += " (12 not read)"
+	}
+	return s
+}
+
 // writeRulesText writes rules as an aligned table.
 func writeRulesText(w io.Writer, rules []veeam.RuleRef, indent string) error {
 	if len(rules) == 0 {
@@ -171,9 +201,13 @@ func writeRulesText(w io.Writer, rules []veeam.RuleRef, indent string) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	p := &portsText{w: tw}
-	p.line(indent+"RULE", "FROM -> TO", "PROTO", "PORTS", "VERSIONS", "SERVICE", "SOURCE")
+	p.line(indent+"RULE", "FROM -> TO", "PROTO", "PORTS", "VERSIONS", "READ ON", "SERVICE", "SOURCE")
 	for _, r := range rules {
-		p.line(indent+r.Rule, r.From+" -> "+r.To, r.Protocol, r.Ports, strings.Join(r.Versions, ","), r.Service, r.Source)
+		svc := r.Service
+		if r.DeploymentOnly {
+			svc += " [deployment only]"
+		}
+		p.line(indent+r.Rule, r.From+" -> "+r.To, r.Protocol, r.Ports, strings.Join(r.Versions, ","), readOn(r), svc, r.Source)
 	}
 	if p.err != nil {
 		return p.err
@@ -200,5 +234,23 @@ func writeRoleText(w io.Writer, ri *veeam.RoleInfo) error {
 	if p.err != nil {
 		return p.err
 	}
-	return writeRulesText(w, ri.Outbound, "  ")
+	if err := writeRulesText(w, ri.Outbound, "  "); err != nil {
+		return err
+	}
+	for _, os := range []struct {
+		name  string
+		rules []veeam.RuleRef
+	}{{"Windows", ri.Windows}, {"Linux", ri.Linux}} {
+		if len(os.rules) == 0 {
+			continue
+		}
+		p.printf("\nOn %s, also accepts (operating-system ports of a managed %s server): %d rules\n", os.name, os.name, len(os.rules))
+		if p.err != nil {
+			return p.err
+		}
+		if err := writeRulesText(w, os.rules, "  "); err != nil {
+			return err
+		}
+	}
+	return p.err
 }

@@ -91,6 +91,20 @@ func sections(s *Summary) []section {
 	out = append(out, in)
 	out = append(out, unexpectedSection(s, top))
 
+	// Tunnels only for captures with encapsulated packets.
+	if len(s.Tunnels) > 0 {
+		sec := section{title: "Tunnels" + top,
+			cols: cols(column{"Type", false}, column{"ID", true}, column{"Outer client", false}, column{"Outer server", false})}
+		for _, t := range s.Tunnels {
+			id := "-"
+			if t.ID != nil {
+				id = num(uint64(*t.ID))
+			}
+			sec.rows = append(sec.rows, append([]string{t.Type, id, orDash(t.OuterClient, "-"), orDash(t.OuterServer, "-")}, counts(t.Counts)...))
+		}
+		out = append(out, sec)
+	}
+
 	sec := section{title: "Protocols", empty: "No flows.", cols: cols(column{"Protocol", false})}
 	for _, p := range s.Protocols {
 		sec.rows = append(sec.rows, append([]string{p.Proto}, counts(p.Counts)...))
@@ -187,6 +201,15 @@ func inputNotes(i *Input) string {
 	}
 	if len(i.Unsupported) > 0 {
 		notes = append(notes, "unsupported "+countMap(i.Unsupported))
+	}
+	if i.Decapsulated > 0 {
+		notes = append(notes, strconv.FormatUint(i.Decapsulated, 10)+" in tunnels")
+	}
+	if i.TunnelsTooDeep > 0 {
+		notes = append(notes, strconv.FormatUint(i.TunnelsTooDeep, 10)+" nested too deep")
+	}
+	if i.TunnelPathsFull > 0 {
+		notes = append(notes, strconv.FormatUint(i.TunnelPathsFull, 10)+" without their tunnel path (too many paths)")
 	}
 	if i.KernelReceived > 0 || i.KernelDropped > 0 {
 		notes = append(notes, "kernel dropped "+strconv.FormatUint(i.KernelDropped, 10)+

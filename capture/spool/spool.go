@@ -32,8 +32,8 @@ import (
 	"github.com/portclass/portclass/capture/appid"
 )
 
-// DefaultLimit is the number of flows a Spool keeps in memory by default (about
-// 200 bytes each, so some 40 MB).
+// DefaultLimit is the number of flows a Spool keeps in memory by default (112 bytes
+// each, so some 22 MB).
 const DefaultLimit = 200_000
 
 // readBuf is the read buffer of each run during a merge.
@@ -54,18 +54,25 @@ type Spool struct {
 	// The flows not yet spilled, in blocks of blockFlows so that adding never copies
 	// what is there (a growing slice of 200-byte flows did, at 10 % of a whole run);
 	// sorted is a sorted view of them, valid until the next Add.
-	blocks [][]capture.Flow
-	free   [][]capture.Flow // emptied blocks of earlier runs, for the next flows
+	blocks [][]packed
+	free   [][]packed // emptied blocks of earlier runs, for the next flows
 	nmem   int
-	sorted []*capture.Flow
+	sorted []*packed
 	keyed  []addedFlow // order's scratch
-	file   *os.File    // the runs, one after the other; nil until the first spill
-	runs   []run
-	size   int64 // bytes written to file
-	n      uint64
-	inputs []string // Flow.Input values by index, so records store a small number
-	inIdx  map[string]uint32
-	buf    []byte
+	// The side tables of the packed flows: their ICMP errors and application
+	// metadata (until they spill) and their tunnel paths, each distinct path once.
+	errs    [][]capture.ICMPError
+	metas   []*capture.AppMeta
+	paths   []capture.TunnelPath
+	pathIdx map[capture.TunnelPath]uint32
+	ta, tb  capture.Flow // order's scratch for ties
+	file    *os.File     // the runs, one after the other; nil until the first spill
+	runs    []run
+	size    int64 // bytes written to file
+	n       uint64
+	inputs  []string // Flow.Input values by index, so records store a small number
+	inIdx   map[string]uint32
+	buf     []byte
 }
 
 // run is one sorted segment of the file.
@@ -84,7 +91,7 @@ func New(dir string, limit int) *Spool {
 	if where == "" {
 		where = os.TempDir()
 	}
-	return &Spool{dir: dir, where: where, limit: limit, inIdx: map[string]uint32{}}
+	return &Spool{dir: dir, where: where, limit: limit, inIdx: map[string]uint32{}, pathIdx: map[capture.TunnelPath]uint32{}}
 }
 
 // SpillError is the failure of a spill: the flows that do not fit in memory could not
@@ -135,7 +142,8 @@ func (s *Spool) Add(f *capture.Flow) error {
 		s.blocks = append(s.blocks, s.newBlock())
 	}
 	last := &s.blocks[len(s.blocks)-1]
-	*last = append(*last, *f)
+	*last = append(*last, packed{})
+	s.pack(&(*last)[len(*last)-1], f)
 	s.nmem++
 	s.n++
 	s.sorted = s.sorted[:0]
@@ -149,19 +157,19 @@ func (s *Spool) Add(f *capture.Flow) error {
 }
 
 // newBlock is an empty block: one emptied by a spill, or a new one.
-func (s *Spool) newBlock() []capture.Flow {
+func (s *Spool) newBlock() []packed {
 	if n := len(s.free); n > 0 {
 		b := s.free[n-1]
 		s.free[n-1] = nil
 		s.free = s.free[:n-1]
 		return b
 	}
-	return make([]capture.Flow, 0, min(blockFlows, s.limit))
+	return make([]packed, 0, min(blockFlows, s.limit))
 }
 
 // order returns the in-memory flows sorted (stable: equal flows keep the order they
-// were added in). Pointers are sorted rather than the 200-byte flows themselves.
-func (s *Spool) order() []*capture.Flow {
+// were added in). Pointers are sorted rather than the flows themselves.
+func (s *Spool) order() []*packed {
 	if len(s.sorted) == s.nmem {
 		return s.sorted
 	}
@@ -169,7 +177,8 @@ func (s *Spool) order() []*capture.Flow {
 	// sort gives, with a fraction of the comparisons: SortStableFunc (insertion sort
 	// and in-place merges) makes about n·log²n, 30 million for 100k flows, against
 	// 2 million here. The flows' start times are copied next to the pointers, so that
-	// most comparisons do not touch the 200-byte flows, spread over megabytes.
+	// most comparisons do not touch the flows, spread over megabytes; equal start
+	// times compare the flows unpacked.
 	keyed := s.keyed[:0]
 	if cap(keyed) < s.nmem {
 		keyed = make([]addedFlow, 0, s.nmem)
@@ -177,23 +186,22 @@ func (s *Spool) order() []*capture.Flow {
 	for _, b := range s.blocks {
 		for i := range b {
 			f := &b[i]
-			keyed = append(keyed, addedFlow{f.First.Unix(), int32(f.First.Nanosecond()), uint32(len(keyed)), f})
+			keyed = append(keyed, addedFlow{f.first, uint32(len(keyed)), f})
 		}
 	}
 	slices.SortFunc(keyed, func(a, b addedFlow) int {
-		if a.sec != b.sec {
-			return cmp.Compare(a.sec, b.sec)
+		if a.first != b.first {
+			return cmp.Compare(a.first, b.first)
 		}
-		if a.nsec != b.nsec {
-			return cmp.Compare(a.nsec, b.nsec)
-		}
-		if c := capture.CompareFlows(a.f, b.f); c != 0 {
+		s.unpack(&s.ta, a.f)
+		s.unpack(&s.tb, b.f)
+		if c := capture.CompareFlows(&s.ta, &s.tb); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
 	if cap(s.sorted) < s.nmem {
-		s.sorted = make([]*capture.Flow, 0, s.nmem)
+		s.sorted = make([]*packed, 0, s.nmem)
 	}
 	s.sorted = s.sorted[:0]
 	for _, k := range keyed {
@@ -204,13 +212,11 @@ func (s *Spool) order() []*capture.Flow {
 	return s.sorted
 }
 
-// addedFlow is a flow in memory, its start time (as Time.Compare orders it: seconds,
-// then nanoseconds) and when it was added, for order.
+// addedFlow is a flow in memory, its start time and when it was added, for order.
 type addedFlow struct {
-	sec  int64
-	nsec int32
-	seq  uint32
-	f    *capture.Flow
+	first int64
+	seq   uint32
+	f     *packed
 }
 
 // Len is the number of flows added.
@@ -252,8 +258,9 @@ func (s *Spool) spill() error {
 	}
 	w := bufio.NewWriterSize(io.NewOffsetWriter(s.file, s.size), 256<<10)
 	var written int64
-	for _, f := range s.order() {
-		s.buf = s.appendFlow(s.buf[:0], f)
+	for _, p := range s.order() {
+		s.unpack(&s.ta, p)
+		s.buf = s.appendFlow(s.buf[:0], &s.ta)
 		n, err := w.Write(s.buf)
 		written += int64(n)
 		if err != nil {
@@ -267,14 +274,17 @@ func (s *Spool) spill() error {
 	s.size += written
 	// Keep the blocks for the next flows (a run's worth of blocks is what the spool
 	// holds at most anyway, and allocating them again for every run was a quarter of
-	// a flow-heavy run's allocations), without any reference the flows held
-	// (ICMPErrors, Input).
+	// a flow-heavy run's allocations), and drop the ICMP errors the flows held.
 	for _, b := range s.blocks {
-		clear(b)
 		s.free = append(s.free, b[:0])
 	}
 	clear(s.blocks)
 	s.blocks = s.blocks[:0]
+	clear(s.errs)
+	s.errs = s.errs[:0]
+	clear(s.metas)
+	s.metas = s.metas[:0]
+	s.ta, s.tb = capture.Flow{}, capture.Flow{}
 	clear(s.sorted)
 	s.sorted = s.sorted[:0]
 	s.nmem = 0
@@ -289,8 +299,10 @@ func (s *Spool) spillErr(err error) error {
 		err = pe.Err
 	}
 	need := int64(0)
-	for _, f := range s.order() {
-		need += int64(len(s.appendFlow(s.buf[:0], f)))
+	var f capture.Flow
+	for _, p := range s.order() {
+		s.unpack(&f, p)
+		need += int64(len(s.appendFlow(s.buf[:0], &f)))
 	}
 	return &SpillError{Dir: s.where, Flows: s.nmem, Need: need, Written: s.size, Err: err}
 }
@@ -301,8 +313,10 @@ func (s *Spool) spillErr(err error) error {
 func (s *Spool) Each(fn func(*capture.Flow) error) error {
 	mem := s.order()
 	if len(s.runs) == 0 {
-		for _, f := range mem {
-			if err := fn(f); err != nil {
+		var f capture.Flow
+		for _, p := range mem {
+			s.unpack(&f, p)
+			if err := fn(&f); err != nil {
 				return err
 			}
 		}
@@ -345,7 +359,7 @@ func (s *Spool) Each(fn func(*capture.Flow) error) error {
 
 // Close releases the temporary file. The Spool must not be used afterwards.
 func (s *Spool) Close() error {
-	s.blocks, s.free, s.sorted, s.nmem = nil, nil, nil, 0
+	s.blocks, s.free, s.sorted, s.nmem, s.errs, s.metas = nil, nil, nil, 0, nil, nil
 	if s.file == nil {
 		return nil
 	}
@@ -367,7 +381,7 @@ type cursor struct {
 	inMem bool
 	rd    *bufio.Reader
 	left  uint64
-	mem   []*capture.Flow
+	mem   []*packed
 	cur   capture.Flow
 	buf   [16]byte // scratch for readFlow, so that reading allocates nothing
 }
@@ -377,7 +391,8 @@ func (c *cursor) next() (bool, error) {
 		if len(c.mem) == 0 {
 			return false, nil
 		}
-		c.cur, c.mem = *c.mem[0], c.mem[1:]
+		c.s.unpack(&c.cur, c.mem[0])
+		c.mem = c.mem[1:]
 		return true, nil
 	}
 	if c.left == 0 {

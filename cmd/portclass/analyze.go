@@ -38,7 +38,15 @@ never read. A capture cut short is reported up to the damage, with a warning.
 SIGINT or SIGTERM while the inputs are read stops the reading, and the report covers
 what was read (exit 130); once every input was read, a signal cancels the report
 (exit 130, nothing written); a second signal exits at once. A spill to --temp-dir that
-fails (full, missing) ends the run at once with exit 2.`,
+fails (full, missing) ends the run at once with exit 2.
+
+For other tools: --format ndjson or csv (one flow record per line), parquet (one row
+per record, for SQL engines such as DuckDB, Trino, Spark, ClickHouse) and ipfix (an
+IPFIX file, RFC 5655). --ipfix HOST:PORT also sends every record to an IPFIX collector
+(UDP; udp:// or tcp:// to choose) once the report is written; a collector that is down
+is a warning, never a lost report. portclass's verdicts go with the records as
+enterprise elements only under a private enterprise number: --ipfix-pen. See
+docs/scale.md.`,
 		Example: `  # what is in a capture, as text
   portclass analyze backup-window.pcapng
 
@@ -50,7 +58,10 @@ fails (full, missing) ends the run at once with exit 2.`,
 
   # one self-contained HTML page (charts, sortable and filterable flow table) to open
   # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
-  portclass analyze --html-max-flows 20000 -o report.html captures/`,
+  portclass analyze --html-max-flows 20000 -o report.html captures/
+
+  # the flow records as Parquet for SQL, and also to an IPFIX collector (nfcapd)
+  portclass analyze -o flows.parquet --ipfix collector.example.net:4739 capture.pcapng`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
@@ -62,6 +73,7 @@ fails (full, missing) ends the run at once with exit 2.`,
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
 	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
 	htmlFlag(fs)
+	exportFlags(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
 	unexpectedFlags(fs)
@@ -85,6 +97,7 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.Int("max-flows", maxMaxFlows, "bound on concurrent flows held in memory; the longest idle are emitted early, with a warning (0: no bound). Default: 1/8 of the available memory at 320 bytes a flow, 50000 to 1000000")
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow). Default: 1/32 of the available memory at 480 bytes a flow, 10000 to 200000")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	tunnelFlags(fs)
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
 	fs.Duration("icmp-timeout", time.Minute, "ICMP idle timeout")
@@ -95,13 +108,24 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	keyFlag(fs, "other-timeout", "timeouts.other")
 }
 
+// tunnelFlags adds --tunnel-ports and --no-decap.
+func tunnelFlags(fs *pflag.FlagSet) {
+	fs.StringSlice("tunnel-ports", defaultTunnelPorts(), "UDP destination ports decapsulated, as PORT=TYPE (TYPE: vxlan, vxlan-gpe, geneve, teredo, gtp-u, mpls-udp); GRE, ERSPAN and IP-in-IP are found by IP protocol. An empty list: none on UDP")
+	fs.Bool("no-decap", false, "do not decapsulate tunnels: each packet's flow is its outermost IP packet (a VXLAN mirror is then one UDP flow)")
+}
+
 // pipelineOptions are the pipeline's options from configuration cfg.
 func (a *app) pipelineOptions(cfg *Config) (pipeline.Options, error) {
 	eph, err := cfg.ephemeralRanges()
 	if err != nil {
 		return pipeline.Options{}, fmt.Errorf("config %w", err)
 	}
+	tp, err := parseTunnelPorts(cfg.TunnelPorts)
+	if err != nil {
+		return pipeline.Options{}, fmt.Errorf("config tunnel-ports: %w", err)
+	}
 	o := pipeline.Options{
+		TunnelPorts: tp, NoDecap: cfg.NoDecap,
 		Filter: cfg.Filter, Workers: cfg.Workers, MaxFlows: cfg.MaxFlows,
 		SpillAfter: cfg.SpillAfter, TempDir: cfg.TempDir,
 		Timeouts:  pipeline.Timeouts{TCP: cfg.Timeouts.TCP, UDP: cfg.Timeouts.UDP, ICMP: cfg.Timeouts.ICMP, Other: cfg.Timeouts.Other},
@@ -182,6 +206,10 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	exp, err := a.exporter()
+	if err != nil {
+		return err
+	}
 	p, err := a.reportPipeline(&a.cfg)
 	if err != nil {
 		return err
@@ -199,8 +227,20 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return runErr(err)
 	}
+	if r.Err() != nil {
+		enc = markInterrupted(enc)
+	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
+	}
+	// The export comes after the report, so that a collector that is slow or down
+	// can neither delay nor spoil it; an interrupted run exports what it read.
+	if exp != nil {
+		err := exp.Export(s)
+		exp.Close()
+		if err != nil {
+			return err
+		}
 	}
 	return a.interrupted(r.Err())
 }
@@ -239,14 +279,14 @@ func htmlFlag(fs *pflag.FlagSet) {
 	fs.Int("html-max-flows", reports.DefaultHTMLMaxFlows, "html: flow records embedded in the page, unexplained, failed and largest first; 0 for all")
 }
 
-// encoderFor returns the encoder of a report format, configured (--html-max-flows).
+// encoderFor returns the encoder of a report format, configured (--html-max-flows,
+// the IPFIX settings: see configureEncoder).
 func (a *app) encoderFor(format string) (reports.Encoder[*reports.Summary], error) {
 	enc, err := reports.EncoderFor[*reports.Summary](format)
-	if h, ok := enc.(reports.HTML); ok {
-		h.MaxFlows = a.cfg.HTMLFlows
-		enc = h
+	if err != nil {
+		return nil, err
 	}
-	return enc, err
+	return a.configureEncoder(enc)
 }
 
 // writeReport writes s to -o atomically, or to stdout.

@@ -83,6 +83,7 @@ a diff of half a capture would mislead).`,
 	strictFlag(fs)
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory per capture side; beyond that they wait in a temporary file. Default: from the available memory, as analyze's")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	tunnelFlags(fs)
 	keyFlag(fs, "unchanged", "diff.unchanged")
 	keyFlag(fs, "fail-on", "diff.fail-on")
 	return cmd

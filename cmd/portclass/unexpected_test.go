@@ -11,20 +11,6 @@ import (
 	"github.com/portclass/portclass/reports"
 )
 
-// analyzeJSON runs analyze with args and returns the summary it writes.
-func analyzeJSON(t *testing.T, args ...string) *reports.Summary {
-	t.Helper()
-	code, out, errs := runCLI(t, append([]string{"analyze", "--format", "json", "--top", "0"}, args...)...)
-	if code != exitOK {
-		t.Fatalf("analyze %v: exit %d: %s", args, code, errs)
-	}
-	s, err := reports.LoadSummary(strings.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestUnexpectedCorpus: the two captures of issue 13 come out right. Plain HTTP to
 // PostgreSQL's port is http, flagged protocol-mismatch, explained by no Veeam rule and
 // listed as unexpected; an HTTP GET sent to sshd likewise (its port is a baseline
@@ -38,7 +24,7 @@ func TestUnexpectedCorpus(t *testing.T) {
 		{"zeek/http-on-port-5432.pcap", "192.150.187.43:5432", "bro.org", []string{"unexplained-port", "protocol-mismatch"}},
 		{"zeek/get-to-ssh-server.pcap", "130.74.164.231:22", "128.3.50.246", []string{"protocol-mismatch"}},
 	} {
-		s := analyzeJSON(t, filepath.Join(dir, c.file))
+		s := analyzeJSON(t, "--top", "0", filepath.Join(dir, c.file))
 		found := false
 		for _, f := range s.Flows {
 			if f.Server.String() != c.server {
@@ -76,7 +62,7 @@ func TestUnexpectedLearnedPolicy(t *testing.T) {
 	}
 	for _, c := range captures {
 		t.Logf("%s", c)
-		if len(analyzeJSON(t, c).Unexpected) == 0 {
+		if len(analyzeJSON(t, "--top", "0", c).Unexpected) == 0 {
 			t.Errorf("%s: no unexpected traffic without a policy: the test proves nothing", c)
 			continue
 		}
@@ -84,14 +70,14 @@ func TestUnexpectedLearnedPolicy(t *testing.T) {
 		if code, _, errs := runCLI(t, "policy", "learn", "-o", pol, c); code != exitOK {
 			t.Fatalf("%s: learn: exit %d: %s", c, code, errs)
 		}
-		if s := analyzeJSON(t, "--policy", pol, c); len(s.Unexpected) != 0 || s.UnexpectedRest != nil {
+		if s := analyzeJSON(t, "--top", "0", "--policy", pol, c); len(s.Unexpected) != 0 || s.UnexpectedRest != nil {
 			t.Errorf("%s: with the learned policy, still unexpected: %+v", c, s.Unexpected)
 		}
 		cfg := filepath.Join(t.TempDir(), "portclass.yaml")
 		if err := os.WriteFile(cfg, []byte("policy: "+pol+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if s := analyzeJSON(t, "--config", cfg, c); len(s.Unexpected) != 0 {
+		if s := analyzeJSON(t, "--top", "0", "--config", cfg, c); len(s.Unexpected) != 0 {
 			t.Errorf("%s: with the learned policy in the configuration, still unexpected: %+v", c, s.Unexpected)
 		}
 	}
@@ -108,17 +94,17 @@ func TestBaselineSetting(t *testing.T) {
 		}
 		return out
 	}
-	def := servers(analyzeJSON(t, sample))
-	none := servers(analyzeJSON(t, "--baseline", "", sample))
+	def := servers(analyzeJSON(t, "--top", "0", sample))
+	none := servers(analyzeJSON(t, "--top", "0", "--baseline", "", sample))
 	if len(none) <= len(def) || !slices.ContainsFunc(none, func(s string) bool { return strings.HasSuffix(s, ":53") }) {
 		t.Errorf("no baseline: %v; default: %v; want more, DNS among them", none, def)
 	}
-	withRDP := servers(analyzeJSON(t, "--baseline", "dns,ntp,dhcp,http,https,ssh,smb,kerberos,ldap,netbios,msrpc,tcp/3389", sample))
+	withRDP := servers(analyzeJSON(t, "--top", "0", "--baseline", "dns,ntp,dhcp,http,https,ssh,smb,kerberos,ldap,netbios,msrpc,tcp/3389", sample))
 	if slices.ContainsFunc(withRDP, func(s string) bool { return strings.HasSuffix(s, ":3389") }) || len(withRDP) != len(def)-1 {
 		t.Errorf("baseline with tcp/3389: %v; default %v", withRDP, def)
 	}
 	t.Setenv("PORTCLASS_BASELINE", "dns")
-	fromEnv := servers(analyzeJSON(t, sample))
+	fromEnv := servers(analyzeJSON(t, "--top", "0", sample))
 	if len(fromEnv) <= len(def) || slices.ContainsFunc(fromEnv, func(s string) bool { return strings.HasSuffix(s, ":53") }) {
 		t.Errorf("PORTCLASS_BASELINE=dns: %v; default %v; want more, no DNS", fromEnv, def)
 	}
