@@ -54,7 +54,7 @@ type Classifier struct {
 	ephBits    []uint8         // the interned bit of each ephemeral range's name in Flags
 	user       []ports.Service // Options.Services, validated, in configuration order
 	explain    func(*capture.Flow) []veeam.Match
-	baseline   []BaselinePort
+	baseline   *baselineSet
 	documented func(*capture.Flow) bool
 	hasRoles   func(netip.Addr) bool
 }
@@ -71,10 +71,11 @@ func New(opts Options) (*Classifier, error) {
 	if base == nil {
 		base = DefaultBaseline
 	}
-	var err error
-	if c.baseline, err = parseBaseline(base); err != nil {
+	bp, err := parseBaseline(base)
+	if err != nil {
 		return nil, err
 	}
+	c.baseline = newBaselineSet(bp)
 	seen := map[string]bool{}
 	for i, r := range eph {
 		if err := checkRangeName(r.Name); err != nil {

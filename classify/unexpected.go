@@ -98,30 +98,20 @@ func (p BaselinePort) String() string {
 	return s
 }
 
-func tcp(ports ...uint16) []BaselinePort { return baselinePorts(capture.ProtoTCP, ports) }
-func udp(ports ...uint16) []BaselinePort { return baselinePorts(capture.ProtoUDP, ports) }
-
-func baselinePorts(proto uint8, ps []uint16) []BaselinePort {
-	out := make([]BaselinePort, len(ps))
-	for i, p := range ps {
-		out[i] = BaselinePort{proto, p, p}
-	}
-	return out
-}
-
-// baselineServices are the services a baseline entry may name. It is never written to.
+// baselineServices are the services a baseline entry may name: static data, never
+// written to.
 var baselineServices = []BaselineService{
-	{"dns", slices.Concat(tcp(53), udp(53, 5353, 5355))}, // mDNS and LLMNR too
-	{"ntp", udp(123)},
-	{"dhcp", udp(67, 68, 546, 547)}, // DHCPv6 too
-	{"http", tcp(80)},
-	{"https", slices.Concat(tcp(443), udp(443))}, // QUIC too
-	{"ssh", tcp(22)},
-	{"smb", tcp(445)},
-	{"kerberos", slices.Concat(tcp(88, 464), udp(88, 464))},      // kpasswd too
-	{"ldap", slices.Concat(tcp(389, 636, 3268, 3269), udp(389))}, // LDAPS, the global catalog, CLDAP
-	{"netbios", slices.Concat(udp(137, 138), tcp(139))},
-	{"msrpc", tcp(135)}, // the endpoint mapper only: the dynamic ports it hands out are not
+	{"dns", []BaselinePort{{capture.ProtoTCP, 53, 53}, {capture.ProtoUDP, 53, 53}, {capture.ProtoUDP, 5353, 5353}, {capture.ProtoUDP, 5355, 5355}}}, // mDNS and LLMNR too
+	{"ntp", []BaselinePort{{capture.ProtoUDP, 123, 123}}},
+	{"dhcp", []BaselinePort{{capture.ProtoUDP, 67, 68}, {capture.ProtoUDP, 546, 547}}}, // DHCPv6 too
+	{"http", []BaselinePort{{capture.ProtoTCP, 80, 80}}},
+	{"https", []BaselinePort{{capture.ProtoTCP, 443, 443}, {capture.ProtoUDP, 443, 443}}}, // QUIC too
+	{"ssh", []BaselinePort{{capture.ProtoTCP, 22, 22}}},
+	{"smb", []BaselinePort{{capture.ProtoTCP, 445, 445}}},
+	{"kerberos", []BaselinePort{{capture.ProtoTCP, 88, 88}, {capture.ProtoUDP, 88, 88}, {capture.ProtoTCP, 464, 464}, {capture.ProtoUDP, 464, 464}}},   // kpasswd too
+	{"ldap", []BaselinePort{{capture.ProtoTCP, 389, 389}, {capture.ProtoUDP, 389, 389}, {capture.ProtoTCP, 636, 636}, {capture.ProtoTCP, 3268, 3269}}}, // LDAPS, the global catalog, CLDAP
+	{"netbios", []BaselinePort{{capture.ProtoUDP, 137, 138}, {capture.ProtoTCP, 139, 139}}},
+	{"msrpc", []BaselinePort{{capture.ProtoTCP, 135, 135}}}, // the endpoint mapper only: the dynamic ports it hands out are not
 }
 
 // DefaultBaseline names every baseline service: what Options.Baseline nil means.
@@ -160,10 +150,43 @@ func parseBaseline(entries []string) ([]BaselinePort, error) {
 	return out, nil
 }
 
-// inBaseline reports whether the server port of protocol proto is a baseline port.
-func (c *Classifier) inBaseline(proto uint8, port uint16) bool {
-	for _, b := range c.baseline {
-		if b.Proto == proto && b.Lo <= port && port <= b.Hi {
+// baselineSet is the baseline as a set of ports: one bit a TCP port and one a UDP
+// port (16 KiB), a list for the other protocols.
+type baselineSet struct {
+	tcp, udp [1024]uint64
+	other    []BaselinePort
+}
+
+func newBaselineSet(ps []BaselinePort) *baselineSet {
+	b := new(baselineSet)
+	for _, p := range ps {
+		var bits *[1024]uint64
+		switch p.Proto {
+		case capture.ProtoTCP:
+			bits = &b.tcp
+		case capture.ProtoUDP:
+			bits = &b.udp
+		default:
+			b.other = append(b.other, p)
+			continue
+		}
+		for port := uint32(p.Lo); port <= uint32(p.Hi); port++ {
+			bits[port>>6] |= 1 << (port & 63)
+		}
+	}
+	return b
+}
+
+// has reports whether the server port of protocol proto is a baseline port.
+func (b *baselineSet) has(proto uint8, port uint16) bool {
+	switch proto {
+	case capture.ProtoTCP:
+		return b.tcp[port>>6]&(1<<(port&63)) != 0
+	case capture.ProtoUDP:
+		return b.udp[port>>6]&(1<<(port&63)) != 0
+	}
+	for _, p := range b.other {
+		if p.Proto == proto && p.Lo <= port && port <= p.Hi {
 			return true
 		}
 	}
@@ -182,7 +205,7 @@ func (c *Classifier) unexpected(f *capture.Flow, v *Verdict) Reasons {
 		return 0
 	}
 	mismatch := v.Flags.Has(FlagProtocolMismatch)
-	base := c.inBaseline(f.Proto, f.Server.Port())
+	base := c.baseline.has(f.Proto, f.Server.Port())
 	if base && !mismatch {
 		return 0
 	}

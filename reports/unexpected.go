@@ -86,8 +86,8 @@ func (u *unexpectedAgg) add(f *classify.Flow) {
 // out (nil when nothing is).
 func (u *unexpectedAgg) summary(top int) ([]Unexpected, *UnexpectedRest) {
 	order := func(x, y *Unexpected) int {
-		return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(capture.ProtoName(x.key.proto), capture.ProtoName(y.key.proto)),
-			x.key.server.Compare(y.key.server), cmp.Compare(x.key.app.String(), y.key.app.String()))
+		return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.key.proto, y.key.proto),
+			x.key.server.Compare(y.key.server), cmp.Compare(x.key.app, y.key.app))
 	}
 	all := make([]*Unexpected, 0, len(u.groups))
 	for _, g := range u.groups {

@@ -1,8 +1,6 @@
 package ports
 
 import (
-	"cmp"
-	"slices"
 	"strings"
 
 	"github.com/portclass/portclass/capture"
@@ -50,11 +48,40 @@ type AppPort struct {
 	Note    string // why, where it is not obvious
 }
 
-// Application protocols that several ports share.
-var (
-	appsHTTP   = AppsOf(appid.HTTP, appid.HTTP2)
-	appsTLS    = AppsOf(appid.TLS)
-	appsONCRPC = AppsOf(appid.Portmap, appid.NFS, appid.Mountd, appid.OncRPC)
+// One AppSet constant a protocol, and the sets several ports share: constants, so
+// that the table is static data.
+const (
+	aTLS      = AppSet(1) << appid.TLS
+	aSSH      = AppSet(1) << appid.SSH
+	aHTTP     = AppSet(1) << appid.HTTP
+	aHTTP2    = AppSet(1) << appid.HTTP2
+	aDNS      = AppSet(1) << appid.DNS
+	aSMB      = AppSet(1) << appid.SMB
+	aNBSSN    = AppSet(1) << appid.NetBIOSSSN
+	aNBNS     = AppSet(1) << appid.NetBIOSNS
+	aRDP      = AppSet(1) << appid.RDP
+	aKerberos = AppSet(1) << appid.Kerberos
+	aLDAP     = AppSet(1) << appid.LDAP
+	aDCERPC   = AppSet(1) << appid.DCERPC
+	aNTP      = AppSet(1) << appid.NTP
+	aSNMP     = AppSet(1) << appid.SNMP
+	aSyslog   = AppSet(1) << appid.Syslog
+	aDHCP     = AppSet(1) << appid.DHCP
+	aDHCPv6   = AppSet(1) << appid.DHCPv6
+	aQUIC     = AppSet(1) << appid.QUIC
+	aPG       = AppSet(1) << appid.PostgreSQL
+	aMSSQL    = AppSet(1) << appid.MSSQL
+	aMySQL    = AppSet(1) << appid.MySQL
+	aSMTP     = AppSet(1) << appid.SMTP
+	aFTP      = AppSet(1) << appid.FTP
+	aIMAP     = AppSet(1) << appid.IMAP
+	aPOP3     = AppSet(1) << appid.POP3
+	aRedis    = AppSet(1) << appid.Redis
+	aISCSI    = AppSet(1) << appid.ISCSI
+
+	appsHTTP   = aHTTP | aHTTP2
+	appsTLS    = aTLS
+	appsONCRPC = AppSet(1)<<appid.Portmap | AppSet(1)<<appid.NFS | AppSet(1)<<appid.Mountd | AppSet(1)<<appid.OncRPC
 )
 
 // appPorts is the table, sorted by protocol and port. A port is here when its
@@ -62,51 +89,51 @@ var (
 // the vocabulary's own ports, the TLS-wrapped services (where TLS is no mismatch)
 // and a few services outside the vocabulary (where anything recognised is).
 var appPorts = []AppPort{
-	{capture.ProtoTCP, 21, "ftp", AppsOf(appid.FTP), "AUTH TLS keeps the flow ftp"},
-	{capture.ProtoTCP, 22, "ssh", AppsOf(appid.SSH), ""},
+	{capture.ProtoTCP, 21, "ftp", aFTP, "AUTH TLS keeps the flow ftp"},
+	{capture.ProtoTCP, 22, "ssh", aSSH, ""},
 	{capture.ProtoTCP, 23, "telnet", 0, "no protocol of the vocabulary"},
-	{capture.ProtoTCP, 25, "smtp", AppsOf(appid.SMTP), "STARTTLS keeps the flow smtp"},
-	{capture.ProtoTCP, 53, "domain", AppsOf(appid.DNS), ""},
+	{capture.ProtoTCP, 25, "smtp", aSMTP, "STARTTLS keeps the flow smtp"},
+	{capture.ProtoTCP, 53, "domain", aDNS, ""},
 	{capture.ProtoTCP, 80, "http", appsHTTP, ""},
-	{capture.ProtoTCP, 88, "kerberos", AppsOf(appid.Kerberos), ""},
-	{capture.ProtoTCP, 110, "pop3", AppsOf(appid.POP3), ""},
+	{capture.ProtoTCP, 88, "kerberos", aKerberos, ""},
+	{capture.ProtoTCP, 110, "pop3", aPOP3, ""},
 	{capture.ProtoTCP, 111, "sunrpc", appsONCRPC, "portmapper; any ONC RPC program (CALLIT forwards)"},
-	{capture.ProtoTCP, 135, "epmap", AppsOf(appid.DCERPC), "MS-RPC endpoint mapper"},
-	{capture.ProtoTCP, 139, "netbios-ssn", AppsOf(appid.NetBIOSSSN, appid.SMB), ""},
-	{capture.ProtoTCP, 143, "imap", AppsOf(appid.IMAP), ""},
-	{capture.ProtoTCP, 389, "ldap", AppsOf(appid.LDAP), "StartTLS keeps the flow ldap"},
+	{capture.ProtoTCP, 135, "epmap", aDCERPC, "MS-RPC endpoint mapper"},
+	{capture.ProtoTCP, 139, "netbios-ssn", aNBSSN | aSMB, ""},
+	{capture.ProtoTCP, 143, "imap", aIMAP, ""},
+	{capture.ProtoTCP, 389, "ldap", aLDAP, "StartTLS keeps the flow ldap"},
 	{capture.ProtoTCP, 443, "https", appsTLS, "HTTP/2 over TLS is tls"},
-	{capture.ProtoTCP, 445, "microsoft-ds", AppsOf(appid.SMB, appid.NetBIOSSSN), "SMB over TCP"},
-	{capture.ProtoTCP, 464, "kpasswd", AppsOf(appid.Kerberos), ""},
+	{capture.ProtoTCP, 445, "microsoft-ds", aSMB | aNBSSN, "SMB over TCP"},
+	{capture.ProtoTCP, 464, "kpasswd", aKerberos, ""},
 	{capture.ProtoTCP, 465, "submissions", appsTLS, "SMTP over TLS (IANA: urd, submissions)"},
-	{capture.ProtoTCP, 514, "shell", AppsOf(appid.Syslog), "rsyslog and syslog-ng take syslog over TCP here"},
-	{capture.ProtoTCP, 587, "submission", AppsOf(appid.SMTP, appid.TLS), "STARTTLS keeps the flow smtp; some clients start TLS at once"},
-	{capture.ProtoTCP, 601, "syslog-conn", AppsOf(appid.Syslog), ""},
+	{capture.ProtoTCP, 514, "shell", aSyslog, "rsyslog and syslog-ng take syslog over TCP here"},
+	{capture.ProtoTCP, 587, "submission", aSMTP | aTLS, "STARTTLS keeps the flow smtp; some clients start TLS at once"},
+	{capture.ProtoTCP, 601, "syslog-conn", aSyslog, ""},
 	{capture.ProtoTCP, 636, "ldaps", appsTLS, ""},
 	{capture.ProtoTCP, 853, "domain-s", appsTLS, "DNS over TLS"},
-	{capture.ProtoTCP, 860, "iscsi", AppsOf(appid.ISCSI), ""},
+	{capture.ProtoTCP, 860, "iscsi", aISCSI, ""},
 	{capture.ProtoTCP, 989, "ftps-data", appsTLS, ""},
 	{capture.ProtoTCP, 990, "ftps", appsTLS, ""},
 	{capture.ProtoTCP, 992, "telnets", appsTLS, ""},
 	{capture.ProtoTCP, 993, "imaps", appsTLS, ""},
 	{capture.ProtoTCP, 995, "pop3s", appsTLS, ""},
-	{capture.ProtoTCP, 1433, "ms-sql-s", AppsOf(appid.MSSQL, appid.TLS), "TDS 8.0 (SQL Server 2022, strict encryption) starts with TLS"},
+	{capture.ProtoTCP, 1433, "ms-sql-s", aMSSQL | aTLS, "TDS 8.0 (SQL Server 2022, strict encryption) starts with TLS"},
 	{capture.ProtoTCP, 2049, "nfs", appsONCRPC, "IANA's first name is shilp"},
-	{capture.ProtoTCP, 2179, "vmrdp", AppsOf(appid.RDP, appid.TLS), "Hyper-V VM connection: RDP"},
-	{capture.ProtoTCP, 3260, "iscsi-target", AppsOf(appid.ISCSI), ""},
-	{capture.ProtoTCP, 3268, "msft-gc", AppsOf(appid.LDAP), "Active Directory global catalog"},
+	{capture.ProtoTCP, 2179, "vmrdp", aRDP | aTLS, "Hyper-V VM connection: RDP"},
+	{capture.ProtoTCP, 3260, "iscsi-target", aISCSI, ""},
+	{capture.ProtoTCP, 3268, "msft-gc", aLDAP, "Active Directory global catalog"},
 	{capture.ProtoTCP, 3269, "msft-gc-ssl", appsTLS, ""},
-	{capture.ProtoTCP, 3306, "mysql", AppsOf(appid.MySQL), ""},
-	{capture.ProtoTCP, 3389, "ms-wbt-server", AppsOf(appid.RDP, appid.TLS), "RDP; tls when the capture starts at the ClientHello"},
+	{capture.ProtoTCP, 3306, "mysql", aMySQL, ""},
+	{capture.ProtoTCP, 3389, "ms-wbt-server", aRDP | aTLS, "RDP; tls when the capture starts at the ClientHello"},
 	{capture.ProtoTCP, 4460, "ntske", appsTLS, "NTS key establishment"},
 	{capture.ProtoTCP, 5061, "sips", appsTLS, ""},
-	{capture.ProtoTCP, 5355, "llmnr", AppsOf(appid.DNS), ""},
-	{capture.ProtoTCP, 5432, "postgresql", AppsOf(appid.PostgreSQL, appid.TLS), "PostgreSQL 17 sslnegotiation=direct starts with TLS"},
+	{capture.ProtoTCP, 5355, "llmnr", aDNS, ""},
+	{capture.ProtoTCP, 5432, "postgresql", aPG | aTLS, "PostgreSQL 17 sslnegotiation=direct starts with TLS"},
 	{capture.ProtoTCP, 5671, "amqps", appsTLS, ""},
 	{capture.ProtoTCP, 5696, "kmip", appsTLS, ""},
 	{capture.ProtoTCP, 5985, "wsman", appsHTTP, "WinRM over HTTP"},
 	{capture.ProtoTCP, 5986, "wsmans", appsTLS, "WinRM over HTTPS"},
-	{capture.ProtoTCP, 6379, "redis", AppsOf(appid.Redis), ""},
+	{capture.ProtoTCP, 6379, "redis", aRedis, ""},
 	{capture.ProtoTCP, 6514, "syslog-tls", appsTLS, ""},
 	{capture.ProtoTCP, 6697, "ircs-u", appsTLS, ""},
 	{capture.ProtoTCP, 8008, "http-alt", appsHTTP, ""},
@@ -115,26 +142,26 @@ var appPorts = []AppPort{
 	{capture.ProtoTCP, 8883, "secure-mqtt", appsTLS, ""},
 	{capture.ProtoTCP, 9443, "tungsten-https", appsTLS, "HTTPS"},
 	{capture.ProtoTCP, 20048, "mountd", appsONCRPC, ""},
-	{capture.ProtoUDP, 53, "domain", AppsOf(appid.DNS), ""},
-	{capture.ProtoUDP, 67, "bootps", AppsOf(appid.DHCP), ""},
-	{capture.ProtoUDP, 68, "bootpc", AppsOf(appid.DHCP), ""},
-	{capture.ProtoUDP, 88, "kerberos", AppsOf(appid.Kerberos), ""},
+	{capture.ProtoUDP, 53, "domain", aDNS, ""},
+	{capture.ProtoUDP, 67, "bootps", aDHCP, ""},
+	{capture.ProtoUDP, 68, "bootpc", aDHCP, ""},
+	{capture.ProtoUDP, 88, "kerberos", aKerberos, ""},
 	{capture.ProtoUDP, 111, "sunrpc", appsONCRPC, ""},
-	{capture.ProtoUDP, 123, "ntp", AppsOf(appid.NTP), ""},
-	{capture.ProtoUDP, 137, "netbios-ns", AppsOf(appid.NetBIOSNS), ""},
+	{capture.ProtoUDP, 123, "ntp", aNTP, ""},
+	{capture.ProtoUDP, 137, "netbios-ns", aNBNS, ""},
 	{capture.ProtoUDP, 138, "netbios-dgm", 0, "no protocol of the vocabulary"},
-	{capture.ProtoUDP, 161, "snmp", AppsOf(appid.SNMP), ""},
-	{capture.ProtoUDP, 162, "snmptrap", AppsOf(appid.SNMP), ""},
-	{capture.ProtoUDP, 389, "ldap", AppsOf(appid.LDAP), "CLDAP"},
-	{capture.ProtoUDP, 443, "https", AppsOf(appid.QUIC), "HTTP/3"},
-	{capture.ProtoUDP, 464, "kpasswd", AppsOf(appid.Kerberos), ""},
-	{capture.ProtoUDP, 514, "syslog", AppsOf(appid.Syslog), ""},
-	{capture.ProtoUDP, 546, "dhcpv6-client", AppsOf(appid.DHCPv6), ""},
-	{capture.ProtoUDP, 547, "dhcpv6-server", AppsOf(appid.DHCPv6), ""},
-	{capture.ProtoUDP, 853, "domain-s", AppsOf(appid.QUIC), "DNS over QUIC"},
+	{capture.ProtoUDP, 161, "snmp", aSNMP, ""},
+	{capture.ProtoUDP, 162, "snmptrap", aSNMP, ""},
+	{capture.ProtoUDP, 389, "ldap", aLDAP, "CLDAP"},
+	{capture.ProtoUDP, 443, "https", aQUIC, "HTTP/3"},
+	{capture.ProtoUDP, 464, "kpasswd", aKerberos, ""},
+	{capture.ProtoUDP, 514, "syslog", aSyslog, ""},
+	{capture.ProtoUDP, 546, "dhcpv6-client", aDHCPv6, ""},
+	{capture.ProtoUDP, 547, "dhcpv6-server", aDHCPv6, ""},
+	{capture.ProtoUDP, 853, "domain-s", aQUIC, "DNS over QUIC"},
 	{capture.ProtoUDP, 2049, "nfs", appsONCRPC, "IANA's first name is shilp"},
-	{capture.ProtoUDP, 5353, "mdns", AppsOf(appid.DNS), ""},
-	{capture.ProtoUDP, 5355, "llmnr", AppsOf(appid.DNS), ""},
+	{capture.ProtoUDP, 5353, "mdns", aDNS, ""},
+	{capture.ProtoUDP, 5355, "llmnr", aDNS, ""},
 	{capture.ProtoUDP, 20048, "mountd", appsONCRPC, ""},
 }
 
@@ -147,11 +174,18 @@ func AppPorts() []AppPort { return appPorts }
 // whether the table knows the port: when it does not, the port says nothing a
 // protocol could contradict. It does not allocate.
 func PortApps(proto uint8, port uint16) (AppSet, bool) {
-	i, ok := slices.BinarySearchFunc(appPorts, [2]int{int(proto), int(port)}, func(a AppPort, k [2]int) int {
-		return cmp.Or(cmp.Compare(int(a.Proto), k[0]), cmp.Compare(int(a.Port), k[1]))
-	})
-	if !ok {
-		return 0, false
+	k := uint32(proto)<<16 | uint32(port)
+	i, j := 0, len(appPorts)
+	for i < j { // bisection by hand: no closure per flow
+		h := int(uint(i+j) >> 1)
+		if e := &appPorts[h]; uint32(e.Proto)<<16|uint32(e.Port) < k {
+			i = h + 1
+		} else {
+			j = h
+		}
 	}
-	return appPorts[i].Apps, true
+	if i < len(appPorts) && appPorts[i].Proto == proto && appPorts[i].Port == port {
+		return appPorts[i].Apps, true
+	}
+	return 0, false
 }

@@ -2,6 +2,7 @@ package veeam
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/appid"
@@ -26,52 +27,78 @@ import (
 // documented, a range without a single protocol), the rule fits any protocol. An
 // unknown application protocol fits every rule.
 
-// veeamAppKeys are the protocols of the services of the configurable ports
-// (veeamConfigurablePorts), by key; keys not listed speak what ports.PortApps says of
-// their port.
-var veeamAppKeys = map[string]ports.AppSet{
-	"backup-service":                ports.AppsOf(appid.TLS),
-	"catalog-service":               ports.AppsOf(appid.TLS),
-	"secure-connections":            ports.AppsOf(appid.TLS),
-	"rest-api":                      ports.AppsOf(appid.TLS),
-	"installer":                     ports.AppsOf(appid.TLS),
-	"data-mover":                    ports.AppsOf(appid.TLS),
-	"ssh":                           ports.AppsOf(appid.SSH),
-	"enterprise-manager-http":       ports.AppsOf(appid.HTTP, appid.HTTP2),
-	"enterprise-manager-https":      ports.AppsOf(appid.TLS),
-	"enterprise-manager-rest-https": ports.AppsOf(appid.TLS),
-	"enterprise-manager-rest-http":  ports.AppsOf(appid.HTTP, appid.HTTP2),
-	"vpower-nfs-mount":              ports.AppsOf(appid.Mountd, appid.Portmap, appid.NFS, appid.OncRPC),
-	"vpower-nfs":                    ports.AppsOf(appid.NFS, appid.Mountd, appid.Portmap, appid.OncRPC),
+// What the Veeam services speak, as AppSet constants (the tables below are static
+// data).
+const (
+	veeamTLS    = ports.AppSet(1) << appid.TLS
+	veeamSSH    = ports.AppSet(1) << appid.SSH
+	veeamHTTP   = ports.AppSet(1)<<appid.HTTP | ports.AppSet(1)<<appid.HTTP2
+	veeamONCRPC = ports.AppSet(1)<<appid.NFS | ports.AppSet(1)<<appid.Mountd | ports.AppSet(1)<<appid.Portmap | ports.AppSet(1)<<appid.OncRPC
+)
+
+// veeamKeyApps are the protocols of the services of the configurable ports, in the
+// order of veeamConfigurablePorts (TestVeeamKeyApps checks it); 0 for a key whose port
+// speaks what ports.PortApps says of it.
+var veeamKeyApps = [len(veeamConfigurablePorts)]struct {
+	key  string
+	apps ports.AppSet
+}{
+	{"backup-service", veeamTLS},
+	{"catalog-service", veeamTLS},
+	{"secure-connections", veeamTLS},
+	{"rest-api", veeamTLS},
+	{"installer", veeamTLS},
+	{"data-mover", veeamTLS},
+	{"ssh", veeamSSH},
+	{"enterprise-manager-http", veeamHTTP},
+	{"enterprise-manager-https", veeamTLS},
+	{"enterprise-manager-service", 0},
+	{"enterprise-manager-rest-https", veeamTLS},
+	{"enterprise-manager-rest-http", veeamHTTP},
+	{"vpower-nfs-mount", veeamONCRPC},
+	{"vpower-nfs", veeamONCRPC},
 }
 
-// veeamAppPorts are fixed Veeam service ports and what they speak: agent and plug-in
-// management (10005, 10006), the installer's fallback port (11731), the Cloud
+// veeamDefaultKeyPorts is veeamKeyApps by default port, made on first use: the
+// lookup of a matrix whose configuration moves no port.
+var veeamDefaultKeyPorts = sync.OnceValue(func() map[uint16]ports.AppSet {
+	out := map[uint16]ports.AppSet{}
+	for i, c := range veeamConfigurablePorts {
+		if apps := veeamKeyApps[i].apps; apps != 0 {
+			for _, p := range c.defaults {
+				out[p] = apps
+			}
+		}
+	}
+	return out
+})
+
+// veeamAppPorts are fixed Veeam service ports (TCP) and what they speak: agent and
+// plug-in management (10005, 10006), the installer's fallback port (11731), the Cloud
 // Gateway (6180), the appliances' Host Management console (10443) and the UI
 // service's gRPC (9396), all over TLS.
-var veeamAppPorts = map[uint16]ports.AppSet{
-	10005: ports.AppsOf(appid.TLS),
-	10006: ports.AppsOf(appid.TLS),
-	11731: ports.AppsOf(appid.TLS),
-	6180:  ports.AppsOf(appid.TLS),
-	10443: ports.AppsOf(appid.TLS),
-	9396:  ports.AppsOf(appid.TLS),
-}
+var veeamAppPorts = [...]uint16{10005, 10006, 11731, 6180, 10443, 9396}
 
 // portApps is what the Veeam service on single port port of proto speaks, and whether
 // that is known.
 func (m *Matrix) portApps(proto uint8, port uint16) (ports.AppSet, bool) {
-	for _, c := range veeamConfigurablePorts {
-		apps, ok := veeamAppKeys[c.key]
-		if !ok {
-			continue
-		}
-		if p, moved := m.opts.Ports[c.key]; moved && p == port || !moved && slices.Contains(c.defaults, port) {
+	if len(m.opts.Ports) == 0 {
+		if apps, ok := veeamDefaultKeyPorts()[port]; ok {
 			return apps, true
 		}
+	} else {
+		for i, c := range veeamConfigurablePorts {
+			apps := veeamKeyApps[i].apps
+			if apps == 0 {
+				continue
+			}
+			if p, moved := m.opts.Ports[c.key]; moved && p == port || !moved && slices.Contains(c.defaults, port) {
+				return apps, true
+			}
+		}
 	}
-	if apps, ok := veeamAppPorts[port]; ok && proto == capture.ProtoTCP {
-		return apps, true
+	if proto == capture.ProtoTCP && slices.Contains(veeamAppPorts[:], port) {
+		return veeamTLS, true
 	}
 	return ports.PortApps(proto, port)
 }
@@ -84,13 +111,13 @@ func (m *Matrix) rangeApps(s ports.Span) (ports.AppSet, bool) {
 	}
 	switch {
 	case s.Lo >= 3260 && s.Hi <= 3270:
-		return ports.AppsOf(appid.ISCSI), true
+		return ports.AppSet(1) << appid.ISCSI, true
 	case s == ports.Span{Lo: 49152, Hi: 65535}:
-		return ports.AppsOf(appid.DCERPC), true
+		return ports.AppSet(1) << appid.DCERPC, true
 	case s == dm || s.Lo == veeamDefaultTransmission.Lo:
 		// the channel pools: 2500-3300 (or as configured), 2500-5000 before v10,
 		// 2500-2600 for catalog replication, 2500-6000 for file downloads
-		return ports.AppsOf(appid.TLS), true
+		return veeamTLS, true
 	}
 	return 0, false
 }

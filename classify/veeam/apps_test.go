@@ -92,3 +92,12 @@ func ids(ms []Match) []string {
 	}
 	return out
 }
+
+// TestVeeamKeyApps keeps veeamKeyApps in the order of veeamConfigurablePorts.
+func TestVeeamKeyApps(t *testing.T) {
+	for i, c := range veeamConfigurablePorts {
+		if veeamKeyApps[i].key != c.key {
+			t.Errorf("veeamKeyApps[%d] is %q, veeamConfigurablePorts[%d] %q", i, veeamKeyApps[i].key, i, c.key)
+		}
+	}
+}
