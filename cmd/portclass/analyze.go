@@ -23,9 +23,15 @@ func (a *app) analyzeCmd() *cobra.Command {
 		Short: "Classify every flow in capture files and write a summary report",
 		Long: `analyze reads pcap and pcapng files (gzip- and zstd-compressed too, detected by content),
 directories (walked, files in lexical order) or standard input ("-"), groups the packets into
-flows and writes one report over all inputs: totals, inputs, protocols, port classes, services,
-server ports, talkers, ephemeral-range traffic, connection states, Veeam hosts and rules, and
-every flow record.
+flows and writes one report over all inputs: totals, inputs, unexpected traffic, protocols,
+port classes, services, server ports, talkers, ephemeral-range traffic, connection states,
+Veeam hosts and rules, and every flow record.
+
+Each TCP and UDP flow's application protocol is recognised from the payload of its first
+packets (app_protocol, with the TLS server name, HTTP Host or SSH banner), and flagged
+protocol-mismatch when it contradicts the server port's service or Veeam rule. Unexpected
+traffic is the answered flows nothing explains: not the --policy's rules, not a Veeam rule
+between hosts with roles, not a --baseline service's port whose payload fits it.
 
 The report goes to stdout, or atomically to -o FILE (format from the extension unless
 --format is given), which may not be one of the inputs and is checked before anything is
