@@ -193,15 +193,10 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 	b = appendJSONString(b, portClassName(f.PortClass))
 	b = append(b, `,"service":`...)
 	b = appendJSONString(b, f.Service)
-	b = append(b, `,"flags":[`...)
+	b = append(b, `,"flags":`...)
 	var names [8]string
-	for i, n := range f.Flags.AppendNames(names[:0]) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, n)
-	}
-	b = append(b, `],"veeam":[`...)
+	b = appendJSONStrings(b, f.Flags.AppendNames(names[:0]))
+	b = append(b, `,"veeam":[`...)
 	for i, m := range f.Veeam {
 		if i > 0 {
 			b = append(b, ',')
@@ -266,15 +261,8 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 		}
 	}
 	if f.Unexpected != 0 {
-		b = append(b, `,"unexpected":[`...)
-		var names [4]string
-		for i, n := range f.Unexpected.AppendNames(names[:0]) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, n)
-		}
-		b = append(b, ']')
+		b = append(b, `,"unexpected":`...)
+		b = appendJSONStrings(b, f.Unexpected.AppendNames(names[:0]))
 	}
 	return append(b, '}')
 }
@@ -300,6 +288,18 @@ func appendTunnel(b []byte, t capture.Tunnel) []byte {
 		b = append(b, '"')
 	}
 	return append(b, '}')
+}
+
+// appendJSONStrings appends ss as a JSON array of strings.
+func appendJSONStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
 }
 
 // appMetaField is one metadata field of a record: its name and the AppMeta string.

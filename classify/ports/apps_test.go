@@ -1,8 +1,6 @@
 package ports
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,19 +12,7 @@ import (
 // TestAppPortsDocumented checks that docs/protocols.md ("Protocol mismatch") lists
 // exactly the table's ports, with the same service and protocols.
 func TestAppPortsDocumented(t *testing.T) {
-	md, err := os.ReadFile(filepath.Join(corpus.Root(t), "docs", "protocols.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(md)
-	start := strings.Index(doc, "\n## Protocol mismatch\n")
-	if start < 0 {
-		t.Fatal(`docs/protocols.md has no "## Protocol mismatch" section`)
-	}
-	doc = doc[start+1:]
-	if end := strings.Index(doc[1:], "\n## "); end >= 0 {
-		doc = doc[:end+1]
-	}
+	doc := corpus.DocSection(t, "protocols.md", "Protocol mismatch")
 	rows := map[string]bool{}
 	for _, line := range strings.Split(doc, "\n") {
 		if strings.HasPrefix(line, "| tcp/") || strings.HasPrefix(line, "| udp/") {

@@ -251,25 +251,28 @@ http {
 }
 
 func startDnsmasq(t *testing.T, dir string) *exec.Cmd {
-	var last *exec.Cmd
-	for _, port := range []string{"53", "123"} {
-		last = serve(t, dir, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-			"--listen-address=127.0.0.1", "--bind-interfaces", "--port="+port, "--address=/portclass.test/192.0.2.1",
-			"--user=root", "--pid-file="+filepath.Join(dir, "dnsmasq-"+port+".pid"))
-		if port == "53" {
-			c := last
-			t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-		}
-	}
-	return last
+	return serveOnPorts(t, dir, "dnsmasq", []string{"53", "123"}, func(port string) []string {
+		return []string{"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+			"--listen-address=127.0.0.1", "--bind-interfaces", "--port=" + port, "--address=/portclass.test/192.0.2.1",
+			"--user=root", "--pid-file=" + filepath.Join(dir, "dnsmasq-"+port+".pid")}
+	})
 }
 
 func startRedis(t *testing.T, dir string) *exec.Cmd {
+	return serveOnPorts(t, dir, "redis-server", []string{"6379", "3306"}, func(port string) []string {
+		return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--daemonize", "no", "--protected-mode", "no", "--dir", dir}
+	})
+}
+
+// serveOnPorts starts one instance of a server for each port, with the arguments args
+// gives it, and returns the last one (the caller stops it; the others are stopped at
+// the test's end).
+func serveOnPorts(t *testing.T, dir, name string, ports []string, args func(port string) []string) *exec.Cmd {
 	var last *exec.Cmd
-	for _, port := range []string{"6379", "3306"} {
-		last = serve(t, dir, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--daemonize", "no", "--protected-mode", "no", "--dir", dir)
-		if port == "6379" {
+	for i, port := range ports {
+		last = serve(t, dir, name, args(port)...)
+		if i < len(ports)-1 {
 			c := last
 			t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 		}
@@ -277,13 +280,20 @@ func startRedis(t *testing.T, dir string) *exec.Cmd {
 	return last
 }
 
-func sshExchange(t *testing.T, addr string) {
+// dialTCP connects to a test server, with a deadline for the whole exchange.
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
+}
+
+func sshExchange(t *testing.T, addr string) {
+	c := dialTCP(t, addr)
+	defer c.Close()
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "SSH-2.0-") {
 		t.Fatalf("%s: banner %q: %v", addr, line, err)
@@ -342,12 +352,8 @@ func dnsExchange(t *testing.T, addr string) {
 }
 
 func redisExchange(t *testing.T, addr string) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialTCP(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "*1\r\n$4\r\nPING\r\n")
 	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "+PONG\r\n" {
 		t.Fatalf("%s: %q: %v", addr, line, err)
