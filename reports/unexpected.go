@@ -19,7 +19,7 @@ type Unexpected struct {
 	Proto       string   `json:"proto"`
 	Client      string   `json:"client,omitempty"` // the only client; "" when there are several
 	ClientCount uint64   `json:"client_count"`     // distinct clients, counted up to 1024
-	Server      string   `json:"server"`           // "addr:port"
+	Server      string   `json:"server"`           // the server's address
 	Port        uint16   `json:"port"`
 	Service     string   `json:"service"`      // the port's service name, shown but never an explanation
 	App         string   `json:"app_protocol"` // recognised from the payload, "" when not
@@ -108,7 +108,7 @@ func (u *unexpectedAgg) summary(top int) ([]Unexpected, *UnexpectedRest) {
 	for _, g := range all {
 		e := *g
 		e.Proto = capture.ProtoName(g.key.proto)
-		e.Server = g.key.server.String()
+		e.Server = g.key.server.Addr().String()
 		e.Port = g.key.server.Port()
 		e.App = g.key.app.String()
 		e.Reasons = g.reasons.Names()
@@ -133,14 +133,14 @@ func unexpectedSection(s *Summary, top string) section {
 	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	sec := section{title: "Unexpected traffic" + top,
 		empty: "Nothing unexpected: the policy, a Veeam rule between hosts with roles or the baseline explains every answered flow.",
-		cols: []column{{"Protocol", false}, {"Server", false}, {"Service", false}, {"App", false}, {"Clients", false},
+		cols: []column{{"Protocol", false}, {"Server", false}, {"Port", true}, {"Service", false}, {"App", false}, {"Clients", false},
 			{"Reasons", false}, {"Flows", true}, {"Packets", true}, {"Bytes", true}, {"First seen", false}, {"Last seen", false}}}
 	for _, u := range s.Unexpected {
 		clients := u.Client
 		if u.ClientCount != 1 {
 			clients = num(u.ClientCount) + " clients"
 		}
-		sec.rows = append(sec.rows, []string{u.Proto, u.Server, orDash(u.Service, "-"), orDash(u.App, "-"), clients,
+		sec.rows = append(sec.rows, []string{u.Proto, u.Server, num(uint64(u.Port)), orDash(u.Service, "-"), orDash(u.App, "-"), clients,
 			strings.Join(u.Reasons, ", "), num(u.Flows), num(u.Packets), humanBytes(u.Bytes), stamp(u.First.Time), stamp(u.Last.Time)})
 	}
 	if r := s.UnexpectedRest; r != nil {

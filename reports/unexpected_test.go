@@ -51,7 +51,7 @@ func TestUnexpectedSection(t *testing.T) {
 	s := agg.Summary()
 	var got []string
 	for _, u := range s.Unexpected {
-		got = append(got, fmt.Sprintf("%s %s %s %q %d %s %d/%d", u.Proto, u.Server, u.App, u.Client, u.ClientCount,
+		got = append(got, fmt.Sprintf("%s %s:%d %s %q %d %s %d/%d", u.Proto, u.Server, u.Port, u.App, u.Client, u.ClientCount,
 			strings.Join(u.Reasons, "+"), u.Flows, u.Bytes))
 	}
 	want := []string{

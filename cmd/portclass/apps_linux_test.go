@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestCaptureApps(t *testing.T) {
 
 	unexpected := map[string][]string{}
 	for _, u := range sum.Unexpected {
-		unexpected[u.Proto+"/"+u.Server] = u.Reasons
+		unexpected[u.Proto+"/"+u.Server+":"+strconv.Itoa(int(u.Port))] = u.Reasons
 	}
 	for _, s := range running {
 		for _, p := range []string{s.own, s.other} {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestUnexpectedCorpus(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no flow to %s", c.file, c.server)
 		}
-		if len(s.Unexpected) != 1 || s.Unexpected[0].Server != c.server || s.Unexpected[0].App != "http" ||
+		if len(s.Unexpected) != 1 || s.Unexpected[0].Server+":"+strconv.Itoa(int(s.Unexpected[0].Port)) != c.server || s.Unexpected[0].App != "http" ||
 			!slices.Equal(s.Unexpected[0].Reasons, c.reasons) {
 			t.Errorf("%s: unexpected %+v, want %s (http) for %v", c.file, s.Unexpected, c.server, c.reasons)
 		}
@@ -90,7 +91,7 @@ func TestBaselineSetting(t *testing.T) {
 	servers := func(s *reports.Summary) []string {
 		var out []string
 		for _, u := range s.Unexpected {
-			out = append(out, u.Proto+"/"+u.Server)
+			out = append(out, u.Proto+"/"+u.Server+":"+strconv.Itoa(int(u.Port)))
 		}
 		return out
 	}
