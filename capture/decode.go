@@ -21,8 +21,10 @@ const (
 )
 
 // pkt is the small record decoding produces: everything the flow table needs and
-// nothing more, without pointers, so batches of them are cheap to pass between
-// goroutines. Addresses are in 16-byte form (IPv4 mapped into IPv6).
+// nothing more. Addresses are in 16-byte form (IPv4 mapped into IPv6). Its one
+// pointer, payload, is a view of the frame, valid only while the frame is: the stage
+// hands a packet to its table at once, and the fragment table, which holds packets
+// for later, holds only non-first fragments, which have none.
 type pkt struct {
 	ts           int64
 	wire         uint32
@@ -50,6 +52,11 @@ type pkt struct {
 	tunSwap uint8
 	qtun    uint16
 	qvlan   uint16 // the VLAN ID of the quoted flow: vlan, or if 0 the first tag inside the quote's tunnels
+	// payload is the transport payload of a TCP segment or UDP datagram (the
+	// innermost one, inside tunnels), as much of it as the frame holds: for the
+	// flow table's application identification (capture/appid). nil for other
+	// packets and non-first fragments.
+	payload []byte
 }
 
 var be = binary.BigEndian
@@ -426,7 +433,12 @@ func (d *decoder) transport(b []byte, p *pkt) int {
 			return decMalformed // ports are set: an ICMP quote needs only those
 		}
 		p.tcpFlags = b[13]
-		p.tcpPayload = len(b) > int(b[12]>>4)*4
+		if off := int(b[12]>>4) * 4; len(b) > off {
+			p.tcpPayload = true
+			if off >= 20 {
+				p.payload = b[off:]
+			}
+		}
 	case ProtoUDP:
 		if len(b) < 4 {
 			return decMalformed
@@ -441,6 +453,13 @@ func (d *decoder) transport(b []byte, p *pkt) int {
 			if r, ok := d.udpTunnel(tp, b, p); ok {
 				return r
 			}
+		}
+		if len(b) >= 8 {
+			pay := b[8:]
+			if ul := int(be.Uint16(b[4:])); ul >= 8 && ul-8 < len(pay) {
+				pay = pay[:ul-8] // Ethernet padding after a short datagram
+			}
+			p.payload = pay
 		}
 	case ProtoSCTP:
 		if len(b) < 4 {

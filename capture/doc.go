@@ -4,7 +4,10 @@
 // (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP, Teredo, GTP-U, ...: see decap.go) so that a
 // packet's flow is its innermost IP packet, keyed with its TunnelPath, and groups
 // packets into bidirectional flows with a TCP connection state in Zeek's conn_state
-// vocabulary.
+// vocabulary. The flow table also identifies each TCP and UDP flow's application
+// protocol from the payload of its first packets (capture/appid, by content only)
+// and keeps what it says (TLS server name and ALPN, HTTP Host, SSH banner) in the
+// flow's AppMeta: see app.go for what that costs a flow.
 //
 // Its output is a stream of [Flow] records. It knows nothing of services, Veeam roles
 // or reports: the one piece of port knowledge the direction heuristic needs is injected

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portclass/portclass/capture/appid"
 )
 
 // IP protocol numbers portclass names; any other protocol is reported as "ip-N".
@@ -217,6 +219,13 @@ type Flow struct {
 	ICMPErrors []ICMPError // errors that quoted this flow; they are not in Packets/Bytes
 	Input      string      // file path or interface name
 	End        EndReason
+	// App is the application protocol of a TCP or UDP flow, recognised from the
+	// payload of its first packets (capture/appid: by content, never by port);
+	// appid.Unknown when nothing was. AppMeta is what that payload said besides (TLS
+	// server name and ALPN, HTTP Host, the server's SSH banner), nil when nothing;
+	// it is shared, read-only, by the Flow's copies.
+	App     appid.Protocol
+	AppMeta *AppMeta
 }
 
 // ToServer and ToClient index the per-direction arrays of a Flow.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/internal/corpus"
 )
 
@@ -46,7 +47,7 @@ func FuzzDecodeLinks(f *testing.F) {
 		var d decoder
 		var p, again pkt
 		r := d.decode(lt, frame, &p)
-		if d.decode(lt, frame, &again) != r || again != p {
+		if d.decode(lt, frame, &again) != r || !samePkt(&again, &p) {
 			t.Fatalf("decoding twice differs: %+v / %+v", p, again)
 		}
 		if !Supported(lt) && r != decUnsupported {
@@ -209,9 +210,12 @@ func fuzzPackets(data []byte) []pkt {
 			p.icmpType, p.icmpCode = b[7], b[2]
 		}
 		p.tcpPayload = b[5]&8 != 0
+		if (p.tcpPayload && p.proto == ProtoTCP || p.proto == ProtoUDP) && b[7]&3 != 0 {
+			p.payload = fuzzPayloads[b[7]&3]
+		}
 		switch b[5] & 3 {
 		case 2:
-			p.kind, p.fragID, p.sport, p.dport = kindFragment, uint32(b[6]&3), 0, 0
+			p.kind, p.fragID, p.sport, p.dport, p.payload = kindFragment, uint32(b[6]&3), 0, 0, nil
 		case 3:
 			p.fragFirst, p.fragID = true, uint32(b[6]&3)
 		}
@@ -231,6 +235,10 @@ func fuzzPackets(data []byte) []pkt {
 	}
 	return out
 }
+
+// fuzzPayloads are the payloads fuzzPackets gives TCP segments and UDP datagrams:
+// ones the application identification recognises (with metadata) and one it does not.
+var fuzzPayloads = [4][]byte{1: []byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 2: []byte("SSH-2.0-x\r\n"), 3: bytes.Repeat([]byte{0x17}, 40)}
 
 // checkTable verifies the flow table's internal structure: every flow of the map is
 // on exactly the LRU list of its protocol, lists are well linked, and free slots are
@@ -273,6 +281,9 @@ func FuzzFlowTable(f *testing.F) {
 	f.Add([]byte{0, 0x04, 0x1b, S, 0, 0, 20, 0, 0, 0x01, 0x1b, SA, 1, 0, 20, 0, 0, 0x04, 0x1b, A, 1, 8, 20, 0,
 		0, 0x04, 0x1b, FA, 1, 0, 20, 0, 0, 0x01, 0x1b, FA, 1, 0, 20, 0, 0, 0x04, 0x1b, S, 100, 0, 20, 0})
 	f.Add([]byte{2, 0x04, 0x12, 0, 0, 3, 1, 0, 2, 0x04, 0, 0, 1, 2, 1, 0, 3, 0x01, 0x12, 0, 1, 4, 1, 0x42})
+	// payloads the identification reads: an HTTP request, an SSH banner over UDP
+	f.Add([]byte{0, 0x04, 0x1b, S, 0, 0, 20, 0, 0, 0x01, 0x1b, SA, 1, 0, 20, 0, 0, 0x04, 0x1b, A, 1, 8, 20, 1,
+		0, 0x01, 0x1b, A, 1, 8, 20, 3, 1, 0x04, 0x12, 0, 1, 0, 20, 2})
 	f.Add([]byte{0x84, 0x06, 0x2a, S, 0, 0, 0, 0, 0x84, 0x09, 0x2a, RA, 0x80, 0, 0, 0, 0x84, 0x06, 0x2a, S, 0x7f, 0, 0, 0})
 	f.Add([]byte{0, 0x04, 0x1b, S, 0, 0, 20, 0, 0, 0x08, 0x1b, S, 0, 0, 20, 0, 0, 0x0c, 0x1b, S, 0, 0, 20, 0, 2, 0x04, 0x09, 0, 0, 0, 0, 0})
 	// a TCP connection and a UDP flow on the same 4-tuples in two tunnels and outside
@@ -343,6 +354,14 @@ func FuzzFlowTable(f *testing.F) {
 			}
 			if !HasPorts(fl.Proto) && (fl.Client.Port() != 0 || fl.Server.Port() != 0) {
 				t.Fatalf("flow of protocol %d with ports: %+v", fl.Proto, fl)
+			}
+			// TCP and UDP keep their identification where ICMP flows keep type and code
+			icmp, tcpUDP := fl.Proto == ProtoICMP || fl.Proto == ProtoICMPv6, fl.Proto == ProtoTCP || fl.Proto == ProtoUDP
+			if !icmp && (fl.ICMPType != 0 || fl.ICMPCode != 0) || !tcpUDP && (fl.App != appid.Unknown || fl.AppMeta != nil) {
+				t.Fatalf("flow of protocol %d with ICMP type %d/%d, application %q %v", fl.Proto, fl.ICMPType, fl.ICMPCode, fl.App, fl.AppMeta)
+			}
+			if fl.AppMeta != nil && fl.AppMeta.IsZero() {
+				t.Fatalf("empty application metadata: %+v", fl)
 			}
 			pk += n
 			by += fl.Bytes[0] + fl.Bytes[1]

@@ -327,6 +327,7 @@ func (s *stage) result(res int, rec *record, p *pkt) {
 			s.countTunnels(full)
 		}
 		if s.dec.tun.ofrag {
+			p.payload = nil // the inner packet may continue in the outer fragments: not identified
 			s.outerFirst(p)
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/portclass/portclass/capture/appid"
 )
 
 // key identifies a flow in both directions; lo is the (address, port) that sorts
@@ -107,12 +109,16 @@ func lruOf(proto uint8) int {
 // The small fields follow the key (42 bytes) to fill the padding before first: an
 // entry is 128 bytes.
 type entry struct {
-	key      key
-	flags    [2]uint8
-	ep       [2]uint8
-	ev       [2]uint8
-	client   uint8
-	dir      Direction
+	key    key
+	flags  [2]uint8
+	ep     [2]uint8
+	ev     [2]uint8
+	client uint8
+	dir    Direction
+	// icmpType and icmpCode are the type and code of an ICMP flow's first message.
+	// TCP and UDP flows have none and keep the state of their application
+	// identification there instead: icmpCode appStop bits, icmpType the
+	// appid.Protocol once done (see app.go).
 	icmpType uint8
 	icmpCode uint8
 	inUse    bool
@@ -123,7 +129,7 @@ type entry struct {
 	tunSrc      [2]uint8
 	first, last int64
 	pkts, bytes [2]uint64
-	errs        *[]ICMPError // rare, so kept behind a pointer
+	x           *extra // rare parts (ICMP errors, application identification), nil for most flows
 	prev, next  int32
 	seq         uint64 // tag.at of the packet that set last: with last, the flow's place in its list
 }
@@ -157,8 +163,10 @@ type table struct {
 	server    func(proto uint8, port uint16) bool
 	emit      func(*Flow)
 	evicted   uint64
-	orphanErr uint64 // ICMP errors quoting a flow not in the table
-	flow      Flow   // reused for emission
+	orphanErr uint64   // ICMP errors quoting a flow not in the table
+	flow      Flow     // reused for emission
+	extras    []*extra // pools (see app.go)
+	metas     []*appid.Meta
 	seq       uint64 // tag.at of the packet being added (see tag)
 	tag       tag    // the emission order of the flow being emitted, valid during emit
 }
@@ -344,6 +352,13 @@ func (t *table) addKey(p *pkt, k key, side uint8) {
 	case ProtoTCP:
 		if p.kind == kindFlow {
 			e.tcp(side, p.tcpFlags, p.tcpPayload)
+		}
+		if len(p.payload) > 0 && e.icmpCode>>side&appStop == 0 && !p.fragFirst {
+			t.identify(e, side, p.payload)
+		}
+	case ProtoUDP:
+		if len(p.payload) > 0 && e.icmpCode>>side&appStop == 0 && !p.fragFirst {
+			t.identify(e, side, p.payload)
 		}
 	case ProtoICMP, ProtoICMPv6:
 		if e.dir != DirICMP {
@@ -564,19 +579,20 @@ func (t *table) annotate(p *pkt) {
 		return
 	}
 	e := t.at(idx)
-	if e.errs == nil {
-		e.errs = new([]ICMPError)
+	if e.x == nil {
+		e.x = t.newExtra()
 	}
+	errs := &e.x.errs
 	v6 := p.proto == ProtoICMPv6
-	for i := range *e.errs {
-		x := &(*e.errs)[i]
+	for i := range *errs {
+		x := &(*errs)[i]
 		if x.V6 == v6 && x.Type == p.icmpType && x.Code == p.icmpCode {
 			x.Count++
 			return
 		}
 	}
-	if len(*e.errs) < 8 {
-		*e.errs = append(*e.errs, ICMPError{V6: v6, Type: p.icmpType, Code: p.icmpCode, From: addrFrom16(p.src), Count: 1})
+	if len(*errs) < 8 {
+		*errs = append(*errs, ICMPError{V6: v6, Type: p.icmpType, Code: p.icmpCode, From: addrFrom16(p.src), Count: 1})
 	}
 }
 
@@ -602,6 +618,7 @@ func (t *table) finish(idx int32, why EndReason, tg tag) {
 	t.tag = tg
 	t.emit(t.record(e, why))
 	t.paths.unref(e.key.tun)
+	t.release(e)
 	*e = entry{}
 	t.free = append(t.free, idx)
 }
@@ -616,7 +633,7 @@ func (t *table) status(at uint64) {
 	for i := range t.lists {
 		for h := t.lists[i].head; h >= 0; h = t.at(h).next {
 			e := t.at(h)
-			if e.pkts[0]+e.pkts[1] == 0 && e.errs == nil {
+			if e.pkts[0]+e.pkts[1] == 0 && (e.x == nil || e.x.errs == nil) {
 				continue
 			}
 			tg := t.lruTag(h, at)
@@ -628,7 +645,14 @@ func (t *table) status(at uint64) {
 					e.sent |= 1 << s
 				}
 			}
-			e.pkts, e.bytes, e.errs, e.first = [2]uint64{}, [2]uint64{}, nil, noFirst
+			e.pkts, e.bytes, e.first = [2]uint64{}, [2]uint64{}, noFirst
+			if x := e.x; x != nil {
+				x.errs = nil // the record's now
+				if !x.busy && x.meta == nil {
+					e.x = nil
+					t.extras = append(t.extras, x)
+				}
+			}
 		}
 	}
 }
@@ -664,10 +688,16 @@ func (t *table) record(e *entry, why EndReason) *Flow {
 	f.Packets = [2]uint64{e.pkts[c], e.pkts[1-c]}
 	f.Bytes = [2]uint64{e.bytes[c], e.bytes[1-c]}
 	f.TCPFlags = [2]uint8{e.flags[c], e.flags[1-c]}
-	f.ICMPType, f.ICMPCode = e.icmpType, e.icmpCode
+	f.ICMPType, f.ICMPCode, f.App, f.AppMeta = 0, 0, appid.Unknown, nil
+	switch k.proto {
+	case ProtoICMP, ProtoICMPv6:
+		f.ICMPType, f.ICMPCode = e.icmpType, e.icmpCode
+	case ProtoTCP, ProtoUDP:
+		f.App, f.AppMeta = e.appOf()
+	}
 	f.ICMPErrors = nil
-	if e.errs != nil {
-		f.ICMPErrors = *e.errs
+	if e.x != nil {
+		f.ICMPErrors = e.x.errs
 	}
 	f.Input, f.End = t.input, why
 	return f

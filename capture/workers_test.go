@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/capture/synth"
 	"github.com/portclass/portclass/internal/corpus"
 )
@@ -123,7 +125,56 @@ func TestWorkersSameFlowsCorpus(t *testing.T) {
 // TestNoAllocsPerPacket: once its flows exist, a packet costs no allocation on the
 // way through the reader, the decoder and the flow table, with one worker and with
 // several (where the reader hands chunks to the workers).
-func TestNoAllocsPerPacket(t *testing.T) { noAllocsPerPacket(t, nil) }
+func TestNoAllocsPerPacket(t *testing.T) { noAllocsPerPacket(t, nil, nil, nil) }
+
+// TestNoAllocsPerPayloadPacket is TestNoAllocsPerPacket with payloads that the flow
+// table's application identification reads: HTTP requests and responses (with a
+// Host), SSH banners, syslog datagrams, and bytes nothing recognises (identified only
+// once both sides used their budget). Once identification has ended (the first
+// twelve packets of each flow), packets allocate nothing; the flows come out with
+// their protocols and metadata.
+func TestNoAllocsPerPayloadPacket(t *testing.T) {
+	pattern := bytes.Repeat([]byte{0x17, 0x03, 0x03, 0x00, 0x20}, 8)
+	noAllocsPerPacket(t, nil, func(i, r int) []byte {
+		reply := r%2 == 1
+		switch i % 9 {
+		case 0:
+			if reply {
+				return []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+			}
+			return []byte("GET /index.html HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+		case 3:
+			if reply {
+				return []byte("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+			}
+			return []byte("SSH-2.0-OpenSSH_9.6\r\n")
+		case 1:
+			if !reply {
+				return []byte("<13>Jan 15 10:00:00 host app: message " + strconv.Itoa(r))
+			}
+		}
+		return pattern
+	}, func(t *testing.T, flows []*Flow) {
+		apps := map[appid.Protocol]int{}
+		metas := 0
+		for _, f := range flows {
+			apps[f.App]++
+			if f.AppMeta != nil {
+				metas++
+				if want := "www.example.com"; f.App == appid.HTTP && f.AppMeta.HTTPHost != want {
+					t.Errorf("%v: Host %q, want %q", f.Client, f.AppMeta.HTTPHost, want)
+				}
+				if want := "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"; f.App == appid.SSH && f.AppMeta.SSHBanner != want {
+					t.Errorf("%v: SSH banner %q, want the server's %q", f.Client, f.AppMeta.SSHBanner, want)
+				}
+			}
+		}
+		// 300 flows: 34 of each of the first three kinds of nine, 33 of the others.
+		if apps[appid.HTTP] != 34 || apps[appid.SSH] != 33 || apps[appid.Syslog] != 34 || metas != 67 {
+			t.Errorf("protocols %v, %d with metadata; want 34 http, 33 ssh, 34 syslog, 67 with metadata", apps, metas)
+		}
+	})
+}
 
 // TestNoAllocsPerTunneledPacket is TestNoAllocsPerPacket with every frame
 // encapsulated: in VXLAN (four VNIs), in ERSPAN type II or in GRE with a key, so that
@@ -137,12 +188,14 @@ func TestNoAllocsPerTunneledPacket(t *testing.T) {
 			return bEth(0x0800, bIP(outerC, outerB, 47, bGRE(0x10, 0, 0x88be, append([]byte{0x10, 0, 0, byte(i % 2), 0, 0, 0, 0}, frame...))))
 		}
 		return bEth(0x0800, bIP(outerA, outerC, 47, bGRE(0x20, uint32(i%2), 0x6558, frame)))
-	})
+	}, nil, nil)
 }
 
 // noAllocsPerPacket checks that packets of known flows allocate nothing; wrap, when
-// set, encapsulates the frame of flow i.
-func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte) {
+// set, encapsulates the frame of flow i; payload, when set, gives the TCP or UDP
+// payload of flow i's packet of round r (odd rounds are replies), and check then
+// looks at the flows the tables hold once the measure is done.
+func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte, payload func(i, r int) []byte, check func(*testing.T, []*Flow)) {
 	// 300 flows (TCP established, UDP, ICMP echo; a fifth IPv6, a tenth tagged), 60
 	// packets each, interleaved, within every timeout.
 	var frames bytes.Buffer
@@ -187,6 +240,9 @@ func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte) {
 					p.ICMPType = synth.ICMPEchoReply
 				}
 			}
+			if payload != nil && p.Proto != synth.ProtoICMP && (p.Proto != synth.ProtoTCP || r > 1) {
+				p.Payload = payload(i, r)
+			}
 			buf = p.Frame(LinkEthernet, buf[:0])
 			fr := buf
 			if wrap != nil {
@@ -216,9 +272,14 @@ func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte) {
 		o.defaults()
 		var stages []*stage
 		var emitted int
+		var held []*Flow
 		for w := range n {
 			var st InputStats
-			tb := newTable(&o, 0, func(*Flow) { emitted++ })
+			tb := newTable(&o, 0, func(f *Flow) {
+				emitted++
+				g := *f
+				held = append(held, &g)
+			})
 			stages = append(stages, newStage(&o, &st, tb, w, n))
 		}
 		var p pkt
@@ -230,6 +291,9 @@ func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte) {
 			}
 		}
 		warm := flows * 4 // every flow seen both ways
+		if payload != nil {
+			warm = flows * 12 // and identified
+		}
 		feed(0, warm)
 		chunk := 2 * flows
 		next := warm
@@ -239,6 +303,12 @@ func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte) {
 		})
 		if allocs != 0 || emitted != 0 {
 			t.Errorf("workers=%d: %v allocations per %d packets of known flows (%d flows emitted)", n, allocs, chunk, emitted)
+		}
+		if check != nil {
+			for _, s := range stages {
+				s.t.flush(EndInput)
+			}
+			check(t, held)
 		}
 		if wrap != nil {
 			var dec uint64

@@ -2,10 +2,12 @@ package classify
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
 )
@@ -30,15 +32,31 @@ type Options struct {
 	// already, and is sorted in place otherwise. Explain must be safe for concurrent use
 	// if Classify is called concurrently.
 	Explain func(*capture.Flow) []veeam.Match
+
+	// The unexpected traffic section (Verdict.Unexpected; see Classify). Baseline
+	// lists the infrastructure services whose ports explain a flow unless its payload
+	// contradicts the port: names of BaselineServices, or "tcp/PORT" and "udp/LO-HI"
+	// for ports of the user's own; nil means DefaultBaseline, a non-nil empty slice
+	// none. Documented, if set, reports whether the user's policy documents a flow (a
+	// rule allows or requires it). HasRoles, if set, reports whether a host has Veeam
+	// roles, declared or inferred: a Veeam rule explains a flow only between two such
+	// hosts; nil takes Explain's rules as they are. Both must be safe for concurrent
+	// use if Classify is called concurrently.
+	Baseline   []string
+	Documented func(*capture.Flow) bool
+	HasRoles   func(netip.Addr) bool
 }
 
 // Classifier turns flow records into verdicts. Create one with New; it is read-only
 // afterwards and safe for concurrent use (as far as Options.Explain is).
 type Classifier struct {
-	ephemeral []ports.Range
-	ephBits   []uint8         // the interned bit of each ephemeral range's name in Flags
-	user      []ports.Service // Options.Services, validated, in configuration order
-	explain   func(*capture.Flow) []veeam.Match
+	ephemeral  []ports.Range
+	ephBits    []uint8         // the interned bit of each ephemeral range's name in Flags
+	user       []ports.Service // Options.Services, validated, in configuration order
+	explain    func(*capture.Flow) []veeam.Match
+	baseline   *baselineSet
+	documented func(*capture.Flow) bool
+	hasRoles   func(netip.Addr) bool
 }
 
 // New validates opts and returns a Classifier. Errors name the offending entry and
@@ -48,7 +66,16 @@ func New(opts Options) (*Classifier, error) {
 	if eph == nil {
 		eph = ports.DefaultEphemeral
 	}
-	c := &Classifier{explain: opts.Explain}
+	c := &Classifier{explain: opts.Explain, documented: opts.Documented, hasRoles: opts.HasRoles}
+	base := opts.Baseline
+	if base == nil {
+		base = DefaultBaseline
+	}
+	bp, err := parseBaseline(base)
+	if err != nil {
+		return nil, err
+	}
+	c.baseline = newBaselineSet(bp)
 	seen := map[string]bool{}
 	for i, r := range eph {
 		if err := checkRangeName(r.Name); err != nil {
@@ -163,7 +190,19 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 //   - "veeam": Explain returned at least one rule;
 //   - "unexplained-ephemeral": the server port is dynamic or in a configured range, and
 //     neither a Veeam rule nor a user-defined service nor a curated service port
-//     explains it.
+//     explains it;
+//   - "protocol-mismatch": the application protocol recognised from the payload
+//     (capture.Flow.App) contradicts the server port's registered service
+//     (ports.PortApps) or the service of the Veeam rules that would explain the flow
+//     otherwise (Explain drops rules whose service the protocol is not); see
+//     mismatch.
+//
+// Unexpected holds the reasons a flow with ports whose server answered
+// (capture.Outcome.Answered: the traffic got through) is unexpected: nothing of
+// Options.Documented (the policy), the Veeam rules between two hosts with roles
+// (Options.HasRoles) or the baseline explains it (see Reason). Failed attempts and
+// one-way traffic are never unexpected here: the attempts sections list the former,
+// and what a policy learns from a capture (the traffic that worked) documents it all.
 //
 // It allocates only what Explain does.
 func (c *Classifier) Classify(f *capture.Flow) Verdict {
@@ -215,7 +254,34 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	if (serverEph || sp >= 49152) && len(v.Veeam) == 0 && !c.ServerPort(f.Proto, sp) {
 		v.Flags = v.Flags.With(FlagUnexplained)
 	}
+	if f.App != appid.Unknown && len(v.Veeam) == 0 && c.mismatch(f) {
+		v.Flags = v.Flags.With(FlagProtocolMismatch)
+	}
+	if v.Outcome.Answered() {
+		v.Unexpected = c.unexpected(f, &v)
+	}
 	return v
+}
+
+// mismatch reports whether the application protocol recognised from f's payload
+// contradicts what its server port implies, f being a flow with ports, a known
+// protocol and no Veeam rule that fits it (Options.Explain returned none): the service
+// registered on the port (ports.PortApps; a user-defined service on the port overrides
+// it and says nothing of the protocol) is another, or, for a port the table does not
+// know, Veeam rules would explain f if its payload said nothing, and none fits it. A
+// port that implies nothing is no mismatch.
+func (c *Classifier) mismatch(f *capture.Flow) bool {
+	sp := f.Server.Port()
+	apps, known := ports.PortApps(f.Proto, sp)
+	if _, user := c.userService(f.Proto, sp); user {
+		known = false
+	}
+	if known || c.explain == nil {
+		return known && !apps.Has(f.App)
+	}
+	g := *f
+	g.App = appid.Unknown
+	return len(c.explain(&g)) > 0
 }
 
 // Flow returns f with its verdict.

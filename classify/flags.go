@@ -31,10 +31,16 @@ const (
 	// service port (an IANA name alone does not count: IANA names most ports of
 	// 32768-49151).
 	FlagUnexplained
+	// FlagProtocolMismatch ("protocol-mismatch"): the application protocol
+	// recognised from the flow's payload contradicts what its server port implies,
+	// the port's registered service (ports.PortApps) or the Veeam rule that would
+	// otherwise explain it: HTTP on 5432, SSH on 443, TLS on a plain-text service's
+	// port. TLS on a TLS-wrapped service's port is none; an unknown protocol never is.
+	FlagProtocolMismatch
 	numFlags
 )
 
-var flagNames = [numFlags]string{"dynamic-server-port", "both-ephemeral", "direction-guessed", "veeam", "unexplained-ephemeral"}
+var flagNames = [numFlags]string{"dynamic-server-port", "both-ephemeral", "direction-guessed", "veeam", "unexplained-ephemeral", "protocol-mismatch"}
 
 // String is the flag's name in flow records.
 func (f Flag) String() string {

@@ -19,6 +19,9 @@ type Verdict struct {
 	// IANAService is IANA's name of the server port ("" if none), whatever Service says.
 	IANAService string
 	Veeam       []veeam.Match // the Veeam rules that explain the flow, sorted by rule id
+	// Unexpected is why the flow is unexpected traffic; empty when something
+	// explains it or it is not the unexpected section's business (see Classify).
+	Unexpected Reasons
 }
 
 // Flow is a classified flow: the record capture emitted and its verdict. It is the

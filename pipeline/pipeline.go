@@ -11,6 +11,7 @@ import (
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/filter"
 	"github.com/portclass/portclass/classify"
+	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/reports"
@@ -33,6 +34,13 @@ type Options struct {
 	Services    []ports.UserService
 	Veeam       veeam.Options
 	Inventory   veeam.Inventory // declared Veeam roles of hosts
+
+	// What explains traffic for the unexpected section (classify.Options): the
+	// baseline's services and ports (nil: classify.DefaultBaseline), and the user's
+	// policy, whose rules that allow or require a flow document it (nil: none; build
+	// the pipeline with WithPolicy).
+	Baseline []string
+	Policy   *policy.Policy
 
 	// Report options of the summaries: breakdown length (0: all), sweep thresholds,
 	// and whether the flow records are left out.
@@ -88,7 +96,13 @@ func New(o Options) (*Pipeline, error) {
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 	}
-	p.clsOpts = classify.Options{Ephemeral: o.Ephemeral, Services: o.Services}
+	p.clsOpts = classify.Options{Ephemeral: o.Ephemeral, Services: o.Services, Baseline: o.Baseline}
+	if pol := o.Policy; pol != nil {
+		p.clsOpts.Documented = func(f *capture.Flow) bool {
+			r := pol.Match(f)
+			return r != nil && r.Expect != policy.ExpectForbidden
+		}
+	}
 	if p.cls, err = classify.New(p.clsOpts); err != nil {
 		return nil, err
 	}

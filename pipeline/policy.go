@@ -12,13 +12,21 @@ import (
 	"github.com/portclass/portclass/reports"
 )
 
-// PolicyOptions returns o adapted to verify captures against pol: the policy's Veeam
-// options, its inventory added to o's, and no flow records in the summary (the
-// verifier reads the flows from the run).
+// PolicyOptions returns o adapted to verify captures against pol: WithPolicy, and no
+// flow records in the summary (the verifier reads the flows from the run).
 func PolicyOptions(o Options, pol *policy.Policy) Options {
+	o = WithPolicy(o, pol)
+	o.NoFlows = true
+	return o
+}
+
+// WithPolicy returns o adapted to the user's policy pol: its Veeam options, its
+// inventory added to o's, and its rules documenting traffic for the unexpected
+// section (Options.Policy).
+func WithPolicy(o Options, pol *policy.Policy) Options {
 	o.Veeam = pol.Matrix().Options()
 	o.Inventory = MergeInventory(o.Inventory, pol.Inventory())
-	o.NoFlows = true
+	o.Policy = pol
 	return o
 }
 

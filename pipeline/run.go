@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -78,6 +79,7 @@ func (r *Run) Classifier() *classify.Classifier {
 	if r.cls == nil {
 		o := r.p.clsOpts
 		o.Explain = r.inf.Explain // ExplainFor with the inferred roles
+		o.HasRoles = func(a netip.Addr) bool { return len(r.inf.RolesOf(a)) > 0 }
 		var err error
 		if r.cls, err = classify.New(o); err != nil {
 			panic(err) // the same options were checked by New

@@ -21,12 +21,14 @@ var csvHeader = []string{
 	"tcp_flags_to_server", "tcp_flags_to_client", "icmp_type", "icmp_code",
 	"port_class", "service", "flags", "veeam", "icmp_errors", "input", "end",
 	"iana_service", "tunnel",
+	"app_protocol", "tls_sni", "tls_alpn", "http_host", "ssh_banner", "unexpected",
 }
 
 // CSV writes the summary's flow records as RFC 4180 CSV with a header row (the record's
-// JSON field names). List fields are joined with ";": flags, Veeam rule ids, and ICMP
+// JSON field names). List fields are joined with ";": flags, Veeam rule ids, unexpected
+// reasons, and ICMP
 // errors as "icmp 3/3 from 198.51.100.7 count 2". icmp_type and icmp_code are empty for
-// flows that are not ICMP.
+// flows that are not ICMP, the application metadata (tls_sni, ...) where none was found.
 //
 // Every text cell passes through the terminal escaper, and a cell that would start with
 // = + - or @ gets a leading ' so that a spreadsheet does not run it as a formula
@@ -78,7 +80,16 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 			csvCell(strings.Join(errs, ";")), csvCell(r.Input), csvCell(r.End.String()),
 			csvCell(r.IANAService),
 			csvCell(r.Tunnel.String()),
+			csvCell(r.App.String()),
 		)
+		var meta capture.AppMeta
+		if r.AppMeta != nil {
+			meta = *r.AppMeta
+		}
+		for _, fld := range appMetaFields(&meta) {
+			row = append(row, csvCell(*fld.v))
+		}
+		row = append(row, strings.Join(r.Unexpected.Names(), ";"))
 		return cw.Write(row)
 	})
 	if err != nil {

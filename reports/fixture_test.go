@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -66,6 +67,15 @@ func flags(xs ...any) classify.Flags {
 	return f
 }
 
+// reasons is the set of the reasons given.
+func reasons(rs ...classify.Reason) classify.Reasons {
+	var out classify.Reasons
+	for _, r := range rs {
+		out = out.With(r)
+	}
+	return out
+}
+
 func fixtureFlows() []fixtureFlow {
 	const sa, sfin = capture.FlagSYN | capture.FlagACK | capture.FlagPSH | capture.FlagFIN, capture.FlagSYN | capture.FlagACK | capture.FlagFIN
 	return []fixtureFlow{
@@ -81,7 +91,7 @@ func fixtureFlows() []fixtureFlow {
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.10:50124"), Server: ap("192.0.2.21:6162"),
 				Direction: capture.DirSYN, State: capture.SF, First: at(1600), Last: at(61600),
 				Packets: [2]uint64{900, 4200}, Bytes: [2]uint64{72000, 5800000}, TCPFlags: [2]uint8{sa, sa},
-				Input: inputA, End: capture.EndTimeout},
+				Input: inputA, End: capture.EndTimeout, App: appid.TLS},
 			classify.Verdict{PortClass: ports.ClassRegistered, Flags: flags(classify.FlagVeeam),
 				Veeam: []veeam.Match{veeamDataMover}},
 		},
@@ -133,7 +143,7 @@ func fixtureFlows() []fixtureFlow {
 		{ // DNS on VLAN 20
 			capture.Flow{Proto: capture.ProtoUDP, Client: ap("192.0.2.100:53000"), Server: ap("192.0.2.53:53"),
 				VLAN: 20, Direction: capture.DirServicePort, State: capture.SF, First: at(5500), Last: at(5520),
-				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{80, 140}, Input: inputB, End: capture.EndTimeout},
+				Packets: [2]uint64{1, 1}, Bytes: [2]uint64{80, 140}, Input: inputB, End: capture.EndTimeout, App: appid.DNS},
 			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "domain", Flags: flags(classify.FlagGuessedDirection)},
 		},
 		{ // ping from the admin PC
@@ -154,7 +164,8 @@ func fixtureFlows() []fixtureFlow {
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("[2001:db8::10]:49800"), Server: ap("[2001:db8::20]:443"),
 				Direction: capture.DirSYNACK, State: capture.RSTR, First: at(7000), Last: at(7400),
 				Packets: [2]uint64{10, 12}, Bytes: [2]uint64{1900, 14200}, TCPFlags: [2]uint8{sa, sfin | capture.FlagRST},
-				Input: inputA, End: capture.EndTimeout},
+				Input: inputA, End: capture.EndTimeout,
+				App: appid.TLS, AppMeta: &capture.AppMeta{SNI: "vcenter.example.com", ALPN: "h2,http/1.1"}},
 			classify.Verdict{PortClass: ports.ClassWellKnown, Service: "https", Flags: flags()},
 		},
 		{ // IPv6 NTP answered by ICMPv6 administratively prohibited
@@ -171,13 +182,15 @@ func fixtureFlows() []fixtureFlow {
 				Packets: [2]uint64{50, 48}, Bytes: [2]uint64{7000, 6800}, Input: inputA, End: capture.EndInput},
 			classify.Verdict{Flags: flags(classify.FlagGuessedDirection)},
 		},
-		{ // RDP seen midstream
+		{ // HTTP on the RDP port, seen midstream (a request on a kept-alive connection)
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("203.0.113.5:51000"), Server: ap("192.0.2.10:3389"),
 				Direction: capture.DirServicePort, State: capture.OTH, First: at(9000), Last: at(19000),
 				Packets: [2]uint64{30, 40}, Bytes: [2]uint64{3000, 48000},
 				TCPFlags: [2]uint8{capture.FlagACK | capture.FlagPSH, capture.FlagACK | capture.FlagPSH},
-				Input:    inputA, End: capture.EndInput},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "ms-wbt-server", Flags: flags(classify.FlagGuessedDirection)},
+				Input:    inputA, End: capture.EndInput, App: appid.HTTP, AppMeta: &capture.AppMeta{HTTPHost: "192.0.2.10:3389"}},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "ms-wbt-server",
+				Flags:      flags(classify.FlagGuessedDirection, classify.FlagProtocolMismatch),
+				Unexpected: reasons(classify.ReasonUnexplainedPort, classify.ReasonProtocolMismatch)},
 		},
 		{ // both ports ephemeral, still open when the capture was evicted
 			capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.22:55000"), Server: ap("192.0.2.30:60000"),
@@ -187,13 +200,15 @@ func fixtureFlows() []fixtureFlow {
 				Input:    inputA, End: capture.EndEvicted},
 			classify.Verdict{PortClass: ports.ClassDynamic,
 				Flags: flags(classify.FlagBothEphemeral, classify.FlagGuessedDirection, classify.FlagDynamicServer,
-					classify.ServerEphemeralPrefix+"linux", classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained)},
+					classify.ServerEphemeralPrefix+"linux", classify.ServerEphemeralPrefix+"windows", classify.FlagUnexplained),
+				Unexpected: reasons(classify.ReasonUnexplainedPort, classify.ReasonEphemeralServer)},
 		},
 		{ // SCTP on VLAN 30
 			capture.Flow{Proto: capture.ProtoSCTP, Client: ap("198.51.100.20:2905"), Server: ap("198.51.100.21:2905"),
 				VLAN: 30, Direction: capture.DirFirstPacket, State: capture.SF, First: at(11000), Last: at(11100),
 				Packets: [2]uint64{3, 3}, Bytes: [2]uint64{300, 300}, Input: inputB, End: capture.EndInput},
-			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: flags(classify.FlagGuessedDirection)},
+			classify.Verdict{PortClass: ports.ClassRegistered, Service: "m3ua", Flags: flags(classify.FlagGuessedDirection),
+				Unexpected: reasons(classify.ReasonUnexplainedPort)},
 		},
 	}
 }

@@ -146,6 +146,7 @@ type htmlFlow struct {
 	Service, Class, Flags, Veeam, ICMP    string
 	VeeamRules                            []string // Veeam is them joined; more than one collapse to a count
 	ICMPList                              string   // the ICMP errors joined by ", ", for the filter
+	App                                   string   // the application protocol and its metadata
 	VeeamTip                              string   // service and roles of each rule
 	VLAN                                  uint16
 	Packets, Bytes                        uint64
@@ -174,7 +175,7 @@ func (h HTML) Encode(w io.Writer, s *Summary) error {
 		NoRecords: total == 0 && s.Totals.Flows > 0,
 		Schema:    SchemaVersion,
 		FlowCols: []htmlCol{{"Proto", false}, {"Client", false}, {"Server", false}, {"VLAN", true},
-			{"State", false}, {"Service", false}, {"Class", false}, {"Packets", true}, {"Bytes", true},
+			{"State", false}, {"Service", false}, {"App", false}, {"Class", false}, {"Packets", true}, {"Bytes", true},
 			{"First", false}, {"Last", false}, {"Seconds", true}, {"Flags", false}, {"Veeam rules", false},
 			{"ICMP errors", false}, {"Input", false}},
 		Tunnels: len(s.Tunnels) > 0,
@@ -245,6 +246,7 @@ func newHTMLFlow(r *classify.Flow) htmlFlow {
 		State:       termesc.String(state),
 		Meaning:     stateMeaning(proto, state),
 		Service:     termesc.String(r.Service),
+		App:         termesc.String(appText(&r.Flow)),
 		Class:       termesc.String(r.PortClass.String()),
 		Flags:       termesc.String(strings.Join(r.Flags.Names(), ", ")),
 		Veeam:       termesc.String(strings.Join(rules, ", ")),
@@ -267,6 +269,29 @@ func newHTMLFlow(r *classify.Flow) htmlFlow {
 		Failed:      failedAttempt(r),
 	}
 }
+
+// appText is a flow's application protocol with what its payload said, for a table
+// cell: "tls (SNI www.example.com, ALPN h2,http/1.1)", "" when nothing was
+// recognised. Not escaped.
+func appText(f *capture.Flow) string {
+	s := f.App.String()
+	if f.AppMeta == nil {
+		return s
+	}
+	var parts []string
+	for _, fld := range appMetaFields(f.AppMeta) {
+		if *fld.v != "" {
+			parts = append(parts, appMetaLabels[fld.name]+" "+*fld.v)
+		}
+	}
+	if len(parts) == 0 {
+		return s
+	}
+	return s + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// appMetaLabels name the metadata fields for people.
+var appMetaLabels = map[string]string{"tls_sni": "SNI", "tls_alpn": "ALPN", "http_host": "Host", "ssh_banner": "banner"}
 
 // shortStamp is t in UTC to the millisecond, for a table cell: "2026-01-15 10:00:01.003".
 func shortStamp(t time.Time) string {

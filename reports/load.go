@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -37,7 +39,8 @@ func LoadSummary(r io.Reader) (*Summary, error) {
 		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
 		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,
 		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps, "skipped_files": &s.SkippedFiles,
-		"tunnels": &s.Tunnels,
+		"tunnels":    &s.Tunnels,
+		"unexpected": &s.Unexpected, "unexpected_rest": &s.UnexpectedRest,
 	}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -150,6 +153,12 @@ type rawRecord struct {
 	End              string      `json:"end"`
 	IANAService      *string     `json:"iana_service"` // nil: a record written before the field
 	Tunnel           []rawTunnel `json:"tunnel,omitempty"`
+	AppProtocol      string      `json:"app_protocol"`
+	TLSSNI           string      `json:"tls_sni,omitempty"`
+	TLSALPN          string      `json:"tls_alpn,omitempty"`
+	HTTPHost         string      `json:"http_host,omitempty"`
+	SSHBanner        string      `json:"ssh_banner,omitempty"`
+	Unexpected       []string    `json:"unexpected,omitempty"`
 }
 
 // rawTunnel is one layer of a record's "tunnel" list.
@@ -305,8 +314,80 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 	if f.Tunnel, err = tunnelPath(r.Tunnel); err != nil {
 		return f, err
 	}
+	if err := r.app(&f.Flow); err != nil {
+		return f, err
+	}
 	f.Outcome = capture.OutcomeOf(&f.Flow)
+	if err := r.unexpected(&f); err != nil {
+		return f, err
+	}
 	return f, nil
+}
+
+// unexpected checks and sets the reasons f is unexpected traffic: known names, in
+// their order, on a flow with ports whose server answered, and consistent with its
+// flags (protocol-mismatch with the flag, ephemeral-server with a dynamic or
+// ephemeral server port).
+func (r *rawRecord) unexpected(f *classify.Flow) error {
+	if len(r.Unexpected) == 0 {
+		return nil
+	}
+	rs, err := classify.ParseReasons(r.Unexpected...)
+	if err != nil {
+		return fieldError("unexpected", "%v", err)
+	}
+	switch names := rs.Names(); {
+	case !slices.Equal(names, r.Unexpected):
+		return fieldError("unexpected", "%q: want each reason once, in the order %q", r.Unexpected, names)
+	case !capture.HasPorts(f.Proto) || !f.Outcome.Answered():
+		return fieldError("unexpected", "on a %s flow in state %s: only answered flows with ports are unexpected traffic", r.Proto, r.State)
+	case rs.Has(classify.ReasonProtocolMismatch) && !f.Flags.Has(classify.FlagProtocolMismatch):
+		return fieldError("unexpected", "protocol-mismatch without the protocol-mismatch flag")
+	case rs.Has(classify.ReasonEphemeralServer) && !f.Flags.InEphemeralRange() && !f.Flags.Has(classify.FlagDynamicServer):
+		return fieldError("unexpected", "ephemeral-server, but the flags put the server port in no ephemeral or dynamic range")
+	}
+	f.Unexpected = rs
+	return nil
+}
+
+// appMetaCarriers are the application protocols whose first messages carry each
+// metadata field, in appMetaFields order: what the recogniser takes them from.
+var appMetaCarriers = [4][]appid.Protocol{
+	{appid.TLS, appid.PostgreSQL, appid.RDP}, // tls_sni: a ClientHello, also after an upgrade
+	{appid.TLS, appid.PostgreSQL, appid.RDP}, // tls_alpn
+	{appid.HTTP},                             // http_host
+	{appid.SSH},                              // ssh_banner
+}
+
+// app checks and sets the application protocol and metadata of f: a name of the
+// vocabulary, only on TCP and UDP flows; each metadata string at most appid.MaxMeta
+// characters (bytes on the wire; one U+FFFD stands for an invalid byte) and only with
+// a protocol that carries it.
+func (r *rawRecord) app(f *capture.Flow) error {
+	var err error
+	if f.App, err = appid.ParseProtocol(r.AppProtocol); err != nil {
+		return fieldError("app_protocol", "%q is not an application protocol of this portclass (see docs/protocols.md)", r.AppProtocol)
+	}
+	if f.App != appid.Unknown && f.Proto != capture.ProtoTCP && f.Proto != capture.ProtoUDP {
+		return fieldError("app_protocol", "%q on a %s flow: only TCP and UDP flows are identified", r.AppProtocol, r.Proto)
+	}
+	m := capture.AppMeta{SNI: r.TLSSNI, ALPN: r.TLSALPN, HTTPHost: r.HTTPHost, SSHBanner: r.SSHBanner}
+	for i, fld := range appMetaFields(&m) {
+		v := *fld.v
+		if v == "" {
+			continue
+		}
+		if n := utf8.RuneCountInString(v); n > appid.MaxMeta {
+			return fieldError(fld.name, "%d characters, more than the %d portclass takes", n, appid.MaxMeta)
+		}
+		if !slices.Contains(appMetaCarriers[i], f.App) {
+			return fieldError(fld.name, "on a flow whose app_protocol is %q: only %v carry it", r.AppProtocol, appMetaCarriers[i])
+		}
+	}
+	if !m.IsZero() {
+		f.AppMeta = &m
+	}
+	return nil
 }
 
 // parseEndpoint is the inverse of endpoint for protocol proto: "addr:port" or

@@ -93,12 +93,19 @@ type parquetRow struct {
 	End              string           `parquet:"end,dict"`
 	IANAService      string           `parquet:"iana_service,dict"`
 	Tunnel           []parquetTunnel  `parquet:"tunnel,list"`
+	AppProtocol      string           `parquet:"app_protocol,dict"`
+	TLSSNI           *string          `parquet:"tls_sni,optional"`
+	TLSALPN          *string          `parquet:"tls_alpn,optional"`
+	HTTPHost         *string          `parquet:"http_host,optional"`
+	SSHBanner        *string          `parquet:"ssh_banner,optional"`
+	Unexpected       []string         `parquet:"unexpected,list"`
 	ClientAddr       string           `parquet:"client_addr"`
 	ClientPort       int32            `parquet:"client_port"`
 	ServerAddr       string           `parquet:"server_addr"`
 	ServerPort       int32            `parquet:"server_port"`
 
-	icmp [2]int32 `parquet:"-"` // what ICMPType and ICMPCode point to
+	icmp [2]int32  `parquet:"-"` // what ICMPType and ICMPCode point to
+	meta [4]string `parquet:"-"` // what TLSSNI ... SSHBanner point to
 }
 
 type parquetVeeam struct {
@@ -191,6 +198,17 @@ func setParquetRow(r *parquetRow, f *classify.Flow) {
 		End:             f.End.String(),
 		IANAService:     validUTF8(f.IANAService),
 		Tunnel:          r.Tunnel[:0],
+		AppProtocol:     f.App.String(),
+		Unexpected:      f.Unexpected.AppendNames(r.Unexpected[:0]),
+	}
+	if m := f.AppMeta; m != nil {
+		ptrs := [4]**string{&r.TLSSNI, &r.TLSALPN, &r.HTTPHost, &r.SSHBanner}
+		for i, fld := range appMetaFields(m) {
+			if *fld.v != "" {
+				r.meta[i] = validUTF8(*fld.v)
+				*ptrs[i] = &r.meta[i]
+			}
+		}
 	}
 	for i := range f.Tunnel.Len() {
 		t := f.Tunnel.At(i)

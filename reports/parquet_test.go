@@ -69,7 +69,19 @@ func TestParquetRecords(t *testing.T) {
 			"bytes_to_server": float64(r.BytesToServer), "bytes_to_client": float64(r.BytesToClient),
 			"tcp_flags_to_server": r.TCPFlagsToServer, "tcp_flags_to_client": r.TCPFlagsToClient,
 			"port_class": r.PortClass, "service": r.Service, "input": r.Input, "end": r.End,
-			"iana_service": r.IANAService,
+			"iana_service": r.IANAService, "app_protocol": r.AppProtocol,
+		}
+		for name, v := range map[string]*string{"tls_sni": r.TLSSNI, "tls_alpn": r.TLSALPN, "http_host": r.HTTPHost, "ssh_banner": r.SSHBanner} {
+			if v != nil {
+				got[name] = *v
+			}
+		}
+		if len(r.Unexpected) > 0 {
+			var rs []any
+			for _, u := range r.Unexpected {
+				rs = append(rs, u)
+			}
+			got["unexpected"] = rs
 		}
 		if len(r.Tunnel) > 0 {
 			var layers []any

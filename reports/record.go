@@ -51,6 +51,20 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 //	                     id only for the types that have one, the VNI, GRE key or
 //	                     ERSPAN session); only for flows inside a tunnel. A flow whose
 //	                     path the capture could not keep has [{"type":"unknown"}]
+//	app_protocol         the application protocol recognised from the payload
+//	                     (capture/appid's vocabulary: "tls", "http", ...), "" when none
+//	                     was (always "" for protocols other than TCP and UDP)
+//	tls_sni, tls_alpn    only when found: the TLS server name and the ALPN names the
+//	                     client offered (joined by ","), for app_protocol tls,
+//	                     postgresql or rdp
+//	http_host            only when found: the Host of the first HTTP request (http)
+//	ssh_banner           only when found: the server's SSH identification string (ssh)
+//	                     The four are bytes from the wire, at most 255, escaped like
+//	                     every string (invalid UTF-8 becomes U+FFFD)
+//	unexpected           only for unexpected traffic: why nothing explains the flow,
+//	                     ["unexplained-port", "protocol-mismatch", "ephemeral-server"]
+//	                     in that order (classify.Reason); what the unexpected section
+//	                     is built from
 //
 // appendRecord writes it; decodeRecord (load.go) reads it back into an equal flow.
 
@@ -179,15 +193,10 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 	b = appendJSONString(b, portClassName(f.PortClass))
 	b = append(b, `,"service":`...)
 	b = appendJSONString(b, f.Service)
-	b = append(b, `,"flags":[`...)
+	b = append(b, `,"flags":`...)
 	var names [8]string
-	for i, n := range f.Flags.AppendNames(names[:0]) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, n)
-	}
-	b = append(b, `],"veeam":[`...)
+	b = appendJSONStrings(b, f.Flags.AppendNames(names[:0]))
+	b = append(b, `,"veeam":[`...)
 	for i, m := range f.Veeam {
 		if i > 0 {
 			b = append(b, ',')
@@ -239,6 +248,22 @@ func appendRecord(b []byte, f *classify.Flow, withSchema bool) []byte {
 		}
 		b = append(b, ']')
 	}
+	b = append(b, `,"app_protocol":`...)
+	b = appendJSONString(b, f.App.String())
+	if m := f.AppMeta; m != nil {
+		for _, fld := range appMetaFields(m) {
+			if *fld.v != "" {
+				b = append(b, ',', '"')
+				b = append(b, fld.name...)
+				b = append(b, '"', ':')
+				b = appendJSONString(b, *fld.v)
+			}
+		}
+	}
+	if f.Unexpected != 0 {
+		b = append(b, `,"unexpected":`...)
+		b = appendJSONStrings(b, f.Unexpected.AppendNames(names[:0]))
+	}
 	return append(b, '}')
 }
 
@@ -263,4 +288,27 @@ func appendTunnel(b []byte, t capture.Tunnel) []byte {
 		b = append(b, '"')
 	}
 	return append(b, '}')
+}
+
+// appendJSONStrings appends ss as a JSON array of strings.
+func appendJSONStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appMetaField is one metadata field of a record: its name and the AppMeta string.
+type appMetaField struct {
+	name string
+	v    *string
+}
+
+// appMetaFields are m's record fields, in record order.
+func appMetaFields(m *capture.AppMeta) [4]appMetaField {
+	return [4]appMetaField{{"tls_sni", &m.SNI}, {"tls_alpn", &m.ALPN}, {"http_host", &m.HTTPHost}, {"ssh_banner", &m.SSHBanner}}
 }

@@ -145,6 +145,7 @@ func sections(s *Summary) []section {
 		in.notes = append(in.notes, "skipped "+f.Path+": "+f.Reason)
 	}
 	out = append(out, in)
+	out = append(out, unexpectedSection(s, top))
 
 	// Tunnels only for captures with encapsulated packets.
 	if len(s.Tunnels) > 0 {

@@ -69,6 +69,11 @@ type Summary struct {
 	// Tunnels is the traffic per tunnel layer, for captures with encapsulated packets
 	// (cut to Top).
 	Tunnels []TunnelCount `json:"tunnels,omitempty"`
+	// Unexpected is the answered traffic nothing explains (see classify.Reason),
+	// grouped by server, port and application protocol, largest first, cut to Top;
+	// UnexpectedRest counts what is not listed.
+	Unexpected     []Unexpected    `json:"unexpected,omitempty"`
+	UnexpectedRest *UnexpectedRest `json:"unexpected_rest,omitempty"`
 	// SkippedFiles are the files found in directory arguments that were not read
 	// because they are not captures (see SkippedFile).
 	SkippedFiles []SkippedFile   `json:"skipped_files,omitempty"`
@@ -352,6 +357,7 @@ type Aggregator struct {
 	rules    []*Counts            // by veeam.Match
 	tunnels  map[capture.Tunnel]*Counts
 	att      attempts
+	unexp    unexpectedAgg
 }
 
 // portKey is a protocol and server port as one word, a map key Go hashes fast.
@@ -491,6 +497,7 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	ts.BytesSent += f.Flow.Bytes[capture.ToClient]
 	ts.BytesReceived += f.Flow.Bytes[capture.ToServer]
 	a.att.add(f, port)
+	a.unexp.add(f)
 
 	if f.Flags.Ephemeral() {
 		e := getOrNew(a.ephem, portKey(f.Proto, port))
@@ -653,6 +660,7 @@ func (a *Aggregator) Summary() *Summary {
 	}, func(x, y StateCount) int { return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.State, y.State)) }, 0)
 	s.Attempts, s.Sweeps = a.att.summary(top, cmp.Or(a.opts.SweepHosts, DefaultSweepHosts), cmp.Or(a.opts.SweepPorts, DefaultSweepPorts))
 	s.AttemptsOverflow = a.att.overflow
+	s.Unexpected, s.UnexpectedRest = a.unexp.summary(top)
 	s.VeeamRules = breakdown(slots(a.rules), func(m int, c *Counts) RuleCount {
 		r := veeam.Match(m).Rule()
 		return RuleCount{Rule: r.ID, Service: r.Service, From: r.From, To: r.To, Counts: *c}
@@ -949,6 +957,7 @@ func (s *Summary) normalise() {
 	nonNil(&s.Hosts)
 	nonNil(&s.Attempts)
 	nonNil(&s.Sweeps)
+	nonNil(&s.Unexpected)
 	nonNil(&s.Flows)
 	for i := range s.Inputs {
 		in := &s.Inputs[i]

@@ -2,9 +2,7 @@ package appid
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/portclass/portclass/internal/corpus"
@@ -14,19 +12,7 @@ import (
 // package documentation (doc.go's table) list every name of the vocabulary, and no
 // other.
 func TestVocabularyDocumented(t *testing.T) {
-	md, err := os.ReadFile(filepath.Join(corpus.Root(t), "docs", "protocols.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := string(md)
-	start := strings.Index(names, "\n## Names\n")
-	if start < 0 {
-		t.Fatal(`docs/protocols.md has no "## Names" section`)
-	}
-	names = names[start+1:]
-	if end := strings.Index(names[1:], "\n## "); end >= 0 {
-		names = names[:end+1]
-	}
+	names := corpus.DocSection(t, "protocols.md", "Names")
 	doc, err := os.ReadFile("doc.go")
 	if err != nil {
 		t.Fatal(err)

@@ -165,6 +165,12 @@ func (s *State) Client() (side uint8, ok bool) {
 // out. It is reset by the next Feed.
 func (s *State) HasMeta() bool { return s.meta != metaNone }
 
+// Spent reports whether side (0 or 1, taken modulo 2) has used its budget of
+// payloads or bytes: Feed ignores that side's payloads from then on, so a caller may
+// stop handing them over (the flow table does, so that the long tail of a flow whose
+// other side stays silent costs nothing).
+func (s *State) Spent(side uint8) bool { return s.spent(side & 1) }
+
 // spent reports whether side has used its packet or byte budget.
 func (s *State) spent(side uint8) bool {
 	return s.pkts[side] >= MaxPackets || s.used[side] >= MaxBytes

@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 )
 
 // packed is a flow as the spool holds it in memory: 112 bytes without pointers,
 // against 210 with them for a capture.Flow, so the blocks are half the memory and the
 // garbage collector never scans them. Times are nanoseconds since the epoch (as the
 // run file has them); the input is an index into Spool.inputs, the ICMP errors an
-// index into Spool.errs and the tunnel path one into Spool.paths (0: none).
+// index into Spool.errs, the tunnel path one into Spool.paths and the application
+// metadata one into Spool.metas (0: none).
 type packed struct {
 	first, last    int64
 	packets, bytes [2]uint64
@@ -23,12 +25,14 @@ type packed struct {
 	input          uint32
 	errs           uint32
 	tunnel         uint32
+	meta           uint32
 	direction      capture.Direction
 	state          capture.State
 	end            capture.EndReason
 	icmpType       uint8
 	icmpCode       uint8
 	tcpFlags       [2]uint8
+	app            appid.Protocol
 }
 
 func addrKind(a netip.Addr) uint8 {
@@ -63,7 +67,11 @@ func (s *Spool) pack(p *packed, f *capture.Flow) {
 		kinds: addrKind(ca) | addrKind(sa)<<4, proto: f.Proto,
 		input:     s.inputIndex(f.Input),
 		direction: f.Direction, state: f.State, end: f.End,
-		icmpType: f.ICMPType, icmpCode: f.ICMPCode, tcpFlags: f.TCPFlags,
+		icmpType: f.ICMPType, icmpCode: f.ICMPCode, tcpFlags: f.TCPFlags, app: f.App,
+	}
+	if f.AppMeta != nil {
+		s.metas = append(s.metas, f.AppMeta)
+		p.meta = uint32(len(s.metas))
 	}
 	if len(f.ICMPErrors) > 0 {
 		s.errs = append(s.errs, f.ICMPErrors)
@@ -91,7 +99,10 @@ func (s *Spool) unpack(f *capture.Flow, p *packed) {
 		First: time.Unix(0, p.first).UTC(), Last: time.Unix(0, p.last).UTC(),
 		Packets: p.packets, Bytes: p.bytes,
 		TCPFlags: p.tcpFlags, ICMPType: p.icmpType, ICMPCode: p.icmpCode,
-		Input: s.inputs[p.input],
+		Input: s.inputs[p.input], App: p.app,
+	}
+	if p.meta > 0 {
+		f.AppMeta = s.metas[p.meta-1]
 	}
 	if p.errs > 0 {
 		f.ICMPErrors = s.errs[p.errs-1]

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 )
 
 // DefaultLimit is the number of flows a Spool keeps in memory by default (112 bytes
@@ -58,9 +59,10 @@ type Spool struct {
 	nmem   int
 	sorted []*packed
 	keyed  []addedFlow // order's scratch
-	// The side tables of the packed flows: their ICMP errors (until they spill) and
-	// their tunnel paths, each distinct path once.
+	// The side tables of the packed flows: their ICMP errors and application
+	// metadata (until they spill) and their tunnel paths, each distinct path once.
 	errs    [][]capture.ICMPError
+	metas   []*capture.AppMeta
 	paths   []capture.TunnelPath
 	pathIdx map[capture.TunnelPath]uint32
 	ta, tb  capture.Flow // order's scratch for ties
@@ -280,6 +282,8 @@ func (s *Spool) spill() error {
 	s.blocks = s.blocks[:0]
 	clear(s.errs)
 	s.errs = s.errs[:0]
+	clear(s.metas)
+	s.metas = s.metas[:0]
 	s.ta, s.tb = capture.Flow{}, capture.Flow{}
 	clear(s.sorted)
 	s.sorted = s.sorted[:0]
@@ -355,7 +359,7 @@ func (s *Spool) Each(fn func(*capture.Flow) error) error {
 
 // Close releases the temporary file. The Spool must not be used afterwards.
 func (s *Spool) Close() error {
-	s.blocks, s.free, s.sorted, s.nmem, s.errs = nil, nil, nil, 0, nil
+	s.blocks, s.free, s.sorted, s.nmem, s.errs, s.metas = nil, nil, nil, 0, nil, nil
 	if s.file == nil {
 		return nil
 	}
@@ -426,6 +430,9 @@ func (h *mergeHeap) Pop() any {
 //	first, last: varint Unix ns | packets, bytes: 4 × uvarint | input index uvarint
 //	icmp errors: uvarint n, then n × (v6 u8 | type u8 | code u8 | from addr | count uvarint)
 //	tunnel: u8 n (layers, outermost first), then n × (type u8 | has id u8 | id uvarint | client addr | server addr)
+//	application: protocol u8 | u8 bit set of the AppMeta strings present (SNI, ALPN,
+//	HTTP host, SSH banner: bits 0-3; 0 without an AppMeta), then each present one as
+//	uvarint length and bytes
 //
 // addr is one length byte (0, 4 or 16) and the address bytes; zones are not kept
 // (addresses from packets have none).
@@ -474,7 +481,30 @@ func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 		b = appendAddr(b, l.Client)
 		b = appendAddr(b, l.Server)
 	}
+	b = append(b, byte(f.App))
+	if f.AppMeta.IsZero() {
+		return append(b, 0)
+	}
+	strs := appStrings(f.AppMeta)
+	var present byte
+	for i, v := range strs {
+		if *v != "" {
+			present |= 1 << i
+		}
+	}
+	b = append(b, present)
+	for _, v := range strs {
+		if *v != "" {
+			b = binary.AppendUvarint(b, uint64(len(*v)))
+			b = append(b, *v...)
+		}
+	}
 	return b
+}
+
+// appStrings are the strings of m, in the order of the record's bit set.
+func appStrings(m *capture.AppMeta) [4]*string {
+	return [4]*string{&m.SNI, &m.ALPN, &m.HTTPHost, &m.SSHBanner}
 }
 
 func appendAddr(b []byte, a netip.Addr) []byte {
@@ -558,7 +588,44 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error 
 			e.Count = uint32(c)
 		}
 	}
-	return readTunnel(r, f, buf)
+	if err := readTunnel(r, f, buf); err != nil {
+		return err
+	}
+	return readApp(r, f)
+}
+
+// readApp reads the application protocol and metadata at the end of a record.
+func readApp(r *bufio.Reader, f *capture.Flow) error {
+	h := [2]byte{}
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return err
+	}
+	f.App = appid.Protocol(h[0])
+	if h[1] == 0 {
+		return nil
+	}
+	if h[1] > 0x0f {
+		return errCorrupt
+	}
+	f.AppMeta = new(capture.AppMeta)
+	for i, v := range appStrings(f.AppMeta) {
+		if h[1]&(1<<i) == 0 {
+			continue
+		}
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return err
+		}
+		if n == 0 || n > appid.MaxMeta {
+			return errCorrupt
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return err
+		}
+		*v = string(b)
+	}
+	return nil
 }
 
 // readTunnel reads the tunnel path at the end of a record into f.Tunnel.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 )
 
 // sampleFlows are the flows of the project's sample capture, in emission order, plus
@@ -37,6 +38,16 @@ func sampleFlows(t *testing.T) []capture.Flow {
 			ICMPErrors: []capture.ICMPError{{Type: 3, Code: 3, From: netip.MustParseAddr("192.0.2.2"), Count: 2},
 				{V6: true, Type: 1, Code: 4, Count: 1 << 31}}},
 		capture.Flow{Proto: capture.ProtoTCP, First: time.Unix(0, 0).UTC(), Last: time.Unix(0, 0).UTC(), Input: ""},
+		// application protocols and metadata: every string, some, any bytes at the
+		// longest length
+		capture.Flow{Proto: capture.ProtoTCP, Client: netip.MustParseAddrPort("192.0.2.1:40000"),
+			Server: netip.MustParseAddrPort("192.0.2.2:443"), First: ts, Last: ts, Input: "other input", App: appid.TLS,
+			AppMeta: &capture.AppMeta{SNI: "www.example.com", ALPN: "h2,http/1.1", HTTPHost: "h", SSHBanner: "s"}},
+		capture.Flow{Proto: capture.ProtoTCP, Client: netip.MustParseAddrPort("192.0.2.1:40001"),
+			Server: netip.MustParseAddrPort("192.0.2.2:22"), First: ts, Last: ts, Input: "other input", App: appid.SSH,
+			AppMeta: &capture.AppMeta{SSHBanner: strings.Repeat("\x00\xff\x1b", appid.MaxMeta/3)}},
+		capture.Flow{Proto: capture.ProtoUDP, Client: netip.MustParseAddrPort("192.0.2.1:40002"),
+			Server: netip.MustParseAddrPort("192.0.2.2:53"), First: ts, Last: ts, Input: "other input", App: appid.DNS},
 	)
 	// the same flow in three tunnel paths (which CompareFlows alone tells apart), one of
 	// them as deep as a path goes

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify/ports"
 )
 
@@ -454,7 +455,9 @@ func (m *Matrix) Match(proto uint8, port uint16) []*Rule {
 }
 
 // segment returns the rules of the index that name the server port of f and their
-// matches (shared, sorted by rule id), or nils.
+// matches (shared, sorted by rule id), or nils, and whether the port is generic; for
+// a flow whose application protocol is known, only the rules whose service fits it
+// (see fitting).
 func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match, bool) {
 	if f == nil || !capture.HasPorts(f.Proto) {
 		return nil, nil, false
@@ -464,7 +467,12 @@ func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match, bool) {
 		return nil, nil, false
 	}
 	i := ix.find(f.Server.Port())
-	return ix.rules[i], ix.matches[i], ix.generic[i] || veeamGeneralPort(f.Server.Port())
+	generic := ix.generic[i] || veeamGeneralPort(f.Server.Port())
+	if f.App != appid.Unknown && len(ix.rules[i]) > 0 {
+		rules, ms := m.fitting(f, ix.rules[i], ix.matches[i])
+		return rules, ms, generic
+	}
+	return ix.rules[i], ix.matches[i], generic
 }
 
 // Generic reports whether port is a generic service port for IP protocol proto: a

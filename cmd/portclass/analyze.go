@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/portclass/portclass/capture/filter"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/veeam"
 	"github.com/portclass/portclass/pipeline"
 	"github.com/portclass/portclass/reports"
@@ -25,9 +26,15 @@ func (a *app) analyzeCmd() *cobra.Command {
 		Short: "Classify every flow in capture files and write a summary report",
 		Long: `analyze reads pcap and pcapng files (gzip- and zstd-compressed too, detected by content),
 directories (walked, files in lexical order) or standard input ("-"), groups the packets into
-flows and writes one report over all inputs: totals, inputs, protocols, port classes, services,
-server ports, talkers, ephemeral-range traffic, connection states, Veeam hosts and rules, and
-every flow record.
+flows and writes one report over all inputs: totals, inputs, unexpected traffic, protocols,
+port classes, services, server ports, talkers, ephemeral-range traffic, connection states,
+Veeam hosts and rules, and every flow record.
+
+Each TCP and UDP flow's application protocol is recognised from the payload of its first
+packets (app_protocol, with the TLS server name, HTTP Host or SSH banner), and flagged
+protocol-mismatch when it contradicts the server port's service or Veeam rule. Unexpected
+traffic is the answered flows nothing explains: not the --policy's rules, not a Veeam rule
+between hosts with roles, not a --baseline service's port whose payload fits it.
 
 The report goes to stdout, or atomically to -o FILE (format from the extension unless
 --format is given), which may not be one of the inputs and is checked before anything is
@@ -81,8 +88,16 @@ docs/scale.md.`,
 	exportFlags(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
+	unexpectedFlags(fs)
 	addPipelineFlags(fs)
 	return cmd
+}
+
+// unexpectedFlags adds the flags of what explains traffic in the unexpected section
+// to the flags of a command that writes summaries from captures.
+func unexpectedFlags(fs *pflag.FlagSet) {
+	fs.String("policy", "", "policy file (YAML, as verify reads it): the traffic its rules allow or require is not unexpected, and its inventory declares Veeam roles")
+	fs.StringSlice("baseline", classify.DefaultBaseline, "infrastructure services whose ports explain traffic the payload does not contradict (names, or tcp/PORT, udp/LO-HI); '' for none")
 }
 
 // addPipelineFlags defines the flags of every command that reads captures through the
@@ -127,13 +142,35 @@ func (a *app) pipelineOptions(cfg *Config) (pipeline.Options, error) {
 		SpillAfter: cfg.SpillAfter, TempDir: cfg.TempDir,
 		Timeouts:  pipeline.Timeouts{TCP: cfg.Timeouts.TCP, UDP: cfg.Timeouts.UDP, ICMP: cfg.Timeouts.ICMP, Other: cfg.Timeouts.Other},
 		Ephemeral: eph, Services: cfg.Services, Veeam: cfg.Veeam, Inventory: veeam.Inventory(cfg.Inventory),
-		Top: cfg.Top, SweepHosts: cfg.SweepHosts, SweepPorts: cfg.SweepPorts, NoFlows: cfg.NoFlows,
+		Baseline: cfg.Baseline,
+		Top:      cfg.Top, SweepHosts: cfg.SweepHosts, SweepPorts: cfg.SweepPorts, NoFlows: cfg.NoFlows,
 		Strict: cfg.Strict, Output: cfg.Output, Stdin: a.stdin, Log: a.log,
+	}
+	if len(o.Baseline) == 0 { // set empty by the user: no baseline (nil would be the default)
+		o.Baseline = []string{}
 	}
 	if !cfg.Quiet && isTerminal(a.stderr) {
 		o.Progress = a.stderr
 	}
 	return o, nil
+}
+
+// reportPipeline builds the pipeline of a command that writes summaries from
+// captures (analyze, capture): newPipeline, with the policy of the configuration
+// when it names one (see pipeline.WithPolicy).
+func (a *app) reportPipeline(cfg *Config) (*pipeline.Pipeline, error) {
+	if cfg.Policy == "" {
+		return a.newPipeline(cfg)
+	}
+	pol, err := a.loadPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o, err := a.pipelineOptions(cfg)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return a.pipelineOf(pipeline.WithPolicy(o, pol))
 }
 
 // newPipeline builds the pipeline of configuration cfg; its errors are usage errors.
@@ -185,7 +222,7 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := a.newPipeline(&a.cfg)
+	p, err := a.reportPipeline(&a.cfg)
 	if err != nil {
 		return err
 	}

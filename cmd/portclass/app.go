@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -70,6 +71,7 @@ type Config struct {
 	Veeam       veeam.Options       `mapstructure:"veeam"`
 	Inventory   map[string][]string `mapstructure:"inventory"`
 	Policy      string              `mapstructure:"policy"`
+	Baseline    []string            `mapstructure:"baseline"`
 	Capture     CaptureConfig       `mapstructure:"capture"`
 	Verify      VerifyConfig        `mapstructure:"verify"`
 	Learn       LearnConfig         `mapstructure:"learn"`
@@ -140,6 +142,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("veeam.ports", map[string]any{})
 	v.SetDefault("inventory", map[string]any{})
 	v.SetDefault("policy", "")
+	v.SetDefault("baseline", classify.DefaultBaseline)
 	v.SetDefault("verify.format", "")
 	v.SetDefault("verify.fail-on", strings.Join(policy.FailDefault.Names(), ","))
 	v.SetDefault("learn.min-confidence", 0.5)

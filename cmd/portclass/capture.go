@@ -134,7 +134,7 @@ counts it. See docs/scale.md.`,
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
 	for _, name := range []string{"filter", "format", "output", "top", "width", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
-		"spill-after", "temp-dir", "tunnel-ports", "no-decap", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout",
+		"policy", "baseline", "spill-after", "temp-dir", "tunnel-ports", "no-decap", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout",
 		"ipfix", "ipfix-pen", "ipfix-message-size", "ipfix-domain"} {
 		f := *shared.Lookup(name)
 		switch name {
@@ -171,7 +171,7 @@ func (a *app) capture(ctx context.Context) error {
 	if exp != nil {
 		defer exp.Close()
 	}
-	p, err := a.newPipeline(cfg) // an invalid filter fails here, before anything is opened
+	p, err := a.reportPipeline(cfg) // an invalid filter or policy fails here, before anything is opened
 	if err != nil {
 		return err
 	}

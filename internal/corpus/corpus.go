@@ -114,3 +114,24 @@ func Manifest(tb testing.TB) (string, []Entry) {
 	}
 	return dir, out
 }
+
+// DocSection returns the section of the project's documentation file docs/file
+// headed "## heading", from its heading line to the next "## " heading (or the end),
+// and fails the test when there is none.
+func DocSection(tb testing.TB, file, heading string) string {
+	tb.Helper()
+	md, err := os.ReadFile(filepath.Join(Root(tb), "docs", file))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	doc := string(md)
+	start := strings.Index(doc, "\n## "+heading+"\n")
+	if start < 0 {
+		tb.Fatalf("docs/%s has no %q section", file, "## "+heading)
+	}
+	doc = doc[start+1:]
+	if end := strings.Index(doc[1:], "\n## "); end >= 0 {
+		doc = doc[:end+1]
+	}
+	return doc
+}
