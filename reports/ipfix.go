@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify"
 )
 
@@ -45,11 +46,11 @@ import (
 //     of its own, an exporter has no number to put them under. They are strings, so
 //     that a collector that does not know them still shows readable bytes:
 //     IPFIXElements lists them.
-//   - applicationName (IE 96) is a hook: IPFIXOptions.AppName, when set, names the
-//     application protocol of a flow, and a flow with a non-empty name is written with
-//     templates 258 (IPv4) and 259 (IPv6), which add the element. classify.Flow does
-//     not carry an application name yet, so the commands leave AppName nil and no such
-//     template is ever sent: no data is invented.
+//   - applicationName (IE 96) is the application protocol the flow table recognised
+//     from the payload (capture/appid's name, the record's app_protocol;
+//     IPFIXOptions.AppName may name it otherwise): a flow with a name is written with
+//     templates 258 (IPv4) and 259 (IPv6), which add the element; a flow without one
+//     with 256 and 257, so that nothing is invented for it.
 //   - Messages are at most IPFIXOptions.MessageSize bytes (default 1400: the IPFIX
 //     message, header included, fits in one UDP datagram on a 1500-byte Ethernet MTU
 //     with room for IPv6 and tunnel headers; RFC 7011 §10.3.3 asks for no IP
@@ -98,9 +99,9 @@ const (
 	// included: one UDP datagram on a 1500-byte MTU path with room for IPv6 and a
 	// tunnel header.
 	DefaultIPFIXMessageSize = 1400
-	// MinIPFIXMessageSize is the smallest bound accepted: room for the templates and
-	// a record with strings.
-	MinIPFIXMessageSize = 576
+	// MinIPFIXMessageSize is the smallest bound accepted: room for the templates (604
+	// bytes with the enterprise elements) and a record with its strings cut.
+	MinIPFIXMessageSize = 1024
 	// DefaultIPFIXTemplateEvery is how many messages go out over UDP before the
 	// templates are sent again.
 	DefaultIPFIXTemplateEvery = 20
@@ -138,6 +139,16 @@ var IPFIXElements = []IPFIXElement{
 	{5, "portclassService", "service: IANA (or user-defined) name of the server port"},
 	{6, "portclassDirection", "direction: the rule that chose the client, e.g. \"syn\", \"service-port\""},
 	{7, "portclassOutcome", `what the network did with the flow: "established", "refused", "unanswered", "icmp-blocked", ...`},
+	{8, "portclassUnexpected", "unexpected: why nothing explains the flow (unexplained-port, protocol-mismatch, ephemeral-server), joined by \",\"; \"\" for expected traffic"},
+}
+
+// AppProtocol is the application protocol the flow table recognised in f's payload
+// (the record's app_protocol), "" when none was.
+func AppProtocol(f *classify.Flow) string {
+	if f.App == appid.Unknown {
+		return ""
+	}
+	return f.App.String()
 }
 
 // IPFIXOptions configure an IPFIXWriter. The zero value is usable: no enterprise
@@ -160,7 +171,7 @@ type IPFIXOptions struct {
 	Now func() time.Time
 	// AppName, when set, returns the application protocol of a flow for the
 	// applicationName element ("" for none: the flow goes with the templates without
-	// it). See the package comment on the hook.
+	// it); nil: the protocol recognised from the payload (AppProtocol).
 	AppName func(*classify.Flow) string
 }
 
@@ -229,6 +240,9 @@ func NewIPFIXWriter(o IPFIXOptions, emit func(msg []byte, records int) error) *I
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AppName == nil {
+		o.AppName = AppProtocol
 	}
 	w := &IPFIXWriter{o: o, emit: emit, setAt: -1, tmplDue: true}
 	for i := range numTemplates {
@@ -347,6 +361,10 @@ func (w *IPFIXWriter) templateFields(i int) []field {
 			str(5, func(f *classify.Flow, _ *IPFIXWriter) string { return f.Service }),
 			str(6, func(f *classify.Flow, _ *IPFIXWriter) string { return f.Direction.String() }),
 			str(7, func(f *classify.Flow, _ *IPFIXWriter) string { return f.Outcome.String() }),
+			field{id: 8, length: varLen, pen: pen, put: func(b []byte, f *classify.Flow, w *IPFIXWriter) []byte {
+				names := f.Unexpected.AppendNames(w.names[:0])
+				return w.putList(b, len(names), func(i int) string { return names[i] })
+			}},
 		)
 	}
 	return fs
@@ -379,12 +397,16 @@ func flowEndReason(e capture.EndReason) uint8 {
 
 // putString appends s as a variable-length string (RFC 7011 §7): one length byte, or
 // 255 and two length bytes from 255 bytes on. Invalid UTF-8 becomes U+FFFD (the
-// element type is UTF-8), and a string is cut to w.strLimit bytes when set.
+// element type is UTF-8), and a string is cut to w.strLimit bytes when set (-1:
+// every string empty).
 func (w *IPFIXWriter) putString(b []byte, s string) []byte {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	if w.strLimit > 0 && len(s) > w.strLimit {
+	switch {
+	case w.strLimit < 0:
+		s = ""
+	case w.strLimit > 0 && len(s) > w.strLimit:
 		s = cutUTF8(s, w.strLimit)
 	}
 	if len(s) <= maxShortVarLen {
@@ -436,9 +458,6 @@ func (w *IPFIXWriter) templateSet() []byte {
 	b := binary.BigEndian.AppendUint16(nil, templateSetID)
 	b = append(b, 0, 0) // length, below
 	for i, fs := range w.tmpls {
-		if i >= tmplIPv4App-256 && w.o.AppName == nil {
-			break // the hook is not in use: no template that nothing uses
-		}
 		b = binary.BigEndian.AppendUint16(b, uint16(256+i))
 		b = binary.BigEndian.AppendUint16(b, uint16(len(fs)))
 		for _, f := range fs {
@@ -471,7 +490,7 @@ func (w *IPFIXWriter) Add(f *classify.Flow) error {
 	default:
 		return fmt.Errorf("ipfix: flow %s → %s: addresses of two families", c, s)
 	}
-	if w.o.AppName != nil && w.o.AppName(f) != "" {
+	if w.o.AppName(f) != "" {
 		t += tmplIPv4App - tmplIPv4
 	}
 	room := w.o.MessageSize - msgHeaderLen - setHeaderLen - len(w.tset)
@@ -480,11 +499,18 @@ func (w *IPFIXWriter) Add(f *classify.Flow) error {
 	if len(w.rec) > room {
 		// Cut the strings until the record fits in a message with the templates;
 		// halving converges in a few rounds, and 0 always fits (MinIPFIXMessageSize).
-		for lim := 128; len(w.rec) > room; lim /= 2 {
+		for lim := 128; len(w.rec) > room && lim > 0; lim /= 2 {
 			w.strLimit = lim
 			w.rec = w.record(w.rec[:0], t, f)
 		}
+		if len(w.rec) > room {
+			w.strLimit = -1 // every string empty
+			w.rec = w.record(w.rec[:0], t, f)
+		}
 		w.strLimit = 0
+		if len(w.rec) > room {
+			return fmt.Errorf("ipfix: a record of %d bytes does not fit in %d-byte messages with the templates", len(w.rec), w.o.MessageSize)
+		}
 	}
 	if err := w.ensure(uint16(t), len(w.rec)); err != nil {
 		return err

@@ -76,8 +76,8 @@ func TestIPFIXRecords(t *testing.T) {
 	if len(got) != len(recs) {
 		t.Fatalf("%d records, want %d", len(got), len(recs))
 	}
-	if len(msgs[0].Templates) != 2 || msgs[0].Templates[0] != 256 || msgs[0].Templates[1] != 257 {
-		t.Errorf("first message defines templates %v, want [256 257]", msgs[0].Templates)
+	if fmt.Sprint(msgs[0].Templates) != "[256 257 258 259]" {
+		t.Errorf("first message defines templates %v, want [256 257 258 259]", msgs[0].Templates)
 	}
 	for i := range recs {
 		f, r := &recs[i], got[i]
@@ -87,6 +87,12 @@ func TestIPFIXRecords(t *testing.T) {
 		wantT := uint16(256)
 		if v6 {
 			src, dst, icmp, wantT = "27", "28", "139", 257
+		}
+		if AppProtocol(f) != "" {
+			wantT += 2 // with applicationName
+			if r.String("96") != f.App.String() {
+				t.Errorf("%s: applicationName %q, want %q", name, r.String("96"), f.App)
+			}
 		}
 		if r.Template != wantT {
 			t.Errorf("%s: template %d, want %d", name, r.Template, wantT)
@@ -133,7 +139,7 @@ func TestIPFIXRecords(t *testing.T) {
 		for key, want := range map[string]string{
 			"99999/1": f.PortClass.String(), "99999/2": f.State.String(), "99999/3": strings.Join(ids, ","),
 			"99999/4": strings.Join(f.Flags.Names(), ","), "99999/5": f.Service, "99999/6": f.Direction.String(),
-			"99999/7": f.Outcome.String(),
+			"99999/7": f.Outcome.String(), "99999/8": strings.Join(f.Unexpected.AppendNames(nil), ","),
 		} {
 			if g := r.String(key); g != want {
 				t.Errorf("%s: element %s = %q, want %q", name, key, g, want)
@@ -250,7 +256,7 @@ func TestIPFIXTemplateRefresh(t *testing.T) {
 
 // TestIPFIXAppNameHook: with AppName set, a flow with a name goes with templates 258
 // (IPv4) and 259 (IPv6), which add applicationName (96); flows without one keep 256
-// and 257. Without the hook (the commands today) those templates are never sent.
+// and 257. Without it, the name is the protocol recognised from the payload.
 func TestIPFIXAppNameHook(t *testing.T) {
 	recs := fixtureRecords()
 	app := func(f *classify.Flow) string {
@@ -283,9 +289,20 @@ func TestIPFIXAppNameHook(t *testing.T) {
 	if named == 0 {
 		t.Fatal("the fixture has no flow the test's AppName names")
 	}
+	// Without AppName, the name is the protocol recognised from the payload.
 	msgs, _ = ipfixMessages(t, IPFIXOptions{}, recs)
-	if fmt.Sprint(msgs[0].Templates) != "[256 257]" {
-		t.Errorf("without AppName: templates %v, want [256 257]", msgs[0].Templates)
+	detected := 0
+	for i, r := range allRecords(msgs) {
+		want := AppProtocol(&recs[i])
+		if want != "" {
+			detected++
+		}
+		if r.String("96") != want || (want == "") != (r.Template <= 257) {
+			t.Errorf("without AppName, record %d: template %d, applicationName %q, want %q", i, r.Template, r.String("96"), want)
+		}
+	}
+	if detected == 0 {
+		t.Fatal("the fixture has no flow with a recognised protocol")
 	}
 }
 
@@ -326,8 +343,8 @@ func TestIPFIXFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := ipfixread.NewStream().Decode(empty.Bytes())
-	if err != nil || len(m.Templates) != 2 || len(m.Records) != 0 {
-		t.Errorf("empty summary: %+v, %v; want one message of the two templates", m, err)
+	if err != nil || len(m.Templates) != 4 || len(m.Records) != 0 {
+		t.Errorf("empty summary: %+v, %v; want one message of the four templates", m, err)
 	}
 	if err := (IPFIX{MessageSize: 100}).Encode(&empty, s); err == nil {
 		t.Error("a 100-byte message size was accepted")
