@@ -40,7 +40,10 @@ connections a backup job opens to tcp/6162 are one conversation with 12 flows. E
 outcome is the reachability the attempts section uses, from its connection state and the
 ICMP errors that quoted it: established (answered), refused (a RST answered the SYN),
 icmp-blocked (an ICMP destination unreachable and no answer), unanswered (SYNs and nothing
-back), or unknown (one-way UDP, ICMP, TCP picked up mid-stream).
+back), or unknown (one-way UDP, ICMP, TCP picked up mid-stream). ICMP error messages
+(a firewall's "administratively prohibited", a port unreachable) are not conversations of
+their own: they show on the flows they quote, which become icmp-blocked, and each side
+counts their flows apart, as verify does.
 
 Kinds of difference:
   blocked   answered before; after, only blocked attempts  (e.g. was SF ×12, now REJ ×12)
