@@ -25,7 +25,8 @@ const (
 // hostileSummary puts terminal escapes, CR, NUL, invalid UTF-8, a C1 control, a bidi
 // override and a spreadsheet formula in every string a capture, a config or a loaded
 // summary can set. A flow's addresses, protocol, state, flags and Veeam rules are values
-// (the loader refuses anything else), so only its service and input are strings.
+// (the loader refuses anything else), so only its service and input are strings; the
+// loader also refuses such link type names, host addresses and role names.
 func hostileSummary() *Summary {
 	bad := "x" + hostileClear + "y\rz\x00w\xff\xfe|`v\u009b\u202e"
 	agg := NewAggregator(Options{})
@@ -87,12 +88,18 @@ func TestEscaping(t *testing.T) {
 					t.Errorf("service cell %q", got)
 				}
 			case "json":
-				got, err := LoadSummary(strings.NewReader(out))
-				if err != nil {
+				var got struct {
+					Inputs []struct{ Path string }
+					Flows  []struct{ Service string }
+				}
+				if err := json.Unmarshal([]byte(out), &got); err != nil {
 					t.Fatal(err)
 				}
 				if got.Inputs[0].Path != hostileFormula || !strings.HasPrefix(got.Flows[0].Service, "x"+hostileClear+"y\rz\x00w") {
 					t.Errorf("json did not keep the strings: path %q service %q", got.Inputs[0].Path, got.Flows[0].Service)
+				}
+				if _, err := LoadSummary(strings.NewReader(out)); err == nil || !strings.Contains(err.Error(), "inputs[0].link_types: ") {
+					t.Errorf("the loader took a link type name portclass never writes: %v", err)
 				}
 			case "html":
 				// the browser must show the escaped text, not act on it
