@@ -85,7 +85,7 @@ a diff of half a capture would mislead).`,
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
 	strictFlag(fs)
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory per capture side; beyond that they wait in a temporary file. Default: from the available memory, as analyze's")
-	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	fs.String("temp-dir", "", "directory for the spilled flows and the copy of a summary read from standard input (default: $TMPDIR or /tmp)")
 	keyFlag(fs, "unchanged", "diff.unchanged")
 	keyFlag(fs, "fail-on", "diff.fail-on")
 	return cmd
@@ -119,6 +119,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 		if sides[i], err = p.Side(arg); err != nil {
 			return usageErr(err)
 		}
+		defer sides[i].Close()
 	}
 	if err := a.checkOutput(cfg.Output, append(append([]string{beforeArg, afterArg}, sides[0].Inputs.Files...), sides[1].Inputs.Files...)...); err != nil {
 		return err

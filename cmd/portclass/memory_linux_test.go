@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portclass/portclass/capture"
@@ -43,16 +44,7 @@ func memoryCgroup(t *testing.T, limit int64) (run func(args ...string) *exec.Cmd
 	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
 		t.Skipf("cannot limit the cgroup: %v", err)
 	}
-	bin := os.Args[0] // this test binary as portclass (TestMain)
-	if raceEnabled {
-		// The race detector's shadow memory would not fit: build portclass without it.
-		bin = filepath.Join(t.TempDir(), "portclass")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Skipf("go build (a binary without the race detector, for a memory limit): %v: %s", err, out)
-		}
-	}
+	bin := plainBinary(t)
 	return func(args ...string) *exec.Cmd {
 		// The shell joins the cgroup, then becomes portclass.
 		cmd := exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, filepath.Join(dir, "cgroup.procs"), bin}, args...)...)
@@ -60,6 +52,40 @@ func memoryCgroup(t *testing.T, limit int64) (run func(args ...string) *exec.Cmd
 		return cmd
 	}, dir
 }
+
+// plainBinary is the program to run as portclass where memory is measured or limited:
+// this test binary (see TestMain), or, when it has the race detector, whose shadow
+// memory would not fit, portclass built without it (once per test binary).
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return os.Args[0]
+	}
+	plainOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "portclass-plain-")
+		if err != nil {
+			plainErr = err
+			return
+		}
+		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
+		plainBin = filepath.Join(dir, "portclass")
+		build := exec.Command("go", "build", "-o", plainBin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			plainErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if plainErr != nil {
+		t.Skipf("go build (a binary without the race detector, to measure memory): %v", plainErr)
+	}
+	return plainBin
+}
+
+var (
+	plainOnce sync.Once
+	plainBin  string
+	plainErr  error
+)
 
 // TestAnalyzeDefaultMemoryBound: in a 96 MiB cgroup, the defaults of --max-flows and
 // --spill-after come from what the cgroup leaves (their floors, 50,000 and 10,000), so
