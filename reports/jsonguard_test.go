@@ -135,27 +135,34 @@ func FuzzJSONGuard(f *testing.F) {
 		if err != nil && (!errors.As(err, &le) || le.Offset < 0 || le.Offset > int64(len(doc))) {
 			t.Fatalf("error %v", err)
 		}
-		if err != nil && json.Valid([]byte(doc)) && len(doc) < MaxSummaryString && depthOf(doc) < MaxSummaryDepth {
-			t.Fatalf("refused a small valid document: %v", err)
+		if err != nil && json.Valid([]byte(doc)) && len(doc) < MaxSummaryString {
+			if depth, number := shapeOf(doc); depth < MaxSummaryDepth && number <= maxSummaryToken {
+				t.Fatalf("refused a small valid document: %v", err)
+			}
 		}
 	})
 }
 
-// depthOf is the deepest nesting of a valid JSON document.
-func depthOf(doc string) int {
+// shapeOf is the deepest nesting of a valid JSON document and its longest number.
+func shapeOf(doc string) (deepest, number int) {
 	dec := json.NewDecoder(strings.NewReader(doc))
-	depth, deepest := 0, 0
+	dec.UseNumber()
+	depth := 0
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return deepest
+			return deepest, number
 		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-			deepest = max(deepest, depth)
-		case json.Delim('}'), json.Delim(']'):
-			depth--
+		switch tok := tok.(type) {
+		case json.Delim:
+			if tok == '{' || tok == '[' {
+				depth++
+				deepest = max(deepest, depth)
+			} else {
+				depth--
+			}
+		case json.Number:
+			number = max(number, len(tok))
 		}
 	}
 }
