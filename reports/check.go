@@ -2,9 +2,11 @@ package reports
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/portclass/portclass/capture"
@@ -101,9 +103,12 @@ func (in *Input) check() error {
 	if in.Size < -1 {
 		return fieldError("size", "%d: want the size in bytes, or -1 when unknown", in.Size)
 	}
-	for name, m := range map[string]map[string]uint64{"link_types": in.LinkTypes, "unsupported": in.Unsupported} {
-		for k := range m {
-			if err := checkToken(name, k, false); err != nil {
+	for _, m := range [...]struct {
+		name   string
+		counts map[string]uint64
+	}{{"link_types", in.LinkTypes}, {"unsupported", in.Unsupported}} {
+		for _, k := range slices.Sorted(maps.Keys(m.counts)) { // the first bad name, always the same
+			if err := checkToken(m.name, k, false); err != nil {
 				return err
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -284,16 +282,8 @@ func (l *loader) decodeFlows() error {
 		if err != nil {
 			return entryError("flows", i, off, "record", err)
 		}
-		var c1, c2, c3, c4 uint64
-		l.packets, c1 = bits.Add64(l.packets, f.Flow.Packets[capture.ToServer], 0)
-		l.packets, c2 = bits.Add64(l.packets, f.Flow.Packets[capture.ToClient], 0)
-		l.bytes, c3 = bits.Add64(l.bytes, f.Flow.Bytes[capture.ToServer], 0)
-		l.bytes, c4 = bits.Add64(l.bytes, f.Flow.Bytes[capture.ToClient], 0)
-		if c1|c2 != 0 {
-			return entryError("flows", i, off, "record", fieldError("packets_to_server", "the records' packets add up to more than %d", uint64(math.MaxUint64)))
-		}
-		if c3|c4 != 0 {
-			return entryError("flows", i, off, "record", fieldError("bytes_to_server", "the records' bytes add up to more than %d", uint64(math.MaxUint64)))
+		if err := addCounts(&l.packets, &l.bytes, &f); err != nil {
+			return entryError("flows", i, off, "record", err)
 		}
 		l.records++
 		if l.first.IsZero() || f.First.Before(l.first) {

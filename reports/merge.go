@@ -106,19 +106,30 @@ func (m *Merger) AddSummary(s *Summary) error {
 
 // Add aggregates one record (and keeps a copy, without Options.DiscardFlows). It fails
 // when the packets or bytes of all records added so far would overflow 64 bits, which
-// bounds every breakdown's sums too.
+// bounds every breakdown's sums too (a *recordError naming the field).
 func (m *Merger) Add(f *classify.Flow) error {
-	var c1, c2, c3, c4 uint64
-	p, b := m.packets, m.bytes
-	p, c1 = bits.Add64(p, f.Flow.Packets[capture.ToServer], 0)
-	p, c2 = bits.Add64(p, f.Flow.Packets[capture.ToClient], 0)
-	b, c3 = bits.Add64(b, f.Flow.Bytes[capture.ToServer], 0)
-	b, c4 = bits.Add64(b, f.Flow.Bytes[capture.ToClient], 0)
-	if c1|c2|c3|c4 != 0 {
-		return fmt.Errorf("the flow records' packets or bytes add up to more than %d", uint64(math.MaxUint64))
+	if err := addCounts(&m.packets, &m.bytes, f); err != nil {
+		return fmt.Errorf("%w (with the summaries before it)", err)
 	}
-	m.packets, m.bytes = p, b
 	m.agg.Add(f)
+	return nil
+}
+
+// addCounts adds the packets and bytes of f (both directions) to *packets and *bytes.
+// When a sum would overflow 64 bits it changes neither and returns a *recordError
+// naming the field, packets_to_server or bytes_to_server.
+func addCounts(packets, bytes *uint64, f *classify.Flow) error {
+	p, c1 := bits.Add64(*packets, f.Flow.Packets[capture.ToServer], 0)
+	p, c2 := bits.Add64(p, f.Flow.Packets[capture.ToClient], 0)
+	b, c3 := bits.Add64(*bytes, f.Flow.Bytes[capture.ToServer], 0)
+	b, c4 := bits.Add64(b, f.Flow.Bytes[capture.ToClient], 0)
+	switch {
+	case c1|c2 != 0:
+		return fieldError("packets_to_server", "the records' packets add up to more than %d", uint64(math.MaxUint64))
+	case c3|c4 != 0:
+		return fieldError("bytes_to_server", "the records' bytes add up to more than %d", uint64(math.MaxUint64))
+	}
+	*packets, *bytes = p, b
 	return nil
 }
 

@@ -11,8 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,12 +21,15 @@ import (
 	"github.com/portclass/portclass/reports"
 )
 
-// runMeasured runs portclass (plainBinary) with args as a child process and returns
-// its exit code, standard error and peak resident set size in bytes (the kernel's
-// ru_maxrss of the child, from wait4).
+// runMeasured runs portclass (plainBinary) with args and returns its exit code,
+// standard error and peak resident set size in bytes: the kernel's ru_maxrss of the
+// process, from wait4. A child started by a Go program shares its parent's memory
+// until it execs (os/exec uses vfork), and exec folds the parent's peak into the
+// child's ru_maxrss; so portclass is started by a small helper (measureHelper), whose
+// peak is a few MB, not by this test process, whose tests hold much more.
 func runMeasured(t *testing.T, args ...string) (int, string, int64) {
 	t.Helper()
-	cmd := exec.Command(plainBinary(t), args...)
+	cmd := exec.Command(measureHelper(t), append([]string{plainBinary(t)}, args...)...)
 	cmd.Env = append(os.Environ(), "PORTCLASS_TEST_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -34,9 +38,73 @@ func runMeasured(t *testing.T, args ...string) (int, string, int64) {
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("portclass %v: %v", args, err)
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
-	t.Logf("portclass %s: exit %d, peak RSS %.1f MB", strings.Join(args[:1], " "), cmd.ProcessState.ExitCode(), float64(rss)/1e6)
-	return cmd.ProcessState.ExitCode(), stderr.String(), rss
+	out, last, _ := strings.Cut(stderr.String(), "\n"+measureMark)
+	kib, err := strconv.ParseInt(strings.TrimSpace(last), 10, 64)
+	if err != nil {
+		t.Fatalf("portclass %v: no peak RSS reported: %s", args, stderr.String())
+	}
+	rss := kib << 10
+	t.Logf("portclass %s: exit %d, peak RSS %.1f MB", args[0], cmd.ProcessState.ExitCode(), float64(rss)/1e6)
+	return cmd.ProcessState.ExitCode(), out, rss
+}
+
+// measureMark precedes the peak RSS in KiB that the helper writes on standard error.
+const measureMark = "portclass-test-peak-rss-kib "
+
+// measureSource is the helper: it runs its arguments as a command and reports the
+// command's peak RSS.
+const measureSource = `package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+func main() {
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); cmd.ProcessState == nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(125)
+	}
+	fmt.Fprintf(os.Stderr, "\n` + measureMark + `%d\n", cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	os.Exit(cmd.ProcessState.ExitCode())
+}
+`
+
+var (
+	helperOnce sync.Once
+	helperBin  string
+	helperErr  error
+)
+
+// measureHelper builds the helper of runMeasured once per test binary.
+func measureHelper(t *testing.T) string {
+	t.Helper()
+	helperOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "portclass-measure-")
+		if err != nil {
+			helperErr = err
+			return
+		}
+		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
+		if helperErr = os.WriteFile(filepath.Join(dir, "main.go"), []byte(measureSource), 0o644); helperErr != nil {
+			return
+		}
+		helperBin = filepath.Join(dir, "measure")
+		build := exec.Command("go", "build", "-o", helperBin, "main.go")
+		build.Dir = dir
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
+		if out, err := build.CombinedOutput(); err != nil {
+			helperErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if helperErr != nil {
+		t.Skipf("go build (the helper that measures a process's memory): %v", helperErr)
+	}
+	return helperBin
 }
 
 // writeStreaming creates path and lets fill write it through a buffer, so that a

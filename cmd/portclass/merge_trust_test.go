@@ -97,7 +97,7 @@ func TestMergeUntrustedSummaries(t *testing.T) {
 		{"merged input packets overflow", func(d summaryDoc) {
 			d.entry("inputs", 0)["packets"], d.totals()["packets"] = json.Number("9223372036854775808"), json.Number("9223372036854775808")
 		}, true, []string{"inputs[0].packets: the inputs' packets add up to more than " + maxU64 + " (with the summaries before it)"}},
-		{"merged record bytes overflow", set("flows", 0, "bytes_to_client", json.Number("9223372036854775808")), true, []string{"flows[0] (the record at offset", "the flow records' packets or bytes add up to more than " + maxU64}},
+		{"merged record bytes overflow", set("flows", 0, "bytes_to_client", json.Number("9223372036854775808")), true, []string{"flows[0] (the record at offset", "bytes_to_server: the records' bytes add up to more than " + maxU64 + " (with the summaries before it)"}},
 	}
 	out := filepath.Join(dir, "out.json")
 	for _, tt := range tests {
