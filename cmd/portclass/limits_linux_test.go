@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,37 +73,14 @@ func main() {
 }
 `
 
-var (
-	helperOnce sync.Once
-	helperBin  string
-	helperErr  error
-)
+var helper onceBuilt
 
 // measureHelper builds the helper of runMeasured once per test binary.
 func measureHelper(t *testing.T) string {
 	t.Helper()
-	helperOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portclass-measure-")
-		if err != nil {
-			helperErr = err
-			return
-		}
-		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
-		if helperErr = os.WriteFile(filepath.Join(dir, "main.go"), []byte(measureSource), 0o644); helperErr != nil {
-			return
-		}
-		helperBin = filepath.Join(dir, "measure")
-		build := exec.Command("go", "build", "-o", helperBin, "main.go")
-		build.Dir = dir
-		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
-		if out, err := build.CombinedOutput(); err != nil {
-			helperErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if helperErr != nil {
-		t.Skipf("go build (the helper that measures a process's memory): %v", helperErr)
-	}
-	return helperBin
+	return helper.get(t, "the helper that measures a process's memory", func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "main.go"), []byte(measureSource), 0o644)
+	}, "main.go")
 }
 
 // writeStreaming creates path and lets fill write it through a buffer, so that a

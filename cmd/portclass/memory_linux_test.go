@@ -61,31 +61,50 @@ func plainBinary(t *testing.T) string {
 	if !raceEnabled {
 		return os.Args[0]
 	}
-	plainOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portclass-plain-")
+	return plain.get(t, "a portclass without the race detector, to measure memory", func(string) error { return nil }, ".")
+}
+
+var plain onceBuilt
+
+// onceBuilt is a program the tests build once per test binary, into a directory
+// removed when the tests are done.
+type onceBuilt struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// get builds the program on first use, after prepare wrote what it needs into the
+// directory, with go build of pkg (from the package's directory: "." is portclass;
+// a file name is a file of the directory), and skips the test when that fails.
+func (b *onceBuilt) get(t *testing.T, what string, prepare func(dir string) error, pkg string) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "portclass-test-")
 		if err != nil {
-			plainErr = err
+			b.err = err
 			return
 		}
 		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
-		plainBin = filepath.Join(dir, "portclass")
-		build := exec.Command("go", "build", "-o", plainBin, ".")
+		if b.err = prepare(dir); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(dir, "bin")
+		build := exec.Command("go", "build", "-o", b.path, pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if pkg != "." {
+			build.Dir = dir
+			build.Env = append(build.Env, "GO111MODULE=off")
+		}
 		if out, err := build.CombinedOutput(); err != nil {
-			plainErr = fmt.Errorf("%v: %s", err, out)
+			b.err = fmt.Errorf("%v: %s", err, out)
 		}
 	})
-	if plainErr != nil {
-		t.Skipf("go build (a binary without the race detector, to measure memory): %v", plainErr)
+	if b.err != nil {
+		t.Skipf("go build (%s): %v", what, b.err)
 	}
-	return plainBin
+	return b.path
 }
-
-var (
-	plainOnce sync.Once
-	plainBin  string
-	plainErr  error
-)
 
 // TestAnalyzeDefaultMemoryBound: in a 96 MiB cgroup, the defaults of --max-flows and
 // --spill-after come from what the cgroup leaves (their floors, 50,000 and 10,000), so
