@@ -39,6 +39,20 @@ test: ## vet, then all tests with the race detector (fuzz seeds included); about
 	@echo "make test: capture comes first and takes about 3 minutes (cmd/portclass about 1.5, at the same time), the rest seconds"
 	@start=$$(date +%s); CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS); rc=$$?; \
 	echo "make test: go test took $$(( $$(date +%s) - start )) s"; exit $$rc
+	@$(MAKE) --no-print-directory test-duckdb
+
+# internal/duckdbtest is a module of its own (DuckDB's driver needs cgo; portclass does
+# not): fetching its dependencies is the probe, so that a machine that cannot fetch or
+# compile them skips with a message while a failing test still fails.
+test-duckdb: build ## Parquet read back by DuckDB, and docs/scale.md's archive recipe run in separate processes
+	@cd internal/duckdbtest && \
+	if ! command -v gcc >/dev/null; then echo "test-duckdb skipped: no C compiler (apt-get install gcc) for DuckDB's Go driver"; \
+	elif ! CGO_ENABLED=1 $(GO) list -deps -test . >/dev/null 2>/tmp/portclass-duckdb-fetch.log; then \
+	  echo "test-duckdb skipped: DuckDB's Go driver could not be fetched:"; tail -3 /tmp/portclass-duckdb-fetch.log; \
+	else PORTCLASS_BIN=$(CURDIR)/$(BIN) CGO_ENABLED=1 $(GO) test -count=1 . ; fi
+
+readme: ## rewrite the README's output samples from what portclass prints (TestREADMESamples)
+	$(GO) test ./cmd/portclass -run '^TestREADMESamples$$' -count=1 -update
 
 test-short: ## the tests without the race detector (faster)
 	$(GO) test -count=1 $(PKGS)
@@ -72,6 +86,7 @@ testdata: ## regenerate the project's own captures in testdata/
 	$(GO) run ./cmd/pcapgen -scenario veeam -format pcap -o testdata/veeam.pcap
 	$(GO) run ./cmd/pcapgen -scenario veeam-firewall -format pcap -o testdata/veeam-firewall.pcap
 	$(GO) run ./cmd/pcapgen -scenario veeam-after -format pcap -o testdata/veeam-after.pcap
+	$(GO) run ./cmd/pcapgen -scenario tunnels -format pcap -o testdata/tunnels.pcap
 	$(GO) run ./cmd/pcapgen -scenario formats -o testdata/formats
 
 lint: ## gofmt and go vet
@@ -87,4 +102,4 @@ check: lint ## lint, plus go mod tidy and generated files up to date
 clean: ## remove build outputs
 	rm -rf bin
 
-.PHONY: help build demo test test-short fuzz fuzz-ci bench bench-compare bench-startup soak generate testdata lint check clean
+.PHONY: help build demo test test-short readme fuzz fuzz-ci bench bench-compare bench-startup soak generate testdata lint check clean

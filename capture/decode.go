@@ -43,27 +43,42 @@ type pkt struct {
 	qsrc, qdst     [16]byte
 	qsport, qdport uint16
 	qproto         uint8
+	// tunnels (filled by the stage from the decoder's layers, see stage.tunnels): the
+	// packet's tunnel path handle in its table's pathTable, its orientation in the path
+	// (see makePathKey) and the path handle of the packet an ICMP error quotes
+	tun     uint16
+	tunSwap uint8
+	qtun    uint16
+	qvlan   uint16 // the VLAN ID of the quoted flow: vlan, or if 0 the first tag inside the quote's tunnels
 }
 
 var be = binary.BigEndian
 
-// decoder turns frames into pkt records. It keeps no state between packets and
-// never allocates; a decoder is not safe for concurrent use (callers keep one per
-// goroutine).
+// decoder turns frames into pkt records. It keeps no state between packets (but the
+// tunnels of the last one, read by the stage) and never allocates; a decoder is not
+// safe for concurrent use (callers keep one per goroutine). The zero value decodes
+// with DefaultTunnelPorts.
 //
 // Every loop of the decoder consumes bytes (an IPv6 extension header at least 8, an
-// MPLS label 4, an NFLOG TLV 4), so a frame of n bytes is decoded in O(n) steps
-// whatever it claims. Nesting is bounded too: a PPI or PKTAP header may wrap any link
-// type but PPI and PKTAP, and the packet an ICMP error quotes is parsed only one level
+// MPLS label 4, an NFLOG TLV 4, a GTP-U extension header 4), so a frame of n bytes is
+// decoded in O(n) steps whatever it claims. Nesting is bounded too: a PPI or PKTAP
+// header may wrap any link type but PPI and PKTAP, at most MaxTunnelDepth tunnels are
+// entered (see decap.go), and the packet an ICMP error quotes is parsed only one level
 // deep (an ICMP error quoting an ICMP error quoting ... is read as one error quoting
 // an ICMP packet, which is all the flow table needs).
 type decoder struct {
-	quoting bool // inside the quote of an ICMP error
+	quoting bool         // inside the quote of an ICMP error
+	noDecap bool         // Options.NoDecap (ports is then empty)
+	ports   *tunnelPorts // UDP tunnel ports; nil means DefaultTunnelPorts
+	tun     tunState     // what decapsulation found in the last packet; reset per packet
+	ofrag   outerFrag    // valid when tun.ofrag
+	layers  [MaxTunnelDepth]rawLayer
 }
 
 // decode fills p from frame. It returns decOK when p describes an IP packet.
 func (d *decoder) decode(lt uint16, frame []byte, p *pkt) int {
 	*p = pkt{ts: p.ts, wire: p.wire}
+	d.tun = tunState{}
 	switch lt {
 	case LinkEthernet:
 		return d.ether(frame, p)
@@ -412,11 +427,32 @@ func (d *decoder) transport(b []byte, p *pkt) int {
 		}
 		p.tcpFlags = b[13]
 		p.tcpPayload = len(b) > int(b[12]>>4)*4
-	case ProtoUDP, ProtoSCTP:
+	case ProtoUDP:
 		if len(b) < 4 {
 			return decMalformed
 		}
 		p.sport, p.dport = be.Uint16(b), be.Uint16(b[2:])
+		// One load and test for ordinary UDP: the filter on the ports' low bytes.
+		tp := d.ports
+		if tp == nil {
+			tp = defaultPorts
+		}
+		if (tp.hint[p.dport>>6&3]>>(p.dport&63)|tp.hint[p.sport>>6&3]>>(p.sport&63))&1 != 0 {
+			if r, ok := d.udpTunnel(tp, b, p); ok {
+				return r
+			}
+		}
+	case ProtoSCTP:
+		if len(b) < 4 {
+			return decMalformed
+		}
+		p.sport, p.dport = be.Uint16(b), be.Uint16(b[2:])
+	case protoIPIP, protoIPv6, protoGRE:
+		if !d.noDecap {
+			if r, ok := d.ipTunnel(b, p); ok {
+				return r
+			}
+		}
 	case ProtoICMP, ProtoICMPv6:
 		if (p.proto == ProtoICMP) == p.v6 {
 			// ICMP over IPv6 or ICMPv6 over IPv4: keep it as an opaque protocol flow
@@ -443,21 +479,34 @@ func isICMPError(proto, typ uint8) bool {
 // quote parses the IP header (and the first 8 bytes of its payload) that an ICMP
 // error carries. Quotes too short or malformed leave hasQuote false; the ICMP
 // packet itself is still a valid flow packet.
+//
+// The quote may be of an encapsulated packet (an ICMP error from a router of the
+// underlay, quoting a VXLAN datagram whose inner packet fits in the quote): the
+// tunnels are entered as for any packet, after the ICMP packet's own, and
+// d.tun.qdepth says where the quoted packet's path ends.
 func (d *decoder) quote(b []byte, p *pkt) {
 	var q pkt
 	var r int
 	d.quoting = true
+	own := d.tun.depth
 	if p.v6 {
 		r = d.ip6(b, &q)
 	} else {
 		r = d.ip4(b, &q)
 	}
 	d.quoting = false
+	quoted := d.tun.depth
+	d.tun.depth = own
 	if r != decOK && !(r == decMalformed && q.proto != 0 && q.sport|q.dport != 0) {
 		return
 	}
-	if q.v6 != p.v6 || q.kind == kindFragment {
+	if (q.v6 != p.v6 && quoted == own) || q.kind == kindFragment {
 		return
+	}
+	d.tun.qdepth = quoted
+	p.qvlan = p.vlan
+	if p.qvlan == 0 {
+		p.qvlan = q.vlan
 	}
 	p.hasQuote = true
 	p.qsrc, p.qdst, p.qproto = q.src, q.dst, q.proto

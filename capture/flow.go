@@ -198,10 +198,13 @@ func (e EndReason) String() string {
 // Index 0 of the per-direction arrays is client→server, index 1 server→client.
 // A Flow is a plain value; the ICMPErrors slice belongs to the Flow.
 type Flow struct {
-	Proto      uint8          // IP protocol number
-	Client     netip.AddrPort // port 0 for protocols without ports
-	Server     netip.AddrPort
-	VLAN       uint16 // outermost 802.1Q VLAN ID, 0 if untagged
+	Proto  uint8          // IP protocol number
+	Client netip.AddrPort // port 0 for protocols without ports
+	Server netip.AddrPort
+	VLAN   uint16 // outermost 802.1Q VLAN ID, 0 if untagged (inside a tunnel: see README, Inputs)
+	// Tunnel is the encapsulation the flow's packets travelled in, outermost first;
+	// the zero value for none. Client and Server are the innermost packet's ends.
+	Tunnel     TunnelPath
 	Direction  Direction
 	State      State
 	First      time.Time // first packet, UTC
@@ -259,7 +262,8 @@ func ParseEndReason(name string) EndReason {
 }
 
 // CompareFlows is the order in which reports list flows: first packet time, protocol
-// number, client (address, then port), server, VLAN, last packet time, input, state,
+// number, client (address, then port), server, VLAN, tunnel path (TunnelPath.Compare:
+// none first), last packet time, input, state,
 // end reason, then the byte and packet counts, so that the order never depends on the
 // order flows were emitted in (which varies with the number of workers). Addresses
 // compare as netip does: IPv4 before IPv6, numerically.
@@ -272,6 +276,7 @@ func CompareFlows(a, b *Flow) int {
 		a.Client.Compare(b.Client),
 		a.Server.Compare(b.Server),
 		cmp.Compare(a.VLAN, b.VLAN),
+		a.Tunnel.Compare(b.Tunnel),
 		a.Last.Compare(b.Last),
 		cmp.Compare(a.Input, b.Input),
 		cmp.Compare(a.State, b.State),

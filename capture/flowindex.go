@@ -44,7 +44,7 @@ func (x *flowIndex) hash(k *key) uint64 {
 	tail := uint64(k.loPort) | uint64(k.hiPort)<<16 | uint64(k.vlan)<<32 | uint64(k.proto)<<48
 	return mix(ne.Uint64(k.lo[:8])^s[0], ne.Uint64(k.lo[8:])^s[1]) ^
 		mix(ne.Uint64(k.hi[:8])^s[2], ne.Uint64(k.hi[8:])^s[3]) ^
-		mix(tail^s[4], s[5])
+		mix(tail^s[4], uint64(k.tun)^s[5])
 }
 
 func mix(a, b uint64) uint64 {

@@ -275,6 +275,9 @@ func FuzzFlowTable(f *testing.F) {
 	f.Add([]byte{2, 0x04, 0x12, 0, 0, 3, 1, 0, 2, 0x04, 0, 0, 1, 2, 1, 0, 3, 0x01, 0x12, 0, 1, 4, 1, 0x42})
 	f.Add([]byte{0x84, 0x06, 0x2a, S, 0, 0, 0, 0, 0x84, 0x09, 0x2a, RA, 0x80, 0, 0, 0, 0x84, 0x06, 0x2a, S, 0x7f, 0, 0, 0})
 	f.Add([]byte{0, 0x04, 0x1b, S, 0, 0, 20, 0, 0, 0x08, 0x1b, S, 0, 0, 20, 0, 0, 0x0c, 0x1b, S, 0, 0, 20, 0, 2, 0x04, 0x09, 0, 0, 0, 0, 0})
+	// a TCP connection and a UDP flow on the same 4-tuples in two tunnels and outside
+	f.Add([]byte{0, 0x04, 0x1b, S, 0, 0x10, 20, 0, 0, 0x01, 0x1b, SA, 1, 0x10, 21, 0, 0, 0x04, 0x1b, S, 1, 0x20, 20, 0,
+		0, 0x04, 0x1b, S, 1, 0, 20, 0, 2, 0x04, 0x12, 0, 1, 0x30, 1, 0, 2, 0x01, 0x12, 0, 1, 0x30, 2, 0, 3, 0x01, 0x12, 0, 1, 0x24, 1, 0x42})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
@@ -297,6 +300,15 @@ func FuzzFlowTable(f *testing.F) {
 		st := InputStats{}
 		s := &stage{o: &o, st: &st}
 		s.frags.init()
+		s.frags.paths = &tb.paths
+		// three tunnel paths, for packets whose byte 5 selects one (bits 4-5)
+		var paths [3]uint16
+		for i := range paths {
+			var k pathKey
+			a := [16]byte{15: byte(i)}
+			makePathKey(&k, []rawLayer{{src: a, dst: [16]byte{15: 9}, typ: TunnelGRE, id: uint32(i), hasID: true}})
+			paths[i] = tb.paths.intern(&k)
+		}
 		s.sink = func(p *pkt) {
 			if p.kind == kindICMPQuote {
 				quotes++
@@ -309,9 +321,14 @@ func FuzzFlowTable(f *testing.F) {
 				t.Fatalf("%d flows held, --max-flows %d", tb.index.len(), maxFlows)
 			}
 		}
-		for _, p := range fuzzPackets(data[1:]) {
+		for i, p := range fuzzPackets(data[1:]) {
+			if sel := data[1+8*i+5] >> 4 & 3; sel > 0 {
+				p.tun, p.tunSwap = paths[sel-1], data[1+8*i+6]&1
+				p.qtun = p.tun
+			}
 			s.dispatch(&p)
 			checkTable(t, tb)
+			checkPathRefs(t, tb)
 		}
 		s.drainFrags()
 		tb.flush(EndInput)
@@ -340,6 +357,33 @@ func FuzzFlowTable(f *testing.F) {
 			t.Fatalf("%d ICMP errors recorded on flows from %d quotes", errs, quotes)
 		}
 	})
+}
+
+// checkPathRefs checks that every tunnel path of the table is held by as many flows
+// as use it, and that the table's idle count is right.
+func checkPathRefs(t *testing.T, tb *table) {
+	holders := map[uint16]int32{}
+	for l := range tb.lists {
+		for i := tb.lists[l].head; i >= 0; i = tb.at(i).next {
+			holders[tb.at(i).key.tun]++
+		}
+	}
+	idle := 0
+	for h := 1; h < len(tb.paths.paths); h++ {
+		e := &tb.paths.paths[h]
+		if !e.inUse {
+			continue
+		}
+		if e.refs != holders[uint16(h)] {
+			t.Fatalf("path %d: %d references, %d flows", h, e.refs, holders[uint16(h)])
+		}
+		if e.refs == 0 {
+			idle++
+		}
+	}
+	if idle != tb.paths.idle {
+		t.Fatalf("%d idle paths, the table counts %d", idle, tb.paths.idle)
+	}
 }
 
 // checkIndex checks the flow index against the entries: every used slot holds an entry

@@ -112,8 +112,12 @@ func FuzzDecode(f *testing.F) {
 		if pk.ErrorLayer() != nil {
 			return
 		}
-		// the outermost IP header: portclass keeps a tunnel (IPv4 or IPv6 in IPv6, ...)
-		// as a flow of the outer header, gopacket decodes on into the inner one
+		if d.tun.depth > 0 {
+			fuzzInnerOracle(t, pk, &p)
+			return
+		}
+		// no tunnel entered: the outermost IP header (gopacket may decode on into a
+		// tunnel portclass's checks refused)
 		var src, dst netip.Addr
 		switch l := pk.NetworkLayer().(type) {
 		case *layers.IPv4:
@@ -140,6 +144,109 @@ func FuzzDecode(f *testing.F) {
 			if uint16(l.SrcPort) != p.sport || uint16(l.DstPort) != p.dport {
 				t.Fatalf("udp ports %d>%d, gopacket %d>%d", p.sport, p.dport, l.SrcPort, l.DstPort)
 			}
+		}
+	})
+}
+
+// fuzzInnerOracle checks a decapsulated packet p against gopacket's decoding of the
+// frame where gopacket entered the same tunnels: some IP layer of gopacket's must have
+// p's addresses, and the TCP or UDP layer right after it p's ports. gopacket decodes
+// fewer tunnels (no Teredo, VXLAN-GPE, MPLS over UDP, VXLAN on 8472, ...): where none
+// of its IP layers has p's addresses, there is nothing to compare.
+func fuzzInnerOracle(t *testing.T, pk gopacket.Packet, p *pkt) {
+	ls := pk.Layers()
+	for i, l := range ls {
+		var src, dst netip.Addr
+		switch l := l.(type) {
+		case *layers.IPv4:
+			if l.Flags&layers.IPv4MoreFragments != 0 || l.FragOffset != 0 {
+				continue
+			}
+			src, _ = netip.AddrFromSlice(l.SrcIP)
+			dst, _ = netip.AddrFromSlice(l.DstIP)
+		case *layers.IPv6:
+			src, _ = netip.AddrFromSlice(l.SrcIP)
+			dst, _ = netip.AddrFromSlice(l.DstIP)
+		default:
+			continue
+		}
+		if src.Unmap() != addrFrom16(p.src) || dst.Unmap() != addrFrom16(p.dst) || i+1 >= len(ls) {
+			continue
+		}
+		switch l := ls[i+1].(type) {
+		case *layers.TCP:
+			if p.proto == ProtoTCP && (uint16(l.SrcPort) != p.sport || uint16(l.DstPort) != p.dport) {
+				t.Fatalf("inner tcp ports %d>%d, gopacket %d>%d", p.sport, p.dport, l.SrcPort, l.DstPort)
+			}
+		case *layers.UDP:
+			if p.proto == ProtoUDP && (uint16(l.SrcPort) != p.sport || uint16(l.DstPort) != p.dport) {
+				t.Fatalf("inner udp ports %d>%d, gopacket %d>%d", p.sport, p.dport, l.SrcPort, l.DstPort)
+			}
+		}
+	}
+}
+
+// FuzzDecap fuzzes decapsulation, seeded with a frame of every tunnel type of
+// TestDecap (nested ones, ones the checks refuse, ones cut short) and deep IP-in-IP.
+// Invariants: at most MaxTunnelDepth layers, too deep only at that depth; every layer
+// of a known type, with an ID only for types that have one; the inner packet's
+// addresses come from the frame; decoding is deterministic; NoDecap enters nothing
+// and then gives the outermost IP packet, which with decapsulation on is the
+// outermost layer's endpoints.
+func FuzzDecap(f *testing.F) {
+	for _, c := range decapCases() {
+		f.Add(c.frame)
+		f.Add(c.frame[:len(c.frame)*2/3])
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var d decoder
+		var p, again pkt
+		r := d.decode(LinkEthernet, frame, &p)
+		tun, l0 := d.tun, d.layers[0]
+		if d.decode(LinkEthernet, frame, &again) != r || again != p || d.tun != tun {
+			t.Fatalf("decoding twice differs: %+v / %+v", p, again)
+		}
+		if tun.depth > MaxTunnelDepth || tun.qdepth > MaxTunnelDepth || tun.tooDeep && tun.depth != MaxTunnelDepth {
+			t.Fatalf("depth %d, quote depth %d, too deep %v", tun.depth, tun.qdepth, tun.tooDeep)
+		}
+		for i := range max(tun.depth, tun.qdepth) {
+			l := d.layers[i]
+			if l.typ == TunnelUnknown || l.typ > TunnelMPLSUDP {
+				t.Fatalf("layer %d of type %d", i, l.typ)
+			}
+			switch l.typ {
+			case TunnelVXLAN, TunnelVXLANGPE, TunnelGeneve:
+				if !l.hasID || l.id >= 1<<24 {
+					t.Fatalf("layer %d: %v without a 24-bit VNI: %+v", i, l.typ, l)
+				}
+			case TunnelERSPAN:
+				if l.hasID && l.id >= 1<<10 {
+					t.Fatalf("layer %d: ERSPAN session %d", i, l.id)
+				}
+			case TunnelGRE:
+			default:
+				if l.hasID {
+					t.Fatalf("layer %d: %v with an ID", i, l.typ)
+				}
+			}
+		}
+		if r == decOK && tun.depth > 0 {
+			n := 16
+			if !p.v6 {
+				n = 4
+			}
+			if !bytes.Contains(frame, p.src[16-n:]) || !bytes.Contains(frame, p.dst[16-n:]) {
+				t.Fatalf("inner addresses %v, %v not in the frame", addrFrom16(p.src), addrFrom16(p.dst))
+			}
+		}
+		var o pkt
+		nd := decoder{noDecap: true, ports: &tunnelPorts{}}
+		nr := nd.decode(LinkEthernet, frame, &o)
+		if nd.tun != (tunState{}) {
+			t.Fatalf("NoDecap entered %d tunnels", nd.tun.depth)
+		}
+		if tun.depth > 0 && (nr != decOK || o.src != l0.src || o.dst != l0.dst) {
+			t.Fatalf("the outermost packet (%d: %v>%v) is not the first layer's (%v>%v)", nr, addrFrom16(o.src), addrFrom16(o.dst), addrFrom16(l0.src), addrFrom16(l0.dst))
 		}
 	})
 }
@@ -347,6 +454,11 @@ func FuzzShards(f *testing.F) {
 	frames := seedFrames()
 	f.Add(pcapOf(1, frames...))
 	f.Add(ngOf(frames...))
+	var tunnels [][]byte
+	for _, c := range decapCases() {
+		tunnels = append(tunnels, c.frame)
+	}
+	f.Add(pcapOf(1, tunnels...))
 	seedFiles(f, "pcap-le-usec.pcap", "ipv4-frag.pcap", "pcapng-ifaces.pcapng")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		packets, bytes1, flows := fuzzRun(t, data, 1)

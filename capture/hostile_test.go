@@ -614,7 +614,7 @@ func TestFragmentFloodIsBounded(t *testing.T) {
 	ft.init()
 	for i := range fragHeldMax + 5000 {
 		p := pkt{ts: int64(i), proto: ProtoUDP, kind: kindFragment, fragID: uint32(i / 4)}
-		if ft.attach(&p) {
+		if ft.attach(&p, 0) {
 			t.Fatal("a fragment without its first fragment was released")
 		}
 		if ft.held > fragHeldMax {

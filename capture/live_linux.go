@@ -321,6 +321,9 @@ func (l *Live) Run(ctx context.Context, o Options, emit func(*Flow)) error {
 	if l.running {
 		return errors.New("capture: Live.Run called twice")
 	}
+	if err := o.check(); err != nil {
+		return err
+	}
 	l.running = true
 	if l.o.Write != "" {
 		w, err := newPcapngWriter(l.o.Write, l.o.WriteMaxSize, l.o.WriteMaxFiles, l.Interfaces(), l.o.Snaplen, l.o.FilterExpr)

@@ -38,6 +38,15 @@ type Options struct {
 	// ServerPort says whether a port is a known service port, for guessing who is the
 	// server of a flow whose handshake was not seen. nil uses port classes only.
 	ServerPort func(proto uint8, port uint16) bool
+	// TunnelPorts maps UDP ports to the encapsulation datagrams to them carry (the
+	// destination port; for Teredo either port): only TunnelType.OnUDP types. nil means
+	// DefaultTunnelPorts(); an empty map decapsulates nothing carried in UDP (GRE and
+	// IP-in-IP still are). A datagram whose payload does not parse as the tunnel stays
+	// an ordinary UDP datagram. Run returns an error for a type not carried in UDP.
+	TunnelPorts map[uint16]TunnelType
+	// NoDecap turns decapsulation off: every packet's flow is its outermost IP packet,
+	// a VXLAN capture one UDP flow per pair of tunnel endpoints and source port.
+	NoDecap bool
 	// BytesRead, when set, is advanced by the bytes read from input files (compressed
 	// size), for progress display.
 	BytesRead *atomic.Int64
@@ -50,6 +59,11 @@ type Options struct {
 	// was emitted and from the goroutine that calls emit. res holds the interval's
 	// input statistics (counters since the previous call), flow records and evictions.
 	Interval func(res Result)
+}
+
+// check reports options no run can use.
+func (o *Options) check() error {
+	return checkTunnelPorts(o.TunnelPorts)
 }
 
 func (o *Options) defaults() {
@@ -93,6 +107,9 @@ type Result struct {
 // when it is cancelled after an input was read to its end, while its open flows are
 // emitted, Run stops emitting them and returns ErrFlushInterrupted.
 func Run(ctx context.Context, paths []string, o Options, emit func(*Flow)) (Result, error) {
+	if err := o.check(); err != nil {
+		return Result{}, err
+	}
 	o.defaults()
 	if o.Workers > 1 && len(paths) > 1 {
 		return runInputs(ctx, paths, o, emit)
@@ -157,9 +174,62 @@ type stage struct {
 
 func newStage(o *Options, st *InputStats, t *table, w, n int) *stage {
 	s := &stage{o: o, st: st, match: map[uint16]MatchFunc{}, t: t, w: uint64(w), n: uint64(n), counts: w == 0}
+	switch {
+	case o.NoDecap:
+		s.dec.noDecap, s.dec.ports = true, &tunnelPorts{}
+	case o.TunnelPorts != nil:
+		s.dec.ports = newTunnelPorts(o.TunnelPorts)
+	}
 	s.frags.init()
+	s.frags.paths = &t.paths
 	s.sink = s.toTable
 	return s
+}
+
+// tunnels interns the tunnel paths the decoder found in the packet it just decoded
+// (p): p.tun and p.tunSwap, and p.qtun for the packet an ICMP error quotes. It
+// reports whether the packet's path could not be recorded (the path table is full).
+func (s *stage) tunnels(p *pkt) (full bool) {
+	d := &s.dec
+	pt := &s.t.paths
+	pt.prepare()
+	var k pathKey
+	if d.tun.depth > 0 {
+		p.tunSwap = makePathKey(&k, d.layers[:d.tun.depth])
+		p.tun = pt.intern(&k)
+	}
+	if p.hasQuote && d.tun.qdepth > 0 {
+		p.qtun = p.tun
+		if d.tun.qdepth != d.tun.depth {
+			makePathKey(&k, d.layers[:d.tun.qdepth])
+			p.qtun = pt.intern(&k)
+		}
+	}
+	return p.tun == pathOverflow
+}
+
+// pathHash is the hash of the decoder's first n tunnel layers (0 for none), for the
+// fragment table.
+func (s *stage) pathHash(n uint8) uint64 {
+	if n == 0 {
+		return 0
+	}
+	var k pathKey
+	makePathKey(&k, s.dec.layers[:n])
+	return k.hash()
+}
+
+// countTunnels counts a decoded packet's tunnel statistics.
+func (s *stage) countTunnels(full bool) {
+	if s.dec.tun.depth > 0 {
+		s.st.Decapsulated++
+	}
+	if s.dec.tun.tooDeep {
+		s.st.TunnelsTooDeep++
+	}
+	if full {
+		s.st.TunnelPathsFull++
+	}
 }
 
 // toTable is the sink: it gives the table the packets of this worker's flows, each
@@ -170,9 +240,9 @@ func (s *stage) toTable(p *pkt) {
 	if s.n > 1 {
 		var k key
 		if p.kind == kindICMPQuote {
-			k, _ = makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan)
+			k, _ = makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.qvlan, 0)
 		} else {
-			k, _ = makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan)
+			k, _ = makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan, 0)
 		}
 		if k.hash()%s.n != s.w {
 			return
@@ -191,8 +261,8 @@ func (s *stage) packet(rec *record, i uint64, p *pkt) {
 		// Decode first: the packet of one flow (all but fragments and ICMP errors) is
 		// only its owner's business, filter included.
 		res := s.dec.decode(rec.LinkType, rec.Data, p)
-		if res == decOK && p.kind == kindFlow && !p.fragFirst && !p.hasQuote {
-			k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan)
+		if res == decOK && p.kind == kindFlow && !p.fragFirst && !p.hasQuote && !s.dec.tun.ofrag {
+			k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan, 0)
 			if k.hash()%s.n != s.w {
 				return
 			}
@@ -201,6 +271,10 @@ func (s *stage) packet(rec *record, i uint64, p *pkt) {
 				return
 			}
 			s.st.Decoded++
+			if s.dec.tun.depth != 0 { // (no quote, no outer fragment here)
+				s.countTunnels(s.tunnels(p))
+				k.tun = p.tun
+			}
 			s.t.seq = i<<8 | 1
 			s.t.addKey(p, k, side)
 			return
@@ -245,7 +319,29 @@ func (s *stage) result(res int, rec *record, p *pkt) {
 	if s.counts {
 		s.st.Decoded++
 	}
+	// One test for the packets that entered no tunnel (nor did their quote): all the
+	// tunnel work, outer fragments included, is behind it.
+	if s.dec.tun.entered {
+		full := s.tunnels(p)
+		if s.counts {
+			s.countTunnels(full)
+		}
+		if s.dec.tun.ofrag {
+			s.outerFirst(p)
+			return
+		}
+	}
 	s.dispatch(p)
+}
+
+// outerFirst dispatches a packet an outer first fragment carried: its datagram's
+// later fragments will take its flow (see fragTable.firstOuter).
+func (s *stage) outerFirst(p *pkt) {
+	s.sink(p)
+	s.frags.firstOuter(&s.dec.ofrag, s.pathHash(s.dec.ofrag.depth), p, s.sink)
+	if p.fragFirst {
+		s.frags.first(p, s.pathHash(s.dec.tun.depth), s.sink)
+	}
 }
 
 func (s *stage) filter(rec *record) bool {
@@ -264,19 +360,21 @@ func (s *stage) filter(rec *record) bool {
 	return m != nil && m(rec.Data, rec.WireLen)
 }
 
-// dispatch handles fragments and ICMP quotes, then hands the record to the sink.
+// dispatch handles fragments and ICMP quotes, then hands the record to the sink. p
+// is the packet the stage's decoder just decoded (its tunnels are the decoder's; an
+// outer first fragment went to outerFirst instead).
 func (s *stage) dispatch(p *pkt) {
 	switch {
 	case p.kind == kindFragment:
 		if s.counts {
 			s.st.Fragments++
 		}
-		if !s.frags.attach(p) {
+		if !s.frags.attach(p, s.pathHash(s.dec.tun.depth)) {
 			return // held until its first fragment arrives
 		}
 	case p.fragFirst:
 		s.sink(p)
-		s.frags.first(p, s.sink)
+		s.frags.first(p, s.pathHash(s.dec.tun.depth), s.sink)
 		return
 	}
 	s.sink(p)

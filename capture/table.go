@@ -7,11 +7,14 @@ import (
 )
 
 // key identifies a flow in both directions; lo is the (address, port) that sorts
-// first. The table finds entries by key through its flowIndex.
+// first. tun is the handle of the flow's tunnel path in its table's pathTable (0: no
+// tunnel): the same inner 5-tuple in two tunnels is two flows. The table finds entries
+// by key through its flowIndex.
 type key struct {
 	lo, hi         [16]byte
 	loPort, hiPort uint16
 	vlan           uint16
+	tun            uint16
 	proto          uint8
 }
 
@@ -28,11 +31,11 @@ func less(a [16]byte, ap uint16, b [16]byte, bp uint16) bool {
 }
 
 // makeKey returns the flow key of a packet and the side (0 = lo, 1 = hi) that sent it.
-func makeKey(proto uint8, src, dst [16]byte, sport, dport, vlan uint16) (key, uint8) {
+func makeKey(proto uint8, src, dst [16]byte, sport, dport, vlan, tun uint16) (key, uint8) {
 	if less(dst, dport, src, sport) {
-		return key{lo: dst, hi: src, loPort: dport, hiPort: sport, vlan: vlan, proto: proto}, 1
+		return key{lo: dst, hi: src, loPort: dport, hiPort: sport, vlan: vlan, tun: tun, proto: proto}, 1
 	}
-	return key{lo: src, hi: dst, loPort: sport, hiPort: dport, vlan: vlan, proto: proto}, 0
+	return key{lo: src, hi: dst, loPort: sport, hiPort: dport, vlan: vlan, tun: tun, proto: proto}, 0
 }
 
 // equal is k == o, compared as words: == on the struct calls memequal for its two
@@ -41,11 +44,12 @@ func (k *key) equal(o *key) bool {
 	ne := binary.NativeEndian
 	return ne.Uint64(k.lo[:8]) == ne.Uint64(o.lo[:8]) && ne.Uint64(k.lo[8:]) == ne.Uint64(o.lo[8:]) &&
 		ne.Uint64(k.hi[:8]) == ne.Uint64(o.hi[:8]) && ne.Uint64(k.hi[8:]) == ne.Uint64(o.hi[8:]) &&
-		k.loPort == o.loPort && k.hiPort == o.hiPort && k.vlan == o.vlan && k.proto == o.proto
+		k.loPort == o.loPort && k.hiPort == o.hiPort && k.vlan == o.vlan && k.tun == o.tun && k.proto == o.proto
 }
 
 // hash is a cheap, well-mixed hash of a key, used to pick a worker; it is symmetric
-// because keys are.
+// because keys are. It leaves the tunnel out: path handles are per table, and a flow
+// must go to the same worker whatever table looks at it.
 func (k *key) hash() uint64 {
 	h := be.Uint64(k.lo[8:])*0x9e3779b97f4a7c15 ^ be.Uint64(k.hi[8:])*0xc2b2ae3d27d4eb4f
 	h ^= be.Uint64(k.lo[:8]) ^ be.Uint64(k.hi[:8])<<1
@@ -100,23 +104,32 @@ func lruOf(proto uint8) int {
 }
 
 // entry is a flow in the table. Per-side arrays are indexed by key side (0 = lo).
+// The small fields follow the key (42 bytes) to fill the padding before first: an
+// entry is 128 bytes.
 type entry struct {
-	key         key
+	key      key
+	flags    [2]uint8
+	ep       [2]uint8
+	ev       [2]uint8
+	client   uint8
+	dir      Direction
+	icmpType uint8
+	icmpCode uint8
+	inUse    bool
+	sent     uint8 // bit s: side s sent packets counted in an earlier status record
+	// tunSrc[s], for a flow in a tunnel: tunSeen and the orientation in the path
+	// (pkt.tunSwap) of the first packet side s sent, which gives the outer client and
+	// server of every layer (see record)
+	tunSrc      [2]uint8
 	first, last int64
 	pkts, bytes [2]uint64
-	flags       [2]uint8
-	ep          [2]uint8
-	ev          [2]uint8
-	client      uint8
-	dir         Direction
-	icmpType    uint8
-	icmpCode    uint8
-	inUse       bool
-	sent        uint8        // bit s: side s sent packets counted in an earlier status record
 	errs        *[]ICMPError // rare, so kept behind a pointer
 	prev, next  int32
 	seq         uint64 // tag.at of the packet that set last: with last, the flow's place in its list
 }
+
+// tunSeen marks entry.tunSrc[s] as set.
+const tunSeen = 0x80
 
 type lru struct{ head, tail int32 }
 
@@ -131,6 +144,7 @@ const (
 // table is one flow table (one per worker). It is not safe for concurrent use.
 type table struct {
 	index     flowIndex // key → entry
+	paths     pathTable // the tunnel paths of the keys
 	chunks    [][]entry // the entries, 1<<entryChunkBits a chunk (see at)
 	n         int32     // entries ever allocated (free ones included)
 	free      []int32
@@ -286,7 +300,7 @@ func (t *table) addPkt(p *pkt) {
 	case kindTick, kindMark:
 		return
 	}
-	k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan)
+	k, side := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan, p.tun)
 	t.addKey(p, k, side)
 }
 
@@ -320,6 +334,9 @@ func (t *table) addKey(p *pkt, k key, side uint8) {
 	e := t.at(idx)
 	if p.ts < e.first {
 		e.first = p.ts
+	}
+	if k.tun != pathNone && e.tunSrc[side] == 0 {
+		e.tunSrc[side] = tunSeen | p.tunSwap
 	}
 	e.pkts[side]++
 	e.bytes[side] += uint64(p.wire)
@@ -494,6 +511,7 @@ func (t *table) alloc(k key, h uint64, p *pkt, side uint8) int32 {
 	}
 	e.seq = t.seq
 	t.index.insert(h, idx)
+	t.paths.ref(k.tun)
 	t.place(idx)
 	return idx
 }
@@ -539,7 +557,7 @@ func portClass(p uint16) int {
 // annotate records an ICMP error on the flow it quotes. The quoted packet was sent
 // by qsrc, so the key is built the same way as for that packet.
 func (t *table) annotate(p *pkt) {
-	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.vlan)
+	k, _ := makeKey(p.qproto, p.qsrc, p.qdst, p.qsport, p.qdport, p.qvlan, p.qtun)
 	idx, ok := t.index.find(t, &k, t.index.hash(&k))
 	if !ok {
 		t.orphanErr++
@@ -583,6 +601,7 @@ func (t *table) finish(idx int32, why EndReason, tg tag) {
 	t.index.remove(t.index.hash(&e.key), idx)
 	t.tag = tg
 	t.emit(t.record(e, why))
+	t.paths.unref(e.key.tun)
 	*e = entry{}
 	t.free = append(t.free, idx)
 }
@@ -627,6 +646,16 @@ func (t *table) record(e *entry, why EndReason) *Flow {
 		f.Client, f.Server = hi, lo
 	}
 	f.Proto, f.VLAN, f.Direction, f.State = k.proto, k.vlan, e.dir, e.state()
+	f.Tunnel = TunnelPath{}
+	if k.tun != pathNone {
+		// the client's orientation: that of its packets, or for a flow whose client
+		// sent nothing, the reverse of the server's
+		swap := e.tunSrc[c] &^ tunSeen
+		if e.tunSrc[c] == 0 {
+			swap = ^e.tunSrc[1-c]
+		}
+		f.Tunnel = t.paths.view(k.tun, swap)
+	}
 	first := e.first
 	if first == noFirst { // nothing since the last status record
 		first = e.last

@@ -123,7 +123,26 @@ func TestWorkersSameFlowsCorpus(t *testing.T) {
 // TestNoAllocsPerPacket: once its flows exist, a packet costs no allocation on the
 // way through the reader, the decoder and the flow table, with one worker and with
 // several (where the reader hands chunks to the workers).
-func TestNoAllocsPerPacket(t *testing.T) {
+func TestNoAllocsPerPacket(t *testing.T) { noAllocsPerPacket(t, nil) }
+
+// TestNoAllocsPerTunneledPacket is TestNoAllocsPerPacket with every frame
+// encapsulated: in VXLAN (four VNIs), in ERSPAN type II or in GRE with a key, so that
+// the decoder enters tunnels and the stage interns eight paths, alternating.
+func TestNoAllocsPerTunneledPacket(t *testing.T) {
+	noAllocsPerPacket(t, func(i int, frame []byte) []byte {
+		switch i % 3 {
+		case 0:
+			return overVXLAN(outerA, outerB, uint32(i%4), frame)
+		case 1:
+			return bEth(0x0800, bIP(outerC, outerB, 47, bGRE(0x10, 0, 0x88be, append([]byte{0x10, 0, 0, byte(i % 2), 0, 0, 0, 0}, frame...))))
+		}
+		return bEth(0x0800, bIP(outerA, outerC, 47, bGRE(0x20, uint32(i%2), 0x6558, frame)))
+	})
+}
+
+// noAllocsPerPacket checks that packets of known flows allocate nothing; wrap, when
+// set, encapsulates the frame of flow i.
+func noAllocsPerPacket(t *testing.T, wrap func(i int, frame []byte) []byte) {
 	// 300 flows (TCP established, UDP, ICMP echo; a fifth IPv6, a tenth tagged), 60
 	// packets each, interleaved, within every timeout.
 	var frames bytes.Buffer
@@ -169,7 +188,11 @@ func TestNoAllocsPerPacket(t *testing.T) {
 				}
 			}
 			buf = p.Frame(LinkEthernet, buf[:0])
-			if err := pw.WritePacket(p.Time, buf, len(buf)); err != nil {
+			fr := buf
+			if wrap != nil {
+				fr = wrap(i, buf)
+			}
+			if err := pw.WritePacket(p.Time, fr, len(fr)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -216,6 +239,15 @@ func TestNoAllocsPerPacket(t *testing.T) {
 		})
 		if allocs != 0 || emitted != 0 {
 			t.Errorf("workers=%d: %v allocations per %d packets of known flows (%d flows emitted)", n, allocs, chunk, emitted)
+		}
+		if wrap != nil {
+			var dec uint64
+			for _, s := range stages {
+				dec += s.st.Decapsulated
+			}
+			if dec == 0 {
+				t.Errorf("workers=%d: no packet was decapsulated", n)
+			}
 		}
 	}
 }

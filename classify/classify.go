@@ -150,8 +150,9 @@ func (c *Classifier) inEphemeral(port uint16) bool {
 // Options.Explain runs first and fills Verdict.Veeam. Outcome is capture.OutcomeOf(f).
 // For protocols without ports (capture.HasPorts false) the verdict has ClassNone, no
 // service, and only the "veeam" flag if Explain matched. Otherwise PortClass is the
-// class of the server port, Service the name of the server port (user-defined first,
-// then IANA; "" if none), and Flags holds:
+// class of the server port, Service the name of its service (user-defined first, then
+// the Veeam service of the rules Explain returned, see veeam.ServiceName, then IANA's;
+// "" if none), IANAService IANA's name whatever Service is, and Flags holds:
 //
 //   - "dynamic-server-port": the server port is 49152 or above;
 //   - "server-ephemeral:<name>": for each configured range holding the server port;
@@ -181,8 +182,16 @@ func (c *Classifier) Classify(f *capture.Flow) Verdict {
 	}
 	sp, cp := f.Server.Port(), f.Client.Port()
 	v.PortClass = ports.ClassOf(sp)
-	if s, ok := c.LookupService(f.Proto, sp); ok {
+	if s, ok := ports.Lookup(f.Proto, sp); ok {
+		v.IANAService = s.Name
+	}
+	switch s, ok := c.userService(f.Proto, sp); {
+	case ok:
 		v.Service = s.Name
+	case len(v.Veeam) > 0:
+		v.Service = veeam.ServiceName(v.Veeam, sp)
+	default:
+		v.Service = v.IANAService
 	}
 	serverEph := false
 	for i, r := range c.ephemeral {

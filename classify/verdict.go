@@ -12,8 +12,13 @@ type Verdict struct {
 	PortClass ports.Class     // class of the server port; ports.ClassNone without ports
 	Outcome   capture.Outcome // what the network did with the flow (capture.OutcomeOf)
 	Flags     Flags
-	Service   string        // IANA (or user-defined) service name of the server port, "" if none
-	Veeam     []veeam.Match // the Veeam rules that explain the flow, sorted by rule id
+	// Service names the server port's service: the user-defined service if one holds
+	// the port, else the Veeam service when Veeam rules explain the flow
+	// (veeam.ServiceName of Veeam), else IANA's name; "" if none.
+	Service string
+	// IANAService is IANA's name of the server port ("" if none), whatever Service says.
+	IANAService string
+	Veeam       []veeam.Match // the Veeam rules that explain the flow, sorted by rule id
 }
 
 // Flow is a classified flow: the record capture emitted and its verdict. It is the

@@ -64,6 +64,9 @@ type SessionOptions struct {
 	// Interfaces are the interfaces as given (-i), the input of a report of a capture
 	// that ended before its first interval.
 	Interfaces []string
+	// Export, when set, gets the flow records of every report once it is written
+	// (IPFIX), and the metrics count what it sent.
+	Export *Exporter
 }
 
 // NewSession returns the session that turns what a live capture emits into reports
@@ -92,6 +95,9 @@ func (s *Session) Run(ctx context.Context, live *capture.Live) error {
 		s.mp = &mp
 		s.mark = mp.newRun(fail)
 		s.o.Metrics.m.watch(live)
+		if s.o.Export != nil {
+			s.o.Metrics.m.watchExport(s.o.Export)
+		}
 	}
 	opts := s.p.captureOptions(1)
 	opts.Interval = s.interval
@@ -257,7 +263,15 @@ func (s *Session) report(from time.Time) {
 		if err != nil {
 			return err
 		}
-		return s.write(sum, from)
+		werr := s.write(sum, from)
+		if s.o.Export != nil {
+			// After the report, whether or not it could be written: the collector
+			// is another copy of the records, not a part of the report.
+			if err := s.o.Export.Export(sum); err != nil && werr == nil {
+				werr = err
+			}
+		}
+		return werr
 	})
 }
 

@@ -42,8 +42,9 @@ type liveMetrics struct {
 
 	ports map[string]bool // port labels in use (only observe touches it)
 
-	mu   sync.Mutex
-	live *capture.Live
+	mu     sync.Mutex
+	live   *capture.Live
+	export *Exporter
 }
 
 // ifDescs are the descriptions of the interface counters: packets, bytes, kernel
@@ -88,9 +89,28 @@ func (m *liveMetrics) watch(l *capture.Live) {
 	m.mu.Unlock()
 }
 
-// Describe implements prometheus.Collector for the interface counters.
+// watchExport makes the IPFIX exporter's counters part of every scrape.
+func (m *liveMetrics) watchExport(e *Exporter) {
+	m.mu.Lock()
+	m.export = e
+	m.mu.Unlock()
+}
+
+// exportDescs are the descriptions of the IPFIX exporter's counters: messages and
+// records, each by result ("sent", "failed").
+var exportDescs = sync.OnceValue(func() [2]*prometheus.Desc {
+	return [2]*prometheus.Desc{
+		prometheus.NewDesc("portclass_ipfix_messages_total", "IPFIX messages exported, by result: sent (handed to the network) or failed (refused, unreachable, not connected).", []string{"collector", "result"}, nil),
+		prometheus.NewDesc("portclass_ipfix_records_total", "Flow records in the IPFIX messages, by result: sent or failed.", []string{"collector", "result"}, nil),
+	}
+})
+
+// Describe implements prometheus.Collector for the interface and export counters.
 func (m *liveMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range ifDescs() {
+		ch <- d
+	}
+	for _, d := range exportDescs() {
 		ch <- d
 	}
 }
@@ -98,8 +118,15 @@ func (m *liveMetrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: the live capture's interface counters.
 func (m *liveMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
-	l := m.live
+	l, e := m.live, m.export
 	m.mu.Unlock()
+	if e != nil {
+		st, ds, c := e.Stats(), exportDescs(), e.Target()
+		ch <- prometheus.MustNewConstMetric(ds[0], prometheus.CounterValue, float64(st.MessagesSent), c, "sent")
+		ch <- prometheus.MustNewConstMetric(ds[0], prometheus.CounterValue, float64(st.MessagesFailed), c, "failed")
+		ch <- prometheus.MustNewConstMetric(ds[1], prometheus.CounterValue, float64(st.RecordsSent), c, "sent")
+		ch <- prometheus.MustNewConstMetric(ds[1], prometheus.CounterValue, float64(st.RecordsFailed), c, "failed")
+	}
 	if l == nil {
 		return
 	}

@@ -19,16 +19,20 @@ import (
 // Options is everything a pipeline is built from, as plain values. The zero value is
 // usable: defaults everywhere, one worker per input, no filter, logs discarded.
 type Options struct {
-	Filter     string        // tcpdump filter expression, "" for none
-	Workers    int           // capture workers; 0: every core (see captureOptions), 1: one goroutine for everything
-	MaxFlows   int           // bound on concurrent flows in memory (0: none)
-	SpillAfter int           // finished flows held in memory before they spill to TempDir (0: spool.DefaultLimit)
-	TempDir    string        // for spilled flows ("": the system's)
-	Timeouts   Timeouts      // flow idle timeouts by packet time (zero fields: capture's defaults)
-	Ephemeral  []ports.Range // OS ephemeral ranges; nil: ports.DefaultEphemeral
-	Services   []ports.UserService
-	Veeam      veeam.Options
-	Inventory  veeam.Inventory // declared Veeam roles of hosts
+	Filter     string // tcpdump filter expression, "" for none
+	Workers    int    // capture workers; 0: every core (see captureOptions), 1: one goroutine for everything
+	MaxFlows   int    // bound on concurrent flows in memory (0: none)
+	SpillAfter int    // finished flows held in memory before they spill to TempDir (0: spool.DefaultLimit)
+	TempDir    string // for spilled flows ("": the system's)
+	// TunnelPorts are the UDP ports decapsulated (nil: capture.DefaultTunnelPorts; an
+	// empty map: none); NoDecap turns decapsulation off (capture.Options).
+	TunnelPorts map[uint16]capture.TunnelType
+	NoDecap     bool
+	Timeouts    Timeouts      // flow idle timeouts by packet time (zero fields: capture's defaults)
+	Ephemeral   []ports.Range // OS ephemeral ranges; nil: ports.DefaultEphemeral
+	Services    []ports.UserService
+	Veeam       veeam.Options
+	Inventory   veeam.Inventory // declared Veeam roles of hosts
 
 	// Report options of the summaries: breakdown length (0: all), sweep thresholds,
 	// and whether the flow records are left out.
@@ -134,6 +138,8 @@ func (p *Pipeline) captureOptions(inputs int) capture.Options {
 		ICMPTimeout:  p.opts.Timeouts.ICMP,
 		OtherTimeout: p.opts.Timeouts.Other,
 		MaxFlows:     p.opts.MaxFlows,
+		TunnelPorts:  p.opts.TunnelPorts,
+		NoDecap:      p.opts.NoDecap,
 		ServerPort:   p.cls.ServerPort,
 		Stdin:        p.opts.Stdin,
 		Log:          p.log.With().Str("component", "capture").Logger(),

@@ -373,6 +373,10 @@ func (p *Pipeline) Merge(paths []string) (*Merged, error) {
 		sf, err := openSummary(path, p.opts.Stdin, p.opts.TempDir, merger.Add)
 		if err == nil {
 			m.files = append(m.files, sf)
+			if h := sf.head; h.Interrupted { // the merge is as incomplete: say which file made it so
+				h.InterruptedReason = path + ": " + h.InterruptedReason
+				p.log.Warn().Str("file", path).Msg("the report of an interrupted run: the merge is incomplete too")
+			}
 			if err = merger.AddSummary(sf.head); err != nil {
 				err = fmt.Errorf("%s: %w", path, err)
 			}

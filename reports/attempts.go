@@ -2,6 +2,7 @@ package reports
 
 import (
 	"cmp"
+	"encoding/binary"
 	"iter"
 	"net/netip"
 	"slices"
@@ -74,7 +75,7 @@ type Attempt struct {
 	Last        Time     `json:"last,omitzero"`
 
 	key     endpointKey
-	clients smallSet[netip.Addr]
+	clients smallSet[addrKey]
 }
 
 // Failed is the number of failed flows.
@@ -97,27 +98,65 @@ type Sweep struct {
 	targets smallSet[endpointKey] // the first maxSweepTargets; hosts and ports are counted from them
 }
 
-// endpointKey is a server endpoint of one protocol (port 0 without ports).
+// endpointKey is a server endpoint of one protocol (port 0 without ports), without
+// pointers: maps keyed by it hash its bytes and are not scanned by the collector.
 type endpointKey struct {
-	proto  uint8
-	server netip.AddrPort
+	addr  addrKey
+	port  uint16
+	proto uint8
+}
+
+func (k endpointKey) server() netip.AddrPort { return netip.AddrPortFrom(k.addr.addr(), k.port) }
+
+// addrKey is a netip.Addr as a pointer-free value (a netip.Addr holds a pointer for
+// its zone, which flows never have): the aggregator's maps of hosts and endpoints key
+// by it, which hashes as plain bytes and keeps the maps out of the collector's scans.
+type addrKey struct {
+	hi, lo uint64
+	kind   uint8 // 0: the zero Addr, 4: IPv4, 6: IPv6
+}
+
+func keyOf(a netip.Addr) addrKey {
+	b := a.As16()
+	k := addrKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
+	switch {
+	case a.Is4():
+		k.kind = 4
+	case a.Is6():
+		k.kind = 6
+	}
+	return k
+}
+
+// addr is the inverse of keyOf.
+func (k addrKey) addr() netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	binary.BigEndian.PutUint64(b[8:], k.lo)
+	switch k.kind {
+	case 4:
+		return netip.AddrFrom16(b).Unmap()
+	case 6:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
 }
 
 // attempts accumulates the attempts and sweeps sections.
 type attempts struct {
 	targets     map[endpointKey]*Attempt
 	established map[endpointKey]uint64 // answered flows per server endpoint
-	clients     map[netip.Addr]*Sweep
+	clients     map[addrKey]*Sweep
 	overflow    uint64
 }
 
 func newAttempts() attempts {
-	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}, clients: map[netip.Addr]*Sweep{}}
+	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}, clients: map[addrKey]*Sweep{}}
 }
 
 // add counts flow f, whose server port is port (0 for protocols without ports).
 func (at *attempts) add(f *classify.Flow, port uint16) {
-	k := endpointKey{f.Proto, netip.AddrPortFrom(f.Server.Addr(), port)}
+	k := endpointKey{keyOf(f.Server.Addr()), port, f.Proto}
 	switch {
 	case f.Outcome == capture.OutcomeEstablished:
 		at.established[k]++
@@ -134,15 +173,15 @@ func (at *attempts) add(f *classify.Flow, port uint16) {
 		t = &Attempt{Port: port, key: k}
 		at.targets[k] = t
 	}
-	client := f.Client.Addr()
-	t.Service = minService(t.Service, f.Service)
+	client := keyOf(f.Client.Addr())
+	t.Service = pickService(t.Service, f.Service, f.IANAService)
 	countReach(f.Outcome, &t.Refused, &t.Unanswered, &t.ICMPBlocked)
 	spanOf(&t.First, &t.Last, f)
 	t.clients.add(client, maxAttemptClients)
 
 	s := at.clients[client]
 	if s == nil {
-		s = &Sweep{client: client}
+		s = &Sweep{client: f.Client.Addr()}
 		at.clients[client] = s
 	}
 	countReach(f.Outcome, &s.Refused, &s.Unanswered, &s.ICMPBlocked)
@@ -177,7 +216,7 @@ func spanOf(first, last *Time, f *classify.Flow) {
 func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep) {
 	order := func(x, y *Attempt) int {
 		return cmp.Or(cmp.Compare(y.Failed(), x.Failed()), cmp.Compare(capture.ProtoName(x.key.proto), capture.ProtoName(y.key.proto)),
-			x.key.server.Addr().Compare(y.key.server.Addr()), cmp.Compare(x.Port, y.Port))
+			x.key.addr.addr().Compare(y.key.addr.addr()), cmp.Compare(x.Port, y.Port))
 	}
 	var chosen []*Attempt
 	for _, t := range at.targets {
@@ -194,12 +233,12 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 	for _, t := range chosen {
 		a := *t
 		a.Proto = capture.ProtoName(t.key.proto)
-		a.Server = endpoint(t.key.proto, t.key.server)
+		a.Server = endpoint(t.key.proto, t.key.server())
 		a.Established = at.established[t.key]
 		a.ClientCount = uint64(t.clients.len())
 		clients := make([]netip.Addr, 0, t.clients.len())
 		for c := range t.clients.all() {
-			clients = append(clients, c)
+			clients = append(clients, c.addr())
 		}
 		slices.SortFunc(clients, netip.Addr.Compare)
 		a.Clients = make([]string, 0, min(len(clients), attemptClientsShow))
@@ -207,7 +246,7 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 			a.Clients = append(a.Clients, c.String())
 		}
 		a.First.Time, a.Last.Time = a.First.UTC(), a.Last.UTC()
-		a.key, a.clients = endpointKey{}, smallSet[netip.Addr]{}
+		a.key, a.clients = endpointKey{}, smallSet[addrKey]{}
 		list = append(list, a)
 	}
 	sweeps := []Sweep{}
@@ -215,10 +254,10 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		if s.targets.len() < min(sweepHosts, sweepPorts) {
 			continue // fewer targets than either threshold: fewer hosts and ports too
 		}
-		hosts, ports := map[netip.Addr]struct{}{}, map[uint16]struct{}{}
+		hosts, ports := map[addrKey]struct{}{}, map[uint16]struct{}{}
 		for k := range s.targets.all() {
-			hosts[k.server.Addr()] = struct{}{}
-			ports[k.server.Port()] = struct{}{}
+			hosts[k.addr] = struct{}{}
+			ports[k.port] = struct{}{}
 		}
 		if len(hosts) < sweepHosts && len(ports) < sweepPorts {
 			continue
@@ -246,7 +285,8 @@ func attemptsSections(s *Summary, top string) []section {
 	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	sec := section{title: "Failed connection attempts" + top, empty: "No refused, unanswered or ICMP-blocked attempts.",
 		cols: []column{{"Protocol", false}, {"Server", false}, {"Service", false}, {"Refused", true}, {"Unanswered", true},
-			{"ICMP-blocked", true}, {"Answered", true}, {"Clients", true}, {"First clients", false}, {"Last seen", false}}}
+			{"ICMP-blocked", true}, {"Answered", true}, {"Clients", true}, {"First clients", false}, {"Last seen", false}},
+		below: []string{"First clients"}}
 	for _, a := range s.Attempts {
 		clients := strings.Join(a.Clients, ", ")
 		if a.ClientCount > uint64(len(a.Clients)) {

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 )
@@ -66,5 +67,22 @@ func TestAttemptsTop(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("top=%d: %d attempts differ from the first of the full list", top, len(got))
 		}
+	}
+}
+
+// TestAddrKey: the aggregator's pointer-free address keys give back the address they
+// were made of, and keep IPv4 apart from the same address mapped into IPv6.
+func TestAddrKey(t *testing.T) {
+	for _, s := range []string{"192.0.2.1", "::ffff:192.0.2.1", "2001:db8::1", "::", "0.0.0.0", "255.255.255.255", "ff02::1"} {
+		a := netip.MustParseAddr(s)
+		if got := keyOf(a).addr(); got != a {
+			t.Errorf("%s: back as %s", s, got)
+		}
+	}
+	if keyOf(netip.MustParseAddr("192.0.2.1")) == keyOf(netip.MustParseAddr("::ffff:192.0.2.1")) {
+		t.Error("an IPv4 address and its IPv4-mapped IPv6 form share a key")
+	}
+	if got := keyOf(netip.Addr{}).addr(); got.IsValid() {
+		t.Errorf("the zero Addr back as %s", got)
 	}
 }

@@ -14,7 +14,7 @@ func benchSummary(n int) *Summary {
 	agg := NewAggregator(Options{Top: 20})
 	for i := 0; i < n; i++ {
 		r := base[i%len(base)]
-		if capture.HasPorts(r.Proto) {
+		if capture.HasPorts(r.Proto) && r.Client.Addr().Is4() {
 			a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
 			r.Client = netip.AddrPortFrom(a, uint16(30000+i%30000))
 		}
@@ -27,7 +27,7 @@ func benchSummary(n int) *Summary {
 func BenchmarkEncode(b *testing.B) {
 	const n = 100_000
 	s := benchSummary(n)
-	for _, format := range []string{"ndjson", "json", "csv"} {
+	for _, format := range []string{"ndjson", "json", "csv", "ipfix", "parquet"} {
 		b.Run(format, func(b *testing.B) {
 			enc, _ := EncoderFor[*Summary](format)
 			b.ReportAllocs()

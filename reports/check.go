@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portclass/portclass/capture"
@@ -192,6 +193,15 @@ func (c *EphemeralPort) check() error {
 		return err
 	}
 	return checkSpan(c.First, c.Last)
+}
+
+func (c *TunnelCount) check() error {
+	// A tunnel layer is checked as the one layer of a record's tunnel list.
+	_, err := tunnelPath([]rawTunnel{{Type: c.Type, ID: c.ID, OuterClient: c.OuterClient, OuterServer: c.OuterServer}})
+	if re, ok := err.(*recordError); ok {
+		re.field = strings.TrimPrefix(re.field, "tunnel[0].")
+	}
+	return err
 }
 
 func (c *StateCount) check() error {

@@ -20,6 +20,7 @@ var csvHeader = []string{
 	"packets_to_server", "packets_to_client", "bytes_to_server", "bytes_to_client",
 	"tcp_flags_to_server", "tcp_flags_to_client", "icmp_type", "icmp_code",
 	"port_class", "service", "flags", "veeam", "icmp_errors", "input", "end",
+	"iana_service", "tunnel",
 }
 
 // CSV writes the summary's flow records as RFC 4180 CSV with a header row (the record's
@@ -75,6 +76,8 @@ func (CSV) Encode(w io.Writer, s *Summary) error {
 			csvCell(r.PortClass.String()), csvCell(r.Service),
 			csvCell(strings.Join(r.Flags.Names(), ";")), csvCell(strings.Join(rules, ";")),
 			csvCell(strings.Join(errs, ";")), csvCell(r.Input), csvCell(r.End.String()),
+			csvCell(r.IANAService),
+			csvCell(r.Tunnel.String()),
 		)
 		return cw.Write(row)
 	})

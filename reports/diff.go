@@ -70,6 +70,10 @@ type Diff struct {
 	Ports         []DiffPort  `json:"ports"`   // server ports with differences (all with DiffOptions.Unchanged), by protocol and port
 	Entries       []DiffEntry `json:"entries"` // conversations that differ (all with Unchanged), by protocol, port, change, server, client
 	Options       DiffOptions `json:"options"`
+	// Interrupted is set when a side is the report of an interrupted run
+	// (Summary.Interrupted): its conversations are only those read before it
+	// stopped. The side's own fields say which and why. Omitted when false.
+	Interrupted   bool `json:"interrupted,omitempty"`
 	conversations map[convKey]*DiffEntry
 }
 
@@ -92,6 +96,9 @@ type DiffSource struct {
 	ICMPErrorFlows uint64 `json:"icmp_error_flows,omitempty"`
 	First          Time   `json:"first,omitzero"` // of the flows
 	Last           Time   `json:"last,omitzero"`
+	// Interrupted and InterruptedReason are the summary's (Summary.Interrupted).
+	Interrupted       bool   `json:"interrupted,omitempty"`
+	InterruptedReason string `json:"interrupted_reason,omitempty"`
 }
 
 // DiffCounts counts conversations by kind of difference. Differences is the number
@@ -213,6 +220,10 @@ func Compare(before, after *Summary, o DiffOptions) (*Diff, error) {
 			src.Inputs = append(src.Inputs, in.Path)
 		}
 		nonNil(&src.Inputs)
+		if s.Interrupted {
+			src.Interrupted, src.InterruptedReason = true, s.InterruptedReason
+			d.Interrupted = true
+		}
 		if err := d.add(s, i == 1, src); err != nil {
 			return nil, fmt.Errorf("diff: %s: %w", name, err)
 		}

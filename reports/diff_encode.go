@@ -10,13 +10,30 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/portclass/portclass/reports/internal/termesc"
 )
 
 // maxReachLines caps the one-line summaries of reachability changes in the human
 // reports; the table that follows lists every conversation.
 const maxReachLines = 25
+
+// diffDoc is the human report of a diff.
+func diffDoc(d *Diff) *doc {
+	var warnings []string
+	for _, side := range []struct {
+		name string
+		src  *DiffSource
+	}{{"BEFORE", &d.Before}, {"AFTER", &d.After}} {
+		if side.src.Interrupted {
+			warnings = append(warnings, side.name+" ("+side.src.Source+") is the report of an interrupted run, "+
+				orDash(side.src.InterruptedReason, "interrupted"))
+		}
+	}
+	doc := &doc{title: "portclass diff", kv: diffOverview(d), secs: diffSections(d)}
+	if d.Interrupted {
+		doc.incomplete, doc.reason = "diff", strings.Join(warnings, "; ")
+	}
+	return doc
+}
 
 // diffOverview is the header of the human diff reports.
 func diffOverview(d *Diff) [][2]string {
@@ -104,7 +121,8 @@ func diffSections(d *Diff) []section {
 	}
 	convs := section{title: title, empty: "No differences.",
 		cols: []column{{"Port", false}, {"Service", false}, {"Server", false}, {"Client", false}, {"Change", false},
-			{"Was", false}, {"Now", false}, {"Flows", false}, {"Bytes before", true}, {"Bytes after", true}, {"Veeam rules", false}}}
+			{"Was", false}, {"Now", false}, {"Flows", false}, {"Bytes before", true}, {"Bytes after", true}, {"Veeam rules", false}},
+		below: []string{"Veeam rules"}}
 	var last string
 	for i := range d.Entries {
 		e := &d.Entries[i]
@@ -131,28 +149,18 @@ func diffSections(d *Diff) []section {
 // DiffText writes the diff for a terminal: a header with both sides and the result,
 // the count of each kind of change with a one-line account of each reachability
 // change, the server ports with differences, and every conversation that differs,
-// grouped by server port. Every string passes through the terminal escaper.
-type DiffText struct{}
+// grouped by server port. Every string passes through the terminal escaper. Width fits
+// the lines to a terminal as Text's does.
+type DiffText struct {
+	Width int
+}
 
 // Encode implements Encoder[*Diff].
-func (DiffText) Encode(w io.Writer, d *Diff) error {
+func (t DiffText) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff text: nil diff")
 	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString("portclass diff\n\n")
-	kv := diffOverview(d)
-	width := 0
-	for _, p := range kv {
-		width = max(width, len(p[0]))
-	}
-	for _, p := range kv {
-		bw.WriteString("  " + p[0] + ":" + strings.Repeat(" ", width-len(p[0])+1) + termesc.String(p[1]) + "\n")
-	}
-	for _, sec := range diffSections(d) {
-		writeTextSection(bw, &sec)
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeText(w, diffDoc(d), t.Width); err != nil {
 		return fmt.Errorf("encode diff text: %w", err)
 	}
 	return nil
@@ -167,15 +175,7 @@ func (DiffMarkdown) Encode(w io.Writer, d *Diff) error {
 	if d == nil {
 		return errors.New("encode diff markdown: nil diff")
 	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString("# portclass diff\n\n")
-	for _, p := range diffOverview(d) {
-		bw.WriteString("- **" + p[0] + ":** " + mdEscape(p[1]) + "\n")
-	}
-	for _, sec := range diffSections(d) {
-		writeMarkdownSection(bw, &sec)
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeMarkdown(w, diffDoc(d)); err != nil {
 		return fmt.Errorf("encode diff markdown: %w", err)
 	}
 	return nil

@@ -175,15 +175,7 @@ func TestCompareStreamedAndNoRecords(t *testing.T) {
 
 func encodeDiff(t *testing.T, format string, d *Diff) string {
 	t.Helper()
-	enc, err := EncoderFor[*Diff](format)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := enc.Encode(&buf, d); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
+	return encodeWith(t, format, d)
 }
 
 // TestDiffGolden renders the fixture diff in every diff format and compares it with

@@ -1,9 +1,10 @@
 // Package reports is the last stage of portclass's pipeline: it folds classified flows
 // ([classify.Flow]: a capture.Flow with its verdict) and per-input statistics into a
 // mergeable [Summary] with an [Aggregator], and writes summaries in each output format
-// through one [Encoder] interface (text, JSON, NDJSON, CSV, Markdown, HTML). The flow
-// record contract (record.go) is how a classified flow is written, and LoadSummary
-// reads it back into the same values.
+// through one [Encoder] interface (text, JSON, NDJSON, CSV, Markdown, HTML, and for
+// other tools Parquet and IPFIX). The flow record contract (record.go) is how a
+// classified flow is written, and LoadSummary reads it back into the same values;
+// Parquet's columns and IPFIX's elements carry the same fields (parquet.go, ipfix.go).
 //
 // It must not know how flows were built: it sees only classify.Flow and
 // capture.InputStats values, never packets or flow tables. Only its encoders turn
@@ -23,5 +24,9 @@
 //     both sides, so a summary always carries all its records. The Merger takes them one
 //     summary and one record at a time, so that a merge need not hold them.
 //   - Every string that came from a capture or from configuration passes through one
-//     escaper (reports/internal/termesc) before it reaches a terminal-oriented format.
+//     escaper (reports/internal/termesc) before it reaches a terminal-oriented format;
+//     the binary formats (Parquet, IPFIX) carry strings length-prefixed, made valid
+//     UTF-8, and are refused on a terminal by the commands.
+//   - IPFIX messages are built here (IPFIXWriter) but sent elsewhere: the package has
+//     no sockets; pipeline.Exporter owns the transport to a collector.
 package reports

@@ -35,11 +35,13 @@ var registry = []format{
 	{"csv", []string{".csv"}, []any{CSV{}, DiffCSV{}}},
 	{"html", []string{".html", ".htm"}, []any{HTML{MaxFlows: DefaultHTMLMaxFlows}}},
 	{"ip6tables", nil, []any{Iptables{V6: true}}},
+	{"ipfix", []string{".ipfix"}, []any{IPFIX{}}},
 	{"iptables", nil, []any{Iptables{}}},
 	{"json", []string{".json"}, []any{JSON{}, VerifyJSON{}, DiffJSON{}, PortsJSON{}}},
 	{"md", []string{".md", ".markdown"}, []any{Markdown{}, VerifyMarkdown{}, DiffMarkdown{}}},
 	{"ndjson", []string{".ndjson", ".jsonl"}, []any{NDJSON{}, DiffNDJSON{}}},
 	{"nftables", nil, []any{Nftables{}}},
+	{"parquet", []string{".parquet"}, []any{Parquet{}}},
 	{"text", []string{".txt", ".text"}, []any{Text{}, VerifyText{}, DiffText{}, PortsText{}}},
 	{"windows-firewall", nil, []any{WindowsFirewall{}}},
 }
@@ -101,7 +103,8 @@ func kindName[R any]() string {
 
 // FormatFromPath returns the format a file name's extension selects (case-insensitive):
 // .json → json, .ndjson/.jsonl → ndjson, .csv → csv, .md/.markdown → md,
-// .txt/.text → text, .html/.htm → html. It returns false for any other extension, so that
+// .txt/.text → text, .html/.htm → html, .ipfix → ipfix,
+// .parquet → parquet. It returns false for any other extension, so that
 // the caller falls back to its --format. The caller checks that the format writes its
 // kind of report (FormatsFor).
 func FormatFromPath(path string) (string, bool) {
@@ -115,4 +118,24 @@ func FormatFromPath(path string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// WithWidth returns enc fitting its lines to width columns when it writes text (Text,
+// VerifyText, DiffText, PortsText: see Text), and enc unchanged otherwise. Width 0 is
+// no limit.
+func WithWidth[R any](enc Encoder[R], width int) Encoder[R] {
+	var e any
+	switch any(enc).(type) {
+	case Text:
+		e = Text{Width: width}
+	case VerifyText:
+		e = VerifyText{Width: width}
+	case DiffText:
+		e = DiffText{Width: width}
+	case PortsText:
+		e = PortsText{Width: width}
+	default:
+		return enc
+	}
+	return e.(Encoder[R])
 }

@@ -19,7 +19,7 @@ func TestEncoderFor(t *testing.T) {
 			t.Errorf("EncoderFor[*Summary](%q) error %v, want ErrUnknownFormat", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), "valid: csv, html, json, md, ndjson, text") {
+		if !strings.Contains(err.Error(), "valid: csv, html, ipfix, json, md, ndjson, parquet, text") {
 			t.Errorf("EncoderFor[*Summary](%q) error %q does not list the formats", name, err)
 		}
 	}
@@ -29,7 +29,7 @@ func TestEncoderFor(t *testing.T) {
 		got  []string
 		want string
 	}{
-		{FormatsFor[*Summary](), "csv html json md ndjson text"},
+		{FormatsFor[*Summary](), "csv html ipfix json md ndjson parquet text"},
 		{FormatsFor[*VerifyReport](), "json md text"},
 		{FormatsFor[*Diff](), "csv json md ndjson text"},
 		{FormatsFor[*FirewallRules](), "ip6tables iptables nftables windows-firewall"},
@@ -64,6 +64,8 @@ func TestFormatFromPath(t *testing.T) {
 		{"report.HTM", "html", true},
 		{"report.xhtml", "", false},
 		{"report.json.gz", "", false},
+		{"flows.ipfix", "ipfix", true},
+		{"flows.Parquet", "parquet", true},
 		{"-", "", false},
 		{"dir.json/report", "", false},
 	}

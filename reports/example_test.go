@@ -38,7 +38,7 @@ func ExampleNDJSON() {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	// Output:
-	// {"schema_version":1,"proto":"tcp","client":"192.0.2.10:50124","server":"192.0.2.21:6162","vlan":0,"direction":"syn","state":"SF","first":"2024-05-06T10:00:00.000000000Z","last":"2024-05-06T10:01:00.000000000Z","packets_to_server":900,"packets_to_client":4200,"bytes_to_server":72000,"bytes_to_client":5800000,"tcp_flags_to_server":"SAF","tcp_flags_to_client":"SAF","port_class":"registered","service":"","flags":["veeam"],"veeam":[{"rule":"backup-server-to-component-datamover","service":"Veeam Data Mover (Transport Service)","from":"backup-server","to":"veeam-component"}],"icmp_errors":[],"input":"backup.pcapng","end":"timeout"}
+	// {"schema_version":1,"proto":"tcp","client":"192.0.2.10:50124","server":"192.0.2.21:6162","vlan":0,"direction":"syn","state":"SF","first":"2024-05-06T10:00:00.000000000Z","last":"2024-05-06T10:01:00.000000000Z","packets_to_server":900,"packets_to_client":4200,"bytes_to_server":72000,"bytes_to_client":5800000,"tcp_flags_to_server":"SAF","tcp_flags_to_client":"SAF","port_class":"registered","service":"","flags":["veeam"],"veeam":[{"rule":"backup-server-to-component-datamover","service":"Veeam Data Mover (Transport Service)","from":"backup-server","to":"veeam-component"}],"icmp_errors":[],"input":"backup.pcapng","end":"timeout","iana_service":""}
 }
 
 // Two sensors aggregate their own flows; Merge combines their summaries exactly.

@@ -35,6 +35,27 @@ type FirewallRules struct {
 	Chain string
 	// Source names the policy in the header comment.
 	Source string
+	// Succeeding also writes the rules derived from Veeam rules whose ports are the
+	// ones a service takes when its documented port is busy (veeam.Rule.Succeeding:
+	// vPower NFS's 1059-1062, 2050-2053, ...). Without it only the documented port is
+	// opened: a firewall opens what a service uses, and those ports only when the
+	// administrator knows the service moved.
+	Succeeding bool
+}
+
+// rules is the policy's rules the firewall writes: all of them, but the
+// succeeding-port rules only with Succeeding.
+func (fr *FirewallRules) rules() []*policy.Rule {
+	if fr.Succeeding {
+		return fr.Policy.Rules
+	}
+	out := make([]*policy.Rule, 0, len(fr.Policy.Rules))
+	for _, r := range fr.Policy.Rules {
+		if r.Veeam == nil || !r.Veeam.Succeeding {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Nftables writes firewall rules as nft -f input.
@@ -141,7 +162,10 @@ func firewallHeader(bw *bufio.Writer, fr *FirewallRules, lines ...string) {
 		}
 		return c
 	}, fr.Source)
-	fmt.Fprintf(bw, "# Written by portclass policy rules from %s: %d rules.\n", src, len(fr.Policy.Rules))
+	fmt.Fprintf(bw, "# Written by portclass policy rules from %s: %d rules.\n", src, len(fr.rules()))
+	if n := len(fr.Policy.Rules) - len(fr.rules()); n > 0 {
+		fmt.Fprintf(bw, "# %d rules for ports a service takes when its documented port is busy left out (--succeeding-ports writes them).\n", n)
+	}
 	for _, l := range lines {
 		bw.WriteString("# " + l + "\n")
 	}
@@ -150,7 +174,7 @@ func firewallHeader(bw *bufio.Writer, fr *FirewallRules, lines ...string) {
 var baseChains = map[string]bool{"input": true, "forward": true, "output": true}
 
 func writeNftables(bw *bufio.Writer, fr *FirewallRules) error {
-	p, o := fr.Policy, fr
+	o := fr
 	table, chain := o.Table, o.Chain
 	if table == "" {
 		table = "filter"
@@ -173,7 +197,7 @@ func writeNftables(bw *bufio.Writer, fr *FirewallRules) error {
 	}
 	fmt.Fprintf(bw, "add rule inet %s %s ct state established,related accept\n", table, chain)
 	fmt.Fprintf(bw, "add rule inet %s %s ct state invalid drop\n", table, chain)
-	for _, r := range p.Rules {
+	for _, r := range fr.rules() {
 		for _, fr := range familyRules(r) {
 			var b strings.Builder
 			fmt.Fprintf(&b, "add rule inet %s %s", table, chain)
@@ -243,7 +267,7 @@ func nftPorts(spans []ports.Span) string {
 }
 
 func writeIptables(bw *bufio.Writer, fr *FirewallRules, v6 bool) error {
-	p, o := fr.Policy, fr
+	o := fr
 	chain := o.Chain
 	if chain == "" {
 		chain = "FORWARD"
@@ -262,7 +286,7 @@ func writeIptables(bw *bufio.Writer, fr *FirewallRules, v6 bool) error {
 		"new connections, forbidden rules drop; the first match decides, as in the policy.")
 	skipped := 0
 	var lines []string
-	for _, r := range p.Rules {
+	for _, r := range fr.rules() {
 		frs := familyRules(r)
 		n := 0
 		for _, fr := range frs {
@@ -372,7 +396,7 @@ func writeWindows(bw *bufio.Writer, fr *FirewallRules) error {
 		"rules) win over allow rules, and inbound traffic no rule allows is blocked by default.",
 		"Rerunning the script replaces the rules it wrote before (group 'portclass').")
 	bw.WriteString("Remove-NetFirewallRule -Group 'portclass' -ErrorAction SilentlyContinue\n")
-	for i, r := range p.Rules {
+	for i, r := range fr.rules() {
 		if r.Proto == capture.ProtoSCTP && r.Ports != nil {
 			fmt.Fprintf(bw, "# %s: not written: Windows Firewall cannot match SCTP ports.\n", r.Name)
 			continue

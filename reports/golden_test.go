@@ -26,21 +26,26 @@ func TestGolden(t *testing.T) {
 			if err := enc.Encode(&buf, s); err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			got := buf.Bytes()
-			golden := filepath.Join("testdata", format+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs; rerun with -update and review:\n%s", golden, lineDiff(string(want), string(got)))
-			}
+			checkGolden(t, format+".golden", buf.Bytes())
 		})
+	}
+}
+
+// checkGolden compares got with testdata/name, which -update rewrites.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs; rerun with -update and review:\n%s", golden, lineDiff(string(want), string(got)))
 	}
 }
 

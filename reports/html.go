@@ -37,9 +37,12 @@ const DefaultHTMLMaxFlows = 5000
 // the same section builder), inline SVG bar charts (bytes per port class and per
 // protocol, flows per connection state, the top server ports), and the flow records
 // as a table that a small inline script sorts (click a column) and filters (words
-// that must all appear, "column:word", "!word" to exclude, and check boxes for
-// unexplained and failed flows). Without JavaScript the page is still complete,
-// only static.
+// that must all appear; "column:value", a whole value of the column, such as an
+// address with any port, one flag, "icmp" but not "icmpv6"; "column:~text", a part of
+// it; an address prefix; "!term" to exclude; and check boxes for unexplained and
+// failed flows). The charts' colours have a legend; a flow of several Veeam rules
+// shows their count with the list in a <details>. Without JavaScript the page is still
+// complete, only static.
 //
 // At most MaxFlows records are embedded (MaxFlows <= 0: all of them). When there are
 // more, the page keeps the ones that matter most for the questions portclass answers:
@@ -91,6 +94,7 @@ type htmlPage struct {
 	CSP       string
 	CSS       template.CSS
 	Script    template.JS
+	Warning   [2]string // label and reason of an incomplete report, shown first (doc.warning)
 	Subtitle  string
 	Overview  [][2]string
 	Charts    []htmlChart
@@ -101,6 +105,7 @@ type htmlPage struct {
 	LeftOut   uint64
 	MaxFlows  int
 	NoRecords bool // the summary counts flows but carries no records (--no-flows)
+	Tunnels   bool // the flow table has a Tunnel column (the capture had tunnels)
 	Schema    int
 }
 
@@ -120,6 +125,12 @@ type htmlChart struct {
 	ID, Title string
 	Height    int
 	Bars      []htmlBar
+	Legend    []htmlLegend // what the bars' colours say
+}
+
+// htmlLegend is one colour of a chart: the class of its bars and what it means.
+type htmlLegend struct {
+	Class, Label string
 }
 
 // htmlBar is one bar of a chart in the chart's SVG coordinates.
@@ -133,10 +144,13 @@ type htmlBar struct {
 type htmlFlow struct {
 	Proto, Client, Server, State, Meaning string
 	Service, Class, Flags, Veeam, ICMP    string
-	VeeamTip                              string // service and roles of each rule
+	VeeamRules                            []string // Veeam is them joined; more than one collapse to a count
+	ICMPList                              string   // the ICMP errors joined by ", ", for the filter
+	VeeamTip                              string   // service and roles of each rule
 	VLAN                                  uint16
 	Packets, Bytes                        uint64
 	BytesH, First, Last, Duration, Input  string
+	Tunnel                                string // the tunnel path (capture.TunnelPath.String), "" for none
 	FirstFull, LastFull                   string // TimeLayout; the cells show milliseconds
 	Unexplained, Failed                   bool
 }
@@ -163,16 +177,23 @@ func (h HTML) Encode(w io.Writer, s *Summary) error {
 			{"State", false}, {"Service", false}, {"Class", false}, {"Packets", true}, {"Bytes", true},
 			{"First", false}, {"Last", false}, {"Seconds", true}, {"Flags", false}, {"Veeam rules", false},
 			{"ICMP errors", false}, {"Input", false}},
+		Tunnels: len(s.Tunnels) > 0,
+	}
+	if p.Tunnels {
+		p.FlowCols = append(p.FlowCols, htmlCol{"Tunnel", false})
 	}
 	if t := &s.Totals; !t.First.IsZero() {
 		p.Subtitle = stamp(t.First.Time) + " – " + stamp(t.Last.Time) + ", "
 	}
 	p.Subtitle += plural(uint64(s.Totals.Inputs), "input") + ", " + plural(s.Totals.Flows, "flow")
-	for _, kv := range overview(s) {
+	d := summaryDoc(s)
+	label, reason := d.warning()
+	p.Warning = [2]string{label, termesc.String(reason)}
+	for _, kv := range d.kv {
 		p.Overview = append(p.Overview, [2]string{kv[0], termesc.String(kv[1])})
 	}
 	p.Charts = htmlCharts(s)
-	for _, sec := range sections(s) {
+	for _, sec := range d.secs {
 		hs := htmlSection{ID: slug(sec.title), Title: sec.title, Empty: sec.empty}
 		for _, c := range sec.cols {
 			hs.Cols = append(hs.Cols, htmlCol{c.name, c.right})
@@ -227,6 +248,8 @@ func newHTMLFlow(r *classify.Flow) htmlFlow {
 		Class:       termesc.String(r.PortClass.String()),
 		Flags:       termesc.String(strings.Join(r.Flags.Names(), ", ")),
 		Veeam:       termesc.String(strings.Join(rules, ", ")),
+		VeeamRules:  rules, // rule ids of the matrix: nothing to escape
+		ICMPList:    termesc.String(strings.Join(errs, ", ")),
 		VeeamTip:    termesc.String(strings.Join(tips, "; ")),
 		ICMP:        termesc.String(strings.Join(errs, "; ")),
 		VLAN:        r.VLAN,
@@ -239,6 +262,7 @@ func newHTMLFlow(r *classify.Flow) htmlFlow {
 		LastFull:    stamp(r.Last),
 		Duration:    strconv.FormatFloat(secs, 'f', 3, 64),
 		Input:       termesc.String(r.Input),
+		Tunnel:      r.Tunnel.String(),
 		Unexplained: r.Flags.Has(classify.FlagUnexplained),
 		Failed:      failedAttempt(r),
 	}
@@ -426,15 +450,33 @@ func htmlCharts(s *Summary) []htmlChart {
 		}
 		ports = append(ports, item{label, p.Bytes, "c-" + slug(p.PortClass)})
 	}
+	stateChart := mk("chart-states", "Flows per connection state", states, false)
+	if slices.ContainsFunc(stateChart.Bars, func(b htmlBar) bool { return b.Class == "bad" }) {
+		stateChart.Legend = []htmlLegend{{"", "answered, or no attempt"}, {"bad", "TCP attempts that failed: unanswered (S0, SH, RSTOS0) or refused (REJ)"}}
+	}
+	portChart := mk("chart-ports", "Bytes per server port (largest)", ports, true)
+	portChart.Legend = legendOf(portChart.Bars, []htmlLegend{{"c-well-known", "well-known (0–1023)"},
+		{"c-registered", "registered (1024–49151)"}, {"c-dynamic", "dynamic (49152–65535)"}})
 	var out []htmlChart
 	for _, c := range []htmlChart{
 		mk("chart-classes", "Bytes per server port class", classes, true),
 		mk("chart-protocols", "Bytes per protocol", protos, true),
-		mk("chart-states", "Flows per connection state", states, false),
-		mk("chart-ports", "Bytes per server port (largest)", ports, true),
+		stateChart,
+		portChart,
 	} {
 		if len(c.Bars) > 0 {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// legendOf is the entries of all whose colour (class) a bar of the chart has.
+func legendOf(bars []htmlBar, all []htmlLegend) []htmlLegend {
+	var out []htmlLegend
+	for _, l := range all {
+		if slices.ContainsFunc(bars, func(b htmlBar) bool { return b.Class == l.Class }) {
+			out = append(out, l)
 		}
 	}
 	return out

@@ -67,25 +67,160 @@
   var rows = flows.tBodies[0].rows;
   var cache = [];
 
+  // parseAddr reads an IPv4 or IPv6 address (lower case) into its family and 4 or 16
+  // bytes; null for anything else.
+  function parseV4(s) {
+    var p = s.split(".");
+    if (p.length !== 4) { return null; }
+    var b = [];
+    for (var i = 0; i < 4; i++) {
+      if (!/^[0-9]{1,3}$/.test(p[i]) || +p[i] > 255) { return null; }
+      b.push(+p[i]);
+    }
+    return b;
+  }
+  function groups(h) {
+    if (h === "") { return []; }
+    var g = h.split(":");
+    for (var i = 0; i < g.length; i++) {
+      if (!/^[0-9a-f]{1,4}$/.test(g[i])) { return null; }
+      g[i] = parseInt(g[i], 16);
+    }
+    return g;
+  }
+  function parseV6(s) {
+    var v4 = null;
+    if (s.indexOf(".") >= 0) { // a dotted IPv4 tail (::ffff:192.0.2.1): two groups
+      var c = s.lastIndexOf(":");
+      v4 = parseV4(s.slice(c + 1));
+      if (!v4) { return null; }
+      s = s.slice(0, c + 1);
+      if (s.slice(-2) !== "::") { s = s.slice(0, -1); }
+    }
+    var halves = s.split("::");
+    if (halves.length > 2) { return null; }
+    var head = groups(halves[0]);
+    var tail = halves.length === 2 ? groups(halves[1]) : [];
+    if (!head || !tail) { return null; }
+    if (v4) { tail.push(v4[0] * 256 + v4[1], v4[2] * 256 + v4[3]); }
+    var n = head.length + tail.length;
+    if (halves.length === 1 ? n !== 8 : n > 7) { return null; }
+    var g = head.slice();
+    for (var z = n; z < 8; z++) { g.push(0); }
+    g = g.concat(tail);
+    var b = [];
+    for (var i = 0; i < 8; i++) { b.push(g[i] >> 8, g[i] & 255); }
+    return b;
+  }
+  function parseAddr(s) {
+    if (s.indexOf(":") < 0) {
+      var b4 = parseV4(s);
+      return b4 ? { f: 4, b: b4 } : null;
+    }
+    var b6 = parseV6(s);
+    return b6 ? { f: 6, b: b6 } : null;
+  }
+  // parsePrefix reads a CIDR prefix such as 192.0.2.0/24 or 2001:db8::/32.
+  function parsePrefix(s) {
+    var i = s.indexOf("/");
+    if (i < 0) { return null; }
+    var a = parseAddr(s.slice(0, i));
+    var n = s.slice(i + 1);
+    if (!a || !/^[0-9]{1,3}$/.test(n) || +n > a.b.length * 8) { return null; }
+    return { f: a.f, b: a.b, bits: +n };
+  }
+  function inPrefix(a, p) {
+    if (!a || a.f !== p.f) { return false; }
+    for (var i = 0; i < p.bits; i++) {
+      var m = 0x80 >> (i & 7);
+      if ((a.b[i >> 3] & m) !== (p.b[i >> 3] & m)) { return false; }
+    }
+    return true;
+  }
+  function sameAddr(a, b) {
+    if (!a || !b || a.f !== b.f) { return false; }
+    for (var i = 0; i < a.b.length; i++) { if (a.b[i] !== b.b[i]) { return false; } }
+    return true;
+  }
+  // endpoint splits "192.0.2.1:80", "[2001:db8::1]:443" or a bare address into the
+  // address and the port ("" without).
+  function endpoint(s) {
+    var m = /^\[([^\]]+)\]:([0-9]+)$/.exec(s) || /^([0-9.]+):([0-9]+)$/.exec(s);
+    return m ? [m[1], m[2]] : [s, ""];
+  }
+
+  // cell is what the filter compares a table cell with: its text (and data-v) for
+  // words, and for column:value terms its whole values: the value (data-v, else the
+  // text), the text shown, each item of a list ("a, b"), an endpoint's address and
+  // port; addr is the endpoint's address, parsed.
+  function cell(td) {
+    var text = td.textContent.toLowerCase();
+    var v = td.getAttribute("data-v");
+    v = v === null ? text : v.toLowerCase();
+    var c = { text: text + "\n" + v, vals: [v, text], addr: null };
+    var cls = " " + td.className + " ";
+    if (cls.indexOf(" list ") >= 0) {
+      var items = v.split(", ");
+      for (var i = 0; i < items.length; i++) { c.vals.push(items[i]); }
+    }
+    if (cls.indexOf(" addr ") >= 0) {
+      var ep = endpoint(v);
+      c.vals.push(ep[0]);
+      if (ep[1] !== "") { c.vals.push(ep[1]); }
+      c.addr = parseAddr(ep[0]);
+    }
+    return c;
+  }
   function cells(tr) {
     var out = [];
-    for (var i = 0; i < tr.cells.length; i++) { out.push(tr.cells[i].textContent.toLowerCase()); }
+    for (var i = 0; i < tr.cells.length; i++) { out.push(cell(tr.cells[i])); }
     return out;
   }
 
-  // a term matches a row when it occurs in any cell, or with "column:" in that
-  // column; "!" in front negates it.
+  // column is the index of the column a term names: its header without spaces, or
+  // the one column whose name starts so ("veeam" for "Veeam rules"); -1 for none.
+  function column(name) {
+    var i = names.indexOf(name);
+    if (i >= 0 || name === "") { return i; }
+    var found = -1;
+    for (var k = 0; k < names.length; k++) {
+      if (names[k].indexOf(name) === 0) {
+        if (found >= 0) { return -1; }
+        found = k;
+      }
+    }
+    return found;
+  }
+
+  // valueMatches: a column:value term. "~text" is a part of the cell; a CIDR prefix
+  // holds the cell's address; anything else is one of its whole values (an address
+  // in any spelling of it).
+  function valueMatches(c, value) {
+    if (value.charAt(0) === "~") { return c.text.indexOf(value.slice(1)) >= 0; }
+    var p = parsePrefix(value);
+    if (p) { return inPrefix(c.addr, p); }
+    if (c.vals.indexOf(value) >= 0) { return true; }
+    return c.addr !== null && sameAddr(c.addr, parseAddr(value));
+  }
+
+  // matches: does row cs (from cells) pass term? Words (and "~word") match a part of
+  // any cell, a CIDR prefix the client's or server's address, "column:value" see
+  // valueMatches; "!" in front negates.
   function matches(cs, term) {
     var neg = term.charAt(0) === "!";
     if (neg) { term = term.slice(1); }
     if (term === "") { return true; }
     var hit = false;
     var colon = term.indexOf(":");
-    var col = colon > 0 ? names.indexOf(term.slice(0, colon)) : -1;
+    var col = colon > 0 ? column(term.slice(0, colon)) : -1;
+    var p = col < 0 ? parsePrefix(term) : null;
     if (col >= 0) {
-      hit = cs[col].indexOf(term.slice(colon + 1)) >= 0;
+      hit = valueMatches(cs[col], term.slice(colon + 1));
+    } else if (p) {
+      for (var a = 0; a < cs.length && !hit; a++) { hit = inPrefix(cs[a].addr, p); }
     } else {
-      for (var i = 0; i < cs.length && !hit; i++) { hit = cs[i].indexOf(term) >= 0; }
+      var word = term.charAt(0) === "~" ? term.slice(1) : term;
+      for (var i = 0; i < cs.length && !hit; i++) { hit = cs[i].text.indexOf(word) >= 0; }
     }
     return neg ? !hit : hit;
   }

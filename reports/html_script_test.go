@@ -48,10 +48,10 @@ func toDOM(n *html.Node) *domNode {
 	return d
 }
 
-// scriptHarness is a minimal DOM (what html.js uses: tables, rows, cells, attributes,
+// scriptDOM is a minimal DOM (what html.js uses: tables, rows, cells, attributes,
 // events, fragments, text, style.display, timers) built from the parsed page, then
-// the page's script, then the actions of the test; it prints the results as JSON.
-const scriptHarness = `
+// the page's script; the actions of a test follow, and print the results as JSON.
+const scriptDOM = `
 "use strict";
 const fs = require("fs");
 const tree = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
@@ -107,7 +107,10 @@ global.document = {
   createDocumentFragment: function () { return new El({ t: "#fragment" }); }
 };
 eval(pageScript);
+`
 
+// scriptHarness runs scriptDOM, then clicks and filters on the fixture page.
+const scriptHarness = scriptDOM + `
 const byId = document.getElementById;
 const out = {};
 function head(table, name) { return table.tHead.rows[0].cells.filter(function (c) { return c.textContent === name; })[0]; }
@@ -151,32 +154,7 @@ process.stdout.write(JSON.stringify(out));
 // headers sorts numbers, IEC byte sizes and text both ways, and that the filter box
 // (words, column:word, !word) and the check boxes show the right rows.
 func TestHTMLScript(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: the page script is not exercised")
-	}
-	page := encodeHTML(t, HTML{}, fixtureSummary(0))
-	root, err := html.Parse(strings.NewReader(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tree, _ := json.Marshal(toDOM(root))
-	files := map[string]string{"tree.json": string(tree), "page.js": htmlJS, "harness.js": scriptHarness}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(node, filepath.Join(dir, "harness.js"), filepath.Join(dir, "tree.json"), filepath.Join(dir, "page.js"))
-	outb, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("node: %v\n%s", err, stderr)
-	}
+	outb := runPageScript(t, encodeHTML(t, HTML{}, fixtureSummary(0)), scriptHarness)
 	var got struct {
 		InitialCount, BytesSort, RejCount                      string
 		BytesFirstClick, BytesSecondClick, ServerSort          []string
@@ -241,6 +219,39 @@ func TestHTMLScript(t *testing.T) {
 	if want := []string{"tcp", "ip-47", "icmp", "sctp", "udp"}; !slices.Equal(got.ProtocolsByBytes, want) {
 		t.Errorf("Protocols by bytes (IEC sizes parsed): %v, want %v", got.ProtocolsByBytes, want)
 	}
+}
+
+// runPageScript runs harness (scriptDOM and the actions of a test) under node on the
+// DOM of page, with args after the page, and returns what it printed. The test is
+// skipped when node is not installed.
+func runPageScript(t *testing.T, page, harness string, args ...string) []byte {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the page script is not exercised")
+	}
+	root, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tree, _ := json.Marshal(toDOM(root))
+	files := map[string]string{"tree.json": string(tree), "page.js": htmlJS, "harness.js": harness}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(node, append([]string{filepath.Join(dir, "harness.js"), filepath.Join(dir, "tree.json"), filepath.Join(dir, "page.js")}, args...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("node: %v\n%s", err, stderr)
+	}
+	return out
 }
 
 func itoa(n uint64) string {

@@ -52,11 +52,7 @@ func flowTableRows(t *testing.T, page string) [][]string {
 
 func encodeHTML(t *testing.T, h HTML, s *Summary) string {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := h.Encode(&buf, s); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
+	return encode[*Summary](t, h, s)
 }
 
 // TestHTMLMaxFlows checks the cap on embedded flow records: the unexplained flows are

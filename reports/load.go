@@ -118,6 +118,10 @@ func (l *loader) read() error {
 			err = l.value(key, start, &s.Totals, nil)
 		case "attempts_overflow":
 			err = l.value(key, start, &s.AttemptsOverflow, nil)
+		case "interrupted":
+			err = l.value(key, start, &s.Interrupted, nil)
+		case "interrupted_reason":
+			err = l.value(key, start, &s.InterruptedReason, nil)
 		case "inputs":
 			err = decodeList(l, key, &s.Inputs, (*Input).check)
 		case "protocols":
@@ -144,6 +148,8 @@ func (l *loader) read() error {
 			err = decodeList(l, key, &s.Sweeps, (*Sweep).check)
 		case "skipped_files":
 			err = decodeList(l, key, &s.SkippedFiles, (*SkippedFile).check)
+		case "tunnels":
+			err = decodeList(l, key, &s.Tunnels, (*TunnelCount).check)
 		case "flows":
 			l.flowsAt = start
 			err = l.decodeFlows()
@@ -324,6 +330,55 @@ type rawRecord struct {
 	ICMPErrors       []ICMPError `json:"icmp_errors"`
 	Input            string      `json:"input"`
 	End              string      `json:"end"`
+	IANAService      *string     `json:"iana_service"` // nil: a record written before the field
+	Tunnel           []rawTunnel `json:"tunnel,omitempty"`
+}
+
+// rawTunnel is one layer of a record's "tunnel" list.
+type rawTunnel struct {
+	Type        string  `json:"type"`
+	ID          *uint32 `json:"id,omitempty"`
+	OuterClient string  `json:"outer_client,omitempty"`
+	OuterServer string  `json:"outer_server,omitempty"`
+}
+
+// tunnelPath checks a record's "tunnel" list and returns its path: the layers
+// portclass writes (a known type, an ID only for the types that have one, two outer
+// addresses of one family without zones), or the one "unknown" layer of a flow whose
+// path the capture could not keep.
+func tunnelPath(raw []rawTunnel) (capture.TunnelPath, error) {
+	if len(raw) == 1 && raw[0] == (rawTunnel{Type: "unknown"}) {
+		return capture.OverflowPath(), nil
+	}
+	if len(raw) > capture.MaxTunnelDepth {
+		return capture.TunnelPath{}, fieldError("tunnel", "%d layers, at most %d", len(raw), capture.MaxTunnelDepth)
+	}
+	layers := make([]capture.Tunnel, len(raw))
+	for i, r := range raw {
+		field := func(name string) string { return fmt.Sprintf("tunnel[%d].%s", i, name) }
+		t := &layers[i]
+		if t.Type = capture.ParseTunnelType(r.Type); t.Type == capture.TunnelUnknown {
+			return capture.TunnelPath{}, fieldError(field("type"), "%q is not a tunnel type", r.Type)
+		}
+		if r.ID != nil {
+			if !t.Type.MayHaveID() {
+				return capture.TunnelPath{}, fieldError(field("id"), "%s tunnels have no ID", r.Type)
+			}
+			t.HasID, t.ID = true, *r.ID
+		}
+		for j, s := range [2]string{r.OuterClient, r.OuterServer} {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				return capture.TunnelPath{}, fieldError(field([2]string{"outer_client", "outer_server"}[j]), "%q is not an address", s)
+			}
+			if j == 0 {
+				t.Client = a
+			} else if t.Server = a; a.Is4() != t.Client.Is4() {
+				return capture.TunnelPath{}, fieldError(field("outer_server"), "%s and outer_client %s are of different families", s, t.Client)
+			}
+		}
+	}
+	return capture.MakeTunnelPath(layers...)
 }
 
 // rawMatch is one entry of a record's "veeam" list.
@@ -400,6 +455,10 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 		return f, fieldError("port_class", "%q, but server port %d is %q", r.PortClass, f.Server.Port(), f.PortClass.String())
 	}
 	f.Service = r.Service
+	f.IANAService = r.Service // records before iana_service: service was IANA's (or the user's)
+	if r.IANAService != nil {
+		f.IANAService = *r.IANAService
+	}
 	if f.Flags, err = classify.ParseFlags(r.Flags...); err != nil {
 		return f, fieldError("flags", "%v", err)
 	}
@@ -421,6 +480,9 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 		f.ICMPErrors = append(f.ICMPErrors, ce)
 	}
 	f.Input = r.Input
+	if f.Tunnel, err = tunnelPath(r.Tunnel); err != nil {
+		return f, err
+	}
 	f.Outcome = capture.OutcomeOf(&f.Flow)
 	return f, nil
 }

@@ -21,18 +21,22 @@ func (Markdown) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode markdown: nil summary")
 	}
-	return writeMarkdown(w, "portclass report", overview(s), sections(s))
+	return writeMarkdown(w, summaryDoc(s))
 }
 
-// writeMarkdown writes a human report as Markdown: the title, the label/value pairs of
-// kv as a list and each section as a table (see Markdown).
-func writeMarkdown(w io.Writer, title string, kv [][2]string, secs []section) error {
+// writeMarkdown writes a human report as Markdown: its warning as a quote (the first
+// line, when there is one), the title, the header's label/value pairs as a list and
+// each section as a table (see Markdown).
+func writeMarkdown(w io.Writer, d *doc) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString("# " + title + "\n\n")
-	for _, p := range kv {
+	if label, reason := d.warning(); label != "" {
+		bw.WriteString("> **" + label + "** " + mdEscape(reason) + "\n\n")
+	}
+	bw.WriteString("# " + d.title + "\n\n")
+	for _, p := range d.kv {
 		bw.WriteString("- **" + p[0] + ":** " + mdEscape(p[1]) + "\n")
 	}
-	for _, sec := range secs {
+	for _, sec := range d.secs {
 		writeMarkdownSection(bw, &sec)
 	}
 	if err := bw.Flush(); err != nil {

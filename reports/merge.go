@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
+	"strings"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify"
@@ -71,8 +73,9 @@ func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
 type Merger struct {
 	agg            *Aggregator
 	hosts          []Host
-	sums           Totals // of the inputs added
-	packets, bytes uint64 // of the records added, both directions
+	sums           Totals   // of the inputs added
+	packets, bytes uint64   // of the records added, both directions
+	reasons        []string // why the interrupted summaries were, each once
 }
 
 // NewMerger returns a Merger whose breakdowns are built with o (see MergeAll); with
@@ -101,6 +104,9 @@ func (m *Merger) AddSummary(s *Summary) error {
 	a.inputs = append(a.inputs, s.Inputs...)
 	a.skipped = append(a.skipped, s.SkippedFiles...)
 	m.hosts = append(m.hosts, s.Hosts...)
+	if s.Interrupted && !slices.Contains(m.reasons, s.InterruptedReason) {
+		m.reasons = append(m.reasons, s.InterruptedReason)
+	}
 	return nil
 }
 
@@ -133,8 +139,13 @@ func addCounts(packets, bytes *uint64, f *classify.Flow) error {
 	return nil
 }
 
-// Summary returns the merged summary.
+// Summary returns the merged summary, marked interrupted when a summary merged was
+// (Summary.Interrupted: the merge is as incomplete).
 func (m *Merger) Summary() (*Summary, error) {
 	m.agg.hosts = normaliseHosts(m.hosts)
-	return m.agg.Summary(), nil
+	s := m.agg.Summary()
+	if len(m.reasons) > 0 {
+		s.MarkInterrupted("merged from the report of an interrupted run: " + strings.Join(m.reasons, "; "))
+	}
+	return s, nil
 }

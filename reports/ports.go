@@ -1,9 +1,12 @@
 package reports
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,8 +23,13 @@ type PortsReport struct {
 	Role  *veeam.RoleInfo
 }
 
-// PortsText writes a PortsReport as aligned text.
-type PortsText struct{}
+// PortsText writes a PortsReport as aligned text. Width fits the lines to a terminal:
+// the rules tables put each rule's source (and what else does not fit) under its row
+// and cut the widest cells, as Text does, and the long lines are word-wrapped; 0 is no
+// limit.
+type PortsText struct {
+	Width int
+}
 
 // PortsJSON writes a PortsReport as indented JSON: the role, or the list of queries.
 type PortsJSON struct{}
@@ -35,9 +43,9 @@ func (PortsJSON) Encode(w io.Writer, r *PortsReport) error {
 }
 
 // Encode implements Encoder[*PortsReport].
-func (PortsText) Encode(w io.Writer, r *PortsReport) error {
+func (t PortsText) Encode(w io.Writer, r *PortsReport) error {
 	if r.Role != nil {
-		return writeRoleText(w, r.Role)
+		return writeRoleText(w, r.Role, t.Width)
 	}
 	for i, pi := range r.Ports {
 		if i > 0 {
@@ -45,7 +53,7 @@ func (PortsText) Encode(w io.Writer, r *PortsReport) error {
 				return err
 			}
 		}
-		if err := writePortInfoText(w, pi); err != nil {
+		if err := writePortInfoText(w, pi, t.Width); err != nil {
 			return err
 		}
 	}
@@ -83,13 +91,22 @@ func termSafe(s string) string {
 
 // portsText collects the first write error, so that the text writers stay readable.
 type portsText struct {
-	w   io.Writer
-	err error
+	w     io.Writer
+	err   error
+	width int // fit lines to this many columns; 0: no limit
 }
 
 func (p *portsText) printf(format string, args ...any) {
 	if p.err == nil {
 		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+// wrapped writes text after first, word-wrapped to the width with the following lines
+// after rest.
+func (p *portsText) wrapped(first, rest, text string) {
+	for _, l := range wrapText(first, rest, text, p.width) {
+		p.printf("%s\n", l)
 	}
 }
 
@@ -107,8 +124,8 @@ func dashIfEmpty(s string) string {
 	return s
 }
 
-func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
-	p := &portsText{w: w}
+func writePortInfoText(w io.Writer, pi *veeam.PortInfo, width int) error {
+	p := &portsText{w: w, width: width}
 	p.printf("%s\n", termSafe(pi.Query))
 	for _, e := range pi.Ports {
 		switch {
@@ -119,7 +136,21 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 		default:
 			p.printf("\nports %s (any protocol)\n", e.Ports)
 		}
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		// Veeam first: a port Veeam uses is reported under its Veeam service.
+		if len(e.Veeam) > 0 {
+			if e.Service != "" {
+				p.wrapped("  Veeam service: ", "    ", termSafe(e.Service))
+			}
+			p.printf("  Veeam rules: %d\n", len(e.Veeam))
+			if p.err != nil {
+				return p.err
+			}
+			if err := writeRulesText(w, e.Veeam, "    ", width); err != nil {
+				return err
+			}
+		}
+		var buf bytes.Buffer
+		tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
 		q := &portsText{w: tw}
 		q.line("  port class", dashIfEmpty(strings.Join(e.Classes, ", ")))
 		q.line("  ephemeral in", dashIfEmpty(strings.Join(e.Ephemeral, ", ")))
@@ -147,58 +178,105 @@ func writePortInfoText(w io.Writer, pi *veeam.PortInfo) error {
 		if q.err != nil {
 			return q.err
 		}
-		p.printf("  Veeam rules: %d\n", len(e.Veeam))
-		if err := writeRulesText(w, e.Veeam, "    "); err != nil {
-			return err
+		// The lines end with the IANA description: too long for the width, it is cut.
+		for _, l := range strings.SplitAfter(buf.String(), "\n") {
+			if width > 0 && utf8.RuneCountInString(strings.TrimSuffix(l, "\n")) > width {
+				l = cut(strings.TrimSuffix(l, "\n"), width) + "\n"
+			}
+			p.printf("%s", l)
+		}
+		if len(e.Veeam) == 0 {
+			p.printf("  Veeam rules: 0\n")
 		}
 	}
 	if len(pi.VeeamServices) > 0 {
-		p.printf("\nVeeam rules whose service matches %q: %d\n", termSafe(pi.Query), len(pi.VeeamServices))
+		p.printf("\n")
+		p.wrapped("", "  ", fmt.Sprintf("Veeam rules whose service matches %q: %d", termSafe(pi.Query), len(pi.VeeamServices)))
 		if p.err != nil {
 			return p.err
 		}
-		if err := writeRulesText(w, pi.VeeamServices, "    "); err != nil {
+		if err := writeRulesText(w, pi.VeeamServices, "    ", width); err != nil {
 			return err
 		}
 	}
 	return p.err
 }
 
-// writeRulesText writes rules as an aligned table.
-func writeRulesText(w io.Writer, rules []veeam.RuleRef, indent string) error {
+// readOn is the documentation generations a rule was read on, "v13" or "v11,v12,v13",
+// with "+v12?" when it says it applies to 12 but no v12-era page was read (carried
+// back from later pages; see the reference's "What could not be verified").
+func readOn(r veeam.RuleRef) string {
+	var vs []string
+	v12 := false
+	for _, v := range r.Verified {
+		vs = append(vs, "v"+v)
+		v12 = v12 || strings.HasPrefix(v, "12")
+	}
+	s := dashIfEmpty(strings.Join(vs, ","))
+	if !v12 && slices.Contains(r.Versions, "12") {
+		s += " (12 not read)"
+	}
+	return s
+}
+
+// writeRulesText writes rules as an aligned table after indent, fitted to width
+// columns when width > 0 (the source goes under each row; see Text).
+func writeRulesText(w io.Writer, rules []veeam.RuleRef, indent string, width int) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	p := &portsText{w: tw}
-	p.line(indent+"RULE", "FROM -> TO", "PROTO", "PORTS", "VERSIONS", "SERVICE", "SOURCE")
+	sec := section{cols: []column{{"Rule", false}, {"From -> to", false}, {"Proto", false}, {"Ports", false},
+		{"Versions", false}, {"Read on", false}, {"Service", false}, {"Source", false}}, below: []string{"Source"}}
 	for _, r := range rules {
-		p.line(indent+r.Rule, r.From+" -> "+r.To, r.Protocol, r.Ports, strings.Join(r.Versions, ","), r.Service, r.Source)
+		svc := r.Service
+		if r.DeploymentOnly {
+			svc += " [deployment only]"
+		}
+		sec.rows = append(sec.rows, []string{r.Rule, r.From + " -> " + r.To, r.Protocol, r.Ports, strings.Join(r.Versions, ","), readOn(r), svc, r.Source})
 	}
-	if p.err != nil {
-		return p.err
-	}
-	return tw.Flush()
+	bw := bufio.NewWriter(w)
+	writeAligned(bw, &sec, indent, width)
+	return bw.Flush()
 }
 
-func writeRoleText(w io.Writer, ri *veeam.RoleInfo) error {
-	p := &portsText{w: w}
-	p.printf("%s: %s\n", termSafe(ri.Role), termSafe(ri.Description))
-	p.printf("  parents:   %s\n", dashIfEmpty(termSafe(strings.Join(ri.Parents, ", "))))
-	p.printf("  ancestors: %s\n", dashIfEmpty(termSafe(strings.Join(ri.Ancestors, ", "))))
-	p.printf("  children:  %s\n", dashIfEmpty(termSafe(strings.Join(ri.Children, ", "))))
-	p.printf("  accepts:   %s\n", dashIfEmpty(termSafe(strings.Join(ri.Accepts, " "))))
-	p.printf("  opens:     %s\n", dashIfEmpty(termSafe(strings.Join(ri.Opens, " "))))
+func writeRoleText(w io.Writer, ri *veeam.RoleInfo, width int) error {
+	p := &portsText{w: w, width: width}
+	p.wrapped(termSafe(ri.Role)+": ", "  ", termSafe(ri.Description))
+	const rest = "             " // under the values
+	p.wrapped("  parents:   ", rest, dashIfEmpty(termSafe(strings.Join(ri.Parents, ", "))))
+	p.wrapped("  ancestors: ", rest, dashIfEmpty(termSafe(strings.Join(ri.Ancestors, ", "))))
+	p.wrapped("  children:  ", rest, dashIfEmpty(termSafe(strings.Join(ri.Children, ", "))))
+	p.wrapped("  accepts:   ", rest, dashIfEmpty(termSafe(strings.Join(ri.Accepts, " "))))
+	p.wrapped("  opens:     ", rest, dashIfEmpty(termSafe(strings.Join(ri.Opens, " "))))
 	p.printf("\nInbound (must accept): %d rules\n", len(ri.Inbound))
 	if p.err != nil {
 		return p.err
 	}
-	if err := writeRulesText(w, ri.Inbound, "  "); err != nil {
+	if err := writeRulesText(w, ri.Inbound, "  ", width); err != nil {
 		return err
 	}
 	p.printf("\nOutbound (opens): %d rules\n", len(ri.Outbound))
 	if p.err != nil {
 		return p.err
 	}
-	return writeRulesText(w, ri.Outbound, "  ")
+	if err := writeRulesText(w, ri.Outbound, "  ", width); err != nil {
+		return err
+	}
+	for _, os := range []struct {
+		name  string
+		rules []veeam.RuleRef
+	}{{"Windows", ri.Windows}, {"Linux", ri.Linux}} {
+		if len(os.rules) == 0 {
+			continue
+		}
+		p.printf("\n")
+		p.wrapped("", "  ", fmt.Sprintf("On %s, also accepts (operating-system ports of a managed %s server): %d rules", os.name, os.name, len(os.rules)))
+		if p.err != nil {
+			return p.err
+		}
+		if err := writeRulesText(w, os.rules, "  ", width); err != nil {
+			return err
+		}
+	}
+	return p.err
 }

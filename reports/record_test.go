@@ -36,7 +36,7 @@ func TestRecordFields(t *testing.T) {
 				First: at(0), Last: at(1500), PacketsToServer: 12, PacketsToClient: 10, BytesToServer: 2400, BytesToClient: 5300,
 				TCPFlagsToServer: "SAFP", TCPFlagsToClient: "SAFP", PortClass: "registered", Flags: []string{"veeam"},
 				Veeam:      []rawMatch{{Rule: veeamInstaller.ID(), Service: veeamInstaller.Rule().Service, From: "backup-server", To: veeamInstaller.Rule().To}},
-				ICMPErrors: []ICMPError{}, Input: inputA, End: "timeout"}
+				ICMPErrors: []ICMPError{}, Input: inputA, End: "timeout", IANAService: new(string)}
 			if !reflect.DeepEqual(r, want) {
 				t.Errorf("got  %+v\nwant %+v", r, want)
 			}
@@ -101,7 +101,7 @@ func TestRecordEmptyVerdictAndLocalTime(t *testing.T) {
 // flow, which the appender writes again byte for byte, for every fixture record, for
 // NDJSON lines (which add schema_version) and for hostile but valid UTF-8 strings.
 func TestRecordRoundTrip(t *testing.T) {
-	recs := fixtureRecords()
+	recs := append(fixtureRecords(), tunnelRecords(t)...)
 	hostile := recs[0]
 	hostile.Input = "a\"b\\c\x00\x1b[2J\r\n\t\u2028\u2029é"
 	hostile.Service = "</script><b>"
@@ -133,7 +133,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // tags in agreement: the appender writes exactly the fields encoding/json would write
 // from rawRecord (same names, same order), with equal values.
 func TestRecordAppenderMatchesRaw(t *testing.T) {
-	for i, f := range fixtureRecords() {
+	for i, f := range append(fixtureRecords(), tunnelRecords(t)...) {
 		ours := appendRecord(nil, &f, false)
 		raw := written(t, &f)
 		theirs, err := json.Marshal(raw)
@@ -288,5 +288,30 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 func TestEndpointInvalid(t *testing.T) {
 	if got := endpoint(capture.ProtoTCP, netip.AddrPort{}); got != "" {
 		t.Errorf("invalid endpoint = %q, want empty", got)
+	}
+}
+
+// TestRecordIANAService: iana_service is the last field of a record, and a record
+// written before it existed loads with service's value, the IANA (or user) name
+// records carried then.
+func TestRecordIANAService(t *testing.T) {
+	f := fixtureRecords()[0]
+	f.Service, f.IANAService = "Veeam Installer Service (Windows) / Veeam Deployer Service (Linux)", "ampl-lic"
+	line := string(appendRecord(nil, &f, true))
+	if !strings.HasSuffix(line, `,"end":"timeout","iana_service":"ampl-lic"}`) {
+		t.Errorf("record does not end with iana_service: %s", line)
+	}
+	old := strings.Replace(line, `,"iana_service":"ampl-lic"`, "", 1)
+	old = strings.Replace(old, f.Service, "ampl-lic", 1)
+	var r rawRecord
+	if err := json.Unmarshal([]byte(old), &r); err != nil {
+		t.Fatal(err)
+	}
+	g, err := r.flow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Service != "ampl-lic" || g.IANAService != "ampl-lic" {
+		t.Errorf("old record: service %q, iana_service %q, want ampl-lic twice", g.Service, g.IANAService)
 	}
 }

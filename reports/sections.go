@@ -16,6 +16,38 @@ type section struct {
 	cols  []column
 	rows  [][]string
 	notes []string // lines printed after the table
+	// below names the columns of long free text (evidence, flags) that a text table
+	// too wide for the terminal puts under each row (see Text).
+	below []string
+}
+
+// doc is a human report, independent of the format that prints it: its title, the
+// label/value pairs of its header and its sections. An incomplete report (see
+// Summary.Interrupted) says so before everything else: "Incomplete " + incomplete
+// + ": " + reason.
+type doc struct {
+	title      string
+	incomplete string // what is incomplete ("report", "verification", "diff"); "" when nothing is
+	reason     string
+	kv         [][2]string
+	secs       []section
+}
+
+// warning is the line that says the report is incomplete; "" when it is not.
+func (d *doc) warning() (label, reason string) {
+	if d.incomplete == "" {
+		return "", ""
+	}
+	return "Incomplete " + d.incomplete + ":", orDash(d.reason, "interrupted")
+}
+
+// summaryDoc is the human report of a summary.
+func summaryDoc(s *Summary) *doc {
+	d := &doc{title: "portclass report", kv: overview(s), secs: sections(s)}
+	if s.Interrupted {
+		d.incomplete, d.reason = "report", s.InterruptedReason
+	}
+	return d
 }
 
 type column struct {
@@ -29,7 +61,8 @@ func overview(s *Summary) [][2]string {
 	kv := [][2]string{
 		{"Inputs", strconv.Itoa(t.Inputs)},
 		{"Packets read", strconv.FormatUint(t.Packets, 10)},
-		{"Bytes read", bytesLong(t.Bytes)},
+		{"Bytes on the wire", bytesLong(t.Bytes)},
+		{"File size", fileSize(s.Inputs)},
 		{"Flows", strconv.FormatUint(t.Flows, 10)},
 		{"Packets decoded", strconv.FormatUint(t.Decoded, 10)},
 		{"Non-IP packets", strconv.FormatUint(t.NonIP, 10)},
@@ -58,6 +91,29 @@ func overview(s *Summary) [][2]string {
 	)
 }
 
+// fileSize is the size of the input files as stored (compressed, when they are), which
+// is not the bytes on the wire: a capture keeps the packets cut to its snap length and
+// adds its own headers. Standard input, a pipe and a live capture have no size
+// (Input.Size -1): the line says for how many inputs the sum is.
+func fileSize(inputs []Input) string {
+	var sum uint64
+	known := 0
+	for _, in := range inputs {
+		if in.Size >= 0 {
+			sum += uint64(in.Size)
+			known++
+		}
+	}
+	switch {
+	case known == len(inputs):
+		return bytesLong(sum)
+	case known == 0:
+		return "unknown (standard input, a pipe or a live capture)"
+	}
+	return bytesLong(sum) + " for " + strconv.Itoa(known) + " of " + strconv.Itoa(len(inputs)) + " inputs; " +
+		strconv.Itoa(len(inputs)-known) + " without a size (standard input, a pipe or a live capture)"
+}
+
 // sections lists the report's sections in order.
 func sections(s *Summary) []section {
 	top := ""
@@ -73,7 +129,7 @@ func sections(s *Summary) []section {
 
 	in := section{title: "Inputs", empty: "No inputs.",
 		cols: []column{{"Path", false}, {"Format", false}, {"Link types", false}, {"Packets", true},
-			{"Bytes", true}, {"Decoded", true}, {"Notes", false}}}
+			{"Bytes", true}, {"Decoded", true}, {"Notes", false}}, below: []string{"Notes"}}
 	for _, i := range s.Inputs {
 		format := i.Format
 		if i.Compression != "" {
@@ -89,6 +145,20 @@ func sections(s *Summary) []section {
 		in.notes = append(in.notes, "skipped "+f.Path+": "+f.Reason)
 	}
 	out = append(out, in)
+
+	// Tunnels only for captures with encapsulated packets.
+	if len(s.Tunnels) > 0 {
+		sec := section{title: "Tunnels" + top,
+			cols: cols(column{"Type", false}, column{"ID", true}, column{"Outer client", false}, column{"Outer server", false})}
+		for _, t := range s.Tunnels {
+			id := "-"
+			if t.ID != nil {
+				id = num(uint64(*t.ID))
+			}
+			sec.rows = append(sec.rows, append([]string{t.Type, id, orDash(t.OuterClient, "-"), orDash(t.OuterServer, "-")}, counts(t.Counts)...))
+		}
+		out = append(out, sec)
+	}
 
 	sec := section{title: "Protocols", empty: "No flows.", cols: cols(column{"Protocol", false})}
 	for _, p := range s.Protocols {
@@ -127,7 +197,7 @@ func sections(s *Summary) []section {
 	sec = section{title: "Ephemeral-range traffic" + top, empty: "No flow to an ephemeral or dynamic server port.",
 		cols: []column{{"Protocol", false}, {"Port", true}, {"Class", false}, {"Service", false},
 			{"Flows", true}, {"Unexplained", true}, {"Veeam", true}, {"Packets", true}, {"Bytes", true},
-			{"Last seen", false}, {"Flags", false}}}
+			{"Last seen", false}, {"Flags", false}}, below: []string{"Flags"}}
 	for _, e := range s.Ephemeral {
 		sec.rows = append(sec.rows, []string{e.Proto, num(uint64(e.Port)), e.PortClass, orDash(e.Service, "-"),
 			num(e.Flows), num(e.Unexplained), num(e.Veeam), num(e.Packets), humanBytes(e.Bytes),
@@ -144,7 +214,8 @@ func sections(s *Summary) []section {
 	out = append(out, attemptsSections(s, top)...)
 
 	sec = section{title: "Veeam hosts", empty: "No Veeam hosts identified.",
-		cols: []column{{"Address", false}, {"Role", false}, {"Confidence", true}, {"Source", false}, {"Evidence", false}}}
+		cols:  []column{{"Address", false}, {"Role", false}, {"Confidence", true}, {"Source", false}, {"Evidence", false}},
+		below: []string{"Evidence"}}
 	for _, h := range s.Hosts {
 		for i, r := range h.Roles {
 			addr := h.Addr
@@ -186,6 +257,15 @@ func inputNotes(i *Input) string {
 	}
 	if len(i.Unsupported) > 0 {
 		notes = append(notes, "unsupported "+countMap(i.Unsupported))
+	}
+	if i.Decapsulated > 0 {
+		notes = append(notes, strconv.FormatUint(i.Decapsulated, 10)+" in tunnels")
+	}
+	if i.TunnelsTooDeep > 0 {
+		notes = append(notes, strconv.FormatUint(i.TunnelsTooDeep, 10)+" nested too deep")
+	}
+	if i.TunnelPathsFull > 0 {
+		notes = append(notes, strconv.FormatUint(i.TunnelPathsFull, 10)+" without their tunnel path (too many paths)")
 	}
 	if i.KernelReceived > 0 || i.KernelDropped > 0 {
 		notes = append(notes, "kernel dropped "+strconv.FormatUint(i.KernelDropped, 10)+

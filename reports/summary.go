@@ -36,26 +36,37 @@ var ErrSchemaVersion = errors.New("unsupported schema_version")
 // with encoding/json and then the flows, as "flows", with the record appender; the
 // loader reads them back with the record decoder.
 type Summary struct {
-	SchemaVersion int             `json:"schema_version"`
-	Generator     string          `json:"generator"`
-	Top           int             `json:"top,omitempty"` // Options.Top the breakdowns were cut to; 0 = complete
-	Totals        Totals          `json:"totals"`
-	Inputs        []Input         `json:"inputs"`       // sorted by path, then first packet
-	Protocols     []ProtoCount    `json:"protocols"`    // per protocol
-	PortClasses   []ClassCount    `json:"port_classes"` // per IANA class of the server port
-	Services      []ServiceCount  `json:"services"`     // per service name; flows without a name are not counted
-	ServerPorts   []PortCount     `json:"server_ports"` // per protocol and server port (protocols with ports)
-	Talkers       []Talker        `json:"talkers"`      // per host address, as client or server
-	Ephemeral     []EphemeralPort `json:"ephemeral"`    // flows flagged as ephemeral/dynamic-range traffic, per server port
-	States        []StateCount    `json:"states"`       // per protocol and connection state
-	VeeamRules    []RuleCount     `json:"veeam_rules"`  // per Veeam rule that explains flows
-	Hosts         []Host          `json:"hosts"`        // Veeam host roles, sorted by address
+	SchemaVersion int    `json:"schema_version"`
+	Generator     string `json:"generator"`
+	Top           int    `json:"top,omitempty"` // Options.Top the breakdowns were cut to; 0 = complete
+
+	// Interrupted marks the report of a run that was cut short (a signal while its
+	// inputs were read): it covers only what was read until then, and Reason says so
+	// in words. Merge carries the mark on. Both are omitted when false and empty, so
+	// that the report of a complete run is what it was before the mark existed.
+	Interrupted       bool   `json:"interrupted,omitempty"`
+	InterruptedReason string `json:"interrupted_reason,omitempty"`
+
+	Totals      Totals          `json:"totals"`
+	Inputs      []Input         `json:"inputs"`       // sorted by path, then first packet
+	Protocols   []ProtoCount    `json:"protocols"`    // per protocol
+	PortClasses []ClassCount    `json:"port_classes"` // per IANA class of the server port
+	Services    []ServiceCount  `json:"services"`     // per service name; flows without a name are not counted
+	ServerPorts []PortCount     `json:"server_ports"` // per protocol and server port (protocols with ports)
+	Talkers     []Talker        `json:"talkers"`      // per host address, as client or server
+	Ephemeral   []EphemeralPort `json:"ephemeral"`    // flows flagged as ephemeral/dynamic-range traffic, per server port
+	States      []StateCount    `json:"states"`       // per protocol and connection state
+	VeeamRules  []RuleCount     `json:"veeam_rules"`  // per Veeam rule that explains flows
+	Hosts       []Host          `json:"hosts"`        // Veeam host roles, sorted by address
 	// Attempts is the refused, unanswered and ICMP-blocked attempts per server address
 	// and port, most failed flows first; Sweeps the clients that failed on at least
 	// many distinct servers or ports (Options.SweepHosts). Both are cut to Top.
 	Attempts         []Attempt `json:"attempts,omitempty"`
 	AttemptsOverflow uint64    `json:"attempts_overflow,omitempty"` // failed flows not itemised (target cap)
 	Sweeps           []Sweep   `json:"sweeps,omitempty"`
+	// Tunnels is the traffic per tunnel layer, for captures with encapsulated packets
+	// (cut to Top).
+	Tunnels []TunnelCount `json:"tunnels,omitempty"`
 	// SkippedFiles are the files found in directory arguments that were not read
 	// because they are not captures (see SkippedFile).
 	SkippedFiles []SkippedFile   `json:"skipped_files,omitempty"`
@@ -141,6 +152,12 @@ type Input struct {
 	Last           Time              `json:"last,omitzero"`
 	KernelReceived uint64            `json:"kernel_received,omitempty"`
 	KernelDropped  uint64            `json:"kernel_dropped,omitempty"`
+	// Decapsulated counts the decoded packets whose flow is inside a tunnel,
+	// TunnelsTooDeep those nested deeper than capture.MaxTunnelDepth (the deeper
+	// layers not entered) and TunnelPathsFull those keyed without their tunnel path.
+	Decapsulated    uint64 `json:"decapsulated,omitempty"`
+	TunnelsTooDeep  uint64 `json:"tunnels_too_deep,omitempty"`
+	TunnelPathsFull uint64 `json:"tunnel_paths_full,omitempty"`
 }
 
 // Counts is what every breakdown entry carries.
@@ -175,13 +192,15 @@ type ServiceCount struct {
 	Counts
 }
 
-// PortCount is the traffic to one server port of one protocol. Service is the smallest
-// non-empty service name among its flows (they normally all agree).
+// PortCount is the traffic to one server port of one protocol. Service is the service
+// name its flows give (see pickService: a Veeam or user-defined name before IANA's,
+// which IANAService keeps).
 type PortCount struct {
-	Proto     string `json:"proto"`
-	Port      uint16 `json:"port"`
-	PortClass string `json:"port_class"`
-	Service   string `json:"service"`
+	Proto       string `json:"proto"`
+	Port        uint16 `json:"port"`
+	PortClass   string `json:"port_class"`
+	Service     string `json:"service"`
+	IANAService string `json:"iana_service"`
 	Counts
 }
 
@@ -207,11 +226,26 @@ type EphemeralPort struct {
 	Port        uint16   `json:"port"`
 	PortClass   string   `json:"port_class"`
 	Service     string   `json:"service"`
+	IANAService string   `json:"iana_service"`
 	Flags       []string `json:"flags"`
 	Unexplained uint64   `json:"unexplained"`
 	Veeam       uint64   `json:"veeam"`
 	First       Time     `json:"first,omitzero"`
 	Last        Time     `json:"last,omitzero"`
+	Counts
+}
+
+// TunnelCount is the traffic inside one tunnel layer: one encapsulation type and ID
+// between two outer addresses, oriented like the flows inside (OuterClient is the
+// outer source of the packets their clients sent: the clients' tunnel endpoint, or the
+// mirroring device of a mirror session). Counts are the inner flows and their packets
+// and bytes (whole frames); a flow in nested tunnels counts in each of its layers.
+// This is what a firewall between the two outer addresses carries.
+type TunnelCount struct {
+	Type        string  `json:"type"`
+	ID          *uint32 `json:"id,omitempty"` // the VNI, GRE key or ERSPAN session, for the layers that have one
+	OuterClient string  `json:"outer_client,omitempty"`
+	OuterServer string  `json:"outer_server,omitempty"`
 	Counts
 }
 
@@ -310,10 +344,11 @@ type Aggregator struct {
 	classes  [4]*Counts   // by ports.Class
 	services map[string]*Counts
 	ports    map[uint32]*PortCount // by portKey
-	talkers  map[netip.Addr]*Talker
+	talkers  map[addrKey]*Talker
 	ephem    map[uint32]*ephemAcc // by portKey
 	states   map[uint32]*Counts   // by stateKey
 	rules    []*Counts            // by veeam.Match
+	tunnels  map[capture.Tunnel]*Counts
 	att      attempts
 }
 
@@ -338,9 +373,10 @@ func NewAggregator(o Options) *Aggregator {
 		flows:    []classify.Flow{},
 		services: map[string]*Counts{},
 		ports:    map[uint32]*PortCount{},
-		talkers:  map[netip.Addr]*Talker{},
+		talkers:  map[addrKey]*Talker{},
 		ephem:    map[uint32]*ephemAcc{},
 		states:   map[uint32]*Counts{},
+		tunnels:  map[capture.Tunnel]*Counts{},
 		att:      newAttempts(),
 	}
 }
@@ -348,23 +384,26 @@ func NewAggregator(o Options) *Aggregator {
 // AddInput records the statistics of one input. The maps and slices are copied.
 func (a *Aggregator) AddInput(s capture.InputStats) {
 	in := Input{
-		Path:           s.Path,
-		Format:         s.Format,
-		Compression:    s.Compression,
-		Size:           s.Size,
-		LinkTypes:      cloneMap(s.LinkTypes),
-		Packets:        s.Packets,
-		Bytes:          s.Bytes,
-		Decoded:        s.Decoded,
-		NonIP:          s.NonIP,
-		Unsupported:    cloneMap(s.Unsupported),
-		DecodeErrors:   s.DecodeErrors,
-		Filtered:       s.Filtered,
-		Fragments:      s.Fragments,
-		Truncated:      s.Truncated,
-		Warnings:       append([]string{}, s.Warnings...),
-		KernelReceived: s.KernelReceived,
-		KernelDropped:  s.KernelDropped,
+		Path:            s.Path,
+		Format:          s.Format,
+		Compression:     s.Compression,
+		Size:            s.Size,
+		LinkTypes:       cloneMap(s.LinkTypes),
+		Packets:         s.Packets,
+		Bytes:           s.Bytes,
+		Decoded:         s.Decoded,
+		NonIP:           s.NonIP,
+		Unsupported:     cloneMap(s.Unsupported),
+		DecodeErrors:    s.DecodeErrors,
+		Filtered:        s.Filtered,
+		Fragments:       s.Fragments,
+		Truncated:       s.Truncated,
+		Warnings:        append([]string{}, s.Warnings...),
+		KernelReceived:  s.KernelReceived,
+		KernelDropped:   s.KernelDropped,
+		Decapsulated:    s.Decapsulated,
+		TunnelsTooDeep:  s.TunnelsTooDeep,
+		TunnelPathsFull: s.TunnelPathsFull,
 	}
 	if s.Truncated {
 		in.TruncatedAt = s.TruncatedAt
@@ -429,7 +468,8 @@ func (a *Aggregator) Add(f *classify.Flow) {
 		pc.Port = port
 		pc.add(f)
 		pc.PortClass = f.PortClass.String()
-		pc.Service = minService(pc.Service, f.Service)
+		pc.Service = pickService(pc.Service, f.Service, f.IANAService)
+		pc.IANAService = minService(pc.IANAService, f.IANAService)
 	} else {
 		port = 0
 	}
@@ -455,7 +495,8 @@ func (a *Aggregator) Add(f *classify.Flow) {
 		e.Port = port
 		e.add(f)
 		e.PortClass = f.PortClass.String()
-		e.Service = minService(e.Service, f.Service)
+		e.Service = pickService(e.Service, f.Service, f.IANAService)
+		e.IANAService = minService(e.IANAService, f.IANAService)
 		if f.Flags.Has(classify.FlagUnexplained) {
 			e.Unexplained++
 		}
@@ -471,6 +512,9 @@ func (a *Aggregator) Add(f *classify.Flow) {
 		e.flags = e.flags.Union(f.Flags.EphemeralOnly())
 	}
 
+	for i := range f.Tunnel.Len() {
+		getOrNew(a.tunnels, f.Tunnel.At(i)).add(f)
+	}
 	for _, m := range f.Veeam {
 		if int(m) >= len(a.rules) {
 			a.rules = append(a.rules, make([]*Counts, int(m)+1-len(a.rules))...)
@@ -481,12 +525,32 @@ func (a *Aggregator) Add(f *classify.Flow) {
 
 // talker returns the entry of addr, made on first use.
 func (a *Aggregator) talker(addr netip.Addr) *Talker {
-	t := a.talkers[addr]
+	k := keyOf(addr)
+	t := a.talkers[k]
 	if t == nil {
 		t = &Talker{addr: addr}
-		a.talkers[addr] = t
+		a.talkers[k] = t
 	}
 	return t
+}
+
+// pickService is the service name of a port that has name have so far and gets a flow
+// named s, whose IANA name is iana: a name that is not IANA's (the Veeam service of
+// flows Veeam rules explain, a user-defined service) wins over IANA's, so that a port
+// with Veeam traffic is called by its Veeam service, and otherwise the smallest
+// non-empty name (minService), so the result does not depend on the order flows were
+// added in (which Merge changes).
+func pickService(have, s, iana string) string {
+	if have == "" || s == "" || have == s {
+		return minService(have, s)
+	}
+	if haveNamed, sNamed := have != iana, s != iana; haveNamed != sNamed {
+		if sNamed {
+			return s
+		}
+		return have
+	}
+	return minService(have, s)
 }
 
 // minService keeps the smallest non-empty name, so the result does not depend on the
@@ -546,7 +610,7 @@ func (a *Aggregator) Summary() *Summary {
 	}, comparePortCounts, top)
 	// Talkers are ordered by their addresses as values (as compareAddrs orders their
 	// strings); only the entries kept get their strings.
-	s.Talkers = breakdown(maps.All(a.talkers), func(_ netip.Addr, t *Talker) Talker { return *t },
+	s.Talkers = breakdown(maps.All(a.talkers), func(_ addrKey, t *Talker) Talker { return *t },
 		func(x, y Talker) int { return x.addr.Compare(y.addr) }, top)
 	for i := range s.Talkers {
 		t := &s.Talkers[i]
@@ -570,7 +634,35 @@ func (a *Aggregator) Summary() *Summary {
 		r := veeam.Match(m).Rule()
 		return RuleCount{Rule: r.ID, Service: r.Service, From: r.From, To: r.To, Counts: *c}
 	}, func(x, y RuleCount) int { return cmp.Compare(x.Rule, y.Rule) }, top)
+	if len(a.tunnels) > 0 {
+		type layer struct {
+			TunnelCount
+			key capture.Tunnel
+		}
+		ls := breakdown(maps.All(a.tunnels), func(t capture.Tunnel, c *Counts) layer { return layer{TunnelCount{Counts: *c}, t} },
+			func(x, y layer) int { return x.key.Compare(y.key) }, top)
+		s.Tunnels = make([]TunnelCount, len(ls))
+		for i, l := range ls {
+			s.Tunnels[i] = tunnelCountOf(l.key, l.Counts)
+		}
+	}
 	return s
+}
+
+// tunnelCountOf is the summary entry of tunnel layer t.
+func tunnelCountOf(t capture.Tunnel, c Counts) TunnelCount {
+	tc := TunnelCount{Type: t.Type.String(), Counts: c}
+	if t.HasID {
+		id := t.ID
+		tc.ID = &id
+	}
+	if t.Client.IsValid() {
+		tc.OuterClient = t.Client.String()
+	}
+	if t.Server.IsValid() {
+		tc.OuterServer = t.Server.String()
+	}
+	return tc
 }
 
 // breakdown turns an aggregate map into a list sorted by bytes (descending), then by
@@ -648,6 +740,7 @@ func (c Talker) counts() Counts        { return c.Counts }
 func (c EphemeralPort) counts() Counts { return c.Counts }
 func (c StateCount) counts() Counts    { return c.Counts }
 func (c RuleCount) counts() Counts     { return c.Counts }
+func (c TunnelCount) counts() Counts   { return c.Counts }
 
 func comparePortCounts(x, y PortCount) int {
 	return cmp.Or(cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))
@@ -747,6 +840,12 @@ func normaliseHosts(h []Host) []Host {
 	}
 	slices.SortFunc(out, func(x, y Host) int { return compareAddrs(x.Addr, y.Addr) })
 	return out
+}
+
+// MarkInterrupted marks the summary as the report of a run that was cut short, for
+// reason (see Summary.Interrupted).
+func (s *Summary) MarkInterrupted(reason string) {
+	s.Interrupted, s.InterruptedReason = true, cmp.Or(reason, "interrupted")
 }
 
 // normalise replaces the nil slices and maps a decoded summary may have by empty ones

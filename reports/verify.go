@@ -24,8 +24,14 @@ import (
 // VerifyEncoder. The JSON field names are a contract, like the flow record's; lists are
 // never nil.
 type VerifyReport struct {
-	SchemaVersion  int              `json:"schema_version"`
-	Generator      string           `json:"generator"`
+	SchemaVersion int    `json:"schema_version"`
+	Generator     string `json:"generator"`
+
+	// Interrupted marks the verification of a run cut short (see Summary.Interrupted):
+	// flows not read could not be checked. Omitted when false and empty.
+	Interrupted       bool   `json:"interrupted,omitempty"`
+	InterruptedReason string `json:"interrupted_reason,omitempty"`
+
 	Policy         string           `json:"policy"`         // the policy file
 	VeeamVersions  []string         `json:"veeam_versions"` // versions of the Veeam matrix rules were derived for; empty when none were
 	Result         string           `json:"result"`         // "pass" or "fail" (exit code 0 or 1)
@@ -39,6 +45,12 @@ type VerifyReport struct {
 	Documented     []RuleTraffic    `json:"documented"`   // every rule that is required or allowed, in policy order
 	ICMPErrorFlows uint64           `json:"icmp_error_flows"`
 	Rules          []VerifyRuleInfo `json:"rules"` // every rule of the policy, in match order
+}
+
+// MarkInterrupted marks the report as the verification of a run that was cut short,
+// for reason (see VerifyReport.Interrupted).
+func (r *VerifyReport) MarkInterrupted(reason string) {
+	r.Interrupted, r.InterruptedReason = true, cmp.Or(reason, "interrupted")
 }
 
 // VerifyFindings counts the verdicts; Result is "fail" when a kind in FailOn is not 0.
@@ -359,15 +371,17 @@ func (VerifyJSON) Encode(w io.Writer, r *VerifyReport) error {
 // VerifyText writes the report for a firewall administrator: the result, then the
 // blocked required flows, forbidden and undocumented traffic, every required check by
 // rule and the documented traffic by rule, each as an aligned table. Every cell goes
-// through the terminal escaper.
-type VerifyText struct{}
+// through the terminal escaper. Width fits the lines to a terminal as Text's does.
+type VerifyText struct {
+	Width int
+}
 
 // Encode implements Encoder[*VerifyReport].
-func (VerifyText) Encode(w io.Writer, r *VerifyReport) error {
+func (t VerifyText) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode text: nil report")
 	}
-	if err := writeText(w, "portclass verify", verifyOverview(r), verifySections(r)); err != nil {
+	if err := writeText(w, verifyDoc(r), t.Width); err != nil {
 		return fmt.Errorf("encode text: %w", err)
 	}
 	return nil
@@ -382,10 +396,19 @@ func (VerifyMarkdown) Encode(w io.Writer, r *VerifyReport) error {
 	if r == nil {
 		return errors.New("encode markdown: nil report")
 	}
-	if err := writeMarkdown(w, "portclass verify", verifyOverview(r), verifySections(r)); err != nil {
+	if err := writeMarkdown(w, verifyDoc(r)); err != nil {
 		return fmt.Errorf("encode markdown: %w", err)
 	}
 	return nil
+}
+
+// verifyDoc is the human report of a verification.
+func verifyDoc(r *VerifyReport) *doc {
+	d := &doc{title: "portclass verify", kv: verifyOverview(r), secs: verifySections(r)}
+	if r.Interrupted {
+		d.incomplete, d.reason = "verification", r.InterruptedReason
+	}
+	return d
 }
 
 // verifyOverview is the header of the human report.
@@ -476,9 +499,10 @@ func verifySections(r *VerifyReport) []section {
 		}
 		return row
 	}
+	evidence := []string{"Evidence"}
 	var out []section
 
-	sec := section{title: "Blocked required flows", empty: "None: every required flow that was tried worked.", cols: reqCols}
+	sec := section{title: "Blocked required flows", empty: "None: every required flow that was tried worked.", cols: reqCols, below: evidence}
 	var rules []string
 	for i := range r.Required {
 		if q := &r.Required[i]; strings.HasPrefix(q.Verdict, "blocked-") {
@@ -489,7 +513,7 @@ func verifySections(r *VerifyReport) []section {
 	sec.notes = ruleNotes(r, rules)
 	out = append(out, sec)
 
-	sec = section{title: "Forbidden traffic", empty: "None.", cols: grpCols(true)}
+	sec = section{title: "Forbidden traffic", empty: "None.", cols: grpCols(true), below: evidence}
 	rules = rules[:0]
 	for i := range r.Forbidden {
 		sec.rows = append(sec.rows, grpRow(&r.Forbidden[i], true))
@@ -501,7 +525,7 @@ func verifySections(r *VerifyReport) []section {
 	}
 	out = append(out, sec)
 
-	sec = section{title: "Undocumented traffic (largest first)", empty: "None: every flow matches a rule.", cols: grpCols(false)}
+	sec = section{title: "Undocumented traffic (largest first)", empty: "None: every flow matches a rule.", cols: grpCols(false), below: evidence}
 	for i := range r.Undocumented {
 		sec.rows = append(sec.rows, grpRow(&r.Undocumented[i], false))
 	}
@@ -511,7 +535,7 @@ func verifySections(r *VerifyReport) []section {
 	}
 	out = append(out, sec)
 
-	sec = section{title: "Required flows by rule", empty: "The policy has no required rules.", cols: reqCols}
+	sec = section{title: "Required flows by rule", empty: "The policy has no required rules.", cols: reqCols, below: evidence}
 	for i := range r.Required {
 		sec.rows = append(sec.rows, reqRow(&r.Required[i]))
 	}
@@ -519,7 +543,7 @@ func verifySections(r *VerifyReport) []section {
 
 	sec = section{title: "Documented traffic by rule", empty: "No flow matched a required or allowed rule.",
 		cols: []column{{"Rule", false}, {"Expect", false}, {"Flows", true}, {"Packets", true}, {"Bytes", true},
-			{"First seen", false}, {"Last seen", false}, {"Hosts", false}}}
+			{"First seen", false}, {"Last seen", false}, {"Hosts", false}}, below: []string{"Hosts"}}
 	var unused []string
 	for i := range r.Documented {
 		d := &r.Documented[i]

@@ -119,8 +119,11 @@ type protoNode struct {
 	n     uint8
 }
 
-// vlanNode is "vlan" (id < 0) or "vlan N".
-type vlanNode struct{ id int }
+// vlanNode is "vlan" (id < 0) or "vlan N"; pos is its offset in the expression.
+type vlanNode struct{ id, pos int }
+
+// geneveNode is "geneve" (vni < 0) or "geneve N"; pos is its offset in the expression.
+type geneveNode struct{ vni, pos int }
 
 // lenNode is "less N" (len <= N) or "greater N" (len >= N).
 type lenNode struct {
@@ -146,6 +149,7 @@ var relNames = [...]string{"", ">", ">=", "=", "<", "<=", "!="}
 type relNode struct {
 	op   relop
 	l, r arith
+	pos  int // offset of the relation in the expression
 }
 
 // arith is an arithmetic expression over packet bytes (libpcap's arth).
@@ -276,6 +280,13 @@ func (n *vlanNode) write(b *strings.Builder) {
 	b.WriteString("vlan")
 	if n.id >= 0 {
 		fmt.Fprintf(b, " %d", n.id)
+	}
+}
+
+func (n *geneveNode) write(b *strings.Builder) {
+	b.WriteString("geneve")
+	if n.vni >= 0 {
+		fmt.Fprintf(b, " %d", n.vni)
 	}
 }
 

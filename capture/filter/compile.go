@@ -44,6 +44,9 @@ func (f *Filter) program(linkType uint16, snaplen uint32, optimize bool) ([]bpf.
 		if lw.err != nil {
 			return nil, fmt.Errorf("filter %q: %w", f.expr, lw.err)
 		}
+		if lw.sawGeneve {
+			e = and(initScratch(), e)
+		}
 	}
 	return assemble(e, snaplen, optimize), nil
 }

@@ -19,7 +19,7 @@
 //	primitive = [proto] dir [kind] id | [proto] kind id
 //	          | ["ip" | "ip6"] "proto" id
 //	          | proto
-//	          | "vlan" [number] | "less" number | "greater" number
+//	          | "vlan" [number] | "geneve" [number] | "less" number | "greater" number
 //	          | arith relop arith
 //	proto     = "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp"
 //	          | "icmp" | "icmp6" | "igmp" | "ah" | "esp"
@@ -69,6 +69,23 @@
 //     "vlan and tcp" matches TCP inside one tag, "vlan and vlan and tcp" inside two,
 //     and "vlan or tcp" and "not vlan and tcp" test for TCP 4 bytes too far: write
 //     "tcp and not vlan". vlan is for Ethernet only.
+//   - "geneve" matches, as in libpcap 1.10, a UDP datagram to port 6081 (over IPv4 not
+//     a non-first fragment; over IPv6 with UDP right after the fixed header) whose
+//     Geneve header has version 0, and "geneve N" one with VNI N. Like vlan, it moves
+//     what follows it in source order (even across "or" and outside parentheses) into
+//     the Geneve payload: link-type tests read the inner EtherType (the Geneve protocol
+//     type, or the inner Ethernet header's type when the payload is Ethernet), address,
+//     protocol and port tests the inner IP header, whose offsets are computed from the
+//     outer IP header and Geneve's option length at run time. So "geneve and tcp port
+//     443" is TCP to 443 inside Geneve, and "udp port 6081" or "geneve" alone select the
+//     Geneve packets themselves. After a geneve, "vlan", a second "geneve" and
+//     byte-offset expressions are refused (libpcap moves those too). Geneve's O (control)
+//     bit is not tested, as in libpcap. A primitive after geneve that is evaluated on a
+//     packet geneve did not match (the tcp of "geneve or tcp") reads at offset 0, where
+//     libpcap reads scratch memory it never wrote: write the alternatives first, as in
+//     "tcp or (geneve and udp)".
+//   - Every other primitive applies to the outermost headers, as in tcpdump: "udp port
+//     4789" matches VXLAN packets, "proto 47" GRE, "ip proto 41" 6in4.
 //   - "less N" is "len <= N" and "greater N" is "len >= N", where len is the length on
 //     the wire, not the captured length.
 //   - In proto[offset:size] the offset counts from the start of the frame (ether,
@@ -84,7 +101,8 @@
 // Not supported (Parse says so): host, network, port and most protocol names (nothing
 // is resolved: hostnames give "hostnames are not resolved; use an address"), MAC
 // addresses and "ether host/src/dst/proto", gateway, broadcast, multicast, protochain,
-// mpls, pppoes, geneve, inbound/outbound, ifindex and the 802.11 and other link-specific
+// mpls, pppoes, vxlan (libpcap 1.11's; libpcap 1.10 and tcpdump 4.99 have none: the
+// error suggests "udp dst port 4789"), inbound/outbound, ifindex and the 802.11 and other link-specific
 // primitives. Also rejected where tcpdump accepts: protocol numbers above 255 (which
 // tcpdump compiles into a test that never matches) and ports written as dotted numbers.
 // The empty expression matches every packet.

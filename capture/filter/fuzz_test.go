@@ -11,9 +11,13 @@ import (
 // Ethernet into a program bpf.Assemble accepts, whose jumps stay inside the program and
 // which ends in a return; that the canonical String parses back to the same program;
 // and that the Matcher runs. Compile may refuse only with ErrTooLong, and then the
-// program really is longer than MaxInstructions. Seeds: every expression of the tests.
+// program really is longer than MaxInstructions. Seeds: every expression of the tests
+// (the tunnel ones with geneve too).
 func FuzzParse(f *testing.F) {
 	for _, e := range equivExprs {
+		f.Add(e)
+	}
+	for _, e := range tunnelExprs {
 		f.Add(e)
 	}
 	for _, tc := range parseErrorCases {

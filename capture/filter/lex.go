@@ -75,6 +75,7 @@ const (
 	kwESP
 	kwLink // ether, link
 	kwVLAN
+	kwGeneve
 	kwLess
 	kwGreater
 	kwLen
@@ -90,15 +91,16 @@ var keywords = sync.OnceValue(func() map[string]kw {
 		"src": kwSrc, "dst": kwDst, "mask": kwMask,
 		"ip": kwIP, "ip6": kwIP6, "arp": kwARP, "rarp": kwRARP, "tcp": kwTCP, "udp": kwUDP,
 		"sctp": kwSCTP, "icmp": kwICMP, "icmp6": kwICMP6, "igmp": kwIGMP, "ah": kwAH, "esp": kwESP,
-		"ether": kwLink, "link": kwLink, "vlan": kwVLAN, "less": kwLess, "greater": kwGreater,
+		"ether": kwLink, "link": kwLink, "vlan": kwVLAN, "geneve": kwGeneve, "less": kwLess, "greater": kwGreater,
 		"len": kwLen, "length": kwLen,
 	})
 })
 
-// unsupportedKeywords are libpcap keywords outside the supported subset.
+// unsupportedKeywords are libpcap keywords outside the supported subset ("vxlan" is
+// libpcap 1.11's; tcpdump 4.99 with libpcap 1.10 does not know it).
 var unsupportedKeywords = []string{
 	"gateway", "protochain", "broadcast", "multicast", "inbound", "outbound", "ifindex",
-	"mpls", "pppoed", "pppoes", "geneve", "byte", "fddi", "tr", "wlan", "ppp", "slip",
+	"mpls", "pppoed", "pppoes", "vxlan", "byte", "fddi", "tr", "wlan", "ppp", "slip",
 	"pim", "vrrp", "carp", "igrp", "atalk", "aarp", "decnet", "lat", "sca", "moprc",
 	"mopdl", "iso", "esis", "es-is", "isis", "is-is", "clnp", "l1", "l2", "iih", "lsp",
 	"snp", "csnp", "psnp", "stp", "ipx", "netbeui", "llc", "radio", "type", "subtype",
@@ -107,6 +109,13 @@ var unsupportedKeywords = []string{
 	"msu", "sio", "opc", "dpc", "sls", "metac", "bcc", "oam", "oamf4", "oamf4ec",
 	"oamf4sc", "sc", "ilmic", "connectmsg", "metaconnect", "vpi", "vci", "lane",
 	"hfisu", "hlssu", "hmsu", "hsio", "hopc", "hdpc", "hsls",
+}
+
+// unsupportedHints add what to write instead to the error for some unsupported keywords.
+var unsupportedHints = map[string]string{
+	"vxlan":  `; "udp dst port 4789" selects VXLAN packets (libpcap 1.10 has no vxlan either)`,
+	"mpls":   "; portclass decodes MPLS labels itself, whatever the filter",
+	"pppoes": "; portclass decodes PPPoE sessions itself, whatever the filter",
 }
 
 func withUnsupported(m map[string]kw) map[string]kw {

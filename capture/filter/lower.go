@@ -154,16 +154,57 @@ func eq(off uint32, size int, v uint32) bexpr { return cmp(off, size, v, 0xfffff
 
 // lowerer turns the parse tree into a bexpr for one link type. shift is the 4 bytes
 // per "vlan" seen so far in source order (libpcap moves off_linktype and off_linkpl).
+// inner is set once a "geneve" was lowered: like libpcap, everything after it in
+// source order looks at the Geneve payload, whose offsets the Geneve code leaves in
+// scratch words (see geneve).
 type lowerer struct {
-	li    linkInfo
-	shift uint32
-	err   error
+	li        linkInfo
+	shift     uint32
+	inner     bool
+	sawGeneve bool // a geneve was lowered: the program initialises the scratch words first
+	err       error
 }
 
 func (lw *lowerer) pl() uint32 { return lw.li.plOff + lw.shift }
 
+// Scratch words holding the offsets "geneve" computes (libpcap's M[0], M[1], M[2]):
+// the relations of this package take words from 0 up, and none may follow a geneve
+// (Parse rejects that), so these do not meet.
+const (
+	regInnerType = 13 // the inner EtherType: Geneve's protocol type, or the inner Ethernet's type for 0x6558
+	regInnerLink = 14 // the start of the Geneve payload
+	regInnerNet  = 15 // the inner network header
+)
+
+// nld loads size bytes at offset off of the network header: an absolute load, or
+// after "geneve" an indexed load from the inner network header.
+func (lw *lowerer) nld(off uint32, size int) []bpf.Instruction {
+	if lw.inner {
+		return []bpf.Instruction{bpf.LoadScratch{Dst: bpf.RegX, N: regInnerNet}, bpf.LoadIndirect{Off: off, Size: size}}
+	}
+	return []bpf.Instruction{bpf.LoadAbsolute{Off: lw.pl() + off, Size: size}}
+}
+
+// ncmp is cmp at offset off of the network header (see nld).
+func (lw *lowerer) ncmp(off uint32, size int, v, mask uint32) bexpr {
+	st := lw.nld(off, size)
+	full := uint32(0xffffffff) >> (32 - 8*uint(size))
+	if mask&full != full {
+		st = append(st, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mask})
+	}
+	return &bAtom{stmts: st, test: bpf.JumpEqual, k: v}
+}
+
+func (lw *lowerer) neq(off uint32, size int, v uint32) bexpr {
+	return lw.ncmp(off, size, v, 0xffffffff)
+}
+
 // linkProto tests the link layer's protocol field for an EtherType (libpcap's gen_linktype).
 func (lw *lowerer) linkProto(etype uint32) bexpr {
+	if lw.inner { // the inner EtherType field, wherever geneve found it
+		st := []bpf.Instruction{bpf.LoadScratch{Dst: bpf.RegX, N: regInnerType}, bpf.LoadIndirect{Off: 0, Size: 2}}
+		return &bAtom{stmts: st, test: bpf.JumpEqual, k: etype}
+	}
 	li := lw.li
 	switch li.typ {
 	case linkEthernet:
@@ -244,6 +285,8 @@ func (lw *lowerer) lower(n node) bexpr {
 		return or(lw.protoIP(uint32(n.n)), lw.protoIP6(uint32(n.n)))
 	case *vlanNode:
 		return lw.vlan(n)
+	case *geneveNode:
+		return lw.geneve(n)
 	case *lenNode:
 		ld := []bpf.Instruction{bpf.LoadExtension{Num: bpf.ExtLen}}
 		if n.greater {
@@ -258,14 +301,13 @@ func (lw *lowerer) lower(n node) bexpr {
 
 // protoIP is "ip proto v": the link says IPv4 and the protocol byte is v.
 func (lw *lowerer) protoIP(v uint32) bexpr {
-	return and(lw.linkProto(etherIP), eq(lw.pl()+9, 1, v))
+	return and(lw.linkProto(etherIP), lw.neq(9, 1, v))
 }
 
 // protoIP6 is "ip6 proto v": the next-header byte is v, or it is a fragment header
 // whose next header is v. No other extension headers are walked (as libpcap).
 func (lw *lowerer) protoIP6(v uint32) bexpr {
-	pl := lw.pl()
-	return and(lw.linkProto(etherIPv6), or(eq(pl+6, 1, v), and(eq(pl+6, 1, ipprotoFrag), eq(pl+40, 1, v))))
+	return and(lw.linkProto(etherIPv6), or(lw.neq(6, 1, v), and(lw.neq(6, 1, ipprotoFrag), lw.neq(40, 1, v))))
 }
 
 func (lw *lowerer) abbrev(p qproto) bexpr {
@@ -322,7 +364,7 @@ func (lw *lowerer) host4(n *hostNode) bexpr {
 				if n.mask4 == 0 {
 					return lw.linkProto(etype)
 				}
-				return and(lw.linkProto(etype), cmp(lw.pl()+off, 4, n.v4&n.mask4, n.mask4))
+				return and(lw.linkProto(etype), lw.ncmp(off, 4, n.v4&n.mask4, n.mask4))
 			}
 		}
 		return byDir(n.dir, at(srcOff), at(dstOff))
@@ -353,7 +395,7 @@ func (lw *lowerer) host6(n *hostNode) bexpr {
 				}
 				mask := uint32(0xffffffff) << (32 - bitsIn)
 				v := uint32(a[4*w])<<24 | uint32(a[4*w+1])<<16 | uint32(a[4*w+2])<<8 | uint32(a[4*w+3])
-				r = and(r, cmp(lw.pl()+off+uint32(4*w), 4, v&mask, mask))
+				r = and(r, lw.ncmp(off+uint32(4*w), 4, v&mask, mask))
 			}
 			return r
 		}
@@ -373,19 +415,22 @@ func (lw *lowerer) port(n *portNode) bexpr {
 		ge := &bAtom{stmts: ld(off), test: bpf.JumpGreaterOrEqual, k: uint32(n.lo)}
 		return and(ge, not(&bAtom{stmts: ld(off), test: bpf.JumpGreaterThan, k: uint32(n.hi)}))
 	}
-	ld6 := func(off uint32) []bpf.Instruction {
-		return []bpf.Instruction{bpf.LoadAbsolute{Off: pl + 40 + off, Size: 2}}
-	}
+	ld6 := func(off uint32) []bpf.Instruction { return lw.nld(40+off, 2) }
 	ld4 := func(off uint32) []bpf.Instruction {
+		if lw.inner { // X = the inner network header + its IPv4 header length
+			return []bpf.Instruction{bpf.LoadScratch{Dst: bpf.RegX, N: regInnerNet}, bpf.LoadIndirect{Off: 0, Size: 1},
+				bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf}, bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2},
+				bpf.ALUOpX{Op: bpf.ALUOpAdd}, bpf.TAX{}, bpf.LoadIndirect{Off: off, Size: 2}}
+		}
 		return []bpf.Instruction{bpf.LoadMemShift{Off: pl}, bpf.LoadIndirect{Off: pl + off, Size: 2}}
 	}
 	ports := func(ld func(uint32) []bpf.Instruction) bexpr {
 		return byDir(n.dir, func() bexpr { return test(ld, 0) }, func() bexpr { return test(ld, 2) })
 	}
-	op6 := func(proto uint32) bexpr { return and(eq(pl+6, 1, proto), ports(ld6)) }
+	op6 := func(proto uint32) bexpr { return and(lw.neq(6, 1, proto), ports(ld6)) }
 	op4 := func(proto uint32) bexpr {
-		notFrag := not(&bAtom{stmts: []bpf.Instruction{bpf.LoadAbsolute{Off: pl + 6, Size: 2}}, test: bpf.JumpBitsSet, k: 0x1fff})
-		return and(and(eq(pl+9, 1, proto), notFrag), ports(ld4))
+		notFrag := not(&bAtom{stmts: lw.nld(6, 2), test: bpf.JumpBitsSet, k: 0x1fff})
+		return and(and(lw.neq(9, 1, proto), notFrag), ports(ld4))
 	}
 	each := func(op func(uint32) bexpr) bexpr {
 		switch n.proto {
@@ -417,4 +462,55 @@ func (lw *lowerer) vlan(n *vlanNode) bexpr {
 	}
 	lw.shift += 4
 	return r
+}
+
+// geneve is libpcap's gen_geneve (libpcap 1.10): UDP to port 6081 (over IPv4 not a
+// non-first fragment; over IPv6 the next header right after the fixed header), Geneve
+// version 0 and, with a number, that VNI. It then leaves in scratch words the offsets
+// of the inner EtherType (Geneve's protocol type field, or for Ethernet (0x6558) the
+// inner Ethernet header's), of the payload and of the inner network header, computed
+// from the outer IP header length and Geneve's option length, and everything after it
+// in source order looks inside. The atoms that end in "jeq x" are always true: they
+// carry the outer header length to the common code in A and X, as libpcap does.
+func (lw *lowerer) geneve(n *geneveNode) bexpr {
+	pl := lw.pl()
+	lw.sawGeneve = true
+	hl := bpf.LoadMemShift{Off: pl}
+	v4 := ands(lw.linkProto(etherIP), eq(pl+9, 1, ipprotoUDP),
+		not(&bAtom{stmts: []bpf.Instruction{bpf.LoadAbsolute{Off: pl + 6, Size: 2}}, test: bpf.JumpBitsSet, k: 0x1fff}),
+		&bAtom{stmts: []bpf.Instruction{hl, bpf.LoadIndirect{Off: pl + 2, Size: 2}}, test: bpf.JumpEqual, k: 6081},
+		&bAtom{stmts: []bpf.Instruction{hl, bpf.LoadIndirect{Off: pl + 8, Size: 1}, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xc0}}, test: bpf.JumpEqual, k: 0})
+	v6 := ands(lw.linkProto(etherIPv6), eq(pl+6, 1, ipprotoUDP), eq(pl+42, 2, 6081), cmp(pl+48, 1, 0, 0xc0))
+	if n.vni >= 0 {
+		v4 = and(v4, &bAtom{stmts: []bpf.Instruction{hl, bpf.LoadIndirect{Off: pl + 12, Size: 4},
+			bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xffffff00}}, test: bpf.JumpEqual, k: uint32(n.vni) << 8})
+		v6 = and(v6, cmp(pl+52, 4, uint32(n.vni)<<8, 0xffffff00))
+	}
+	v4 = and(v4, &bAtom{stmts: []bpf.Instruction{hl, bpf.TXA{}}, test: bpf.JumpEqual, useX: true})
+	v6 = and(v6, &bAtom{stmts: []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 40}, bpf.TAX{}}, test: bpf.JumpEqual, useX: true})
+	// A = X = the outer IP header's length; the Geneve header starts pl+8 bytes later.
+	set := &bAtom{stmts: []bpf.Instruction{
+		bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: pl + 8}, bpf.TAX{},
+		bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 2}, bpf.StoreScratch{Src: bpf.RegA, N: regInnerType},
+		bpf.LoadIndirect{Off: 0, Size: 1}, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x3f},
+		bpf.ALUOpConstant{Op: bpf.ALUOpMul, Val: 4}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 8},
+		bpf.ALUOpX{Op: bpf.ALUOpAdd}, bpf.StoreScratch{Src: bpf.RegA, N: regInnerLink},
+		bpf.LoadIndirect{Off: 2, Size: 2}, bpf.LoadScratch{Dst: bpf.RegX, N: regInnerLink},
+	}, test: bpf.JumpEqual, k: 0x6558}
+	eth := &bAtom{stmts: []bpf.Instruction{bpf.TXA{}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 12},
+		bpf.StoreScratch{Src: bpf.RegA, N: regInnerType}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 2}, bpf.TAX{},
+		bpf.StoreScratch{Src: bpf.RegX, N: regInnerNet}}, test: bpf.JumpEqual, useX: true}
+	other := &bAtom{stmts: []bpf.Instruction{bpf.StoreScratch{Src: bpf.RegX, N: regInnerNet}, bpf.TXA{}}, test: bpf.JumpEqual, useX: true}
+	lw.inner = true
+	return and(or(v4, v6), or(and(set, eth), other))
+}
+
+// initScratch sets the scratch words geneve uses to 0 at the start of a program that
+// has a geneve, so that every path reads only words written before (the kernel
+// refuses programs that may read a word never written, as "geneve or tcp" would: the
+// tcp test looks inside a Geneve payload that was not found). Always true.
+func initScratch() bexpr {
+	return &bAtom{stmts: []bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 0},
+		bpf.StoreScratch{Src: bpf.RegA, N: regInnerType}, bpf.StoreScratch{Src: bpf.RegA, N: regInnerLink},
+		bpf.StoreScratch{Src: bpf.RegA, N: regInnerNet}}, test: bpf.JumpEqual, k: 0}
 }

@@ -35,6 +35,9 @@ func Parse(expr string) (*Filter, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errAt(t, fmt.Sprintf("unexpected %s; expected and, or or the end", t.describe()))
 	}
+	if err := afterGeneve(expr, n); err != nil {
+		return nil, err
+	}
 	if need := scratchNeed(n); need > maxScratch {
 		return nil, &SyntaxError{expr, 0, fmt.Sprintf("arithmetic too deeply nested: needs %d scratch registers, BPF has %d", need, maxScratch)}
 	}
@@ -247,7 +250,21 @@ func (p *parser) parseRterm(qin qual) (node, qual, error) {
 				}
 				id = int(v)
 			}
-			return &vlanNode{id}, qerr, nil
+			return &vlanNode{id, t.pos}, qerr, nil
+		case kwGeneve:
+			p.next()
+			vni := -1
+			if n := p.peek(); n.kind == tNum || n.kind == tLParen {
+				v, vt, err := p.parsePnum()
+				if err != nil {
+					return nil, qerr, err
+				}
+				if v > 0xffffff {
+					return nil, qerr, p.errAt(vt, fmt.Sprintf("VNI %d greater than maximum %d", v, 0xffffff))
+				}
+				vni = int(v)
+			}
+			return &geneveNode{vni, t.pos}, qerr, nil
 		case kwLess, kwGreater:
 			p.next()
 			n := p.peek()
@@ -259,7 +276,7 @@ func (p *parser) parseRterm(qin qual) (node, qual, error) {
 		case kwSrc, kwDst, kwHost, kwNet, kwPort, kwPortrange, kwProto:
 			return p.parseHead(pDefault)
 		case kwUnsupported:
-			return nil, qerr, p.errAt(t, fmt.Sprintf("%q is not supported by this filter compiler", t.text))
+			return nil, qerr, p.errAt(t, fmt.Sprintf("%q is not supported by this filter compiler%s", t.text, unsupportedHints[t.text]))
 		}
 		if pq := kwToProto[t.kw]; pq != pUndef {
 			if p.peekAt(1).kind == tLBrack {
@@ -747,6 +764,7 @@ func (p *parser) genV6(q qual, t token, nbits int) (node, error) {
 // left operand is the operand just before it and its right operand is everything up to
 // the end of the arithmetic expression ("a & b ^ c + d" is "a & (b ^ (c + d))").
 func (p *parser) parseRelation() (node, error) {
+	start := p.peek()
 	l, err := p.parseArith()
 	if err != nil {
 		return nil, err
@@ -774,7 +792,46 @@ func (p *parser) parseRelation() (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &relNode{op: op, l: l, r: r}, nil
+	return &relNode{op: op, l: l, r: r, pos: start.pos}, nil
+}
+
+// afterGeneve rejects, in source order after a "geneve", what this package cannot
+// look for inside the Geneve payload: "vlan", a second "geneve" and byte-offset
+// expressions (libpcap moves their offsets too).
+func afterGeneve(expr string, n node) error {
+	seen := false
+	var walk func(n node) error
+	walk = func(n node) error {
+		switch n := n.(type) {
+		case *andNode:
+			if err := walk(n.l); err != nil {
+				return err
+			}
+			return walk(n.r)
+		case *orNode:
+			if err := walk(n.l); err != nil {
+				return err
+			}
+			return walk(n.r)
+		case *notNode:
+			return walk(n.x)
+		case *geneveNode:
+			if seen {
+				return &SyntaxError{expr, n.pos, `a second "geneve" (Geneve inside Geneve) is not supported by this filter compiler`}
+			}
+			seen = true
+		case *vlanNode:
+			if seen {
+				return &SyntaxError{expr, n.pos, `"vlan" after "geneve" is not supported by this filter compiler`}
+			}
+		case *relNode:
+			if seen {
+				return &SyntaxError{expr, n.pos, `byte-offset expressions after "geneve" are not supported by this filter compiler`}
+			}
+		}
+		return nil
+	}
+	return walk(n)
 }
 
 func binPrec(k tokKind) int {

@@ -31,8 +31,8 @@ import (
 	"github.com/portclass/portclass/capture"
 )
 
-// DefaultLimit is the number of flows a Spool keeps in memory by default (about
-// 200 bytes each, so some 40 MB).
+// DefaultLimit is the number of flows a Spool keeps in memory by default (112 bytes
+// each, so some 22 MB).
 const DefaultLimit = 200_000
 
 // readBuf is the read buffer of each run during a merge.
@@ -53,17 +53,24 @@ type Spool struct {
 	// The flows not yet spilled, in blocks of blockFlows so that adding never copies
 	// what is there (a growing slice of 200-byte flows did, at 10 % of a whole run);
 	// sorted is a sorted view of them, valid until the next Add.
-	blocks [][]capture.Flow
+	blocks [][]packed
+	free   [][]packed // emptied blocks of earlier runs, for the next flows
 	nmem   int
-	sorted []*capture.Flow
+	sorted []*packed
 	keyed  []addedFlow // order's scratch
-	file   *os.File    // the runs, one after the other; nil until the first spill
-	runs   []run
-	size   int64 // bytes written to file
-	n      uint64
-	inputs []string // Flow.Input values by index, so records store a small number
-	inIdx  map[string]uint32
-	buf    []byte
+	// The side tables of the packed flows: their ICMP errors (until they spill) and
+	// their tunnel paths, each distinct path once.
+	errs    [][]capture.ICMPError
+	paths   []capture.TunnelPath
+	pathIdx map[capture.TunnelPath]uint32
+	ta, tb  capture.Flow // order's scratch for ties
+	file    *os.File     // the runs, one after the other; nil until the first spill
+	runs    []run
+	size    int64 // bytes written to file
+	n       uint64
+	inputs  []string // Flow.Input values by index, so records store a small number
+	inIdx   map[string]uint32
+	buf     []byte
 }
 
 // run is one sorted segment of the file.
@@ -82,7 +89,7 @@ func New(dir string, limit int) *Spool {
 	if where == "" {
 		where = os.TempDir()
 	}
-	return &Spool{dir: dir, where: where, limit: limit, inIdx: map[string]uint32{}}
+	return &Spool{dir: dir, where: where, limit: limit, inIdx: map[string]uint32{}, pathIdx: map[capture.TunnelPath]uint32{}}
 }
 
 // SpillError is the failure of a spill: the flows that do not fit in memory could not
@@ -130,10 +137,11 @@ func (s *Spool) Add(f *capture.Flow) error {
 		return s.err
 	}
 	if len(s.blocks) == 0 || len(s.blocks[len(s.blocks)-1]) == blockFlows {
-		s.blocks = append(s.blocks, make([]capture.Flow, 0, min(blockFlows, s.limit)))
+		s.blocks = append(s.blocks, s.newBlock())
 	}
 	last := &s.blocks[len(s.blocks)-1]
-	*last = append(*last, *f)
+	*last = append(*last, packed{})
+	s.pack(&(*last)[len(*last)-1], f)
 	s.nmem++
 	s.n++
 	s.sorted = s.sorted[:0]
@@ -146,9 +154,20 @@ func (s *Spool) Add(f *capture.Flow) error {
 	return nil
 }
 
+// newBlock is an empty block: one emptied by a spill, or a new one.
+func (s *Spool) newBlock() []packed {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+		return b
+	}
+	return make([]packed, 0, min(blockFlows, s.limit))
+}
+
 // order returns the in-memory flows sorted (stable: equal flows keep the order they
-// were added in). Pointers are sorted rather than the 200-byte flows themselves.
-func (s *Spool) order() []*capture.Flow {
+// were added in). Pointers are sorted rather than the flows themselves.
+func (s *Spool) order() []*packed {
 	if len(s.sorted) == s.nmem {
 		return s.sorted
 	}
@@ -156,7 +175,8 @@ func (s *Spool) order() []*capture.Flow {
 	// sort gives, with a fraction of the comparisons: SortStableFunc (insertion sort
 	// and in-place merges) makes about n·log²n, 30 million for 100k flows, against
 	// 2 million here. The flows' start times are copied next to the pointers, so that
-	// most comparisons do not touch the 200-byte flows, spread over megabytes.
+	// most comparisons do not touch the flows, spread over megabytes; equal start
+	// times compare the flows unpacked.
 	keyed := s.keyed[:0]
 	if cap(keyed) < s.nmem {
 		keyed = make([]addedFlow, 0, s.nmem)
@@ -164,23 +184,22 @@ func (s *Spool) order() []*capture.Flow {
 	for _, b := range s.blocks {
 		for i := range b {
 			f := &b[i]
-			keyed = append(keyed, addedFlow{f.First.Unix(), int32(f.First.Nanosecond()), uint32(len(keyed)), f})
+			keyed = append(keyed, addedFlow{f.first, uint32(len(keyed)), f})
 		}
 	}
 	slices.SortFunc(keyed, func(a, b addedFlow) int {
-		if a.sec != b.sec {
-			return cmp.Compare(a.sec, b.sec)
+		if a.first != b.first {
+			return cmp.Compare(a.first, b.first)
 		}
-		if a.nsec != b.nsec {
-			return cmp.Compare(a.nsec, b.nsec)
-		}
-		if c := capture.CompareFlows(a.f, b.f); c != 0 {
+		s.unpack(&s.ta, a.f)
+		s.unpack(&s.tb, b.f)
+		if c := capture.CompareFlows(&s.ta, &s.tb); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
 	if cap(s.sorted) < s.nmem {
-		s.sorted = make([]*capture.Flow, 0, s.nmem)
+		s.sorted = make([]*packed, 0, s.nmem)
 	}
 	s.sorted = s.sorted[:0]
 	for _, k := range keyed {
@@ -191,13 +210,11 @@ func (s *Spool) order() []*capture.Flow {
 	return s.sorted
 }
 
-// addedFlow is a flow in memory, its start time (as Time.Compare orders it: seconds,
-// then nanoseconds) and when it was added, for order.
+// addedFlow is a flow in memory, its start time and when it was added, for order.
 type addedFlow struct {
-	sec  int64
-	nsec int32
-	seq  uint32
-	f    *capture.Flow
+	first int64
+	seq   uint32
+	f     *packed
 }
 
 // Len is the number of flows added.
@@ -239,8 +256,9 @@ func (s *Spool) spill() error {
 	}
 	w := bufio.NewWriterSize(io.NewOffsetWriter(s.file, s.size), 256<<10)
 	var written int64
-	for _, f := range s.order() {
-		s.buf = s.appendFlow(s.buf[:0], f)
+	for _, p := range s.order() {
+		s.unpack(&s.ta, p)
+		s.buf = s.appendFlow(s.buf[:0], &s.ta)
 		n, err := w.Write(s.buf)
 		written += int64(n)
 		if err != nil {
@@ -252,12 +270,17 @@ func (s *Spool) spill() error {
 	}
 	s.runs = append(s.runs, run{off: s.size, len: written, flows: uint64(s.nmem)})
 	s.size += written
-	// Keep the first block for the next flows; drop the others and every reference
-	// the flows held (ICMPErrors, Input).
-	first := s.blocks[0]
-	clear(first)
+	// Keep the blocks for the next flows (a run's worth of blocks is what the spool
+	// holds at most anyway, and allocating them again for every run was a quarter of
+	// a flow-heavy run's allocations), and drop the ICMP errors the flows held.
+	for _, b := range s.blocks {
+		s.free = append(s.free, b[:0])
+	}
 	clear(s.blocks)
-	s.blocks = append(s.blocks[:0], first[:0])
+	s.blocks = s.blocks[:0]
+	clear(s.errs)
+	s.errs = s.errs[:0]
+	s.ta, s.tb = capture.Flow{}, capture.Flow{}
 	clear(s.sorted)
 	s.sorted = s.sorted[:0]
 	s.nmem = 0
@@ -272,8 +295,10 @@ func (s *Spool) spillErr(err error) error {
 		err = pe.Err
 	}
 	need := int64(0)
-	for _, f := range s.order() {
-		need += int64(len(s.appendFlow(s.buf[:0], f)))
+	var f capture.Flow
+	for _, p := range s.order() {
+		s.unpack(&f, p)
+		need += int64(len(s.appendFlow(s.buf[:0], &f)))
 	}
 	return &SpillError{Dir: s.where, Flows: s.nmem, Need: need, Written: s.size, Err: err}
 }
@@ -284,8 +309,10 @@ func (s *Spool) spillErr(err error) error {
 func (s *Spool) Each(fn func(*capture.Flow) error) error {
 	mem := s.order()
 	if len(s.runs) == 0 {
-		for _, f := range mem {
-			if err := fn(f); err != nil {
+		var f capture.Flow
+		for _, p := range mem {
+			s.unpack(&f, p)
+			if err := fn(&f); err != nil {
 				return err
 			}
 		}
@@ -328,7 +355,7 @@ func (s *Spool) Each(fn func(*capture.Flow) error) error {
 
 // Close releases the temporary file. The Spool must not be used afterwards.
 func (s *Spool) Close() error {
-	s.blocks, s.sorted, s.nmem = nil, nil, 0
+	s.blocks, s.free, s.sorted, s.nmem, s.errs = nil, nil, nil, 0, nil
 	if s.file == nil {
 		return nil
 	}
@@ -350,7 +377,7 @@ type cursor struct {
 	inMem bool
 	rd    *bufio.Reader
 	left  uint64
-	mem   []*capture.Flow
+	mem   []*packed
 	cur   capture.Flow
 	buf   [16]byte // scratch for readFlow, so that reading allocates nothing
 }
@@ -360,7 +387,8 @@ func (c *cursor) next() (bool, error) {
 		if len(c.mem) == 0 {
 			return false, nil
 		}
-		c.cur, c.mem = *c.mem[0], c.mem[1:]
+		c.s.unpack(&c.cur, c.mem[0])
+		c.mem = c.mem[1:]
 		return true, nil
 	}
 	if c.left == 0 {
@@ -397,6 +425,7 @@ func (h *mergeHeap) Pop() any {
 //	client addr | client port u16 | server addr | server port u16
 //	first, last: varint Unix ns | packets, bytes: 4 × uvarint | input index uvarint
 //	icmp errors: uvarint n, then n × (v6 u8 | type u8 | code u8 | from addr | count uvarint)
+//	tunnel: u8 n (layers, outermost first), then n × (type u8 | has id u8 | id uvarint | client addr | server addr)
 //
 // addr is one length byte (0, 4 or 16) and the address bytes; zones are not kept
 // (addresses from packets have none).
@@ -431,6 +460,19 @@ func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 		b = append(b, v6, e.Type, e.Code)
 		b = appendAddr(b, e.From)
 		b = binary.AppendUvarint(b, uint64(e.Count))
+	}
+	n := f.Tunnel.Len()
+	b = append(b, byte(n))
+	for i := range n {
+		l := f.Tunnel.At(i)
+		id := byte(0)
+		if l.HasID {
+			id = 1
+		}
+		b = append(b, byte(l.Type), id)
+		b = binary.AppendUvarint(b, uint64(l.ID))
+		b = appendAddr(b, l.Client)
+		b = appendAddr(b, l.Server)
 	}
 	return b
 }
@@ -515,6 +557,44 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error 
 			}
 			e.Count = uint32(c)
 		}
+	}
+	return readTunnel(r, f, buf)
+}
+
+// readTunnel reads the tunnel path at the end of a record into f.Tunnel.
+func readTunnel(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error {
+	n, err := r.ReadByte()
+	if err != nil || n == 0 {
+		return err
+	}
+	if n > capture.MaxTunnelDepth {
+		return errCorrupt
+	}
+	var ls [capture.MaxTunnelDepth]capture.Tunnel
+	for i := range ls[:n] {
+		l := &ls[i]
+		h := buf[:2]
+		if _, err := io.ReadFull(r, h); err != nil {
+			return err
+		}
+		l.Type, l.HasID = capture.TunnelType(h[0]), h[1] == 1
+		id, err := binary.ReadUvarint(r)
+		if err != nil {
+			return err
+		}
+		if id > 1<<32-1 {
+			return errCorrupt
+		}
+		l.ID = uint32(id)
+		if l.Client, err = readAddr(r, buf); err != nil {
+			return err
+		}
+		if l.Server, err = readAddr(r, buf); err != nil {
+			return err
+		}
+	}
+	if f.Tunnel, err = capture.MakeTunnelPath(ls[:n]...); err != nil {
+		return errCorrupt
 	}
 	return nil
 }

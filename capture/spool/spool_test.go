@@ -38,6 +38,20 @@ func sampleFlows(t *testing.T) []capture.Flow {
 				{V6: true, Type: 1, Code: 4, Count: 1 << 31}}},
 		capture.Flow{Proto: capture.ProtoTCP, First: time.Unix(0, 0).UTC(), Last: time.Unix(0, 0).UTC(), Input: ""},
 	)
+	// the same flow in three tunnel paths (which CompareFlows alone tells apart), one of
+	// them as deep as a path goes
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::9")
+	vx := capture.Tunnel{Type: capture.TunnelVXLAN, HasID: true, ID: 1<<24 - 1, Client: a, Server: b}
+	gre := capture.Tunnel{Type: capture.TunnelGRE, HasID: true, ID: 1<<32 - 1, Client: b, Server: a}
+	for _, layers := range [][]capture.Tunnel{{vx}, {gre, vx}, {gre, {Type: capture.TunnelIPIP, Client: a, Server: a}, vx, {Type: capture.TunnelTeredo, Client: b, Server: b}}} {
+		p, err := capture.MakeTunnelPath(layers...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, capture.Flow{Proto: capture.ProtoUDP, Client: netip.MustParseAddrPort("198.51.100.1:5000"),
+			Server: netip.MustParseAddrPort("198.51.100.2:53"), Tunnel: p, First: ts, Last: ts, Packets: [2]uint64{1, 1},
+			Bytes: [2]uint64{100, 100}, State: capture.SF, End: capture.EndTimeout, Input: "other input"})
+	}
 	if len(out) < 50 {
 		t.Fatalf("only %d flows in the samples", len(out))
 	}

@@ -327,47 +327,16 @@ func (g *flowsGen) flow() spec {
 		}
 		sp.name = uint8(rng.IntN(len(dnsNames)))
 		sp.think = e.us(50, 2000)
-	case mixUDP:
-		sp.kind = kindUDP
-		port := mixUDPPorts[rng.IntN(len(mixUDPPorts))]
-		if rng.Float64() < 0.3 {
-			port = uint16(49152 + rng.IntN(16384)) // both ends ephemeral
-		}
-		sp.server = netip.AddrPortFrom(srv, port)
-		if port == 123 {
-			sp.shape = shapeNTP
-		}
-		sp.rounds = 1 + rng.IntN(2)
-		sp.reqLen, sp.respLen = 20+rng.IntN(400), 20+rng.IntN(1200)
-		sp.think = e.us(1000, 500000)
-	case mixEcho:
-		sp.kind = kindICMPEcho
-		sp.server = netip.AddrPortFrom(srv, 0)
-		sp.client = netip.AddrPortFrom(c.Addr(), 0)
-		sp.tries = 1 + rng.IntN(2)
-		sp.reqLen = 56
-		if windows {
-			sp.reqLen = 32
-		}
-	case mixUnreachable:
-		sp.kind = kindUDPUnreachable
-		sp.server = netip.AddrPortFrom(srv, uint16(1024+rng.IntN(8000)))
-		sp.tries = 1 + rng.IntN(2)
-		sp.reqLen = 20 + rng.IntN(200)
+	case mixUDP, mixEcho, mixUnreachable:
+		e.other(&sp, what, srv, windows, flowsOther)
 	}
 	return sp
 }
 
-func (g *flowsGen) tcpPort() uint16 {
-	x := g.e.rng.IntN(g.tcpWeight)
-	for _, p := range mixTCPPorts {
-		if x < int(p.weight) {
-			return p.port
-		}
-		x -= int(p.weight)
-	}
-	return 443
-}
+// flowsOther: shorter exchanges than the mix's.
+var flowsOther = otherDraws{udpRounds: 2, udpThink: 500000, echoTries: 2, unreachTries: 2}
+
+func (g *flowsGen) tcpPort() uint16 { return weightedTCPPort(g.e.rng, g.tcpWeight) }
 
 // sizeTCP makes sp a short TCP connection whose packet count is drawn around what the
 // budget leaves per flow: 8 packets and an exponential number more, with a mean that

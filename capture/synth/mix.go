@@ -2,6 +2,7 @@ package synth
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 )
@@ -227,6 +228,27 @@ func (m *mixer) flow() spec {
 		sp.rounds = 1 + rng.IntN(2)
 		sp.name = uint8(rng.IntN(len(dnsNames)))
 		sp.think = e.us(50, 2000)
+	case mixUDP, mixEcho, mixUnreachable:
+		e.other(&sp, what, srv, windows, mixOther)
+	}
+	return sp
+}
+
+// otherDraws are the ranges a scenario draws the flows other than TCP and DNS from.
+type otherDraws struct {
+	udpRounds    int // UDP exchanges: 1 to udpRounds
+	udpThink     int // µs between them, up to
+	echoTries    int // ICMP echo requests: 1 to echoTries
+	unreachTries int // datagrams to a closed port: 1 to unreachTries
+}
+
+var mixOther = otherDraws{udpRounds: 5, udpThink: 1000000, echoTries: 4, unreachTries: 3}
+
+// other makes sp a flow of kind what (mixUDP, mixEcho or mixUnreachable) to the
+// server address srv, drawn with d.
+func (e *engine) other(sp *spec, what uint8, srv netip.Addr, windows bool, d otherDraws) {
+	rng := e.rng
+	switch what {
 	case mixUDP:
 		sp.kind = kindUDP
 		port := mixUDPPorts[rng.IntN(len(mixUDPPorts))]
@@ -237,14 +259,14 @@ func (m *mixer) flow() spec {
 		if port == 123 {
 			sp.shape = shapeNTP
 		}
-		sp.rounds = 1 + rng.IntN(5)
+		sp.rounds = 1 + rng.IntN(d.udpRounds)
 		sp.reqLen, sp.respLen = 20+rng.IntN(400), 20+rng.IntN(1200)
-		sp.think = e.us(1000, 1000000)
+		sp.think = e.us(1000, d.udpThink)
 	case mixEcho:
 		sp.kind = kindICMPEcho
 		sp.server = netip.AddrPortFrom(srv, 0)
-		sp.client = netip.AddrPortFrom(c.Addr(), 0)
-		sp.tries = 1 + rng.IntN(4)
+		sp.client = netip.AddrPortFrom(sp.client.Addr(), 0)
+		sp.tries = 1 + rng.IntN(d.echoTries)
 		sp.reqLen = 56
 		if windows {
 			sp.reqLen = 32
@@ -252,14 +274,16 @@ func (m *mixer) flow() spec {
 	case mixUnreachable:
 		sp.kind = kindUDPUnreachable
 		sp.server = netip.AddrPortFrom(srv, uint16(1024+rng.IntN(8000)))
-		sp.tries = 1 + rng.IntN(3)
+		sp.tries = 1 + rng.IntN(d.unreachTries)
 		sp.reqLen = 20 + rng.IntN(200)
 	}
-	return sp
 }
 
-func (m *mixer) tcpPort() uint16 {
-	x := m.e.rng.IntN(m.tcpWeight)
+func (m *mixer) tcpPort() uint16 { return weightedTCPPort(m.e.rng, m.tcpWeight) }
+
+// weightedTCPPort draws a port of mixTCPPorts by weight (total: the weights' sum).
+func weightedTCPPort(rng *rand.Rand, total int) uint16 {
+	x := rng.IntN(total)
 	for _, p := range mixTCPPorts {
 		if x < int(p.weight) {
 			return p.port

@@ -27,9 +27,12 @@ const (
 	// "flows": flow-heavy benchmark traffic, Packets packets over Flows short flows
 	// among tens of thousands of hosts, about Flows/25 of them open at once (flows.go)
 	KindFlows
+	// "tunnels": the veeam job's packets inside VXLAN, Geneve and GRE, one
+	// encapsulation per flow, some two deep (tunnels.go)
+	KindTunnels
 )
 
-var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-firewall", "veeam-after", "flows"}
+var kindNames = [...]string{"", "mix", "sample", "veeam", "veeam-firewall", "veeam-after", "flows", "tunnels"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -45,7 +48,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(i), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, flows, sample, veeam, veeam-firewall or veeam-after)", s)
+	return KindUnknown, fmt.Errorf("unknown scenario %q (want mix, flows, sample, veeam, veeam-firewall, veeam-after or tunnels)", s)
 }
 
 // Mix defaults.
@@ -104,6 +107,8 @@ func Generate(s Scenario, sink func(Packet) error) error {
 		return runScript(s.Seed, start, veeamFirewallScript, sink)
 	case KindVeeamAfter:
 		return runScript(s.Seed, start, veeamAfterScript, sink)
+	case KindTunnels:
+		return runScript(s.Seed, start, veeamScript, (&tunneler{sink: sink}).packet)
 	}
 	return fmt.Errorf("scenario: unknown kind %d", s.Kind)
 }

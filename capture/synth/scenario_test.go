@@ -36,6 +36,7 @@ func TestDeterministic(t *testing.T) {
 		{synth.Scenario{Kind: synth.KindSample, Seed: 7}, ng},
 		{synth.Scenario{Kind: synth.KindVeeam, Seed: 7}, pcap},
 		{synth.Scenario{Kind: synth.KindVeeamFirewall, Seed: 7}, pcap},
+		{synth.Scenario{Kind: synth.KindTunnels, Seed: 7}, pcap},
 		{synth.Scenario{Kind: synth.KindMix, Seed: 7, Packets: 30000, Flows: 600}, pcap},
 		{synth.Scenario{Kind: synth.KindMix, Seed: 7, Packets: 30000, Flows: 600, MSS: 1080}, pcap},
 		{synth.Scenario{Kind: synth.KindFlows, Seed: 7, Packets: 42000, Flows: 10000}, pcap},
@@ -394,6 +395,7 @@ func TestCommittedCaptures(t *testing.T) {
 		{"testdata/veeam.pcap", synth.Scenario{Kind: synth.KindVeeam, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
 		{"testdata/veeam-firewall.pcap", synth.Scenario{Kind: synth.KindVeeamFirewall, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
 		{"testdata/veeam-after.pcap", synth.Scenario{Kind: synth.KindVeeamAfter, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}},
+		{"testdata/tunnels.pcap", synth.Scenario{Kind: synth.KindTunnels, Seed: 1}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.TunnelsSnaplen}},
 	} {
 		got, err := os.ReadFile(filepath.Join(root, c.path))
 		if err != nil {

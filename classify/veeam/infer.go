@@ -165,8 +165,11 @@ const (
 	InferMaxPeersPerHost = 128
 	// DefaultInferMaxHosts is the default cap on hosts with evidence; see SetMaxHosts.
 	DefaultInferMaxHosts = 100_000
-	// inferMaxRounds bounds the fixed-point iteration of Hosts.
+	// inferMaxRounds bounds the rounds of one pass of the fixed-point iteration of
+	// Hosts, inferMaxPasses its passes (a pass ends when the roles settle and hosts
+	// without a Veeam component among their peers are dropped).
 	inferMaxRounds = 6
+	inferMaxPasses = 4
 	// inferEvidenceLines is the most evidence lines a HostRole carries.
 	inferEvidenceLines = 5
 )
@@ -210,11 +213,15 @@ const (
 //     (not in a range: a port drawn from 2500-3300 or 49152-65535 says nothing alone)
 //     whose From fits the peer's known roles all lead To one role or its descendants: 1
 //     point per peer for the most specific common role (9392 → backup-server; 902 →
-//     esxi; 6162 from a backup server → veeam-component, a managed server). When every
-//     such rule leads to one third-party role (udp/53 → dns-server, udp/123 →
-//     ntp-server), that role counts whoever the peer is. General-purpose ports (SSH,
-//     HTTP(S), RPC, SMB, RDP, WinRM, ...) do not count: any server runs them; clues 4
-//     and 7 read them in context.
+//     esxi; 6162 from a backup server → veeam-component, a managed server). On a
+//     generic service port (Matrix.Generic: the ports of third-party roles, udp/53 →
+//     dns-server, udp/123 → ntp-server, tcp/1433 → sql-server, tcp/902 → esxi) only
+//     peers known as Veeam components count, through the rules whose From fits their
+//     roles: a PC's DNS server is no "dns-server", the DNS server of the backup server
+//     and its proxies is, and a host that answers NTP to a proxy is no "ntp-server"
+//     (the matrix's NTP clients are the backup server and the appliances).
+//     General-purpose ports (SSH, HTTP(S), RPC, SMB, RDP, WinRM, ...) do not count: any
+//     server runs them; clues 4 and 7 read them in context.
 //  2. Opener: the same for the ports a host opens to a peer known to be a Veeam
 //     component, on the From roles of the rules that lead to a Veeam component (9392 to
 //     a backup server). Opening a connection to a third-party service (SQL, SMTP,
@@ -246,14 +253,43 @@ const (
 //     veeam-component-linux) gets the smaller of its parents' own points when both have
 //     at least 1 and no other child of either parent has 1.
 //
+// Veeam hosts. Two rules keep Veeam roles off networks that merely use Veeam's port
+// numbers or share its generic services, decided for issue 14 from what a careful
+// analyst would say:
+//
+//   - A host is a Veeam component (veeam-component or a descendant) only when it runs
+//     Veeam software by its own traffic: it accepted a Veeam signature port
+//     (Matrix.Signature: 6160, 6162, 9392, 6166, ...; not a generic port, not a port
+//     only drawn from a range) or it fans out as a backup server (clue 3). Opening
+//     connections alone (a Data Mover client, NFC reads from ESXi) makes no component:
+//     any client can open them.
+//   - A host is a Veeam host (any role) only when a Veeam component is among its
+//     peers, by the roles of the last round (declared roles count). When the roles
+//     settle, hosts without one lose their roles for good and the rounds go on
+//     without them (at most inferMaxPasses passes), so a console whose backup server
+//     was dropped is dropped too.
+//
+// So a random network where many servers answer 9392 and 6162 among everything else
+// (synth's flows scenario) has no Veeam host: each such server's peers are clients that
+// accept nothing Veeam, while in a deployment the backup server's peers are managed
+// servers that accept 6160/6162. A capture that shows only a console reaching a backup
+// server names neither (the backup server's peers show no component).
+//
 // Memory is bounded: at most InferMaxPortsPerHost groups and InferMaxPeersPerHost peer
 // items per host, and SetMaxHosts hosts (DefaultInferMaxHosts); what does not fit is
 // counted in Stats.
 type Inferer struct {
-	m          *Matrix
-	declared   *HostSet
-	maxHosts   int
-	hosts      map[netip.Addr]*veeamHost
+	m        *Matrix
+	declared *HostSet
+	maxHosts int
+	// Every address of an open flow with Veeam rules gets an id, its index in addrs and
+	// hostOf: hosts with evidence (hostOf set) and their peers (nil: declared, or over
+	// maxHosts). Peers are kept as ids, 8 bytes each without pointers, and the
+	// inference's nodes are the ids.
+	ids        map[netip.Addr]int32
+	addrs      []netip.Addr
+	hostOf     []*veeamHost
+	nhosts     int
 	seenDecl   map[netip.Addr]bool
 	clientOnly map[string]bool // roles that are never a rule's To
 	stats      InferStats
@@ -292,7 +328,7 @@ type veeamGroup struct {
 }
 
 type veeamPeer struct {
-	addr  netip.Addr
+	node  int32 // the peer's id (Inferer.ids)
 	group uint8
 }
 
@@ -300,7 +336,7 @@ type veeamPeer struct {
 func (m *Matrix) NewInferer(declared *HostSet) *Inferer {
 	in := &Inferer{
 		m: m, declared: declared, maxHosts: DefaultInferMaxHosts,
-		hosts: make(map[netip.Addr]*veeamHost), seenDecl: make(map[netip.Addr]bool),
+		ids: make(map[netip.Addr]int32), seenDecl: make(map[netip.Addr]bool),
 		clientOnly: make(map[string]bool),
 	}
 	isTo := make(map[string]bool)
@@ -326,7 +362,7 @@ func (in *Inferer) SetMaxHosts(n int) {
 // Stats returns the counters.
 func (in *Inferer) Stats() InferStats {
 	s := in.stats
-	s.Hosts = len(in.hosts)
+	s.Hosts = in.nhosts
 	return s
 }
 
@@ -378,8 +414,25 @@ func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	in.stats.Evidence++
 	in.fresh = false
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
-	in.record(c, true, f.Proto, port, rules, s)
-	in.record(s, false, f.Proto, port, rules, c)
+	ci, si := in.id(c), in.id(s)
+	in.record(c, ci, true, f.Proto, port, rules, si)
+	in.record(s, si, false, f.Proto, port, rules, ci)
+}
+
+// id returns the id of addr, made on first use; -1 when there are already twice
+// maxHosts ids (hosts and peers).
+func (in *Inferer) id(addr netip.Addr) int32 {
+	if i, ok := in.ids[addr]; ok {
+		return i
+	}
+	if len(in.addrs) >= 2*in.maxHosts {
+		return -1
+	}
+	i := int32(len(in.addrs))
+	in.ids[addr] = i
+	in.addrs = append(in.addrs, addr)
+	in.hostOf = append(in.hostOf, nil)
+	return i
 }
 
 // rulesFor returns the rules of the index for (proto, port) that are among matches: the
@@ -417,22 +470,30 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 	return out
 }
 
-func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, rules []*Rule, peer netip.Addr) {
+// record adds the evidence of one open flow to the host addr (id self): it opened
+// (out) or accepted the flow to port, with the matching rules, from or to the peer of
+// id peer (-1: none kept).
+func (in *Inferer) record(addr netip.Addr, self int32, out bool, proto uint8, port uint16, rules []*Rule, peer int32) {
 	if len(in.declared.RolesOf(addr)) > 0 {
 		if !in.seenDecl[addr] && len(in.seenDecl) < in.maxHosts {
 			in.seenDecl[addr] = true
 		}
 		return
 	}
-	h := in.hosts[addr]
+	if self < 0 {
+		in.stats.DroppedHosts++
+		return
+	}
+	h := in.hostOf[self]
 	if h == nil {
-		if len(in.hosts) >= in.maxHosts {
+		if in.nhosts >= in.maxHosts {
 			in.stats.DroppedHosts++
 			return
 		}
 		h = &veeamHost{}
 		h.groups, h.peers = h.group1[:0], h.peers2[:0]
-		in.hosts[addr] = h
+		in.hostOf[self] = h
+		in.nhosts++
 	}
 	gi := -1
 	for i := range h.groups {
@@ -450,7 +511,11 @@ func (in *Inferer) record(addr netip.Addr, out bool, proto uint8, port uint16, r
 		gi = len(h.groups) - 1
 	}
 	h.groups[gi].flows++
-	p := veeamPeer{addr: peer, group: uint8(gi)}
+	if peer < 0 {
+		in.stats.DroppedEvidence++
+		return
+	}
+	p := veeamPeer{node: peer, group: uint8(gi)}
 	if h.full != nil { // a busy host: look its peers up instead of scanning them all
 		if _, ok := h.full[p]; !ok {
 			in.stats.DroppedEvidence++
@@ -490,7 +555,7 @@ func (in *Inferer) RolesOf(addr netip.Addr) []string {
 // like RolesOf. The result is read-only: when every rule of the server port's segment
 // is kept, it is the matrix's own slice, so that most flows cost no allocation.
 func (in *Inferer) Explain(f *capture.Flow) []Match {
-	rules, ms := in.m.segment(f)
+	rules, ms, generic := in.m.segment(f)
 	if len(ms) == 0 {
 		return nil
 	}
@@ -498,22 +563,17 @@ func (in *Inferer) Explain(f *capture.Flow) []Match {
 	c, s := in.listOf(f.Client.Addr()), in.listOf(f.Server.Addr())
 	port := f.Server.Port()
 	if c == nil && s == nil {
-		return m.unknownRoles(port, rules, ms)
+		if !veeamOpen(f) {
+			return nil
+		}
+		return m.unknownRoles(port, rules, ms, generic)
 	}
-	// Refine, and with one side unknown, that side on the port's word (see ExplainFor).
-	general := veeamGeneralPort(port)
+	cComp, sComp := has(c, m.component), has(s, m.component)
 	keepRule := func(r *Rule) bool {
 		if !m.sideOK(r.from, c) || !m.sideOK(r.to, s) {
 			return false
 		}
-		if c != nil && s != nil {
-			return true
-		}
-		unknown := r.to
-		if c == nil {
-			unknown = r.from
-		}
-		return unknown == m.anyRole || (!general && (r.singlePort(port) || port >= 49152))
+		return m.keepRule(r, port, generic, c != nil, s != nil, cComp, sComp)
 	}
 	keep := 0
 	for _, r := range rules {
@@ -574,6 +634,73 @@ type veeamScore struct {
 type veeamEvidence struct {
 	w    int // tenths of a point
 	text string
+	line *veeamLine // a line about peers on ports, merged with others of its kind; nil: text
+}
+
+// veeamLine is an evidence line about peers on ports: "<verb> <ports> <prep> <peers><tail>",
+// e.g. "opens tcp/6162 to 3 peers: a, b, c (rule r)". Lines with the same verb, prep,
+// labels and tail (which names the rule) are one line, with their ports and peers
+// merged: each rule is cited once per host and direction.
+type veeamLine struct {
+	verb, prep string
+	one, many  string // what the peers are (veeamPeersAs), "" for plain peers
+	tail       string
+	ports      []veeamPortKey
+	peers      []netip.Addr
+}
+
+type veeamPortKey struct {
+	proto uint8
+	port  uint16
+}
+
+func (l *veeamLine) key() string {
+	return l.verb + "\x00" + l.prep + "\x00" + l.one + "\x00" + l.many + "\x00" + l.tail
+}
+
+func (l *veeamLine) String() string {
+	peers := veeamPeers(l.peers)
+	if l.one != "" {
+		peers = veeamPeersAs(l.one, l.many, l.peers)
+	}
+	return l.verb + " " + veeamPortsText(l.ports) + " " + l.prep + " " + peers + l.tail
+}
+
+// merge adds o's ports and peers to l.
+func (l *veeamLine) merge(o *veeamLine) {
+	for _, p := range o.ports {
+		if !slices.Contains(l.ports, p) {
+			l.ports = append(l.ports, p)
+		}
+	}
+	for _, p := range o.peers {
+		if !slices.Contains(l.peers, p) {
+			l.peers = append(l.peers, p)
+		}
+	}
+}
+
+// veeamPortsText renders ports as "tcp/6160, tcp/6162" or "tcp/2500-2503", by protocol
+// and port.
+func veeamPortsText(ps []veeamPortKey) string {
+	ps = slices.Clone(ps)
+	slices.SortFunc(ps, func(a, b veeamPortKey) int {
+		return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.port, b.port))
+	})
+	var parts []string
+	for i := 0; i < len(ps); {
+		j := i
+		for j+1 < len(ps) && ps[j+1].proto == ps[i].proto && ps[j+1].port == ps[j].port+1 {
+			j++
+		}
+		t := capture.ProtoName(ps[i].proto) + "/" + strconv.Itoa(int(ps[i].port))
+		if j > i {
+			t += "-" + strconv.Itoa(int(ps[j].port))
+		}
+		parts = append(parts, t)
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *veeamScore) reset(n int, text bool) {
@@ -614,7 +741,13 @@ func (s *veeamScore) add(role, anyRole int, w float64) int {
 
 // note records the evidence line of points t just added to role.
 func (s *veeamScore) note(role, t int, text string) {
-	s.ev[role] = append(s.ev[role], veeamEvidence{t, text})
+	s.ev[role] = append(s.ev[role], veeamEvidence{w: t, text: text})
+}
+
+// notePeers records an evidence line about peers on group g's port (see veeamLine).
+func (s *veeamScore) notePeers(role, t int, g *veeamGroup, l veeamLine) {
+	l.ports = []veeamPortKey{{g.proto, g.port}}
+	s.ev[role] = append(s.ev[role], veeamEvidence{w: t, line: &l})
 }
 
 // Role indexes the clues name; -1 when the matrix lacks one (its clue then gives
@@ -685,23 +818,27 @@ type inferHost struct {
 	groups     []inferGroup
 	peers      []int32 // nodes of all its peers, each once
 	acceptsAny bool
-	outClues   uint16 // the clue rules among its out-groups' rules
+	// grounded: the host accepted a Veeam signature port or fans out as a backup
+	// server (clue 3), so it may be a Veeam component (see Inferer, "Veeam hosts").
+	grounded bool
+	outClues uint16 // the clue rules among its out-groups' rules
 	// clue 3: the hosts it opened the installer and Data Mover ports to
 	installer, dataMover fan
 }
 
 // inferGroup is a group of a host prepared for scoring.
 type inferGroup struct {
-	rules   []*Rule // the group's rules (veeamGroup.rules)
-	peers   []int32 // nodes of its peers, in recording order
-	single  []*Rule // its rules that name the port itself, not in a range
-	service int     // clue 1: the third-party role every single rule leads to, or -1
-	clue    uint16  // clue rules among its rules
+	rules     []*Rule // the group's rules (veeamGroup.rules)
+	peers     []int32 // nodes of its peers, in recording order
+	single    []*Rule // its rules that name the port itself, not in a range
+	generic   bool    // the port is a generic service port (Matrix.Generic)
+	signature bool    // an accepted Veeam signature port (Matrix.Signature): grounds a component
+	clue      uint16  // clue rules among its rules
 }
 
 type fan struct {
 	peers []netip.Addr
-	label string
+	group int // the group of the lowest such port
 }
 
 // peerRole memoizes clues 1-2 for one peer role list in one group.
@@ -731,27 +868,25 @@ func (in *Inferer) prepare() *inferRun {
 	}
 	x.scratch = make(roleBits, (len(m.roles)+63)/64)
 	x.spec = make([]int, len(m.roles))
-	addrs := make([]netip.Addr, 0, len(in.hosts))
-	for a := range in.hosts {
-		addrs = append(addrs, a)
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
-	nodeOf := make(map[netip.Addr]int32, len(addrs)*2)
-	node := func(a netip.Addr) int32 {
-		if n, ok := nodeOf[a]; ok {
-			return n
+	// The nodes are the ids; the hosts, those with evidence, in address order.
+	x.nodes = make([]inferNode, len(in.addrs))
+	hostIDs := make([]int32, 0, in.nhosts)
+	for i, a := range in.addrs {
+		x.nodes[i] = inferNode{addr: a, host: -1}
+		if in.declared != nil {
+			x.nodes[i].declared = x.lists.get(in.declared.RolesOf(a))
 		}
-		n := int32(len(x.nodes))
-		nodeOf[a] = n
-		x.nodes = append(x.nodes, inferNode{addr: a, declared: x.lists.get(in.declared.RolesOf(a)), host: -1})
-		return n
+		if in.hostOf[i] != nil {
+			hostIDs = append(hostIDs, int32(i))
+		}
 	}
-	x.hosts = make([]inferHost, len(addrs))
-	for i, a := range addrs {
-		n := node(a)
-		x.nodes[n].host = i
-		x.hosts[i] = inferHost{addr: a, node: int(n), h: in.hosts[a]}
+	slices.SortFunc(hostIDs, func(a, b int32) int { return in.addrs[a].Compare(in.addrs[b]) })
+	x.hosts = make([]inferHost, len(hostIDs))
+	for i, id := range hostIDs {
+		x.nodes[id].host = i
+		x.hosts[i] = inferHost{addr: in.addrs[id], node: int(id), h: in.hostOf[id]}
 	}
+	seen := make([]int32, len(x.nodes)) // the host (+1) that last listed each node as a peer
 	var installer, dataMover *Rule
 	if r, ok := m.Rule(ruleInstaller); ok {
 		installer = r
@@ -776,7 +911,7 @@ func (in *Inferer) prepare() *inferRun {
 		if ig, ok := static[k]; ok && (len(g.rules) == 0 || slices.Equal(ig.rules, g.rules)) {
 			return ig
 		}
-		ig := inferGroup{service: -1, rules: g.rules}
+		ig := inferGroup{rules: g.rules, generic: m.Generic(g.proto, g.port)}
 		for _, r := range g.rules {
 			if r.singlePort(g.port) {
 				ig.single = append(ig.single, r)
@@ -787,15 +922,7 @@ func (in *Inferer) prepare() *inferRun {
 				}
 			}
 		}
-		if !g.out && !veeamGeneralPort(g.port) && len(ig.single) > 0 {
-			tos := make([]int, len(ig.single))
-			for k, r := range ig.single {
-				tos[k] = r.to
-			}
-			if c := m.commonRole(tos, x.scratch); c >= 0 && c != m.anyRole && !m.isA(c, x.cr.component) {
-				ig.service = c
-			}
-		}
+		ig.signature = !g.out && !ig.generic && len(ig.single) > 0
 		static[k] = ig
 		return ig
 	}
@@ -811,6 +938,7 @@ func (in *Inferer) prepare() *inferRun {
 			ih.groups[gi] = groupOf(g)
 			if !g.out {
 				ih.acceptsAny = true
+				ih.grounded = ih.grounded || ih.groups[gi].signature
 			} else {
 				fans |= ih.groups[gi].clue
 			}
@@ -827,19 +955,20 @@ func (in *Inferer) prepare() *inferRun {
 			off += n
 		}
 		for _, p := range h.peers {
-			n := node(p.addr)
-			ih.groups[p.group].peers = append(ih.groups[p.group].peers, n)
-			if !slices.Contains(ih.peers, n) {
-				ih.peers = append(ih.peers, n)
+			ih.groups[p.group].peers = append(ih.groups[p.group].peers, p.node)
+			if seen[p.node] != int32(i+1) {
+				seen[p.node] = int32(i + 1)
+				ih.peers = append(ih.peers, p.node)
 			}
 		}
 		ih.outClues = fans
 		if installer != nil && fans&clueInstaller != 0 {
-			ih.installer.peers, ih.installer.label = in.fanOut(h, ih.order, installer, true)
+			ih.installer.peers, ih.installer.group = in.fanOut(h, ih.order, installer, true)
 		}
 		if dataMover != nil && fans&clueDataMover != 0 {
-			ih.dataMover.peers, ih.dataMover.label = in.fanOut(h, ih.order, dataMover, true)
+			ih.dataMover.peers, ih.dataMover.group = in.fanOut(h, ih.order, dataMover, true)
 		}
+		ih.grounded = ih.grounded || len(ih.installer.peers) > 0 || len(ih.dataMover.peers) >= 3
 	}
 	x.roles = make([]*roleList, len(x.nodes))
 	return x
@@ -886,7 +1015,9 @@ func (in *Inferer) compute() {
 	x := in.prepare()
 	prev := make([]*roleList, len(x.hosts))
 	changed := make([]bool, len(x.nodes))
-	for round := 0; round < inferMaxRounds; round++ {
+	suppressed := make([]bool, len(x.hosts))
+	in.rounds = 0
+	for round, pass := 0, 0; round < inferMaxRounds*inferMaxPasses; round++ {
 		x.setRoles(prev, changed)
 		next := make([]*roleList, len(x.hosts))
 		for hi := range x.hosts {
@@ -896,7 +1027,7 @@ func (in *Inferer) compute() {
 				next[hi] = prev[hi]
 				continue
 			}
-			if x.silent(hi) {
+			if suppressed[hi] || x.silent(hi) {
 				next[hi] = nil
 				continue
 			}
@@ -906,10 +1037,17 @@ func (in *Inferer) compute() {
 		in.rounds = round + 1
 		same := slices.Equal(next, prev)
 		prev = next
-		if same {
-			break
+		if same || round+1 == inferMaxRounds*(pass+1) {
+			// Settled (or out of rounds for this pass): hosts without a Veeam
+			// component among their peers lose their roles, and the rounds go on
+			// without them.
+			pass++
+			if !x.support(prev, suppressed) {
+				break
+			}
 		}
 	}
+	x.setRoles(prev, changed)
 	// The evidence of the last round, with the roles it was computed from (still set).
 	final := make(map[netip.Addr][]HostRole, len(x.hosts))
 	in.roles = make(map[netip.Addr][]string, len(x.hosts))
@@ -954,6 +1092,34 @@ func (in *Inferer) compute() {
 	slices.SortFunc(out, func(x, y HostRoles) int { return x.Addr.Compare(y.Addr) })
 	in.result = out
 	in.fresh = true
+}
+
+// support drops the roles of the hosts of roles (by host, changed in place) that have
+// no Veeam component among their peers, by the roles of roles and the declared ones,
+// until every host left has one (a dropped host may have been another's only
+// component), and marks them in suppressed. It reports whether it dropped any.
+func (x *inferRun) support(roles []*roleList, suppressed []bool) bool {
+	comp := func(n int32) bool {
+		nd := &x.nodes[n]
+		if nd.declared != nil {
+			return has(nd.declared, x.cr.component)
+		}
+		return nd.host >= 0 && has(roles[nd.host], x.cr.component)
+	}
+	dropped := false
+	for again := true; again; {
+		again = false
+		for hi, l := range roles {
+			if l == nil {
+				continue
+			}
+			if !slices.ContainsFunc(x.hosts[hi].peers, comp) {
+				roles[hi], suppressed[hi] = nil, true
+				again, dropped = true, true
+			}
+		}
+	}
+	return dropped
 }
 
 // silent reports whether host hi certainly scores nothing this round, without scoring
@@ -1042,7 +1208,7 @@ func (x *inferRun) score(hi int, text bool) {
 		}
 		for _, ac := range x.accs {
 			if t := sc.add(ac.role, m.anyRole, math.Min(float64(ac.n), 3)); t > 0 && text {
-				sc.note(ac.role, t, fmt.Sprintf("%s %s %s %s (%s)", verb, g.label(), prep, veeamPeers(ac.peers), veeamRulesText(ac.rules)))
+				sc.notePeers(ac.role, t, g, veeamLine{verb: verb, prep: prep, peers: slices.Clone(ac.peers), tail: " (" + veeamRulesText(ac.rules) + ")"})
 			}
 		}
 	}
@@ -1050,12 +1216,12 @@ func (x *inferRun) score(hi int, text bool) {
 	// Clue 3: backup server fan-out.
 	if ps := ih.installer.peers; len(ps) > 0 {
 		if t := sc.add(cr.backupServer, m.anyRole, math.Min(0.5*float64(len(ps)), 2.5)); t > 0 && text {
-			sc.note(cr.backupServer, t, fmt.Sprintf("opens %s to %s (rule %s)", ih.installer.label, veeamPeers(ps), ruleInstaller))
+			sc.notePeers(cr.backupServer, t, &h.groups[ih.installer.group], veeamLine{verb: "opens", prep: "to", peers: ps, tail: " (rule " + ruleInstaller + ")"})
 		}
 	}
 	if ps := ih.dataMover.peers; len(ps) >= 3 {
 		if t := sc.add(cr.backupServer, m.anyRole, math.Min(0.2*float64(len(ps)), 1)); t > 0 && text {
-			sc.note(cr.backupServer, t, fmt.Sprintf("opens %s to %s (rule %s)", ih.dataMover.label, veeamPeers(ps), ruleDataMover))
+			sc.notePeers(cr.backupServer, t, &h.groups[ih.dataMover.group], veeamLine{verb: "opens", prep: "to", peers: ps, tail: " (rule " + ruleDataMover + ")"})
 		}
 	}
 
@@ -1086,11 +1252,11 @@ func (x *inferRun) score(hi int, text bool) {
 		switch {
 		case len(win) > 0:
 			if t := sc.add(cr.componentWindows, m.anyRole, 1); t > 0 && text {
-				sc.note(cr.componentWindows, t, fmt.Sprintf("accepts %s from %s on a managed server (rule %s)", h.groups[wl].label(), veeamPeersAs("backup server", "backup servers", x.peerAddrs(win)), ruleWindowsDeploy))
+				sc.notePeers(cr.componentWindows, t, &h.groups[wl], veeamLine{verb: "accepts", prep: "from", one: "backup server", many: "backup servers", peers: x.peerAddrs(win), tail: " on a managed server (rule " + ruleWindowsDeploy + ")"})
 			}
 		case len(ssh) > 0 && !anyWin:
 			if t := sc.add(cr.componentLinux, m.anyRole, 1); t > 0 && text {
-				sc.note(cr.componentLinux, t, fmt.Sprintf("accepts %s from %s and no SMB/RPC on a managed server (rule %s)", h.groups[sl].label(), veeamPeersAs("backup server", "backup servers", x.peerAddrs(ssh)), ruleLinuxSSH))
+				sc.notePeers(cr.componentLinux, t, &h.groups[sl], veeamLine{verb: "accepts", prep: "from", one: "backup server", many: "backup servers", peers: x.peerAddrs(ssh), tail: " and no SMB/RPC on a managed server (rule " + ruleLinuxSSH + ")"})
 			}
 		}
 	}
@@ -1098,7 +1264,7 @@ func (x *inferRun) score(hi int, text bool) {
 		for _, gi := range ih.order {
 			if g := &h.groups[gi]; !g.out && ih.groups[gi].clue&clueRDP != 0 {
 				if t := sc.add(cr.componentWindows, m.anyRole, 1); t > 0 && text {
-					sc.note(cr.componentWindows, t, fmt.Sprintf("accepts %s (RDP) from %s on a Veeam server (rule %s)", g.label(), veeamPeers(x.peerAddrs(ih.groups[gi].peers)), ruleRDP))
+					sc.notePeers(cr.componentWindows, t, g, veeamLine{verb: "accepts", prep: "(RDP) from", peers: x.peerAddrs(ih.groups[gi].peers), tail: " on a Veeam server (rule " + ruleRDP + ")"})
 				}
 				break
 			}
@@ -1134,7 +1300,7 @@ func (x *inferRun) score(hi int, text bool) {
 			}
 			if len(ps) > 0 {
 				if t := sc.add(role, m.anyRole, math.Min(w, 3)); t > 0 && text {
-					sc.note(role, t, fmt.Sprintf("%s %s %s %s: Data Mover path between managed servers (rule %s)", verb, g.label(), prep, veeamPeersAs("managed server", "managed servers", x.peerAddrs(ps)), ruleProxyToRepo))
+					sc.notePeers(role, t, g, veeamLine{verb: verb, prep: prep, one: "managed server", many: "managed servers", peers: x.peerAddrs(ps), tail: ": Data Mover path between managed servers (rule " + ruleProxyToRepo + ")"})
 				}
 			}
 		}
@@ -1155,7 +1321,7 @@ func (x *inferRun) score(hi int, text bool) {
 			}
 			if len(ps) > 0 {
 				if t := sc.add(cr.proxyVMware, m.anyRole, math.Min(float64(len(ps)), 3)); t > 0 && text {
-					sc.note(cr.proxyVMware, t, fmt.Sprintf("opens %s to %s and is no backup server (rule %s)", g.label(), veeamPeersAs("ESXi host", "ESXi hosts", x.peerAddrs(ps)), ruleProxyESXi902))
+					sc.notePeers(cr.proxyVMware, t, g, veeamLine{verb: "opens", prep: "to", one: "ESXi host", many: "ESXi hosts", peers: x.peerAddrs(ps), tail: " and is no backup server (rule " + ruleProxyESXi902 + ")"})
 				}
 			}
 		}
@@ -1196,17 +1362,15 @@ func (x *inferRun) score(hi int, text bool) {
 			continue
 		}
 		w = math.Min(w, 3)
-		who := func() string {
-			return veeamPeersAs("vSphere client", "vSphere clients", x.peerAddrs(ps)) + " (backup server or VMware proxy)"
-		}
+
 		switch {
 		case accepts902:
 			if t := sc.add(cr.esxi, m.anyRole, w); t > 0 && text {
-				sc.note(cr.esxi, t, fmt.Sprintf("accepts %s from %s and tcp/902 (rule %s)", g.label(), who(), "proxy-to-esxi-443"))
+				sc.notePeers(cr.esxi, t, g, veeamLine{verb: "accepts", prep: "from", one: "vSphere client", many: "vSphere clients", peers: x.peerAddrs(ps), tail: " (backup server or VMware proxy) and tcp/902 (rule proxy-to-esxi-443)"})
 			}
 		case !veeamSpecific:
 			if t := sc.add(cr.vcenter, m.anyRole, w); t > 0 && text {
-				sc.note(cr.vcenter, t, fmt.Sprintf("accepts %s from %s, no tcp/902 and nothing Veeam-specific (rule %s)", g.label(), who(), ruleVCenter443))
+				sc.notePeers(cr.vcenter, t, g, veeamLine{verb: "accepts", prep: "from", one: "vSphere client", many: "vSphere clients", peers: x.peerAddrs(ps), tail: " (backup server or VMware proxy), no tcp/902 and nothing Veeam-specific (rule " + ruleVCenter443 + ")"})
 			}
 		}
 	}
@@ -1241,39 +1405,60 @@ func (x *inferRun) score(hi int, text bool) {
 			}
 		}
 	}
+
+	// A Veeam component runs Veeam software: without a signature port it accepted and
+	// without a backup server's fan-out, the clues that opening connections gives
+	// (a Data Mover client, a VMware proxy's NFC reads) make no component.
+	if !ih.grounded {
+		for role, p := range sc.own {
+			if p != 0 && m.isA(role, cr.component) {
+				sc.own[role] = 0
+				if text {
+					sc.ev[role] = sc.ev[role][:0]
+				}
+			}
+		}
+	}
 	_ = in
 }
 
 // peerRole is clues 1 and 2 for one peer of group gi of host ih, known by roles pr:
-// the role the peer gives the host (-1: none) and, with text, the rule to cite.
+// the role the peer gives the host (-1: none) and, with text, the rule to cite. On a
+// generic service port (DNS, NTP, SQL Server, VMware NFC, NFS, ...) only a peer known
+// as a Veeam component counts, through the rules whose From fits its roles: the DNS
+// server of a backup server is a "dns-server", the DNS server of a PC is not, and an
+// NTP server is one only for a rule whose clients (the backup server) were among its
+// clients.
 func (x *inferRun) peerRole(ih *inferHost, gi int, pr, self *roleList, general, text bool) (int, string) {
 	m, in := x.m, x.in
 	g := &ih.h.groups[gi]
 	ig := &ih.groups[gi]
-	if g.out && !has(pr, x.cr.component) {
+	if (g.out || ig.generic) && !has(pr, x.cr.component) {
 		return -1, ""
 	}
 	sides, cands := x.sides[:0], x.cands[:0]
 	defer func() { x.sides, x.cands = sides[:0], cands[:0] }()
 	for _, r := range ig.single {
-		if g.out && m.isA(r.to, x.cr.component) && m.sideLoose(r.to, pr) {
-			cands = append(cands, r)
-			sides = append(sides, r.from)
-		} else if !g.out && m.sideLoose(r.from, pr) {
+		switch {
+		case g.out:
+			if m.isA(r.to, x.cr.component) && m.sideLoose(r.to, pr) {
+				cands = append(cands, r)
+				sides = append(sides, r.from)
+			}
+		case ig.generic:
+			if m.sideOK(r.from, pr) {
+				cands = append(cands, r)
+				sides = append(sides, r.to)
+			}
+		case m.sideLoose(r.from, pr):
 			cands = append(cands, r)
 			sides = append(sides, r.to)
-		}
-	}
-	role := m.commonRole(sides, x.scratch)
-	if role < 0 && ig.service >= 0 {
-		role, cands, sides = ig.service, cands[:0], sides[:0]
-		for _, r := range ig.single {
-			cands, sides = append(cands, r), append(sides, r.to)
 		}
 	}
 	if len(cands) == 0 {
 		return -1, ""
 	}
+	role := m.commonRole(sides, x.scratch)
 	if role < 0 && g.out && !ih.acceptsAny {
 		only := -1
 		for _, s := range sides {
@@ -1347,10 +1532,10 @@ func (m *Matrix) veeamCite(cands []*Rule, out bool, role int, self, peer *roleLi
 }
 
 // fanOut returns the distinct hosts h opened one of r's single ports to (not its ranges),
-// and the label of the lowest such port.
-func (in *Inferer) fanOut(h *veeamHost, order []int, r *Rule, out bool) ([]netip.Addr, string) {
+// and the group of the lowest such port (-1 if none).
+func (in *Inferer) fanOut(h *veeamHost, order []int, r *Rule, out bool) ([]netip.Addr, int) {
 	var ps []netip.Addr
-	label := ""
+	first := -1
 	for _, gi := range order {
 		g := &h.groups[gi]
 		if g.out != out || !g.hasRule(r.ID) {
@@ -1363,16 +1548,16 @@ func (in *Inferer) fanOut(h *veeamHost, order []int, r *Rule, out bool) ([]netip
 		if !single {
 			continue
 		}
-		if label == "" {
-			label = g.label()
+		if first < 0 {
+			first = gi
 		}
-		for _, p := range h.groupPeers(gi) {
+		for _, p := range in.groupPeers(h, gi) {
 			if !slices.Contains(ps, p) {
 				ps = append(ps, p)
 			}
 		}
 	}
-	return ps, label
+	return ps, first
 }
 
 // veeamCands fills spec with each role's points plus its descendants' and returns the
@@ -1493,6 +1678,35 @@ func (m *Matrix) veeamReport(sc *veeamScore, spec []int) []HostRole {
 				ev = append(ev, ranked{e, rank})
 			}
 		}
+		// One line per rule and direction: lines of one kind merge their ports and
+		// peers (the strongest rank, the points added up).
+		merged := ev[:0]
+		at := map[string]int{}
+		for _, e := range ev {
+			if e.line == nil {
+				merged = append(merged, e)
+				continue
+			}
+			k := e.line.key()
+			if i, ok := at[k]; ok {
+				m := &merged[i]
+				m.w += e.w
+				m.rank = min(m.rank, e.rank)
+				m.line.merge(e.line)
+				continue
+			}
+			at[k] = len(merged)
+			l := *e.line
+			l.ports, l.peers = slices.Clone(l.ports), slices.Clone(l.peers)
+			e.line = &l
+			merged = append(merged, e)
+		}
+		ev = merged
+		for i := range ev {
+			if ev[i].line != nil {
+				ev[i].text = ev[i].line.String()
+			}
+		}
 		sort.SliceStable(ev, func(i, j int) bool {
 			if ev[i].rank != ev[j].rank {
 				return ev[i].rank < ev[j].rank
@@ -1546,11 +1760,11 @@ func (h *veeamHost) sortedGroups() []int {
 var oneGroup = []int{0}
 
 // groupPeers returns the peers recorded for group gi of h.
-func (h *veeamHost) groupPeers(gi int) []netip.Addr {
+func (in *Inferer) groupPeers(h *veeamHost, gi int) []netip.Addr {
 	var out []netip.Addr
 	for _, p := range h.peers {
 		if int(p.group) == gi {
-			out = append(out, p.addr)
+			out = append(out, in.addrs[p.node])
 		}
 	}
 	return out

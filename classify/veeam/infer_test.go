@@ -111,7 +111,7 @@ var vtWantRoles = map[string][]string{
 	"192.0.2.30":  {"repository-linux"},
 	"192.0.2.40":  {"vcenter"},
 	"192.0.2.41":  {"esxi"},
-	"192.0.2.53":  {"dns-server", "ntp-server"},
+	"192.0.2.53":  {"dns-server"}, // its NTP clients are a proxy and the repository: no rule's clients
 	"192.0.2.100": {"admin-workstation", "console"},
 }
 
@@ -251,9 +251,16 @@ func TestInferDeterministic(t *testing.T) {
 	}
 }
 
+// TestInferOnlyOpenFlows: only flows that show an open port are evidence. Every case
+// sits next to a backup server (192.0.2.10, known by opening 6160 to two managed
+// servers), since a host is a Veeam host only with a Veeam component among its peers.
 func TestInferOnlyOpenFlows(t *testing.T) {
 	m := DefaultMatrix()
 	tcp, udp := capture.ProtoTCP, capture.ProtoUDP
+	base := []*capture.Flow{
+		vtFlow(t, tcp, "192.0.2.10:50000", "192.0.2.21:6160", capture.SF),
+		vtFlow(t, tcp, "192.0.2.10:50001", "192.0.2.22:6160", capture.SF),
+	}
 	tests := []struct {
 		name  string
 		flows []*capture.Flow
@@ -262,23 +269,25 @@ func TestInferOnlyOpenFlows(t *testing.T) {
 	}{
 		{"SF counts", []*capture.Flow{
 			vtFlow(t, tcp, "192.0.2.100:50000", "192.0.2.10:9392", capture.SF),
-			vtFlow(t, tcp, "192.0.2.101:50000", "192.0.2.10:9392", capture.SF),
-		}, "192.0.2.10", []string{"backup-server"}},
+		}, "192.0.2.100", []string{"console"}},
 		{"RSTR counts", []*capture.Flow{
 			vtFlow(t, tcp, "192.0.2.100:50000", "192.0.2.10:9392", capture.RSTR),
-		}, "192.0.2.10", []string{"backup-server"}},
+		}, "192.0.2.100", []string{"console"}},
 		{"REJ does not", []*capture.Flow{
 			vtFlow(t, tcp, "192.0.2.100:50000", "192.0.2.10:9392", capture.REJ),
-			vtFlow(t, tcp, "192.0.2.101:50000", "192.0.2.10:9392", capture.REJ),
-		}, "192.0.2.10", nil},
+		}, "192.0.2.100", nil},
 		{"S0 does not", []*capture.Flow{
 			vtFlow(t, tcp, "192.0.2.100:50000", "192.0.2.10:9392", capture.S0),
-		}, "192.0.2.10", nil},
+		}, "192.0.2.100", nil},
+		{"the managed servers", nil, "192.0.2.21", []string{"veeam-component"}},
+		{"a managed server that did not answer is none", []*capture.Flow{
+			vtFlow(t, tcp, "192.0.2.10:50002", "192.0.2.23:6160", capture.S0),
+		}, "192.0.2.23", nil},
 		{"UDP both ways counts", []*capture.Flow{
-			vtFlow(t, udp, "192.0.2.100:50000", "192.0.2.53:53", capture.SF),
+			vtFlow(t, udp, "192.0.2.10:50000", "192.0.2.53:53", capture.SF),
 		}, "192.0.2.53", []string{"dns-server"}},
 		{"UDP one way does not", []*capture.Flow{
-			vtFlow(t, udp, "192.0.2.100:50000", "192.0.2.53:53", capture.S0),
+			vtFlow(t, udp, "192.0.2.10:50000", "192.0.2.53:53", capture.S0),
 		}, "192.0.2.53", nil},
 		{"port 443 alone says nothing", []*capture.Flow{
 			vtFlow(t, tcp, "192.0.2.100:50000", "192.0.2.80:443", capture.SF),
@@ -288,6 +297,7 @@ func TestInferOnlyOpenFlows(t *testing.T) {
 			vtFlow(t, tcp, "192.0.2.10:50000", "192.0.2.60:6166", capture.SF),
 		}, "192.0.2.60", []string{"tape-server"}},
 		{"WAN accelerators", []*capture.Flow{
+			vtFlow(t, tcp, "192.0.2.10:50003", "192.0.2.61:6160", capture.SF),
 			vtFlow(t, tcp, "192.0.2.61:50000", "198.51.100.61:6165", capture.SF),
 		}, "198.51.100.61", []string{"wan-accelerator"}},
 		{"cloud gateway", []*capture.Flow{
@@ -296,10 +306,90 @@ func TestInferOnlyOpenFlows(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := vtInfer(t, m, nil, tt.flows)
+			in := vtInfer(t, m, nil, append(slices.Clone(base), tt.flows...))
 			got := in.RolesOf(netip.MustParseAddr(tt.addr))
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("RolesOf(%s) = %v, want %v", tt.addr, got, tt.want)
+				b, _ := json.MarshalIndent(in.Hosts(), "", "  ")
+				t.Errorf("RolesOf(%s) = %v, want %v\n%s", tt.addr, got, tt.want, b)
+			}
+		})
+	}
+}
+
+// TestInferVeeamEvidence: no host is a Veeam host without a Veeam component among its
+// peers, and no component without a Veeam signature port it accepted or a backup
+// server's fan-out; generic service ports need a Veeam component as the rule's client,
+// and only signature ports are Veeam traffic between hosts of unknown roles.
+func TestInferVeeamEvidence(t *testing.T) {
+	m := DefaultMatrix()
+	tcp, udp := capture.ProtoTCP, capture.ProtoUDP
+	tests := []struct {
+		name  string
+		flows []vtScenarioFlow
+		want  map[string][]string // every host with roles
+	}{
+		{"a home network's DNS and NTP", []vtScenarioFlow{
+			{udp, "192.168.1.10:50000", "8.8.8.8:53", nil},
+			{udp, "192.168.1.11:50000", "168.95.1.1:53", nil},
+			{udp, "192.168.1.10:50001", "192.168.1.1:123", nil},
+			{tcp, "192.168.1.10:50002", "192.168.1.2:1433", nil},
+			{tcp, "192.168.1.10:50003", "192.168.1.2:25", nil},
+		}, nil},
+		{"a listener on 9392 and a client of 6162, nothing else", []vtScenarioFlow{
+			{tcp, "198.18.0.1:50000", "198.19.128.1:9392", nil},
+			{tcp, "198.18.0.2:50000", "198.19.128.1:9392", nil},
+			{tcp, "198.18.0.3:50000", "198.19.128.1:6162", nil},
+			{tcp, "198.18.0.1:50001", "198.19.128.1:3389", nil},
+		}, nil},
+		{"random servers with Veeam ports, clients of several", []vtScenarioFlow{
+			{tcp, "198.18.0.1:50000", "198.19.128.1:9392", nil},
+			{tcp, "198.18.0.1:50001", "198.19.128.2:6162", nil},
+			{tcp, "198.18.0.2:50000", "198.19.128.2:9392", nil},
+			{tcp, "198.18.0.2:50001", "198.19.128.1:6162", nil},
+			{udp, "198.18.0.2:50002", "198.19.128.3:53", nil},
+		}, nil},
+		{"a VMware client on 902 is no proxy", []vtScenarioFlow{
+			{tcp, "192.0.2.150:50000", "192.0.2.41:902", nil},
+			{tcp, "192.0.2.150:50001", "192.0.2.41:443", nil},
+		}, nil},
+		{"the backup server's DNS, NTP and SQL Server", []vtScenarioFlow{
+			{tcp, "192.0.2.10:50000", "192.0.2.21:6160", nil},
+			{tcp, "192.0.2.10:50001", "192.0.2.22:6160", nil},
+			{udp, "192.0.2.10:50002", "192.0.2.53:53", nil},
+			{udp, "192.0.2.10:50003", "192.0.2.53:123", nil},
+			{tcp, "192.0.2.10:50004", "192.0.2.54:1433", nil},
+			{udp, "192.0.2.150:50000", "192.0.2.55:53", nil}, // a PC's own DNS server
+			{udp, "192.0.2.21:50000", "192.0.2.56:123", nil}, // a proxy's NTP: no rule
+		}, map[string][]string{
+			"192.0.2.10": {"backup-server"}, "192.0.2.21": {"veeam-component"}, "192.0.2.22": {"veeam-component"},
+			"192.0.2.53": {"dns-server", "ntp-server"}, "192.0.2.54": {"sql-server"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var flows []*capture.Flow
+			for _, s := range tt.flows {
+				flows = append(flows, vtFlow(t, s.proto, s.client, s.server, capture.SF))
+			}
+			in := vtInfer(t, m, nil, flows)
+			got := map[string][]string{}
+			for _, h := range in.Hosts() {
+				got[h.Addr.String()] = vtSorted(in.RolesOf(h.Addr))
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("hosts %v, want %v", got, tt.want)
+			}
+			for a, w := range tt.want {
+				if !slices.Equal(got[a], vtSorted(w)) {
+					t.Errorf("%s: roles %v, want %v", a, got[a], w)
+				}
+			}
+			// Without Veeam hosts, only a signature port is Veeam traffic (on its word).
+			for _, f := range flows {
+				ms := in.Explain(f)
+				if len(tt.want) == 0 && len(ms) > 0 && !m.Signature(f.Proto, f.Server.Port()) {
+					t.Errorf("%v -> %v: rules %v without any Veeam host", f.Client, f.Server, ms)
+				}
 			}
 		})
 	}
@@ -361,6 +451,10 @@ func TestInferCaps(t *testing.T) {
 	}
 
 	in = m.NewInferer(nil)
+	for _, p := range []string{"192.0.2.21:6160", "192.0.2.22:6160"} { // the backup server's fan-out
+		f := vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", p, capture.SF)
+		in.Add(f, m.Explain(f))
+	}
 	for i := 0; i < InferMaxPeersPerHost+10; i++ {
 		c := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
 		f := vtFlow(t, capture.ProtoTCP, netip.AddrPortFrom(c, 50000).String(), "192.0.2.10:9392", capture.SF)
@@ -374,7 +468,7 @@ func TestInferCaps(t *testing.T) {
 	if st := in.Stats(); st.DroppedEvidence == 0 {
 		t.Errorf("stats %+v: nothing dropped past the per-host caps", st)
 	}
-	h := in.hosts[netip.MustParseAddr("192.0.2.10")]
+	h := in.hostOf[in.ids[netip.MustParseAddr("192.0.2.10")]]
 	if len(h.groups) > InferMaxPortsPerHost || len(h.peers) > InferMaxPeersPerHost {
 		t.Errorf("host holds %d groups and %d peers, caps %d and %d", len(h.groups), len(h.peers), InferMaxPortsPerHost, InferMaxPeersPerHost)
 	}
@@ -535,9 +629,12 @@ func TestInferClues(t *testing.T) {
 			{tcp, "192.0.2.150:50010", "192.0.2.25:25", nil},
 			{tcp, "192.0.2.151:50010", "192.0.2.25:25", nil},
 		}, "192.0.2.150", nil},
-		{"an SMTP server is one", []vtScenarioFlow{
-			{tcp, "192.0.2.150:50010", "192.0.2.25:25", nil},
+		{"the backup server's SMTP server is one", []vtScenarioFlow{
+			{tcp, "192.0.2.10:50010", "192.0.2.25:25", nil},
 		}, "192.0.2.25", []string{"smtp-server"}},
+		{"a PC's SMTP server is none", []vtScenarioFlow{
+			{tcp, "192.0.2.150:50010", "192.0.2.25:25", nil},
+		}, "192.0.2.25", nil},
 		{"tape server", []vtScenarioFlow{
 			{tcp, "192.0.2.10:50010", "192.0.2.60:6166", nil},
 			{tcp, "192.0.2.10:50011", "192.0.2.60:6160", nil},

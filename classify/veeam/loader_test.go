@@ -30,6 +30,7 @@ type veeamRole struct {
 	Name        string   `yaml:"name"`
 	Parents     []string `yaml:"parents"`
 	Description string   `yaml:"description"`
+	ThirdParty  bool     `yaml:"third_party"`
 }
 
 type veeamRule struct {
@@ -46,6 +47,8 @@ type veeamRule struct {
 	AlsoSee     []string    `yaml:"also_see"`
 	Caveats     []string    `yaml:"caveats"`
 	Notes       string      `yaml:"notes"`
+	Succeeding  bool        `yaml:"succeeding"`
+	Deployment  []string    `yaml:"deployment"`
 }
 
 // veeamPort is one entry of a rule's ports as written: a port or "lo-hi" (Scalar), with
@@ -99,7 +102,7 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 			return nil, fmt.Errorf("veeam matrix: role %s: name: duplicate", r.Name)
 		}
 		roleIdx[r.Name] = len(m.roles)
-		m.roles = append(m.roles, &Role{Name: r.Name, Description: r.Description, Parents: append([]string{}, r.Parents...)})
+		m.roles = append(m.roles, &Role{Name: r.Name, Description: r.Description, Parents: append([]string{}, r.Parents...), ThirdParty: r.ThirdParty})
 	}
 	if len(m.roles) == 0 {
 		return nil, fmt.Errorf("veeam matrix: no roles")
@@ -125,6 +128,7 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 		return nil, err
 	}
 	m.anyRole = m.roleIndex("any")
+	m.component = m.roleIndex("veeam-component")
 	versions := make(map[string]bool)
 	seen := make(map[string]bool, len(f.Rules))
 	for i, fr := range f.Rules {
@@ -178,6 +182,11 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 				return nil, fmt.Errorf("%s: caveats: unknown caveat %q", where, c)
 			}
 		}
+		for _, d := range fr.Deployment {
+			if _, ok := roleIdx[d]; !ok {
+				return nil, fmt.Errorf("%s: deployment: unknown role %q", where, d)
+			}
+		}
 		if strings.TrimSpace(fr.Service) == "" {
 			return nil, fmt.Errorf("%s: service: empty", where)
 		}
@@ -185,7 +194,7 @@ func buildMatrix(f *veeamFile) (*Matrix, error) {
 			ID: fr.ID, From: fr.From, To: fr.To, Protocol: fr.Protocol, Ports: spans,
 			Service: fr.Service, Description: fr.Description, Source: fr.Source,
 			Versions: fr.Versions, Notes: fr.Notes, Verified: fr.Verified,
-			AlsoSee: fr.AlsoSee, Caveats: fr.Caveats,
+			AlsoSee: fr.AlsoSee, Caveats: fr.Caveats, Succeeding: fr.Succeeding, Deployment: fr.Deployment,
 			from: roleIdx[fr.From], to: roleIdx[fr.To],
 		})
 	}

@@ -31,15 +31,19 @@ type PortInfo struct {
 	VeeamServices []RuleRef `json:"veeam_services,omitempty"`
 }
 
-// PortEntry describes one port or range.
+// PortEntry describes one port or range: the Veeam rules first (a port Veeam uses is
+// named by its Veeam service in reports, see ServiceName), then IANA's view.
 type PortEntry struct {
-	Proto     string        `json:"proto"` // "tcp", "udp", "sctp", "dccp" or "any"
-	Ports     ports.Span    `json:"ports"`
+	Proto string     `json:"proto"` // "tcp", "udp", "sctp", "dccp" or "any"
+	Ports ports.Span `json:"ports"`
+	// Service is the Veeam service a flow to the port gets when all its rules explain
+	// it (ServiceName of Veeam on a single port), "" for a range or no rule.
+	Service   string        `json:"service,omitempty"`
+	Veeam     []RuleRef     `json:"veeam,omitempty"`     // every active rule using one of these ports, by id
 	Classes   []string      `json:"classes"`             // IANA port classes the ports fall in
 	IANA      []IANAService `json:"iana,omitempty"`      // at most 20, by port then protocol
 	IANACount int           `json:"iana_count"`          // all IANA entries on these ports
 	Ephemeral []string      `json:"ephemeral,omitempty"` // names of the OS ephemeral ranges it overlaps
-	Veeam     []RuleRef     `json:"veeam,omitempty"`     // every active rule using one of these ports, by id
 }
 
 // IANAService is one IANA registry entry.
@@ -62,12 +66,22 @@ type RuleRef struct {
 	Source    string   `json:"source"`
 	Notes     string   `json:"notes,omitempty"`
 	Direction string   `json:"direction,omitempty"` // for a role: "inbound" or "outbound"
+	// Succeeding: the ports a service takes when its documented port is busy
+	// (Rule.Succeeding); firewall rules open them only on request.
+	Succeeding bool `json:"succeeding,omitempty"`
+	// DeploymentOnly: for the role described, the rule is needed only while Veeam
+	// deploys its components (Rule.Deployment), where Veeam says so.
+	DeploymentOnly bool `json:"deployment_only,omitempty"`
+	// Verified is the documentation generations the rule was read on ("13": the v13
+	// page; a "12" in Versions without one here was carried back to v12).
+	Verified []string `json:"verified,omitempty"`
 }
 
 func ruleRef(r *Rule) RuleRef {
 	return RuleRef{
 		Rule: r.ID, From: r.From, To: r.To, Protocol: r.Protocol, Ports: ports.JoinSpans(r.Ports),
 		Service: r.Service, Versions: r.Versions, Source: r.Source, Notes: r.Notes,
+		Succeeding: r.Succeeding, Verified: r.Verified,
 	}
 }
 
@@ -180,6 +194,7 @@ func (m *Matrix) portEntry(proto string, span ports.Span, ephemeral []ports.Rang
 		}
 	}
 	sort.SliceStable(e.IANA, func(i, j int) bool { return e.IANA[i].Ports.Lo < e.IANA[j].Ports.Lo })
+	var ms []Match
 	for _, r := range m.rulesByID() {
 		if proto != "any" && r.Protocol != proto && r.Protocol != "both" {
 			continue
@@ -187,9 +202,13 @@ func (m *Matrix) portEntry(proto string, span ports.Span, ephemeral []ports.Rang
 		for _, s := range r.Ports {
 			if s.Overlaps(span) {
 				e.Veeam = append(e.Veeam, ruleRef(r))
+				ms = append(ms, r.match)
 				break
 			}
 		}
+	}
+	if span.Lo == span.Hi {
+		e.Service = ServiceName(ms, span.Lo)
 	}
 	return e
 }
@@ -220,6 +239,13 @@ type RoleInfo struct {
 	Opens    []string  `json:"opens"`
 	Inbound  []RuleRef `json:"inbound"`  // rules whose To is the role or an ancestor, by id
 	Outbound []RuleRef `json:"outbound"` // rules whose From is the role, an ancestor or "any", by id
+	// Windows and Linux are, for a Veeam component of either operating system (a
+	// VMware proxy, a mount server, a gateway, a tape server, ...), the inbound rules
+	// of a Windows or Linux managed server it then also takes: SMB, RPC and dynamic RPC
+	// for Windows deployment, SSH for Linux. Empty for roles of one OS, whose Inbound
+	// has them already, and for roles that are no Veeam component.
+	Windows []RuleRef `json:"windows,omitempty"`
+	Linux   []RuleRef `json:"linux,omitempty"`
 }
 
 // DescribeRole lists the rules a host in role takes part in: inbound (To is the role or
@@ -236,18 +262,41 @@ func (m *Matrix) DescribeRole(role string) (*RoleInfo, error) {
 		Ancestors: m.Ancestors(role), Children: m.Children(role),
 	}
 	in, out := map[string]bool{}, map[string]bool{}
+	ref := func(rule *Rule, dir string) RuleRef {
+		x := ruleRef(rule)
+		x.Direction = dir
+		for _, d := range rule.Deployment {
+			x.DeploymentOnly = x.DeploymentOnly || m.IsA(role, d)
+		}
+		return x
+	}
+	osOf := func(os string) bool { return m.IsA(role, os) }
+	component := m.IsA(role, "veeam-component")
+	bothOS := component && !osOf("veeam-component-windows") && !osOf("veeam-component-linux")
 	for _, rule := range m.rulesByID() {
 		if m.IsA(role, rule.To) {
-			ref := ruleRef(rule)
-			ref.Direction = "inbound"
-			info.Inbound = append(info.Inbound, ref)
+			info.Inbound = append(info.Inbound, ref(rule, "inbound"))
 			veeamAddPorts(in, rule)
 		}
 		if rule.From == "any" || m.IsA(role, rule.From) {
-			ref := ruleRef(rule)
-			ref.Direction = "outbound"
-			info.Outbound = append(info.Outbound, ref)
+			info.Outbound = append(info.Outbound, ref(rule, "outbound"))
 			veeamAddPorts(out, rule)
+		}
+		if bothOS {
+			switch rule.To {
+			case "veeam-component-windows":
+				r := ref(rule, "inbound")
+				for _, d := range rule.Deployment {
+					r.DeploymentOnly = r.DeploymentOnly || d == rule.To
+				}
+				info.Windows = append(info.Windows, r)
+			case "veeam-component-linux":
+				r := ref(rule, "inbound")
+				for _, d := range rule.Deployment {
+					r.DeploymentOnly = r.DeploymentOnly || d == rule.To
+				}
+				info.Linux = append(info.Linux, r)
+			}
 		}
 	}
 	info.Accepts = veeamSortedPorts(in)

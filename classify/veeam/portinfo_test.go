@@ -229,3 +229,79 @@ func FuzzDescribePorts(f *testing.F) {
 		}
 	})
 }
+
+// TestDescribeSucceedingPorts: the ports vPower NFS takes when 1058, 1063 or 2049 is
+// busy are rules (additions.yaml), bounded to four, and follow a moved port.
+func TestDescribeSucceedingPorts(t *testing.T) {
+	m := DefaultMatrix()
+	for q, want := range map[string][]string{
+		"1059": {"esxi-to-vpower-mountd-next-tcp", "esxi-to-vpower-mountd-next-udp"},
+		"1067": {"esxi-to-vpower-mountd-next-tcp", "esxi-to-vpower-mountd-next-udp"},
+		"2050": {"esxi-to-vpower-nfs-next-tcp", "esxi-to-vpower-nfs-next-udp"},
+		"2053": {"esxi-to-vpower-nfs-next-tcp", "esxi-to-vpower-nfs-next-udp"},
+		"1068": nil,
+	} {
+		pi, err := m.DescribePorts(q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range pi.Ports[0].Veeam {
+			if strings.Contains(r.Rule, "-next-") {
+				got = append(got, r.Rule)
+				if !r.Succeeding {
+					t.Errorf("%s: rule %s not marked succeeding", q, r.Rule)
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("ports %s: succeeding rules %v, want %v", q, got, want)
+		}
+	}
+	moved, err := m.With(Options{Ports: map[string]uint16{"vpower-nfs": 3049}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := moved.Rule("esxi-to-vpower-nfs-next-tcp")
+	if got := ports.JoinSpans(r.Ports); got != "3050-3053" {
+		t.Errorf("with vpower-nfs 3049: ports %s, want 3050-3053", got)
+	}
+}
+
+// TestDescribeRoleOS: a Veeam component of either OS lists the operating-system ports
+// of a managed Windows and Linux server apart, deployment-only where Veeam says so;
+// the hardened repository's SSH and Deployer are deployment-only, its Data Mover not.
+func TestDescribeRoleOS(t *testing.T) {
+	m := DefaultMatrix()
+	for _, role := range []string{"backup-proxy-vmware", "mount-server", "gateway-server", "tape-server"} {
+		ri, err := m.DescribeRole(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := vtRuleIDs(ri.Windows); !slices.Equal(got, []string{"backup-server-to-windows-deploy", "backup-server-to-windows-dynrpc"}) {
+			t.Errorf("%s: Windows rules %v", role, got)
+		}
+		if got := vtRuleIDs(ri.Linux); !slices.Equal(got, []string{"backup-server-to-linux-ssh"}) {
+			t.Errorf("%s: Linux rules %v", role, got)
+		}
+		if !ri.Windows[0].DeploymentOnly || ri.Windows[1].DeploymentOnly || ri.Linux[0].DeploymentOnly {
+			t.Errorf("%s: deployment-only marks %v %v %v, want true false false", role, ri.Windows[0].DeploymentOnly, ri.Windows[1].DeploymentOnly, ri.Linux[0].DeploymentOnly)
+		}
+	}
+	for _, role := range []string{"repository-linux", "hyperv-host", "esxi"} {
+		ri, _ := m.DescribeRole(role)
+		if len(ri.Windows)+len(ri.Linux) > 0 {
+			t.Errorf("%s: OS sections %v %v, want none (one OS, or no component)", role, vtRuleIDs(ri.Windows), vtRuleIDs(ri.Linux))
+		}
+	}
+	ri, _ := m.DescribeRole("repository-hardened")
+	deploy := map[string]bool{}
+	for _, r := range ri.Inbound {
+		deploy[r.Rule] = r.DeploymentOnly
+	}
+	for id, want := range map[string]bool{"backup-server-to-linux-ssh": true, "backup-server-to-component-installer": true, "repo-hardened-datamover": false} {
+		if got, ok := deploy[id]; !ok || got != want {
+			t.Errorf("repository-hardened: %s deployment-only %v (listed %v), want %v", id, got, ok, want)
+		}
+	}
+}

@@ -1,6 +1,6 @@
 package veeam
 
-//go:generate go run ./internal/veeamconv -in ../../../shared/reference/veeam-ports.yaml -out veeam.yaml
+//go:generate go run ./internal/veeamconv -in ../../../shared/reference/veeam-ports.yaml -additions additions.yaml -out veeam.yaml
 //go:generate go test -run ^TestVeeamGenerated$ . -update
 
 import (
@@ -33,6 +33,10 @@ type Role struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description"`
 	Parents     []string `json:"parents"` // direct parents; empty for a root
+	// ThirdParty marks a role whose listeners run software that is not Veeam's (DNS,
+	// NTP, SQL Server, vCenter, ESXi, NFS shares, ...; additions.yaml lists them). The
+	// ports such roles accept are generic service ports: see Matrix.ExplainFor.
+	ThirdParty bool `json:"third_party,omitempty"`
 }
 
 // Rule is one fact of the Veeam matrix: a host in role From opens connections to a host
@@ -53,6 +57,15 @@ type Rule struct {
 	Verified    []string     `json:"verified,omitempty"` // documentation generations actually read
 	AlsoSee     []string     `json:"also_see,omitempty"` // corroborating URLs
 	Caveats     []string     `json:"caveats,omitempty"`  // keys of Matrix.Caveat
+	// Succeeding marks a rule whose ports are the ones a service takes when its
+	// documented port is busy ("1058+" in Veeam's tables), within a bound the rule's
+	// notes give: an addition of the project (additions.yaml). Firewall rules written
+	// from a policy open them only on request (policy rules --succeeding-ports).
+	Succeeding bool `json:"succeeding,omitempty"`
+	// Deployment lists the roles for which the rule is needed only while Veeam deploys
+	// its components (and may be closed afterwards), where Veeam says so; an addition of
+	// the project (additions.yaml). Empty: needed in operation.
+	Deployment []string `json:"deployment,omitempty"`
 
 	from, to int   // indexes of From and To in the matrix's roles
 	match    Match // the rule as a flow's match: its position among the compiled rules by id
@@ -147,30 +160,34 @@ func PortKeys() []string {
 // static data the linker lays out (veeam_gen.go) and costs nothing at start-up, where
 // building its maps and index took 1-2 ms and ~120 page faults of fresh heap.
 type Matrix struct {
-	title   string
-	caveats []veeamCaveat // file order
-	roles   []*Role       // file order
-	byName  []int         // indexes into roles, sorted by name
-	parents [][]int       // parents[i]: the indexes of roles[i].Parents
-	anc     [][]uint64    // anc[i]: bitset of the ancestors of roles[i], itself included
-	ancN    []int         // ancN[i]: the number of roles in anc[i]
-	anyRole int           // index of the role "any", -1 if the matrix has none
-	all     []*Rule       // every rule as loaded, file order
-	rules   []*Rule       // active rules after Options, file order
-	byID    []*Rule       // the active rules sorted by id
-	opts    Options       // normalized
-	known   []string      // every version named by a rule, sorted
-	tcp     veeamIndex
-	udp     veeamIndex
+	title     string
+	caveats   []veeamCaveat // file order
+	roles     []*Role       // file order
+	byName    []int         // indexes into roles, sorted by name
+	parents   [][]int       // parents[i]: the indexes of roles[i].Parents
+	anc       [][]uint64    // anc[i]: bitset of the ancestors of roles[i], itself included
+	ancN      []int         // ancN[i]: the number of roles in anc[i]
+	anyRole   int           // index of the role "any", -1 if the matrix has none
+	component int           // index of the role "veeam-component", -1 if none
+	all       []*Rule       // every rule as loaded, file order
+	rules     []*Rule       // active rules after Options, file order
+	byID      []*Rule       // the active rules sorted by id
+	opts      Options       // normalized
+	known     []string      // every version named by a rule, sorted
+	tcp       veeamIndex
+	udp       veeamIndex
 }
 
 // veeamIndex maps ports to the rules that name them for one protocol. Segment i covers
 // ports starts[i] to starts[i+1]-1 (the last one up to 65535); rules[i] and matches[i]
-// are sorted by rule id and are nil when no rule names the segment.
+// are sorted by rule id and are nil when no rule names the segment. generic[i] says
+// that segment i is one port that a rule names to a third-party role (Role.ThirdParty):
+// a generic service port such as DNS, NTP, SQL Server or NFS (see ExplainFor).
 type veeamIndex struct {
 	starts  []uint32
 	rules   [][]*Rule
 	matches [][]Match
+	generic []bool
 }
 
 // DefaultMatrix returns the matrix of veeam.yaml with default Options. It is
@@ -205,7 +222,7 @@ func (m *Matrix) With(o Options) (*Matrix, error) {
 	}
 	n := &Matrix{
 		title: m.title, caveats: m.caveats, roles: m.roles, byName: m.byName, parents: m.parents, anc: m.anc,
-		ancN: m.ancN, anyRole: m.anyRole,
+		ancN: m.ancN, anyRole: m.anyRole, component: m.component,
 		all: m.all, known: m.known, opts: norm,
 	}
 	selected := make(map[string]bool, len(norm.Versions))
@@ -246,6 +263,12 @@ func (m *Matrix) With(o Options) (*Matrix, error) {
 					changed()
 					spans[i] = ports.Span{Lo: p, Hi: p}
 					notes = append(notes, fmt.Sprintf("port %d replaced by %d (veeam.ports.%s)", s.Lo, p, c.key))
+				}
+				// A succeeding-port range follows the documented port it succeeds.
+				if r.Succeeding && s.Lo > 0 && slices.Contains(c.defaults, s.Lo-1) && s.Lo-1 != p && int(p)+1+int(s.Hi-s.Lo) <= 65535 {
+					changed()
+					spans[i] = ports.Span{Lo: p + 1, Hi: p + 1 + (s.Hi - s.Lo)}
+					notes = append(notes, fmt.Sprintf("range %s replaced by %s, after port %d (veeam.ports.%s)", s, spans[i], p, c.key))
 				}
 			}
 		}
@@ -374,6 +397,25 @@ func (m *Matrix) buildIndex(proto uint8) veeamIndex {
 		ix.rules = append(ix.rules, set)
 		ix.matches = append(ix.matches, ms)
 	}
+	// A segment is generic when a rule to a third-party role names each of its ports
+	// itself (segments of single ports; a merged one may hold a few).
+	ix.generic = make([]bool, len(ix.starts))
+	for i, lo := range ix.starts {
+		hi := uint32(65535)
+		if i+1 < len(ix.starts) {
+			hi = ix.starts[i+1] - 1
+		}
+		if hi-lo > 16 {
+			continue
+		}
+		for _, r := range ix.rules[i] {
+			all := m.roles[r.to].ThirdParty
+			for p := lo; all && p <= hi; p++ {
+				all = r.singlePort(uint16(p))
+			}
+			ix.generic[i] = ix.generic[i] || all
+		}
+	}
 	return ix
 }
 
@@ -413,16 +455,48 @@ func (m *Matrix) Match(proto uint8, port uint16) []*Rule {
 
 // segment returns the rules of the index that name the server port of f and their
 // matches (shared, sorted by rule id), or nils.
-func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match) {
+func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match, bool) {
 	if f == nil || !capture.HasPorts(f.Proto) {
-		return nil, nil
+		return nil, nil, false
 	}
 	ix := m.index(f.Proto)
 	if ix == nil || len(ix.starts) == 0 {
-		return nil, nil
+		return nil, nil, false
 	}
 	i := ix.find(f.Server.Port())
-	return ix.rules[i], ix.matches[i]
+	return ix.rules[i], ix.matches[i], ix.generic[i] || veeamGeneralPort(f.Server.Port())
+}
+
+// Generic reports whether port is a generic service port for IP protocol proto: a
+// general-purpose port any server may run (SSH, HTTP(S), SMB, RPC, RDP, ...) or one that
+// a rule names to a third-party role (DNS, NTP, SQL Server, VMware NFC, NFS, ...). A
+// flow there is Veeam traffic only when a Veeam component takes part (ExplainFor), and
+// it makes no host a Veeam host on its own (Inferer).
+func (m *Matrix) Generic(proto uint8, port uint16) bool {
+	if veeamGeneralPort(port) {
+		return true
+	}
+	ix := m.index(proto)
+	if ix == nil || len(ix.starts) == 0 {
+		return false
+	}
+	return ix.generic[ix.find(port)]
+}
+
+// Signature reports whether port is a Veeam signature port for IP protocol proto: one
+// that an active rule names itself (not only in a range) and that is not Generic, such
+// as 6160, 6162, 9392 or 1058. Only such ports make a host a Veeam component from its
+// traffic, and only they are Veeam traffic between hosts of unknown roles.
+func (m *Matrix) Signature(proto uint8, port uint16) bool {
+	if m.Generic(proto, port) {
+		return false
+	}
+	for _, r := range m.Match(proto, port) {
+		if r.singlePort(port) {
+			return true
+		}
+	}
+	return false
 }
 
 // Explain returns the Veeam rules whose protocol and ports match the server port of f,
@@ -431,7 +505,7 @@ func (m *Matrix) segment(f *capture.Flow) ([]*Rule, []Match) {
 // Explain knows nothing of the hosts' roles; Refine narrows the result once they are
 // known.
 func (m *Matrix) Explain(f *capture.Flow) []Match {
-	_, ms := m.segment(f)
+	_, ms, _ := m.segment(f)
 	if len(ms) == 0 {
 		return nil
 	}
@@ -439,62 +513,97 @@ func (m *Matrix) Explain(f *capture.Flow) []Match {
 }
 
 // ExplainFor is Explain narrowed to the roles of the flow's hosts (from an Inventory or
-// an Inferer; nil when unknown): Refine, plus one rule for flows between two hosts of
-// unknown roles. Those keep only the rules that name the server port itself, and only
-// if it is not a general-purpose port: a port drawn from a range (Windows dynamic RPC
-// 49152-65535, the Data Mover channels 2500-3300) or SSH, HTTP(S), SMB, RDP... between
-// hosts nothing identifies is not Veeam traffic on the port's word alone. The Veeam
-// ranges are documented traffic between the right roles: with both sides' roles known,
-// Refine decides; with one side known, Refine checks it and the unknown side is held to
-// the port's word (range rules still count in the dynamic range). It is the function
-// to plug into Options.Explain once roles are known (Inferer.Explain is the same,
-// faster). The returned slice belongs to the caller.
+// an Inferer; nil when unknown): the rules consistent with the known roles (Refine),
+// under three more conditions that keep Veeam labels off traffic that is not Veeam's:
+//
+//   - Between two hosts of unknown roles only an answered flow (the port was open, as
+//     the inference reads it: a scan's probe is no Veeam traffic) to a Veeam signature
+//     port counts (Signature:
+//     a port a rule names itself, not drawn from a range such as the Data Mover
+//     channels 2500-3300 or Windows dynamic RPC 49152-65535, and not a generic service
+//     port): 6162 is Veeam traffic on the port's word, udp/53, tcp/443 or tcp/2700 are
+//     not.
+//   - On a generic service port (Generic: SSH, HTTP(S), SMB, RPC, RDP and the ports of
+//     third-party roles: DNS, NTP, SMTP, SQL Server, LDAP, Kerberos, VMware NFC, NFS,
+//     ...) a rule needs a Veeam component among the flow's two hosts, known by its
+//     roles: a PC's DNS query to the DNS server the backup server uses is no Veeam
+//     traffic, the backup server's is. With one host unknown, the known one must be a
+//     Veeam component and the rule's role for the unknown one a third-party role (a
+//     backup server's NTP to a server nothing else identifies is "backup-server-to-ntp";
+//     its SMB to an unknown host is not component deployment); general-purpose ports
+//     (SSH, HTTP(S), SMB, RPC, RDP, WinRM) never count with an unknown host.
+//   - On other ports with one host unknown, that host is held to the port's word: the
+//     rule names the port itself, or the port is in the dynamic range 49152-65535 where
+//     no service lives (a backup server's dynamic RPC to a guest it processes), or the
+//     rule's role for it is "any". So a proxy's tcp/3128 to a web proxy is no Data
+//     Mover channel (2500-3300).
+//
+// It is the function to plug into Options.Explain once roles are known
+// (Inferer.Explain is the same, faster). The returned slice belongs to the caller.
 func (m *Matrix) ExplainFor(f *capture.Flow, clientRoles, serverRoles []string) []Match {
-	rules, ms := m.segment(f)
+	rules, ms, generic := m.segment(f)
 	if len(ms) == 0 {
 		return nil
 	}
 	port := f.Server.Port()
-	if len(clientRoles) > 0 && len(serverRoles) > 0 {
-		out := m.Refine(ms, clientRoles, serverRoles)
-		if len(out) == len(ms) {
-			return slices.Clone(ms) // Refine kept them all and returned the shared slice
-		}
-		return out
-	}
-	if len(clientRoles) > 0 || len(serverRoles) > 0 {
-		// One side is unknown: Refine checks the known side, and the unknown side takes
-		// a rule only on the port's word, as between two unknown hosts, except that a
-		// range rule still counts in the dynamic range (49152-65535), where no service
-		// lives: a backup server's dynamic RPC to a guest it processes. So a proxy's
-		// tcp/3128 to a web proxy is no Data Mover channel (2500-3300), and a
-		// workstation's SSH to a repository is no backup server's SSH.
-		ms = m.Refine(ms, clientRoles, serverRoles) // ms itself when all are kept: not modified below
-		general := veeamGeneralPort(port)
-		out := ms[:0:0]
-		for _, v := range ms {
-			r := v.Rule()
-			unknownRole := r.To
-			if len(clientRoles) == 0 {
-				unknownRole = r.From
-			}
-			r, _ = m.Rule(r.ID)
-			if unknownRole == "any" || (!general && r != nil && (r.singlePort(port) || port >= 49152)) {
-				out = append(out, v)
-			}
-		}
-		if len(out) == 0 {
+	if len(clientRoles) == 0 && len(serverRoles) == 0 {
+		if !veeamOpen(f) {
 			return nil
 		}
-		return out
+		return slices.Clone(m.unknownRoles(port, rules, ms, generic)) // the caller's own
 	}
-	return slices.Clone(m.unknownRoles(port, rules, ms)) // the caller's own
+	component := func(roles []string) bool {
+		for _, r := range roles {
+			if m.IsA(r, "veeam-component") {
+				return true
+			}
+		}
+		return false
+	}
+	cComp, sComp := component(clientRoles), component(serverRoles)
+	ms = m.Refine(ms, clientRoles, serverRoles) // ms itself when all are kept: not modified below
+	out := ms[:0:0]
+	for _, v := range ms {
+		r := v.Rule()
+		r, _ = m.Rule(r.ID) // this matrix's rule (its ports follow the options)
+		if r == nil {
+			continue
+		}
+		if m.keepRule(r, port, generic, len(clientRoles) > 0, len(serverRoles) > 0, cComp, sComp) {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// keepRule is ExplainFor's test of rule r, already consistent with the known roles, for
+// a flow to port (generic: Generic) whose client and server roles are known or not
+// (cKnown, sKnown) and hold a Veeam component or not (cComp, sComp). Both hosts unknown
+// is unknownRoles.
+func (m *Matrix) keepRule(r *Rule, port uint16, generic, cKnown, sKnown, cComp, sComp bool) bool {
+	if cKnown && sKnown {
+		return !generic || cComp || sComp
+	}
+	unknown, knownComp := r.to, cComp
+	if !cKnown {
+		unknown, knownComp = r.from, sComp
+	}
+	switch {
+	case veeamGeneralPort(port):
+		return false
+	case generic:
+		return knownComp && m.roles[unknown].ThirdParty
+	}
+	return unknown == m.anyRole || r.singlePort(port) || port >= 49152
 }
 
 // unknownRoles is ExplainFor between two hosts of unknown roles: the matches (shared,
-// with their rules) that name port itself, unless it is a general-purpose port.
-func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []Match) []Match {
-	if veeamGeneralPort(port) {
+// with their rules) that name port itself, unless it is a generic port.
+func (m *Matrix) unknownRoles(port uint16, rules []*Rule, ms []Match, generic bool) []Match {
+	if generic {
 		return nil
 	}
 	n := 0

@@ -24,15 +24,15 @@ func TestDefaultMatrix(t *testing.T) {
 	if got := len(m.Roles()); got != 73 {
 		t.Errorf("%d roles, want 73", got)
 	}
-	if got := len(m.AllRules()); got != 323 {
-		t.Errorf("%d rules, want 323", got)
+	if got := len(m.AllRules()); got != 327 {
+		t.Errorf("%d rules, want 327 (the reference's 323 and 4 of additions.yaml)", got)
 	}
 	// Default options: current releases, without the pre-v10 range.
 	if got := m.Options().Versions; !slices.Equal(got, []string{"12", "13"}) {
 		t.Errorf("default versions %v", got)
 	}
-	if got := len(m.Rules()); got != 322 {
-		t.Errorf("%d active rules by default, want 322 (all but legacy-transmission-range)", got)
+	if got := len(m.Rules()); got != 326 {
+		t.Errorf("%d active rules by default, want 326 (all but legacy-transmission-range)", got)
 	}
 	if _, ok := m.Rule("legacy-transmission-range"); ok {
 		t.Error("legacy-transmission-range active by default")
@@ -122,10 +122,16 @@ func TestMatrixMatchesReference(t *testing.T) {
 	}
 	all := map[string]*Rule{}
 	for _, r := range m.AllRules() {
+		if strings.HasPrefix(r.Notes, "Added by portclass") {
+			if !r.Succeeding {
+				t.Errorf("rule %s: an addition that is no succeeding-port rule", r.ID)
+			}
+			continue // the project's additions (additions.yaml)
+		}
 		all[r.ID] = r
 	}
 	if len(ref.Rules) != len(all) {
-		t.Errorf("reference has %d rules, matrix %d", len(ref.Rules), len(all))
+		t.Errorf("reference has %d rules, matrix %d besides the additions", len(ref.Rules), len(all))
 	}
 	for _, rr := range ref.Rules {
 		r := all[rr.ID]
@@ -724,7 +730,19 @@ func TestExplainFor(t *testing.T) {
 		{"SSH between unknown hosts", tcp, "198.51.100.7:22", nil, nil, nil, false},
 		{"HTTPS between unknown hosts", tcp, "198.51.100.7:443", nil, nil, nil, false},
 		{"Veeam port between unknown hosts", tcp, "198.51.100.7:9392", nil, nil, nil, true},
-		{"DNS between unknown hosts", udp, "198.51.100.7:53", nil, nil, []string{"any-to-dns-udp"}, false},
+		{"DNS between unknown hosts", udp, "198.51.100.7:53", nil, nil, nil, false},
+		{"NTP between unknown hosts", udp, "198.51.100.7:123", nil, nil, nil, false},
+		{"SQL Server between unknown hosts", tcp, "198.51.100.7:1433", nil, nil, nil, false},
+		{"VMware NFC between unknown hosts", tcp, "198.51.100.7:902", nil, nil, nil, false},
+		{"NFS between unknown hosts", tcp, "198.51.100.7:2049", nil, nil, nil, false},
+		{"DNS from the backup server", udp, "198.51.100.7:53", []string{"backup-server"}, nil, []string{"any-to-dns-udp"}, false},
+		{"DNS from an unknown host to the backup server's DNS server", udp, "198.51.100.7:53", nil, []string{"dns-server"}, nil, false},
+		{"DNS between two known hosts that are no Veeam component", udp, "198.51.100.7:53", []string{"ntp-server"}, []string{"dns-server"}, nil, false},
+		{"NTP from the backup server", udp, "198.51.100.7:123", []string{"backup-server"}, nil, []string{"backup-server-to-ntp"}, false},
+		{"NTP from a proxy", udp, "198.51.100.7:123", []string{"backup-proxy-vmware"}, nil, nil, false},
+		{"SQL Server from an unknown host to the configuration database", tcp, "198.51.100.7:1433", nil, []string{"sql-server"}, nil, false},
+		{"NFS from ESXi to a mount server", tcp, "198.51.100.7:2049", nil, []string{"mount-server"}, []string{"esxi-to-vpower-nfs-tcp"}, false},
+		{"NFS from ESXi to an unknown host", tcp, "198.51.100.7:2049", []string{"esxi"}, nil, nil, false},
 		{"data mover port between unknown hosts keeps single-port rules", tcp, "198.51.100.7:6162", nil, nil, nil, true},
 		{"dynamic RPC from a backup server", tcp, "198.51.100.7:55555", []string{"backup-server"}, nil,
 			[]string{"backup-server-to-hyperv-dynrpc", "backup-server-to-offhost-dynrpc", "backup-server-to-windows-dynrpc", "helper-host-linux-ephemeral"}, false},

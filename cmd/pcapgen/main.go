@@ -2,10 +2,11 @@
 // It is a development tool: the Makefile's testdata target runs it to regenerate
 // testdata/sample.pcapng, testdata/veeam.pcap, testdata/veeam-firewall.pcap (for
 // portclass verify), testdata/veeam-after.pcap (the veeam job after a firewall change,
-// for portclass diff) and testdata/formats/. Output is deterministic: the same flags give
+// for portclass diff), testdata/tunnels.pcap (the veeam job inside VXLAN, Geneve and
+// GRE tunnels) and testdata/formats/. Output is deterministic: the same flags give
 // byte-identical files.
 //
-//	pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
+//	pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|tunnels|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
 //	        [-mss M] [-format pcap|pcapng] [-link ethernet|sll|sll2|raw|null|loop|ppp] [-snaplen N]
 //	        [-nano] [-gzip|-zstd]
 //
@@ -67,7 +68,7 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pcapgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.scenario, "scenario", "", "mix, flows, sample, veeam, veeam-firewall, veeam-after or formats (required)")
+	fs.StringVar(&o.scenario, "scenario", "", "mix, flows, sample, veeam, veeam-firewall, veeam-after, tunnels or formats (required)")
 	fs.StringVar(&o.out, "o", "", "output file, or directory for -scenario formats (required)")
 	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, fmt.Sprintf("mix, flows: exact number of packets (flows: default %d)", synth.DefaultFlowsPackets))
 	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, fmt.Sprintf("mix: number of flows (roughly); flows: as portclass counts them, within a few %% (default %d)", synth.DefaultFlowsFlows))
@@ -75,12 +76,12 @@ func run(args []string, stderr io.Writer) error {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.StringVar(&o.format, "format", "", "pcap or pcapng (default: from the -o extension, else pcap)")
 	fs.StringVar(&o.link, "link", "ethernet", "link type: ethernet, sll, sll2, raw, null, loop or ppp")
-	fs.UintVar(&o.snaplen, "snaplen", 0, "cut records to this many bytes (default: 262144 for mix, 96 for the others)")
+	fs.UintVar(&o.snaplen, "snaplen", 0, "cut records to this many bytes (default: 262144 for mix, 160 for tunnels, 96 for the others)")
 	fs.BoolVar(&o.nano, "nano", false, "nanosecond timestamps (pcap magic a1b23c4d, pcapng if_tsresol 9)")
 	fs.BoolVar(&o.gzip, "gzip", false, "gzip-compress the output")
 	fs.BoolVar(&o.zstd, "zstd", false, "zstd-compress the output")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|formats -o FILE|DIR [flags]")
+		fmt.Fprintln(stderr, "usage: pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|tunnels|formats -o FILE|DIR [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -175,6 +176,9 @@ func fileOptions(o options, kind synth.Kind) (synth.FileOptions, error) {
 		// Committed captures stay small: headers are kept, payload bytes are not,
 		// and original lengths still give the real byte counts.
 		fo.Snaplen = synth.CommittedSnaplen
+		if kind == synth.KindTunnels {
+			fo.Snaplen = synth.TunnelsSnaplen // the outer headers come on top
+		}
 	}
 	return fo, nil
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"golang.org/x/term"
 
 	"github.com/portclass/portclass/capture/filter"
 	"github.com/portclass/portclass/classify/veeam"
@@ -35,9 +38,19 @@ with a warning and listed in the report (--strict: an error), and the run's own 
 never read. A capture cut short is reported up to the damage, with a warning.
 
 SIGINT or SIGTERM while the inputs are read stops the reading, and the report covers
-what was read (exit 130); once every input was read, a signal cancels the report
+what was read (exit 130) and says it is incomplete (json: "interrupted": true; text,
+md, html: first; csv, ndjson: only the last line on stderr, a warning, which the other
+formats get too); once every input was read, a signal cancels the report
 (exit 130, nothing written); a second signal exits at once. A spill to --temp-dir that
-fails (full, missing) ends the run at once with exit 2.`,
+fails (full, missing) ends the run at once with exit 2.
+
+For other tools: --format ndjson or csv (one flow record per line), parquet (one row
+per record, for SQL engines such as DuckDB, Trino, Spark, ClickHouse) and ipfix (an
+IPFIX file, RFC 5655). --ipfix HOST:PORT also sends every record to an IPFIX collector
+(UDP; udp:// or tcp:// to choose) once the report is written; a collector that is down
+is a warning, never a lost report. portclass's verdicts go with the records as
+enterprise elements only under a private enterprise number: --ipfix-pen. See
+docs/scale.md.`,
 		Example: `  # what is in a capture, as text
   portclass analyze backup-window.pcapng
 
@@ -49,7 +62,10 @@ fails (full, missing) ends the run at once with exit 2.`,
 
   # one self-contained HTML page (charts, sortable and filterable flow table) to open
   # on an air-gapped server; at most 20000 flow records, the unexplained and failed first
-  portclass analyze --html-max-flows 20000 -o report.html captures/`,
+  portclass analyze --html-max-flows 20000 -o report.html captures/
+
+  # the flow records as Parquet for SQL, and also to an IPFIX collector (nfcapd)
+  portclass analyze -o flows.parquet --ipfix collector.example.net:4739 capture.pcapng`,
 		Args: argsOrUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
@@ -59,8 +75,10 @@ fails (full, missing) ends the run at once with exit 2.`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.Formats())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
-	fs.Bool("no-flows", false, "leave the flow records out of json/text reports (breakdowns only)")
+	fs.Bool("no-flows", false, "leave the flow records out: json keeps the breakdowns only (merge and diff refuse it), ndjson and csv are empty, html has no flow table (text and md never list flows)")
+	widthFlag(fs)
 	htmlFlag(fs)
+	exportFlags(fs)
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers (Zeek's address-scan threshold)")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports (Zeek's port-scan threshold)")
 	addPipelineFlags(fs)
@@ -76,6 +94,7 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	fs.Int("max-flows", maxMaxFlows, "bound on concurrent flows held in memory; the longest idle are emitted early, with a warning (0: no bound). Default: 1/8 of the available memory at 320 bytes a flow, 50000 to 1000000")
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory; beyond that they wait in sorted runs in a temporary file (about 60 bytes a flow). Default: 1/32 of the available memory at 480 bytes a flow, 10000 to 200000")
 	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	tunnelFlags(fs)
 	fs.Duration("tcp-timeout", 5*time.Minute, "TCP idle timeout (by packet time)")
 	fs.Duration("udp-timeout", time.Minute, "UDP idle timeout")
 	fs.Duration("icmp-timeout", time.Minute, "ICMP idle timeout")
@@ -86,13 +105,24 @@ func addPipelineFlags(fs *pflag.FlagSet) {
 	keyFlag(fs, "other-timeout", "timeouts.other")
 }
 
+// tunnelFlags adds --tunnel-ports and --no-decap.
+func tunnelFlags(fs *pflag.FlagSet) {
+	fs.StringSlice("tunnel-ports", defaultTunnelPorts(), "UDP destination ports decapsulated, as PORT=TYPE (TYPE: vxlan, vxlan-gpe, geneve, teredo, gtp-u, mpls-udp); GRE, ERSPAN and IP-in-IP are found by IP protocol. An empty list: none on UDP")
+	fs.Bool("no-decap", false, "do not decapsulate tunnels: each packet's flow is its outermost IP packet (a VXLAN mirror is then one UDP flow)")
+}
+
 // pipelineOptions are the pipeline's options from configuration cfg.
 func (a *app) pipelineOptions(cfg *Config) (pipeline.Options, error) {
 	eph, err := cfg.ephemeralRanges()
 	if err != nil {
 		return pipeline.Options{}, fmt.Errorf("config %w", err)
 	}
+	tp, err := parseTunnelPorts(cfg.TunnelPorts)
+	if err != nil {
+		return pipeline.Options{}, fmt.Errorf("config tunnel-ports: %w", err)
+	}
 	o := pipeline.Options{
+		TunnelPorts: tp, NoDecap: cfg.NoDecap,
 		Filter: cfg.Filter, Workers: cfg.Workers, MaxFlows: cfg.MaxFlows,
 		SpillAfter: cfg.SpillAfter, TempDir: cfg.TempDir,
 		Timeouts:  pipeline.Timeouts{TCP: cfg.Timeouts.TCP, UDP: cfg.Timeouts.UDP, ICMP: cfg.Timeouts.ICMP, Other: cfg.Timeouts.Other},
@@ -151,6 +181,10 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	exp, err := a.exporter()
+	if err != nil {
+		return err
+	}
 	p, err := a.newPipeline(&a.cfg)
 	if err != nil {
 		return err
@@ -168,20 +202,60 @@ func (a *app) analyze(ctx context.Context, args []string) error {
 	if err != nil {
 		return runErr(err)
 	}
+	if r.Err() != nil {
+		s.MarkInterrupted(interruption(ctx))
+	}
 	if err := a.writeReport(enc, s); err != nil {
 		return err
 	}
-	return a.interrupted(r.Err())
+	// The export comes after the report, so that a collector that is slow or down
+	// can neither delay nor spoil it; an interrupted run exports what it read.
+	if exp != nil {
+		err := exp.Export(s)
+		exp.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return a.interrupted(r.Err(), "report", s.InterruptedReason)
 }
 
-// interrupted is the exit status of a run that err says was interrupted, once its
-// report is written; nil for a run that was not.
-func (a *app) interrupted(err error) error {
+// interruption is the reason a run whose reading ctx interrupted gives in its report:
+// the signal, and what the report covers.
+func interruption(ctx context.Context) string {
+	what := "interrupted"
+	var sc *signalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		what = sc.Error()
+	}
+	return what + " while the inputs were read: only the packets read before it are counted"
+}
+
+// incompleteError is the exit status of a command whose report (or policy) it wrote
+// covers only part of its inputs: run logs it as the last line on stderr, a warning,
+// which is all that says so for the formats without room for the mark (csv, ndjson).
+type incompleteError struct {
+	what   string // "report", "verification", "policy", "diff"
+	output string // the -o file, "" for standard output
+	reason string
+}
+
+func (e *incompleteError) Error() string {
+	where := "on standard output"
+	if e.output != "" && e.output != "-" {
+		where = "in " + e.output
+	}
+	return "the " + e.what + " " + where + " is incomplete: " + e.reason
+}
+
+// interrupted is the exit status (130) of a run that err says was interrupted while
+// its inputs were read, once its report of kind what is written; nil for a run that
+// was not.
+func (a *app) interrupted(err error, what, reason string) error {
 	if err == nil {
 		return nil
 	}
-	a.log.Warn().Msg("interrupted: the report covers the packets read so far")
-	return &exitError{exitSignal, err}
+	return &exitError{exitSignal, &incompleteError{what, a.cfg.Output, reason}}
 }
 
 // reportFormat decides the report format: --format, else -o's extension, else text on
@@ -208,14 +282,47 @@ func htmlFlag(fs *pflag.FlagSet) {
 	fs.Int("html-max-flows", reports.DefaultHTMLMaxFlows, "html: flow records embedded in the page, unexplained, failed and largest first; 0 for all")
 }
 
-// encoderFor returns the encoder of a report format, configured (--html-max-flows).
+// encoderFor returns the encoder of a report format, configured (--html-max-flows,
+// the IPFIX settings: see configureEncoder; --width).
 func (a *app) encoderFor(format string) (reports.Encoder[*reports.Summary], error) {
 	enc, err := reports.EncoderFor[*reports.Summary](format)
-	if h, ok := enc.(reports.HTML); ok {
-		h.MaxFlows = a.cfg.HTMLFlows
-		enc = h
+	if err != nil {
+		return nil, err
 	}
-	return enc, err
+	if enc, err = a.configureEncoder(enc); err != nil {
+		return nil, err
+	}
+	return reports.WithWidth(enc, a.reportWidth()), nil
+}
+
+// widthFlag adds --width to the flags of a command that writes text reports.
+func widthFlag(fs *pflag.FlagSet) {
+	fs.Int("width", 0, "fit text reports to N columns: long cells cut with …, evidence and flags under their row; 0: no limit (default: the terminal's width when the report goes to a terminal, else no limit)")
+}
+
+// reportWidth is the width text reports are fitted to (see textWidth), for a report
+// that goes to -o or standard output.
+func (a *app) reportWidth() int {
+	var w io.Writer
+	if a.cfg.Output == "" || a.cfg.Output == "-" {
+		w = a.stdout
+	}
+	return textWidth(a.v, w)
+}
+
+// textWidth is the width setting (--width, PORTCLASS_WIDTH, width:) when one is given,
+// else the terminal's width when w, where the report goes, is a terminal, else 0: a
+// file or a pipe gets every line in full.
+func textWidth(v *viper.Viper, w io.Writer) int {
+	if v.IsSet("width") {
+		return v.GetInt("width")
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	return 0
 }
 
 // writeReport writes s to -o atomically, or to stdout.

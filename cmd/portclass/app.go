@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/classify/policy"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -39,32 +43,39 @@ type app struct {
 // portclass.yaml, in that order of precedence. Every key has a default (see
 // setDefaults), so that viper also sees environment variables for keys no file sets.
 type Config struct {
-	LogLevel   string              `mapstructure:"log-level"`
-	Quiet      bool                `mapstructure:"quiet"`
-	Format     string              `mapstructure:"format"`
-	Output     string              `mapstructure:"output"`
-	Top        int                 `mapstructure:"top"`
-	Filter     string              `mapstructure:"filter"`
-	Strict     bool                `mapstructure:"strict"`
-	Workers    int                 `mapstructure:"workers"`
-	MaxFlows   int                 `mapstructure:"max-flows"`
-	NoFlows    bool                `mapstructure:"no-flows"`
-	HTMLFlows  int                 `mapstructure:"html-max-flows"`
-	Diff       DiffConfig          `mapstructure:"diff"`
-	SweepHosts int                 `mapstructure:"sweep-hosts"`
-	SweepPorts int                 `mapstructure:"sweep-ports"`
-	SpillAfter int                 `mapstructure:"spill-after"`
-	TempDir    string              `mapstructure:"temp-dir"`
-	Timeouts   Timeouts            `mapstructure:"timeouts"`
-	Ephemeral  map[string]string   `mapstructure:"ephemeral"`
-	Services   []ports.UserService `mapstructure:"services"`
-	Veeam      veeam.Options       `mapstructure:"veeam"`
-	Inventory  map[string][]string `mapstructure:"inventory"`
-	Policy     string              `mapstructure:"policy"`
-	Capture    CaptureConfig       `mapstructure:"capture"`
-	Verify     VerifyConfig        `mapstructure:"verify"`
-	Learn      LearnConfig         `mapstructure:"learn"`
-	Rules      RulesConfig         `mapstructure:"rules"`
+	LogLevel   string     `mapstructure:"log-level"`
+	Quiet      bool       `mapstructure:"quiet"`
+	Format     string     `mapstructure:"format"`
+	Output     string     `mapstructure:"output"`
+	Top        int        `mapstructure:"top"`
+	Filter     string     `mapstructure:"filter"`
+	Strict     bool       `mapstructure:"strict"`
+	Workers    int        `mapstructure:"workers"`
+	MaxFlows   int        `mapstructure:"max-flows"`
+	NoFlows    bool       `mapstructure:"no-flows"`
+	Width      int        `mapstructure:"width"` // no default: unset is the terminal's (textWidth)
+	HTMLFlows  int        `mapstructure:"html-max-flows"`
+	Diff       DiffConfig `mapstructure:"diff"`
+	SweepHosts int        `mapstructure:"sweep-hosts"`
+	SweepPorts int        `mapstructure:"sweep-ports"`
+	SpillAfter int        `mapstructure:"spill-after"`
+	TempDir    string     `mapstructure:"temp-dir"`
+	// TunnelPorts are the UDP ports decapsulated, as "PORT=TYPE"; NoDecap turns
+	// decapsulation off.
+	TunnelPorts []string            `mapstructure:"tunnel-ports"`
+	NoDecap     bool                `mapstructure:"no-decap"`
+	Timeouts    Timeouts            `mapstructure:"timeouts"`
+	Ephemeral   map[string]string   `mapstructure:"ephemeral"`
+	Services    []ports.UserService `mapstructure:"services"`
+	Veeam       veeam.Options       `mapstructure:"veeam"`
+	Inventory   map[string][]string `mapstructure:"inventory"`
+	Policy      string              `mapstructure:"policy"`
+	Capture     CaptureConfig       `mapstructure:"capture"`
+	Verify      VerifyConfig        `mapstructure:"verify"`
+	Learn       LearnConfig         `mapstructure:"learn"`
+	Rules       RulesConfig         `mapstructure:"rules"`
+
+	ExportConfig `mapstructure:",squash"` // ipfix, ipfix-pen, ... (export.go)
 }
 
 // VerifyConfig is the verify command's own settings.
@@ -112,6 +123,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("sweep-ports", reports.DefaultSweepPorts)
 	v.SetDefault("spill-after", maxSpillAfter)
 	v.SetDefault("temp-dir", "")
+	v.SetDefault("tunnel-ports", defaultTunnelPorts())
+	v.SetDefault("no-decap", false)
 	v.SetDefault("timeouts.tcp", 5*time.Minute)
 	v.SetDefault("timeouts.udp", time.Minute)
 	v.SetDefault("timeouts.icmp", time.Minute)
@@ -135,6 +148,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rules.table", "filter")
 	v.SetDefault("rules.chain", "")
 	captureDefaults(v)
+	exportDefaults(v)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -260,6 +274,47 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 // keyFlag marks flag name as setting configuration key (when they differ).
 func keyFlag(fs *pflag.FlagSet, name, key string) {
 	_ = fs.SetAnnotation(name, "viper-key", []string{key})
+}
+
+// defaultTunnelPorts is capture.DefaultTunnelPorts as "PORT=TYPE", by port.
+func defaultTunnelPorts() []string {
+	m := capture.DefaultTunnelPorts()
+	out := make([]string, 0, len(m))
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, strconv.Itoa(int(p))+"="+m[p].String())
+	}
+	return out
+}
+
+// parseTunnelPorts is the inverse of defaultTunnelPorts, checked: ports 1-65535 once
+// each, types that travel on UDP ports of their own. An empty list is no UDP tunnel
+// port (an empty map, not capture's defaults).
+func parseTunnelPorts(list []string) (map[uint16]capture.TunnelType, error) {
+	m := make(map[uint16]capture.TunnelType, len(list))
+	for _, e := range list {
+		ps, name, ok := strings.Cut(strings.TrimSpace(e), "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want PORT=TYPE, e.g. 4789=vxlan", e)
+		}
+		p, err := strconv.ParseUint(ps, 10, 16)
+		if err != nil || p == 0 {
+			return nil, fmt.Errorf("%q: %q is not a port (1-65535)", e, ps)
+		}
+		t := capture.ParseTunnelType(name)
+		if !t.OnUDP() {
+			var names []string
+			for _, d := range capture.DefaultTunnelPorts() {
+				names = append(names, d.String())
+			}
+			slices.Sort(names)
+			return nil, fmt.Errorf("%q: %q is not a tunnel type on UDP (one of %s)", e, name, strings.Join(slices.Compact(names), ", "))
+		}
+		if old, dup := m[uint16(p)]; dup {
+			return nil, fmt.Errorf("port %d given twice (%s and %s)", p, old, t)
+		}
+		m[uint16(p)] = t
+	}
+	return m, nil
 }
 
 // ephemeralRanges turns the ephemeral map of the configuration into ranges, sorted by name.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/pipeline"
-	"github.com/portclass/portclass/reports"
 )
 
 // CaptureConfig is the configuration of the capture command (key "capture" in
@@ -84,7 +83,14 @@ Privileges: CAP_NET_RAW (and CAP_NET_ADMIN for --promisc). Run as root, or once:
 is written. The report (-o, its strftime verbs expanded now) and --write are checked as
 the user that will write them before the capture starts: one that user cannot create
 stops portclass at once (exit 2) rather than after the capture. On loopback each packet
-is counted once (the kernel's copy of outgoing packets is dropped, as libpcap does).`,
+is counted once (the kernel's copy of outgoing packets is dropped, as libpcap does).
+
+--ipfix HOST:PORT (UDP; udp:// or tcp:// to choose) sends the flow records of every
+report to an IPFIX collector after the report is written: ended flows and the status
+records of open ones, with the counts since their previous record (flowEndReason
+"active timeout"), so --every is the export's active timeout. A collector that is down
+costs no report: it is a warning, and portclass_ipfix_messages_total{result="failed"}
+counts it. See docs/scale.md.`,
 		Example: `  # one minute on eth0, then a text report
   sudo portclass capture -i eth0 --duration 1m
 
@@ -94,7 +100,11 @@ is counted once (the kernel's copy of outgoing packets is dropped, as libpcap do
 
   # a sensor: every interface, Prometheus metrics, evidence in 100 MiB pcapng files
   portclass capture -i any --metrics 127.0.0.1:9187 --every 15m -o /var/lib/portclass/latest.json \
-      --write /var/lib/portclass/evidence.pcapng --write-max-size 100MiB --write-max-files 20`,
+      --write /var/lib/portclass/evidence.pcapng --write-max-size 100MiB --write-max-files 20
+
+  # a sensor for a flow collector: every minute's records to nfcapd, verdicts under your PEN
+  portclass capture -i any --every 1m --ipfix collector.example.net:4739 --ipfix-pen 32473 \
+      --format ndjson -o '/var/lib/portclass/flows-%Y%m%dT%H%M.ndjson'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.capture(cmd.Context())
@@ -123,14 +133,17 @@ is counted once (the kernel's copy of outgoing packets is dropped, as libpcap do
 	}
 	// The report and flow-table flags are analyze's, with the same keys.
 	shared := a.analyzeCmd().Flags()
-	for _, name := range []string{"filter", "format", "output", "top", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
-		"spill-after", "temp-dir", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout"} {
+	for _, name := range []string{"filter", "format", "output", "top", "width", "workers", "max-flows", "no-flows", "sweep-hosts", "sweep-ports",
+		"spill-after", "temp-dir", "tunnel-ports", "no-decap", "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout",
+		"ipfix", "ipfix-pen", "ipfix-message-size", "ipfix-domain"} {
 		f := *shared.Lookup(name)
 		switch name {
 		case "filter":
 			f.Usage = "tcpdump filter expression, compiled to classic BPF and run in the kernel (e.g. 'tcp port 443 and not host 192.0.2.1')"
 		case "output":
 			f.Usage = "write the reports to FILE atomically instead of stdout; strftime verbs (%Y%m%dT%H%M%S) make one file per interval"
+		case "ipfix":
+			f.Usage = "also export the flow records of every report (--every) to this IPFIX collector: HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT; status records of open flows carry the counts since their previous record"
 		case "tcp-timeout", "udp-timeout", "icmp-timeout", "other-timeout":
 			f.Usage = strings.Replace(f.Usage, "(by packet time)", "(by packet time and the wall clock)", 1)
 		}
@@ -147,9 +160,16 @@ func (a *app) capture(ctx context.Context) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	enc, err := reports.EncoderFor[*reports.Summary](format)
+	enc, err := a.encoderFor(format)
 	if err != nil {
 		return usageErr(err)
+	}
+	exp, err := a.exporter()
+	if err != nil {
+		return err
+	}
+	if exp != nil {
+		defer exp.Close()
 	}
 	p, err := a.newPipeline(cfg) // an invalid filter fails here, before anything is opened
 	if err != nil {
@@ -196,7 +216,8 @@ func (a *app) capture(ctx context.Context) error {
 		return err
 	}
 	s := p.NewSession(pipeline.SessionOptions{Encoder: enc, Output: cfg.Output, Stdout: a.stdout,
-		Every: cc.Every, Marks: lo.Every, Count: cc.Count, Duration: cc.Duration, Metrics: ms, Interfaces: cc.Interfaces})
+		Every: cc.Every, Marks: lo.Every, Count: cc.Count, Duration: cc.Duration, Metrics: ms, Interfaces: cc.Interfaces,
+		Export: exp})
 	a.log.Info().Strs("interfaces", names).Int("snaplen", lo.Snaplen).Str("filter", cfg.Filter).
 		Str("every", pipeline.LogDuration(cc.Every)).Msg("capturing")
 	return s.Run(ctx, live)

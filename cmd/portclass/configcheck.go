@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portclass/portclass/capture"
+	"github.com/portclass/portclass/internal/suggest"
 )
 
 // The configuration is checked in three steps, each naming where a bad setting comes
@@ -194,7 +195,7 @@ func suggestKey(cmd *cobra.Command, full string, parent *keySchema) string {
 	}
 	var cands []string
 	for k := range parent.fields {
-		if editDistance(name, k) <= max(2, len(name)/4) || (len(name) >= 3 && strings.HasPrefix(k, name)) {
+		if suggest.Distance(name, k) <= max(2, len(name)/4) || (len(name) >= 3 && strings.HasPrefix(k, name)) {
 			cands = append(cands, strings.TrimPrefix(full[:len(full)-len(name)]+k, "."))
 		}
 	}
@@ -249,27 +250,6 @@ func keyOfFlag(f *pflag.Flag) string {
 		return k[0]
 	}
 	return f.Name
-}
-
-// editDistance is the Levenshtein distance of a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // source names where the value of key comes from, as viper chose it: the flag if it
@@ -393,6 +373,15 @@ type setting struct {
 	want string
 }
 
+// parsedSettings are the settings with a syntax of their own, checked by parsing
+// them: the error says what is wrong.
+var parsedSettings = []struct {
+	key   string
+	parse func(c *Config) error
+}{
+	{"tunnel-ports", func(c *Config) error { _, err := parseTunnelPorts(c.TunnelPorts); return err }},
+}
+
 // settings are the numbers and durations checked by checkValues. Those that accept 0
 // say what 0 means (README, Configuration).
 var settings = []setting{
@@ -401,6 +390,7 @@ var settings = []setting{
 	{"max-flows", func(c *Config) bool { return c.MaxFlows >= 0 }, "want 0 (no bound) or more"},
 	{"spill-after", func(c *Config) bool { return c.SpillAfter >= 1 }, "want 1 or more"},
 	{"html-max-flows", func(c *Config) bool { return c.HTMLFlows >= 0 }, "want 0 (every flow) or more"},
+	{"width", func(c *Config) bool { return c.Width >= 0 }, "want 0 (no limit) or more"},
 	{"sweep-hosts", func(c *Config) bool { return c.SweepHosts >= 1 }, "want 1 or more"},
 	{"sweep-ports", func(c *Config) bool { return c.SweepPorts >= 1 }, "want 1 or more"},
 	{"timeouts.tcp", func(c *Config) bool { return c.Timeouts.TCP > 0 }, "want a duration above 0"},
@@ -423,6 +413,11 @@ func (a *app) checkValues(cmd *cobra.Command, cf *configFile) error {
 	for _, s := range settings {
 		if !s.ok(&a.cfg) {
 			errs = append(errs, a.sourceValue(cmd, cf, s.key)+": "+s.want)
+		}
+	}
+	for _, s := range parsedSettings {
+		if err := s.parse(&a.cfg); err != nil {
+			errs = append(errs, a.sourceValue(cmd, cf, s.key)+": "+err.Error())
 		}
 	}
 	if len(errs) == 0 {

@@ -54,7 +54,8 @@ Kinds of difference:
   gone      only before
 Conversations with the same outcomes are "same", whatever their volume; --unchanged lists
 them too. The report shows the counts, the server ports with differences and every differing
-conversation grouped by server port, with flows and bytes before and after.
+conversation grouped by server port, with flows and bytes before and after. A side that is
+the summary of an interrupted run makes the diff say it is incomplete, and which side.
 
 Exit codes, for a CI gate after a firewall change: 0 when no conversation differs in a way
 --fail-on names (default: any difference), 1 when one does (the report is written either
@@ -81,11 +82,13 @@ a diff of half a capture would mislead).`,
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.Diff]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
 	fs.Bool("unchanged", false, "also list the conversations and ports that did not change")
+	widthFlag(fs)
 	fs.StringSlice("fail-on", defaultFailOn(), "kinds of difference that make the exit code 1: "+strings.Join(defaultFailOn(), ", ")+"; 'none' to always exit 0")
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
 	strictFlag(fs)
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory per capture side; beyond that they wait in a temporary file. Default: from the available memory, as analyze's")
 	fs.String("temp-dir", "", "directory for the spilled flows and the copy of a summary read from standard input (default: $TMPDIR or /tmp)")
+	tunnelFlags(fs)
 	keyFlag(fs, "unchanged", "diff.unchanged")
 	keyFlag(fs, "fail-on", "diff.fail-on")
 	return cmd
@@ -102,6 +105,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	enc = reports.WithWidth(enc, a.reportWidth())
 	failOn, err := failOnKinds(cfg.Diff.FailOn)
 	if err != nil {
 		return usageErr(err)
@@ -141,8 +145,25 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 		}
 	}
 	a.log.Info().Int("differences", d.Counts.Differences).Int("same", d.Counts.Same).Msg("diff done")
+	var incomplete string // the last line on stderr (see incompleteError)
+	if d.Interrupted {
+		var why []string
+		for _, s := range []*reports.DiffSource{&d.Before, &d.After} {
+			if s.Interrupted {
+				why = append(why, s.Source+" is the report of an interrupted run, "+s.InterruptedReason)
+			}
+		}
+		incomplete = (&incompleteError{"diff", cfg.Output, strings.Join(why, "; ")}).Error()
+	}
 	if len(failing) > 0 {
-		return &exitError{exitFindings, fmt.Errorf("conversations differ: %s", strings.Join(failing, ", "))}
+		msg := "conversations differ: " + strings.Join(failing, ", ")
+		if incomplete != "" {
+			msg += "; " + incomplete
+		}
+		return &exitError{exitFindings, errors.New(msg)}
+	}
+	if incomplete != "" {
+		a.log.Warn().Msg(incomplete)
 	}
 	return nil
 }

@@ -103,3 +103,20 @@ func TestAnalyzeHTML(t *testing.T) {
 		t.Errorf("spilled run with PORTCLASS_HTML_MAX_FLOWS=20: exit %d, same page %v: %s", code, spilled == page, errs)
 	}
 }
+
+// TestAnalyzeHTMLGolden: the page of testdata/veeam.pcap, whose flows include some that
+// two Veeam rules explain (collapsed to a count), and whose charts have legends, is
+// stable (testdata/veeam.html.golden; -update rewrites it).
+func TestAnalyzeHTMLGolden(t *testing.T) {
+	code, out, errs := runCLI(t, "analyze", "--quiet", "--format", "html", testdata("veeam.pcap"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	out = strings.ReplaceAll(out, testdata("")+"/", "testdata/")
+	for _, want := range []string{"<details><summary>2 rules</summary>", `<ul class="legend">`, `<p class="hint">`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the page has no %s", want)
+		}
+	}
+	golden(t, "veeam.html.golden", []byte(out))
+}

@@ -69,6 +69,23 @@ func drained(t *testing.T, w *os.File) {
 	}
 }
 
+// sendAndInterrupt writes data to w, the pipe or FIFO that portclass process cmd
+// reads, waits until it has read everything and sends SIGINT: cmd must exit 130
+// within 20 s (code and stderr from portclassProcess).
+func sendAndInterrupt(t *testing.T, w *os.File, data []byte, cmd *exec.Cmd, stderr *syncBuf, code <-chan int) {
+	t.Helper()
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	drained(t, w)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if c := exitWithin(t, code, stderr, 20*time.Second); c != exitSignal {
+		t.Fatalf("%v: exit %d after SIGINT, want %d: %s", cmd.Args[1:], c, exitSignal, stderr)
+	}
+}
+
 func exitWithin(t *testing.T, code <-chan int, stderr *syncBuf, d time.Duration) int {
 	t.Helper()
 	select {
@@ -124,16 +141,7 @@ func TestAnalyzeInterruptPipe(t *testing.T) {
 				}
 			}
 			defer w.Close()
-			if _, err := w.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			drained(t, w)
-			if err := cmd.Process.Signal(os.Interrupt); err != nil {
-				t.Fatal(err)
-			}
-			if c := exitWithin(t, code, stderr, 10*time.Second); c != exitSignal {
-				t.Fatalf("exit %d after SIGINT, want %d: %s", c, exitSignal, stderr)
-			}
+			sendAndInterrupt(t, w, data, cmd, stderr, code)
 			s := loadFile(t, out)
 			if s.Totals.Packets != want.Totals.Packets || s.Totals.Flows != want.Totals.Flows {
 				t.Errorf("report after SIGINT: %d packets, %d flows; the capture holds %d, %d",

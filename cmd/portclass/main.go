@@ -40,19 +40,37 @@ func main() {
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, so that long work stops
-// and still writes its report; a second signal exits at once.
+// and still writes its report; a second signal exits at once. The context's cause is
+// a *signalCause naming the signal (it wraps context.Canceled).
 func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ch
-		cancel()
+		sig := <-ch
+		cancel(&signalCause{sig})
 		<-ch
 		fmt.Fprintln(os.Stderr, "portclass: second signal, exiting at once")
 		os.Exit(exitSignal)
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	return ctx, func() { signal.Stop(ch); cancel(nil) }
+}
+
+// signalCause is why a command's context was cancelled: a signal.
+type signalCause struct{ sig os.Signal }
+
+func (c *signalCause) Error() string { return "interrupted by " + c.name() }
+func (c *signalCause) Unwrap() error { return context.Canceled }
+
+// name is the signal's name as kill(1) spells it.
+func (c *signalCause) name() string {
+	switch c.sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return c.sig.String()
 }
 
 // run executes the command line and returns the process exit code.
@@ -65,8 +83,8 @@ func run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	var ee *exitError
-	if errors.As(err, &ee) && ee.code == exitFindings {
-		app.log.Warn().Msg(err.Error()) // an answer, not a failure
+	if errors.As(err, &ee) && (ee.code == exitFindings || errors.As(err, new(*incompleteError))) {
+		app.log.Warn().Msg(err.Error()) // an answer, or a report that says it is incomplete: not a failure
 		return ee.code
 	}
 	if !printUsage(app.stderr, err) {

@@ -85,7 +85,7 @@ func golden(t *testing.T, name string, got []byte) {
 // TestAnalyzeGolden: the text and JSON reports of the bundled sample capture, which
 // the project generated itself (make testdata), are stable.
 func TestAnalyzeGolden(t *testing.T) {
-	for _, format := range []string{"text", "json", "md", "csv"} {
+	for _, format := range []string{"text", "json", "md", "csv", "html"} {
 		t.Run(format, func(t *testing.T) {
 			code, out, errs := runCLI(t, "analyze", "--quiet", "--format", format, testdata("sample.pcapng"))
 			if code != 0 {

@@ -28,8 +28,9 @@ rules than merge.
 
 A summary written with --no-flows holds no flow records and cannot be merged exactly:
 merge refuses it. An input that appears in two summaries, or a summary given twice (also
-through a link), is counted twice, with a warning naming it. "-" reads a summary from
-standard input.
+through a link), is counted twice, with a warning naming it. The merge of a summary
+that an interrupted run wrote ("interrupted": true) is marked the same way, and says
+which file made it so. "-" reads a summary from standard input.
 
 A saved summary is checked field by field against what portclass writes (names,
 addresses, ports and times in every section), its totals against its inputs and records,
@@ -63,6 +64,7 @@ order, as the report is written (standard input is copied to a temporary file in
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports")
 	fs.String("temp-dir", "", "directory for the copy of a summary read from standard input (default: $TMPDIR or /tmp)")
 	htmlFlag(fs)
+	widthFlag(fs)
 	return cmd
 }
 
@@ -91,5 +93,11 @@ func (a *app) merge(paths []string) error {
 		return usageErr(err)
 	}
 	defer m.Close()
-	return a.writeReport(enc, m.Summary)
+	if err := a.writeReport(enc, m.Summary); err != nil {
+		return err
+	}
+	if m.Interrupted {
+		a.log.Warn().Msg((&incompleteError{"report", a.cfg.Output, m.InterruptedReason}).Error())
+	}
+	return nil
 }

@@ -100,10 +100,22 @@ func (a *app) learn(ctx context.Context, args []string) error {
 	if l == nil {
 		return runErr(err)
 	}
-	if err := a.writeOutput(cfg.Output, l.Write); err != nil {
+	write := l.Write
+	var reason string
+	if err != nil {
+		// A YAML comment first: the policy learned only from what was read.
+		reason = interruption(ctx)
+		write = func(w io.Writer) error {
+			if _, err := io.WriteString(w, "# INCOMPLETE: "+reason+"\n"); err != nil {
+				return err
+			}
+			return l.Write(w)
+		}
+	}
+	if err := a.writeOutput(cfg.Output, write); err != nil {
 		return err
 	}
-	return a.interrupted(err)
+	return a.interrupted(err, "policy", reason)
 }
 
 func (a *app) policyRulesCmd() *cobra.Command {
@@ -113,7 +125,10 @@ func (a *app) policyRulesCmd() *cobra.Command {
 		Long: `rules turns a policy into firewall rules: required and allowed rules accept new
 connections, forbidden rules drop, in the policy's order (the first match decides), after
 a rule that accepts established and related traffic (replies, ICMP errors); the chain's
-policy drops everything else. Rules derived from the Veeam matrix are included.
+policy drops everything else. Rules derived from the Veeam matrix are included, but for
+the ports a Veeam service takes when its documented port is busy (vPower NFS: 1058+,
+1063+, 2049+, bounded to the next four): only the documented port is opened unless
+--succeeding-ports is given.
 
   nftables          nft -f input: table inet TABLE, chain CHAIN (a base chain hooks forward,
                     input or output with policy drop)
@@ -127,7 +142,8 @@ Review the output before loading it: it replaces what the chain held.`,
   portclass policy rules --policy policy.yaml --format windows-firewall -o portclass-firewall.ps1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.firewallRules()
+			succeeding, _ := cmd.Flags().GetBool("succeeding-ports")
+			return a.firewallRules(succeeding)
 		},
 	}
 	fs := cmd.Flags()
@@ -136,13 +152,14 @@ Review the output before loading it: it replaces what the chain held.`,
 	fs.String("table", "filter", "nftables table (family inet)")
 	fs.String("chain", "", "chain (default forward for nftables, FORWARD for iptables)")
 	fs.StringP("output", "o", "", "write the rules to FILE atomically instead of stdout")
+	fs.Bool("succeeding-ports", false, "also open the ports a Veeam service takes when its documented port is busy (vPower NFS 1059-1062, 1064-1067, 2050-2053)")
 	keyFlag(fs, "format", "rules.format")
 	keyFlag(fs, "table", "rules.table")
 	keyFlag(fs, "chain", "rules.chain")
 	return cmd
 }
 
-func (a *app) firewallRules() error {
+func (a *app) firewallRules(succeeding bool) error {
 	cfg := a.cfg
 	enc, err := reports.EncoderFor[*reports.FirewallRules](cfg.Rules.Format)
 	if err != nil {
@@ -157,7 +174,7 @@ func (a *app) firewallRules() error {
 	}
 	// Render into memory first: a bad table or chain name writes nothing.
 	var b strings.Builder
-	if err := enc.Encode(&b, &reports.FirewallRules{Policy: pol, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy}); err != nil {
+	if err := enc.Encode(&b, &reports.FirewallRules{Policy: pol, Table: cfg.Rules.Table, Chain: cfg.Rules.Chain, Source: cfg.Policy, Succeeding: succeeding}); err != nil {
 		return usageErr(err)
 	}
 	return a.writeOutput(cfg.Output, func(w io.Writer) error {

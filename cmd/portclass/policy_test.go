@@ -102,3 +102,35 @@ func TestPolicyRules(t *testing.T) {
 		t.Errorf("--chain input:\n%.400s", b)
 	}
 }
+
+// TestPolicyRulesSucceedingPorts: the rules derived from vPower NFS's succeeding-port
+// rules (1059-1062, 1064-1067, 2050-2053) are written only with --succeeding-ports;
+// the documented ports always are.
+func TestPolicyRulesSucceedingPorts(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte("version: 1\ninventory:\n  mount-server: [192.0.2.12]\n  esxi: [192.0.2.41]\nveeam: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"--succeeding-ports"}, true}} {
+		code, out, errs := runCLI(t, append([]string{"policy", "rules", "-q", "--format", "nftables", "--policy", pol}, tt.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.args, code, errs)
+		}
+		for _, doc := range []string{"2049", "1058"} {
+			if !strings.Contains(out, doc) {
+				t.Errorf("%v: documented port %s not opened:\n%s", tt.args, doc, out)
+			}
+		}
+		for _, next := range []string{"2050-2053", "1059-1062"} {
+			if got := strings.Contains(out, next); got != tt.want {
+				t.Errorf("%v: %s written: %v, want %v:\n%s", tt.args, next, got, tt.want, out)
+			}
+		}
+		if !tt.want && !strings.Contains(out, "--succeeding-ports writes them") {
+			t.Errorf("%v: the header does not say what was left out", tt.args)
+		}
+	}
+}

@@ -37,8 +37,15 @@ the rule comes from. A query is a port (6162), a range (2500-3300), either with 
 protocol (tcp/6162, udp/53), an IANA service name (ssh) or part of a Veeam service name
 ("data mover") or a rule id.
 
+A port's Veeam service and rules come first, then IANA's view. Each rule shows the
+versions it applies to and the documentation generations it was read on (READ ON; "12
+not read" when a rule said to hold for v12 was read on later pages only).
+
 With --role it lists every port a host in that role must accept (inbound) and may open
-(outbound), with the rules. Rules for a parent role apply to its children.
+(outbound), with the rules, and for a Veeam component of either OS the ports a managed
+Windows server (SMB, RPC, dynamic RPC) or Linux server (SSH) also accepts; rules Veeam
+needs only while deploying components are marked [deployment only]. Rules for a parent
+role apply to its children.
 
 The Veeam rules follow the configuration: veeam.versions (default the current releases
 12 and 13; add pre-10-upgraded for the 2500-5000 range), veeam.data_mover_range and
@@ -66,6 +73,7 @@ veeam.ports (ports changed at setup).`,
 	fs := cmd.Flags()
 	fs.String("role", "", "list the ports of a Veeam role (e.g. backup-proxy-vmware)")
 	fs.String("format", "text", "output format: text or json")
+	widthFlag(fs)
 	return cmd
 }
 
@@ -122,5 +130,6 @@ func runPorts(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		}
 		r.Ports = append(r.Ports, pi)
 	}
-	return enc.Encode(cmd.OutOrStdout(), &r)
+	out := cmd.OutOrStdout()
+	return reports.WithWidth(enc, textWidth(v, out)).Encode(out, &r)
 }

@@ -104,3 +104,53 @@ func checkVeeam(t *testing.T, extra []string, versions []string) {
 }
 
 func serverString(ap netip.AddrPort) string { return ap.String() }
+
+// TestVeeamServiceNames: on the Veeam scenario the tables a reader sees first call the
+// Veeam ports by their Veeam services in every format, and IANA's names stay in
+// iana_service (records, CSV, server ports); no table calls 6162 "patrol-coll", 902
+// "ideafarm-door" or 2500 "rtsserv".
+func TestVeeamServiceNames(t *testing.T) {
+	for _, format := range []string{"text", "md", "json", "ndjson", "csv", "html"} {
+		t.Run(format, func(t *testing.T) {
+			code, out, errs := runCLI(t, "analyze", "--quiet", "--format", format, testdata("veeam.pcap"))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			for _, want := range []string{"Veeam Data Mover", "Veeam Backup Service", "VMware NFC/VDDK data"} {
+				if format != "ndjson" && format != "csv" && !strings.Contains(out, want) {
+					t.Errorf("no %q", want)
+				}
+			}
+			iana := []string{"patrol-coll", "ideafarm-door", "rtsserv", "kentrox-prot"}
+			for _, name := range iana {
+				switch format {
+				case "text", "md", "html":
+					if strings.Contains(out, name) {
+						t.Errorf("%q in a table of the %s report", name, format)
+					}
+				default:
+					if !strings.Contains(out, name) {
+						t.Errorf("IANA's %q lost from the %s report", name, format)
+					}
+				}
+			}
+			switch format {
+			case "json", "ndjson":
+				if !strings.Contains(out, `"service":"Veeam Data Mover (Transport Service)"`) && !strings.Contains(out, `"service": "Veeam Data Mover (Transport Service)"`) {
+					t.Error("no flow record or breakdown names 6162 by its Veeam service")
+				}
+				if !strings.Contains(out, `"iana_service":"patrol-coll"`) {
+					t.Error(`no record has "iana_service":"patrol-coll"`)
+				}
+			case "csv":
+				first, _, _ := strings.Cut(out, "\n")
+				if !strings.Contains(first, ",end,iana_service") {
+					t.Errorf("header %q lacks iana_service after end", first)
+				}
+				if !strings.Contains(out, ",Veeam Data Mover (Transport Service),") {
+					t.Error("no CSV row names 6162 by its Veeam service")
+				}
+			}
+		})
+	}
+}

@@ -41,7 +41,8 @@ Exit codes: 0 pass, 1 findings, 2 usage or input error (bad policy, not a captur
 130 interrupted. Findings are, by default, blocked required flows, forbidden traffic
 that was answered (it got through) and undocumented traffic; --fail-on chooses
 (blocked, forbidden, undocumented, not-tested, all, none). The report is written in
-every case, to stdout or atomically to -o FILE.`,
+every case, to stdout or atomically to -o FILE; when a signal interrupted the reading,
+it covers what was read and says it is incomplete.`,
 		Example: `  # after a firewall change: do the required ports work? (exit code 1 if not)
   portclass verify --policy veeam-policy.yaml after-change.pcapng
 
@@ -60,6 +61,7 @@ every case, to stdout or atomically to -o FILE.`,
 	fs.String("fail-on", strings.Join(policy.FailDefault.Names(), ","), "finding kinds that give exit code 1: blocked, forbidden, undocumented, not-tested, all or none")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.VerifyReport]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
+	widthFlag(fs)
 	keyFlag(fs, "fail-on", "verify.fail-on")
 	keyFlag(fs, "format", "verify.format")
 	addPipelineFlags(fs)
@@ -102,6 +104,7 @@ func (a *app) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	enc = reports.WithWidth(enc, a.reportWidth())
 	pol, err := a.loadPolicy(&cfg)
 	if err != nil {
 		return err
@@ -124,10 +127,13 @@ func (a *app) verify(ctx context.Context, args []string) error {
 	if rep == nil {
 		return runErr(err)
 	}
+	if err != nil {
+		rep.MarkInterrupted(interruption(ctx))
+	}
 	if err := a.writeOutput(cfg.Output, func(w io.Writer) error { return enc.Encode(w, rep) }); err != nil {
 		return err
 	}
-	if err := a.interrupted(err); err != nil {
+	if err := a.interrupted(err, "verification", rep.InterruptedReason); err != nil {
 		return err
 	}
 	if rep.Result == "fail" {

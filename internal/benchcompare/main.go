@@ -34,7 +34,11 @@
 // end with the targets of issue 12 and whether the medians meet them. argus ends on
 // a timed wait, so its wall times come in whole seconds (1.01, 2.01, 3.02 s): the
 // flows capture also gives portclass's CPU time as a ratio to argus's and the loop's.
-// The commands:
+// The flows capture also runs the export rows (issue 16), each with every core:
+// portclass json (--format json, every record), portclass parquet (--format parquet)
+// and portclass json+ipfix (--format json --ipfix to a UDP socket of benchcompare that
+// reads and drops the datagrams), with their ratios to portclass json and the target
+// of at most 1.2x its wall time. The commands:
 //
 //	portclass -w1   portclass analyze --workers 1 --format json F > /dev/null (one core);
 //	                on the flows capture --format text (the report without the records)
@@ -78,6 +82,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +124,7 @@ type options struct {
 	extra                    multiFlag
 	rssScale                 int
 	startupOnly              bool
+	ipfixSink                string // a UDP socket of this process that drains IPFIX messages
 }
 
 type multiFlag []string
@@ -155,7 +161,36 @@ const (
 	targetFlowsVsArgus = 0.5 // flows capture: portclass -w1 wall / argus's
 	targetFlowsRSS     = 250 // flows capture: portclass -w1 peak RSS, MB
 	targetSmallVsRef   = 1.3 // small capture: portclass -w1 wall / the reference loop's
+	targetExport       = 1.2 // flows capture: --format parquet or --ipfix wall / --format json (issue 16)
 )
+
+// Commands of the export rows (flows capture, issue 16).
+const (
+	pcJSON    = "portclass json"
+	pcParquet = "portclass parquet"
+	pcIPFIX   = "portclass json+ipfix"
+)
+
+// startSink listens on a UDP port of 127.0.0.1 and reads and drops every datagram,
+// as a collector that keeps up would; it returns the address.
+func startSink() (string, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	if uc, ok := c.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(4 << 20)
+	}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return c.LocalAddr().String(), nil
+}
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
@@ -198,6 +233,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	selected, err := parseCaptures(o.captures)
 	if err != nil {
 		return err
+	}
+	if slices.Contains(selected, "flows") {
+		if o.ipfixSink, err = startSink(); err != nil {
+			return err
+		}
 	}
 	ref, cleanup, err := buildRefloop(o.dir)
 	if err != nil {
@@ -272,7 +312,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			if a, b := cpuRatio(set, pcOne, refLoop), cpuRatio(set, pcOne, "argus"); a > 0 && b > 0 {
 				fmt.Fprintf(stdout, "CPU time: portclass -w1 %.2fx the reference loop's, %.2fx argus's (whose wall time comes in whole seconds)\n", a, b)
 			}
+			for _, c := range []string{pcParquet, pcIPFIX} {
+				if x := wallRatio(set, c, pcJSON); x > 0 {
+					fmt.Fprintf(stdout, "export: %s %.2fx the wall time of %s, %.2fx its CPU time\n", c, x, pcJSON, cpuRatio(set, c, pcJSON))
+				}
+			}
 			printTargets(stdout, []target{
+				{pcParquet + " wall / " + pcJSON, wallRatio(set, pcParquet, pcJSON), targetExport, "x"},
+				{pcIPFIX + " wall / " + pcJSON, wallRatio(set, pcIPFIX, pcJSON), targetExport, "x"},
 				{pcOne + " wall / " + refLoop, wallRatio(set, pcOne, refLoop), targetFlowsVsRef, "x"},
 				{pcOne + " wall / argus", wallRatio(set, pcOne, "argus"), targetFlowsVsArgus, "x"},
 				{pcOne + " peak RSS", median(set.samples[pcOne], func(s sample) float64 { return float64(s.rss) / 1e6 }), targetFlowsRSS, " MB"},
@@ -373,6 +420,18 @@ func commands(o *options, name, ref string) ([]command, []string) {
 		cmds = append(cmds, pc(ename+" -w1", bin, "1", "{}"))
 		if name == "mix" {
 			cmds = append(cmds, pc(ename+" -w0", bin, "0", "{}"))
+		}
+	}
+	if name == "flows" {
+		// The export rows (issue 16): every record as JSON, as Parquet, and as JSON
+		// with the records also sent to an IPFIX collector (a UDP sink of this process
+		// that keeps up), all with every core, to stdout (/dev/null).
+		an := []string{o.portclass, "analyze", "-q", "--workers", "0"}
+		cmds = append(cmds,
+			command{pcJSON, append(slices.Clone(an), "--format", "json", "{}"), true},
+			command{pcParquet, append(slices.Clone(an), "--format", "parquet", "{}"), true})
+		if o.ipfixSink != "" {
+			cmds = append(cmds, command{pcIPFIX, append(slices.Clone(an), "--format", "json", "--ipfix", o.ipfixSink, "{}"), true})
 		}
 	}
 	if ref != "" {
@@ -588,7 +647,7 @@ type target struct {
 
 // printTargets prints each target with the median, and whether it is met.
 func printTargets(w io.Writer, ts []target) {
-	fmt.Fprintln(w, "targets (issue 12):")
+	fmt.Fprintln(w, "targets (issues 12 and 16):")
 	for _, t := range ts {
 		verdict := "met"
 		switch {

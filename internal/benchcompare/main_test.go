@@ -30,7 +30,7 @@ func TestParseCaptures(t *testing.T) {
 // writes the text report, tshark runs on the mix only, and the reference loop
 // everywhere.
 func TestCommands(t *testing.T) {
-	o := &options{portclass: "pc", peers: "tcpdump,argus,ndpiReader,tshark,nope", extra: multiFlag{"old=/x/pc"}}
+	o := &options{portclass: "pc", peers: "tcpdump,argus,ndpiReader,tshark,nope", extra: multiFlag{"old=/x/pc"}, ipfixSink: "127.0.0.1:9"}
 	names := func(cmds []command) (out []string) {
 		for _, c := range cmds {
 			out = append(out, c.name)
@@ -54,14 +54,28 @@ func TestCommands(t *testing.T) {
 		if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, `"nope"`) }) {
 			t.Errorf("%s: unknown peer not noted: %v", name, notes)
 		}
+		export := map[string]string{pcJSON: "json", pcParquet: "parquet", pcIPFIX: "json"}
 		for _, c := range cmds {
 			if !c.pc {
 				continue
 			}
 			format := c.argv[slices.Index(c.argv, "--format")+1]
-			if want := map[bool]string{true: "text", false: "json"}[name == "flows"]; format != want {
+			want := map[bool]string{true: "text", false: "json"}[name == "flows"]
+			if f, ok := export[c.name]; ok {
+				want = f
+				if name != "flows" {
+					t.Errorf("%s: export row %s runs", name, c.name)
+				}
+			}
+			if format != want {
 				t.Errorf("%s: %s writes %s, want %s", name, c.name, format, want)
 			}
+			if c.name == pcIPFIX && !slices.Contains(c.argv, "--ipfix") {
+				t.Errorf("%s: %v does not export", c.name, c.argv)
+			}
+		}
+		if got := slices.Contains(got, pcParquet); got != (name == "flows") {
+			t.Errorf("%s: parquet row %v", name, got)
 		}
 	}
 }

@@ -1,9 +1,10 @@
 // Command veeamconv writes classify/veeam/veeam.yaml, the Veeam Backup & Replication port
 // matrix that package veeam embeds, from the project's reference data
-// (shared/reference/veeam-ports.yaml, described by veeam-ports.md next to it). Run it
-// through `go generate ./classify/veeam`:
+// (shared/reference/veeam-ports.yaml, described by veeam-ports.md next to it) and the
+// project's own additions (classify/veeam/additions.yaml). Run it through `go generate
+// ./classify/veeam`:
 //
-//	go run ./internal/veeamconv -in ../../../shared/reference/veeam-ports.yaml -out veeam.yaml
+//	go run ./internal/veeamconv -in ../../../shared/reference/veeam-ports.yaml -additions additions.yaml -out veeam.yaml
 //
 // Decisions:
 //
@@ -18,6 +19,18 @@
 //   - Ports stay integers or "lo-hi" strings. The converter checks only what it needs to
 //     write the file (ids present and unique, ports well formed); package veeam's
 //     LoadMatrix does the full validation and a test there loads the embedded file.
+//   - The reference is never edited: what the project adds lives in additions.yaml, a
+//     file of this repository, and is marked as such in the output. It holds (a) which
+//     roles are third-party listeners (software that is not Veeam's: DNS, NTP, SQL
+//     Server, vCenter, ESXi, NFS shares, ...; package veeam needs the Veeam traffic of a
+//     Veeam component before it calls such a host a Veeam host or its traffic Veeam
+//     traffic), written as `third_party: true` on the role; (b) rules the reference
+//     keeps only as a caveat (vPower NFS's next free ports), in the reference's rule
+//     format with `succeeding: true`, appended after the reference's rules with a note
+//     saying they are the project's; (c) the roles for which a rule is needed only
+//     while Veeam deploys its components (`deployment: [roles]` on the rule), where a
+//     rule's own notes or source page say so. An addition that names an unknown role or
+//     rule, or a rule id the reference already has, is an error.
 //   - The output depends only on the input bytes: no timestamps, no map order, no path.
 //     A test in this package checks that the committed classify/veeam/veeam.yaml is what this
 //     program writes from the reference, when the reference is present.
@@ -28,6 +41,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +75,22 @@ type refRule struct {
 	AlsoSee     []string    `yaml:"also_see"`
 	Caveats     []string    `yaml:"caveats"`
 	Notes       string      `yaml:"notes"`
+	Succeeding  bool        `yaml:"succeeding"` // additions only
+}
+
+// additions is the format of additions.yaml (see the package comment).
+type additions struct {
+	ThirdPartyRoles []string             `yaml:"third_party_roles"`
+	Rules           []refRule            `yaml:"rules"`
+	Deployment      []deploymentAddition `yaml:"deployment"`
+}
+
+// deploymentAddition marks rule Rule as needed only while Veeam deploys components on
+// hosts in Roles (or their descendants); Why says where Veeam says so.
+type deploymentAddition struct {
+	Rule  string   `yaml:"rule"`
+	Roles []string `yaml:"roles"`
+	Why   string   `yaml:"why"`
 }
 
 type reference struct {
@@ -77,6 +107,7 @@ type outRole struct {
 	Name        string   `yaml:"name"`
 	Parents     []string `yaml:"parents,flow"`
 	Description string   `yaml:"description"`
+	ThirdParty  bool     `yaml:"third_party,omitempty"`
 }
 
 type outRule struct {
@@ -93,6 +124,8 @@ type outRule struct {
 	AlsoSee     []string `yaml:"also_see,omitempty"`
 	Caveats     []string `yaml:"caveats,omitempty,flow"`
 	Notes       string   `yaml:"notes,omitempty"`
+	Succeeding  bool     `yaml:"succeeding,omitempty"`
+	Deployment  []string `yaml:"deployment,omitempty,flow"`
 }
 
 type outCaveat struct {
@@ -110,6 +143,7 @@ type output struct {
 
 func main() {
 	in := flag.String("in", "../../../shared/reference/veeam-ports.yaml", "reference matrix (YAML)")
+	add := flag.String("additions", "additions.yaml", "the project's additions (YAML)")
 	out := flag.String("out", "veeam.yaml", "file to write")
 	flag.Parse()
 	src, err := os.ReadFile(*in)
@@ -117,9 +151,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "veeamconv:", err)
 		os.Exit(1)
 	}
-	b, err := convert(src)
+	extra, err := os.ReadFile(*add)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "veeamconv: %s: %v\n", *in, err)
+		fmt.Fprintln(os.Stderr, "veeamconv:", err)
+		os.Exit(1)
+	}
+	b, err := convert(src, extra)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "veeamconv: %s, %s: %v\n", *in, *add, err)
 		os.Exit(1)
 	}
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
@@ -128,11 +167,27 @@ func main() {
 	}
 }
 
-// convert turns the reference YAML into the project's format.
-func convert(src []byte) ([]byte, error) {
+// convert turns the reference YAML and the project's additions (nil: none) into the
+// project's format.
+func convert(src, extra []byte) ([]byte, error) {
 	var ref reference
 	if err := yaml.Unmarshal(src, &ref); err != nil {
 		return nil, fmt.Errorf("parse reference: %w", err)
+	}
+	var add additions
+	if len(extra) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(extra))
+		dec.KnownFields(true)
+		if err := dec.Decode(&add); err != nil {
+			return nil, fmt.Errorf("parse additions: %w", err)
+		}
+	}
+	third := map[string]bool{}
+	for _, r := range add.ThirdPartyRoles {
+		if _, ok := ref.Roles[r]; !ok {
+			return nil, fmt.Errorf("additions: third_party_roles: unknown role %q", r)
+		}
+		third[r] = true
 	}
 	order, err := roleOrder(src)
 	if err != nil {
@@ -153,10 +208,31 @@ func convert(src []byte) ([]byte, error) {
 		if parents == nil {
 			parents = []string{}
 		}
-		o.Roles = append(o.Roles, outRole{Name: name, Parents: parents, Description: r.Description})
+		o.Roles = append(o.Roles, outRole{Name: name, Parents: parents, Description: r.Description, ThirdParty: third[name]})
+	}
+	for i := range add.Rules {
+		r := &add.Rules[i]
+		for _, role := range []string{r.From, r.To} {
+			if _, ok := ref.Roles[role]; !ok {
+				return nil, fmt.Errorf("additions: rule %s: unknown role %q", r.ID, role)
+			}
+		}
+		r.Notes = strings.TrimSpace("Added by portclass (classify/veeam/additions.yaml), not in the reference. " + r.Notes)
+	}
+	deploy := map[string][]string{}
+	for _, d := range add.Deployment {
+		for _, role := range d.Roles {
+			if _, ok := ref.Roles[role]; !ok {
+				return nil, fmt.Errorf("additions: deployment of %s: unknown role %q", d.Rule, role)
+			}
+		}
+		if strings.TrimSpace(d.Why) == "" {
+			return nil, fmt.Errorf("additions: deployment of %s: why: empty", d.Rule)
+		}
+		deploy[d.Rule] = append(deploy[d.Rule], d.Roles...)
 	}
 	seen := make(map[string]bool, len(ref.Rules))
-	for i, r := range ref.Rules {
+	for i, r := range append(slices.Clone(ref.Rules), add.Rules...) {
 		if r.ID == "" {
 			return nil, fmt.Errorf("rule %d: no id", i+1)
 		}
@@ -176,8 +252,12 @@ func convert(src []byte) ([]byte, error) {
 			ID: r.ID, From: r.From, To: r.To, Protocol: r.Protocol, Ports: ports,
 			Service: r.Service, Description: r.Description, Versions: r.Versions,
 			Verified: r.Verified, Source: r.Source, AlsoSee: r.AlsoSee, Caveats: r.Caveats,
-			Notes: r.Notes,
+			Notes: r.Notes, Succeeding: r.Succeeding, Deployment: deploy[r.ID],
 		})
+		delete(deploy, r.ID)
+	}
+	for id := range deploy {
+		return nil, fmt.Errorf("additions: deployment: unknown rule %q", id)
 	}
 	var buf bytes.Buffer
 	buf.WriteString(header)

@@ -17,7 +17,11 @@ func TestCommittedFileIsFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := convert(src)
+	extra, err := os.ReadFile(filepath.Join("..", "..", "additions.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := convert(src, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +32,7 @@ func TestCommittedFileIsFresh(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("classify/veeam/veeam.yaml is stale: run go generate ./classify/veeam")
 	}
-	again, err := convert(src)
+	again, err := convert(src, extra)
 	if err != nil || !bytes.Equal(again, got) {
 		t.Error("conversion is not deterministic")
 	}
@@ -60,7 +64,7 @@ rules:
   source: https://example.com/x
   caveats: [a]
 `
-	out, err := convert([]byte(src))
+	out, err := convert([]byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +88,77 @@ rules:
 		{`"2500-3300"`, `"3300-2500"`, `rule r1: ports: line 18: bad range "3300-2500"`},
 		{"6162,", "[1],", "rule r1: ports: line 18: not a port"},
 	} {
-		_, err := convert([]byte(strings.Replace(src, bad.old, bad.new, 1)))
+		_, err := convert([]byte(strings.Replace(src, bad.old, bad.new, 1)), nil)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: error %v, want %q", bad.new, err, bad.want)
+		}
+	}
+}
+
+// TestConvertAdditions: the project's additions are marked, appended after the
+// reference's rules, and checked against the reference's roles and rules.
+func TestConvertAdditions(t *testing.T) {
+	src := `schema_version: 1
+title: t
+roles:
+  a:
+    description: A
+    parents: []
+  b:
+    description: B
+    parents: []
+rules:
+- id: r1
+  from_role: a
+  to_role: b
+  protocol: tcp
+  ports: [2049]
+  service: S
+  description: D
+  applies_to_versions: ['12']
+  verified_against: ['13']
+  source: https://example.com/x
+`
+	extra := `third_party_roles: [b]
+rules:
+- id: r2
+  from_role: a
+  to_role: b
+  protocol: tcp
+  ports: ["2050-2053"]
+  service: S
+  description: next free ports
+  applies_to_versions: ['12']
+  verified_against: ['13']
+  source: https://example.com/x
+  succeeding: true
+deployment:
+- rule: r1
+  roles: [b]
+  why: the page says so
+`
+	out, err := convert([]byte(src), []byte(extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"  - name: b\n    parents: []\n    description: B\n    third_party: true\n",
+		"    deployment: [b]\n  - id: r2\n", // r1 first, then the addition
+		"    notes: Added by portclass (classify/veeam/additions.yaml), not in the reference.\n    succeeding: true\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, bad := range []struct{ old, new, want string }{
+		{"third_party_roles: [b]", "third_party_roles: [c]", `unknown role "c"`},
+		{"id: r2", "id: r1", "rule r1: duplicate id"},
+		{"- rule: r1", "- rule: r9", `deployment: unknown rule "r9"`},
+		{"why: the page says so", "why: ''", "why: empty"},
+		{"to_role: b\n  protocol: tcp\n  ports: [\"2050", "to_role: z\n  protocol: tcp\n  ports: [\"2050", `rule r2: unknown role "z"`},
+	} {
+		_, err := convert([]byte(src), []byte(strings.Replace(extra, bad.old, bad.new, 1)))
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want %q", bad.new, err, bad.want)
 		}

@@ -1,0 +1,191 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/portclass/portclass/classify"
+)
+
+// readParquet reads a file written by Parquet back: its rows, its key/value metadata
+// and the number of rows of each row group.
+func readParquet(t *testing.T, b []byte) ([]parquetRow, map[string]string, []int64) {
+	t.Helper()
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]string{}
+	for _, kv := range f.Metadata().KeyValueMetadata {
+		meta[kv.Key] = kv.Value
+	}
+	var groups []int64
+	for _, rg := range f.RowGroups() {
+		groups = append(groups, rg.NumRows())
+	}
+	r := parquet.NewGenericReader[parquetRow](bytes.NewReader(b))
+	defer r.Close()
+	rows := make([]parquetRow, r.NumRows())
+	if n, err := r.Read(rows); n != len(rows) || (err != nil && !errors.Is(err, io.EOF)) {
+		t.Fatalf("read %d of %d rows: %v", n, len(rows), err)
+	}
+	return rows, meta, groups
+}
+
+// TestParquetRecords writes the fixture and reads every row back: one row per flow
+// record, each column the NDJSON field of the same name (compared through JSON, so
+// that the two formats are held to one meaning), the split endpoints, and the
+// metadata.
+func TestParquetRecords(t *testing.T) {
+	s := fixtureSummary(0)
+	s.Flows = append(s.Flows, tunnelRecords(t)...)
+	var buf bytes.Buffer
+	if err := (Parquet{}).Encode(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	rows, meta, _ := readParquet(t, buf.Bytes())
+	if len(rows) != len(s.Flows) {
+		t.Fatalf("%d rows, want %d", len(rows), len(s.Flows))
+	}
+	if meta[ParquetSchemaVersionKey] != "1" || meta[ParquetGeneratorKey] != Generator || meta[ParquetInterruptedKey] != "false" {
+		t.Errorf("metadata %v", meta)
+	}
+	for i := range rows {
+		var want map[string]any
+		if err := json.Unmarshal(appendRecord(nil, &s.Flows[i], false), &want); err != nil {
+			t.Fatal(err)
+		}
+		r := rows[i]
+		got := map[string]any{
+			"proto": r.Proto, "client": r.Client, "server": r.Server, "vlan": float64(r.VLAN), "direction": r.Direction,
+			"state": r.State, "first": r.First.Format(TimeLayout), "last": r.Last.Format(TimeLayout),
+			"packets_to_server": float64(r.PacketsToServer), "packets_to_client": float64(r.PacketsToClient),
+			"bytes_to_server": float64(r.BytesToServer), "bytes_to_client": float64(r.BytesToClient),
+			"tcp_flags_to_server": r.TCPFlagsToServer, "tcp_flags_to_client": r.TCPFlagsToClient,
+			"port_class": r.PortClass, "service": r.Service, "input": r.Input, "end": r.End,
+			"iana_service": r.IANAService,
+		}
+		if len(r.Tunnel) > 0 {
+			var layers []any
+			for _, l := range r.Tunnel {
+				m := map[string]any{"type": l.Type}
+				if l.ID != nil {
+					m["id"] = float64(*l.ID)
+				}
+				if l.OuterClient != "" {
+					m["outer_client"], m["outer_server"] = l.OuterClient, l.OuterServer
+				}
+				layers = append(layers, m)
+			}
+			got["tunnel"] = layers
+		}
+		if r.ICMPType != nil {
+			got["icmp_type"], got["icmp_code"] = float64(*r.ICMPType), float64(*r.ICMPCode)
+		}
+		flags := []any{}
+		for _, f := range r.Flags {
+			flags = append(flags, f)
+		}
+		got["flags"] = flags
+		veeam := []any{}
+		for _, v := range r.Veeam {
+			veeam = append(veeam, map[string]any{"rule": v.Rule, "service": v.Service, "from": v.From, "to": v.To})
+		}
+		got["veeam"] = veeam
+		errs := []any{}
+		for _, e := range r.ICMPErrors {
+			m := map[string]any{"type": float64(e.Type), "code": float64(e.Code), "from": e.From, "count": float64(e.Count)}
+			if e.V6 {
+				m["v6"] = true
+			}
+			errs = append(errs, m)
+		}
+		got["icmp_errors"] = errs
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if !bytes.Equal(gj, wj) {
+			t.Errorf("row %d:\n got %s\nwant %s", i, gj, wj)
+		}
+		f := &s.Flows[i]
+		if r.ClientAddr != f.Client.Addr().String() || r.ServerAddr != f.Server.Addr().String() {
+			t.Errorf("row %d: client_addr %q, server_addr %q; want %v, %v", i, r.ClientAddr, r.ServerAddr, f.Client.Addr(), f.Server.Addr())
+		}
+		if int(r.ClientPort) != int(f.Client.Port()) || int(r.ServerPort) != int(f.Server.Port()) {
+			t.Errorf("row %d: ports %d, %d; want %d, %d", i, r.ClientPort, r.ServerPort, f.Client.Port(), f.Server.Port())
+		}
+	}
+}
+
+// TestParquetRowGroups: rows go out in row groups of at most RowGroup rows, so the
+// writer holds one group whatever the number of records; Interrupted is in the
+// metadata; strings that are not UTF-8 are made so.
+func TestParquetRowGroups(t *testing.T) {
+	s := benchSummary(2500)
+	var buf bytes.Buffer
+	if err := (Parquet{RowGroup: 1000, Interrupted: true}).Encode(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	rows, meta, groups := readParquet(t, buf.Bytes())
+	if len(rows) != 2500 || len(groups) != 3 || groups[0] != 1000 || groups[2] != 500 {
+		t.Errorf("%d rows in row groups %v, want 2500 in [1000 1000 500]", len(rows), groups)
+	}
+	if meta[ParquetInterruptedKey] != "true" {
+		t.Errorf("interrupted run: metadata %v", meta)
+	}
+	// The summary's own mark (a merge of an interrupted summary) does the same.
+	s.MarkInterrupted("interrupted by SIGINT")
+	buf.Reset()
+	if err := (Parquet{}).Encode(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, meta, _ := readParquet(t, buf.Bytes()); meta[ParquetInterruptedKey] != "true" {
+		t.Errorf("interrupted summary: metadata %v", meta)
+	}
+
+	r := fixtureRecords()[0]
+	r.Service = "a\xff\xfeb"
+	agg := NewAggregator(Options{})
+	agg.Add(&r)
+	buf.Reset()
+	if err := (Parquet{}).Encode(&buf, agg.Summary()); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _, _ = readParquet(t, buf.Bytes()); rows[0].Service != "a\uFFFDb" {
+		t.Errorf("service %q, want %q", rows[0].Service, "a\uFFFDb")
+	}
+}
+
+// TestParquetEmpty: a summary without records is a valid file without rows.
+func TestParquetEmpty(t *testing.T) {
+	var buf bytes.Buffer
+	if err := (Parquet{}).Encode(&buf, NewAggregator(Options{}).Summary()); err != nil {
+		t.Fatal(err)
+	}
+	if rows, meta, _ := readParquet(t, buf.Bytes()); len(rows) != 0 || meta[ParquetSchemaVersionKey] != "1" {
+		t.Errorf("%d rows, metadata %v", len(rows), meta)
+	}
+}
+
+// TestParquetIterError: an error of the record iterator (a spool that cannot be read)
+// is the encoder's error, with the record it came at.
+func TestParquetIterError(t *testing.T) {
+	s := fixtureSummary(0)
+	boom := errors.New("spool: read error")
+	s.SetFlowIter(func(yield func(*classify.Flow) error) error {
+		r := fixtureRecords()[0]
+		if err := yield(&r); err != nil {
+			return err
+		}
+		return boom
+	})
+	err := (Parquet{}).Encode(io.Discard, s)
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "record 1") {
+		t.Errorf("error %v, want the iterator's, at record 1", err)
+	}
+}
