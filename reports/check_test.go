@@ -77,6 +77,11 @@ func TestLoadSummaryChecksEverySection(t *testing.T) {
 			d["sweeps"] = []any{map[string]any{"client": "192.0.2.1", "targets": n("1"), "hosts": n("2"), "ports": n("1")}}
 		}, "sweeps[0].targets: 1, fewer than its 2 hosts"},
 		{"skipped file", func(d map[string]any) { d["skipped_files"] = []any{map[string]any{"path": "x", "reason": ""}} }, "skipped_files[0].reason: empty"},
+		{"tunnel type", func(d map[string]any) { d["tunnels"] = []any{map[string]any{"type": "wormhole", "flows": n("1")}} }, `tunnels[0].type: "wormhole" is not a tunnel type`},
+		{"tunnel outer", func(d map[string]any) {
+			d["tunnels"] = []any{map[string]any{"type": "vxlan", "id": n("7"), "outer_client": "192.0.2.1", "outer_server": "2001:db8::1"}}
+		}, "tunnels[0].outer_server: 2001:db8::1 and outer_client 192.0.2.1 are of different families"},
+		{"interrupted reason", func(d map[string]any) { d["interrupted_reason"] = "SIGINT" }, "interrupted_reason without interrupted"},
 		{"totals inputs", totals("inputs", n("3")), "totals.inputs is 3, but the summary lists 2 inputs"},
 		{"totals unsupported", totals("unsupported", n("0")), "totals.unsupported is 0, but the inputs' unsupported add up to"},
 		{"totals last", totals("last", "2030-01-01T00:00:00Z"), "totals.last is 2030-01-01T00:00:00.000000000Z, but the inputs and flow records end at"},

@@ -177,6 +177,9 @@ func (l *loader) read() error {
 		return errors.New("not a portclass summary: no schema_version field")
 	}
 	s.SchemaVersion = *version
+	if s.InterruptedReason != "" && !s.Interrupted {
+		return errors.New("interrupted_reason without interrupted: only the report of an interrupted run has a reason")
+	}
 	s.normalise()
 	return l.checkTotals()
 }
