@@ -136,10 +136,10 @@ func writeBigSummary(t *testing.T, path string, n int) int64 {
 }
 
 // TestMergeMemory: merge reads saved summaries as streams and holds no record. A
-// 150 MB summary (330,000 records) merges in under 100 MB of peak RSS (48 MB measured;
-// 595 MB before, when every record of every summary was held decoded), and its records
+// 150 MB summary (330,000 records) merges in under 100 MB of peak RSS (55 MB measured
+// for bin/portclass; 530-560 MB before, when every record was held decoded), and its records
 // all reach the report; a summary holding a 1 GiB string is refused once the string
-// passes 64 KiB, naming the offset and the field, in under 50 MB (21 MB measured; 6.8
+// passes 64 KiB, naming the offset and the field, in under 50 MB (28 MB measured; 6.8
 // GB and 39 s before).
 func TestMergeMemory(t *testing.T) {
 	if testing.Short() {
