@@ -90,8 +90,12 @@ type DiffSource struct {
 	Inputs        []string `json:"inputs"` // the capture files analysed, from the summary
 	Flows         uint64   `json:"flows"`
 	Conversations int      `json:"conversations"`
-	First         Time     `json:"first,omitzero"` // of the flows
-	Last          Time     `json:"last,omitzero"`
+	// ICMPErrorFlows counts the flows of ICMP error messages (classify.IsICMPError):
+	// they are not conversations of their own but show on the flows they quote
+	// (DiffSide.ICMPErrors, and the icmp-blocked reachability), as in verify.
+	ICMPErrorFlows uint64 `json:"icmp_error_flows,omitempty"`
+	First          Time   `json:"first,omitzero"` // of the flows
+	Last           Time   `json:"last,omitzero"`
 	// Interrupted and InterruptedReason are the summary's (Summary.Interrupted).
 	Interrupted       bool   `json:"interrupted,omitempty"`
 	InterruptedReason string `json:"interrupted_reason,omitempty"`
@@ -244,6 +248,12 @@ func (d *Diff) add(s *Summary, after bool, src *DiffSource) error {
 		}
 		if r.Last.After(src.Last.Time) {
 			src.Last = Time{r.Last}
+		}
+		if classify.IsICMPError(&r.Flow) {
+			// A firewall's "administratively prohibited" is how a conversation it
+			// blocks fares, not a conversation of the firewall's.
+			src.ICMPErrorFlows++
+			return nil
 		}
 		var port uint16
 		if capture.HasPorts(r.Proto) {

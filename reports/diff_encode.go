@@ -42,8 +42,12 @@ func diffOverview(d *Diff) [][2]string {
 		if s.Kind != "" {
 			desc += " (" + s.Kind + ")"
 		}
-		return desc + ": " + plural(uint64(len(s.Inputs)), "input") + ", " + plural(s.Flows, "flow") + ", " +
+		desc += ": " + plural(uint64(len(s.Inputs)), "input") + ", " + plural(s.Flows, "flow") + ", " +
 			plural(uint64(s.Conversations), "conversation")
+		if s.ICMPErrorFlows > 0 {
+			desc += "; " + plural(s.ICMPErrorFlows, "flow") + " of ICMP errors, shown on the flows they quote"
+		}
+		return desc
 	}
 	c := &d.Counts
 	result := "none"

@@ -15,8 +15,14 @@
 //     capture may hold millions of flows; decoding uses encoding/json into a raw record
 //     whose every field is then checked (a saved summary is input like any other), and
 //     a test keeps the two in agreement.
+//   - Saved summaries are read as a stream (ReadSummary) behind a reader that bounds
+//     strings, values and nesting as the bytes come (jsonGuard), because
+//     encoding/json's Decoder holds a whole token or value before it looks at it; every
+//     section is checked, not only the records, and the totals against the inputs and
+//     the records (check.go).
 //   - Summaries are merged exactly by rebuilding every breakdown from the flow records of
-//     both sides, so a summary always carries all its records.
+//     both sides, so a summary always carries all its records. The Merger takes them one
+//     summary and one record at a time, so that a merge need not hold them.
 //   - Every string that came from a capture or from configuration passes through one
 //     escaper (reports/internal/termesc) before it reaches a terminal-oriented format;
 //     the binary formats (Parquet, IPFIX) carry strings length-prefixed, made valid

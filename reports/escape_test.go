@@ -11,7 +11,6 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/portclass/portclass/capture"
-	"github.com/portclass/portclass/capture/appid"
 	"github.com/portclass/portclass/classify"
 	"github.com/portclass/portclass/classify/ports"
 	"github.com/portclass/portclass/classify/veeam"
@@ -27,16 +26,15 @@ const (
 // hostileSummary puts terminal escapes, CR, NUL, invalid UTF-8, a C1 control, a bidi
 // override and a spreadsheet formula in every string a capture, a config or a loaded
 // summary can set. A flow's addresses, protocol, state, flags and Veeam rules are values
-// (the loader refuses anything else), so only its service, input and the metadata of
-// its payload (TLS server name and ALPN here) are strings.
+// (the loader refuses anything else), so only its service and input are strings; the
+// loader also refuses such link type names, host addresses and role names.
 func hostileSummary() *Summary {
 	bad := "x" + hostileClear + "y\rz\x00w\xff\xfe|`v\u009b\u202e"
 	agg := NewAggregator(Options{})
 	agg.AddInput(capture.InputStats{Path: hostileFormula, Format: "pcap", LinkTypes: map[string]uint64{bad: 1},
 		Unsupported: map[string]uint64{bad: 2}, Warnings: []string{"packet 1 at offset 24: " + bad}, Packets: 3})
 	f := capture.Flow{Proto: capture.ProtoTCP, Client: ap("192.0.2.1:40000"), Server: ap("192.0.2.2:51515"),
-		State: capture.S0, First: at(0), Last: at(1), Packets: [2]uint64{1, 0}, Bytes: [2]uint64{60, 0}, Input: hostileFormula,
-		App: appid.TLS, AppMeta: &capture.AppMeta{SNI: bad, ALPN: hostileFormula}}
+		State: capture.S0, First: at(0), Last: at(1), Packets: [2]uint64{1, 0}, Bytes: [2]uint64{60, 0}, Input: hostileFormula}
 	v := classify.Verdict{PortClass: ports.ClassDynamic, Service: bad, Outcome: capture.OutcomeOf(&f),
 		Flags: flags(classify.FlagDynamicServer, classify.FlagUnexplained), Veeam: []veeam.Match{veeamRPC}}
 	agg.Add(&classify.Flow{Flow: f, Verdict: v})
@@ -106,12 +104,18 @@ func TestEscaping(t *testing.T) {
 					t.Errorf("service cell %q", got)
 				}
 			case "json":
-				got, err := LoadSummary(strings.NewReader(out))
-				if err != nil {
+				var got struct {
+					Inputs []struct{ Path string }
+					Flows  []struct{ Service string }
+				}
+				if err := json.Unmarshal([]byte(out), &got); err != nil {
 					t.Fatal(err)
 				}
 				if got.Inputs[0].Path != hostileFormula || !strings.HasPrefix(got.Flows[0].Service, "x"+hostileClear+"y\rz\x00w") {
 					t.Errorf("json did not keep the strings: path %q service %q", got.Inputs[0].Path, got.Flows[0].Service)
+				}
+				if _, err := LoadSummary(strings.NewReader(out)); err == nil || !strings.Contains(err.Error(), "inputs[0].link_types: ") {
+					t.Errorf("the loader took a link type name portclass never writes: %v", err)
 				}
 			case "html":
 				// the browser must show the escaped text, not act on it

@@ -27,6 +27,9 @@ func FuzzLoadSummary(f *testing.F) {
 	f.Add(`{"schema_version":1,"inputs":[{"path":"\u001b[2J","link_types":null}],"hosts":[{"addr":"x","roles":null}]}`)
 	f.Add(`{"schema_version":2}`)
 	f.Add(`[1,2,3]`)
+	f.Add(`{"schema_version":1,"totals":{"inputs":1},"inputs":[]}`)
+	f.Add(`{"schema_version":1,"later":[[{"x":"y"}]],"flows":[],"flows":[]}`)
+	f.Add(`{"schema_version":1,"talkers":[{"addr":"::1","as_client":2,"flows":1}]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		s, err := LoadSummary(strings.NewReader(in))
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,71 +20,250 @@ import (
 	"github.com/portclass/portclass/classify/veeam"
 )
 
-// LoadSummary reads a summary written by the JSON encoder, as a stream: the document is
-// never held whole, and each flow record is decoded and checked on its own (see
-// decodeRecord) into a classified flow. It rejects input that is not a portclass
-// summary or has a schema_version other than SchemaVersion (ErrSchemaVersion), and says
-// where decoding failed: the byte offset, and for a flow record its index and field
-// ("flows[12].client: ...").
+// LoadSummary reads a summary written by the JSON encoder, with its flow records in
+// Flows: ReadSummary, keeping the records.
 func LoadSummary(r io.Reader) (*Summary, error) {
-	s := new(Summary)
-	dec := json.NewDecoder(r)
-	if err := expectDelim(dec, '{'); err != nil {
+	var flows []classify.Flow
+	s, err := ReadSummary(r, func(f *classify.Flow) error {
+		flows = append(flows, *f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if flows != nil {
+		s.Flows = flows
+	}
+	return s, nil
+}
+
+// ReadSummary reads a summary written by the JSON encoder as a stream, and calls flow
+// for each flow record in the order of the document instead of keeping the records:
+// the returned summary has none (Flows is empty, Totals.Flows as written). The
+// *classify.Flow is valid only during the call; an error from flow stops the reading
+// and is returned wrapped, with the record's index and offset.
+//
+// A saved summary is input like any other, and every field is checked against what
+// portclass writes (rawRecord.flow for the records, check.go for the rest); errors
+// say where: the byte offset, and the field with the index of its entry
+// ("flows[12].client: ...", "inputs[0].last: ..."). The document is never held whole:
+// each record, input, host or breakdown entry is decoded and checked on its own, and
+// strings, values and nesting are bounded as the bytes come (MaxSummaryString,
+// MaxSummaryValue, MaxSummaryDepth: a *LimitError). The totals must agree with the
+// inputs and the records (a summary without records, written with --no-flows, is
+// read, and its totals.flows counts the records it left out); sums that overflow 64
+// bits are an error. It rejects input that is not a portclass summary or has a
+// schema_version other than SchemaVersion (ErrSchemaVersion).
+func ReadSummary(r io.Reader, flow func(*classify.Flow) error) (*Summary, error) {
+	l := &loader{s: new(Summary), dec: json.NewDecoder(newJSONGuard(r)), flow: flow, seen: map[string]bool{}}
+	if err := l.read(); err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			err = le // the reader's own words: where, and which limit
+		}
 		return nil, fmt.Errorf("read summary: %w", err)
 	}
-	var version *int
-	fields := map[string]any{
-		"generator": &s.Generator, "top": &s.Top, "interrupted": &s.Interrupted,
-		"interrupted_reason": &s.InterruptedReason, "totals": &s.Totals, "inputs": &s.Inputs,
-		"protocols": &s.Protocols, "port_classes": &s.PortClasses, "services": &s.Services,
-		"server_ports": &s.ServerPorts, "talkers": &s.Talkers, "ephemeral": &s.Ephemeral,
-		"states": &s.States, "veeam_rules": &s.VeeamRules, "hosts": &s.Hosts, "attempts": &s.Attempts,
-		"attempts_overflow": &s.AttemptsOverflow, "sweeps": &s.Sweeps, "skipped_files": &s.SkippedFiles,
-		"tunnels":    &s.Tunnels,
-		"unexpected": &s.Unexpected, "unexpected_rest": &s.UnexpectedRest,
+	return l.s, nil
+}
+
+// loader reads one summary (ReadSummary).
+type loader struct {
+	s    *Summary
+	dec  *json.Decoder
+	flow func(*classify.Flow) error
+	seen map[string]bool // top-level fields read
+
+	records          uint64    // flow records read
+	packets, bytes   uint64    // their sums, both directions
+	first, last      time.Time // of the records, as the Aggregator takes them
+	flowsAt, totalAt int64     // offsets of the "flows" and "totals" values
+}
+
+// read reads the whole document.
+func (l *loader) read() error {
+	s, dec := l.s, l.dec
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
 	}
+	var version *int
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("read summary: %w", fieldWhere(err, "", dec.InputOffset()))
+			return fieldWhere(err, "", dec.InputOffset())
 		}
 		key, _ := tok.(string)
 		start := dec.InputOffset()
+		if l.seen[key] {
+			return fmt.Errorf("at offset %d: a second %q field", start, key)
+		}
+		l.seen[key] = true
 		switch key {
 		case "schema_version":
 			version = new(int)
 			if err := dec.Decode(version); err != nil {
-				return nil, fmt.Errorf("read summary: %w", fieldWhere(err, key, start))
+				return fieldWhere(err, key, start)
 			}
 			if *version != SchemaVersion {
-				return nil, fmt.Errorf("read summary: %w %d (this portclass reads %d)", ErrSchemaVersion, *version, SchemaVersion)
+				return fmt.Errorf("%w %d (this portclass reads %d)", ErrSchemaVersion, *version, SchemaVersion)
 			}
+		case "generator":
+			err = l.value(key, start, &s.Generator, nil)
+		case "top":
+			err = l.value(key, start, &s.Top, func() error {
+				if s.Top < 0 {
+					return fieldError("top", "%d: want 0 (complete) or more", s.Top)
+				}
+				return nil
+			})
+		case "totals":
+			l.totalAt = start
+			err = l.value(key, start, &s.Totals, nil)
+		case "attempts_overflow":
+			err = l.value(key, start, &s.AttemptsOverflow, nil)
+		case "interrupted":
+			err = l.value(key, start, &s.Interrupted, nil)
+		case "interrupted_reason":
+			err = l.value(key, start, &s.InterruptedReason, nil)
+		case "inputs":
+			err = decodeList(l, key, &s.Inputs, (*Input).check)
+		case "protocols":
+			err = decodeList(l, key, &s.Protocols, (*ProtoCount).check)
+		case "port_classes":
+			err = decodeList(l, key, &s.PortClasses, (*ClassCount).check)
+		case "services":
+			err = decodeList(l, key, &s.Services, (*ServiceCount).check)
+		case "server_ports":
+			err = decodeList(l, key, &s.ServerPorts, (*PortCount).check)
+		case "talkers":
+			err = decodeList(l, key, &s.Talkers, (*Talker).check)
+		case "ephemeral":
+			err = decodeList(l, key, &s.Ephemeral, (*EphemeralPort).check)
+		case "states":
+			err = decodeList(l, key, &s.States, (*StateCount).check)
+		case "veeam_rules":
+			err = decodeList(l, key, &s.VeeamRules, (*RuleCount).check)
+		case "hosts":
+			err = decodeList(l, key, &s.Hosts, (*Host).check)
+		case "attempts":
+			err = decodeList(l, key, &s.Attempts, (*Attempt).check)
+		case "sweeps":
+			err = decodeList(l, key, &s.Sweeps, (*Sweep).check)
+		case "skipped_files":
+			err = decodeList(l, key, &s.SkippedFiles, (*SkippedFile).check)
+		case "tunnels":
+			err = decodeList(l, key, &s.Tunnels, (*TunnelCount).check)
+		case "unexpected":
+			err = decodeList(l, key, &s.Unexpected, (*Unexpected).check)
+		case "unexpected_rest":
+			r := new(UnexpectedRest)
+			err = l.value(key, start, r, r.check)
+			s.UnexpectedRest = r
 		case "flows":
-			if err := decodeFlows(dec, &s.Flows); err != nil {
-				return nil, fmt.Errorf("read summary: %w", err)
-			}
+			l.flowsAt = start
+			err = l.decodeFlows()
 		default:
-			target, ok := fields[key]
-			if !ok {
-				target = new(json.RawMessage) // a field of a later version: skipped
+			err = skipValue(dec) // a field of a later version
+			if err != nil {
+				err = fieldWhere(err, key, start)
 			}
-			if err := dec.Decode(target); err != nil {
-				return nil, fmt.Errorf("read summary: %w", fieldWhere(err, key, start))
-			}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return nil, fmt.Errorf("read summary: %w", err)
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("read summary: at offset %d: data after the summary", dec.InputOffset())
+		var le *LimitError
+		if errors.As(err, &le) {
+			return err
+		}
+		return fmt.Errorf("at offset %d: data after the summary", dec.InputOffset())
 	}
 	if version == nil {
-		return nil, errors.New("read summary: not a portclass summary: no schema_version field")
+		return errors.New("not a portclass summary: no schema_version field")
 	}
 	s.SchemaVersion = *version
+	if s.InterruptedReason != "" && !s.Interrupted {
+		return errors.New("interrupted_reason without interrupted: only the report of an interrupted run has a reason")
+	}
 	s.normalise()
-	return s, nil
+	return l.checkTotals()
+}
+
+// value decodes the value of key, which starts after offset start, into v and checks
+// it with check (nil: no check).
+func (l *loader) value(key string, start int64, v any, check func() error) error {
+	if err := l.dec.Decode(v); err != nil {
+		return fieldWhere(err, key, start)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return fmt.Errorf("at offset %d: %w", start, err)
+		}
+	}
+	return nil
+}
+
+// decodeList reads the array of key into list one entry at a time, checking each
+// with check; null is an empty list.
+func decodeList[T any](l *loader, key string, list *[]T, check func(*T) error) error {
+	dec := l.dec
+	off := dec.InputOffset()
+	tok, err := dec.Token()
+	if err != nil {
+		return fieldWhere(err, key, off)
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("at offset %d, field %s: want a list, found %v", off, key, tok)
+	}
+	for i := 0; dec.More(); i++ {
+		off := dec.InputOffset()
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return fieldWhere(err, key+"["+strconv.Itoa(i)+"]", off)
+		}
+		if err := check(&v); err != nil {
+			return entryError(key, i, off, "entry", err)
+		}
+		*list = append(*list, v)
+	}
+	return expectDelim(dec, ']')
+}
+
+// entryError names the field of entry i of list key that err (a *recordError, or
+// another error about the whole entry) concerns, and where the entry is.
+func entryError(key string, i int, off int64, what string, err error) error {
+	var re *recordError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s[%d].%s: %s (the %s at offset %d)", key, i, re.field, re.msg, what, off)
+	}
+	return fmt.Errorf("%s[%d]: %w (the %s at offset %d)", key, i, err, what, off)
+}
+
+// skipValue reads past one value token by token: a field this build does not know
+// costs no memory beyond its largest token.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 // expectDelim reads the next token and fails unless it is delim.
@@ -102,8 +282,10 @@ func expectDelim(dec *json.Decoder, delim json.Delim) error {
 	return nil
 }
 
-// decodeFlows reads the "flows" array into flows, one checked record at a time.
-func decodeFlows(dec *json.Decoder, flows *[]classify.Flow) error {
+// decodeFlows reads the "flows" array one checked record at a time, hands each to
+// l.flow and sums what the totals and a merge will sum: an overflow is an error here.
+func (l *loader) decodeFlows() error {
+	dec := l.dec
 	if err := expectDelim(dec, '['); err != nil {
 		return fmt.Errorf("flows: %w", err)
 	}
@@ -115,13 +297,21 @@ func decodeFlows(dec *json.Decoder, flows *[]classify.Flow) error {
 		}
 		f, err := raw.flow()
 		if err != nil {
-			var re *recordError
-			if errors.As(err, &re) {
-				return fmt.Errorf("flows[%d].%s: %s (the record at offset %d)", i, re.field, re.msg, off)
-			}
-			return fmt.Errorf("flows[%d]: %w", i, err)
+			return entryError("flows", i, off, "record", err)
 		}
-		*flows = append(*flows, f)
+		if err := addCounts(&l.packets, &l.bytes, &f); err != nil {
+			return entryError("flows", i, off, "record", err)
+		}
+		l.records++
+		if l.first.IsZero() || f.First.Before(l.first) {
+			l.first = f.First
+		}
+		if f.Last.After(l.last) {
+			l.last = f.Last
+		}
+		if err := l.flow(&f); err != nil {
+			return fmt.Errorf("flows[%d] (the record at offset %d): %w", i, off, err)
+		}
 	}
 	return expectDelim(dec, ']')
 }
@@ -290,13 +480,9 @@ func (r *rawRecord) flow() (classify.Flow, error) {
 		return f, fieldError("flags", "%v", err)
 	}
 	for i, m := range r.Veeam {
-		v, ok := veeam.MatchOf(m.Rule)
-		if !ok {
-			return f, fieldError(fmt.Sprintf("veeam[%d].rule", i), "%q is not a rule of this portclass's Veeam matrix", m.Rule)
-		}
-		if rule := v.Rule(); m.Service != rule.Service || m.From != rule.From || m.To != rule.To {
-			return f, fieldError(fmt.Sprintf("veeam[%d]", i), "rule %s is %q from %s to %s, not %q from %s to %s",
-				m.Rule, rule.Service, rule.From, rule.To, m.Service, m.From, m.To)
+		v, err := veeamRuleOf(fmt.Sprintf("veeam[%d]", i), m.Rule, m.Service, m.From, m.To)
+		if err != nil {
+			return f, err
 		}
 		f.Veeam = append(f.Veeam, v)
 	}
@@ -388,6 +574,20 @@ func (r *rawRecord) app(f *capture.Flow) error {
 		f.AppMeta = &m
 	}
 	return nil
+}
+
+// veeamRuleOf checks that rule is a rule of this build's Veeam matrix with this
+// service and roles, as written in field, and returns it.
+func veeamRuleOf(field, rule, service, from, to string) (veeam.Match, error) {
+	v, ok := veeam.MatchOf(rule)
+	if !ok {
+		return v, fieldError(field+".rule", "%q is not a rule of this portclass's Veeam matrix", rule)
+	}
+	if r := v.Rule(); service != r.Service || from != r.From || to != r.To {
+		return v, fieldError(field, "rule %s is %q from %s to %s, not %q from %s to %s",
+			rule, r.Service, r.From, r.To, service, from, to)
+	}
+	return v, nil
 }
 
 // parseEndpoint is the inverse of endpoint for protocol proto: "addr:port" or

@@ -3,12 +3,10 @@ package reports
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"iter"
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/portclass/portclass/capture"
@@ -598,33 +596,12 @@ func (a *Aggregator) Summary() *Summary {
 		Flows:         a.flows,
 	}
 	t := &s.Totals
-	t.Inputs = len(a.inputs)
+	// The counters of inputs read by this process cannot reach 2^64; those of saved
+	// summaries are checked by the loader and the Merger.
+	_ = sumInputs(t, a.inputs, a.first, a.last)
 	t.Flows = a.nflows
 	t.EvictedFlows = a.evicted
 	t.SpilledFlows = a.spilled
-	first, last := a.first, a.last
-	for i := range a.inputs {
-		in := &a.inputs[i]
-		t.Packets += in.Packets
-		t.Bytes += in.Bytes
-		t.Decoded += in.Decoded
-		t.NonIP += in.NonIP
-		t.DecodeErrors += in.DecodeErrors
-		t.Filtered += in.Filtered
-		for _, n := range in.Unsupported {
-			t.Unsupported += n
-		}
-		if !in.First.IsZero() && (first.IsZero() || in.First.Before(first)) {
-			first = in.First.Time
-		}
-		if in.Last.After(last) {
-			last = in.Last.Time
-		}
-	}
-	t.First, t.Last = Time{first.UTC()}, Time{last.UTC()}
-	if !first.IsZero() {
-		t.DurationSeconds = last.Sub(first).Seconds()
-	}
 
 	top := a.opts.Top
 	s.Protocols = breakdown(slots(a.protos[:]), func(k int, c *Counts) ProtoCount { return ProtoCount{capture.ProtoName(uint8(k)), *c} },
@@ -871,69 +848,6 @@ func normaliseHosts(h []Host) []Host {
 	}
 	slices.SortFunc(out, func(x, y Host) int { return compareAddrs(x.Addr, y.Addr) })
 	return out
-}
-
-// Merge combines two summaries into the summary of all their inputs and flows. It is
-// exact: the result equals the summary an Aggregator would build from the union of the
-// inputs and records of a and b (it rebuilds every breakdown from the records, sums
-// inputs and evicted counts). The exception is Hosts, which Merge combines address by
-// address (see SetHosts) rather than inferring roles again from all flows.
-//
-// The result is cut to the larger Top of the two, or complete if either is complete.
-// It fails when a summary is nil, has another schema_version, or does not carry all its
-// flow records (totals.flows differs from the number of records). a and b are not
-// modified; the result shares their strings and input maps.
-func Merge(a, b *Summary) (*Summary, error) {
-	top := 0
-	if a != nil && b != nil && a.Top > 0 && b.Top > 0 {
-		top = max(a.Top, b.Top)
-	}
-	return MergeAll(Options{Top: top}, a, b)
-}
-
-// MergeAll combines any number of summaries as [Merge] combines two, in one pass over
-// all their records (merging n summaries pairwise would rebuild the aggregates n−1
-// times). The breakdowns are rebuilt with o: cut to o.Top entries (<= 0: complete),
-// sweeps with o's thresholds; o.DiscardFlows is ignored. Errors name the summary by
-// its 1-based position in ss.
-func MergeAll(o Options, ss ...*Summary) (*Summary, error) {
-	n := 0
-	for i, s := range ss {
-		if s == nil {
-			return nil, fmt.Errorf("merge: summary %d is nil", i+1)
-		}
-		if s.SchemaVersion != SchemaVersion {
-			return nil, fmt.Errorf("merge: summary %d: %w %d (this portclass reads %d)", i+1, ErrSchemaVersion, s.SchemaVersion, SchemaVersion)
-		}
-		if s.Totals.Flows != uint64(len(s.Flows)) {
-			return nil, fmt.Errorf("merge: summary %d: totals.flows is %d but it has %d flow records, cannot merge exactly", i+1, s.Totals.Flows, len(s.Flows))
-		}
-		n += len(s.Flows)
-	}
-	o.DiscardFlows = false
-	agg := NewAggregator(o)
-	agg.flows = make([]classify.Flow, 0, n)
-	var hosts []Host
-	var reasons []string // of the interrupted summaries, each once
-	for _, s := range ss {
-		agg.inputs = append(agg.inputs, s.Inputs...)
-		agg.evicted += s.Totals.EvictedFlows
-		agg.spilled += s.Totals.SpilledFlows
-		agg.skipped = append(agg.skipped, s.SkippedFiles...)
-		if s.Interrupted && !slices.Contains(reasons, s.InterruptedReason) {
-			reasons = append(reasons, s.InterruptedReason)
-		}
-		for i := range s.Flows {
-			agg.Add(&s.Flows[i])
-		}
-		hosts = append(hosts, s.Hosts...)
-	}
-	agg.hosts = normaliseHosts(hosts)
-	m := agg.Summary()
-	if len(reasons) > 0 {
-		m.MarkInterrupted("merged from the report of an interrupted run: " + strings.Join(reasons, "; "))
-	}
-	return m, nil
 }
 
 // MarkInterrupted marks the summary as the report of a run that was cut short, for

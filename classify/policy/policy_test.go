@@ -225,6 +225,9 @@ func TestLoadPolicyErrors(t *testing.T) {
 		{"veeam expect", "veeam: {expect: forbidden}\n", `veeam.expect: "forbidden": derived rules are required or allowed`},
 		{"veeam rule id", inv + "veeam: {allowed: [no-such-rule]}\n", `policy.yaml:3:19: veeam.allowed[1]: "no-such-rule" is not a rule of the Veeam matrix`},
 		{"veeam enabled", "veeam: {enabled: 1}\n", "veeam.enabled: want true or false"},
+		{"too large", "rules: []\n# " + strings.Repeat("x", MaxBytes) + "\n", "policy.yaml: larger than the 2 MiB (2097152 bytes) a policy may have"},
+		{"too many rules", "rules:\n" + strings.Repeat("  - {name: a, from: any, to: any, proto: tcp, expect: allowed}\n", MaxRules+1),
+			"policy.yaml:2:3: rules: 10001 rules, more than the 10000 a policy may have"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load("policy.yaml", []byte(tt.text), Options{})

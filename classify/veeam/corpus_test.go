@@ -31,6 +31,9 @@ func TestCorpusVeeam(t *testing.T) {
 		ms, _ := filepath.Glob(corpus.Testdata(t, pat))
 		paths = append(paths, ms...)
 	}
+	// The project's captures, then the shared corpus, each in order: sorted as one list
+	// of absolute paths, their order depended on the checkout's directory name.
+	slices.Sort(paths)
 	root := corpus.Root(t)
 	if dir := filepath.Join(root, "..", "shared", "pcaps"); dirExists(dir) {
 		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -42,7 +45,6 @@ func TestCorpusVeeam(t *testing.T) {
 	} else {
 		t.Log("shared corpus absent: the project's captures only")
 	}
-	slices.Sort(paths)
 	m := DefaultMatrix()
 	var b strings.Builder
 	for _, p := range paths {

@@ -40,7 +40,10 @@ connections a backup job opens to tcp/6162 are one conversation with 12 flows. E
 outcome is the reachability the attempts section uses, from its connection state and the
 ICMP errors that quoted it: established (answered), refused (a RST answered the SYN),
 icmp-blocked (an ICMP destination unreachable and no answer), unanswered (SYNs and nothing
-back), or unknown (one-way UDP, ICMP, TCP picked up mid-stream).
+back), or unknown (one-way UDP, ICMP, TCP picked up mid-stream). ICMP error messages
+(a firewall's "administratively prohibited", a port unreachable) are not conversations of
+their own: they show on the flows they quote, which become icmp-blocked, and each side
+counts their flows apart, as verify does.
 
 Kinds of difference:
   blocked   answered before; after, only blocked attempts  (e.g. was SF ×12, now REJ ×12)
@@ -84,7 +87,7 @@ a diff of half a capture would mislead).`,
 	fs.String("filter", "", "tcpdump filter expression applied to the packets of both sides (captures only)")
 	strictFlag(fs)
 	fs.Int("spill-after", maxSpillAfter, "finished flows kept in memory per capture side; beyond that they wait in a temporary file. Default: from the available memory, as analyze's")
-	fs.String("temp-dir", "", "directory for the spilled flows (default: $TMPDIR or /tmp)")
+	fs.String("temp-dir", "", "directory for the spilled flows and the copy of a summary read from standard input (default: $TMPDIR or /tmp)")
 	tunnelFlags(fs)
 	keyFlag(fs, "unchanged", "diff.unchanged")
 	keyFlag(fs, "fail-on", "diff.fail-on")
@@ -120,6 +123,7 @@ func (a *app) diff(ctx context.Context, beforeArg, afterArg string) error {
 		if sides[i], err = p.Side(arg); err != nil {
 			return usageErr(err)
 		}
+		defer sides[i].Close()
 	}
 	if err := a.checkOutput(cfg.Output, append(append([]string{beforeArg, afterArg}, sides[0].Inputs.Files...), sides[1].Inputs.Files...)...); err != nil {
 		return err

@@ -25,8 +25,8 @@ func loadDiff(t *testing.T, out string) *reports.Diff {
 // a firewall change (pcapgen's veeam-after scenario) and checks the result against
 // the changes the generator declares: each refused, dropped or ICMP-prohibited
 // conversation is "blocked" with the right outcome, the removed one "gone", the added
-// ones "new", the gateway's ICMP errors the only other new conversation, and all the
-// rest "same". Exit code 1. Reversed, the blocked conversations are "opened".
+// ones "new", and all the rest "same": the gateway's ICMP errors are no conversation
+// of their own but show on the NTP flows they quote. Exit code 1. Reversed, the blocked conversations are "opened".
 func TestDiffFirewallChange(t *testing.T) {
 	before, after := testdata("veeam.pcap"), testdata("veeam-after.pcap")
 	code, out, errs := runCLI(t, "diff", "--quiet", "--format", "json", before, after)
@@ -71,13 +71,13 @@ func TestDiffFirewallChange(t *testing.T) {
 		}
 	}
 	for k, e := range entries {
-		if k.proto == "icmp" && k.client == synth.VeeamGateway().String() && e.Change == reports.ChangeNew {
-			continue // the gateway's "administratively prohibited" messages are traffic of their own
-		}
 		t.Errorf("unexpected difference %+v: %s", k, e.Change)
 	}
 	if want := len(synth.VeeamFacts()) - changedFacts; d.Counts.Same != want {
 		t.Errorf("%d conversations the same, want %d", d.Counts.Same, want)
+	}
+	if d.After.ICMPErrorFlows == 0 || d.Before.ICMPErrorFlows != 0 {
+		t.Errorf("ICMP error flows: before %d, after %d; want the gateway's on the after side only", d.Before.ICMPErrorFlows, d.After.ICMPErrorFlows)
 	}
 	if d.Before.Kind != "capture" || d.After.Source != after || d.Counts.Differences != len(d.Entries) {
 		t.Errorf("header: before %+v after %+v counts %+v", d.Before, d.After, d.Counts)

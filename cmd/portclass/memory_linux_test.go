@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portclass/portclass/capture"
@@ -43,22 +44,66 @@ func memoryCgroup(t *testing.T, limit int64) (run func(args ...string) *exec.Cmd
 	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
 		t.Skipf("cannot limit the cgroup: %v", err)
 	}
-	bin := os.Args[0] // this test binary as portclass (TestMain)
-	if raceEnabled {
-		// The race detector's shadow memory would not fit: build portclass without it.
-		bin = filepath.Join(t.TempDir(), "portclass")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Skipf("go build (a binary without the race detector, for a memory limit): %v: %s", err, out)
-		}
-	}
+	bin := plainBinary(t)
 	return func(args ...string) *exec.Cmd {
 		// The shell joins the cgroup, then becomes portclass.
 		cmd := exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, filepath.Join(dir, "cgroup.procs"), bin}, args...)...)
 		cmd.Env = append(os.Environ(), "PORTCLASS_TEST_MAIN=1")
 		return cmd
 	}, dir
+}
+
+// plainBinary is the program to run as portclass where memory is measured or limited:
+// this test binary (see TestMain), or, when it has the race detector, whose shadow
+// memory would not fit, portclass built without it (once per test binary).
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return os.Args[0]
+	}
+	return plain.get(t, "a portclass without the race detector, to measure memory", func(string) error { return nil }, ".")
+}
+
+var plain onceBuilt
+
+// onceBuilt is a program the tests build once per test binary, into a directory
+// removed when the tests are done.
+type onceBuilt struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// get builds the program on first use, after prepare wrote what it needs into the
+// directory, with go build of pkg (from the package's directory: "." is portclass;
+// a file name is a file of the directory), and skips the test when that fails.
+func (b *onceBuilt) get(t *testing.T, what string, prepare func(dir string) error, pkg string) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "portclass-test-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
+		if b.err = prepare(dir); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(dir, "bin")
+		build := exec.Command("go", "build", "-o", b.path, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if pkg != "." {
+			build.Dir = dir
+			build.Env = append(build.Env, "GO111MODULE=off")
+		}
+		if out, err := build.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Skipf("go build (%s): %v", what, b.err)
+	}
+	return b.path
 }
 
 // TestAnalyzeDefaultMemoryBound: in a 96 MiB cgroup, the defaults of --max-flows and

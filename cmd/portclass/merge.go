@@ -30,8 +30,16 @@ A summary written with --no-flows holds no flow records and cannot be merged exa
 merge refuses it. An input that appears in two summaries, or a summary given twice (also
 through a link), is counted twice, with a warning naming it. The merge of a summary
 that an interrupted run wrote ("interrupted": true) is marked the same way, and says
-which file made it so. Errors name the file and, for JSON errors, the byte offset. "-" reads a summary from
-standard input.`,
+which file made it so. "-" reads a summary from standard input.
+
+A saved summary is checked field by field against what portclass writes (names,
+addresses, ports and times in every section), its totals against its inputs and records,
+and sums that would overflow 64 bits are refused; errors name the file, the entry, the
+field and the byte offset. Strings over 64 KiB and records or entries over 1 MiB are
+refused as they are read. merge holds no flow record in memory: it aggregates each
+summary's records as it reads them and reads them again from the files, in report
+order, as the report is written (standard input is copied to a temporary file in
+--temp-dir for that).`,
 		Example: `  # one report per sensor, then the whole site as text
   portclass analyze -o sensor-a.json /captures/sensor-a/
   portclass analyze -o sensor-b.json /captures/sensor-b/
@@ -54,6 +62,7 @@ standard input.`,
 	fs.Int("top", 10, "entries per breakdown (services, ports, talkers, ...); 0 for all")
 	fs.Int("sweep-hosts", reports.DefaultSweepHosts, "list a client under sweeps when it failed to reach this many distinct servers")
 	fs.Int("sweep-ports", reports.DefaultSweepPorts, "... or this many distinct ports")
+	fs.String("temp-dir", "", "directory for the copy of a summary read from standard input (default: $TMPDIR or /tmp)")
 	htmlFlag(fs)
 	widthFlag(fs)
 	return cmd
@@ -83,7 +92,8 @@ func (a *app) merge(paths []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	if err := a.writeReport(enc, m); err != nil {
+	defer m.Close()
+	if err := a.writeReport(enc, m.Summary); err != nil {
 		return err
 	}
 	if m.Interrupted {

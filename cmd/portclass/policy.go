@@ -147,7 +147,7 @@ Review the output before loading it: it replaces what the chain held.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.String("policy", "", "policy file (YAML) (required)")
+	fs.String("policy", "", "policy file (YAML, at most 2 MiB and 10000 rules) (required)")
 	fs.StringP("format", "f", "nftables", "rule format: "+strings.Join(reports.FormatsFor[*reports.FirewallRules](), ", "))
 	fs.String("table", "filter", "nftables table (family inet)")
 	fs.String("chain", "", "chain (default forward for nftables, FORWARD for iptables)")

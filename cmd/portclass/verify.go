@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -58,7 +57,7 @@ it covers what was read and says it is incomplete.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.String("policy", "", "policy file (YAML) to check against (required)")
+	fs.String("policy", "", "policy file (YAML, at most 2 MiB and 10000 rules) to check against (required)")
 	fs.String("fail-on", strings.Join(policy.FailDefault.Names(), ","), "finding kinds that give exit code 1: blocked, forbidden, undocumented, not-tested, all or none")
 	fs.StringP("format", "f", "", "report format: "+fmt.Sprint(reports.FormatsFor[*reports.VerifyReport]())+" (default: from -o's extension; text on a terminal, else json)")
 	fs.StringP("output", "o", "", "write the report to FILE atomically instead of stdout")
@@ -78,7 +77,7 @@ func (a *app) loadPolicy(cfg *Config) (*policy.Policy, error) {
 	if _, err := veeam.DefaultMatrix().With(cfg.Veeam); err != nil {
 		return nil, usageErr(fmt.Errorf("config veeam: %w", err))
 	}
-	data, err := os.ReadFile(cfg.Policy)
+	data, err := policy.ReadFile(cfg.Policy)
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("policy: %w", err))
 	}
