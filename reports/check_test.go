@@ -81,6 +81,12 @@ func TestLoadSummaryChecksEverySection(t *testing.T) {
 		{"tunnel outer", func(d map[string]any) {
 			d["tunnels"] = []any{map[string]any{"type": "vxlan", "id": n("7"), "outer_client": "192.0.2.1", "outer_server": "2001:db8::1"}}
 		}, "tunnels[0].outer_server: 2001:db8::1 and outer_client 192.0.2.1 are of different families"},
+		{"unexpected proto", func(d map[string]any) { d["unexpected"] = []any{unexpectedEntry(n, "icmp", "192.0.2.1", "unexplained-port")} }, "unexpected[0].proto: icmp: only flows with ports"},
+		{"unexpected server", func(d map[string]any) { d["unexpected"] = []any{unexpectedEntry(n, "tcp", "::::", "unexplained-port")} }, `unexpected[0].server: "::::" is not an address`},
+		{"unexpected reasons", func(d map[string]any) {
+			d["unexpected"] = []any{unexpectedEntry(n, "tcp", "192.0.2.1", "ephemeral-server", "unexplained-port")}
+		}, "unexpected[0].reasons:"},
+		{"unexpected rest", func(d map[string]any) { d["unexpected_rest"] = map[string]any{"groups": n("2"), "flows": n("0")} }, "unexpected_rest: 2 groups of 0 flows"},
 		{"interrupted reason", func(d map[string]any) { d["interrupted_reason"] = "SIGINT" }, "interrupted_reason without interrupted"},
 		{"totals inputs", totals("inputs", n("3")), "totals.inputs is 3, but the summary lists 2 inputs"},
 		{"totals unsupported", totals("unsupported", n("0")), "totals.unsupported is 0, but the inputs' unsupported add up to"},
@@ -113,4 +119,14 @@ func TestLoadSummaryChecksEverySection(t *testing.T) {
 	if _, err := LoadSummary(strings.NewReader(later)); err != nil {
 		t.Errorf("an unknown 2.4 MB field: %v", err)
 	}
+}
+
+// unexpectedEntry is an entry of a summary's unexpected section as JSON has it.
+func unexpectedEntry(n func(string) json.Number, proto, server string, reasons ...string) map[string]any {
+	rs := make([]any, len(reasons))
+	for i, r := range reasons {
+		rs[i] = r
+	}
+	return map[string]any{"proto": proto, "client": "192.0.2.9", "client_count": n("1"), "server": server, "port": n("3389"),
+		"service": "ms-wbt-server", "app_protocol": "", "reasons": rs, "flows": n("1"), "packets": n("2"), "bytes": n("120")}
 }
