@@ -81,7 +81,9 @@ func TestLoadSummaryChecksEverySection(t *testing.T) {
 		{"tunnel outer", func(d map[string]any) {
 			d["tunnels"] = []any{map[string]any{"type": "vxlan", "id": n("7"), "outer_client": "192.0.2.1", "outer_server": "2001:db8::1"}}
 		}, "tunnels[0].outer_server: 2001:db8::1 and outer_client 192.0.2.1 are of different families"},
-		{"unexpected proto", func(d map[string]any) { d["unexpected"] = []any{unexpectedEntry(n, "icmp", "192.0.2.1", "unexplained-port")} }, "unexpected[0].proto: icmp: only flows with ports"},
+		{"unexpected proto", func(d map[string]any) {
+			d["unexpected"] = []any{unexpectedEntry(n, "icmp", "192.0.2.1", "unexplained-port")}
+		}, "unexpected[0].proto: icmp: only flows with ports"},
 		{"unexpected server", func(d map[string]any) { d["unexpected"] = []any{unexpectedEntry(n, "tcp", "::::", "unexplained-port")} }, `unexpected[0].server: "::::" is not an address`},
 		{"unexpected reasons", func(d map[string]any) {
 			d["unexpected"] = []any{unexpectedEntry(n, "tcp", "192.0.2.1", "ephemeral-server", "unexplained-port")}
