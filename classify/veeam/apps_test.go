@@ -101,3 +101,29 @@ func TestVeeamKeyApps(t *testing.T) {
 		}
 	}
 }
+
+// TestInferApp: a flow whose payload is plainly not the protocol of the rules of its
+// port (HTTP to the Data Mover's 6162, or to PostgreSQL's 5432) is no evidence of a
+// Veeam role; the protocol of the rules, or none recognised, is.
+func TestInferApp(t *testing.T) {
+	m := DefaultMatrix()
+	for _, tc := range []struct {
+		server string
+		app    appid.Protocol
+		want   uint64
+	}{
+		{"192.0.2.21:6162", appid.TLS, 1},
+		{"192.0.2.21:6162", appid.Unknown, 1},
+		{"192.0.2.21:6162", appid.HTTP, 0},
+		{"192.0.2.30:5432", appid.PostgreSQL, 1},
+		{"192.0.2.30:5432", appid.HTTP, 0},
+	} {
+		in := m.NewInferer(nil)
+		f := vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", tc.server, capture.SF)
+		f.App = tc.app
+		in.AddFlow(f)
+		if got := in.Stats().Evidence; got != tc.want {
+			t.Errorf("%s to %s: %d flows of evidence, want %d", tc.app, tc.server, got, tc.want)
+		}
+	}
+}

@@ -395,14 +395,17 @@ func (in *Inferer) Add(f *capture.Flow, matches []Match) {
 }
 
 // AddFlow is Add(f, m.Explain(f)) for the Inferer's matrix m, without the copy of the
-// matches: what the pipeline calls for every finished flow. It does not allocate once
-// f's hosts and ports are known.
+// matches: what the pipeline calls for every finished flow. Only the rules whose
+// service fits the protocol recognised in f's payload count (HTTP to 5432 is no
+// evidence of a PostgreSQL server). It does not allocate once f's hosts and ports are
+// known, but to keep the fitting rules of a port whose rules fit only in part.
 func (in *Inferer) AddFlow(f *capture.Flow) {
 	in.stats.Flows++
 	if f == nil || !capture.HasPorts(f.Proto) || !veeamOpen(f) {
 		return
 	}
-	in.addRules(f, in.m.Match(f.Proto, f.Server.Port()))
+	rules, _, _ := in.m.segment(f) // the rules whose service fits the flow's protocol
+	in.addRules(f, rules)
 }
 
 // addRules records open flow f with the rules that match its server port.
