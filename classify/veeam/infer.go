@@ -890,13 +890,6 @@ func (in *Inferer) prepare() *inferRun {
 		x.hosts[i] = inferHost{addr: in.addrs[id], node: int(id), h: in.hostOf[id]}
 	}
 	seen := make([]int32, len(x.nodes)) // the host (+1) that last listed each node as a peer
-	var installer, dataMover *Rule
-	if r, ok := m.Rule(ruleInstaller); ok {
-		installer = r
-	}
-	if r, ok := m.Rule(ruleDataMover); ok {
-		dataMover = r
-	}
 	// What a group's rules say does not depend on the host: hosts share it, keyed by
 	// the rules (the matrix's shared slices, mostly), the port and the direction.
 	type groupKey struct {
@@ -925,7 +918,7 @@ func (in *Inferer) prepare() *inferRun {
 				}
 			}
 		}
-		ig.signature = !g.out && !ig.generic && len(ig.single) > 0
+		ig.signature = m.signatureGroup(g)
 		static[k] = ig
 		return ig
 	}
@@ -965,13 +958,8 @@ func (in *Inferer) prepare() *inferRun {
 			}
 		}
 		ih.outClues = fans
-		if installer != nil && fans&clueInstaller != 0 {
-			ih.installer.peers, ih.installer.group = in.fanOut(h, ih.order, installer, true)
-		}
-		if dataMover != nil && fans&clueDataMover != 0 {
-			ih.dataMover.peers, ih.dataMover.group = in.fanOut(h, ih.order, dataMover, true)
-		}
-		ih.grounded = ih.grounded || len(ih.installer.peers) > 0 || len(ih.dataMover.peers) >= 3
+		ih.installer, ih.dataMover = in.fans(h, ih.order, fans)
+		ih.grounded = ih.grounded || ih.fansOut()
 	}
 	x.roles = make([]*roleList, len(x.nodes))
 	return x
@@ -1015,55 +1003,13 @@ func (in *Inferer) compute() {
 	if in.fresh {
 		return
 	}
-	x := in.prepare()
-	prev := make([]*roleList, len(x.hosts))
-	changed := make([]bool, len(x.nodes))
-	suppressed := make([]bool, len(x.hosts))
+	// The evidence of the last round, with the roles it was computed from.
+	final := make(map[netip.Addr][]HostRole)
+	in.roles = make(map[netip.Addr][]string)
+	in.lists = make(map[netip.Addr]*roleList)
 	in.rounds = 0
-	for round, pass := 0, 0; round < inferMaxRounds*inferMaxPasses; round++ {
-		x.setRoles(prev, changed)
-		next := make([]*roleList, len(x.hosts))
-		for hi := range x.hosts {
-			// A host whose roles and peers' roles did not change since the last
-			// round scores as it did then.
-			if round > 0 && !x.dirty(hi, changed) {
-				next[hi] = prev[hi]
-				continue
-			}
-			if suppressed[hi] || x.silent(hi) {
-				next[hi] = nil
-				continue
-			}
-			x.score(hi, false)
-			next[hi] = x.roleListOf()
-		}
-		in.rounds = round + 1
-		same := slices.Equal(next, prev)
-		prev = next
-		if same || round+1 == inferMaxRounds*(pass+1) {
-			// Settled (or out of rounds for this pass): hosts without a Veeam
-			// component among their peers lose their roles, and the rounds go on
-			// without them.
-			pass++
-			if !x.support(prev, suppressed) {
-				break
-			}
-		}
-	}
-	x.setRoles(prev, changed)
-	// The evidence of the last round, with the roles it was computed from (still set).
-	final := make(map[netip.Addr][]HostRole, len(x.hosts))
-	in.roles = make(map[netip.Addr][]string, len(x.hosts))
-	in.lists = make(map[netip.Addr]*roleList, len(x.hosts))
-	for hi, l := range prev {
-		if l == nil {
-			continue
-		}
-		x.score(hi, true)
-		a := x.hosts[hi].addr
-		final[a] = x.m.veeamReport(&x.sc, x.spec)
-		in.roles[a] = l.names
-		in.lists[a] = l
+	if !(inferShortcut && in.noComponents()) {
+		in.runRounds(final)
 	}
 
 	// Declared hosts: seen ones, plus single addresses.
@@ -1095,6 +1041,60 @@ func (in *Inferer) compute() {
 	slices.SortFunc(out, func(x, y HostRoles) int { return x.Addr.Compare(y.Addr) })
 	in.result = out
 	in.fresh = true
+}
+
+// runRounds runs the rounds of the inference and fills final, in.roles and in.lists
+// with the hosts that have roles.
+func (in *Inferer) runRounds(final map[netip.Addr][]HostRole) {
+	x := in.prepare()
+	prev := make([]*roleList, len(x.hosts))
+	changed := make([]bool, len(x.nodes))
+	suppressed := make([]bool, len(x.hosts))
+	for round, pass := 0, 0; round < inferMaxRounds*inferMaxPasses; round++ {
+		x.setRoles(prev, changed)
+		next := make([]*roleList, len(x.hosts))
+		for hi := range x.hosts {
+			// A host whose roles and peers' roles did not change since the last
+			// round scores as it did then.
+			if round > 0 && !x.dirty(hi, changed) {
+				next[hi] = prev[hi]
+				continue
+			}
+			if suppressed[hi] || x.silent(hi) {
+				next[hi] = nil
+				continue
+			}
+			x.score(hi, false)
+			next[hi] = x.roleListOf()
+		}
+		in.rounds = round + 1
+		same := slices.Equal(next, prev)
+		prev = next
+		if same || round+1 == inferMaxRounds*(pass+1) {
+			// Settled (or out of rounds for this pass): hosts without a Veeam
+			// component among their peers lose their roles, and the rounds go on
+			// without them.
+			pass++
+			if !x.support(prev, suppressed) {
+				break
+			}
+		}
+	}
+	// Out of rounds, the last may have left hosts without a component among their
+	// peers: they lose their roles too, so that every host reported has one (which
+	// noComponents relies on).
+	x.support(prev, suppressed)
+	x.setRoles(prev, changed)
+	for hi, l := range prev {
+		if l == nil {
+			continue
+		}
+		x.score(hi, true)
+		a := x.hosts[hi].addr
+		final[a] = x.m.veeamReport(&x.sc, x.spec)
+		in.roles[a] = l.names
+		in.lists[a] = l
+	}
 }
 
 // support drops the roles of the hosts of roles (by host, changed in place) that have
@@ -1532,6 +1532,102 @@ func (m *Matrix) veeamCite(cands []*Rule, out bool, role int, self, peer *roleLi
 		}
 	}
 	return cands[0].ID
+}
+
+// signatureGroup reports whether group g accepted a Veeam signature port (see
+// Matrix.Signature): the evidence that grounds a component.
+func (m *Matrix) signatureGroup(g *veeamGroup) bool {
+	return !g.out && !m.Generic(g.proto, g.port) && slices.ContainsFunc(g.rules, func(r *Rule) bool { return r.singlePort(g.port) })
+}
+
+// fans returns the hosts h opened the installer and the Data Mover ports to (clue 3),
+// for the clue rules among its out-groups' rules (outClues), its groups in order.
+func (in *Inferer) fans(h *veeamHost, order []int, outClues uint16) (installer, dataMover fan) {
+	if r, ok := in.m.Rule(ruleInstaller); ok && outClues&clueInstaller != 0 {
+		installer.peers, installer.group = in.fanOut(h, order, r, true)
+	}
+	if r, ok := in.m.Rule(ruleDataMover); ok && outClues&clueDataMover != 0 {
+		dataMover.peers, dataMover.group = in.fanOut(h, order, r, true)
+	}
+	return installer, dataMover
+}
+
+// fansOut reports whether the host fans out as a backup server (clue 3): the
+// installer port to one host or the Data Mover port to three.
+func (ih *inferHost) fansOut() bool {
+	return len(ih.installer.peers) > 0 || len(ih.dataMover.peers) >= 3
+}
+
+// inferShortcut lets compute skip the rounds when noComponents says they find
+// nothing; tests turn it off to compare.
+var inferShortcut = true
+
+// noComponents reports, before any round, that the rounds can give no host a role:
+// no address is declared a Veeam component, and no host is grounded (see Inferer,
+// "Veeam hosts") with a grounded host among its peers. A component must be grounded
+// and, once the rounds settle, have a component among its peers; every other host
+// needs a component among its peers. So the components of the result, each with
+// another among its peers, lie within the largest set of grounded hosts that all have
+// a peer in it, which this computes by dropping grounded hosts without a grounded peer
+// until none is left to drop: when it is empty, so is the result. On a busy network
+// that merely uses Veeam's port numbers (synth's flows scenario: 1,389 grounded
+// servers among 65k hosts, none of which talk to each other) this skips every round.
+func (in *Inferer) noComponents() bool {
+	if in.declared.Len() > 0 {
+		comp := in.m.roleIndex("veeam-component")
+		for _, a := range in.addrs {
+			for _, r := range in.declared.RolesOf(a) {
+				if in.m.isA(in.m.roleIndex(r), comp) {
+					return false
+				}
+			}
+		}
+	}
+	grounded := make([]bool, len(in.addrs))
+	var ground []int32
+	for id, h := range in.hostOf {
+		if h == nil {
+			continue
+		}
+		clues := uint16(0)
+		sig := false
+		for gi := range h.groups {
+			g := &h.groups[gi]
+			sig = sig || in.m.signatureGroup(g)
+			if g.out {
+				for _, r := range g.rules {
+					switch r.ID {
+					case ruleInstaller:
+						clues |= clueInstaller
+					case ruleDataMover:
+						clues |= clueDataMover
+					}
+				}
+			}
+		}
+		if !sig && clues != 0 {
+			ih := inferHost{}
+			ih.installer, ih.dataMover = in.fans(h, h.sortedGroups(), clues)
+			sig = ih.fansOut()
+		}
+		if sig {
+			grounded[id] = true
+			ground = append(ground, int32(id))
+		}
+	}
+	for dropped := true; dropped && len(ground) > 0; {
+		dropped = false
+		kept := ground[:0]
+		for _, id := range ground {
+			if slices.ContainsFunc(in.hostOf[id].peers, func(p veeamPeer) bool { return grounded[p.node] }) {
+				kept = append(kept, id)
+			} else {
+				grounded[id], dropped = false, true
+			}
+		}
+		ground = kept
+	}
+	return len(ground) == 0
 }
 
 // fanOut returns the distinct hosts h opened one of r's single ports to (not its ranges),

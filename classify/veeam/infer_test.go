@@ -2,6 +2,7 @@ package veeam
 
 import (
 	"encoding/json"
+	"fmt"
 	"errors"
 	"flag"
 	"math/rand/v2"
@@ -774,5 +775,98 @@ func TestInferGolden(t *testing.T) {
 				t.Errorf("inference differs from %s (rerun with -update if the change is deliberate):\n%s", path, got)
 			}
 		})
+	}
+}
+
+// vtServerFlows returns flows from 300 clients to 30 servers on random ports of the
+// matrix but the installer's, each client to at most two servers (so that no client
+// fans out as a backup server), and bridges flows between servers.
+func vtServerFlows(m *Matrix, seed uint64, bridges int) []*capture.Flow {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	var ports []uint16
+	installer, _ := m.Rule(ruleInstaller)
+	for _, r := range m.Rules() {
+		for _, s := range r.Ports {
+			if !installer.singlePort(s.Lo) {
+				ports = append(ports, s.Lo)
+			}
+		}
+	}
+	server := func() netip.Addr { return netip.AddrFrom4([4]byte{10, 2, 0, byte(rng.IntN(30))}) }
+	flow := func(c, s netip.Addr) *capture.Flow {
+		return &capture.Flow{
+			Proto: capture.ProtoTCP, Client: netip.AddrPortFrom(c, 50000), Server: netip.AddrPortFrom(s, ports[rng.IntN(len(ports))]),
+			State: capture.SF, Packets: [2]uint64{3, 3},
+		}
+	}
+	var out []*capture.Flow
+	for c := range 300 {
+		client := netip.AddrFrom4([4]byte{10, 1, byte(c / 250), byte(c % 250)})
+		for range 1 + rng.IntN(2) {
+			out = append(out, flow(client, server()))
+		}
+	}
+	for range bridges {
+		out = append(out, flow(server(), server()))
+	}
+	return out
+}
+
+// TestInferNoComponents: skipping the rounds when noComponents says they find nothing
+// changes no result. Random traffic from dense (every host a Veeam host) to sparse
+// (grounded hosts that never meet) takes both paths; synth's flows scenario in small,
+// servers that accept Veeam's signature ports from clients that accept nothing, takes
+// the shortcut.
+func TestInferNoComponents(t *testing.T) {
+	m := DefaultMatrix()
+	hs, err := m.ParseInventory(Inventory{"backup-server": {"10.0.0.7"}, "gateway-server": {"10.0.0.16/29"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infer := func(decl *HostSet, flows []*capture.Flow, shortcut bool) (*Inferer, string) {
+		defer func(s bool) { inferShortcut = s }(inferShortcut)
+		inferShortcut = shortcut
+		in := vtInfer(t, m, decl, flows)
+		b, _ := json.Marshal(in.Hosts())
+		return in, string(b)
+	}
+	skipped, found := 0, 0
+	for seed := range uint64(40) {
+		flows := vtRandomFlows(m, 100+seed, 40+int(seed)*100, 200+int(seed%5)*400)
+		if seed%2 == 1 {
+			flows = vtServerFlows(m, seed, int(seed/2%4))
+		}
+		for _, decl := range []*HostSet{nil, hs} {
+			fast, a := infer(decl, flows, true)
+			slow, b := infer(decl, flows, false)
+			if a != b {
+				t.Fatalf("seed %d, inventory %v: the shortcut changes the result:\n%s\nrounds:\n%s", seed, decl != nil, a, b)
+			}
+			if fast.rounds == 0 && slow.rounds > 0 {
+				skipped++
+			}
+			if a != "null" {
+				found++
+			}
+		}
+	}
+	t.Logf("%d of 80 runs skipped the rounds, %d found hosts", skipped, found)
+	if skipped == 0 || found == 0 {
+		t.Errorf("the random traffic took one path only: %d runs skipped the rounds, %d found hosts", skipped, found)
+	}
+
+	// The flows scenario's shape: 9392 and 6162 answered by servers to clients.
+	var flows []*capture.Flow
+	for c := range 200 {
+		for k := range 3 {
+			s := (c*7 + k*13) % 20
+			port := []string{"9392", "6162", "443"}[k]
+			flows = append(flows, vtFlow(t, capture.ProtoTCP, fmt.Sprintf("10.1.%d.%d:50000", c/250, c%250), fmt.Sprintf("10.2.0.%d:%s", s, port), capture.SF))
+		}
+	}
+	fast, a := infer(nil, flows, true)
+	slow, b := infer(nil, flows, false)
+	if a != "null" || b != "null" || fast.rounds != 0 || slow.rounds == 0 {
+		t.Errorf("servers of random clients: hosts %s with the shortcut (%d rounds), %s without (%d rounds); want none, and no rounds with it", a, fast.rounds, b, slow.rounds)
 	}
 }
