@@ -2,9 +2,9 @@ package veeam
 
 import (
 	"encoding/json"
-	"fmt"
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
