@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/bits"
 	"net/netip"
 	"os"
 	"slices"
@@ -59,6 +60,7 @@ type Spool struct {
 	nmem   int
 	sorted []*packed
 	keyed  []addedFlow // order's scratch
+	radix  []addedFlow // and radixSort's
 	// The side tables of the packed flows: their ICMP errors and application
 	// metadata (until they spill) and their tunnel paths, each distinct path once.
 	errs    [][]capture.ICMPError
@@ -174,32 +176,38 @@ func (s *Spool) order() []*packed {
 		return s.sorted
 	}
 	// Sorted by CompareFlows and then by the order of adding, which is what a stable
-	// sort gives, with a fraction of the comparisons: SortStableFunc (insertion sort
-	// and in-place merges) makes about n·log²n, 30 million for 100k flows, against
-	// 2 million here. The flows' start times are copied next to the pointers, so that
-	// most comparisons do not touch the flows, spread over megabytes; equal start
-	// times compare the flows unpacked.
-	keyed := s.keyed[:0]
-	if cap(keyed) < s.nmem {
-		keyed = make([]addedFlow, 0, s.nmem)
+	// sort gives: a radix sort of the flows' start times, which are copied next to the
+	// pointers (stable, and it touches neither the flows, spread over megabytes, nor a
+	// comparison function: it took a third of the instructions of a comparison sort),
+	// then the few runs of equal start times sorted by the flows unpacked.
+	if cap(s.keyed) < s.nmem {
+		s.keyed, s.radix = make([]addedFlow, 0, s.nmem), make([]addedFlow, s.nmem)
 	}
+	all := s.keyed[:0]
 	for _, b := range s.blocks {
 		for i := range b {
 			f := &b[i]
-			keyed = append(keyed, addedFlow{f.first, uint32(len(keyed)), f})
+			all = append(all, addedFlow{f.first, uint32(len(all)), f})
 		}
 	}
-	slices.SortFunc(keyed, func(a, b addedFlow) int {
-		if a.first != b.first {
-			return cmp.Compare(a.first, b.first)
+	keyed := radixSort(all, s.radix[:len(all)])
+	for i := 0; i < len(keyed); {
+		j := i + 1
+		for j < len(keyed) && keyed[j].first == keyed[i].first {
+			j++
 		}
-		s.unpack(&s.ta, a.f)
-		s.unpack(&s.tb, b.f)
-		if c := capture.CompareFlows(&s.ta, &s.tb); c != 0 {
-			return c
+		if j-i > 1 {
+			slices.SortFunc(keyed[i:j], func(a, b addedFlow) int {
+				s.unpack(&s.ta, a.f)
+				s.unpack(&s.tb, b.f)
+				if c := capture.CompareFlows(&s.ta, &s.tb); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.seq, b.seq)
+			})
 		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+		i = j
+	}
 	if cap(s.sorted) < s.nmem {
 		s.sorted = make([]*packed, 0, s.nmem)
 	}
@@ -207,9 +215,42 @@ func (s *Spool) order() []*packed {
 	for _, k := range keyed {
 		s.sorted = append(s.sorted, k.f)
 	}
-	clear(keyed) // no pointers kept beyond the sorted view
-	s.keyed = keyed[:0]
+	clear(all) // no pointers kept beyond the sorted view
+	clear(s.radix[:len(all)])
 	return s.sorted
+}
+
+// radixSort sorts a by first, stably, with tmp (as long as a) for scratch, and
+// returns the sorted slice: a or tmp. It sorts by the bits in which the start times
+// differ (their span), 11 at a time.
+func radixSort(a, tmp []addedFlow) []addedFlow {
+	if len(a) < 2 {
+		return a
+	}
+	lo, hi := a[0].first, a[0].first
+	for _, e := range a {
+		lo, hi = min(lo, e.first), max(hi, e.first)
+	}
+	const bits11 = 11
+	span := bits.Len64(uint64(hi) - uint64(lo))
+	var count [1 << bits11]int
+	for shift := 0; shift < span; shift += bits11 {
+		clear(count[:])
+		for _, e := range a {
+			count[(uint64(e.first)-uint64(lo))>>shift&(1<<bits11-1)]++
+		}
+		sum := 0
+		for i, c := range count {
+			count[i], sum = sum, sum+c
+		}
+		for _, e := range a {
+			d := (uint64(e.first) - uint64(lo)) >> shift & (1<<bits11 - 1)
+			tmp[count[d]] = e
+			count[d]++
+		}
+		a, tmp = tmp, a
+	}
+	return a
 }
 
 // addedFlow is a flow in memory, its start time and when it was added, for order.
@@ -260,7 +301,7 @@ func (s *Spool) spill() error {
 	var written int64
 	for _, p := range s.order() {
 		s.unpack(&s.ta, p)
-		s.buf = s.appendFlow(s.buf[:0], &s.ta)
+		s.buf = s.appendRecord(s.buf[:0], &s.ta)
 		n, err := w.Write(s.buf)
 		written += int64(n)
 		if err != nil {
@@ -302,7 +343,7 @@ func (s *Spool) spillErr(err error) error {
 	var f capture.Flow
 	for _, p := range s.order() {
 		s.unpack(&f, p)
-		need += int64(len(s.appendFlow(s.buf[:0], &f)))
+		need += int64(len(s.appendRecord(s.buf[:0], &f)))
 	}
 	return &SpillError{Dir: s.where, Flows: s.nmem, Need: need, Written: s.size, Err: err}
 }
@@ -383,7 +424,7 @@ type cursor struct {
 	left  uint64
 	mem   []*packed
 	cur   capture.Flow
-	buf   [16]byte // scratch for readFlow, so that reading allocates nothing
+	buf   []byte // scratch for readFlow's records longer than rd's buffer
 }
 
 func (c *cursor) next() (bool, error) {
@@ -436,6 +477,20 @@ func (h *mergeHeap) Pop() any {
 //
 // addr is one length byte (0, 4 or 16) and the address bytes; zones are not kept
 // (addresses from packets have none).
+
+// appendRecord appends f's record to b, after its length as a uvarint.
+func (s *Spool) appendRecord(b []byte, f *capture.Flow) []byte {
+	const room = 1 // the length's bytes for records under 128 bytes: most
+	start := len(b)
+	b = s.appendFlow(append(b, 0), f)
+	n := len(b) - start - room
+	if k := (bits.Len64(uint64(n)|1) + 6) / 7; k > room {
+		b = append(b, make([]byte, k-room)...)
+		copy(b[start+k:], b[start+room:start+room+n])
+	}
+	binary.PutUvarint(b[start:], uint64(n))
+	return b
+}
 
 func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 	b = append(b, f.Proto)
@@ -523,10 +578,50 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 // file-system fault: nobody else writes it).
 var errCorrupt = errors.New("corrupt spill record")
 
-func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error {
-	fixed := buf[:10]
-	if _, err := io.ReadFull(r, fixed); err != nil {
+// readFlow reads the next record of r into f; scratch holds a record longer than r's
+// buffer.
+func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, scratch *[]byte) error {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
 		return err
+	}
+	if n > maxRecord {
+		return errCorrupt
+	}
+	if int(n) > r.Size() {
+		*scratch = slices.Grow((*scratch)[:0], int(n))[:n]
+		if _, err := io.ReadFull(r, *scratch); err != nil {
+			return noEOF(err)
+		}
+		return s.decodeFlow(*scratch, f)
+	}
+	b, err := r.Peek(int(n))
+	if err != nil {
+		return noEOF(err)
+	}
+	err = s.decodeFlow(b, f) // copies what it keeps
+	_, _ = r.Discard(int(n))
+	return err
+}
+
+// noEOF is err, but io.ErrUnexpectedEOF for io.EOF: a run ends after its last record.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// maxRecord bounds a record's length: the fixed fields, 1<<16 ICMP errors, a tunnel
+// path and the application strings fit with room to spare.
+const maxRecord = 4 << 20
+
+// decodeFlow decodes record b into f.
+func (s *Spool) decodeFlow(b []byte, f *capture.Flow) error {
+	d := decoder{b: b}
+	fixed := d.take(10)
+	if d.bad {
+		return errCorrupt
 	}
 	*f = capture.Flow{
 		Proto:     fixed[0],
@@ -538,163 +633,142 @@ func (s *Spool) readFlow(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error 
 		ICMPType:  fixed[8],
 		ICMPCode:  fixed[9],
 	}
-	var err error
-	if f.Client, err = readAddrPort(r, buf); err != nil {
-		return err
-	}
-	if f.Server, err = readAddrPort(r, buf); err != nil {
-		return err
-	}
-	first, err := binary.ReadVarint(r)
-	if err != nil {
-		return err
-	}
-	last, err := binary.ReadVarint(r)
-	if err != nil {
-		return err
-	}
+	f.Client = d.addrPort()
+	f.Server = d.addrPort()
+	first, last := d.varint(), d.varint()
 	f.First, f.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
-	var u [6]uint64
-	for i := range u {
-		if u[i], err = binary.ReadUvarint(r); err != nil {
-			return err
-		}
-	}
-	f.Packets = [2]uint64{u[0], u[1]}
-	f.Bytes = [2]uint64{u[2], u[3]}
-	if u[4] >= uint64(len(s.inputs)) {
+	f.Packets = [2]uint64{d.uvarint(), d.uvarint()}
+	f.Bytes = [2]uint64{d.uvarint(), d.uvarint()}
+	in := d.uvarint()
+	if in >= uint64(len(s.inputs)) {
 		return errCorrupt
 	}
-	f.Input = s.inputs[u[4]]
-	if n := u[5]; n > 0 {
+	f.Input = s.inputs[in]
+	if n := d.uvarint(); n > 0 && !d.bad {
 		if n > 1<<16 {
 			return errCorrupt
 		}
 		f.ICMPErrors = make([]capture.ICMPError, n)
 		for i := range f.ICMPErrors {
 			e := &f.ICMPErrors[i]
-			h := buf[:3]
-			if _, err := io.ReadFull(r, h); err != nil {
-				return err
-			}
-			e.V6, e.Type, e.Code = h[0] == 1, h[1], h[2]
-			if e.From, err = readAddr(r, buf); err != nil {
-				return err
-			}
-			c, err := binary.ReadUvarint(r)
-			if err != nil {
-				return err
-			}
-			e.Count = uint32(c)
+			e.V6, e.Type, e.Code = d.u8() == 1, d.u8(), d.u8()
+			e.From = d.addr()
+			e.Count = uint32(d.uvarint())
 		}
 	}
-	if err := readTunnel(r, f, buf); err != nil {
-		return err
-	}
-	return readApp(r, f)
-}
-
-// readApp reads the application protocol and metadata at the end of a record.
-func readApp(r *bufio.Reader, f *capture.Flow) error {
-	h := [2]byte{}
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return err
-	}
-	f.App = appid.Protocol(h[0])
-	if h[1] == 0 {
-		return nil
-	}
-	if h[1] > 0x0f {
+	d.tunnel(f)
+	d.app(f)
+	if d.bad || len(d.b) != 0 {
 		return errCorrupt
-	}
-	f.AppMeta = new(capture.AppMeta)
-	for i, v := range appStrings(f.AppMeta) {
-		if h[1]&(1<<i) == 0 {
-			continue
-		}
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			return err
-		}
-		if n == 0 || n > appid.MaxMeta {
-			return errCorrupt
-		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return err
-		}
-		*v = string(b)
 	}
 	return nil
 }
 
-// readTunnel reads the tunnel path at the end of a record into f.Tunnel.
-func readTunnel(r *bufio.Reader, f *capture.Flow, buf *[16]byte) error {
-	n, err := r.ReadByte()
-	if err != nil || n == 0 {
-		return err
+// decoder reads a record's fields from b; bad is set, and zero values returned, once
+// a field does not fit or is out of range.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) take(n int) []byte {
+	if len(d.b) < n {
+		d.bad, d.b = true, nil
+		return make([]byte, n)
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u8() byte { return d.take(1)[0] }
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) addr() netip.Addr {
+	switch d.u8() {
+	case 0:
+		return netip.Addr{}
+	case 4:
+		return netip.AddrFrom4([4]byte(d.take(4)))
+	case 16:
+		return netip.AddrFrom16([16]byte(d.take(16)))
+	}
+	d.bad, d.b = true, nil
+	return netip.Addr{}
+}
+
+func (d *decoder) addrPort() netip.AddrPort {
+	a := d.addr()
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(d.take(2)))
+}
+
+// tunnel reads the tunnel path into f.Tunnel.
+func (d *decoder) tunnel(f *capture.Flow) {
+	n := d.u8()
+	if n == 0 {
+		return
 	}
 	if n > capture.MaxTunnelDepth {
-		return errCorrupt
+		d.bad = true
+		return
 	}
 	var ls [capture.MaxTunnelDepth]capture.Tunnel
 	for i := range ls[:n] {
 		l := &ls[i]
-		h := buf[:2]
-		if _, err := io.ReadFull(r, h); err != nil {
-			return err
-		}
-		l.Type, l.HasID = capture.TunnelType(h[0]), h[1] == 1
-		id, err := binary.ReadUvarint(r)
-		if err != nil {
-			return err
-		}
+		l.Type, l.HasID = capture.TunnelType(d.u8()), d.u8() == 1
+		id := d.uvarint()
 		if id > 1<<32-1 {
-			return errCorrupt
+			d.bad = true
 		}
 		l.ID = uint32(id)
-		if l.Client, err = readAddr(r, buf); err != nil {
-			return err
-		}
-		if l.Server, err = readAddr(r, buf); err != nil {
-			return err
-		}
+		l.Client, l.Server = d.addr(), d.addr()
 	}
+	var err error
 	if f.Tunnel, err = capture.MakeTunnelPath(ls[:n]...); err != nil {
-		return errCorrupt
+		d.bad = true
 	}
-	return nil
 }
 
-func readAddr(r *bufio.Reader, buf *[16]byte) (netip.Addr, error) {
-	n, err := r.ReadByte()
-	if err != nil {
-		return netip.Addr{}, err
+// app reads the application protocol and metadata at the end of a record.
+func (d *decoder) app(f *capture.Flow) {
+	f.App = appid.Protocol(d.u8())
+	present := d.u8()
+	if present == 0 || d.bad {
+		return
 	}
-	switch n {
-	case 0:
-		return netip.Addr{}, nil
-	case 4:
-		if _, err := io.ReadFull(r, buf[:4]); err != nil {
-			return netip.Addr{}, err
+	if present > 0x0f {
+		d.bad = true
+		return
+	}
+	f.AppMeta = new(capture.AppMeta)
+	for i, v := range appStrings(f.AppMeta) {
+		if present&(1<<i) == 0 {
+			continue
 		}
-		return netip.AddrFrom4([4]byte(buf[:4])), nil
-	case 16:
-		if _, err := io.ReadFull(r, buf[:]); err != nil {
-			return netip.Addr{}, err
+		n := d.uvarint()
+		if n == 0 || n > appid.MaxMeta {
+			d.bad = true
+			return
 		}
-		return netip.AddrFrom16(*buf), nil
+		*v = string(d.take(int(n)))
 	}
-	return netip.Addr{}, errCorrupt
-}
-
-func readAddrPort(r *bufio.Reader, buf *[16]byte) (netip.AddrPort, error) {
-	a, err := readAddr(r, buf)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	if _, err := io.ReadFull(r, buf[:2]); err != nil {
-		return netip.AddrPort{}, err
-	}
-	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(buf[:2])), nil
 }

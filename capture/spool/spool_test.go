@@ -1,8 +1,11 @@
 package spool
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -92,6 +95,14 @@ func collect(t *testing.T, s *Spool) []capture.Flow {
 
 func TestSpoolOrderAndRoundTrip(t *testing.T) {
 	flows := sampleFlows(t)
+	// A record longer than a run's read buffer (64 KiB): 10,000 ICMP errors, about 100 KB.
+	big := flows[0]
+	big.First = big.First.Add(time.Nanosecond)
+	big.ICMPErrors = make([]capture.ICMPError, 10000)
+	for i := range big.ICMPErrors {
+		big.ICMPErrors[i] = capture.ICMPError{Type: 3, Code: 1, From: netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}), Count: uint32(i)}
+	}
+	flows = append(flows, big)
 	want := sorted(flows)
 	for _, limit := range []int{1, 2, 7, len(flows) - 1, len(flows), 10 * len(flows)} {
 		dir := t.TempDir()
@@ -307,5 +318,28 @@ func TestSpoolFailedSpillIsFinal(t *testing.T) {
 	}
 	if msg := first.Error(); !strings.Contains(msg, dir) || !strings.Contains(msg, "10 flows needed") {
 		t.Errorf("message %q: want the directory and the space needed", msg)
+	}
+}
+
+// TestRadixSort: radixSort is a stable sort by start time, over spans from none to
+// the whole int64 range.
+func TestRadixSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, span := range []int64{0, 1, 1000, 1 << 20, 1 << 40, math.MaxInt64} {
+		for _, n := range []int{0, 1, 2, 100, 5000} {
+			a := make([]addedFlow, n)
+			for i := range a {
+				a[i] = addedFlow{first: rng.Int64N(span/2+1) - span/4, seq: uint32(i)}
+				if span == math.MaxInt64 && i%3 == 0 {
+					a[i].first = []int64{math.MinInt64, math.MaxInt64, 0}[i%9/3]
+				}
+			}
+			want := slices.Clone(a)
+			slices.SortStableFunc(want, func(x, y addedFlow) int { return cmp.Compare(x.first, y.first) })
+			got := radixSort(a, make([]addedFlow, n))
+			if !slices.Equal(got, want) {
+				t.Fatalf("span %d, %d flows: radixSort differs from a stable sort", span, n)
+			}
+		}
 	}
 }
