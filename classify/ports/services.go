@@ -5,6 +5,7 @@ package ports
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/portclass/portclass/capture"
 )
@@ -63,6 +64,23 @@ var svcProtos = [...]uint8{capture.ProtoTCP, capture.ProtoUDP, protoDCCP, captur
 // User-defined services are not consulted here; see classify.Classifier.LookupService.
 func Lookup(proto uint8, port uint16) (Service, bool) {
 	tab := svcTable(proto)
+	var i int
+	switch proto {
+	case capture.ProtoTCP:
+		i = int(svcIndex()[0][port]) - 1
+	case capture.ProtoUDP:
+		i = int(svcIndex()[1][port]) - 1
+	default:
+		i = search(tab, port)
+	}
+	if i < 0 {
+		return Service{}, false
+	}
+	return tab[i].service(proto), true
+}
+
+// search returns the index of the entry of tab that holds port, or -1.
+func search(tab []svcEntry, port uint16) int {
 	// Find the first entry that ends at or after port; entries do not overlap.
 	i, j := 0, len(tab)
 	for i < j {
@@ -74,10 +92,28 @@ func Lookup(proto uint8, port uint16) (Service, bool) {
 		}
 	}
 	if i < len(tab) && tab[i].lo <= port {
-		return tab[i].service(proto), true
+		return i
 	}
-	return Service{}, false
+	return -1
 }
+
+// svcIndex maps every TCP and UDP port to its entry in svcTCP and svcUDP, plus one
+// (0: none), so that the lookup every flow makes is one load rather than a binary
+// search over thousands of entries. Built on first use: 256 KiB.
+var svcIndex = sync.OnceValue(func() *[2][1 << 16]uint16 {
+	var x [2][1 << 16]uint16
+	for k, tab := range [][]svcEntry{svcTCP[:], svcUDP[:]} {
+		if len(tab) >= 1<<16-1 {
+			panic("ports: IANA table too long for its index")
+		}
+		for i, e := range tab {
+			for p := int(e.lo); p <= int(e.hi); p++ {
+				x[k][p] = uint16(i + 1)
+			}
+		}
+	}
+	return &x
+})
 
 // ByName returns every IANA table entry whose name equals name, ignoring case,
 // sorted by protocol number and then port: "ssh" gives tcp/22, udp/22 and sctp/22. It
@@ -136,17 +172,18 @@ func curatedServicePort(proto uint8, port uint16) bool {
 	default:
 		return false
 	}
-	i, j := 0, len(curatedPorts)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if curatedPorts[h].port < port {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	return i < len(curatedPorts) && curatedPorts[i].port == port && curatedPorts[i].protos&bit != 0
+	return curatedIndex()[port]&bit != 0
 }
+
+// curatedIndex holds the protocol bits of curatedPorts for every port: 64 KiB, built
+// on first use, so that the flow table's question costs one load.
+var curatedIndex = sync.OnceValue(func() *[1 << 16]uint8 {
+	var x [1 << 16]uint8
+	for _, c := range curatedPorts {
+		x[c.port] |= c.protos
+	}
+	return &x
+})
 
 // Protocol bits of curatedPorts.
 const (

@@ -215,3 +215,27 @@ func TestIsServicePortExcluded(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupIndex: the per-port indexes answer as the sorted tables do, on every
+// port of every protocol.
+func TestLookupIndex(t *testing.T) {
+	for _, proto := range svcProtos {
+		tab := svcTable(proto)
+		bit := map[uint8]uint8{capture.ProtoTCP: onTCP, capture.ProtoUDP: onUDP, capture.ProtoSCTP: onSCTP}[proto]
+		for p := range 1 << 16 {
+			port := uint16(p)
+			got, ok := Lookup(proto, port)
+			i := search(tab, port)
+			if ok != (i >= 0) || ok && got != tab[i].service(proto) {
+				t.Fatalf("Lookup(%d, %d) = %+v, %v; the table says entry %d", proto, port, got, ok, i)
+			}
+			onList := false
+			for _, c := range curatedPorts {
+				onList = onList || c.port == port && c.protos&bit != 0
+			}
+			if curatedServicePort(proto, port) != onList {
+				t.Fatalf("curatedServicePort(%d, %d) = %v, the list says %v", proto, port, !onList, onList)
+			}
+		}
+	}
+}
