@@ -464,11 +464,11 @@ func (h *mergeHeap) Pop() any {
 	return c
 }
 
-// The record: fixed fields, then varints for the counts, then the ICMP errors.
+// The record, after its length (uvarint): fixed fields, then varints for the counts, then the ICMP errors.
 //
 //	proto u8 | vlan u16 | direction u8 | state u8 | end u8 | tcp flags 2×u8 | icmp type, code u8
 //	client addr | client port u16 | server addr | server port u16
-//	first, last: varint Unix ns | packets, bytes: 4 × uvarint | input index uvarint
+//	first: Unix ns, 8 bytes | last - first: varint | packets, bytes: 4 × uvarint | input index uvarint
 //	icmp errors: uvarint n, then n × (v6 u8 | type u8 | code u8 | from addr | count uvarint)
 //	tunnel: u8 n (layers, outermost first), then n × (type u8 | has id u8 | id uvarint | client addr | server addr)
 //	application: protocol u8 | u8 bit set of the AppMeta strings present (SNI, ALPN,
@@ -500,8 +500,9 @@ func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 	b = binary.BigEndian.AppendUint16(b, f.Client.Port())
 	b = appendAddr(b, f.Server.Addr())
 	b = binary.BigEndian.AppendUint16(b, f.Server.Port())
-	b = binary.AppendVarint(b, f.First.UnixNano())
-	b = binary.AppendVarint(b, f.Last.UnixNano())
+	first := f.First.UnixNano()
+	b = binary.BigEndian.AppendUint64(b, uint64(first))
+	b = binary.AppendVarint(b, f.Last.UnixNano()-first)
 	b = binary.AppendUvarint(b, f.Packets[0])
 	b = binary.AppendUvarint(b, f.Packets[1])
 	b = binary.AppendUvarint(b, f.Bytes[0])
@@ -635,7 +636,8 @@ func (s *Spool) decodeFlow(b []byte, f *capture.Flow) error {
 	}
 	f.Client = d.addrPort()
 	f.Server = d.addrPort()
-	first, last := d.varint(), d.varint()
+	first := int64(binary.BigEndian.Uint64(d.take(8)))
+	last := first + d.varint()
 	f.First, f.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
 	f.Packets = [2]uint64{d.uvarint(), d.uvarint()}
 	f.Bytes = [2]uint64{d.uvarint(), d.uvarint()}
