@@ -286,10 +286,17 @@ type Inferer struct {
 	// hostOf: hosts with evidence (hostOf set) and their peers (nil: declared, or over
 	// maxHosts). Peers are kept as ids, 8 bytes each without pointers, and the
 	// inference's nodes are the ids.
-	ids        map[netip.Addr]int32
-	addrs      []netip.Addr
-	hostOf     []*veeamHost
-	nhosts     int
+	ids    map[netip.Addr]int32
+	addrs  []netip.Addr
+	hostOf []*veeamHost
+	nhosts int
+	// log holds the evidence not yet recorded into hostOf: AddFlow appends to it,
+	// and it is recorded (fold) only when compute needs the hosts' evidence, or when
+	// it reaches inferMaxLog entries. Recording is a cache miss or two per flow on a
+	// busy network (a host's evidence is one of tens of thousands), and the common
+	// case, a network without Veeam components, needs none of it (noComponentsLog).
+	log        []evidence
+	folded     bool // evidence was recorded: hostOf holds some of it
 	seenDecl   map[netip.Addr]bool
 	clientOnly map[string]bool // roles that are never a rule's To
 	stats      InferStats
@@ -361,6 +368,9 @@ func (in *Inferer) SetMaxHosts(n int) {
 
 // Stats returns the counters.
 func (in *Inferer) Stats() InferStats {
+	in.mu.Lock()
+	in.fold()
+	in.mu.Unlock()
 	s := in.stats
 	s.Hosts = in.nhosts
 	return s
@@ -418,8 +428,38 @@ func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	in.fresh = false
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
 	ci, si := in.id(c), in.id(s)
-	in.record(c, ci, true, f.Proto, port, rules, si)
-	in.record(s, si, false, f.Proto, port, rules, ci)
+	if ci < 0 || si < 0 || len(in.log) >= inferMaxLog {
+		// Out of ids (an address the log cannot name), or the log is full: record,
+		// in the order the flows came.
+		in.fold()
+		in.record(c, ci, true, f.Proto, port, rules, si)
+		in.record(s, si, false, f.Proto, port, rules, ci)
+		return
+	}
+	in.log = append(in.log, evidence{rules: rules, client: ci, server: si, port: port, proto: f.Proto})
+}
+
+// evidence is one open flow with Veeam rules, waiting in Inferer.log.
+type evidence struct {
+	rules          []*Rule
+	client, server int32
+	port           uint16
+	proto          uint8
+}
+
+// inferMaxLog bounds Inferer.log: 40 bytes an entry, some 20 MB. Tests lower it.
+var inferMaxLog = 1 << 19
+
+// fold records the evidence of the log, in order.
+func (in *Inferer) fold() {
+	for _, e := range in.log {
+		c, s := in.addrs[e.client], in.addrs[e.server]
+		in.record(c, e.client, true, e.proto, e.port, e.rules, e.server)
+		in.record(s, e.server, false, e.proto, e.port, e.rules, e.client)
+	}
+	in.folded = in.folded || len(in.log) > 0
+	clear(in.log)
+	in.log = in.log[:0]
 }
 
 // id returns the id of addr, made on first use; -1 when there are already twice
@@ -1008,7 +1048,12 @@ func (in *Inferer) compute() {
 	in.roles = make(map[netip.Addr][]string)
 	in.lists = make(map[netip.Addr]*roleList)
 	in.rounds = 0
-	if !(inferShortcut && in.noComponents()) {
+	skip := inferShortcut && !in.folded && in.noComponentsLog()
+	if !skip {
+		in.fold()
+		skip = inferShortcut && in.noComponents()
+	}
+	if !skip {
 		in.runRounds(final)
 	}
 
@@ -1573,15 +1618,8 @@ var inferShortcut = true
 // that merely uses Veeam's port numbers (synth's flows scenario: 1,389 grounded
 // servers among 65k hosts, none of which talk to each other) this skips every round.
 func (in *Inferer) noComponents() bool {
-	if in.declared.Len() > 0 {
-		comp := in.m.roleIndex("veeam-component")
-		for _, a := range in.addrs {
-			for _, r := range in.declared.RolesOf(a) {
-				if in.m.isA(in.m.roleIndex(r), comp) {
-					return false
-				}
-			}
-		}
+	if in.declaredComponent() {
+		return false
 	}
 	grounded := make([]bool, len(in.addrs))
 	var ground []int32
@@ -1615,15 +1653,102 @@ func (in *Inferer) noComponents() bool {
 			ground = append(ground, int32(id))
 		}
 	}
-	for dropped := true; dropped && len(ground) > 0; {
-		dropped = false
+	return pruneGrounded(grounded, ground, func(mark []bool) {
+		for id, h := range in.hostOf {
+			if grounded[id] && slices.ContainsFunc(h.peers, func(p veeamPeer) bool { return grounded[p.node] }) {
+				mark[id] = true
+			}
+		}
+	})
+}
+
+// noComponentsLog is noComponents for the evidence of the log, none of which is
+// recorded yet: what it reads is what recording would keep and more (no caps), so
+// when it finds no grounded host with a grounded peer, recording would not either.
+func (in *Inferer) noComponentsLog() bool {
+	if in.declaredComponent() {
+		return false
+	}
+	installer, _ := in.m.Rule(ruleInstaller)
+	dataMover, _ := in.m.Rule(ruleDataMover)
+	opens := func(rules []*Rule, r *Rule, port uint16) bool {
+		return r != nil && r.singlePort(port) && slices.Contains(rules, r)
+	}
+	grounded := make([]bool, len(in.addrs))
+	var ground []int32
+	ground1 := func(id int32) {
+		if !grounded[id] {
+			grounded[id] = true
+			ground = append(ground, id)
+		}
+	}
+	var movers map[int32][]int32 // the Data Mover ports' servers by client
+	for i := range in.log {
+		e := &in.log[i]
+		if in.m.signatureGroup(&veeamGroup{proto: e.proto, port: e.port, rules: e.rules}) {
+			ground1(e.server)
+		}
+		if opens(e.rules, installer, e.port) {
+			ground1(e.client)
+		}
+		if opens(e.rules, dataMover, e.port) {
+			if movers == nil {
+				movers = map[int32][]int32{}
+			}
+			if ps := movers[e.client]; !slices.Contains(ps, e.server) {
+				movers[e.client] = append(ps, e.server)
+			}
+		}
+	}
+	for c, ps := range movers {
+		if len(ps) >= 3 {
+			ground1(c)
+		}
+	}
+	return pruneGrounded(grounded, ground, func(mark []bool) {
+		for i := range in.log {
+			if e := &in.log[i]; grounded[e.client] && grounded[e.server] {
+				mark[e.client], mark[e.server] = true, true
+			}
+		}
+	})
+}
+
+// declaredComponent reports whether an address of the evidence is declared a Veeam
+// component in the inventory.
+func (in *Inferer) declaredComponent() bool {
+	if in.declared.Len() == 0 {
+		return false
+	}
+	comp := in.m.roleIndex("veeam-component")
+	for _, a := range in.addrs {
+		for _, r := range in.declared.RolesOf(a) {
+			if in.m.isA(in.m.roleIndex(r), comp) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pruneGrounded drops from ground (the ids set in grounded) the hosts without a
+// grounded peer, which withPeer marks, until none is dropped, and reports whether none
+// is left.
+func pruneGrounded(grounded []bool, ground []int32, withPeer func(mark []bool)) bool {
+	mark := make([]bool, len(grounded))
+	for len(ground) > 0 {
+		clear(mark)
+		withPeer(mark)
 		kept := ground[:0]
 		for _, id := range ground {
-			if slices.ContainsFunc(in.hostOf[id].peers, func(p veeamPeer) bool { return grounded[p.node] }) {
+			if mark[id] {
 				kept = append(kept, id)
 			} else {
-				grounded[id], dropped = false, true
+				grounded[id] = false
 			}
+		}
+		if len(kept) == len(ground) {
+			break
 		}
 		ground = kept
 	}

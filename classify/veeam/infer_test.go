@@ -812,47 +812,59 @@ func vtServerFlows(m *Matrix, seed uint64, bridges int) []*capture.Flow {
 	return out
 }
 
-// TestInferNoComponents: skipping the rounds when noComponents says they find nothing
-// changes no result. Random traffic from dense (every host a Veeam host) to sparse
-// (grounded hosts that never meet) takes both paths; synth's flows scenario in small,
-// servers that accept Veeam's signature ports from clients that accept nothing, takes
-// the shortcut.
+// TestInferNoComponents: skipping the rounds when noComponentsLog (the evidence still
+// in the log) or noComponents (recorded evidence: a log of 7 entries folds as the flows
+// come) says they find nothing changes no result, and neither does the log itself.
+// Random traffic from dense (every host a Veeam host) to sparse (grounded hosts that
+// never meet) takes both paths; synth's flows scenario in small, servers that accept
+// Veeam's signature ports from clients that accept nothing, takes the shortcut.
 func TestInferNoComponents(t *testing.T) {
 	m := DefaultMatrix()
 	hs, err := m.ParseInventory(Inventory{"backup-server": {"10.0.0.7"}, "gateway-server": {"10.0.0.16/29"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	infer := func(decl *HostSet, flows []*capture.Flow, shortcut bool) (*Inferer, string) {
-		defer func(s bool) { inferShortcut = s }(inferShortcut)
-		inferShortcut = shortcut
+	type mode struct {
+		shortcut bool
+		maxLog   int
+	}
+	infer := func(decl *HostSet, flows []*capture.Flow, md mode) (*Inferer, string) {
+		defer func(s bool, n int) { inferShortcut, inferMaxLog = s, n }(inferShortcut, inferMaxLog)
+		inferShortcut, inferMaxLog = md.shortcut, md.maxLog
 		in := vtInfer(t, m, decl, flows)
-		b, _ := json.Marshal(in.Hosts())
+		b, _ := json.Marshal(struct {
+			Hosts []HostRoles
+			Stats InferStats
+		}{in.Hosts(), in.Stats()})
 		return in, string(b)
 	}
-	skipped, found := 0, 0
+	const none = `{"Hosts":null,`
+	logged, folded, slow := mode{true, inferMaxLog}, mode{true, 7}, mode{false, inferMaxLog}
+	skipped, found := [2]int{}, 0
 	for seed := range uint64(40) {
 		flows := vtRandomFlows(m, 100+seed, 40+int(seed)*100, 200+int(seed%5)*400)
 		if seed%2 == 1 {
 			flows = vtServerFlows(m, seed, int(seed/2%4))
 		}
 		for _, decl := range []*HostSet{nil, hs} {
-			fast, a := infer(decl, flows, true)
-			slow, b := infer(decl, flows, false)
-			if a != b {
-				t.Fatalf("seed %d, inventory %v: the shortcut changes the result:\n%s\nrounds:\n%s", seed, decl != nil, a, b)
+			ref, want := infer(decl, flows, slow)
+			for k, md := range []mode{logged, folded} {
+				in, got := infer(decl, flows, md)
+				if got != want {
+					t.Fatalf("seed %d, inventory %v, %+v: the result differs:\n%s\nwithout the shortcut:\n%s", seed, decl != nil, md, got, want)
+				}
+				if in.rounds == 0 && ref.rounds > 0 {
+					skipped[k]++
+				}
 			}
-			if fast.rounds == 0 && slow.rounds > 0 {
-				skipped++
-			}
-			if a != "null" {
+			if !strings.HasPrefix(want, none) {
 				found++
 			}
 		}
 	}
-	t.Logf("%d of 80 runs skipped the rounds, %d found hosts", skipped, found)
-	if skipped == 0 || found == 0 {
-		t.Errorf("the random traffic took one path only: %d runs skipped the rounds, %d found hosts", skipped, found)
+	t.Logf("of 80 runs, %d skipped the rounds from the log, %d from recorded evidence; %d found hosts", skipped[0], skipped[1], found)
+	if skipped[0] == 0 || skipped[1] == 0 || found == 0 {
+		t.Errorf("the random traffic took one path only")
 	}
 
 	// The flows scenario's shape: 9392 and 6162 answered by servers to clients.
@@ -864,9 +876,25 @@ func TestInferNoComponents(t *testing.T) {
 			flows = append(flows, vtFlow(t, capture.ProtoTCP, fmt.Sprintf("10.1.%d.%d:50000", c/250, c%250), fmt.Sprintf("10.2.0.%d:%s", s, port), capture.SF))
 		}
 	}
-	fast, a := infer(nil, flows, true)
-	slow, b := infer(nil, flows, false)
-	if a != "null" || b != "null" || fast.rounds != 0 || slow.rounds == 0 {
-		t.Errorf("servers of random clients: hosts %s with the shortcut (%d rounds), %s without (%d rounds); want none, and no rounds with it", a, fast.rounds, b, slow.rounds)
+	// A backup server grounded by its fan-out alone: the Data Mover port to five
+	// managed servers (and their SMB), nothing it accepts.
+	var fan []*capture.Flow
+	for _, srv := range []string{"192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25"} {
+		fan = append(fan, vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", srv+":6162", capture.SF),
+			vtFlow(t, capture.ProtoTCP, "192.0.2.10:50001", srv+":445", capture.SF))
+	}
+	for _, md := range []mode{logged, folded} {
+		in, got := infer(nil, fan, md)
+		if _, want := infer(nil, fan, slow); got != want || in.rounds == 0 || strings.HasPrefix(got, none) {
+			t.Errorf("Data Mover fan-out, %+v: %s after %d rounds, want %s", md, got, in.rounds, want)
+		}
+	}
+
+	for _, md := range []mode{logged, folded} {
+		fast, a := infer(nil, flows, md)
+		ref, b := infer(nil, flows, slow)
+		if !strings.HasPrefix(a, none) || a != b || fast.rounds != 0 || ref.rounds == 0 {
+			t.Errorf("servers of random clients, %+v: %s with the shortcut (%d rounds), %s without (%d rounds); want no hosts, and no rounds with it", md, a, fast.rounds, b, ref.rounds)
+		}
 	}
 }
