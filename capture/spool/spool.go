@@ -27,7 +27,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/portclass/portclass/capture"
 	"github.com/portclass/portclass/capture/appid"
@@ -300,8 +299,7 @@ func (s *Spool) spill() error {
 	w := bufio.NewWriterSize(io.NewOffsetWriter(s.file, s.size), 256<<10)
 	var written int64
 	for _, p := range s.order() {
-		s.unpack(&s.ta, p)
-		s.buf = s.appendRecord(s.buf[:0], &s.ta)
+		s.buf = s.appendRecord(s.buf[:0], p)
 		n, err := w.Write(s.buf)
 		written += int64(n)
 		if err != nil {
@@ -340,10 +338,8 @@ func (s *Spool) spillErr(err error) error {
 		err = pe.Err
 	}
 	need := int64(0)
-	var f capture.Flow
 	for _, p := range s.order() {
-		s.unpack(&f, p)
-		need += int64(len(s.appendRecord(s.buf[:0], &f)))
+		need += int64(len(s.appendRecord(s.buf[:0], p)))
 	}
 	return &SpillError{Dir: s.where, Flows: s.nmem, Need: need, Written: s.size, Err: err}
 }
@@ -464,25 +460,28 @@ func (h *mergeHeap) Pop() any {
 	return c
 }
 
-// The record, after its length (uvarint): fixed fields, then varints for the counts, then the ICMP errors.
+// The record, after its length (uvarint), is a packed flow with the side data it
+// refers to inline:
 //
-//	proto u8 | vlan u16 | direction u8 | state u8 | end u8 | tcp flags 2×u8 | icmp type, code u8
-//	client addr | client port u16 | server addr | server port u16
-//	first: Unix ns, 8 bytes | last - first: varint | packets, bytes: 4 × uvarint | input index uvarint
+//	first: Unix ns, 8 bytes | last - first: varint | packets, bytes: 4 × uvarint
+//	kinds u8 (address families: 4, 6 or 0 for the client, low nibble, and the server)
+//	client addr (4 or 16 bytes by its kind) | client port u16 | server addr | server port u16
+//	vlan u16 | proto u8 | direction u8 | state u8 | end u8 | icmp type, code u8
+//	tcp flags 2×u8 | application protocol u8
+//	input index uvarint | tunnel path index uvarint (Spool.paths, which spills keep; 0: none)
 //	icmp errors: uvarint n, then n × (v6 u8 | type u8 | code u8 | from addr | count uvarint)
-//	tunnel: u8 n (layers, outermost first), then n × (type u8 | has id u8 | id uvarint | client addr | server addr)
-//	application: protocol u8 | u8 bit set of the AppMeta strings present (SNI, ALPN,
+//	application metadata: u8 bit set of the AppMeta strings present (SNI, ALPN,
 //	HTTP host, SSH banner: bits 0-3; 0 without an AppMeta), then each present one as
 //	uvarint length and bytes
 //
-// addr is one length byte (0, 4 or 16) and the address bytes; zones are not kept
+// from addr is one length byte (0, 4 or 16) and the address bytes. Zones are not kept
 // (addresses from packets have none).
 
-// appendRecord appends f's record to b, after its length as a uvarint.
-func (s *Spool) appendRecord(b []byte, f *capture.Flow) []byte {
+// appendRecord appends p's record to b, after its length as a uvarint.
+func (s *Spool) appendRecord(b []byte, p *packed) []byte {
 	const room = 1 // the length's bytes for records under 128 bytes: most
 	start := len(b)
-	b = s.appendFlow(append(b, 0), f)
+	b = s.appendPacked(append(b, 0), p)
 	n := len(b) - start - room
 	if k := (bits.Len64(uint64(n)|1) + 6) / 7; k > room {
 		b = append(b, make([]byte, k-room)...)
@@ -492,30 +491,27 @@ func (s *Spool) appendRecord(b []byte, f *capture.Flow) []byte {
 	return b
 }
 
-func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
-	b = append(b, f.Proto)
-	b = binary.BigEndian.AppendUint16(b, f.VLAN)
-	b = append(b, byte(f.Direction), byte(f.State), byte(f.End), f.TCPFlags[0], f.TCPFlags[1], f.ICMPType, f.ICMPCode)
-	b = appendAddr(b, f.Client.Addr())
-	b = binary.BigEndian.AppendUint16(b, f.Client.Port())
-	b = appendAddr(b, f.Server.Addr())
-	b = binary.BigEndian.AppendUint16(b, f.Server.Port())
-	first := f.First.UnixNano()
-	b = binary.BigEndian.AppendUint64(b, uint64(first))
-	b = binary.AppendVarint(b, f.Last.UnixNano()-first)
-	b = binary.AppendUvarint(b, f.Packets[0])
-	b = binary.AppendUvarint(b, f.Packets[1])
-	b = binary.AppendUvarint(b, f.Bytes[0])
-	b = binary.AppendUvarint(b, f.Bytes[1])
-	idx, ok := s.inIdx[f.Input]
-	if !ok {
-		idx = uint32(len(s.inputs))
-		s.inputs = append(s.inputs, f.Input)
-		s.inIdx[f.Input] = idx
+func (s *Spool) appendPacked(b []byte, p *packed) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(p.first))
+	b = binary.AppendVarint(b, p.last-p.first)
+	b = binary.AppendUvarint(b, p.packets[0])
+	b = binary.AppendUvarint(b, p.packets[1])
+	b = binary.AppendUvarint(b, p.bytes[0])
+	b = binary.AppendUvarint(b, p.bytes[1])
+	b = append(b, p.kinds)
+	b = binary.BigEndian.AppendUint16(appendKind(b, &p.client, p.kinds&0xf), p.cport)
+	b = binary.BigEndian.AppendUint16(appendKind(b, &p.server, p.kinds>>4), p.sport)
+	b = binary.BigEndian.AppendUint16(b, p.vlan)
+	b = append(b, p.proto, byte(p.direction), byte(p.state), byte(p.end), p.icmpType, p.icmpCode,
+		p.tcpFlags[0], p.tcpFlags[1], byte(p.app))
+	b = binary.AppendUvarint(b, uint64(p.input))
+	b = binary.AppendUvarint(b, uint64(p.tunnel))
+	var errs []capture.ICMPError
+	if p.errs > 0 {
+		errs = s.errs[p.errs-1]
 	}
-	b = binary.AppendUvarint(b, uint64(idx))
-	b = binary.AppendUvarint(b, uint64(len(f.ICMPErrors)))
-	for _, e := range f.ICMPErrors {
+	b = binary.AppendUvarint(b, uint64(len(errs)))
+	for _, e := range errs {
 		v6 := byte(0)
 		if e.V6 {
 			v6 = 1
@@ -524,24 +520,10 @@ func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 		b = appendAddr(b, e.From)
 		b = binary.AppendUvarint(b, uint64(e.Count))
 	}
-	n := f.Tunnel.Len()
-	b = append(b, byte(n))
-	for i := range n {
-		l := f.Tunnel.At(i)
-		id := byte(0)
-		if l.HasID {
-			id = 1
-		}
-		b = append(b, byte(l.Type), id)
-		b = binary.AppendUvarint(b, uint64(l.ID))
-		b = appendAddr(b, l.Client)
-		b = appendAddr(b, l.Server)
-	}
-	b = append(b, byte(f.App))
-	if f.AppMeta.IsZero() {
+	if p.meta == 0 || s.metas[p.meta-1].IsZero() {
 		return append(b, 0)
 	}
-	strs := appStrings(f.AppMeta)
+	strs := appStrings(s.metas[p.meta-1])
 	var present byte
 	for i, v := range strs {
 		if *v != "" {
@@ -554,6 +536,17 @@ func (s *Spool) appendFlow(b []byte, f *capture.Flow) []byte {
 			b = binary.AppendUvarint(b, uint64(len(*v)))
 			b = append(b, *v...)
 		}
+	}
+	return b
+}
+
+// appendKind appends the address a of kind 4 or 6 (packed.kinds): 4 or 16 bytes.
+func appendKind(b []byte, a *[16]byte, kind uint8) []byte {
+	switch kind {
+	case 4:
+		return append(b, a[12:]...)
+	case 6:
+		return append(b, a[:]...)
 	}
 	return b
 }
@@ -620,32 +613,26 @@ const maxRecord = 4 << 20
 // decodeFlow decodes record b into f.
 func (s *Spool) decodeFlow(b []byte, f *capture.Flow) error {
 	d := decoder{b: b}
-	fixed := d.take(10)
-	if d.bad {
+	var p packed
+	p.first = int64(binary.BigEndian.Uint64(d.take(8)))
+	p.last = p.first + d.varint()
+	p.packets = [2]uint64{d.uvarint(), d.uvarint()}
+	p.bytes = [2]uint64{d.uvarint(), d.uvarint()}
+	p.kinds = d.u8()
+	d.kind(&p.client, p.kinds&0xf)
+	p.cport = binary.BigEndian.Uint16(d.take(2))
+	d.kind(&p.server, p.kinds>>4)
+	p.sport = binary.BigEndian.Uint16(d.take(2))
+	p.vlan = binary.BigEndian.Uint16(d.take(2))
+	fx := d.take(9)
+	p.proto, p.direction, p.state, p.end = fx[0], capture.Direction(fx[1]), capture.State(fx[2]), capture.EndReason(fx[3])
+	p.icmpType, p.icmpCode, p.tcpFlags, p.app = fx[4], fx[5], [2]uint8{fx[6], fx[7]}, appid.Protocol(fx[8])
+	in, path := d.uvarint(), d.uvarint()
+	if d.bad || in >= uint64(len(s.inputs)) || path > uint64(len(s.paths)) {
 		return errCorrupt
 	}
-	*f = capture.Flow{
-		Proto:     fixed[0],
-		VLAN:      binary.BigEndian.Uint16(fixed[1:3]),
-		Direction: capture.Direction(fixed[3]),
-		State:     capture.State(fixed[4]),
-		End:       capture.EndReason(fixed[5]),
-		TCPFlags:  [2]uint8{fixed[6], fixed[7]},
-		ICMPType:  fixed[8],
-		ICMPCode:  fixed[9],
-	}
-	f.Client = d.addrPort()
-	f.Server = d.addrPort()
-	first := int64(binary.BigEndian.Uint64(d.take(8)))
-	last := first + d.varint()
-	f.First, f.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
-	f.Packets = [2]uint64{d.uvarint(), d.uvarint()}
-	f.Bytes = [2]uint64{d.uvarint(), d.uvarint()}
-	in := d.uvarint()
-	if in >= uint64(len(s.inputs)) {
-		return errCorrupt
-	}
-	f.Input = s.inputs[in]
+	p.input, p.tunnel = uint32(in), uint32(path)
+	s.unpack(f, &p)
 	if n := d.uvarint(); n > 0 && !d.bad {
 		if n > 1<<16 {
 			return errCorrupt
@@ -658,7 +645,6 @@ func (s *Spool) decodeFlow(b []byte, f *capture.Flow) error {
 			e.Count = uint32(d.uvarint())
 		}
 	}
-	d.tunnel(f)
 	d.app(f)
 	if d.bad || len(d.b) != 0 {
 		return errCorrupt
@@ -718,41 +704,21 @@ func (d *decoder) addr() netip.Addr {
 	return netip.Addr{}
 }
 
-func (d *decoder) addrPort() netip.AddrPort {
-	a := d.addr()
-	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(d.take(2)))
-}
-
-// tunnel reads the tunnel path into f.Tunnel.
-func (d *decoder) tunnel(f *capture.Flow) {
-	n := d.u8()
-	if n == 0 {
-		return
-	}
-	if n > capture.MaxTunnelDepth {
-		d.bad = true
-		return
-	}
-	var ls [capture.MaxTunnelDepth]capture.Tunnel
-	for i := range ls[:n] {
-		l := &ls[i]
-		l.Type, l.HasID = capture.TunnelType(d.u8()), d.u8() == 1
-		id := d.uvarint()
-		if id > 1<<32-1 {
-			d.bad = true
-		}
-		l.ID = uint32(id)
-		l.Client, l.Server = d.addr(), d.addr()
-	}
-	var err error
-	if f.Tunnel, err = capture.MakeTunnelPath(ls[:n]...); err != nil {
-		d.bad = true
+// kind reads an address of kind 4 or 6 (packed.kinds) into a, as As16 has it.
+func (d *decoder) kind(a *[16]byte, kind uint8) {
+	switch kind {
+	case 0:
+	case 4:
+		*a = netip.AddrFrom4([4]byte(d.take(4))).As16()
+	case 6:
+		*a = [16]byte(d.take(16))
+	default:
+		d.bad, d.b = true, nil
 	}
 }
 
-// app reads the application protocol and metadata at the end of a record.
+// app reads the application metadata at the end of a record.
 func (d *decoder) app(f *capture.Flow) {
-	f.App = appid.Protocol(d.u8())
 	present := d.u8()
 	if present == 0 || d.bad {
 		return
