@@ -295,8 +295,13 @@ type Inferer struct {
 	// it reaches inferMaxLog entries. Recording is a cache miss or two per flow on a
 	// busy network (a host's evidence is one of tens of thousands), and the common
 	// case, a network without Veeam components, needs none of it (noComponentsLog).
-	log        []evidence
-	folded     bool // evidence was recorded: hostOf holds some of it
+	log      []evidence
+	recorded bool // record ran: hostOf and the counters hold evidence
+	// sets are the rule lists of the log's evidence, setOf their index by protocol,
+	// application protocol and server port (-1: no rules).
+	sets  [][]*Rule
+	setOf map[uint32]int32
+
 	seenDecl   map[netip.Addr]bool
 	clientOnly map[string]bool // roles that are never a rule's To
 	stats      InferStats
@@ -343,7 +348,7 @@ type veeamPeer struct {
 func (m *Matrix) NewInferer(declared *HostSet) *Inferer {
 	in := &Inferer{
 		m: m, declared: declared, maxHosts: DefaultInferMaxHosts,
-		ids: make(map[netip.Addr]int32), seenDecl: make(map[netip.Addr]bool),
+		ids: make(map[netip.Addr]int32), seenDecl: make(map[netip.Addr]bool), setOf: make(map[uint32]int32),
 		clientOnly: make(map[string]bool),
 	}
 	isTo := make(map[string]bool)
@@ -414,50 +419,69 @@ func (in *Inferer) AddFlow(f *capture.Flow) {
 	if f == nil || !capture.HasPorts(f.Proto) || !veeamOpen(f) {
 		return
 	}
-	rules, _, _ := in.m.segment(f) // the rules whose service fits the flow's protocol
-	in.addRules(f, rules)
+	// The rules whose service fits the flow's protocol (segment), which depend on the
+	// protocol, the server port and the application protocol alone: looked up once.
+	k := uint32(f.Proto)<<24 | uint32(f.App)<<16 | uint32(f.Server.Port())
+	set, ok := in.setOf[k]
+	if !ok {
+		rules, _, _ := in.m.segment(f)
+		set = -1
+		if len(rules) > 0 {
+			set = int32(len(in.sets))
+			in.sets = append(in.sets, rules)
+		}
+		in.setOf[k] = set
+	}
+	if set < 0 {
+		return
+	}
+	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
+	ci, si := in.id(c), in.id(s)
+	if ci < 0 || si < 0 || len(in.log) >= inferMaxLog {
+		// Out of ids (an address the log cannot name), or the log is full.
+		in.addRules(f, in.sets[set])
+		return
+	}
+	in.stats.Evidence++
+	in.fresh = false
+	in.log = append(in.log, evidence{client: ci, server: si, set: uint32(set), port: f.Server.Port(), proto: f.Proto})
 }
 
-// addRules records open flow f with the rules that match its server port.
+// addRules records open flow f with the rules that match its server port, after the
+// evidence of the log, in the order the flows came.
 func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	if len(rules) == 0 {
 		return
 	}
+	in.fold()
 	port := f.Server.Port()
 	in.stats.Evidence++
 	in.fresh = false
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
 	ci, si := in.id(c), in.id(s)
-	if ci < 0 || si < 0 || len(in.log) >= inferMaxLog {
-		// Out of ids (an address the log cannot name), or the log is full: record,
-		// in the order the flows came.
-		in.fold()
-		in.record(c, ci, true, f.Proto, port, rules, si)
-		in.record(s, si, false, f.Proto, port, rules, ci)
-		return
-	}
-	in.log = append(in.log, evidence{rules: rules, client: ci, server: si, port: port, proto: f.Proto})
+	in.record(c, ci, true, f.Proto, port, rules, si)
+	in.record(s, si, false, f.Proto, port, rules, ci)
 }
 
-// evidence is one open flow with Veeam rules, waiting in Inferer.log.
+// evidence is one open flow with Veeam rules, waiting in Inferer.log: 16 bytes, and no
+// pointers for the garbage collector to scan.
 type evidence struct {
-	rules          []*Rule
 	client, server int32
+	set            uint32 // the rules: Inferer.sets[set]
 	port           uint16
 	proto          uint8
 }
 
-// inferMaxLog bounds Inferer.log: 40 bytes an entry, some 20 MB. Tests lower it.
+// inferMaxLog bounds Inferer.log: 16 bytes an entry, 8 MB. Tests lower it.
 var inferMaxLog = 1 << 19
 
 // fold records the evidence of the log, in order.
 func (in *Inferer) fold() {
 	for _, e := range in.log {
-		c, s := in.addrs[e.client], in.addrs[e.server]
-		in.record(c, e.client, true, e.proto, e.port, e.rules, e.server)
-		in.record(s, e.server, false, e.proto, e.port, e.rules, e.client)
+		c, s, rules := in.addrs[e.client], in.addrs[e.server], in.sets[e.set]
+		in.record(c, e.client, true, e.proto, e.port, rules, e.server)
+		in.record(s, e.server, false, e.proto, e.port, rules, e.client)
 	}
-	in.folded = in.folded || len(in.log) > 0
 	clear(in.log)
 	in.log = in.log[:0]
 }
@@ -517,6 +541,7 @@ func (in *Inferer) rulesFor(proto uint8, port uint16, matches []Match) []*Rule {
 // (out) or accepted the flow to port, with the matching rules, from or to the peer of
 // id peer (-1: none kept).
 func (in *Inferer) record(addr netip.Addr, self int32, out bool, proto uint8, port uint16, rules []*Rule, peer int32) {
+	in.recorded = true
 	if len(in.declared.RolesOf(addr)) > 0 {
 		if !in.seenDecl[addr] && len(in.seenDecl) < in.maxHosts {
 			in.seenDecl[addr] = true
@@ -1048,7 +1073,7 @@ func (in *Inferer) compute() {
 	in.roles = make(map[netip.Addr][]string)
 	in.lists = make(map[netip.Addr]*roleList)
 	in.rounds = 0
-	skip := inferShortcut && !in.folded && in.noComponentsLog()
+	skip := inferShortcut && !in.recorded && in.noComponentsLog()
 	if !skip {
 		in.fold()
 		skip = inferShortcut && in.noComponents()
@@ -1685,13 +1710,14 @@ func (in *Inferer) noComponentsLog() bool {
 	var movers map[int32][]int32 // the Data Mover ports' servers by client
 	for i := range in.log {
 		e := &in.log[i]
-		if in.m.signatureGroup(&veeamGroup{proto: e.proto, port: e.port, rules: e.rules}) {
+		rules := in.sets[e.set]
+		if in.m.signatureGroup(&veeamGroup{proto: e.proto, port: e.port, rules: rules}) {
 			ground1(e.server)
 		}
-		if opens(e.rules, installer, e.port) {
+		if opens(rules, installer, e.port) {
 			ground1(e.client)
 		}
-		if opens(e.rules, dataMover, e.port) {
+		if opens(rules, dataMover, e.port) {
 			if movers == nil {
 				movers = map[int32][]int32{}
 			}
