@@ -299,7 +299,7 @@ type Inferer struct {
 	recorded bool // record ran: hostOf and the counters hold evidence
 	// sets are the rule lists of the log's evidence, setOf their index by protocol,
 	// application protocol and server port (-1: no rules).
-	sets  [][]*Rule
+	sets  []ruleSet
 	setOf map[uint32]int32
 
 	seenDecl   map[netip.Addr]bool
@@ -424,27 +424,50 @@ func (in *Inferer) AddFlow(f *capture.Flow) {
 	k := uint32(f.Proto)<<24 | uint32(f.App)<<16 | uint32(f.Server.Port())
 	set, ok := in.setOf[k]
 	if !ok {
-		rules, _, _ := in.m.segment(f)
-		set = -1
-		if len(rules) > 0 {
-			set = int32(len(in.sets))
-			in.sets = append(in.sets, rules)
-		}
+		set = in.newSet(f)
 		in.setOf[k] = set
 	}
 	if set < 0 {
 		return
 	}
-	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
-	ci, si := in.id(c), in.id(s)
-	if ci < 0 || si < 0 || len(in.log) >= inferMaxLog {
-		// Out of ids (an address the log cannot name), or the log is full.
-		in.addRules(f, in.sets[set])
-		return
+	if len(in.log) >= inferMaxLog {
+		in.fold()
 	}
 	in.stats.Evidence++
 	in.fresh = false
-	in.log = append(in.log, evidence{client: ci, server: si, set: uint32(set), port: f.Server.Port(), proto: f.Proto})
+	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
+	in.log = append(in.log, evidence{client: c.As16(), server: s.As16(), kinds: kindOf(c) | kindOf(s)<<4,
+		set: uint32(set), port: f.Server.Port(), proto: f.Proto})
+}
+
+// newSet adds the rule list of f's server port to sets and returns its index, or -1
+// when there are no rules.
+func (in *Inferer) newSet(f *capture.Flow) int32 {
+	rules, _, _ := in.m.segment(f)
+	if len(rules) == 0 {
+		return -1
+	}
+	port := f.Server.Port()
+	opens := func(id string) bool {
+		r, ok := in.m.Rule(id)
+		return ok && r.singlePort(port) && slices.Contains(rules, r)
+	}
+	in.sets = append(in.sets, ruleSet{
+		rules:     rules,
+		signature: in.m.signatureGroup(&veeamGroup{proto: f.Proto, port: port, rules: rules}),
+		installer: opens(ruleInstaller),
+		dataMover: opens(ruleDataMover),
+	})
+	return int32(len(in.sets) - 1)
+}
+
+// ruleSet is the rules of a server port, and what accepting or opening it says about
+// the grounding of a host (see noComponents).
+type ruleSet struct {
+	rules     []*Rule
+	signature bool // a Veeam signature port: grounds the server
+	installer bool // the installer's port: grounds the client
+	dataMover bool // the Data Mover's: grounds a client that opens it to three hosts
 }
 
 // addRules records open flow f with the rules that match its server port, after the
@@ -463,24 +486,47 @@ func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	in.record(s, si, false, f.Proto, port, rules, ci)
 }
 
-// evidence is one open flow with Veeam rules, waiting in Inferer.log: 16 bytes, and no
-// pointers for the garbage collector to scan.
+// evidence is one open flow with Veeam rules, waiting in Inferer.log: 40 bytes, and
+// no pointers for the garbage collector to scan. The addresses are kept as they are
+// (ids are given as the log is recorded, in the order the flows came).
 type evidence struct {
-	client, server int32
-	set            uint32 // the rules: Inferer.sets[set]
+	client, server [16]byte // As16
+	set            uint32   // the rules: Inferer.sets[set]
 	port           uint16
+	kinds          uint8 // the address families, 4 or 6: client (low nibble) and server
 	proto          uint8
 }
 
-// inferMaxLog bounds Inferer.log: 16 bytes an entry, 8 MB. Tests lower it.
+func kindOf(a netip.Addr) uint8 {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// addrs returns the client and server addresses of e.
+func (e *evidence) addrs() (netip.Addr, netip.Addr) {
+	of := func(b *[16]byte, kind uint8) netip.Addr {
+		if kind == 4 {
+			return netip.AddrFrom4([4]byte(b[12:]))
+		}
+		return netip.AddrFrom16(*b)
+	}
+	return of(&e.client, e.kinds&0xf), of(&e.server, e.kinds>>4)
+}
+
+// inferMaxLog bounds Inferer.log: 40 bytes an entry, 20 MB. Tests lower it.
 var inferMaxLog = 1 << 19
 
 // fold records the evidence of the log, in order.
 func (in *Inferer) fold() {
-	for _, e := range in.log {
-		c, s, rules := in.addrs[e.client], in.addrs[e.server], in.sets[e.set]
-		in.record(c, e.client, true, e.proto, e.port, rules, e.server)
-		in.record(s, e.server, false, e.proto, e.port, rules, e.client)
+	for i := range in.log {
+		e := &in.log[i]
+		c, s := e.addrs()
+		ci, si := in.id(c), in.id(s)
+		rules := in.sets[e.set].rules
+		in.record(c, ci, true, e.proto, e.port, rules, si)
+		in.record(s, si, false, e.proto, e.port, rules, ci)
 	}
 	clear(in.log)
 	in.log = in.log[:0]
@@ -1691,38 +1737,39 @@ func (in *Inferer) noComponents() bool {
 // recorded yet: what it reads is what recording would keep and more (no caps), so
 // when it finds no grounded host with a grounded peer, recording would not either.
 func (in *Inferer) noComponentsLog() bool {
-	if in.declaredComponent() {
-		return false
+	if in.declared.Len() > 0 {
+		return false // declared components are looked for in the recorded evidence
 	}
-	installer, _ := in.m.Rule(ruleInstaller)
-	dataMover, _ := in.m.Rule(ruleDataMover)
-	opens := func(rules []*Rule, r *Rule, port uint16) bool {
-		return r != nil && r.singlePort(port) && slices.Contains(rules, r)
+	type addr struct {
+		b    [16]byte
+		kind uint8
 	}
-	grounded := make([]bool, len(in.addrs))
+	// The grounded hosts get local numbers.
+	local := map[addr]int32{}
 	var ground []int32
-	ground1 := func(id int32) {
-		if !grounded[id] {
-			grounded[id] = true
-			ground = append(ground, id)
+	ground1 := func(a addr) {
+		if _, ok := local[a]; !ok {
+			local[a] = int32(len(local))
+			ground = append(ground, local[a])
 		}
 	}
-	var movers map[int32][]int32 // the Data Mover ports' servers by client
+	var movers map[addr][]addr // the Data Mover ports' servers by client
 	for i := range in.log {
 		e := &in.log[i]
-		rules := in.sets[e.set]
-		if in.m.signatureGroup(&veeamGroup{proto: e.proto, port: e.port, rules: rules}) {
-			ground1(e.server)
+		c, s := addr{e.client, e.kinds & 0xf}, addr{e.server, e.kinds >> 4}
+		set := &in.sets[e.set]
+		if set.signature {
+			ground1(s)
 		}
-		if opens(rules, installer, e.port) {
-			ground1(e.client)
+		if set.installer {
+			ground1(c)
 		}
-		if opens(rules, dataMover, e.port) {
+		if set.dataMover {
 			if movers == nil {
-				movers = map[int32][]int32{}
+				movers = map[addr][]addr{}
 			}
-			if ps := movers[e.client]; !slices.Contains(ps, e.server) {
-				movers[e.client] = append(ps, e.server)
+			if ps := movers[c]; !slices.Contains(ps, s) {
+				movers[c] = append(ps, s)
 			}
 		}
 	}
@@ -1731,10 +1778,19 @@ func (in *Inferer) noComponentsLog() bool {
 			ground1(c)
 		}
 	}
+	grounded := make([]bool, len(local))
+	for _, id := range ground {
+		grounded[id] = true
+	}
 	return pruneGrounded(grounded, ground, func(mark []bool) {
 		for i := range in.log {
-			if e := &in.log[i]; grounded[e.client] && grounded[e.server] {
-				mark[e.client], mark[e.server] = true, true
+			e := &in.log[i]
+			ci, ok := local[addr{e.client, e.kinds & 0xf}]
+			if !ok || !grounded[ci] {
+				continue
+			}
+			if si, ok := local[addr{e.server, e.kinds >> 4}]; ok && grounded[si] {
+				mark[ci], mark[si] = true, true
 			}
 		}
 	})

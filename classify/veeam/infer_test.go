@@ -879,17 +879,23 @@ func TestInferNoComponents(t *testing.T) {
 			flows = append(flows, vtFlow(t, capture.ProtoTCP, fmt.Sprintf("10.1.%d.%d:50000", c/250, c%250), fmt.Sprintf("10.2.0.%d:%s", s, port), capture.SF))
 		}
 	}
-	// A backup server grounded by its fan-out alone: the Data Mover port to five
-	// managed servers (and their SMB), nothing it accepts.
-	var fan []*capture.Flow
-	for _, srv := range []string{"192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25"} {
-		fan = append(fan, vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", srv+":6162", capture.SF),
-			vtFlow(t, capture.ProtoTCP, "192.0.2.10:50001", srv+":445", capture.SF))
-	}
-	for _, md := range []mode{logged, folded} {
-		in, got := infer(nil, fan, md)
-		if _, want := infer(nil, fan, slow); got != want || in.rounds == 0 || strings.HasPrefix(got, none) {
-			t.Errorf("Data Mover fan-out, %+v: %s after %d rounds, want %s", md, got, in.rounds, want)
+	// A backup server grounded by its fan-out alone, accepting nothing: the Data Mover
+	// port to five managed servers (and their SMB), or the installer's to two.
+	for _, fo := range []struct {
+		port    string
+		servers int
+	}{{"6162", 5}, {"6160", 2}} {
+		var fan []*capture.Flow
+		for i := range fo.servers {
+			srv := fmt.Sprintf("192.0.2.%d", 21+i)
+			fan = append(fan, vtFlow(t, capture.ProtoTCP, "192.0.2.10:50000", srv+":"+fo.port, capture.SF),
+				vtFlow(t, capture.ProtoTCP, "192.0.2.10:50001", srv+":445", capture.SF))
+		}
+		for _, md := range []mode{logged, folded} {
+			in, got := infer(nil, fan, md)
+			if _, want := infer(nil, fan, slow); got != want || in.rounds == 0 || strings.HasPrefix(got, none) {
+				t.Errorf("fan-out on %s, %+v: %s after %d rounds, want %s", fo.port, md, got, in.rounds, want)
+			}
 		}
 	}
 
