@@ -100,10 +100,15 @@ type Sweep struct {
 
 // endpointKey is a server endpoint of one protocol (port 0 without ports), without
 // pointers: maps keyed by it hash its bytes and are not scanned by the collector.
+//
+// The aggregator's keys have no padding (pad fields stay zero): the maps then hash and
+// compare them as plain memory, not field by field through generated functions.
 type endpointKey struct {
 	addr  addrKey
 	port  uint16
 	proto uint8
+	app   uint8 // the unexpected section's application protocol (0 elsewhere)
+	pad   uint32
 }
 
 func (k endpointKey) server() netip.AddrPort { return netip.AddrPortFrom(k.addr.addr(), k.port) }
@@ -113,7 +118,7 @@ func (k endpointKey) server() netip.AddrPort { return netip.AddrPortFrom(k.addr.
 // by it, which hashes as plain bytes and keeps the maps out of the collector's scans.
 type addrKey struct {
 	hi, lo uint64
-	kind   uint8 // 0: the zero Addr, 4: IPv4, 6: IPv6
+	kind   uint64 // 0: the zero Addr, 4: IPv4, 6: IPv6 (not uint8: no padding)
 }
 
 func keyOf(a netip.Addr) addrKey {
@@ -156,7 +161,7 @@ func newAttempts() attempts {
 
 // add counts flow f, whose server port is port (0 for protocols without ports).
 func (at *attempts) add(f *classify.Flow, port uint16) {
-	k := endpointKey{keyOf(f.Server.Addr()), port, f.Proto}
+	k := endpointKey{addr: keyOf(f.Server.Addr()), port: port, proto: f.Proto}
 	switch {
 	case f.Outcome == capture.OutcomeEstablished:
 		at.established[k]++
@@ -215,7 +220,10 @@ func spanOf(first, last *Time, f *classify.Flow) {
 // compareAddrs, and only the entries kept get their strings.
 func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep) {
 	order := func(x, y *Attempt) int {
-		return cmp.Or(cmp.Compare(y.Failed(), x.Failed()), cmp.Compare(capture.ProtoName(x.key.proto), capture.ProtoName(y.key.proto)),
+		if c := cmp.Compare(y.Failed(), x.Failed()); c != 0 {
+			return c // most pairs: the rest is not computed
+		}
+		return cmp.Or(cmp.Compare(capture.ProtoName(x.key.proto), capture.ProtoName(y.key.proto)),
 			x.key.addr.addr().Compare(y.key.addr.addr()), cmp.Compare(x.Port, y.Port))
 	}
 	var chosen []*Attempt

@@ -40,12 +40,9 @@ type UnexpectedRest struct {
 	Counts
 }
 
-// unexpectedKey is what the unexpected section groups flows by.
-// Without pointers, like the aggregator's other keys (endpointKey).
-type unexpectedKey struct {
-	ep  endpointKey // the server port as it is, also for protocols without ports
-	app appid.Protocol
-}
+// unexpectedKey is what the unexpected section groups flows by: the server port as it
+// is (also for protocols without ports) and the application protocol.
+type unexpectedKey = endpointKey
 
 // maxUnexpected bounds the groups the section keeps while summing; the flows of
 // further groups are counted in the rest.
@@ -62,7 +59,7 @@ func (u *unexpectedAgg) add(f *classify.Flow) {
 	if f.Unexpected == 0 {
 		return
 	}
-	k := unexpectedKey{endpointKey{keyOf(f.Server.Addr()), f.Server.Port(), f.Proto}, f.App}
+	k := unexpectedKey{addr: keyOf(f.Server.Addr()), port: f.Server.Port(), proto: f.Proto, app: uint8(f.App)}
 	g := u.groups[k]
 	if g == nil {
 		if u.groups == nil {
@@ -86,8 +83,11 @@ func (u *unexpectedAgg) add(f *classify.Flow) {
 // out (nil when nothing is).
 func (u *unexpectedAgg) summary(top int) ([]Unexpected, *UnexpectedRest) {
 	order := func(x, y *Unexpected) int {
-		return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.key.ep.proto, y.key.ep.proto),
-			x.key.ep.server().Compare(y.key.ep.server()), cmp.Compare(x.key.app, y.key.app))
+		if c := cmp.Compare(y.Bytes, x.Bytes); c != 0 {
+			return c // most groups: the rest is not computed
+		}
+		return cmp.Or(cmp.Compare(x.key.proto, y.key.proto),
+			x.key.server().Compare(y.key.server()), cmp.Compare(x.key.app, y.key.app))
 	}
 	all := make([]*Unexpected, 0, len(u.groups))
 	for _, g := range u.groups {
@@ -107,10 +107,10 @@ func (u *unexpectedAgg) summary(top int) ([]Unexpected, *UnexpectedRest) {
 	list := make([]Unexpected, 0, len(all))
 	for _, g := range all {
 		e := *g
-		e.Proto = capture.ProtoName(g.key.ep.proto)
-		e.Server = g.key.ep.addr.addr().String()
-		e.Port = g.key.ep.port
-		e.App = g.key.app.String()
+		e.Proto = capture.ProtoName(g.key.proto)
+		e.Server = g.key.addr.addr().String()
+		e.Port = g.key.port
+		e.App = appid.Protocol(g.key.app).String()
 		e.Reasons = g.reasons.Names()
 		e.ClientCount = uint64(g.clients.len())
 		if e.ClientCount == 1 {
