@@ -151,16 +151,17 @@ func (k addrKey) addr() netip.Addr {
 type attempts struct {
 	targets     map[endpointKey]*Attempt
 	established map[endpointKey]uint64 // answered flows per server endpoint
-	clients     map[addrKey]*Sweep
+	sweeps      []*Sweep // by client, found through its talker (talkerAcc.sweep)
 	overflow    uint64
 }
 
 func newAttempts() attempts {
-	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}, clients: map[addrKey]*Sweep{}}
+	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}}
 }
 
-// add counts flow f, whose server port is port (0 for protocols without ports).
-func (at *attempts) add(f *classify.Flow, port uint16) {
+// add counts flow f, whose server port is port (0 for protocols without ports); sweep
+// is the client's index in at.sweeps plus one, which add sets when it makes it.
+func (at *attempts) add(f *classify.Flow, port uint16, sweep *int32) {
 	k := endpointKey{addr: keyOf(f.Server.Addr()), port: port, proto: f.Proto}
 	switch {
 	case f.Outcome == capture.OutcomeEstablished:
@@ -184,11 +185,11 @@ func (at *attempts) add(f *classify.Flow, port uint16) {
 	spanOf(&t.First, &t.Last, f)
 	t.clients.add(client, maxAttemptClients)
 
-	s := at.clients[client]
-	if s == nil {
-		s = &Sweep{client: f.Client.Addr()}
-		at.clients[client] = s
+	if *sweep == 0 {
+		at.sweeps = append(at.sweeps, &Sweep{client: f.Client.Addr()})
+		*sweep = int32(len(at.sweeps))
 	}
+	s := at.sweeps[*sweep-1]
 	countReach(f.Outcome, &s.Refused, &s.Unanswered, &s.ICMPBlocked)
 	spanOf(&s.First, &s.Last, f)
 	s.targets.add(k, maxSweepTargets)
@@ -258,7 +259,7 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		list = append(list, a)
 	}
 	sweeps := []Sweep{}
-	for _, s := range at.clients {
+	for _, s := range at.sweeps {
 		if s.targets.len() < min(sweepHosts, sweepPorts) {
 			continue // fewer targets than either threshold: fewer hosts and ports too
 		}

@@ -47,6 +47,7 @@ func TestReachability(t *testing.T) {
 func TestAttemptsTop(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	at := newAttempts()
+	sweeps := map[string]*int32{} // the clients' talkerAcc.sweep
 	for i := range 3000 {
 		server := fmt.Sprintf("10.1.%d.%d:%d", r.IntN(4), r.IntN(50), 22+r.IntN(3))
 		client := fmt.Sprintf("10.2.0.%d", r.IntN(30))
@@ -55,7 +56,10 @@ func TestAttemptsTop(t *testing.T) {
 			raw.State, raw.PacketsToClient, raw.TCPFlagsToClient = "REJ", 1, "AR"
 		}
 		f := rec(raw)
-		at.add(&f, f.Server.Port())
+		if sweeps[client] == nil {
+			sweeps[client] = new(int32)
+		}
+		at.add(&f, f.Server.Port(), sweeps[client])
 	}
 	all, _ := at.summary(0, 20, 100)
 	if len(all) < 100 {

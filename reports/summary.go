@@ -349,7 +349,8 @@ type Aggregator struct {
 	classes  [4]*Counts   // by ports.Class
 	services map[string]*Counts
 	ports    map[uint32]*PortCount // by portKey
-	talkers  map[addrKey]*Talker
+	talkers  map[addrKey]int32 // index in talked
+	talked   []talkerAcc
 	ephem    map[uint32]*ephemAcc // by portKey
 	states   map[uint32]*Counts   // by stateKey
 	rules    []*Counts            // by veeam.Match
@@ -363,6 +364,15 @@ func portKey(proto uint8, port uint16) uint32 { return uint32(proto)<<16 | uint3
 
 // stateKey is a protocol and connection state as one word.
 func stateKey(proto uint8, s capture.State) uint32 { return uint32(proto)<<8 | uint32(s) }
+
+// talkerAcc is a Talker being summed, without pointers: the hosts of a busy network
+// are one slice that the garbage collector does not scan.
+type talkerAcc struct {
+	key addrKey
+	Counts
+	asClient, asServer, sent, received uint64
+	sweep                              int32 // its Sweep as a client in attempts.sweeps, plus one (0: none yet)
+}
 
 // ephemAcc is an EphemeralPort being summed, with its flags as a set.
 type ephemAcc struct {
@@ -379,7 +389,7 @@ func NewAggregator(o Options) *Aggregator {
 		flows:    []classify.Flow{},
 		services: map[string]*Counts{},
 		ports:    map[uint32]*PortCount{},
-		talkers:  map[addrKey]*Talker{},
+		talkers:  map[addrKey]int32{},
 		ephem:    map[uint32]*ephemAcc{},
 		states:   map[uint32]*Counts{},
 		tunnels:  map[capture.Tunnel]*Counts{},
@@ -481,20 +491,22 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	}
 
 	client, server := f.Client.Addr(), f.Server.Addr()
-	tc := a.talker(client)
+	ci := a.talker(client)
+	tc := &a.talked[ci]
 	tc.add(f)
-	tc.AsClient++
-	tc.BytesSent += f.Flow.Bytes[capture.ToServer]
-	tc.BytesReceived += f.Flow.Bytes[capture.ToClient]
-	ts := tc
+	tc.asClient++
+	tc.sent += f.Flow.Bytes[capture.ToServer]
+	tc.received += f.Flow.Bytes[capture.ToClient]
+	si := ci
 	if server != client {
-		ts = a.talker(server)
-		ts.add(f)
+		si = a.talker(server) // may move a.talked
+		a.talked[si].add(f)
 	}
-	ts.AsServer++
-	ts.BytesSent += f.Flow.Bytes[capture.ToClient]
-	ts.BytesReceived += f.Flow.Bytes[capture.ToServer]
-	a.att.add(f, port)
+	ts := &a.talked[si]
+	ts.asServer++
+	ts.sent += f.Flow.Bytes[capture.ToClient]
+	ts.received += f.Flow.Bytes[capture.ToServer]
+	a.att.add(f, port, &a.talked[ci].sweep)
 	a.unexp.add(f)
 
 	if f.Flags.Ephemeral() {
@@ -530,15 +542,16 @@ func (a *Aggregator) Add(f *classify.Flow) {
 	}
 }
 
-// talker returns the entry of addr, made on first use.
-func (a *Aggregator) talker(addr netip.Addr) *Talker {
+// talker returns the index in a.talked of addr's entry, made on first use.
+func (a *Aggregator) talker(addr netip.Addr) int32 {
 	k := keyOf(addr)
-	t := a.talkers[k]
-	if t == nil {
-		t = &Talker{addr: addr}
-		a.talkers[k] = t
+	i, ok := a.talkers[k]
+	if !ok {
+		i = int32(len(a.talked))
+		a.talked = append(a.talked, talkerAcc{key: k})
+		a.talkers[k] = i
 	}
-	return t
+	return i
 }
 
 // pickService is the service name of a port that has name have so far and gets a flow
@@ -617,8 +630,10 @@ func (a *Aggregator) Summary() *Summary {
 	}, comparePortCounts, top)
 	// Talkers are ordered by their addresses as values (as compareAddrs orders their
 	// strings); only the entries kept get their strings.
-	s.Talkers = breakdown(maps.All(a.talkers), func(_ addrKey, t *Talker) Talker { return *t },
-		func(x, y Talker) int { return x.addr.Compare(y.addr) }, top)
+	s.Talkers = breakdown(sliceAll(a.talked), func(_ int, t *talkerAcc) Talker {
+		return Talker{AsClient: t.asClient, AsServer: t.asServer, BytesSent: t.sent, BytesReceived: t.received,
+			Counts: t.Counts, addr: t.key.addr()}
+	}, func(x, y Talker) int { return x.addr.Compare(y.addr) }, top)
 	for i := range s.Talkers {
 		t := &s.Talkers[i]
 		t.Addr, t.addr = t.addr.String(), netip.Addr{} // a summary holds only what it encodes
@@ -677,7 +692,10 @@ func tunnelCountOf(t capture.Tunnel, c Counts) TunnelCount {
 // byKey, cut to top entries when top > 0.
 func breakdown[K any, V any, E interface{ counts() Counts }](all iter.Seq2[K, *V], mk func(K, *V) E, byKey func(x, y E) int, top int) []E {
 	order := func(x, y E) int {
-		return cmp.Or(cmp.Compare(y.counts().Bytes, x.counts().Bytes), byKey(x, y))
+		if c := cmp.Compare(y.counts().Bytes, x.counts().Bytes); c != 0 {
+			return c
+		}
+		return byKey(x, y) // only on ties: keys may be costly to compare
 	}
 	var out []E
 	if top <= 0 {
@@ -709,6 +727,17 @@ func slots[V any](s []*V) iter.Seq2[int, *V] {
 	return func(yield func(int, *V) bool) {
 		for i, v := range s {
 			if v != nil && !yield(i, v) {
+				return
+			}
+		}
+	}
+}
+
+// sliceAll yields the index and address of every element of s.
+func sliceAll[V any](s []V) iter.Seq2[int, *V] {
+	return func(yield func(int, *V) bool) {
+		for i := range s {
+			if !yield(i, &s[i]) {
 				return
 			}
 		}
