@@ -274,3 +274,52 @@ func TestPipelineErrors(t *testing.T) {
 		t.Errorf("testdata/: %d files, %d skipped", len(in.Files), len(in.Skipped))
 	}
 }
+
+// TestPipelineConcurrentRecords: a summary's flow records may be read by two
+// goroutines at once (analyze's IPFIX export reads them beside the report), from
+// memory and from spilled runs alike, and both get every record in report order.
+func TestPipelineConcurrentRecords(t *testing.T) {
+	for _, spill := range []int{0, 50} {
+		t.Run(fmt.Sprintf("spill-after=%d", spill), func(t *testing.T) {
+			_, r := read(t, Options{Workers: 0, SpillAfter: spill, TempDir: t.TempDir()}, "veeam.pcap", "sample.pcapng")
+			s, err := r.Summary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			collect := func() ([]classify.Flow, error) {
+				var out []classify.Flow
+				err := s.EachFlow(func(f *classify.Flow) error { out = append(out, *f); return nil })
+				return out, err
+			}
+			want, err := collect()
+			if err != nil || len(want) < 100 {
+				t.Fatalf("%d records, %v", len(want), err)
+			}
+			type result struct {
+				flows []classify.Flow
+				err   error
+			}
+			done := make(chan result, 2)
+			for range 2 {
+				go func() {
+					f, err := collect()
+					done <- result{f, err}
+				}()
+			}
+			for range 2 {
+				got := <-done
+				if got.err != nil || len(got.flows) != len(want) {
+					t.Fatalf("concurrent read: %d records (%v), want %d", len(got.flows), got.err, len(want))
+				}
+				for i := range want {
+					if fmt.Sprint(got.flows[i]) != fmt.Sprint(want[i]) {
+						t.Fatalf("concurrent read: record %d differs", i)
+					}
+				}
+			}
+			if spill > 0 && !r.spool.Spilled() {
+				t.Error("the run did not spill")
+			}
+		})
+	}
+}
