@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +171,39 @@ func TestInputsParallelCancel(t *testing.T) {
 		t.Errorf("%d inputs reported of %d: want those up to the cancellation", len(res.Inputs), len(paths))
 	}
 	goroutinesSettle(t, before)
+}
+
+// TestPcapByteOrders: a capture written in either byte order, with either timestamp
+// resolution, gives the same flows and counts.
+func TestPcapByteOrders(t *testing.T) {
+	dir := t.TempDir()
+	s := synth.Scenario{Kind: synth.KindMix, Seed: 5, Packets: 3_000, Flows: 200}
+	var want []string
+	var wantSt InputStats
+	for i, fo := range []synth.FileOptions{
+		{Format: synth.FormatPcap, LinkType: LinkEthernet},
+		{Format: synth.FormatPcap, LinkType: LinkEthernet, BigEndian: true},
+		{Format: synth.FormatPcap, LinkType: LinkEthernet, Nano: true},
+		{Format: synth.FormatPcap, LinkType: LinkEthernet, Nano: true, BigEndian: true},
+	} {
+		path := writeMix(t, dir, fmt.Sprintf("%d.pcap", i), s, fo)
+		flows, st := runFlows(t, []string{path}, Options{Workers: 1})
+		for j := range flows {
+			flows[j] = strings.ReplaceAll(flows[j], path, "F")
+		}
+		if i == 0 {
+			want, wantSt = flows, st[0]
+			if len(want) == 0 || wantSt.Packets != 3_000 {
+				t.Fatalf("%d flows, %d packets", len(want), wantSt.Packets)
+			}
+			continue
+		}
+		if !slices.Equal(flows, want) {
+			t.Errorf("%+v: the flows differ from the little-endian file's", fo)
+		}
+		if got := st[0]; got.Packets != wantSt.Packets || got.Bytes != wantSt.Bytes || got.FirstTS != wantSt.FirstTS || got.LastTS != wantSt.LastTS {
+			t.Errorf("%+v: %d packets, %d bytes, %d-%d; want %d, %d, %d-%d", fo, got.Packets, got.Bytes, got.FirstTS, got.LastTS,
+				wantSt.Packets, wantSt.Bytes, wantSt.FirstTS, wantSt.LastTS)
+		}
+	}
 }

@@ -31,6 +31,7 @@ const (
 type pcapReader struct {
 	br       byteReader
 	order    binary.ByteOrder
+	le       bool // order is little-endian
 	nano     bool
 	linkType uint16
 	snaplen  uint32
@@ -63,6 +64,7 @@ func newPcapReader(br byteReader) (*pcapReader, error) {
 	case pcapNanoBE:
 		r.order, r.nano = binary.BigEndian, true
 	}
+	r.le = r.order == binary.LittleEndian
 	if major := r.order.Uint16(h[4:]); major != 2 {
 		return nil, fmt.Errorf("pcap file header: offset 4: version %d.%d is not 2.x", major, r.order.Uint16(h[6:]))
 	}
@@ -78,6 +80,14 @@ func newPcapReader(br byteReader) (*pcapReader, error) {
 }
 
 func (r *pcapReader) format() string { return "pcap" }
+
+// u32 is r.order.Uint32 without the interface call, for the record headers.
+func (r *pcapReader) u32(b []byte) uint32 {
+	if r.le {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return binary.BigEndian.Uint32(b)
+}
 
 func errShort(err error) error {
 	if err == io.EOF {
@@ -97,10 +107,7 @@ func (r *pcapReader) next() (record, error) {
 		}
 		return record{}, readErr(r.off, "record header", err)
 	}
-	sec := r.order.Uint32(h[0:])
-	frac := r.order.Uint32(h[4:])
-	capLen := r.order.Uint32(h[8:])
-	origLen := r.order.Uint32(h[12:])
+	sec, frac, capLen, origLen := r.u32(h[0:]), r.u32(h[4:]), r.u32(h[8:]), r.u32(h[12:])
 	if capLen > MaxCapLen {
 		return record{}, &CorruptError{Offset: r.off + 8, Field: "record caplen", Msg: fmt.Sprintf("%d exceeds the %d-byte limit", capLen, MaxCapLen)}
 	}
