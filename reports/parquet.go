@@ -178,8 +178,6 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 func setParquetRow(r *parquetRow, f *classify.Flow) {
 	*r = parquetRow{
 		Proto:           capture.ProtoName(f.Proto),
-		Client:          endpoint(f.Proto, f.Client),
-		Server:          endpoint(f.Proto, f.Server),
 		VLAN:            int32(f.VLAN),
 		Direction:       f.Direction.String(),
 		State:           f.State.String(),
@@ -235,6 +233,12 @@ func setParquetRow(r *parquetRow, f *classify.Flow) {
 		ie := icmpErrorOf(e)
 		r.ICMPErrors = append(r.ICMPErrors, parquetICMPErr{int32(ie.Type), int32(ie.Code), ie.V6, ie.From, int64(ie.Count)})
 	}
+	// The endpoints are one string (one allocation a row instead of two).
+	var buf [2 * len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")]byte
+	b := appendEndpoint(buf[:0], f.Proto, f.Client)
+	nc := len(b)
+	both := string(appendEndpoint(b, f.Proto, f.Server))
+	r.Client, r.Server = both[:nc], both[nc:]
 	r.ClientAddr, r.ServerAddr = addrOf(r.Client, f.Proto), addrOf(r.Server, f.Proto)
 	if capture.HasPorts(f.Proto) {
 		r.ClientPort, r.ServerPort = int32(f.Client.Port()), int32(f.Server.Port())
