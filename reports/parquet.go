@@ -1,9 +1,11 @@
 package reports
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -38,13 +40,18 @@ import (
 //
 // Columns are zstd-compressed; rows are written in row groups of at most
 // ParquetRowGroup rows, so that the writer holds one row group in memory whatever the
-// number of records (they come from Summary.EachFlow, streamed from the spool).
+// number of records (they come from Summary.EachFlow, streamed from the spool). With
+// more than one core (and not Serial), row groups are encoded two at a time, one on
+// another goroutine (see encodeParquetPairs): the file is the same, byte for byte, and
+// the memory held is still bounded by the row group's size.
 type Parquet struct {
 	// Interrupted marks the file as the report of an interrupted run, as the
 	// summary's own Interrupted does.
 	Interrupted bool
 	// RowGroup bounds the rows of a row group (0: ParquetRowGroup).
 	RowGroup int
+	// Serial keeps the encoding on the calling goroutine (analyze --workers 1).
+	Serial bool
 }
 
 // ParquetRowGroup is the default number of rows of a Parquet row group: about 10 MB of
@@ -140,8 +147,28 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 		parquet.KeyValueMetadata(ParquetGeneratorKey, Generator),
 		parquet.KeyValueMetadata(ParquetInterruptedKey, strconv.FormatBool(p.Interrupted || s.Interrupted)),
 	)
-	// Rows go to the writer in batches, which copies them into its column buffers:
-	// the batch's rows and their lists are reused.
+	n := 0 // records read, for errors
+	var err error
+	if p.Serial || runtime.GOMAXPROCS(0) == 1 {
+		err = writeParquetRows(pw, func(yield func(*classify.Flow) error) error {
+			return s.EachFlow(func(f *classify.Flow) error { n++; return yield(f) })
+		})
+	} else {
+		err = encodeParquetPairs(pw, s, group, &n)
+	}
+	if err != nil {
+		return fmt.Errorf("encode parquet: record %d: %w", n, err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("encode parquet: %w", err)
+	}
+	return nil
+}
+
+// writeParquetRows writes the rows of the flows that each yields to pw, in batches
+// that the writer copies into its column buffers: the batch's rows and their lists
+// are reused.
+func writeParquetRows(pw *parquet.GenericWriter[parquetRow], each FlowIter) error {
 	const batch = 256
 	rows := make([]parquetRow, batch)
 	k := 0
@@ -153,9 +180,7 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 		k = 0
 		return err
 	}
-	n := 0
-	err := s.EachFlow(func(f *classify.Flow) error {
-		n++
+	err := each(func(f *classify.Flow) error {
 		setParquetRow(&rows[k], f)
 		if k++; k == batch {
 			return flush()
@@ -165,11 +190,145 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 	if err == nil {
 		err = flush()
 	}
-	if err != nil {
-		return fmt.Errorf("encode parquet: record %d: %w", n, err)
+	return err
+}
+
+// encodeParquetPairs writes the rows of s's records to pw as the serial path does,
+// with two cores: row groups go by pairs, the first's rows held in memory and encoded
+// on another goroutine while this one encodes the second's as they come. Each group
+// is encoded by a writer of its own into a file of one row group, which pw then takes
+// with WriteRowGroup: parquet-go copies a row group written with the same settings as
+// is (pages, statistics, page index), so the file's contents are those of the serial
+// path, in the same row groups. At most one group of rows (ParquetRowGroup: ~40 MB)
+// and two encoded groups are held whatever the number of records. *n counts the
+// records read.
+func encodeParquetPairs(pw *parquet.GenericWriter[parquetRow], s *Summary, group int, n *int) error {
+	type result struct {
+		file []byte
+		err  error
 	}
-	if err := pw.Close(); err != nil {
-		return fmt.Errorf("encode parquet: %w", err)
+	var (
+		held    []parquetRow  // the rows of the pair's first group, encoded on another goroutine
+		k       int           // how many
+		pending chan result   // that group's file once its rows are complete, else nil
+		ib      *bytes.Buffer // the pair's second group, encoded here as its rows come
+		iw      *parquet.GenericWriter[parquetRow]
+		m       int                       // its rows
+		batch   = make([]parquetRow, 256) // the second group's rows go to iw in batches (see writeParquetRows)
+		b       int                       // rows in batch
+	)
+	// end writes the pair that is under way to pw, in the file's order.
+	end := func() error {
+		var first result
+		if pending != nil {
+			first = <-pending
+			pending = nil
+		} else if k > 0 {
+			// The records ended inside the first group: it is encoded here.
+			first.file, first.err = encodeParquetGroup(held[:k], group)
+		}
+		k = 0
+		if first.err != nil {
+			return first.err
+		}
+		if err := copyParquetGroup(pw, first.file); err != nil {
+			return err
+		}
+		if iw == nil {
+			return nil
+		}
+		if b > 0 {
+			if _, err := iw.Write(batch[:b]); err != nil {
+				return err
+			}
+			b = 0
+		}
+		if err := iw.Close(); err != nil {
+			return err
+		}
+		second := ib.Bytes()
+		iw, ib, m = nil, nil, 0
+		return copyParquetGroup(pw, second)
+	}
+	err := s.EachFlow(func(f *classify.Flow) error {
+		*n++
+		if pending == nil {
+			// The first group of a pair.
+			if held == nil {
+				held = make([]parquetRow, group)
+			}
+			setParquetRow(&held[k], f)
+			if k++; k == group {
+				rows := held
+				pending = make(chan result, 1)
+				go func() {
+					file, err := encodeParquetGroup(rows, group)
+					pending <- result{file, err}
+				}()
+			}
+			return nil
+		}
+		// The second.
+		if iw == nil {
+			ib = new(bytes.Buffer)
+			iw = newParquetGroupWriter(ib, group)
+		}
+		setParquetRow(&batch[b], f)
+		if b++; b == len(batch) {
+			if _, err := iw.Write(batch); err != nil {
+				return err
+			}
+			b = 0
+		}
+		if m++; m == group {
+			return end()
+		}
+		return nil
+	})
+	if err != nil {
+		if pending != nil {
+			<-pending // no goroutine is left behind
+		}
+		return err
+	}
+	return end()
+}
+
+// newParquetGroupWriter returns a writer of a file of one row group, with the
+// settings of Encode's (the metadata aside), so that its row group can be copied.
+func newParquetGroupWriter(w io.Writer, group int) *parquet.GenericWriter[parquetRow] {
+	return parquet.NewGenericWriter[parquetRow](w,
+		parquet.Compression(parquetZstd),
+		parquet.MaxRowsPerRowGroup(int64(group)))
+}
+
+// encodeParquetGroup returns rows as a Parquet file of one row group.
+func encodeParquetGroup(rows []parquetRow, group int) ([]byte, error) {
+	var buf bytes.Buffer
+	gw := newParquetGroupWriter(&buf, group)
+	if _, err := gw.Write(rows); err != nil {
+		return nil, err
+	}
+	if err := gw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// copyParquetGroup writes the row groups of file (written by a writer of
+// newParquetGroupWriter) to pw.
+func copyParquetGroup(pw *parquet.GenericWriter[parquetRow], file []byte) error {
+	if len(file) == 0 {
+		return nil
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		return err
+	}
+	for _, rg := range f.RowGroups() {
+		if _, err := pw.WriteRowGroup(rg); err != nil {
+			return err
+		}
 	}
 	return nil
 }
