@@ -196,59 +196,58 @@ func writeParquetRows(pw *parquet.GenericWriter[parquetRow], each FlowIter) erro
 // encodeParquetPairs writes the rows of s's records to pw as the serial path does,
 // with two cores: row groups go by pairs, the first's rows held in memory and encoded
 // on another goroutine while this one encodes the second's as they come. Each group
-// is encoded by a writer of its own into a file of one row group, which pw then takes
+// is encoded by a parquetGroupWriter into a file of one row group, which pw then takes
 // with WriteRowGroup: parquet-go copies a row group written with the same settings as
-// is (pages, statistics, page index), so the file's contents are those of the serial
-// path, in the same row groups. At most one group of rows (ParquetRowGroup: ~40 MB)
-// and two encoded groups are held whatever the number of records. *n counts the
-// records read.
+// is (pages, statistics, page index), so the file is the serial path's, in the same
+// row groups. At most one group of rows (ParquetRowGroup: ~40 MB) and two encoded
+// groups are held whatever the number of records. *n counts the records read.
 func encodeParquetPairs(pw *parquet.GenericWriter[parquetRow], s *Summary, group int, n *int) error {
 	type result struct {
 		file []byte
 		err  error
 	}
 	var (
-		held    []parquetRow  // the rows of the pair's first group, encoded on another goroutine
-		k       int           // how many
-		pending chan result   // that group's file once its rows are complete, else nil
-		ib      *bytes.Buffer // the pair's second group, encoded here as its rows come
-		iw      *parquet.GenericWriter[parquetRow]
+		held    []parquetRow              // the rows of the pair's first group, encoded on another goroutine
+		k       int                       // how many
+		pending chan result               // that group's file once its rows are complete, else nil
+		first   *parquetGroupWriter       // its writer
+		second  *parquetGroupWriter       // the second group's, which it writes here as its rows come
 		m       int                       // its rows
-		batch   = make([]parquetRow, 256) // the second group's rows go to iw in batches (see writeParquetRows)
+		batch   = make([]parquetRow, 256) // the second group's rows go to its writer in batches (see writeParquetRows)
 		b       int                       // rows in batch
 	)
 	// end writes the pair that is under way to pw, in the file's order.
 	end := func() error {
-		var first result
+		var r result
 		if pending != nil {
-			first = <-pending
+			r = <-pending
 			pending = nil
 		} else if k > 0 {
 			// The records ended inside the first group: it is encoded here.
-			first.file, first.err = encodeParquetGroup(held[:k], group)
+			r.file, r.err = first.encode(held[:k])
 		}
 		k = 0
-		if first.err != nil {
-			return first.err
+		if r.err != nil {
+			return r.err
 		}
-		if err := copyParquetGroup(pw, first.file); err != nil {
+		if err := copyParquetGroup(pw, r.file); err != nil {
 			return err
 		}
-		if iw == nil {
+		if m == 0 {
 			return nil
 		}
+		m = 0
 		if b > 0 {
-			if _, err := iw.Write(batch[:b]); err != nil {
+			if _, err := second.w.Write(batch[:b]); err != nil {
 				return err
 			}
 			b = 0
 		}
-		if err := iw.Close(); err != nil {
+		file, err := second.end()
+		if err != nil {
 			return err
 		}
-		second := ib.Bytes()
-		iw, ib, m = nil, nil, 0
-		return copyParquetGroup(pw, second)
+		return copyParquetGroup(pw, file)
 	}
 	err := s.EachFlow(func(f *classify.Flow) error {
 		*n++
@@ -256,26 +255,25 @@ func encodeParquetPairs(pw *parquet.GenericWriter[parquetRow], s *Summary, group
 			// The first group of a pair.
 			if held == nil {
 				held = make([]parquetRow, group)
+				first, second = newParquetGroupWriter(group), newParquetGroupWriter(group)
 			}
 			setParquetRow(&held[k], f)
 			if k++; k == group {
-				rows := held
 				pending = make(chan result, 1)
 				go func() {
-					file, err := encodeParquetGroup(rows, group)
+					file, err := first.encode(held)
 					pending <- result{file, err}
 				}()
 			}
 			return nil
 		}
 		// The second.
-		if iw == nil {
-			ib = new(bytes.Buffer)
-			iw = newParquetGroupWriter(ib, group)
+		if m == 0 {
+			second.begin()
 		}
 		setParquetRow(&batch[b], f)
 		if b++; b == len(batch) {
-			if _, err := iw.Write(batch); err != nil {
+			if _, err := second.w.Write(batch); err != nil {
 				return err
 			}
 			b = 0
@@ -294,29 +292,48 @@ func encodeParquetPairs(pw *parquet.GenericWriter[parquetRow], s *Summary, group
 	return end()
 }
 
-// newParquetGroupWriter returns a writer of a file of one row group, with the
-// settings of Encode's (the metadata aside), so that its row group can be copied.
-func newParquetGroupWriter(w io.Writer, group int) *parquet.GenericWriter[parquetRow] {
-	return parquet.NewGenericWriter[parquetRow](w,
+// parquetGroupWriter writes row groups, each as a file of its own, with the settings
+// of Encode's (the metadata aside), so that pw's WriteRowGroup copies them. Its writer
+// and buffer serve file after file: a new writer for each would allocate and clear
+// its column buffers anew (about 10 MB a row group).
+type parquetGroupWriter struct {
+	buf bytes.Buffer
+	w   *parquet.GenericWriter[parquetRow]
+}
+
+func newParquetGroupWriter(group int) *parquetGroupWriter {
+	g := new(parquetGroupWriter)
+	g.w = parquet.NewGenericWriter[parquetRow](&g.buf,
 		parquet.Compression(parquetZstd),
 		parquet.MaxRowsPerRowGroup(int64(group)))
+	return g
 }
 
-// encodeParquetGroup returns rows as a Parquet file of one row group.
-func encodeParquetGroup(rows []parquetRow, group int) ([]byte, error) {
-	var buf bytes.Buffer
-	gw := newParquetGroupWriter(&buf, group)
-	if _, err := gw.Write(rows); err != nil {
-		return nil, err
-	}
-	if err := gw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+// begin starts a file, dropping the last one.
+func (g *parquetGroupWriter) begin() {
+	g.buf.Reset()
+	g.w.Reset(&g.buf)
 }
 
-// copyParquetGroup writes the row groups of file (written by a writer of
-// newParquetGroupWriter) to pw.
+// end returns the file, valid until the next begin.
+func (g *parquetGroupWriter) end() ([]byte, error) {
+	if err := g.w.Close(); err != nil {
+		return nil, err
+	}
+	return g.buf.Bytes(), nil
+}
+
+// encode returns the file of rows, valid until the next begin.
+func (g *parquetGroupWriter) encode(rows []parquetRow) ([]byte, error) {
+	g.begin()
+	if _, err := g.w.Write(rows); err != nil {
+		return nil, err
+	}
+	return g.end()
+}
+
+// copyParquetGroup writes the row groups of file (written by a parquetGroupWriter)
+// to pw.
 func copyParquetGroup(pw *parquet.GenericWriter[parquetRow], file []byte) error {
 	if len(file) == 0 {
 		return nil
