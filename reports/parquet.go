@@ -1,9 +1,11 @@
 package reports
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -38,13 +40,18 @@ import (
 //
 // Columns are zstd-compressed; rows are written in row groups of at most
 // ParquetRowGroup rows, so that the writer holds one row group in memory whatever the
-// number of records (they come from Summary.EachFlow, streamed from the spool).
+// number of records (they come from Summary.EachFlow, streamed from the spool). With
+// more than one core (and not Serial), row groups are encoded two at a time, one on
+// another goroutine (see encodeParquetPairs): the file is the same, byte for byte, and
+// the memory held is still bounded by the row group's size.
 type Parquet struct {
 	// Interrupted marks the file as the report of an interrupted run, as the
 	// summary's own Interrupted does.
 	Interrupted bool
 	// RowGroup bounds the rows of a row group (0: ParquetRowGroup).
 	RowGroup int
+	// Serial keeps the encoding on the calling goroutine (analyze --workers 1).
+	Serial bool
 }
 
 // ParquetRowGroup is the default number of rows of a Parquet row group: about 10 MB of
@@ -140,8 +147,28 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 		parquet.KeyValueMetadata(ParquetGeneratorKey, Generator),
 		parquet.KeyValueMetadata(ParquetInterruptedKey, strconv.FormatBool(p.Interrupted || s.Interrupted)),
 	)
-	// Rows go to the writer in batches, which copies them into its column buffers:
-	// the batch's rows and their lists are reused.
+	n := 0 // records read, for errors
+	var err error
+	if p.Serial || runtime.GOMAXPROCS(0) == 1 {
+		err = writeParquetRows(pw, func(yield func(*classify.Flow) error) error {
+			return s.EachFlow(func(f *classify.Flow) error { n++; return yield(f) })
+		})
+	} else {
+		err = encodeParquetPairs(pw, s, group, &n)
+	}
+	if err != nil {
+		return fmt.Errorf("encode parquet: record %d: %w", n, err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("encode parquet: %w", err)
+	}
+	return nil
+}
+
+// writeParquetRows writes the rows of the flows that each yields to pw, in batches
+// that the writer copies into its column buffers: the batch's rows and their lists
+// are reused.
+func writeParquetRows(pw *parquet.GenericWriter[parquetRow], each FlowIter) error {
 	const batch = 256
 	rows := make([]parquetRow, batch)
 	k := 0
@@ -153,9 +180,7 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 		k = 0
 		return err
 	}
-	n := 0
-	err := s.EachFlow(func(f *classify.Flow) error {
-		n++
+	err := each(func(f *classify.Flow) error {
 		setParquetRow(&rows[k], f)
 		if k++; k == batch {
 			return flush()
@@ -165,11 +190,162 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 	if err == nil {
 		err = flush()
 	}
-	if err != nil {
-		return fmt.Errorf("encode parquet: record %d: %w", n, err)
+	return err
+}
+
+// encodeParquetPairs writes the rows of s's records to pw as the serial path does,
+// with two cores: row groups go by pairs, the first's rows held in memory and encoded
+// on another goroutine while this one encodes the second's as they come. Each group
+// is encoded by a parquetGroupWriter into a file of one row group, which pw then takes
+// with WriteRowGroup: parquet-go copies a row group written with the same settings as
+// is (pages, statistics, page index), so the file is the serial path's, in the same
+// row groups. At most one group of rows (ParquetRowGroup: ~40 MB) and two encoded
+// groups are held whatever the number of records. *n counts the records read.
+func encodeParquetPairs(pw *parquet.GenericWriter[parquetRow], s *Summary, group int, n *int) error {
+	type result struct {
+		file []byte
+		err  error
 	}
-	if err := pw.Close(); err != nil {
-		return fmt.Errorf("encode parquet: %w", err)
+	var (
+		held    []parquetRow              // the rows of the pair's first group, encoded on another goroutine
+		k       int                       // how many
+		pending chan result               // that group's file once its rows are complete, else nil
+		first   *parquetGroupWriter       // its writer
+		second  *parquetGroupWriter       // the second group's, which it writes here as its rows come
+		m       int                       // its rows
+		batch   = make([]parquetRow, 256) // the second group's rows go to its writer in batches (see writeParquetRows)
+		b       int                       // rows in batch
+	)
+	// end writes the pair that is under way to pw, in the file's order.
+	end := func() error {
+		var r result
+		if pending != nil {
+			r = <-pending
+			pending = nil
+		} else if k > 0 {
+			// The records ended inside the first group: it is encoded here.
+			r.file, r.err = first.encode(held[:k])
+		}
+		k = 0
+		if r.err != nil {
+			return r.err
+		}
+		if err := copyParquetGroup(pw, r.file); err != nil {
+			return err
+		}
+		if m == 0 {
+			return nil
+		}
+		m = 0
+		if b > 0 {
+			if _, err := second.w.Write(batch[:b]); err != nil {
+				return err
+			}
+			b = 0
+		}
+		file, err := second.end()
+		if err != nil {
+			return err
+		}
+		return copyParquetGroup(pw, file)
+	}
+	err := s.EachFlow(func(f *classify.Flow) error {
+		*n++
+		if pending == nil {
+			// The first group of a pair.
+			if held == nil {
+				held = make([]parquetRow, group)
+				first, second = newParquetGroupWriter(group), newParquetGroupWriter(group)
+			}
+			setParquetRow(&held[k], f)
+			if k++; k == group {
+				pending = make(chan result, 1)
+				go func() {
+					file, err := first.encode(held)
+					pending <- result{file, err}
+				}()
+			}
+			return nil
+		}
+		// The second.
+		if m == 0 {
+			second.begin()
+		}
+		setParquetRow(&batch[b], f)
+		if b++; b == len(batch) {
+			if _, err := second.w.Write(batch); err != nil {
+				return err
+			}
+			b = 0
+		}
+		if m++; m == group {
+			return end()
+		}
+		return nil
+	})
+	if err != nil {
+		if pending != nil {
+			<-pending // no goroutine is left behind
+		}
+		return err
+	}
+	return end()
+}
+
+// parquetGroupWriter writes row groups, each as a file of its own, with the settings
+// of Encode's (the metadata aside), so that pw's WriteRowGroup copies them. Its writer
+// and buffer serve file after file: a new writer for each would allocate and clear
+// its column buffers anew (about 10 MB a row group).
+type parquetGroupWriter struct {
+	buf bytes.Buffer
+	w   *parquet.GenericWriter[parquetRow]
+}
+
+func newParquetGroupWriter(group int) *parquetGroupWriter {
+	g := new(parquetGroupWriter)
+	g.w = parquet.NewGenericWriter[parquetRow](&g.buf,
+		parquet.Compression(parquetZstd),
+		parquet.MaxRowsPerRowGroup(int64(group)))
+	return g
+}
+
+// begin starts a file, dropping the last one.
+func (g *parquetGroupWriter) begin() {
+	g.buf.Reset()
+	g.w.Reset(&g.buf)
+}
+
+// end returns the file, valid until the next begin.
+func (g *parquetGroupWriter) end() ([]byte, error) {
+	if err := g.w.Close(); err != nil {
+		return nil, err
+	}
+	return g.buf.Bytes(), nil
+}
+
+// encode returns the file of rows, valid until the next begin.
+func (g *parquetGroupWriter) encode(rows []parquetRow) ([]byte, error) {
+	g.begin()
+	if _, err := g.w.Write(rows); err != nil {
+		return nil, err
+	}
+	return g.end()
+}
+
+// copyParquetGroup writes the row groups of file (written by a parquetGroupWriter)
+// to pw.
+func copyParquetGroup(pw *parquet.GenericWriter[parquetRow], file []byte) error {
+	if len(file) == 0 {
+		return nil
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		return err
+	}
+	for _, rg := range f.RowGroups() {
+		if _, err := pw.WriteRowGroup(rg); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -178,8 +354,6 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 func setParquetRow(r *parquetRow, f *classify.Flow) {
 	*r = parquetRow{
 		Proto:           capture.ProtoName(f.Proto),
-		Client:          endpoint(f.Proto, f.Client),
-		Server:          endpoint(f.Proto, f.Server),
 		VLAN:            int32(f.VLAN),
 		Direction:       f.Direction.String(),
 		State:           f.State.String(),
@@ -235,6 +409,12 @@ func setParquetRow(r *parquetRow, f *classify.Flow) {
 		ie := icmpErrorOf(e)
 		r.ICMPErrors = append(r.ICMPErrors, parquetICMPErr{int32(ie.Type), int32(ie.Code), ie.V6, ie.From, int64(ie.Count)})
 	}
+	// The endpoints are one string (one allocation a row instead of two).
+	var buf [2 * len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")]byte
+	b := appendEndpoint(buf[:0], f.Proto, f.Client)
+	nc := len(b)
+	both := string(appendEndpoint(b, f.Proto, f.Server))
+	r.Client, r.Server = both[:nc], both[nc:]
 	r.ClientAddr, r.ServerAddr = addrOf(r.Client, f.Proto), addrOf(r.Server, f.Proto)
 	if capture.HasPorts(f.Proto) {
 		r.ClientPort, r.ServerPort = int32(f.Client.Port()), int32(f.Server.Port())

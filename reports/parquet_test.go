@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -200,4 +203,88 @@ func TestParquetIterError(t *testing.T) {
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "record 1") {
 		t.Errorf("error %v, want the iterator's, at record 1", err)
 	}
+}
+
+// TestParquetSerial: the encoding on two goroutines (row groups by pairs, copied into
+// the file) and the serial one (--workers 1) write the same rows in the same row
+// groups with the same metadata, whether the records end in the first or the second
+// group of a pair, or on a group's boundary.
+func TestParquetSerial(t *testing.T) {
+	for _, n := range []int{0, 1, 999, 1000, 1500, 2000, 2500, 4000} {
+		s := benchSummary(n)
+		s.Flows = append(s.Flows, tunnelRecords(t)...)
+		var serial, pairs bytes.Buffer
+		if err := (Parquet{RowGroup: 1000, Serial: true}).Encode(&serial, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := (Parquet{RowGroup: 1000}).Encode(&pairs, s); err != nil {
+			t.Fatal(err)
+		}
+		// parquet-go copies the row groups as they were written: the same bytes.
+		if !bytes.Equal(serial.Bytes(), pairs.Bytes()) {
+			t.Errorf("%d records: %d bytes serially, %d by pairs, or different bytes", len(s.Flows), serial.Len(), pairs.Len())
+		}
+		rows, meta, groups := readParquet(t, serial.Bytes())
+		prows, pmeta, pgroups := readParquet(t, pairs.Bytes())
+		if len(rows) != len(s.Flows) || !reflect.DeepEqual(rows, prows) {
+			t.Errorf("%d records: %d rows serially, %d by pairs, or different rows", len(s.Flows), len(rows), len(prows))
+		}
+		if !reflect.DeepEqual(meta, pmeta) || !reflect.DeepEqual(groups, pgroups) {
+			t.Errorf("%d records: metadata %v, row groups %v serially; %v, %v by pairs", len(s.Flows), meta, groups, pmeta, pgroups)
+		}
+	}
+}
+
+// failingWriter fails every write after its first n bytes.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errDiskFull
+	}
+	w.n -= len(b)
+	return len(b), nil
+}
+
+var errDiskFull = errors.New("no space left on device")
+
+// TestParquetWriteError: an error of the output in the middle of the file (a full
+// disk) is the encoder's error, whichever goroutine encoded the row group, and no
+// goroutine is left behind, nor when the records fail while a row group is encoded on
+// the other goroutine.
+func TestParquetWriteError(t *testing.T) {
+	s := benchSummary(4500)
+	before := runtime.NumGoroutine()
+	for _, serial := range []bool{true, false} {
+		for _, at := range []int{0, 10, 20 << 10, 60 << 10} {
+			err := (Parquet{RowGroup: 1000, Serial: serial}).Encode(&failingWriter{n: at}, s)
+			if !errors.Is(err, errDiskFull) {
+				t.Errorf("serial %v, output full after %d bytes: error %v", serial, at, err)
+			}
+		}
+	}
+	boom := errors.New("spool: read error")
+	for _, at := range []int{500, 1000, 1500, 2000, 2500} {
+		s.SetFlowIter(func(yield func(*classify.Flow) error) error {
+			r := fixtureRecords()[0]
+			for range at {
+				if err := yield(&r); err != nil {
+					return err
+				}
+			}
+			return boom
+		})
+		if err := (Parquet{RowGroup: 1000}).Encode(io.Discard, s); !errors.Is(err, boom) {
+			t.Errorf("records failing after %d: error %v", at, err)
+		}
+	}
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines after the encoders, %d before", runtime.NumGoroutine(), before)
 }

@@ -132,8 +132,18 @@ func tcpFlags(f *classify.Flow) (toServer, toClient string) {
 	if f.Proto != capture.ProtoTCP {
 		return "", ""
 	}
-	return capture.FlagString(f.TCPFlags[capture.ToServer]), capture.FlagString(f.TCPFlags[capture.ToClient])
+	return tcpFlagNames[f.TCPFlags[capture.ToServer]], tcpFlagNames[f.TCPFlags[capture.ToClient]]
 }
+
+// tcpFlagNames is capture.FlagString of every set of flags, so that tcpFlags does not
+// allocate (two strings a record otherwise: the Parquet encoder's most frequent
+// allocation with the endpoints).
+var tcpFlagNames = func() (names [256]string) {
+	for f := range names {
+		names[f] = capture.FlagString(uint8(f))
+	}
+	return names
+}()
 
 // portClassName is the record's port_class: "" for protocols without ports.
 func portClassName(c ports.Class) string { return c.String() }

@@ -58,7 +58,8 @@ func (a *app) exporter() (*pipeline.Exporter, error) {
 }
 
 // configureEncoder applies the configuration to an encoder that has settings of its
-// own (html: --html-max-flows; ipfix: the PEN, message size and domain). The binary
+// own (html: --html-max-flows; ipfix: the PEN, message size and domain; parquet:
+// --workers 1 keeps its encoding on one goroutine). The binary
 // formats, which are the flow records and nothing else, are refused with --no-flows
 // and on a terminal.
 func (a *app) configureEncoder(enc reports.Encoder[*reports.Summary]) (reports.Encoder[*reports.Summary], error) {
@@ -82,6 +83,9 @@ func (a *app) configureEncoder(enc reports.Encoder[*reports.Summary]) (reports.E
 			return nil, err
 		}
 		e.PEN, e.MessageSize, e.Domain = o.PEN, o.MessageSize, o.Domain
+		return e, nil
+	case reports.Parquet:
+		e.Serial = a.cfg.Workers == 1
 		return e, nil
 	}
 	return enc, nil
