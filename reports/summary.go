@@ -2,6 +2,7 @@ package reports
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"iter"
 	"maps"
@@ -349,7 +350,8 @@ type Aggregator struct {
 	classes  [4]*Counts   // by ports.Class
 	services map[string]*Counts
 	ports    map[uint32]*PortCount // by portKey
-	talkers  map[addrKey]int32 // index in talked
+	talkers4 map[uint32]int32      // index in talked of an IPv4 host: a key of 4 bytes keeps the map in cache
+	talkers  map[addrKey]int32     // of the others
 	talked   []talkerAcc
 	ephem    map[uint32]*ephemAcc // by portKey
 	states   map[uint32]*Counts   // by stateKey
@@ -389,6 +391,7 @@ func NewAggregator(o Options) *Aggregator {
 		flows:    []classify.Flow{},
 		services: map[string]*Counts{},
 		ports:    map[uint32]*PortCount{},
+		talkers4: map[uint32]int32{},
 		talkers:  map[addrKey]int32{},
 		ephem:    map[uint32]*ephemAcc{},
 		states:   map[uint32]*Counts{},
@@ -544,14 +547,29 @@ func (a *Aggregator) Add(f *classify.Flow) {
 
 // talker returns the index in a.talked of addr's entry, made on first use.
 func (a *Aggregator) talker(addr netip.Addr) int32 {
+	if addr.Is4() {
+		b := addr.As4()
+		k := binary.BigEndian.Uint32(b[:])
+		i, ok := a.talkers4[k]
+		if !ok {
+			i = a.newTalker(addr)
+			a.talkers4[k] = i
+		}
+		return i
+	}
 	k := keyOf(addr)
 	i, ok := a.talkers[k]
 	if !ok {
-		i = int32(len(a.talked))
-		a.talked = append(a.talked, talkerAcc{key: k})
+		i = a.newTalker(addr)
 		a.talkers[k] = i
 	}
 	return i
+}
+
+// newTalker adds an entry for addr to a.talked and returns its index.
+func (a *Aggregator) newTalker(addr netip.Addr) int32 {
+	a.talked = append(a.talked, talkerAcc{key: keyOf(addr)})
+	return int32(len(a.talked) - 1)
 }
 
 // pickService is the service name of a port that has name have so far and gets a flow
