@@ -113,6 +113,15 @@ type endpointKey struct {
 
 func (k endpointKey) server() netip.AddrPort { return netip.AddrPortFrom(k.addr.addr(), k.port) }
 
+// word is k in one word when its address is IPv4: the address, port, protocol and
+// application protocol; ok is false for other addresses.
+func (k endpointKey) word() (w uint64, ok bool) {
+	if k.addr.kind != 4 {
+		return 0, false
+	}
+	return uint64(uint32(k.addr.lo))<<32 | uint64(k.port)<<16 | uint64(k.proto)<<8 | uint64(k.app), true
+}
+
 // addrKey is a netip.Addr as a pointer-free value (a netip.Addr holds a pointer for
 // its zone, which flows never have): the aggregator's maps of hosts and endpoints key
 // by it, which hashes as plain bytes and keeps the maps out of the collector's scans.
@@ -151,12 +160,15 @@ func (k addrKey) addr() netip.Addr {
 type attempts struct {
 	targets     map[endpointKey]*Attempt
 	established map[endpointKey]uint64 // answered flows per server endpoint
-	sweeps      []*Sweep // by client, found through its talker (talkerAcc.sweep)
-	overflow    uint64
+	// established4 is established for IPv4 endpoints, by endpointKey.word: an 8-byte
+	// key keeps the map of a busy network in cache.
+	established4 map[uint64]uint64
+	sweeps       []*Sweep // by client, found through its talker (talkerAcc.sweep)
+	overflow     uint64
 }
 
 func newAttempts() attempts {
-	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}}
+	return attempts{targets: map[endpointKey]*Attempt{}, established: map[endpointKey]uint64{}, established4: map[uint64]uint64{}}
 }
 
 // add counts flow f, whose server port is port (0 for protocols without ports); sweep
@@ -165,7 +177,11 @@ func (at *attempts) add(f *classify.Flow, port uint16, sweep *int32) {
 	k := endpointKey{addr: keyOf(f.Server.Addr()), port: port, proto: f.Proto}
 	switch {
 	case f.Outcome == capture.OutcomeEstablished:
-		at.established[k]++
+		if w, ok := k.word(); ok {
+			at.established4[w]++
+		} else {
+			at.established[k]++
+		}
 		return
 	case !f.Outcome.Attempt():
 		return
@@ -244,6 +260,9 @@ func (at *attempts) summary(top, sweepHosts, sweepPorts int) ([]Attempt, []Sweep
 		a.Proto = capture.ProtoName(t.key.proto)
 		a.Server = endpoint(t.key.proto, t.key.server())
 		a.Established = at.established[t.key]
+		if w, ok := t.key.word(); ok {
+			a.Established = at.established4[w]
+		}
 		a.ClientCount = uint64(t.clients.len())
 		clients := make([]netip.Addr, 0, t.clients.len())
 		for c := range t.clients.all() {
