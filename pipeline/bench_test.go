@@ -78,7 +78,7 @@ func BenchmarkAnalyze(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				s, err := an.summary(res)
+				s, err := an.summary(res, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -225,7 +225,7 @@ func BenchmarkAfterTable(b *testing.B) {
 				for i := range flows {
 					r.add(&flows[i])
 				}
-				s, err := r.summary(res)
+				s, err := r.summary(res, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -226,7 +226,7 @@ func (s *Session) interval(res capture.Result) {
 		s.mark = s.mp.newRun(s.fail)
 		s.later(func() error {
 			defer mark.Close()
-			sum, err := mark.summary(res)
+			sum, err := mark.summary(res, nil)
 			if err != nil {
 				return fmt.Errorf("metrics: %w", err)
 			}
@@ -259,7 +259,7 @@ func (s *Session) report(from time.Time) {
 	s.rep, s.res = s.p.newRun(s.fail), capture.Result{}
 	s.later(func() error {
 		defer rep.Close()
-		sum, err := rep.summary(res)
+		sum, err := rep.summary(res, nil)
 		if err != nil {
 			return err
 		}

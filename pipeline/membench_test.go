@@ -65,7 +65,7 @@ func BenchmarkAnalyzeMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				sum, err := an.summary(res)
+				sum, err := an.summary(res, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -323,3 +323,67 @@ func TestPipelineConcurrentRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineSummaryAnd: the pass of SummaryAnd yields the records Flows yields, in the
+// same order, and makes the summary Summary makes; a Parquet file written in it
+// (reports.FlowEncoder, as analyze writes one) is byte for byte the file written from
+// the summary afterwards. On one core and on two, in memory and from spilled runs; an
+// error of the callback ends the pass with that error.
+func TestPipelineSummaryAnd(t *testing.T) {
+	for _, o := range []Options{{Workers: 1}, {Workers: 0}, {Workers: 0, SpillAfter: 50}} {
+		t.Run(fmt.Sprintf("workers=%d,spill-after=%d", o.Workers, o.SpillAfter), func(t *testing.T) {
+			o.TempDir = t.TempDir()
+			_, r := read(t, o, "veeam.pcap", "sample.pcapng", "tunnels.pcap")
+			want, err := r.Summary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantFlows []string
+			if err := r.Flows(func(f *classify.Flow) error { wantFlows = append(wantFlows, fmt.Sprint(*f)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			s, err := r.SummaryAnd(func(f *classify.Flow) error { got = append(got, fmt.Sprint(*f)); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(wantFlows) < 100 || !slices.Equal(got, wantFlows) {
+				t.Errorf("%d records in the pass, %d from Flows, or not the same", len(got), len(wantFlows))
+			}
+			var a, b bytes.Buffer
+			if err := (reports.JSON{}).Encode(&a, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := (reports.JSON{}).Encode(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Error("the summary of SummaryAnd is not Summary's")
+			}
+			enc := reports.Parquet{Serial: o.Workers == 1, RowGroup: 100}
+			var after, in bytes.Buffer
+			if err := enc.Encode(&after, want); err != nil {
+				t.Fatal(err)
+			}
+			if err := enc.EncodeFlows(&in, func(yield func(*classify.Flow) error) error {
+				_, err := r.SummaryAnd(yield)
+				return err
+			}, false); err != nil {
+				t.Fatal(err)
+			}
+			if after.Len() == 0 || !bytes.Equal(after.Bytes(), in.Bytes()) {
+				t.Errorf("Parquet written in the pass: %d bytes; from the summary: %d, or not the same", in.Len(), after.Len())
+			}
+			boom := errors.New("boom")
+			n := 0
+			if _, err := r.SummaryAnd(func(*classify.Flow) error {
+				if n++; n == 60 {
+					return boom
+				}
+				return nil
+			}); !errors.Is(err, boom) || n != 60 {
+				t.Errorf("callback failing at record 60: error %v after %d records", err, n)
+			}
+		})
+	}
+}

@@ -126,10 +126,20 @@ func (r *Run) each(fn func(*capture.Flow) error) error {
 // Summary classifies every flow with the inferred host roles and aggregates the
 // report. The summary's flow records are not held: they are classified again, in
 // order, from the spool while the report is encoded (unless Options.NoFlows).
-func (r *Run) Summary() (*reports.Summary, error) { return r.summary(r.res) }
+func (r *Run) Summary() (*reports.Summary, error) { return r.summary(r.res, nil) }
 
-// summary is Summary over the statistics res (a live session's interval).
-func (r *Run) summary(res capture.Result) (*reports.Summary, error) {
+// SummaryAnd is Summary, calling also with every record as it is aggregated: the
+// records Flows yields, in the same order, valid only during the call. A report that
+// holds nothing but the records (reports.FlowEncoder) is written this way in the pass
+// that aggregates the summary, rather than from the spool again once the summary is
+// made. An error from also ends the pass and is returned.
+func (r *Run) SummaryAnd(also func(*classify.Flow) error) (*reports.Summary, error) {
+	return r.summary(r.res, also)
+}
+
+// summary is Summary over the statistics res (a live session's interval), with also
+// (when not nil) called with every record (see SummaryAnd).
+func (r *Run) summary(res capture.Result, also func(*classify.Flow) error) (*reports.Summary, error) {
 	records := r.records()
 	// Records are never held: the report's flows are classified again, from the spool,
 	// while they are encoded (as when the flows spilled). That costs a second
@@ -144,7 +154,11 @@ func (r *Run) summary(res capture.Result) (*reports.Summary, error) {
 	agg.AddEvicted(res.Evicted)
 	agg.AddSpilled(r.spool.SpilledFlows())
 	agg.AddSkipped(r.skipped...)
-	if err := records(func(f *classify.Flow) error { agg.Add(f); return nil }); err != nil {
+	add := func(f *classify.Flow) error { agg.Add(f); return nil }
+	if also != nil {
+		add = func(f *classify.Flow) error { agg.Add(f); return also(f) }
+	}
+	if err := records(add); err != nil {
 		return nil, err
 	}
 	agg.SetHosts(HostsOf(r.inf.Hosts()))

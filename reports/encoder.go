@@ -18,6 +18,16 @@ type Encoder[R any] interface {
 	Encode(w io.Writer, r R) error
 }
 
+// FlowEncoder is implemented by the summary encoders of the formats that hold the flow
+// records and nothing of the rest of the summary (parquet). EncodeFlows writes the
+// records flows yields as Encode writes a summary's (interrupted marks the report of
+// an interrupted run), so that a caller can write the file in the same pass over the
+// records as the one that aggregates the summary, rather than in a second pass (see
+// pipeline.Run.SummaryAnd).
+type FlowEncoder interface {
+	EncodeFlows(w io.Writer, flows FlowIter, interrupted bool) error
+}
+
 // ErrUnknownFormat is returned (wrapped) by EncoderFor for a format name it does not
 // know for the kind of report asked for.
 var ErrUnknownFormat = errors.New("unknown report format")

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -45,10 +44,10 @@ import (
 // 25.0 MB in all, and 11 % less time to encode). Strings of a few values (proto,
 // state, port_class, service ...) are dictionary-encoded. Rows are written in row groups of at most
 // ParquetRowGroup rows, so that the writer holds one row group in memory whatever the
-// number of records (they come from Summary.EachFlow, streamed from the spool). With
-// more than one core (and not Serial), row groups are encoded two at a time, one on
-// another goroutine (see encodeParquetPairs): the file is the same, byte for byte, and
-// the memory held is still bounded by the row group's size.
+// number of records (they come from Summary.EachFlow, streamed from the spool, or
+// from the pass that aggregates the summary: see EncodeFlows). With more than one core
+// (and not Serial), the rows are written by a goroutine of their own while the
+// records are read (see encodeParquetAhead): the file is the same, byte for byte.
 type Parquet struct {
 	// Interrupted marks the file as the report of an interrupted run, as the
 	// summary's own Interrupted does.
@@ -140,6 +139,12 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 	if s == nil {
 		return errors.New("encode parquet: nil summary")
 	}
+	return p.EncodeFlows(w, s.EachFlow, s.Interrupted)
+}
+
+// EncodeFlows implements FlowEncoder: the file of the records that flows yields, which
+// Encode writes of a summary's. interrupted (or p.Interrupted) marks it interrupted.
+func (p Parquet) EncodeFlows(w io.Writer, flows FlowIter, interrupted bool) error {
 	group := p.RowGroup
 	if group <= 0 {
 		group = ParquetRowGroup
@@ -150,16 +155,16 @@ func (p Parquet) Encode(w io.Writer, s *Summary) error {
 		parquet.CreatedBy(Generator, "", ""),
 		parquet.KeyValueMetadata(ParquetSchemaVersionKey, strconv.Itoa(SchemaVersion)),
 		parquet.KeyValueMetadata(ParquetGeneratorKey, Generator),
-		parquet.KeyValueMetadata(ParquetInterruptedKey, strconv.FormatBool(p.Interrupted || s.Interrupted)),
+		parquet.KeyValueMetadata(ParquetInterruptedKey, strconv.FormatBool(p.Interrupted || interrupted)),
 	)
 	n := 0 // records read, for errors
 	var err error
 	if p.Serial || runtime.GOMAXPROCS(0) == 1 {
 		err = writeParquetRows(pw, func(yield func(*classify.Flow) error) error {
-			return s.EachFlow(func(f *classify.Flow) error { n++; return yield(f) })
+			return flows(func(f *classify.Flow) error { n++; return yield(f) })
 		})
 	} else {
-		err = encodeParquetPairs(pw, s, group, &n)
+		err = encodeParquetAhead(pw, flows, &n)
 	}
 	if err != nil {
 		return fmt.Errorf("encode parquet: record %d: %w", n, err)
@@ -198,162 +203,79 @@ func writeParquetRows(pw *parquet.GenericWriter[parquetRow], each FlowIter) erro
 	return err
 }
 
-// encodeParquetPairs writes the rows of s's records to pw as the serial path does,
-// with two cores: row groups go by pairs, the first's rows held in memory and encoded
-// on another goroutine while this one encodes the second's as they come. Each group
-// is encoded by a parquetGroupWriter into a file of one row group, which pw then takes
-// with WriteRowGroup: parquet-go copies a row group written with the same settings as
-// is (pages, statistics, page index), so the file is the serial path's, in the same
-// row groups. At most one group of rows (ParquetRowGroup: ~40 MB) and two encoded
-// groups are held whatever the number of records. *n counts the records read.
-func encodeParquetPairs(pw *parquet.GenericWriter[parquetRow], s *Summary, group int, n *int) error {
-	type result struct {
-		file []byte
-		err  error
-	}
-	var (
-		held    []parquetRow              // the rows of the pair's first group, encoded on another goroutine
-		k       int                       // how many
-		pending chan result               // that group's file once its rows are complete, else nil
-		first   *parquetGroupWriter       // its writer
-		second  *parquetGroupWriter       // the second group's, which it writes here as its rows come
-		m       int                       // its rows
-		batch   = make([]parquetRow, 256) // the second group's rows go to its writer in batches (see writeParquetRows)
-		b       int                       // rows in batch
-	)
-	// end writes the pair that is under way to pw, in the file's order.
-	end := func() error {
-		var r result
-		if pending != nil {
-			r = <-pending
-			pending = nil
-		} else if k > 0 {
-			// The records ended inside the first group: it is encoded here.
-			r.file, r.err = first.encode(held[:k])
-		}
-		k = 0
-		if r.err != nil {
-			return r.err
-		}
-		if err := copyParquetGroup(pw, r.file); err != nil {
-			return err
-		}
-		if m == 0 {
-			return nil
-		}
-		m = 0
-		if b > 0 {
-			if _, err := second.w.Write(batch[:b]); err != nil {
-				return err
+// errParquetWriter ends the records' pass once the writing goroutine has failed: the
+// error returned is the writer's.
+var errParquetWriter = errors.New("parquet writer failed")
+
+// encodeParquetAhead writes the rows of the records flows yields to pw as the serial
+// path does, with two cores: the rows are made here, in batches, and written by
+// another goroutine, where parquet-go takes them apart into its column buffers and
+// encodes and compresses its pages. The file is the serial path's, byte for byte.
+// When analyze makes the file in the pass that aggregates the summary (FlowEncoder),
+// this goroutine also aggregates, and a third reads the spool and classifies ahead
+// (pipeline's recordIter): the encoding no longer waits for the summary nor the summary
+// for it. Batches in flight bound the rows held (parquetAhead of parquetBatch rows:
+// about a megabyte). *n counts the records read.
+func encodeParquetAhead(pw *parquet.GenericWriter[parquetRow], flows FlowIter, n *int) error {
+	full := make(chan []parquetRow, parquetAhead)
+	free := make(chan []parquetRow, parquetAhead+1)
+	failed := make(chan struct{}) // closed when the writer failed
+	var werr error                // the writer's error, set before failed is closed or done is
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			if werr == nil {
+				if _, werr = pw.Write(b); werr != nil {
+					close(failed)
+				}
 			}
-			b = 0
+			free <- b[:0]
 		}
-		file, err := second.end()
-		if err != nil {
-			return err
-		}
-		return copyParquetGroup(pw, file)
-	}
-	err := s.EachFlow(func(f *classify.Flow) error {
+	}()
+	made := 1 // batches made; at most parquetAhead+1, on demand (small inputs make one)
+	b := make([]parquetRow, 0, parquetBatch)
+	err := flows(func(f *classify.Flow) error {
 		*n++
-		if pending == nil {
-			// The first group of a pair.
-			if held == nil {
-				held = make([]parquetRow, group)
-				first, second = newParquetGroupWriter(group), newParquetGroupWriter(group)
-			}
-			setParquetRow(&held[k], f)
-			if k++; k == group {
-				pending = make(chan result, 1)
-				go func() {
-					file, err := first.encode(held)
-					pending <- result{file, err}
-				}()
-			}
+		b = b[:len(b)+1]
+		setParquetRow(&b[len(b)-1], f)
+		if len(b) < parquetBatch {
 			return nil
 		}
-		// The second.
-		if m == 0 {
-			second.begin()
+		select {
+		case full <- b:
+		case <-failed:
+			return errParquetWriter
 		}
-		setParquetRow(&batch[b], f)
-		if b++; b == len(batch) {
-			if _, err := second.w.Write(batch); err != nil {
-				return err
+		select {
+		case b = <-free:
+		default:
+			if made <= parquetAhead {
+				made++
+				b = make([]parquetRow, 0, parquetBatch)
+			} else {
+				b = <-free
 			}
-			b = 0
-		}
-		if m++; m == group {
-			return end()
 		}
 		return nil
 	})
-	if err != nil {
-		if pending != nil {
-			<-pending // no goroutine is left behind
-		}
-		return err
+	if err == nil && len(b) > 0 {
+		full <- b
 	}
-	return end()
+	close(full)
+	<-done
+	if werr != nil && (err == nil || errors.Is(err, errParquetWriter)) {
+		return werr
+	}
+	return err
 }
 
-// parquetGroupWriter writes row groups, each as a file of its own, with the settings
-// of Encode's (the metadata aside), so that pw's WriteRowGroup copies them. Its writer
-// and buffer serve file after file: a new writer for each would allocate and clear
-// its column buffers anew (about 10 MB a row group).
-type parquetGroupWriter struct {
-	buf bytes.Buffer
-	w   *parquet.GenericWriter[parquetRow]
-}
-
-func newParquetGroupWriter(group int) *parquetGroupWriter {
-	g := new(parquetGroupWriter)
-	g.w = parquet.NewGenericWriter[parquetRow](&g.buf,
-		parquet.Compression(parquetZstd),
-		parquet.MaxRowsPerRowGroup(int64(group)))
-	return g
-}
-
-// begin starts a file, dropping the last one.
-func (g *parquetGroupWriter) begin() {
-	g.buf.Reset()
-	g.w.Reset(&g.buf)
-}
-
-// end returns the file, valid until the next begin.
-func (g *parquetGroupWriter) end() ([]byte, error) {
-	if err := g.w.Close(); err != nil {
-		return nil, err
-	}
-	return g.buf.Bytes(), nil
-}
-
-// encode returns the file of rows, valid until the next begin.
-func (g *parquetGroupWriter) encode(rows []parquetRow) ([]byte, error) {
-	g.begin()
-	if _, err := g.w.Write(rows); err != nil {
-		return nil, err
-	}
-	return g.end()
-}
-
-// copyParquetGroup writes the row groups of file (written by a parquetGroupWriter)
-// to pw.
-func copyParquetGroup(pw *parquet.GenericWriter[parquetRow], file []byte) error {
-	if len(file) == 0 {
-		return nil
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(file), int64(len(file)))
-	if err != nil {
-		return err
-	}
-	for _, rg := range f.RowGroups() {
-		if _, err := pw.WriteRowGroup(rg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// parquetBatch is the rows handed to the writer at a time, parquetAhead the batches
+// that may wait for it.
+const (
+	parquetBatch = 256
+	parquetAhead = 4
+)
 
 // setParquetRow makes *r the row of flow f, reusing r's lists.
 func setParquetRow(r *parquetRow, f *classify.Flow) {

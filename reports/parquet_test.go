@@ -205,15 +205,15 @@ func TestParquetIterError(t *testing.T) {
 	}
 }
 
-// TestParquetSerial: the encoding on two goroutines (row groups by pairs, copied into
-// the file) and the serial one (--workers 1) write the same rows in the same row
-// groups with the same metadata, whether the records end in the first or the second
-// group of a pair, or on a group's boundary.
+// TestParquetSerial: the encoding on two goroutines (rows made on one, written on the
+// other) and the serial one (--workers 1) write the same file, whether the records
+// end inside a batch of rows, on a batch's boundary or on a row group's, and with
+// more batches than may wait for the writer.
 func TestParquetSerial(t *testing.T) {
-	for _, n := range []int{0, 1, 999, 1000, 1500, 2000, 2500, 4000} {
+	for _, n := range []int{0, 1, parquetBatch - 1, parquetBatch, 999, 1000, 1500, 2000, 2500, 4000} {
 		s := benchSummary(n)
 		s.Flows = append(s.Flows, tunnelRecords(t)...)
-		var serial, pairs bytes.Buffer
+		var serial, pairs bytes.Buffer // pairs: the encoding on two goroutines
 		if err := (Parquet{RowGroup: 1000, Serial: true}).Encode(&serial, s); err != nil {
 			t.Fatal(err)
 		}
@@ -222,15 +222,15 @@ func TestParquetSerial(t *testing.T) {
 		}
 		// parquet-go copies the row groups as they were written: the same bytes.
 		if !bytes.Equal(serial.Bytes(), pairs.Bytes()) {
-			t.Errorf("%d records: %d bytes serially, %d by pairs, or different bytes", len(s.Flows), serial.Len(), pairs.Len())
+			t.Errorf("%d records: %d bytes serially, %d on two goroutines, or different bytes", len(s.Flows), serial.Len(), pairs.Len())
 		}
 		rows, meta, groups := readParquet(t, serial.Bytes())
 		prows, pmeta, pgroups := readParquet(t, pairs.Bytes())
 		if len(rows) != len(s.Flows) || !reflect.DeepEqual(rows, prows) {
-			t.Errorf("%d records: %d rows serially, %d by pairs, or different rows", len(s.Flows), len(rows), len(prows))
+			t.Errorf("%d records: %d rows serially, %d on two goroutines, or different rows", len(s.Flows), len(rows), len(prows))
 		}
 		if !reflect.DeepEqual(meta, pmeta) || !reflect.DeepEqual(groups, pgroups) {
-			t.Errorf("%d records: metadata %v, row groups %v serially; %v, %v by pairs", len(s.Flows), meta, groups, pmeta, pgroups)
+			t.Errorf("%d records: metadata %v, row groups %v serially; %v, %v on two goroutines", len(s.Flows), meta, groups, pmeta, pgroups)
 		}
 	}
 }
@@ -251,9 +251,8 @@ func (w *failingWriter) Write(b []byte) (int, error) {
 var errDiskFull = errors.New("no space left on device")
 
 // TestParquetWriteError: an error of the output in the middle of the file (a full
-// disk) is the encoder's error, whichever goroutine encoded the row group, and no
-// goroutine is left behind, nor when the records fail while a row group is encoded on
-// the other goroutine.
+// disk) is the encoder's error, on one goroutine or two, and no goroutine is left
+// behind, nor when the records fail while the writing goroutine has rows to write.
 func TestParquetWriteError(t *testing.T) {
 	s := benchSummary(4500)
 	before := runtime.NumGoroutine()

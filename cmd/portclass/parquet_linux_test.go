@@ -14,6 +14,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/portclass/portclass/internal/ipfixread"
 	"github.com/portclass/portclass/reports"
 )
 
@@ -51,6 +52,53 @@ func TestParquetCommandLine(t *testing.T) {
 	want := loadSummaryOf(t, in)
 	if rows != int64(want.Totals.Flows) || meta[reports.ParquetInterruptedKey] != "false" || meta[reports.ParquetSchemaVersionKey] != "1" {
 		t.Errorf("%d rows (want %d), metadata %v", rows, want.Totals.Flows, meta)
+	}
+}
+
+// TestParquetOnePass: analyze writes the Parquet file in the pass that aggregates the
+// summary (reports.FlowEncoder); the file is byte for byte the one merge writes of
+// analyze's JSON summary of the same capture, from its records, with --workers 1 and
+// with every core, on every bundled capture.
+func TestParquetOnePass(t *testing.T) {
+	dir := t.TempDir()
+	ents, err := os.ReadDir(filepath.Join("..", "..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if ext := filepath.Ext(e.Name()); ext != ".pcap" && ext != ".pcapng" {
+			continue
+		}
+		n++
+		in := testdata(e.Name())
+		js := filepath.Join(dir, e.Name()+".json")
+		merged := filepath.Join(dir, e.Name()+".merged.parquet")
+		for _, args := range [][]string{{"analyze", "--quiet", "-o", js, in}, {"merge", "--quiet", "--format", "parquet", "-o", merged, js}} {
+			if code, stderr := runProcess(t, args...); code != exitOK {
+				t.Fatalf("%v: exit %d: %s", args, code, stderr)
+			}
+		}
+		want, err := os.ReadFile(merged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, workers := range []string{"1", "0"} {
+			out := filepath.Join(dir, e.Name()+".w"+workers+".parquet")
+			if code, stderr := runProcess(t, "analyze", "--quiet", "--workers", workers, "-o", out, in); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 || string(got) != string(want) {
+				t.Errorf("%s, --workers %s: analyze wrote %d bytes, merge of its summary %d, or not the same", e.Name(), workers, len(got), len(want))
+			}
+		}
+	}
+	if n < 3 {
+		t.Fatalf("only %d bundled captures", n)
 	}
 }
 
@@ -161,4 +209,28 @@ func TestBinaryFormatsRefused(t *testing.T) {
 		}
 	}
 	slave.Close()
+}
+
+// TestParquetWithIPFIX: with -o *.parquet and --ipfix, the file is written in the
+// summary's pass and every record is then exported too: as many IPFIX data records as
+// Parquet rows.
+func TestParquetWithIPFIX(t *testing.T) {
+	col := newUDPCollector(t)
+	out := filepath.Join(t.TempDir(), "flows.parquet")
+	if code, stderr := runProcess(t, "analyze", "--quiet", "-o", out, "--ipfix", col.addr(), testdata("veeam.pcap")); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rows, _ := parquetFile(t, out)
+	st := ipfixread.NewStream()
+	n := 0
+	for _, d := range col.datagrams() {
+		m, err := st.Decode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(m.Records)
+	}
+	if rows == 0 || int64(n) != rows {
+		t.Errorf("%d records exported, %d rows in the file", n, rows)
+	}
 }
