@@ -7,11 +7,13 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	pqformat "github.com/parquet-go/parquet-go/format"
 
 	"github.com/portclass/portclass/classify"
 )
@@ -286,4 +288,45 @@ func TestParquetWriteError(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("%d goroutines after the encoders, %d before", runtime.NumGoroutine(), before)
+}
+
+// TestParquetColumnChunks: the column chunks are zstd-compressed; the timestamps,
+// counts and ports delta-encoded; first, last, input and the numbers carry their
+// minimum and maximum, and the strings whose bounds could not prune a time-ordered file
+// (parquetNoBounds) carry none.
+func TestParquetColumnChunks(t *testing.T) {
+	s := fixtureSummary(0)
+	var buf bytes.Buffer
+	if err := (Parquet{}).Encode(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded := map[string]bool{"first": true, "last": true, "input": true, "packets_to_server": true, "server_port": true, "vlan": true,
+		"proto": false, "client": false, "server_addr": false, "state": false, "service": false, "port_class": false}
+	delta := map[string]bool{"first": true, "last": true, "packets_to_server": true, "bytes_to_client": true, "client_port": true, "server_port": true, "vlan": true}
+	seen := 0
+	for _, c := range f.Metadata().RowGroups[0].Columns {
+		md := c.MetaData
+		name := strings.Join(md.PathInSchema, ".")
+		if md.Codec.String() != "ZSTD" {
+			t.Errorf("%s: codec %v", name, md.Codec)
+		}
+		if d, ok := delta[name]; ok && d != slices.ContainsFunc(md.Encoding, func(e pqformat.Encoding) bool { return e == pqformat.DeltaBinaryPacked }) {
+			t.Errorf("%s: encodings %v, want DELTA_BINARY_PACKED", name, md.Encoding)
+		}
+		want, ok := bounded[name]
+		if !ok {
+			continue
+		}
+		seen++
+		if has := md.Statistics.MinValue != nil && md.Statistics.MaxValue != nil; has != want {
+			t.Errorf("%s: bounds %v, want %v (min %q max %q)", name, has, want, md.Statistics.MinValue, md.Statistics.MaxValue)
+		}
+	}
+	if seen != len(bounded) {
+		t.Errorf("%d of the %d columns checked found", seen, len(bounded))
+	}
 }
