@@ -907,3 +907,52 @@ func TestInferNoComponents(t *testing.T) {
 		}
 	}
 }
+
+// TestEvidenceLog: the chunked log yields what was added, in order, across chunk
+// boundaries, stops when asked, and is empty and reusable after reset.
+func TestEvidenceLog(t *testing.T) {
+	var l evidenceLog
+	for round, n := range []int{3*logChunk + 5, logChunk, 1, 0, logChunk + 1} {
+		for i := range n {
+			*l.add() = evidence{set: uint32(i), port: uint16(round)}
+		}
+		if l.n != n {
+			t.Fatalf("round %d: %d entries, want %d", round, l.n, n)
+		}
+		i := 0
+		for e := range l.all {
+			if e.set != uint32(i) || e.port != uint16(round) {
+				t.Fatalf("round %d: entry %d is %+v", round, i, *e)
+			}
+			i++
+		}
+		if i != n {
+			t.Fatalf("round %d: %d entries yielded, want %d", round, i, n)
+		}
+		if n > 2 {
+			k := 0
+			for range l.all {
+				if k++; k == 2 {
+					break
+				}
+			}
+			if k != 2 {
+				t.Fatalf("round %d: break after 2 yielded %d", round, k)
+			}
+		}
+		l.reset()
+		if l.n != 0 {
+			t.Fatalf("round %d: %d entries after reset", round, l.n)
+		}
+		for e := range l.all {
+			t.Fatalf("round %d: entry %+v after reset", round, *e)
+		}
+	}
+	for _, c := range l.chunks {
+		for i := range c {
+			if c[i] != (evidence{}) {
+				t.Fatalf("reset left an entry in a chunk: %+v", c[i])
+			}
+		}
+	}
+}
