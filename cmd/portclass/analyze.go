@@ -55,7 +55,8 @@ fails (full, missing) ends the run at once with exit 2.
 For other tools: --format ndjson or csv (one flow record per line), parquet (one row
 per record, for SQL engines such as DuckDB, Trino, Spark, ClickHouse) and ipfix (an
 IPFIX file, RFC 5655). --ipfix HOST:PORT also sends every record to an IPFIX collector
-(UDP; udp:// or tcp:// to choose), beside the report (after it with --workers 1); a
+(UDP; udp:// or tcp:// to choose), beside the report (after it with --workers 1 or
+--format parquet); a
 collector that is down is a warning, never a lost or delayed report. portclass's verdicts go with the records as
 enterprise elements only under a private enterprise number: --ipfix-pen. See
 docs/scale.md.`,
