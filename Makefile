@@ -11,9 +11,10 @@ FUZZMINIMIZE ?= 1000x
 BENCHTIME ?= 3x
 BENCHCOUNT ?= 3
 ROUNDS    ?= 5
-# bench-compare's captures: mix (packet-heavy), flows (flow-heavy), small (the mix in
-# smaller frames); CAPTURES=flows runs only the flow-heavy one.
-CAPTURES  ?= mix,flows,small
+# bench-compare's captures: mix (packet-heavy), flows (flow-heavy), burst (the same flows
+# started within 70 s: all open at once), small (the mix in smaller frames);
+# CAPTURES=flows runs only the flow-heavy one.
+CAPTURES  ?= mix,flows,burst,small
 export CGO_ENABLED ?= 0
 
 .DEFAULT_GOAL := help
@@ -69,7 +70,7 @@ bench: ## benchmarks of every stage and the whole pipeline (packets/s, ns/packet
 	$(GO) test -run '^$$' -bench 'Stages|Analyze' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./pipeline
 	$(GO) test -run '^$$' -bench 'Startup' -benchmem -count $(BENCHCOUNT) ./cmd/portclass
 
-bench-compare: build ## portclass against a gopacket reference loop, tcpdump, argus, ndpiReader, tshark on the packet-heavy, flow-heavy and small-frame captures (CAPTURES=mix,flows,small): medians of ROUNDS rounds
+bench-compare: build ## portclass against a gopacket reference loop, tcpdump, argus, ndpiReader, tshark on the packet-heavy, flow-heavy (spread and burst) and small-frame captures (CAPTURES=mix,flows,burst,small): medians of ROUNDS rounds
 	$(GO) run ./internal/benchcompare -rounds $(ROUNDS) -portclass $(BIN) -captures $(CAPTURES) $(BENCHCOMPARE_FLAGS)
 
 bench-startup: build ## start-up of portclass (--version, analyze of an empty and a 100-packet capture) against a static Go hello world

@@ -154,6 +154,12 @@ func newFlowsGen(s Scenario, start time.Time, sink func(Packet) error) (*flowsGe
 	g.pTCP = flowsKinds[0].weight
 	open := max(1, float64(f)/flowsPerOpen)
 	g.gap = hold / open * 1e6
+	if s.Span < 0 {
+		return nil, fmt.Errorf("flows scenario: span %v must not be negative", s.Span)
+	}
+	if s.Span > 0 {
+		g.gap = float64(s.Span.Microseconds()) / max(1, float64(f))
+	}
 	g.clients = min(flowsMaxClients, max(16, f/flowsPerClient))
 	g.servers = min(flowsMaxServers, max(8, f/flowsPerServer))
 	g.ports[0] = make([]uint16, g.clients)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // MixFile returns the path of the mix capture of the given size (seed 1, pcap,
@@ -27,8 +28,19 @@ func MixFileMSS(dir string, packets, flows, mss int) (string, error) {
 // CommittedSnaplen bytes a frame as a header-only capture is: the default 2.1M
 // packets over 500k flows are about 190 MB.
 func FlowsFile(dir string, packets, flows int) (string, error) {
-	return cachedFile(filepath.Join(dir, fmt.Sprintf("portclass-bench-flows-%d-%d-v1.pcap", packets, flows)),
-		Scenario{Kind: KindFlows, Seed: 1, Packets: packets, Flows: flows},
+	return FlowsFileSpan(dir, packets, flows, 0)
+}
+
+// FlowsFileSpan is FlowsFile with the flows started over span (Scenario.Span; 0 is
+// FlowsFile's capture): the burst capture of make bench-compare, with most flows open
+// at once at its end.
+func FlowsFileSpan(dir string, packets, flows int, span time.Duration) (string, error) {
+	name := fmt.Sprintf("portclass-bench-flows-%d-%d-v1.pcap", packets, flows)
+	if span > 0 {
+		name = fmt.Sprintf("portclass-bench-flows-%d-%d-span%s-v1.pcap", packets, flows, span)
+	}
+	return cachedFile(filepath.Join(dir, name),
+		Scenario{Kind: KindFlows, Seed: 1, Packets: packets, Flows: flows, Span: span},
 		FileOptions{Format: FormatPcap, LinkType: LinkEthernet, Snaplen: CommittedSnaplen})
 }
 

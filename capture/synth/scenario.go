@@ -76,7 +76,14 @@ type Scenario struct {
 	// MSS is, for KindMix and KindFlows, the TCP payload of a full segment over IPv4
 	// (20 bytes less over IPv6), 40 to 1460; 0 means 1460 (an Ethernet MTU). A smaller
 	// MSS gives smaller frames for the same packets and flows.
-	MSS   int
+	MSS int
+	// Span is, for KindFlows, the time over which the flows start; 0 means the default
+	// rate, at which about Flows/25 flows are open at once in a flow table with
+	// portclass's idle timeouts (73 minutes for 500k flows). A shorter span keeps every
+	// flow's own timing and packets and starts the flows closer together: with 70
+	// seconds, most of the 500k flows are still open at the end of the capture, as after
+	// a scan or a burst of lookups.
+	Span  time.Duration
 	Start time.Time // first packet's time is at or after Start; zero means BaseTime() (a day later for veeam-after)
 }
 

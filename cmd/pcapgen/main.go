@@ -7,12 +7,13 @@
 // byte-identical files.
 //
 //	pcapgen -scenario mix|flows|sample|veeam|veeam-firewall|veeam-after|tunnels|formats -o FILE|DIR [-packets N] [-flows F] [-seed S]
-//	        [-mss M] [-format pcap|pcapng] [-link ethernet|sll|sll2|raw|null|loop|ppp] [-snaplen N]
+//	        [-mss M] [-span D] [-format pcap|pcapng] [-link ethernet|sll|sll2|raw|null|loop|ppp] [-snaplen N]
 //	        [-nano] [-gzip|-zstd]
 //
 // mix and flows are the benchmark captures (synth.MixFile, synth.FlowsFile): -packets
 // and -flows default to each one's own (1M packets over 20k flows; 2.1M over 500k),
-// -mss makes their TCP segments smaller.
+// -mss makes their TCP segments smaller, -span starts the flows of flows over a given
+// time (70s: most of them open at once at the end, as after a scan).
 //
 // Files are written atomically: to a temporary file in the target directory that is
 // then renamed.
@@ -27,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -44,6 +46,7 @@ type options struct {
 	packets  int
 	flows    int
 	mss      int
+	span     time.Duration
 	seed     uint64
 	format   string
 	link     string
@@ -73,6 +76,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&o.packets, "packets", synth.DefaultMixPackets, fmt.Sprintf("mix, flows: exact number of packets (flows: default %d)", synth.DefaultFlowsPackets))
 	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, fmt.Sprintf("mix: number of flows (roughly); flows: as portclass counts them, within a few %% (default %d)", synth.DefaultFlowsFlows))
 	fs.IntVar(&o.mss, "mss", 0, "mix, flows: TCP payload of a full segment over IPv4, 40-1460 (default 1460)")
+	fs.DurationVar(&o.span, "span", 0, "flows: start the flows over this time, e.g. 70s (default: about 20k open at once in portclass's flow table, 73 minutes for 500k flows)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.StringVar(&o.format, "format", "", "pcap or pcapng (default: from the -o extension, else pcap)")
 	fs.StringVar(&o.link, "link", "ethernet", "link type: ethernet, sll, sll2, raw, null, loop or ppp")
@@ -118,12 +122,15 @@ func run(args []string, stderr io.Writer) error {
 			o.flows = synth.DefaultFlowsFlows
 		}
 	}
-	s := synth.Scenario{Kind: kind, Seed: o.seed, Packets: o.packets, Flows: o.flows, MSS: o.mss}
+	s := synth.Scenario{Kind: kind, Seed: o.seed, Packets: o.packets, Flows: o.flows, MSS: o.mss, Span: o.span}
 	if (kind == synth.KindMix || kind == synth.KindFlows) && (o.packets <= 0 || o.flows <= 0) {
 		return fmt.Errorf("%w: -packets and -flows must be positive", errUsage)
 	}
 	if o.mss != 0 && (kind != synth.KindMix && kind != synth.KindFlows || o.mss < 40 || o.mss > 1460) {
 		return fmt.Errorf("%w: -mss %d: 40 to 1460, for mix and flows only", errUsage, o.mss)
+	}
+	if o.span < 0 || o.span != 0 && kind != synth.KindFlows {
+		return fmt.Errorf("%w: -span %v: positive, for flows only", errUsage, o.span)
 	}
 	return writeAtomic(o.out, func(w io.Writer) error {
 		switch {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -64,6 +65,7 @@ func TestRun(t *testing.T) {
 		{[]string{"-scenario", "mix", "-packets", "2000", "-flows", "40", "-link", "sll2", "-format", "pcapng"}, "mix-sll2.cap", 2000, layers.LinkTypeLinuxSLL2, nil},
 		{[]string{"-scenario", "mix", "-packets", "3000", "-flows", "60", "-seed", "4", "-mss", "536"}, "mix-mss.pcap", 3000, layers.LinkTypeEthernet, nil},
 		{[]string{"-scenario", "flows", "-packets", "4200", "-flows", "1000"}, "flows.pcap", 4200, layers.LinkTypeEthernet, nil},
+		{[]string{"-scenario", "flows", "-packets", "4200", "-flows", "1000", "-span", "10s"}, "flows-span.pcap", 4200, layers.LinkTypeEthernet, nil},
 		{[]string{"-scenario", "veeam", "-link", "raw"}, "veeam.pcapng", -1, layers.LinkTypeRaw, nil},
 		{[]string{"-scenario", "sample", "-gzip"}, "sample.pcap.gz", -1, layers.LinkTypeEthernet, gunzip(t)},
 		{[]string{"-scenario", "sample", "-zstd", "-link", "ppp"}, "sample.pcapng.zst", -1, layers.LinkTypePPP, unzstd(t)},
@@ -121,6 +123,14 @@ func TestRun(t *testing.T) {
 	if r, err := pcapgo.NewReader(bytes.NewReader(data)); err != nil || r.Snaplen() != synth.CommittedSnaplen {
 		t.Errorf("flows: %v, want snaplen %d", err, synth.CommittedSnaplen)
 	}
+	// -span is the scenario's Span.
+	want.Reset()
+	if err := synth.Write(&want, synth.Scenario{Kind: synth.KindFlows, Seed: 1, Packets: 4200, Flows: 1000, Span: 10 * time.Second}, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "flows-span.pcap")); !bytes.Equal(got, want.Bytes()) || bytes.Equal(got, data) {
+		t.Error("pcapgen -span 10s differs from synth.Write with Span 10s, or equals the default")
+	}
 	small, _ := os.Stat(filepath.Join(dir, "mix-mss.pcap"))
 	full, _ := os.Stat(filepath.Join(dir, "mix.pcap"))
 	if small == nil || full == nil || small.Size() >= full.Size()*3/4 {
@@ -151,6 +161,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"-scenario", "mix", "-o", out, "-mss", "39"},
 		{"-scenario", "flows", "-o", out, "-mss", "1461"},
 		{"-scenario", "sample", "-o", out, "-mss", "1000"},
+		{"-scenario", "flows", "-o", out, "-span", "-1s"},
+		{"-scenario", "mix", "-o", out, "-span", "70s"},
 		{"-scenario", "mix", "-o", out, "extra"},
 		{"-bogus"},
 	} {

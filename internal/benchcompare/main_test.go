@@ -10,10 +10,11 @@ import (
 
 func TestParseCaptures(t *testing.T) {
 	for in, want := range map[string][]string{
-		"mix,flows,small": {"mix", "flows", "small"},
-		"small, flows":    {"flows", "small"}, // in the order they run
-		"flows":           {"flows"},
-		"flows,flows":     {"flows"},
+		"mix,flows,small":   {"mix", "flows", "small"},
+		"small, flows":      {"flows", "small"}, // in the order they run
+		"burst,small,flows": {"flows", "burst", "small"},
+		"flows":             {"flows"},
+		"flows,flows":       {"flows"},
 	} {
 		if got, err := parseCaptures(in); err != nil || !slices.Equal(got, want) {
 			t.Errorf("parseCaptures(%q) = %v, %v; want %v", in, got, err, want)
@@ -26,9 +27,9 @@ func TestParseCaptures(t *testing.T) {
 	}
 }
 
-// TestCommands checks what runs on each capture: the flows capture's portclass
-// writes the text report, tshark runs on the mix only, and the reference loop
-// everywhere.
+// TestCommands checks what runs on each capture: the flows and burst captures'
+// portclass writes the text report, tshark runs on the mix only, ndpiReader not on
+// burst, the export rows on flows only, and the reference loop everywhere.
 func TestCommands(t *testing.T) {
 	o := &options{portclass: "pc", peers: "tcpdump,argus,ndpiReader,tshark,nope", extra: multiFlag{"old=/x/pc"}, ipfixSink: "127.0.0.1:9"}
 	names := func(cmds []command) (out []string) {
@@ -48,8 +49,11 @@ func TestCommands(t *testing.T) {
 		if slices.Contains(got, "tshark") && name != "mix" {
 			t.Errorf("%s: tshark runs", name)
 		}
-		if slices.Contains(got, "argus") && name == "small" {
-			t.Errorf("small: argus runs")
+		if slices.Contains(got, "argus") != (name != "small") {
+			t.Errorf("%s: argus runs: %v", name, slices.Contains(got, "argus"))
+		}
+		if slices.Contains(got, "ndpiReader") && (name == "burst" || name == "small") {
+			t.Errorf("%s: ndpiReader runs", name)
 		}
 		if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, `"nope"`) }) {
 			t.Errorf("%s: unknown peer not noted: %v", name, notes)
@@ -60,7 +64,7 @@ func TestCommands(t *testing.T) {
 				continue
 			}
 			format := c.argv[slices.Index(c.argv, "--format")+1]
-			want := map[bool]string{true: "text", false: "json"}[name == "flows"]
+			want := map[bool]string{true: "text", false: "json"}[name == "flows" || name == "burst"]
 			if f, ok := export[c.name]; ok {
 				want = f
 				if name != "flows" {
