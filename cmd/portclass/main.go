@@ -34,6 +34,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func usageErr(err error) error { return &exitError{exitUsage, err} }
 
 func main() {
+	tuneGC(os.Getenv)
 	ctx, stop := signalContext()
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:]))

@@ -21,7 +21,8 @@ import (
 // 1/32 for the finished flows waiting in memory.
 const (
 	// openFlowBytes is what an open flow costs: 160 bytes of heap
-	// (BenchmarkFlowMemory) and as much again of the garbage collector's headroom.
+	// (BenchmarkFlowMemory) and as much again of the garbage collector's headroom
+	// (half that at portclass's gcPercent, 50: the defaults keep the margin).
 	openFlowBytes = 320
 	// spooledFlowBytes is what a finished flow waiting in the spool's memory costs:
 	// about 200 bytes, its sort key and pointer, and the collector's headroom.
