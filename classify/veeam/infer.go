@@ -2,6 +2,7 @@ package veeam
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"math"
@@ -286,7 +287,8 @@ type Inferer struct {
 	// hostOf: hosts with evidence (hostOf set) and their peers (nil: declared, or over
 	// maxHosts). Peers are kept as ids, 8 bytes each without pointers, and the
 	// inference's nodes are the ids.
-	ids    map[netip.Addr]int32
+	ids    map[netip.Addr]int32 // IPv6 addresses
+	ids4   map[uint32]int32     // IPv4 addresses, most of them: the map's 32-bit fast path
 	addrs  []netip.Addr
 	hostOf []*veeamHost
 	nhosts int
@@ -348,7 +350,7 @@ type veeamPeer struct {
 func (m *Matrix) NewInferer(declared *HostSet) *Inferer {
 	in := &Inferer{
 		m: m, declared: declared, maxHosts: DefaultInferMaxHosts,
-		ids: make(map[netip.Addr]int32), seenDecl: make(map[netip.Addr]bool), setOf: make(map[uint32]int32),
+		ids: make(map[netip.Addr]int32), ids4: make(map[uint32]int32), seenDecl: make(map[netip.Addr]bool), setOf: make(map[uint32]int32),
 		clientOnly: make(map[string]bool),
 	}
 	isTo := make(map[string]bool)
@@ -575,14 +577,25 @@ func (in *Inferer) fold() {
 // id returns the id of addr, made on first use; -1 when there are already twice
 // maxHosts ids (hosts and peers).
 func (in *Inferer) id(addr netip.Addr) int32 {
-	if i, ok := in.ids[addr]; ok {
+	var k4 uint32
+	if addr.Is4() {
+		b := addr.As4()
+		k4 = binary.BigEndian.Uint32(b[:])
+		if i, ok := in.ids4[k4]; ok {
+			return i
+		}
+	} else if i, ok := in.ids[addr]; ok {
 		return i
 	}
 	if len(in.addrs) >= 2*in.maxHosts {
 		return -1
 	}
 	i := int32(len(in.addrs))
-	in.ids[addr] = i
+	if addr.Is4() {
+		in.ids4[k4] = i
+	} else {
+		in.ids[addr] = i
+	}
 	in.addrs = append(in.addrs, addr)
 	in.hostOf = append(in.hostOf, nil)
 	return i
@@ -783,6 +796,9 @@ type veeamScore struct {
 	own  []int
 	ev   [][]veeamEvidence
 	text bool
+	// n counts the additions since reset: while it is 0 every role has no points (most
+	// hosts score nothing), and reset, any and the clues that read all of own skip them.
+	n int
 }
 
 type veeamEvidence struct {
@@ -862,17 +878,24 @@ func (s *veeamScore) reset(n int, text bool) {
 		s.own = make([]int, n)
 		s.ev = make([][]veeamEvidence, n)
 	}
-	s.own = s.own[:n]
-	clear(s.own)
-	s.ev = s.ev[:n]
-	for i := range s.ev {
-		s.ev[i] = s.ev[i][:0]
+	if s.n > 0 || len(s.own) != n {
+		s.own = s.own[:n]
+		clear(s.own)
 	}
-	s.text = text
+	if s.text || len(s.ev) != n { // evidence lines are written only with text
+		s.ev = s.ev[:n]
+		for i := range s.ev {
+			s.ev[i] = s.ev[i][:0]
+		}
+	}
+	s.text, s.n = text, 0
 }
 
 // any reports whether some role has points.
 func (s *veeamScore) any() bool {
+	if s.n == 0 {
+		return false
+	}
 	for _, p := range s.own {
 		if p != 0 {
 			return true
@@ -890,6 +913,7 @@ func (s *veeamScore) add(role, anyRole int, w float64) int {
 		return 0
 	}
 	s.own[role] += t
+	s.n++
 	return t
 }
 
@@ -988,6 +1012,10 @@ type inferGroup struct {
 	generic   bool    // the port is a generic service port (Matrix.Generic)
 	signature bool    // an accepted Veeam signature port (Matrix.Signature): grounds a component
 	clue      uint16  // clue rules among its rules
+	// out and general are the group's direction and whether its port is a general-purpose
+	// service (veeamGeneralPort), kept here so that scoring the clues reads the prepared
+	// group alone
+	out, general bool
 }
 
 type fan struct {
@@ -1058,7 +1086,7 @@ func (in *Inferer) prepare() *inferRun {
 		if ig, ok := static[k]; ok && (len(g.rules) == 0 || slices.Equal(ig.rules, g.rules)) {
 			return ig
 		}
-		ig := inferGroup{rules: g.rules, generic: m.Generic(g.proto, g.port)}
+		ig := inferGroup{rules: g.rules, generic: m.Generic(g.proto, g.port), out: g.out, general: veeamGeneralPort(g.port)}
 		for _, r := range g.rules {
 			if r.singlePort(g.port) {
 				ig.single = append(ig.single, r)
@@ -1328,10 +1356,9 @@ func (x *inferRun) score(hi int, text bool) {
 
 	// Clues 1 and 2: listener and opener.
 	for _, gi := range ih.order {
-		g := &h.groups[gi]
 		ig := &ih.groups[gi]
-		general := veeamGeneralPort(g.port)
-		if general && !g.out {
+		general := ig.general
+		if general && !ig.out {
 			continue
 		}
 		x.memo, x.accs = x.memo[:0], x.accs[:0]
@@ -1362,12 +1389,12 @@ func (x *inferRun) score(hi int, text bool) {
 			}
 		}
 		verb, prep := "accepts", "from"
-		if g.out {
+		if ig.out {
 			verb, prep = "opens", "to"
 		}
 		for _, ac := range x.accs {
 			if t := sc.add(ac.role, m.anyRole, math.Min(float64(ac.n), 3)); t > 0 && text {
-				sc.notePeers(ac.role, t, g, veeamLine{verb: verb, prep: prep, peers: slices.Clone(ac.peers), tail: " (" + veeamRulesText(ac.rules) + ")"})
+				sc.notePeers(ac.role, t, &h.groups[gi], veeamLine{verb: verb, prep: prep, peers: slices.Clone(ac.peers), tail: " (" + veeamRulesText(ac.rules) + ")"})
 			}
 		}
 	}
@@ -1495,8 +1522,12 @@ func (x *inferRun) score(hi int, text bool) {
 	}
 	veeamSpecific := false
 	for role, p := range sc.own {
+		if sc.n == 0 {
+			break // no points yet
+		}
 		if p > 0 && m.isA(role, cr.component) {
 			veeamSpecific = true
+			break
 		}
 	}
 	for _, gi := range ih.order {
@@ -1532,6 +1563,10 @@ func (x *inferRun) score(hi int, text bool) {
 				sc.notePeers(cr.vcenter, t, g, veeamLine{verb: "accepts", prep: "from", one: "vSphere client", many: "vSphere clients", peers: x.peerAddrs(ps), tail: " (backup server or VMware proxy), no tcp/902 and nothing Veeam-specific (rule " + ruleVCenter443 + ")"})
 			}
 		}
+	}
+
+	if sc.n == 0 {
+		return // no points: clue 8 combines points, and grounding takes points away
 	}
 
 	// Clue 8: combination of two parents.
@@ -1590,16 +1625,15 @@ func (x *inferRun) score(hi int, text bool) {
 // clients.
 func (x *inferRun) peerRole(ih *inferHost, gi int, pr, self *roleList, general, text bool) (int, string) {
 	m, in := x.m, x.in
-	g := &ih.h.groups[gi]
 	ig := &ih.groups[gi]
-	if (g.out || ig.generic) && !has(pr, x.cr.component) {
+	if (ig.out || ig.generic) && !has(pr, x.cr.component) {
 		return -1, ""
 	}
 	sides, cands := x.sides[:0], x.cands[:0]
 	defer func() { x.sides, x.cands = sides[:0], cands[:0] }()
 	for _, r := range ig.single {
 		switch {
-		case g.out:
+		case ig.out:
 			if m.isA(r.to, x.cr.component) && m.sideLoose(r.to, pr) {
 				cands = append(cands, r)
 				sides = append(sides, r.from)
@@ -1618,7 +1652,7 @@ func (x *inferRun) peerRole(ih *inferHost, gi int, pr, self *roleList, general, 
 		return -1, ""
 	}
 	role := m.commonRole(sides, x.scratch)
-	if role < 0 && g.out && !ih.acceptsAny {
+	if role < 0 && ig.out && !ih.acceptsAny {
 		only := -1
 		for _, s := range sides {
 			if in.clientOnly[m.roles[s].Name] && s != only {
@@ -1637,7 +1671,7 @@ func (x *inferRun) peerRole(ih *inferHost, gi int, pr, self *roleList, general, 
 	if !text {
 		return role, ""
 	}
-	return role, m.veeamCite(cands, g.out, role, self, pr)
+	return role, m.veeamCite(cands, ig.out, role, self, pr)
 }
 
 // veeamGeneralPort reports whether port is a general-purpose service that any server
