@@ -1415,8 +1415,8 @@ func (x *inferRun) score(hi int, text bool) {
 	fromBS := func(mask uint16) (peers []int32, label int, seen bool) {
 		label = -1
 		for _, gi := range ih.order {
-			g, ig := &h.groups[gi], &ih.groups[gi]
-			if g.out || ig.clue&mask == 0 {
+			ig := &ih.groups[gi]
+			if ig.out || ig.clue&mask == 0 {
 				continue
 			}
 			seen = true
@@ -1448,9 +1448,9 @@ func (x *inferRun) score(hi int, text bool) {
 	}
 	if has(self, cr.component) && !has(self, cr.componentLinux) {
 		for _, gi := range ih.order {
-			if g := &h.groups[gi]; !g.out && ih.groups[gi].clue&clueRDP != 0 {
+			if !ih.groups[gi].out && ih.groups[gi].clue&clueRDP != 0 {
 				if t := sc.add(cr.componentWindows, m.anyRole, 1); t > 0 && text {
-					sc.notePeers(cr.componentWindows, t, g, veeamLine{verb: "accepts", prep: "(RDP) from", peers: x.peerAddrs(ih.groups[gi].peers), tail: " on a Veeam server (rule " + ruleRDP + ")"})
+					sc.notePeers(cr.componentWindows, t, &h.groups[gi], veeamLine{verb: "accepts", prep: "(RDP) from", peers: x.peerAddrs(ih.groups[gi].peers), tail: " on a Veeam server (rule " + ruleRDP + ")"})
 				}
 				break
 			}
@@ -1460,13 +1460,12 @@ func (x *inferRun) score(hi int, text bool) {
 	// Clue 5: data path between two managed servers.
 	if x.managed(self) {
 		for _, gi := range ih.order {
-			g := &h.groups[gi]
 			if ih.groups[gi].clue&clueProxyToRepo == 0 {
 				continue
 			}
 			role, other := cr.repository, cr.proxy
 			verb, prep := "accepts", "from"
-			if g.out {
+			if ih.groups[gi].out {
 				role, other = other, role
 				verb, prep = "opens", "to"
 			}
@@ -1486,7 +1485,7 @@ func (x *inferRun) score(hi int, text bool) {
 			}
 			if len(ps) > 0 {
 				if t := sc.add(role, m.anyRole, math.Min(w, 3)); t > 0 && text {
-					sc.notePeers(role, t, g, veeamLine{verb: verb, prep: prep, one: "managed server", many: "managed servers", peers: x.peerAddrs(ps), tail: ": Data Mover path between managed servers (rule " + ruleProxyToRepo + ")"})
+					sc.notePeers(role, t, &h.groups[gi], veeamLine{verb: verb, prep: prep, one: "managed server", many: "managed servers", peers: x.peerAddrs(ps), tail: ": Data Mover path between managed servers (rule " + ruleProxyToRepo + ")"})
 				}
 			}
 		}
@@ -1495,8 +1494,7 @@ func (x *inferRun) score(hi int, text bool) {
 	// Clue 6: VMware proxy.
 	if !has(self, cr.backupServer) && !has(self, cr.cdpProxy) {
 		for _, gi := range ih.order {
-			g := &h.groups[gi]
-			if !g.out || ih.groups[gi].clue&clueProxyESXi902 == 0 {
+			if !ih.groups[gi].out || ih.groups[gi].clue&clueProxyESXi902 == 0 {
 				continue
 			}
 			var ps []int32
@@ -1507,7 +1505,7 @@ func (x *inferRun) score(hi int, text bool) {
 			}
 			if len(ps) > 0 {
 				if t := sc.add(cr.proxyVMware, m.anyRole, math.Min(float64(len(ps)), 3)); t > 0 && text {
-					sc.notePeers(cr.proxyVMware, t, g, veeamLine{verb: "opens", prep: "to", one: "ESXi host", many: "ESXi hosts", peers: x.peerAddrs(ps), tail: " and is no backup server (rule " + ruleProxyESXi902 + ")"})
+					sc.notePeers(cr.proxyVMware, t, &h.groups[gi], veeamLine{verb: "opens", prep: "to", one: "ESXi host", many: "ESXi hosts", peers: x.peerAddrs(ps), tail: " and is no backup server (rule " + ruleProxyESXi902 + ")"})
 				}
 			}
 		}
@@ -1516,7 +1514,7 @@ func (x *inferRun) score(hi int, text bool) {
 	// Clue 7: vSphere targets.
 	accepts902 := false
 	for _, gi := range ih.order {
-		if !h.groups[gi].out && ih.groups[gi].clue&clueProxyESXi902 != 0 {
+		if !ih.groups[gi].out && ih.groups[gi].clue&clueProxyESXi902 != 0 {
 			accepts902 = true
 		}
 	}
@@ -1531,10 +1529,10 @@ func (x *inferRun) score(hi int, text bool) {
 		}
 	}
 	for _, gi := range ih.order {
-		g := &h.groups[gi]
-		if g.out || ih.groups[gi].clue&clueVCenter443 == 0 {
+		if ih.groups[gi].out || ih.groups[gi].clue&clueVCenter443 == 0 {
 			continue
 		}
+		g := &h.groups[gi]
 		var ps []int32
 		w := 0.0
 		for _, p := range ih.groups[gi].peers {
