@@ -612,9 +612,16 @@ const noFirst = int64(^uint64(0) >> 1)
 
 // finish emits flow idx with tag tg and frees it.
 func (t *table) finish(idx int32, why EndReason, tg tag) {
+	t.index.remove(t.index.hash(&t.at(idx).key), idx)
+	t.end1(idx, why, tg)
+}
+
+// end1 is finish but for the index, which the caller updates: a flush that ends
+// every flow clears it at once instead of removing each one, a probe into a table of
+// every open flow (4 % of a run of the burst capture, 500k flows open at its end).
+func (t *table) end1(idx int32, why EndReason, tg tag) {
 	e := t.at(idx)
 	t.unlink(idx)
-	t.index.remove(t.index.hash(&e.key), idx)
 	t.tag = tg
 	t.emit(t.record(e, why))
 	t.paths.unref(e.key.tun)
@@ -748,6 +755,16 @@ func (t *table) end(lastTS int64, records uint64, stop func() bool) bool {
 	return t.flushAt(EndInput, records<<8|atFlush, stop)
 }
 
+// reindex rebuilds the index from the flows still in the lists.
+func (t *table) reindex() {
+	t.index.clear()
+	for i := range t.lists {
+		for h := t.lists[i].head; h >= 0; h = t.at(h).next {
+			t.index.insert(t.index.hash(&t.at(h).key), h)
+		}
+	}
+}
+
 // flush emits every flow still open, in order of last activity.
 func (t *table) flush(why EndReason) { t.flushAt(why, t.seq|atFlush, nil) }
 
@@ -756,9 +773,10 @@ func (t *table) flushAt(why EndReason, at uint64, stop func() bool) bool {
 	for i := range t.lists {
 		for h := t.lists[i].head; h >= 0; h = t.lists[i].head {
 			if n++; stop != nil && n&1023 == 0 && stop() {
+				t.reindex() // the flows ended so far are still in the index
 				return false
 			}
-			t.finish(h, why, t.lruTag(h, at))
+			t.end1(h, why, t.lruTag(h, at))
 		}
 	}
 	t.index.clear()

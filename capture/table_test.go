@@ -224,3 +224,43 @@ func TestFragmentsJoinTheirFlow(t *testing.T) {
 		t.Fatalf("%d orphans", n)
 	}
 }
+
+// TestFlushStoppedKeepsIndex: a flush that ends every flow clears the index at once
+// instead of removing each flow from it; stopped part way, the flows it did not end are
+// found again through the index, and those it ended are not, so that the table stays
+// usable: a packet of an ended flow starts a new one, one of an open flow joins it.
+func TestFlushStoppedKeepsIndex(t *testing.T) {
+	o := Options{}
+	o.defaults()
+	var out []Flow
+	tb := newTable(&o, o.MaxFlows, func(f *Flow) { out = append(out, *f) })
+	const n = 3000
+	addr := func(i int) string {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 250)}), uint16(40000+i)).String()
+	}
+	for i := range n {
+		p := seg(ProtoUDP, addr(i), "192.0.2.53:53", 0, int64(i))
+		tb.add(&p)
+	}
+	calls := 0
+	if tb.flushAt(EndInput, tb.seq|atFlush, func() bool { calls++; return calls == 2 }) {
+		t.Fatal("the flush was not stopped")
+	}
+	ended := len(out)
+	if ended != 2047 || tb.index.len() != n-ended {
+		t.Fatalf("%d flows ended, %d left in the index; want 2047 and %d", ended, tb.index.len(), n-2047)
+	}
+	// The flows end in order of last activity: the first 2047 added.
+	for i := range n {
+		p := seg(ProtoUDP, addr(i), "192.0.2.53:53", 0, int64(n+i))
+		k, _ := makeKey(p.proto, p.src, p.dst, p.sport, p.dport, p.vlan, 0)
+		_, found := tb.index.find(tb, &k, tb.index.hash(&k))
+		if found != (i >= ended) {
+			t.Fatalf("flow %d: found %v in the index, want %v", i, found, i >= ended)
+		}
+	}
+	tb.flush(EndInput)
+	if len(out) != n || tb.index.len() != 0 {
+		t.Fatalf("%d flows in all after the last flush, %d in the index; want %d and 0", len(out), tb.index.len(), n)
+	}
+}
