@@ -1,6 +1,8 @@
 package veeam
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -540,6 +542,44 @@ func BenchmarkInfer(b *testing.B) {
 	}
 }
 
+// BenchmarkInferBurst is the inference of the burst capture of make bench-compare
+// (synth's flows scenario, 500k flows started within 70 s): some 313k flows of
+// evidence among 65k hosts, a few of which talk to each other on Veeam's signature
+// ports, so that the rounds run over every host. It reports the cost per flow given to
+// the Inferer (AddFlow, and Hosts computing the roles).
+func BenchmarkInferBurst(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "burst.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := synth.Scenario{Kind: synth.KindFlows, Seed: 1, Span: 70 * time.Second}
+	err = synth.Write(f, s, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	var flows []capture.Flow
+	if _, err := capture.Run(context.Background(), []string{path}, capture.Options{Workers: 1}, func(f *capture.Flow) { flows = append(flows, *f) }); err != nil {
+		b.Fatal(err)
+	}
+	m := DefaultMatrix()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		in := m.NewInferer(nil)
+		for i := range flows {
+			in.AddFlow(&flows[i])
+		}
+		if len(in.Hosts()) == 0 {
+			b.Fatal("no host with a role: the rounds did not run")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(flows)), "ns/flow")
+}
+
 // TestInferSynthFacts cross-checks inference and refinement against the facts of
 // capture/synth's veeam scenario, written independently from the reference: every host
 // gets the roles the scenario gives it, and every connection the rules it lists (the
@@ -953,6 +993,41 @@ func TestEvidenceLog(t *testing.T) {
 			if c[i] != (evidence{}) {
 				t.Fatalf("reset left an entry in a chunk: %+v", c[i])
 			}
+		}
+	}
+}
+
+// TestSortedGroups: a host's groups in order of direction (accepted first), protocol
+// and port, for any number of groups up to the cap, against a sort of the same keys.
+func TestSortedGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for n := 1; n <= InferMaxPortsPerHost; n++ {
+		h := &veeamHost{}
+		seen := map[[3]int]bool{}
+		for len(h.groups) < n {
+			g := veeamGroup{out: rng.IntN(2) == 1, proto: []uint8{capture.ProtoTCP, capture.ProtoUDP}[rng.IntN(2)], port: uint16(rng.IntN(40))}
+			k := [3]int{map[bool]int{false: 0, true: 1}[g.out], int(g.proto), int(g.port)}
+			if !seen[k] {
+				seen[k] = true
+				h.groups = append(h.groups, g)
+			}
+		}
+		want := make([]int, n)
+		for i := range want {
+			want[i] = i
+		}
+		slices.SortFunc(want, func(a, b int) int {
+			ga, gb := &h.groups[a], &h.groups[b]
+			if ga.out != gb.out {
+				if gb.out {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Or(cmp.Compare(ga.proto, gb.proto), cmp.Compare(ga.port, gb.port))
+		})
+		if got := h.sortedGroups(); !slices.Equal(got, want) {
+			t.Fatalf("%d groups: order %v, want %v", n, got, want)
 		}
 	}
 }
