@@ -20,9 +20,11 @@
 //     the caller.
 //
 // Two scenarios are benchmark captures, cached in the temporary directory by
-// [MixFile], [MixFileMSS] and [FlowsFile]: mix, packet-heavy (1M packets over 20k
-// mostly long TCP connections), and flows, flow-heavy (2.1M packets over 500k short
-// flows among tens of thousands of hosts, about 20k open at once; flows.go).
+// [MixFile], [MixFileMSS], [FlowsFile] and [FlowsFileSpan]: mix, packet-heavy (1M
+// packets over 20k mostly long TCP connections), and flows, flow-heavy (2.1M packets
+// over 500k short flows among tens of thousands of hosts, about 20k open at once;
+// flows.go), also with its flows started within a given time (Scenario.Span) so that
+// nearly all are open at once.
 //
 // Addresses are documentation ranges only (RFC 5737 and RFC 3849), and, for the
 // flows scenario, whose hosts outnumber the documentation /24s, the benchmarking
