@@ -298,7 +298,8 @@ type Inferer struct {
 	// busy network (a host's evidence is one of tens of thousands), and the common
 	// case, a network without Veeam components, needs none of it (noComponentsLog).
 	log      evidenceLog
-	recorded bool // record ran: hostOf and the counters hold evidence
+	recorded bool   // record ran: hostOf and the counters hold evidence
+	touch    uint16 // what fold read of its hosts ahead of recording (kept, so that the reads are)
 	// sets are the rule lists of the log's evidence, setOf their index by protocol,
 	// application protocol and server port (-1: no rules).
 	sets  []ruleSet
@@ -563,16 +564,60 @@ func (l *evidenceLog) reset() {
 }
 
 // fold records the evidence of the log, in order.
+//
+// It goes through the log in batches of foldBatch entries: first the ids of a batch
+// (made in log order, as one entry at a time would make them), then a read of each
+// host's first group, then the records, in log order. The reads are independent of
+// each other, so the processor fetches the hosts of a whole batch from memory at once,
+// where recording one entry at a time waited for each host in turn (a host is one of
+// tens of thousands on a busy network): the records then find them in the cache.
 func (in *Inferer) fold() {
+	type side struct {
+		c, s   netip.Addr
+		ci, si int32
+	}
+	var (
+		batch [foldBatch]side
+		ents  [foldBatch]*evidence
+		n     int
+	)
+	flush := func() {
+		var touch uint16
+		for i := range n {
+			for _, id := range [2]int32{batch[i].ci, batch[i].si} {
+				if id >= 0 {
+					if h := in.hostOf[id]; h != nil && len(h.groups) > 0 {
+						touch += h.groups[len(h.groups)-1].port
+						if len(h.peers) > 0 {
+							touch += uint16(h.peers[len(h.peers)-1].node)
+						}
+					}
+				}
+			}
+		}
+		in.touch += touch
+		for i := range n {
+			e, b := ents[i], &batch[i]
+			rules := in.sets[e.set].rules
+			in.record(b.c, b.ci, true, e.proto, e.port, rules, b.si)
+			in.record(b.s, b.si, false, e.proto, e.port, rules, b.ci)
+		}
+		n = 0
+	}
 	for e := range in.log.all {
 		c, s := e.addrs()
-		ci, si := in.id(c), in.id(s)
-		rules := in.sets[e.set].rules
-		in.record(c, ci, true, e.proto, e.port, rules, si)
-		in.record(s, si, false, e.proto, e.port, rules, ci)
+		batch[n] = side{c, s, in.id(c), in.id(s)}
+		ents[n] = e
+		if n++; n == foldBatch {
+			flush()
+		}
 	}
+	flush()
 	in.log.reset()
 }
+
+// foldBatch is the entries fold looks its hosts up for at once.
+const foldBatch = 32
 
 // id returns the id of addr, made on first use; -1 when there are already twice
 // maxHosts ids (hosts and peers).
