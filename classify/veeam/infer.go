@@ -567,7 +567,8 @@ func (l *evidenceLog) reset() {
 //
 // It goes through the log in batches of foldBatch entries: first the ids of a batch
 // (made in log order, as one entry at a time would make them), then a read of each
-// host's first group, then the records, in log order. The reads are independent of
+// known host's last group and last peer, which recording scans, then the records, in
+// log order. The reads are independent of
 // each other, so the processor fetches the hosts of a whole batch from memory at once,
 // where recording one entry at a time waited for each host in turn (a host is one of
 // tens of thousands on a busy network): the records then find them in the cache.
