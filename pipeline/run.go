@@ -99,6 +99,11 @@ func (r *Run) records() reports.FlowIter {
 	return recordIter(r.each, r.Classifier(), r.parallel)
 }
 
+// batches is records in batches (see batchIter).
+func (r *Run) batches() func(yield func([]classify.Flow) error) error {
+	return batchIter(r.each, r.Classifier(), r.parallel)
+}
+
 // ErrAbandoned ends a run interrupted after its inputs were read to their end: while
 // the flows open at the end were finished, classified, or the report was written. The
 // error wraps it and context.Canceled; there is no report. (A run interrupted while
@@ -154,11 +159,18 @@ func (r *Run) summary(res capture.Result, also func(*classify.Flow) error) (*rep
 	agg.AddEvicted(res.Evicted)
 	agg.AddSpilled(r.spool.SpilledFlows())
 	agg.AddSkipped(r.skipped...)
-	add := func(f *classify.Flow) error { agg.Add(f); return nil }
-	if also != nil {
-		add = func(f *classify.Flow) error { agg.Add(f); return also(f) }
+	add := func(b []classify.Flow) error {
+		agg.AddBatch(b)
+		if also != nil {
+			for i := range b {
+				if err := also(&b[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
-	if err := records(add); err != nil {
+	if err := r.batches()(add); err != nil {
 		return nil, err
 	}
 	agg.SetHosts(HostsOf(r.inf.Hosts()))

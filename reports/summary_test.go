@@ -118,6 +118,40 @@ func TestAggregatorSelfFlowAndNoInputs(t *testing.T) {
 	}
 }
 
+// TestAddBatch checks that AddBatch, in batches of any length, sums what Add of each
+// flow does: records spread over hosts enough that batches meet new and known hosts,
+// and a self flow (client and server the same host).
+func TestAddBatch(t *testing.T) {
+	base := fixtureRecords()
+	var recs []classify.Flow
+	for i := range 300 {
+		r := base[i%len(base)]
+		if capture.HasPorts(r.Proto) && r.Client.Addr().Is4() {
+			r.Client = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 70)}), r.Client.Port())
+			if i%9 == 0 {
+				r.Server = netip.AddrPortFrom(r.Client.Addr(), r.Server.Port())
+			}
+		}
+		recs = append(recs, r)
+	}
+	one := NewAggregator(Options{Top: 1000})
+	for i := range recs {
+		one.Add(&recs[i])
+	}
+	want := encodeJSON(t, one.Summary())
+	for _, n := range []int{1, 7, addAhead, addAhead + 1, 100, len(recs)} {
+		batched := NewAggregator(Options{Top: 1000})
+		for rest := recs; len(rest) > 0; {
+			b := rest[:min(n, len(rest))]
+			batched.AddBatch(b)
+			rest = rest[len(b):]
+		}
+		if got := encodeJSON(t, batched.Summary()); got != want {
+			t.Fatalf("batches of %d differ from Add:\n%s", n, lineDiff(want, got))
+		}
+	}
+}
+
 func TestAggregatorAddAllocations(t *testing.T) {
 	agg := NewAggregator(Options{})
 	recs := fixtureRecords()
