@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/portclass/portclass/capture"
 )
@@ -309,9 +310,9 @@ type Inferer struct {
 	clientOnly map[string]bool // roles that are never a rule's To
 	stats      InferStats
 
-	mu     sync.Mutex // guards the computation below, so readers may share an Inferer
-	rounds int        // rounds the last compute took
-	fresh  bool       // result is up to date
+	mu     sync.Mutex  // guards the computation below, so readers may share an Inferer
+	rounds int         // rounds the last compute took
+	fresh  atomic.Bool // result is up to date: set under mu, read without it
 	result []HostRoles
 	roles  map[netip.Addr][]string
 	lists  map[netip.Addr]*roleList // the same roles with their sets, for Explain
@@ -437,7 +438,9 @@ func (in *Inferer) AddFlow(f *capture.Flow) {
 		in.fold()
 	}
 	in.stats.Evidence++
-	in.fresh = false
+	if in.fresh.Load() { // a load, not a store, for every flow of evidence
+		in.fresh.Store(false)
+	}
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
 	*in.log.add() = evidence{client: c.As16(), server: s.As16(), kinds: kindOf(c) | kindOf(s)<<4,
 		set: uint32(set), port: f.Server.Port(), proto: f.Proto}
@@ -482,7 +485,7 @@ func (in *Inferer) addRules(f *capture.Flow, rules []*Rule) {
 	in.fold()
 	port := f.Server.Port()
 	in.stats.Evidence++
-	in.fresh = false
+	in.fresh.Store(false)
 	c, s := f.Client.Addr().Unmap(), f.Server.Addr().Unmap()
 	ci, si := in.id(c), in.id(s)
 	in.record(c, ci, true, f.Proto, port, rules, si)
@@ -1239,9 +1242,12 @@ func (x *inferRun) dirty(hi int, changed []bool) bool {
 
 // compute runs the rounds and fills in.result and in.roles.
 func (in *Inferer) compute() {
+	if in.fresh.Load() {
+		return // every Explain but the first: no lock taken twice a flow
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.fresh {
+	if in.fresh.Load() {
 		return
 	}
 	// The evidence of the last round, with the roles it was computed from.
@@ -1249,10 +1255,15 @@ func (in *Inferer) compute() {
 	in.roles = make(map[netip.Addr][]string)
 	in.lists = make(map[netip.Addr]*roleList)
 	in.rounds = 0
-	skip := inferShortcut && !in.recorded && in.noComponentsLog()
+	fromLog := inferShortcut && !in.recorded
+	skip := fromLog && in.noComponentsLog()
 	if !skip {
 		in.fold()
-		skip = inferShortcut && in.noComponents()
+		// When the log (all the evidence, more than recording keeps) has grounded
+		// hosts with a grounded peer, so has the recorded evidence unless its caps
+		// dropped them: noComponents is not asked again. In that rare case the
+		// rounds run and give no host a role, as noComponents would have said.
+		skip = inferShortcut && !fromLog && in.noComponents()
 	}
 	if !skip {
 		in.runRounds(final)
@@ -1286,7 +1297,7 @@ func (in *Inferer) compute() {
 	}
 	slices.SortFunc(out, func(x, y HostRoles) int { return x.Addr.Compare(y.Addr) })
 	in.result = out
-	in.fresh = true
+	in.fresh.Store(true)
 }
 
 // runRounds runs the rounds of the inference and fills final, in.roles and in.lists
