@@ -192,7 +192,7 @@ func TestFlowsShape(t *testing.T) {
 // UDP and ICMP flows of the first seconds have reached their one-minute idle timeout):
 // the burst capture of make bench-compare, on a twentieth of its size.
 func TestFlowsSpan(t *testing.T) {
-	const span = 70 * time.Second
+	const span = synth.DefaultBurstSpan
 	packets, flows := synth.DefaultFlowsPackets/20, synth.DefaultFlowsFlows/20
 	sh := measureFlows(t, synth.Scenario{Kind: synth.KindFlows, Seed: 1, Packets: packets, Flows: flows, Span: span})
 	// The last flows to start run for up to a few seconds (SYN retries at 1 and 3 s).

@@ -553,7 +553,7 @@ func BenchmarkInferBurst(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := synth.Scenario{Kind: synth.KindFlows, Seed: 1, Span: 70 * time.Second}
+	s := synth.Scenario{Kind: synth.KindFlows, Seed: 1, Span: synth.DefaultBurstSpan}
 	err = synth.Write(f, s, synth.FileOptions{Format: synth.FormatPcap, LinkType: synth.LinkEthernet, Snaplen: synth.CommittedSnaplen})
 	if cerr := f.Close(); err == nil {
 		err = cerr

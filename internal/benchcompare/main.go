@@ -211,7 +211,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.flows, "flows", synth.DefaultMixFlows, "flows of the generated mix capture (and of small)")
 	fs.IntVar(&o.flowsPackets, "flows-packets", synth.DefaultFlowsPackets, "packets of the generated flow-heavy capture")
 	fs.IntVar(&o.flowsCount, "flows-count", synth.DefaultFlowsFlows, "flows of the generated flow-heavy capture")
-	fs.DurationVar(&o.burstSpan, "burst-span", 70*time.Second, "time over which the flows of the burst capture start")
+	fs.DurationVar(&o.burstSpan, "burst-span", synth.DefaultBurstSpan, "time over which the flows of the burst capture start")
 	fs.IntVar(&o.smallMSS, "small-mss", 1080, "TCP segment payload of the small capture (1080: ~700-byte frames)")
 	fs.IntVar(&o.rounds, "rounds", 5, "measured rounds (after one warm-up round)")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "directory for the generated captures (kept between runs)")
