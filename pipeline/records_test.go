@@ -18,9 +18,9 @@ import (
 )
 
 // TestRecordIter: records classified ahead by another goroutine are the records of
-// the sequential iteration, in the same order, many batches long; a caller that stops
-// early gets its error back and no goroutine is left; an error of the spool's
-// iteration comes back as it is.
+// the sequential iteration, in the same order, many batches long; on either path a
+// caller that stops early gets its error back, at its record, and no goroutine is
+// left; an error of the spool's iteration comes back as it is.
 func TestRecordIter(t *testing.T) {
 	var buf bytes.Buffer
 	s := synth.Scenario{Kind: synth.KindMix, Seed: 5, Packets: 60_000, Flows: 4_000}
@@ -39,8 +39,8 @@ func TestRecordIter(t *testing.T) {
 	if _, err := capture.Run(context.Background(), []string{path}, p.captureOptions(1), func(f *capture.Flow) { flows = append(flows, *f) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(flows) < 10*recordBatch {
-		t.Fatalf("%d flows: too few for many batches", len(flows))
+	if len(flows) < 10*recordBatch || len(flows)%serialBatch == 0 || len(flows)%recordBatch == 0 {
+		t.Fatalf("%d flows: too few for many batches, or no short batch at the end", len(flows))
 	}
 	each := func(fn func(*capture.Flow) error) error {
 		for i := range flows {
@@ -68,39 +68,46 @@ func TestRecordIter(t *testing.T) {
 		}
 	}
 
-	before := runtime.NumGoroutine()
-	stop := errors.New("enough")
-	n := 0
-	err = recordIter(each, p.cls, true)(func(*classify.Flow) error {
-		if n++; n == 3*recordBatch+5 {
-			return stop
-		}
-		return nil
-	})
-	if !errors.Is(err, stop) || n != 3*recordBatch+5 {
-		t.Errorf("stopped after %d records with %v, want %d and %v", n, err, 3*recordBatch+5, stop)
-	}
-	for i := 0; runtime.NumGoroutine() > before; i++ {
-		if i == 100 {
-			t.Fatalf("%d goroutines left, %d before", runtime.NumGoroutine(), before)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-
-	broken := errors.New("spill file damaged")
-	n = 0
-	err = recordIter(func(fn func(*capture.Flow) error) error {
-		if err := each(func(f *capture.Flow) error {
-			if n++; n > 1000 {
-				return broken
+	// Either way, in batches (the serial one's are serialBatch records, the other's
+	// recordBatch): the caller's error stops the iteration at its record, and the
+	// spool's error comes back.
+	for _, ahead := range []bool{false, true} {
+		before := runtime.NumGoroutine()
+		stop := errors.New("enough")
+		for _, at := range []int{3*recordBatch + 5, len(flows)} { // the last record: in the last, short batch
+			n := 0
+			err = recordIter(each, p.cls, ahead)(func(*classify.Flow) error {
+				if n++; n == at {
+					return stop
+				}
+				return nil
+			})
+			if !errors.Is(err, stop) || n != at {
+				t.Errorf("ahead %v: stopped after %d records with %v, want %d and %v", ahead, n, err, at, stop)
 			}
-			return fn(f)
-		}); err != nil {
-			return err
 		}
-		return nil
-	}, p.cls, true)(func(*classify.Flow) error { return nil })
-	if !errors.Is(err, broken) {
-		t.Errorf("error %v, want the iteration's %v", err, broken)
+		for i := 0; runtime.NumGoroutine() > before; i++ {
+			if i == 100 {
+				t.Fatalf("ahead %v: %d goroutines left, %d before", ahead, runtime.NumGoroutine(), before)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+
+		broken := errors.New("spill file damaged")
+		n, got := 0, 0
+		err = recordIter(func(fn func(*capture.Flow) error) error {
+			if err := each(func(f *capture.Flow) error {
+				if n++; n > 1000 {
+					return broken
+				}
+				return fn(f)
+			}); err != nil {
+				return err
+			}
+			return nil
+		}, p.cls, ahead)(func(*classify.Flow) error { got++; return nil })
+		if !errors.Is(err, broken) || got > 1000 {
+			t.Errorf("ahead %v: error %v after %d records, want the iteration's %v", ahead, err, got, broken)
+		}
 	}
 }
