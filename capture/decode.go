@@ -503,23 +503,22 @@ func isICMPError(proto, typ uint8) bool {
 // underlay, quoting a VXLAN datagram whose inner packet fits in the quote): the
 // tunnels are entered as for any packet, after the ICMP packet's own, and
 // d.tun.qdepth says where the quoted packet's path ends.
+//
+// When the quoted packet's tunnel holds nothing usable (an inner non-first fragment,
+// an inner header cut short), the quote is parsed again without entering tunnels: the
+// error is then of the outer datagram, as when its tunnel header does not parse.
 func (d *decoder) quote(b []byte, p *pkt) {
 	var q pkt
-	var r int
-	d.quoting = true
-	own := d.tun.depth
-	if p.v6 {
-		r = d.ip6(b, &q)
-	} else {
-		r = d.ip4(b, &q)
+	own, entered := d.tun.depth, d.tun.entered
+	quoted, ok := d.quoted(b, p.v6, &q)
+	if !ok && quoted != own {
+		noDecap, ports := d.noDecap, d.ports
+		d.noDecap, d.ports, d.tun.entered = true, &noTunnelPorts, entered
+		q = pkt{}
+		quoted, ok = d.quoted(b, p.v6, &q)
+		d.noDecap, d.ports = noDecap, ports
 	}
-	d.quoting = false
-	quoted := d.tun.depth
-	d.tun.depth = own
-	if r != decOK && !(r == decMalformed && q.proto != 0 && q.sport|q.dport != 0) {
-		return
-	}
-	if (q.v6 != p.v6 && quoted == own) || q.kind == kindFragment {
+	if !ok {
 		return
 	}
 	d.tun.qdepth = quoted
@@ -530,4 +529,28 @@ func (d *decoder) quote(b []byte, p *pkt) {
 	p.hasQuote = true
 	p.qsrc, p.qdst, p.qproto = q.src, q.dst, q.proto
 	p.qsport, p.qdport = q.sport, q.dport
+}
+
+// noTunnelPorts names no UDP tunnel port: quote's second parse.
+var noTunnelPorts tunnelPorts
+
+// quoted parses the quoted packet b into q and reports the depth its path ends at
+// and whether q is a usable quote: the quoted header's addresses, protocol and, for
+// protocols with ports, ports (a transport header cut short is fine when its ports are
+// there), not a non-first fragment, of the outer packet's IP version unless tunnelled.
+func (d *decoder) quoted(b []byte, v6 bool, q *pkt) (depth uint8, ok bool) {
+	own := d.tun.depth
+	var r int
+	d.quoting = true
+	if v6 {
+		r = d.ip6(b, q)
+	} else {
+		r = d.ip4(b, q)
+	}
+	d.quoting = false
+	depth, d.tun.depth = d.tun.depth, own
+	if r != decOK && !(r == decMalformed && q.proto != 0 && q.sport|q.dport != 0) {
+		return depth, false
+	}
+	return depth, !(q.v6 != v6 && depth == own) && q.kind != kindFragment
 }
