@@ -107,6 +107,13 @@ func FuzzICMPQuote(f *testing.F) {
 	f.Add(false, uint8(3), uint8(1), icmpErrorPacket(false, 3, 3, udp4)) // an error quoting an error
 	f.Add(true, uint8(1), uint8(4), udp6)
 	f.Add(true, uint8(3), uint8(0), append(append([]byte(nil), udp6[:6]...), append([]byte{0, 64}, udp6[8:]...)...))
+	// IPv6 UDP to MPLS over UDP (6635) whose inner IPv4 packet is a non-first
+	// fragment: the error is the outer datagram's.
+	mplsFrag := append(append([]byte(nil), udp6[:40]...), 0x9c, 0x42, 0x19, 0xeb, 0, 40, 0, 0,
+		0, 0, 1, 64, // label 0, bottom of stack
+		0x45, 0, 0, 20, 0, 9, 0, 8, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2)
+	mplsFrag[6] = 17
+	f.Add(true, uint8(1), uint8(4), mplsFrag)
 	f.Fuzz(func(t *testing.T, v6 bool, typ, code uint8, quote []byte) {
 		if len(quote) > 60000 {
 			return
@@ -122,8 +129,8 @@ func FuzzICMPQuote(f *testing.F) {
 			t.Fatalf("valid ICMP packet decoded as %d: %+v", r, p)
 		}
 		if !p.hasQuote {
-			if !v6 && isICMPError(proto, typ) && portsQuoted(quote) {
-				t.Fatalf("ICMP error quoting a well-formed IPv4 header (protocol %d) not recognised", quote[9])
+			if isICMPError(proto, typ) && portsQuoted(v6, quote) {
+				t.Fatalf("ICMP error quoting a well-formed IP header (v6 %v) with ports not recognised: % x", v6, quote)
 			}
 			return
 		}
@@ -137,14 +144,18 @@ func FuzzICMPQuote(f *testing.F) {
 			return
 		}
 		var src, dst []byte
+		hl, proto := int(quote[0]&0xf)*4, quote[9]
 		if v6 {
 			src, dst = quote[8:24], quote[24:40]
+			hl, proto = 40, quote[6]
 		} else {
 			src, dst = quote[12:16], quote[16:20]
-			if p.qproto != quote[9] {
-				t.Fatalf("quoted protocol %d, header says %d", p.qproto, quote[9])
+		}
+		if !v6 || !ipv6ExtHeader(proto) {
+			if p.qproto != proto {
+				t.Fatalf("quoted protocol %d, header says %d", p.qproto, proto)
 			}
-			if ihl := int(quote[0]&0xf) * 4; HasPorts(p.qproto) && (p.qsport != binary.BigEndian.Uint16(quote[ihl:]) || p.qdport != binary.BigEndian.Uint16(quote[ihl+2:])) {
+			if HasPorts(p.qproto) && (p.qsport != binary.BigEndian.Uint16(quote[hl:]) || p.qdport != binary.BigEndian.Uint16(quote[hl+2:])) {
 				t.Fatalf("quoted ports %d>%d differ from the quoted header", p.qsport, p.qdport)
 			}
 		}
@@ -165,23 +176,44 @@ func FuzzICMPQuote(f *testing.F) {
 }
 
 // portsQuoted reports whether quote starts with an IPv4 header of 20 bytes, not a
-// non-first fragment, followed by the ports of UDP or TCP (for TCP, either the 14
-// bytes up to the flags or non-zero ports, which is what the quote parser accepts).
-// The quoted header's total length, when it is at least 20, bounds what belongs to
-// the quoted datagram: bytes after it are ICMP extensions (RFC 4884), not ports.
-func portsQuoted(quote []byte) bool {
-	if len(quote) < 24 || quote[0] != 0x45 || binary.BigEndian.Uint16(quote[6:])&0x1fff != 0 {
-		return false
+// non-first fragment (v6: an IPv6 header without extension headers), followed by the
+// ports of UDP or TCP (for TCP, either the 14 bytes up to the flags or non-zero ports,
+// which is what the quote parser accepts). The quoted header's total length (v6: its
+// payload length), when set, bounds what belongs to the quoted datagram: bytes after
+// it are ICMP extensions (RFC 4884), not ports.
+func portsQuoted(v6 bool, quote []byte) bool {
+	hl, proto, n := 20, uint8(0), len(quote)
+	if v6 {
+		if n < 44 || quote[0]>>4 != 6 {
+			return false
+		}
+		hl, proto = 40, quote[6]
+		if pl := int(binary.BigEndian.Uint16(quote[4:])); pl > 0 && 40+pl < n {
+			n = 40 + pl
+		}
+	} else {
+		if n < 24 || quote[0] != 0x45 || binary.BigEndian.Uint16(quote[6:])&0x1fff != 0 {
+			return false
+		}
+		proto = quote[9]
+		if tl := int(binary.BigEndian.Uint16(quote[2:])); tl >= 20 && tl < n {
+			n = tl
+		}
 	}
-	n := len(quote)
-	if tl := int(binary.BigEndian.Uint16(quote[2:])); tl >= 20 && tl < n {
-		n = tl
-	}
-	switch quote[9] {
+	switch proto {
 	case ProtoUDP:
-		return n >= 24
+		return n >= hl+4
 	case ProtoTCP:
-		return n >= 34 || (n >= 24 && binary.BigEndian.Uint32(quote[20:]) != 0)
+		return n >= hl+14 || (n >= hl+4 && binary.BigEndian.Uint32(quote[hl:]) != 0)
+	}
+	return false
+}
+
+// ipv6ExtHeader reports whether next header h is one the decoder walks past.
+func ipv6ExtHeader(h uint8) bool {
+	switch h {
+	case 0, 43, 44, 51, 60, 135, 139, 140:
+		return true
 	}
 	return false
 }
